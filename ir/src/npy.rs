@@ -1,0 +1,293 @@
+//! Reading and writing tensors as NumPy `.npy` files (through `npyz`).
+//!
+//! dtypes: `f32` ↔ `<f4`, `i32` ↔ `<i4`, `i16` ↔ `<i2`, `i8` ↔ `|i1`,
+//! `u8` ↔ `|u1`. NumPy has no 4-bit types: `i4` tensors are stored as `|i1`
+//! and `u4` tensors as `|u1`, one element per byte, and loading checks that
+//! every value fits in 4 bits. Arrays must be C-ordered.
+
+use crate::tensor::{Tensor, TensorData};
+use crate::types::{ScalarType, TensorType};
+use npyz::{DType, NpyFile, WriterBuilder};
+use std::path::Path;
+
+/// Why a `.npy` file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NpyError {
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not a valid .npy file: {reason}")]
+    Format { path: String, reason: String },
+    #[error("`{path}` holds {found} data, but {expected} is needed")]
+    Dtype {
+        path: String,
+        found: String,
+        expected: String,
+    },
+    #[error("`{path}` has shape {found:?}, but {expected:?} is needed")]
+    Shape {
+        path: String,
+        found: Vec<u64>,
+        expected: Vec<usize>,
+    },
+    #[error("`{path}`: {reason}")]
+    Values { path: String, reason: String },
+}
+
+/// The npy type string for a storage type.
+fn descr(ty: ScalarType) -> &'static str {
+    match ty {
+        ScalarType::F32 => "<f4",
+        ScalarType::I32 => "<i4",
+        ScalarType::I16 => "<i2",
+        ScalarType::I8 | ScalarType::I4 => "|i1",
+        ScalarType::U8 | ScalarType::U4 => "|u1",
+    }
+}
+
+/// The storage type a dtype string reads as, if qcc reads it at all.
+fn scalar_of(d: &DType) -> Option<ScalarType> {
+    let s = d.descr();
+    let s = s.trim_matches('\'');
+    Some(match s {
+        "<f4" | "=f4" => ScalarType::F32,
+        "<i4" | "=i4" => ScalarType::I32,
+        "<i2" | "=i2" => ScalarType::I16,
+        "|i1" | "<i1" | "=i1" => ScalarType::I8,
+        "|u1" | "<u1" | "=u1" => ScalarType::U8,
+        _ => return None,
+    })
+}
+
+/// Reads a `.npy` file from bytes; `path` names it in errors.
+pub fn read_bytes(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
+    let fmt = |reason: String| NpyError::Format {
+        path: path.to_string(),
+        reason,
+    };
+    let npy = NpyFile::new(bytes).map_err(|e| fmt(e.to_string()))?;
+    if npy.order() != npyz::Order::C {
+        return Err(fmt(
+            "Fortran-ordered arrays are not supported; save with C order".into(),
+        ));
+    }
+    let shape: Vec<usize> = npy
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| fmt(format!("dimension {d} is too large"))))
+        .collect::<Result<_, _>>()?;
+    let dtype = npy.dtype();
+    let Some(st) = scalar_of(&dtype) else {
+        return Err(NpyError::Dtype {
+            path: path.to_string(),
+            found: dtype.descr(),
+            expected: "one of f32 (<f4), i32 (<i4), i16 (<i2), i8 (|i1), u8 (|u1)".into(),
+        });
+    };
+    let n: usize = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| fmt("the number of elements overflows".into()))?;
+    let data = match st {
+        ScalarType::F32 => TensorData::F32(npy.into_vec::<f32>().map_err(|e| fmt(e.to_string()))?),
+        ScalarType::I32 => TensorData::I32(npy.into_vec::<i32>().map_err(|e| fmt(e.to_string()))?),
+        ScalarType::I16 => TensorData::I16(npy.into_vec::<i16>().map_err(|e| fmt(e.to_string()))?),
+        ScalarType::I8 => TensorData::I8(npy.into_vec::<i8>().map_err(|e| fmt(e.to_string()))?),
+        ScalarType::U8 => TensorData::U8(npy.into_vec::<u8>().map_err(|e| fmt(e.to_string()))?),
+        ScalarType::I4 | ScalarType::U4 => unreachable!("npy has no 4-bit dtype"),
+    };
+    if data.len() != n {
+        return Err(fmt(format!("expected {n} elements, found {}", data.len())));
+    }
+    Ok(Tensor { shape, data })
+}
+
+/// Reads a `.npy` file.
+pub fn read(path: &Path) -> Result<Tensor, NpyError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| NpyError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    read_bytes(&bytes, &name)
+}
+
+/// Converts a tensor read from a file to the storage of `ty`: the dtype must
+/// match the storage type (`|i1` for i4, `|u1` for u4, whose values must fit
+/// in 4 bits, or in the narrow range of a quantized type), and the shape must
+/// be equal. `path` names the file in errors.
+pub fn conform(t: Tensor, ty: &TensorType, path: &str) -> Result<Tensor, NpyError> {
+    let want = ty.elem.storage();
+    let file_ty = t.data.scalar_type();
+    let carrier = match want {
+        ScalarType::I4 => ScalarType::I8,
+        ScalarType::U4 => ScalarType::U8,
+        other => other,
+    };
+    if file_ty != carrier {
+        return Err(NpyError::Dtype {
+            path: path.to_string(),
+            found: format!("{file_ty} ({})", descr(file_ty)),
+            expected: format!("{want} ({})", descr(want)),
+        });
+    }
+    if t.shape != ty.shape {
+        return Err(NpyError::Shape {
+            path: path.to_string(),
+            found: t.shape.iter().map(|&d| d as u64).collect(),
+            expected: ty.shape.clone(),
+        });
+    }
+    let data = if want != carrier {
+        let vals = t.data.to_i64s().expect("integer data");
+        TensorData::from_i64s(want, &vals).map_err(|e| NpyError::Values {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?
+    } else {
+        t.data
+    };
+    if let (Some((lo, hi)), Some(vals)) = (ty.elem.int_range(), data.to_i64s()) {
+        if let Some((i, v)) = vals.iter().enumerate().find(|(_, v)| **v < lo || **v > hi) {
+            return Err(NpyError::Values {
+                path: path.to_string(),
+                reason: format!("value {v} at index {i} is outside the storage range {lo}..={hi}"),
+            });
+        }
+    }
+    Ok(Tensor {
+        shape: t.shape,
+        data,
+    })
+}
+
+/// Reads a `.npy` file as the storage of `ty` (see [`conform`]).
+pub fn read_as(path: &Path, ty: &TensorType) -> Result<Tensor, NpyError> {
+    let t = read(path)?;
+    conform(t, ty, &path.display().to_string())
+}
+
+/// Encodes a tensor as `.npy` bytes (4-bit types widen to one byte each).
+pub fn to_bytes(t: &Tensor) -> Vec<u8> {
+    let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
+    let mut out = Vec::new();
+    fn write<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
+        out: &mut Vec<u8>,
+        shape: &[u64],
+        vals: impl IntoIterator<Item = T>,
+    ) {
+        let mut w = npyz::WriteOptions::<T>::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(out)
+            .begin_nd()
+            .expect("writing to memory cannot fail");
+        w.extend(vals).expect("writing to memory cannot fail");
+        w.finish().expect("writing to memory cannot fail");
+    }
+    match &t.data {
+        TensorData::F32(v) => write(&mut out, &shape, v.iter().copied()),
+        TensorData::I32(v) => write(&mut out, &shape, v.iter().copied()),
+        TensorData::I16(v) => write(&mut out, &shape, v.iter().copied()),
+        TensorData::I8(v) => write(&mut out, &shape, v.iter().copied()),
+        TensorData::U8(v) => write(&mut out, &shape, v.iter().copied()),
+        d @ TensorData::I4(_) => write(
+            &mut out,
+            &shape,
+            d.to_i64s().unwrap().into_iter().map(|x| x as i8),
+        ),
+        d @ TensorData::U4(_) => write(
+            &mut out,
+            &shape,
+            d.to_i64s().unwrap().into_iter().map(|x| x as u8),
+        ),
+    }
+    out
+}
+
+/// Writes a tensor to a `.npy` file.
+pub fn write(path: &Path, t: &Tensor) -> std::io::Result<()> {
+    std::fs::write(path, to_bytes(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ElemType, QuantType};
+
+    #[test]
+    fn round_trip_each_dtype() {
+        let ts = [
+            Tensor::f32(vec![2, 2], vec![1.0, -2.5, 0.0, 3.25]),
+            Tensor::new(
+                vec![3],
+                TensorData::from_i64s(ScalarType::I32, &[1, -2, 3]).unwrap(),
+            ),
+            Tensor::new(
+                vec![1],
+                TensorData::from_i64s(ScalarType::I16, &[-7]).unwrap(),
+            ),
+            Tensor::new(
+                vec![2],
+                TensorData::from_i64s(ScalarType::I8, &[-128, 127]).unwrap(),
+            ),
+            Tensor::new(
+                vec![2, 1],
+                TensorData::from_i64s(ScalarType::U8, &[0, 255]).unwrap(),
+            ),
+            Tensor::new(vec![], TensorData::F32(vec![7.0])),
+        ];
+        for t in ts {
+            let b = to_bytes(&t);
+            assert_eq!(read_bytes(&b, "t.npy").unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn four_bit_through_one_byte() {
+        let t = Tensor::new(
+            vec![3],
+            TensorData::from_i64s(ScalarType::I4, &[-8, 7, 0]).unwrap(),
+        );
+        let back = read_bytes(&to_bytes(&t), "t.npy").unwrap();
+        assert_eq!(back.data.scalar_type(), ScalarType::I8);
+        let ty = TensorType::new(vec![3], ElemType::Scalar(ScalarType::I4));
+        assert_eq!(conform(back, &ty, "t.npy").unwrap(), t);
+        let wide = Tensor::new(
+            vec![3],
+            TensorData::from_i64s(ScalarType::I8, &[9, 0, 0]).unwrap(),
+        );
+        assert!(matches!(
+            conform(wide, &ty, "t.npy"),
+            Err(NpyError::Values { .. })
+        ));
+    }
+
+    #[test]
+    fn conform_checks_dtype_shape_and_range() {
+        let t = Tensor::new(
+            vec![2],
+            TensorData::from_i64s(ScalarType::I8, &[-128, 5]).unwrap(),
+        );
+        let f = TensorType::f32(vec![2]);
+        assert!(matches!(
+            conform(t.clone(), &f, "x"),
+            Err(NpyError::Dtype { .. })
+        ));
+        let i8ty = TensorType::new(vec![3], ElemType::Scalar(ScalarType::I8));
+        assert!(matches!(
+            conform(t.clone(), &i8ty, "x"),
+            Err(NpyError::Shape { .. })
+        ));
+        let mut q = QuantType::per_tensor(ScalarType::I8, 0.5, 0);
+        q.storage_min = -127;
+        let narrow = TensorType::new(vec![2], ElemType::quant(q));
+        assert!(matches!(
+            conform(t, &narrow, "x"),
+            Err(NpyError::Values { .. })
+        ));
+        assert!(read_bytes(b"not a npy", "x").is_err());
+    }
+}

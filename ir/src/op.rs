@@ -1,0 +1,371 @@
+//! The closed set of operations.
+//!
+//! Every op produces exactly one value. Its typing rule is enforced by the
+//! verifier (`crate::verify`) and its meaning is defined by the reference
+//! interpreter (`crate::interp`) and written down in `docs/semantics.md`; the
+//! one-line summaries here are reminders, not the specification.
+//!
+//! Attribute conventions: all axes are non-negative (front ends normalise
+//! negative axes); 2-d pads are `[top, left, bottom, right]` (ONNX's
+//! `[x1_begin, x2_begin, x1_end, x2_end]`); strides and dilations are
+//! `[height, width]`.
+
+use crate::tensor::TensorData;
+use std::fmt;
+
+/// How a rescale by a real multiplier `M` is carried out on integers. See
+/// `docs/semantics.md` § Requantization and `crate::quant`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RequantMode {
+    /// `round_half_even(f32(x) * M_f32)`: ONNX / onnxruntime (MLAS).
+    #[default]
+    Float,
+    /// Int32 multiplier and shift, one rounding (half up): TOSA RESCALE,
+    /// TFLite's single-rounding build.
+    SingleRound,
+    /// gemmlowp: saturating rounding doubling high multiply, then rounding
+    /// right shift (both half away from zero): TFLite's reference kernels.
+    DoubleRound,
+}
+
+impl RequantMode {
+    pub const ALL: [RequantMode; 3] = [
+        RequantMode::Float,
+        RequantMode::SingleRound,
+        RequantMode::DoubleRound,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RequantMode::Float => "float",
+            RequantMode::SingleRound => "single_round",
+            RequantMode::DoubleRound => "double_round",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<RequantMode> {
+        RequantMode::ALL.into_iter().find(|m| m.name() == s)
+    }
+}
+
+impl fmt::Display for RequantMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Attributes of `conv2d` and `conv2d_int` (NCHW activations, OIHW weights).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Conv2dAttrs {
+    /// `[height, width]`, default `[1, 1]`.
+    pub strides: [usize; 2],
+    /// `[top, left, bottom, right]`, default zeros.
+    pub pads: [usize; 4],
+    /// `[height, width]`, default `[1, 1]`.
+    pub dilations: [usize; 2],
+    /// Default 1; equal to the channel count for depthwise.
+    pub groups: usize,
+}
+
+impl Default for Conv2dAttrs {
+    fn default() -> Self {
+        Conv2dAttrs {
+            strides: [1, 1],
+            pads: [0; 4],
+            dilations: [1, 1],
+            groups: 1,
+        }
+    }
+}
+
+/// Attributes of `maxpool2d` and `avgpool2d`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pool2dAttrs {
+    /// `[height, width]`; required.
+    pub kernel: [usize; 2],
+    /// Default `[1, 1]`.
+    pub strides: [usize; 2],
+    /// `[top, left, bottom, right]`, default zeros.
+    pub pads: [usize; 4],
+    /// avgpool2d only: whether padded positions count in the divisor
+    /// (default false, as ONNX).
+    pub count_include_pad: bool,
+    /// avgpool2d on quantized tensors only: how the mean is rescaled.
+    pub mode: RequantMode,
+}
+
+impl Pool2dAttrs {
+    pub fn new(kernel: [usize; 2]) -> Pool2dAttrs {
+        Pool2dAttrs {
+            kernel,
+            strides: [1, 1],
+            pads: [0; 4],
+            count_include_pad: false,
+            mode: RequantMode::Float,
+        }
+    }
+}
+
+/// A constant tensor. The type is the node's type; `data` holds the stored
+/// elements (storage type of a quantized type), row-major.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConstData {
+    pub data: TensorData,
+    /// Where the data came from when it was not inline: a `.npy` path,
+    /// relative to the graph file. The printer writes the reference back.
+    pub file: Option<String>,
+}
+
+/// An operation. Operands are the node's arguments in order (see
+/// [`crate::Graph::args`]); the result type is the node's type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    // ---- graph structure ----
+    /// The graph's input number `n` (its name is the node's name).
+    Input(usize),
+    /// A constant.
+    Const(ConstData),
+
+    // ---- float ops (f32 in, f32 out) ----
+    /// `matmul a, b`: a `[..., M, K]` × b `[K, N]` or `[..., K, N]` (same
+    /// batch dims) → `[..., M, N]`.
+    MatMul,
+    /// `dense x, w[, b]`: x `[M, K]`, w `[N, K]`, b `[N]` → `x·wᵀ + b`, `[M, N]`.
+    Dense,
+    /// `conv2d x, w[, b]`: x `[N, C, H, W]`, w `[O, C/groups, KH, KW]`, b `[O]`.
+    Conv2d(Conv2dAttrs),
+    /// Elementwise with numpy broadcasting.
+    Add,
+    /// Elementwise with numpy broadcasting.
+    Mul,
+    Relu,
+    Clamp {
+        min: F32Attr,
+        max: F32Attr,
+    },
+    /// Also on quantized and integer tensors (same type in and out).
+    MaxPool2d(Pool2dAttrs),
+    /// f32, or quantized in and out (sum of `q - zp` in i32, then rescaled).
+    AvgPool2d(Pool2dAttrs),
+    /// `[N, C, H, W]` → `[N, C, 1, 1]`; f32, or quantized like avgpool2d.
+    GlobalAvgPool {
+        mode: RequantMode,
+    },
+    /// Any element type; the target shape is the result type's shape.
+    Reshape,
+    /// Any element type; `[d0..d(axis-1)] × [d(axis)..]` → 2-d.
+    Flatten {
+        axis: usize,
+    },
+    /// Any element type.
+    Transpose {
+        perm: Vec<usize>,
+    },
+    /// Any element type; quantized inputs must all have the result's params.
+    Concat {
+        axis: usize,
+    },
+    Softmax {
+        axis: usize,
+    },
+
+    // ---- quantization ----
+    /// f32 → quantized: `saturate(round_half_even(x / s) + z)`.
+    Quantize,
+    /// quantized → f32: `(q - z) * s`.
+    Dequantize,
+    /// quantized (or i32 accumulator type) → quantized, by the real multiplier
+    /// `s_in / s_out` (per axis if either is), with the given arithmetic.
+    Requantize {
+        mode: RequantMode,
+    },
+
+    // ---- integer ops ----
+    /// `matmul_int x, w[, bias]`: Σ (x − zx)(w − zw) + bias, exact in i32.
+    /// x quantized `[..., M, K]`, w quantized `[K, N]` (per axis: axis 1), bias
+    /// i32 `[N]`; result i32 or `!quant.uniform<i32:f32, sx·sw>`.
+    MatMulInt,
+    /// `conv2d_int x, w[, bias]`: like `conv2d` on `q − z`; padding reads zx.
+    Conv2dInt(Conv2dAttrs),
+    /// `add_int a, b`: both sides rescaled to the result's scale, summed,
+    /// rounded once per `mode` (see semantics.md), broadcast like `add`.
+    AddInt {
+        mode: RequantMode,
+    },
+    /// Clamp of stored integer values (same type in and out).
+    ClampInt {
+        min: i64,
+        max: i64,
+    },
+}
+
+/// An `f32` attribute compared, ordered and hashed by its bits.
+#[derive(Clone, Copy, Debug)]
+pub struct F32Attr(pub f32);
+
+impl PartialEq for F32Attr {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+impl Eq for F32Attr {}
+impl std::hash::Hash for F32Attr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state)
+    }
+}
+
+/// How many operands an op takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    Exactly(usize),
+    /// Between the two bounds, inclusive.
+    Range(usize, usize),
+    AtLeast(usize),
+}
+
+impl Arity {
+    pub fn accepts(self, n: usize) -> bool {
+        match self {
+            Arity::Exactly(k) => n == k,
+            Arity::Range(lo, hi) => (lo..=hi).contains(&n),
+            Arity::AtLeast(k) => n >= k,
+        }
+    }
+}
+
+impl fmt::Display for Arity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Arity::Exactly(1) => f.write_str("1 operand"),
+            Arity::Exactly(k) => write!(f, "{k} operands"),
+            Arity::Range(lo, hi) => write!(f, "{lo} or {hi} operands"),
+            Arity::AtLeast(k) => write!(f, "at least {k} operands"),
+        }
+    }
+}
+
+/// Names of all ops that may appear in the text format, in the order they are
+/// documented. (`input` is not written as an op: inputs are the graph's
+/// parameters.)
+pub const OP_NAMES: &[&str] = &[
+    "const",
+    "matmul",
+    "dense",
+    "conv2d",
+    "add",
+    "mul",
+    "relu",
+    "clamp",
+    "maxpool2d",
+    "avgpool2d",
+    "global_avgpool",
+    "reshape",
+    "flatten",
+    "transpose",
+    "concat",
+    "softmax",
+    "quantize",
+    "dequantize",
+    "requantize",
+    "matmul_int",
+    "conv2d_int",
+    "add_int",
+    "clamp_int",
+];
+
+impl Op {
+    /// The op's name in the text format.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Input(_) => "input",
+            Op::Const(_) => "const",
+            Op::MatMul => "matmul",
+            Op::Dense => "dense",
+            Op::Conv2d(_) => "conv2d",
+            Op::Add => "add",
+            Op::Mul => "mul",
+            Op::Relu => "relu",
+            Op::Clamp { .. } => "clamp",
+            Op::MaxPool2d(_) => "maxpool2d",
+            Op::AvgPool2d(_) => "avgpool2d",
+            Op::GlobalAvgPool { .. } => "global_avgpool",
+            Op::Reshape => "reshape",
+            Op::Flatten { .. } => "flatten",
+            Op::Transpose { .. } => "transpose",
+            Op::Concat { .. } => "concat",
+            Op::Softmax { .. } => "softmax",
+            Op::Quantize => "quantize",
+            Op::Dequantize => "dequantize",
+            Op::Requantize { .. } => "requantize",
+            Op::MatMulInt => "matmul_int",
+            Op::Conv2dInt(_) => "conv2d_int",
+            Op::AddInt { .. } => "add_int",
+            Op::ClampInt { .. } => "clamp_int",
+        }
+    }
+
+    /// How many operands the op takes.
+    pub fn arity(&self) -> Arity {
+        match self {
+            Op::Input(_) | Op::Const(_) => Arity::Exactly(0),
+            Op::Dense | Op::Conv2d(_) | Op::MatMulInt | Op::Conv2dInt(_) => Arity::Range(2, 3),
+            Op::MatMul | Op::Add | Op::Mul | Op::AddInt { .. } => Arity::Exactly(2),
+            Op::Concat { .. } => Arity::AtLeast(1),
+            Op::Relu
+            | Op::Clamp { .. }
+            | Op::MaxPool2d(_)
+            | Op::AvgPool2d(_)
+            | Op::GlobalAvgPool { .. }
+            | Op::Reshape
+            | Op::Flatten { .. }
+            | Op::Transpose { .. }
+            | Op::Softmax { .. }
+            | Op::Quantize
+            | Op::Dequantize
+            | Op::Requantize { .. }
+            | Op::ClampInt { .. } => Arity::Exactly(1),
+        }
+    }
+
+    pub fn is_const(&self) -> bool {
+        matches!(self, Op::Const(_))
+    }
+
+    pub fn as_const(&self) -> Option<&ConstData> {
+        match self {
+            Op::Const(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_listed() {
+        let mut seen = std::collections::HashSet::new();
+        for n in OP_NAMES {
+            assert!(seen.insert(*n), "duplicate op name {n}");
+        }
+        assert!(OP_NAMES.contains(&Op::Conv2dInt(Conv2dAttrs::default()).name()));
+        assert!(
+            OP_NAMES.contains(
+                &Op::GlobalAvgPool {
+                    mode: RequantMode::Float
+                }
+                .name()
+            )
+        );
+    }
+
+    #[test]
+    fn modes_round_trip_names() {
+        for m in RequantMode::ALL {
+            assert_eq!(RequantMode::from_name(m.name()), Some(m));
+        }
+        assert_eq!(RequantMode::from_name("nearest"), None);
+    }
+}
