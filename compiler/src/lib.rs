@@ -1,4 +1,132 @@
-//! The library API that host applications embed: load a graph, verify it,
-//! run the pipeline, execute it.
+//! # qcc-compiler: the library that host applications embed
+//!
+//! It ties the stages together: load a graph from text ([`load_file`],
+//! [`load_str`]), verify it, run the pass pipeline ([`compile`]) and execute
+//! it ([`run`]). Every failure is a value: a [`LoadError`] carries the
+//! diagnostics and the source they point into, and renders to the
+//! rustc-style text that the `qcc` command prints ([`LoadError::render`]).
+//!
+//! API boundary: this crate prints nothing and parses no command lines (that
+//! is `qcc-tools`); it never panics on bad input.
+//!
+//! ```
+//! use qcc_compiler::{load_str, run, Backend};
+//! use qcc_ir::Tensor;
+//!
+//! let text = "graph @g(%x: tensor<2xf32>) -> (%y: tensor<2xf32>) {\n\
+//!             %r = relu %x : tensor<2xf32>\n  return %r\n}\n";
+//! let graph = load_str(text, "g.txt", None).expect("a valid graph");
+//! let out = run(&graph, &[Tensor::f32(vec![2], vec![-1.0, 2.0])], Backend::Interp).unwrap();
+//! assert_eq!(out[0], Tensor::f32(vec![2], vec![0.0, 2.0]));
+//! ```
 
 #![forbid(unsafe_code)]
+
+pub mod inputs;
+
+use qcc_ir::diag::render;
+use qcc_ir::{Diagnostic, Graph, Tensor};
+use std::path::{Path, PathBuf};
+
+pub use inputs::random_inputs;
+
+/// The text a graph was loaded from, kept so diagnostics can be rendered.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// The name shown in diagnostics (the path as the user gave it).
+    pub name: String,
+    pub text: String,
+}
+
+/// A graph that could not be loaded: the diagnostics and the source they
+/// point into (none when the file itself could not be read).
+#[derive(Clone, Debug)]
+pub struct LoadError {
+    pub diagnostics: Vec<Diagnostic>,
+    pub source: Option<Source>,
+}
+
+impl LoadError {
+    fn without_source(d: Diagnostic) -> LoadError {
+        LoadError { diagnostics: vec![d], source: None }
+    }
+
+    /// The diagnostics as plain text, rustc style.
+    pub fn render(&self) -> String {
+        match &self.source {
+            Some(s) => render(&self.diagnostics, &s.name, &s.text),
+            None => self.diagnostics.iter().map(|d| format!("error: {}\n", d.message)).collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Parses and verifies a graph from text. `name` is shown in diagnostics;
+/// `base_dir` is where `dense_file<"...">` paths are looked up.
+pub fn load_str(text: &str, name: &str, base_dir: Option<&Path>) -> Result<Graph, LoadError> {
+    let source = || Some(Source { name: name.to_string(), text: text.to_string() });
+    let graph = qcc_ir::text::parse(text, base_dir)
+        .map_err(|diagnostics| LoadError { diagnostics, source: source() })?;
+    qcc_ir::verify::verify(&graph)
+        .map_err(|diagnostics| LoadError { diagnostics, source: source() })?;
+    Ok(graph)
+}
+
+/// Reads, parses and verifies a graph file. External `.npy` constants are
+/// found relative to the file's folder.
+pub fn load_file(path: &Path) -> Result<Graph, LoadError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        LoadError::without_source(Diagnostic::error(format!("cannot read `{name}`: {e}")))
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        LoadError::without_source(Diagnostic::error(format!(
+            "`{name}` is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )))
+    })?;
+    let base: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    load_str(&text, &name, Some(&base))
+}
+
+/// Options of [`compile`].
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {}
+
+/// Runs the pass pipeline on a verified graph and verifies the result.
+/// Today the pipeline is empty (the passes are the next stage).
+pub fn compile(graph: Graph, _options: &CompileOptions) -> Result<Graph, Vec<Diagnostic>> {
+    let out = qcc_passes::run_default_pipeline(graph);
+    qcc_ir::verify::verify(&out)?;
+    Ok(out)
+}
+
+/// How a graph is executed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The reference interpreter.
+    #[default]
+    Interp,
+}
+
+/// A run-time failure (inputs that do not fit the graph, or an op the backend
+/// cannot execute).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Interp(#[from] qcc_ir::interp::InterpError),
+}
+
+/// Executes a verified graph on inputs given in the order of its inputs.
+pub fn run(graph: &Graph, inputs: &[Tensor], backend: Backend) -> Result<Vec<Tensor>, RunError> {
+    match backend {
+        Backend::Interp => Ok(qcc_ir::interp::run(graph, inputs)?),
+    }
+}

@@ -1,0 +1,179 @@
+//! The `qcc` command as users and scripts meet it: exit codes, messages,
+//! files written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn qcc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("qcc runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("qcc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const GOOD: &str = "\
+!q = !quant.uniform<u8:f32, 0.5:10>
+graph @g(%x: tensor<2x3xf32>) -> (%codes: tensor<2x3x!q>, %back: tensor<2x3xf32>) {
+  %c = quantize %x : tensor<2x3x!q>
+  %d = dequantize %c : tensor<2x3xf32>
+  return %c, %d
+}
+";
+
+#[test]
+fn help_and_usage_errors() {
+    let o = qcc(&["--help"]);
+    assert!(o.status.success());
+    for cmd in ["compile", "run", "check", "fmt"] {
+        assert!(stdout(&o).contains(cmd), "--help lists {cmd}");
+    }
+    let o = qcc(&["run", "--help"]);
+    assert!(stdout(&o).contains("--random-inputs") && stdout(&o).contains("--output-dir"));
+    // Usage errors exit with 2.
+    assert_eq!(qcc(&[]).status.code(), Some(2));
+    assert_eq!(qcc(&["run"]).status.code(), Some(2));
+    assert_eq!(qcc(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn every_error_case_exits_1_with_a_diagnostic() {
+    let dir = root().join("testsuite/errors");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "txt") {
+            continue;
+        }
+        n += 1;
+        for cmd in ["check", "compile", "fmt"] {
+            let o = qcc(&[cmd, p.to_str().unwrap()]);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(1), "{cmd} {}: {err}", p.display());
+            assert!(err.starts_with("error: "), "{cmd} {}: {err}", p.display());
+            assert!(!err.contains("panicked"), "{cmd} {}: {err}", p.display());
+        }
+    }
+    assert!(n >= 25, "only {n} error cases");
+}
+
+#[test]
+fn unreadable_files_are_errors() {
+    let o = qcc(&["check", "no/such/graph.txt"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot read `no/such/graph.txt`"), "{}", stderr(&o));
+    let d = tmpdir("binary");
+    let p = d.join("bin.txt");
+    std::fs::write(&p, [0xff, 0xfe, 0x00, 0x41]).unwrap();
+    let o = qcc(&["check", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not UTF-8"), "{}", stderr(&o));
+}
+
+#[test]
+fn run_writes_outputs_and_prints_summaries() {
+    let d = tmpdir("run");
+    let g = d.join("g.txt");
+    std::fs::write(&g, GOOD).unwrap();
+    let x = d.join("x.npy");
+    let t = qcc_ir::Tensor::f32(vec![2, 3], vec![-10.0, 0.0, 0.25, 0.75, 1.0, 200.0]);
+    qcc_ir::npy::write(&x, &t).unwrap();
+    let out = d.join("out");
+    let o = qcc(&[
+        "run",
+        g.to_str().unwrap(),
+        "--input",
+        &format!("x={}", x.display()),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    // -10/0.5 = -20 + 10 → saturates at 0; 0.25/0.5 = 0.5 → 0 (even) + 10;
+    // 0.75/0.5 = 1.5 → 2 + 10; 200/0.5 + 10 saturates at 255.
+    assert!(s.contains("codes   [0, 10, 10, 12, 12, 255]"), "{s}");
+    assert!(s.contains("argmax  2, 2"), "{s}");
+    let codes = qcc_ir::npy::read(&out.join("codes.npy")).unwrap();
+    assert_eq!(codes.data.to_i64s().unwrap(), vec![0, 10, 10, 12, 12, 255]);
+    let back = qcc_ir::npy::read(&out.join("back.npy")).unwrap();
+    assert_eq!(back.data.as_f32().unwrap(), &[-5.0, 0.0, 0.0, 1.0, 1.0, 122.5]);
+}
+
+#[test]
+fn run_input_errors_exit_1() {
+    let d = tmpdir("inputs");
+    let g = d.join("g.txt");
+    std::fs::write(&g, GOOD).unwrap();
+    let gs = g.to_str().unwrap();
+    let wrong_shape = d.join("shape.npy");
+    qcc_ir::npy::write(&wrong_shape, &qcc_ir::Tensor::f32(vec![3, 2], vec![0.0; 6])).unwrap();
+    let wrong_dtype = d.join("dtype.npy");
+    let i8s = qcc_ir::TensorData::from_i64s(qcc_ir::ScalarType::I8, &[0; 6]).unwrap();
+    qcc_ir::npy::write(&wrong_dtype, &qcc_ir::Tensor::new(vec![2, 3], i8s)).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![], "missing inputs: `x`"),
+        (vec!["--input".into(), format!("x={}", wrong_shape.display())], "has shape [3, 2]"),
+        (vec!["--input".into(), format!("x={}", wrong_dtype.display())], "holds i8"),
+        (vec!["--input".into(), "y=whatever.npy".into()], "the graph has no input `y`"),
+        (vec!["--input".into(), "x".into()], "expected NAME=FILE.npy"),
+        (vec!["--input".into(), format!("x={}", d.join("nope.npy").display())], "cannot read"),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["run", gs];
+        args.extend(extra.iter().map(String::as_str));
+        let o = qcc(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn random_inputs_are_deterministic() {
+    let d = tmpdir("random");
+    let g = d.join("g.txt");
+    std::fs::write(&g, GOOD).unwrap();
+    let a = qcc(&["run", g.to_str().unwrap(), "--random-inputs", "5"]);
+    let b = qcc(&["run", g.to_str().unwrap(), "--random-inputs", "5"]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(stdout(&a), stdout(&b));
+    let c = qcc(&["run", g.to_str().unwrap(), "--random-inputs", "6"]);
+    assert_ne!(stdout(&a), stdout(&c));
+}
+
+#[test]
+fn fmt_and_compile_print_canonical_text() {
+    let d = tmpdir("fmt");
+    let g = d.join("g.txt");
+    std::fs::write(&g, GOOD).unwrap();
+    let o = qcc(&["fmt", g.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let canon = d.join("canon.txt");
+    std::fs::write(&canon, stdout(&o)).unwrap();
+    let o2 = qcc(&["fmt", "--check", canon.to_str().unwrap()]);
+    assert!(o2.status.success(), "{}", stderr(&o2));
+    let out = d.join("compiled.txt");
+    let o3 = qcc(&["compile", g.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(o3.status.success(), "{}", stderr(&o3));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), stdout(&o));
+    let o4 = qcc(&["check", g.to_str().unwrap()]);
+    assert!(stdout(&o4).contains("ok (graph @g: 1 inputs, 2 outputs, 2 ops)"), "{}", stdout(&o4));
+}
