@@ -1,0 +1,1321 @@
+//! The typing rule of every op (`docs/semantics.md` § Ops), usable on its own.
+//!
+//! [`infer`] looks at an op and its operand types and says what the result
+//! must be ([`Inferred`]): its shape, and its element type where the rule
+//! determines it. For a quantized result the rule gives only the kind
+//! (quantized, per tensor or per axis) and the writer chooses the scales and
+//! zero points ([`ElemRule::Quantized`]); `matmul_int` and `conv2d_int` give
+//! the accumulator type, whose scale is `sx · sw`
+//! ([`ElemRule::Accumulator`]). [`check_op`] is the whole rule: it also
+//! compares a written result type with the inferred one and checks the
+//! parameters that involve the result's scales (rescale multipliers below
+//! 2^31, average-pool sums that fit in i32).
+//!
+//! Nothing here needs the graph, so rewrite passes can type a node before
+//! they add it. What needs constant data (the accumulator bounds of
+//! `matmul_int` / `conv2d_int`) is in [`super::bounds`].
+//!
+//! No function here panics, whatever the types: operand types are checked
+//! first ([`check_type`]) and all shape arithmetic is checked.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::op::{Conv2dAttrs, Op, Pool2dAttrs, RequantMode};
+use crate::quant::{MAX_MULTIPLIER, Rescale};
+use crate::types::{ElemType, QuantType, ScalarType, TensorType, fmt_f32};
+
+/// Relative tolerance when an accumulator or bias scale is compared with the
+/// f32 product `sx · sw`: 2^-20.
+pub const SCALE_TOLERANCE: f64 = 1.0 / 1_048_576.0;
+
+/// `L` of `add_int`'s fixed-point modes: operands are shifted left by 2^L
+/// before they are rescaled.
+pub const ADD_INT_LEFT_SHIFT: u32 = 20;
+
+/// The largest value of an i32 accumulator, as the bounds use it.
+pub const I32_MAX: u128 = i32::MAX as u128;
+
+// ---------------------------------------------------------------------------
+// Results
+
+/// Why an op cannot be typed: one message per failed check, in words meant
+/// for a diagnostic (the op's name is not repeated in them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeError {
+    pub messages: Vec<String>,
+}
+
+impl TypeError {
+    pub fn new(message: impl Into<String>) -> TypeError {
+        TypeError {
+            messages: vec![message.into()],
+        }
+    }
+}
+
+impl fmt::Display for TypeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.messages.join("; "))
+    }
+}
+
+impl std::error::Error for TypeError {}
+
+/// What an op's typing rule says about its result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inferred {
+    pub shape: ShapeRule,
+    pub elem: ElemRule,
+}
+
+/// The result shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShapeRule {
+    /// Exactly this shape.
+    Exact(Vec<usize>),
+    /// `reshape`: any shape with this many elements (the written one).
+    Elements(usize),
+}
+
+/// The result element type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ElemRule {
+    /// Exactly this type: float ops, data movement, `maxpool2d`,
+    /// `clamp_int`, `dequantize`, and `matmul_int` / `conv2d_int` with a
+    /// plain integer operand (`i32`).
+    Exact(ElemType),
+    /// A quantized type of any integer storage whose scales and zero points
+    /// are the writer's choice, with this constraint on its axis:
+    /// `quantize`, `requantize`, quantized `avgpool2d` / `global_avgpool`,
+    /// `add_int`.
+    Quantized(AxisRule),
+    /// `matmul_int` / `conv2d_int` with quantized `x` and `w`: either plain
+    /// `i32` or this accumulator type (full i32 range, zero point 0, scales
+    /// `sx · sw[n]`; a written scale may differ by a relative
+    /// [`SCALE_TOLERANCE`]).
+    Accumulator(Arc<QuantType>),
+}
+
+/// Where a quantized result may be per axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AxisRule {
+    /// Per tensor only.
+    PerTensor,
+    /// Per tensor or per axis on any axis.
+    Any,
+    /// Per tensor, or per axis on this axis only (`requantize` of a per-axis
+    /// operand).
+    PerTensorOrAxis(usize),
+}
+
+impl Inferred {
+    fn exact(shape: Vec<usize>, elem: ElemType) -> Inferred {
+        Inferred {
+            shape: ShapeRule::Exact(shape),
+            elem: ElemRule::Exact(elem),
+        }
+    }
+
+    /// The result shape, unless it is `reshape`'s (the written one).
+    pub fn shape(&self) -> Option<&[usize]> {
+        match &self.shape {
+            ShapeRule::Exact(s) => Some(s),
+            ShapeRule::Elements(_) => None,
+        }
+    }
+
+    /// The result type, when the rule leaves no choice.
+    pub fn exact_type(&self) -> Option<TensorType> {
+        match (&self.shape, &self.elem) {
+            (ShapeRule::Exact(s), ElemRule::Exact(e)) => {
+                Some(TensorType::new(s.clone(), e.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// `matmul_int` / `conv2d_int` with quantized operands: the quantized
+    /// accumulator type (scale `sx · sw`, zero point 0). With a plain integer
+    /// operand, plain `i32`. `None` for other ops.
+    pub fn accumulator_type(&self) -> Option<TensorType> {
+        let shape = self.shape()?.to_vec();
+        match &self.elem {
+            ElemRule::Accumulator(q) => Some(TensorType::new(shape, ElemType::Quant(q.clone()))),
+            _ => None,
+        }
+    }
+
+    /// The result type with the given element type (the writer's quantized
+    /// parameters), checked against the rule. Not for `reshape`, whose shape
+    /// is the caller's.
+    pub fn with_elem(&self, elem: ElemType) -> Result<TensorType, TypeError> {
+        let Some(shape) = self.shape() else {
+            return Err(TypeError::new(
+                "the result shape of `reshape` is the caller's choice",
+            ));
+        };
+        let t = TensorType::new(shape.to_vec(), elem);
+        self.check(&t)?;
+        Ok(t)
+    }
+
+    /// Compares a written result type with the rule: the shape, and the
+    /// element type as far as the rule determines it.
+    pub fn check(&self, written: &TensorType) -> Result<(), TypeError> {
+        if let Err(m) = check_type(written) {
+            return Err(TypeError::new(format!("the result type is invalid: {m}")));
+        }
+        let mut errs = Vec::new();
+        match &self.shape {
+            ShapeRule::Exact(s) => {
+                if written.shape != *s {
+                    errs.push(format!(
+                        "result shape must be {s:?}, found {:?}",
+                        written.shape
+                    ));
+                }
+            }
+            ShapeRule::Elements(n) => {
+                if written.num_elements() != Some(*n) {
+                    errs.push(format!(
+                        "result must have {n} elements like the operand, found shape {:?}",
+                        written.shape
+                    ));
+                }
+            }
+        }
+        match &self.elem {
+            ElemRule::Exact(e) => {
+                if written.elem != *e {
+                    errs.push(format!(
+                        "result element type must be `{e}`, found `{}`",
+                        written.elem
+                    ));
+                }
+            }
+            ElemRule::Quantized(rule) => match &written.elem {
+                ElemType::Quant(q) => match (*rule, q.axis) {
+                    (AxisRule::PerTensor, Some(b)) => errs.push(format!(
+                        "result must be quantized per tensor, found per axis (axis {b})"
+                    )),
+                    (AxisRule::PerTensorOrAxis(a), Some(b)) if a != b => errs.push(format!(
+                        "result is per axis on axis {b} but the operand is per axis on axis {a}; \
+                         both must use the same axis"
+                    )),
+                    _ => {}
+                },
+                other => errs.push(format!("result must be quantized, found `{other}`")),
+            },
+            ElemRule::Accumulator(acc) => check_accumulator_elem(acc, &written.elem, &mut errs),
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(TypeError { messages: errs })
+        }
+    }
+}
+
+fn check_accumulator_elem(acc: &QuantType, written: &ElemType, errs: &mut Vec<String>) {
+    let q = match written {
+        ElemType::Scalar(ScalarType::I32) => return,
+        ElemType::Quant(q) if q.storage == ScalarType::I32 && q.has_full_range() => q,
+        other => {
+            errs.push(format!(
+                "result must be `i32` or a quantized i32 accumulator \
+                 (`!quant.uniform<i32:f32, sx·sw>`), found `{other}`"
+            ));
+            return;
+        }
+    };
+    if let Some(z) = q.zero_points.iter().find(|z| **z != 0) {
+        errs.push(format!("the accumulator's zero point must be 0, found {z}"));
+    }
+    match (acc.axis, q.axis) {
+        (Some(a), None) => errs.push(format!(
+            "result must be per axis on axis {a} because `w` is per axis, found per tensor"
+        )),
+        (None, Some(b)) => errs.push(format!(
+            "result must be per tensor because `w` is per tensor, found per axis (axis {b})"
+        )),
+        (Some(a), Some(b)) if a != b => errs.push(format!(
+            "result must be per axis on axis {a}, found axis {b}"
+        )),
+        _ => {
+            if q.scales.len() == acc.scales.len() {
+                if let Some(m) = scale_mismatch("result", &q.scales, &acc.scales) {
+                    errs.push(m);
+                }
+            }
+        }
+    }
+}
+
+/// The first index where `found` is not within [`SCALE_TOLERANCE`] of
+/// `expected`, as a message. A one-element list stands for every index.
+fn scale_mismatch(what: &str, found: &[f32], expected: &[f32]) -> Option<String> {
+    let n = found.len().max(expected.len());
+    for i in 0..n {
+        let f = *found.get(i).or(found.first())?;
+        let e = *expected.get(i).or(expected.first())?;
+        if !scale_matches(f, e) {
+            let at = if n > 1 {
+                format!(" (channel {i})")
+            } else {
+                String::new()
+            };
+            return Some(format!(
+                "{what} scale {}{at} must equal sx · sw = {} (within a relative 2^-20)",
+                fmt_f32(f),
+                fmt_f32(e)
+            ));
+        }
+    }
+    None
+}
+
+/// True when a written accumulator or bias scale "equals" the f32 product
+/// `expected = sx · sw`: within a relative [`SCALE_TOLERANCE`].
+pub fn scale_matches(found: f32, expected: f32) -> bool {
+    let (f, e) = (found as f64, expected as f64);
+    f.is_finite() && e.is_finite() && (f - e).abs() <= e.abs() * SCALE_TOLERANCE
+}
+
+/// The accumulator scale of `matmul_int` / `conv2d_int`: the f32 product.
+pub fn accumulator_scale(sx: f32, sw: f32) -> f32 {
+    sx * sw
+}
+
+// ---------------------------------------------------------------------------
+// Shape helpers (public: passes build shapes with them)
+
+/// Checks a type's invariants: [`TensorType::check`] and every dimension ≥ 1.
+pub fn check_type(t: &TensorType) -> Result<(), String> {
+    if let Some(i) = t.shape.iter().position(|&d| d == 0) {
+        return Err(format!(
+            "dimension {i} has size 0; every dimension must be at least 1"
+        ));
+    }
+    t.check()
+}
+
+/// Numpy (multidirectional) broadcasting of two shapes, aligned at the right.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        let da = if i < n - a.len() {
+            1
+        } else {
+            a[i - (n - a.len())]
+        };
+        let db = if i < n - b.len() {
+            1
+        } else {
+            b[i - (n - b.len())]
+        };
+        out[i] = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return None;
+        };
+    }
+    Some(out)
+}
+
+/// Output size of a convolution or pooling window along one dimension:
+/// `⌊(input + pad_begin + pad_end − dilation·(kernel − 1) − 1) / stride⌋ + 1`.
+/// `None` when that is < 1, when kernel, stride or dilation is 0, or on
+/// overflow.
+pub fn window_output_size(
+    input: usize,
+    pad_begin: usize,
+    pad_end: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> Option<usize> {
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return None;
+    }
+    let padded = input.checked_add(pad_begin)?.checked_add(pad_end)?;
+    let span = dilation.checked_mul(kernel - 1)?.checked_add(1)?;
+    let room = padded.checked_sub(span)?;
+    Some(room / stride + 1)
+}
+
+/// The smallest and largest number of real (not padding) elements in a
+/// pooling window along one dimension, over all output positions. Requires
+/// the window geometry to be valid (pads smaller than the kernel).
+fn window_real_counts(
+    input: usize,
+    pad_begin: usize,
+    pad_end: usize,
+    kernel: usize,
+    stride: usize,
+) -> Option<(u128, u128)> {
+    let out = window_output_size(input, pad_begin, pad_end, kernel, stride, 1)?;
+    let count = |i: usize| -> Option<u128> {
+        let start = (i as i128).checked_mul(stride as i128)? - pad_begin as i128;
+        let end = start + kernel as i128;
+        let c = end.min(input as i128) - start.max(0);
+        u128::try_from(c).ok()
+    };
+    // The count is a minimum of linear functions of the position (concave),
+    // so its smallest value is at one end.
+    let (first, last) = (count(0)?, count(out - 1)?);
+    Some((first.min(last), (kernel as u128).min(input as u128)))
+}
+
+/// The smallest number of elements a pooling window divides by (the real
+/// elements, or the whole kernel with `count_include_pad`), and the largest
+/// number of real elements it sums, for an input plane `h × w`.
+pub fn pool_counts(h: usize, w: usize, attrs: &Pool2dAttrs) -> Option<(u128, u128)> {
+    let [kh, kw] = attrs.kernel;
+    let [sh, sw] = attrs.strides;
+    let [pt, pl, pb, pr] = attrs.pads;
+    let (min_r, max_r) = window_real_counts(h, pt, pb, kh, sh)?;
+    let (min_c, max_c) = window_real_counts(w, pl, pr, kw, sw)?;
+    let max_real = max_r * max_c;
+    let divisor = if attrs.count_include_pad {
+        (kh as u128).checked_mul(kw as u128)?
+    } else {
+        min_r * min_c
+    };
+    Some((divisor, max_real))
+}
+
+/// `max |q − z|` over a type's integer range: `max(z − lo, hi − z)`, with
+/// `z = 0` for a plain integer type. `None` for `f32`.
+pub fn max_deviation(elem: &ElemType, channel: usize) -> Option<u128> {
+    let (lo, hi) = elem.int_range()?;
+    let z = match elem {
+        ElemType::Quant(q) => *q.zero_points.get(channel).or(q.zero_points.first())?,
+        ElemType::Scalar(_) => 0,
+    };
+    let d = (z as i128 - lo as i128).max(hi as i128 - z as i128).max(0);
+    Some(d as u128)
+}
+
+// ---------------------------------------------------------------------------
+// The rules
+
+/// What the typing rule of `op` says about its result, given its operand
+/// types (in slot order). Checks the operand count, that every operand type
+/// is valid, the operands' element types, ranks and shapes, and the
+/// attributes. `input` and `const` have no rule (their type is the one
+/// written) and give an error.
+pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
+    if !op.arity().accepts(args.len()) {
+        return Err(TypeError::new(format!(
+            "takes {}, found {}",
+            op.arity(),
+            args.len()
+        )));
+    }
+    let bad: Vec<String> = args
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            check_type(t)
+                .err()
+                .map(|m| format!("operand {i} has an invalid type: {m}"))
+        })
+        .collect();
+    if !bad.is_empty() {
+        return Err(TypeError { messages: bad });
+    }
+    let mut r = Rule {
+        op,
+        args,
+        errs: Vec::new(),
+    };
+    let out = match op {
+        Op::Input(_) | Op::Const(_) => {
+            r.err(format!(
+                "`{}` has no typing rule: its type is the one written",
+                op.name()
+            ));
+            None
+        }
+        Op::MatMul => r.matmul(),
+        Op::Dense => r.dense(),
+        Op::Conv2d(a) => r.conv2d(a),
+        Op::Add | Op::Mul => r.elementwise_f32(),
+        Op::Relu => r.unary_f32(),
+        Op::Clamp { min, max } => r.clamp(min.0, max.0),
+        Op::MaxPool2d(a) => r.maxpool(a),
+        Op::AvgPool2d(a) => r.avgpool(a),
+        Op::GlobalAvgPool { .. } => r.global_avgpool(),
+        Op::Reshape => r.reshape(),
+        Op::Flatten { axis } => r.flatten(*axis),
+        Op::Transpose { perm } => r.transpose(perm),
+        Op::Concat { axis } => r.concat(*axis),
+        Op::Softmax { axis } => r.softmax(*axis),
+        Op::Quantize => r.quantize(),
+        Op::Dequantize => r.dequantize(),
+        Op::Requantize { .. } => r.requantize(),
+        Op::MatMulInt => r.matmul_int(),
+        Op::Conv2dInt(a) => r.conv2d_int(a),
+        Op::AddInt { mode } => r.add_int(*mode),
+        Op::ClampInt { min, max } => r.clamp_int(*min, *max),
+    };
+    match out {
+        Some(inf) if r.errs.is_empty() => Ok(inf),
+        _ if r.errs.is_empty() => Err(TypeError::new("cannot be typed")),
+        _ => Err(TypeError { messages: r.errs }),
+    }
+}
+
+/// The whole typing rule of `op` for a written result type: [`infer`], the
+/// written type compared with the inferred one ([`Inferred::check`]), and
+/// the checks that involve the result's parameters: rescale multipliers
+/// below 2^31 (`requantize`, quantized `avgpool2d` / `global_avgpool`,
+/// `add_int`) and average-pool sums that fit in i32. Returns what [`infer`]
+/// gives.
+pub fn check_op(op: &Op, args: &[&TensorType], result: &TensorType) -> Result<Inferred, TypeError> {
+    let inf = infer(op, args)?;
+    if let Err(m) = check_type(result) {
+        return Err(TypeError::new(format!("the result type is invalid: {m}")));
+    }
+    let mut errs = match inf.check(result) {
+        Ok(()) => Vec::new(),
+        Err(e) => e.messages,
+    };
+    result_params(op, args, result, &mut errs);
+    if errs.is_empty() {
+        Ok(inf)
+    } else {
+        Err(TypeError { messages: errs })
+    }
+}
+
+/// Checks a real multiplier against [`MAX_MULTIPLIER`].
+fn check_multiplier(what: &str, m: f64, errs: &mut Vec<String>) -> bool {
+    if m.is_finite() && m < MAX_MULTIPLIER {
+        true
+    } else {
+        errs.push(format!(
+            "the rescale multiplier {what} = {m:e} must be < 2^31"
+        ));
+        false
+    }
+}
+
+/// The checks of [`check_op`] that need the result's quantization parameters.
+/// The operands and the result have valid types.
+fn result_params(op: &Op, args: &[&TensorType], result: &TensorType, errs: &mut Vec<String>) {
+    let Some(out) = result.elem.as_quant() else {
+        return;
+    };
+    match op {
+        Op::Requantize { .. } => {
+            let Some(inp) = args.first().and_then(|t| t.elem.as_quant()) else {
+                return;
+            };
+            if inp.axis.is_some() && out.axis.is_some() && inp.axis != out.axis {
+                return;
+            }
+            let n = inp.scales.len().max(out.scales.len());
+            for c in 0..n {
+                let (Some(&si), Some(&so)) = (
+                    inp.scales.get(c).or(inp.scales.first()),
+                    out.scales.get(c).or(out.scales.first()),
+                ) else {
+                    return;
+                };
+                let what = if n > 1 {
+                    format!("s_in / s_out of channel {c}")
+                } else {
+                    "s_in / s_out".to_string()
+                };
+                if !check_multiplier(&what, Rescale::real_multiplier(si, so, 1), errs) {
+                    break;
+                }
+            }
+        }
+        Op::AvgPool2d(a) => {
+            let Some(x) = args.first() else { return };
+            if x.rank() != 4 {
+                return;
+            }
+            if let Some((divisor, max_real)) = pool_counts(x.shape[2], x.shape[3], a) {
+                pool_params(x, out, divisor, max_real, errs);
+            }
+        }
+        Op::GlobalAvgPool { .. } => {
+            let Some(x) = args.first() else { return };
+            if x.rank() != 4 {
+                return;
+            }
+            let count = x.shape[2] as u128 * x.shape[3] as u128;
+            pool_params(x, out, count, count, errs);
+        }
+        Op::AddInt { mode } => {
+            let (Some(a), Some(b)) = (
+                args.first().and_then(|t| t.elem.as_quant()),
+                args.get(1).and_then(|t| t.elem.as_quant()),
+            ) else {
+                return;
+            };
+            let (sa, sb, sy) = (a.scales[0], b.scales[0], out.scales[0]);
+            match mode {
+                RequantMode::Float => {
+                    check_multiplier("sa / sy", Rescale::real_multiplier(sa, sy, 1), errs);
+                    check_multiplier("sb / sy", Rescale::real_multiplier(sb, sy, 1), errs);
+                }
+                RequantMode::SingleRound | RequantMode::DoubleRound => {
+                    // sa / t and sb / t are at most 1/2 by construction.
+                    let t = 2.0 * (sa as f64).max(sb as f64);
+                    let m = t / (2f64.powi(ADD_INT_LEFT_SHIFT as i32) * sy as f64);
+                    check_multiplier("2·max(sa, sb) / (2^20 · sy)", m, errs);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Quantized average pooling: the sum of at most `max_real` deviations fits
+/// in i32, and the multiplier `s_in / (s_out · divisor)` is below 2^31.
+fn pool_params(
+    x: &TensorType,
+    out: &QuantType,
+    divisor: u128,
+    max_real: u128,
+    errs: &mut Vec<String>,
+) {
+    let Some(inp) = x.elem.as_quant() else { return };
+    let dev = max_deviation(&x.elem, 0).unwrap_or(0);
+    let sum = dev.saturating_mul(max_real);
+    if sum > I32_MAX || divisor > I32_MAX {
+        errs.push(format!(
+            "the window sum may overflow i32: up to {max_real} elements of magnitude up to {dev} \
+             (bound {sum} > 2^31 - 1 = {I32_MAX})"
+        ));
+        return;
+    }
+    let m = Rescale::real_multiplier(inp.scales[0], out.scales[0], divisor as u32);
+    let what = if divisor > 1 {
+        format!("s_in / (s_out · {divisor})")
+    } else {
+        "s_in / s_out".to_string()
+    };
+    check_multiplier(&what, m, errs);
+}
+
+/// One rule application: the op, its operands, the errors found so far.
+struct Rule<'a> {
+    op: &'a Op,
+    args: &'a [&'a TensorType],
+    errs: Vec<String>,
+}
+
+impl Rule<'_> {
+    fn err(&mut self, m: impl Into<String>) {
+        self.errs.push(m.into());
+    }
+
+    /// How messages name operand `i`: its name in semantics.md, in backticks.
+    fn opnd(&self, i: usize) -> String {
+        let names: &[&str] = match self.op {
+            Op::MatMul | Op::Add | Op::Mul | Op::AddInt { .. } => &["a", "b"],
+            Op::Dense | Op::Conv2d(_) => &["x", "w", "b"],
+            Op::MatMulInt | Op::Conv2dInt(_) => &["x", "w", "bias"],
+            Op::Concat { .. } => &[],
+            _ => &["x"],
+        };
+        match names.get(i) {
+            Some(n) => format!("`{n}`"),
+            None => format!("operand {i}"),
+        }
+    }
+
+    fn want_f32(&mut self, i: usize) -> bool {
+        let t = self.args[i];
+        if t.elem.is_f32() {
+            true
+        } else {
+            self.err(format!(
+                "{} must be `f32`, found `{}`",
+                self.opnd(i),
+                t.elem
+            ));
+            false
+        }
+    }
+
+    fn want_all_f32(&mut self) -> bool {
+        let mut ok = true;
+        for i in 0..self.args.len() {
+            ok &= self.want_f32(i);
+        }
+        ok
+    }
+
+    fn want_rank(&mut self, i: usize, rank: usize) -> bool {
+        let t = self.args[i];
+        if t.rank() == rank {
+            true
+        } else {
+            self.err(format!(
+                "{} must have rank {rank}, found rank {} ({:?})",
+                self.opnd(i),
+                t.rank(),
+                t.shape
+            ));
+            false
+        }
+    }
+
+    fn want_axis(&mut self, what: &str, axis: usize, limit: usize) -> bool {
+        if axis < limit {
+            true
+        } else {
+            self.err(format!("{what} {axis} is out of range for rank {limit}"));
+            false
+        }
+    }
+
+    /// Operand `i` must not be per axis (`why` completes the sentence).
+    fn want_not_per_axis(&mut self, i: usize, why: &str) -> bool {
+        match self.args[i].elem.as_quant().and_then(|q| q.axis) {
+            Some(a) => {
+                self.err(format!(
+                    "{} is quantized per axis (axis {a}); {why}",
+                    self.opnd(i)
+                ));
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Operand `i` must be an integer or quantized type (not f32).
+    fn want_int(&mut self, i: usize) -> bool {
+        let t = self.args[i];
+        if t.elem.is_f32() {
+            self.err(format!(
+                "{} must be quantized or an integer type, found `f32`",
+                self.opnd(i)
+            ));
+            false
+        } else {
+            true
+        }
+    }
+
+    fn want_quant(&mut self, i: usize) -> bool {
+        let t = self.args[i];
+        if t.elem.as_quant().is_some() {
+            true
+        } else {
+            self.err(format!(
+                "{} must be quantized, found `{}`",
+                self.opnd(i),
+                t.elem
+            ));
+            false
+        }
+    }
+
+    fn same_type(&self) -> Inferred {
+        let t = self.args[0];
+        Inferred::exact(t.shape.clone(), t.elem.clone())
+    }
+
+    // ---- float ops ----
+
+    fn matmul(&mut self) -> Option<Inferred> {
+        let ok = self.want_all_f32();
+        let (a, b) = (self.args[0], self.args[1]);
+        let ra = a.rank();
+        if ra < 2 {
+            self.err(format!(
+                "`a` must have rank 2 or more ([..., M, K]), found rank {ra}"
+            ));
+            return None;
+        }
+        let (m, k) = (a.shape[ra - 2], a.shape[ra - 1]);
+        let batch = &a.shape[..ra - 2];
+        let rb = b.rank();
+        let n = if rb == 2 || rb == ra {
+            if rb > 2 && b.shape[..rb - 2] != *batch {
+                self.err(format!(
+                    "`b` {:?} must have the batch dimensions {batch:?} of `a` {:?}",
+                    b.shape, a.shape
+                ));
+            }
+            if b.shape[rb - 2] != k {
+                self.err(format!(
+                    "inner dimensions differ: `a` is {:?} (K = {k}) but `b` is {:?} (K = {})",
+                    a.shape,
+                    b.shape,
+                    b.shape[rb - 2]
+                ));
+            }
+            b.shape[rb - 1]
+        } else {
+            self.err(format!(
+                "`b` must have rank 2 ([K, N]) or the rank {ra} of `a`, found rank {rb}"
+            ));
+            return None;
+        };
+        let mut shape = batch.to_vec();
+        shape.extend([m, n]);
+        ok.then(|| Inferred::exact(shape, ElemType::F32))
+    }
+
+    fn dense(&mut self) -> Option<Inferred> {
+        let mut ok = self.want_all_f32();
+        ok &= self.want_rank(0, 2) & self.want_rank(1, 2);
+        if !ok {
+            return None;
+        }
+        let (x, w) = (self.args[0], self.args[1]);
+        let (m, k, n) = (x.shape[0], x.shape[1], w.shape[0]);
+        if w.shape[1] != k {
+            self.err(format!(
+                "`w` must be [N, K] with K = {k} (from `x` {:?}), found {:?}",
+                x.shape, w.shape
+            ));
+        }
+        self.bias_shape(n);
+        Some(Inferred::exact(vec![m, n], ElemType::F32))
+    }
+
+    /// The optional third operand must be `[n]`.
+    fn bias_shape(&mut self, n: usize) -> bool {
+        match self.args.get(2) {
+            Some(b) if b.shape != [n] => {
+                self.err(format!(
+                    "{} must be [{n}] (one per output channel), found {:?}",
+                    self.opnd(2),
+                    b.shape
+                ));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Shapes and attributes shared by `conv2d` and `conv2d_int`: the result
+    /// shape `[N, O, OH, OW]`.
+    fn conv_shape(&mut self, a: &Conv2dAttrs) -> Option<Vec<usize>> {
+        let before = self.errs.len();
+        let ranks = self.want_rank(0, 4) & self.want_rank(1, 4);
+        if a.strides.contains(&0) {
+            self.err(format!("strides must be at least 1, found {:?}", a.strides));
+        }
+        if a.dilations.contains(&0) {
+            self.err(format!(
+                "dilations must be at least 1, found {:?}",
+                a.dilations
+            ));
+        }
+        if a.groups == 0 {
+            self.err("groups must be at least 1, found 0");
+        }
+        if !ranks {
+            return None;
+        }
+        let (x, w) = (self.args[0], self.args[1]);
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        let (o, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3]);
+        let g = a.groups;
+        if g > 0 {
+            if c % g != 0 {
+                self.err(format!(
+                    "groups = {g} does not divide the {c} input channels of `x`"
+                ));
+            } else if cg != c / g {
+                self.err(format!(
+                    "`w` {:?} must have C / groups = {} input channels (dimension 1), found {cg}",
+                    w.shape,
+                    c / g
+                ));
+            }
+            if o % g != 0 {
+                self.err(format!(
+                    "groups = {g} does not divide the {o} output channels of `w`"
+                ));
+            }
+        }
+        let mut out = [0usize; 2];
+        if !a.strides.contains(&0) && !a.dilations.contains(&0) {
+            let dims = [("height", h, kh, 0usize), ("width", wd, kw, 1usize)];
+            for (what, size, k, d) in dims {
+                let (pb, pe) = (a.pads[d], a.pads[d + 2]);
+                match window_output_size(size, pb, pe, k, a.strides[d], a.dilations[d]) {
+                    Some(s) => out[d] = s,
+                    None => self.err(format!(
+                        "the output {what} would be less than 1: input {what} {size} with pads \
+                         {pb} + {pe} is smaller than the kernel's extent \
+                         (dilation {} · ({k} − 1) + 1)",
+                        a.dilations[d]
+                    )),
+                }
+            }
+        }
+        self.bias_shape(o);
+        (self.errs.len() == before).then(|| vec![n, o, out[0], out[1]])
+    }
+
+    fn conv2d(&mut self, a: &Conv2dAttrs) -> Option<Inferred> {
+        let ok = self.want_all_f32();
+        let shape = self.conv_shape(a)?;
+        ok.then(|| Inferred::exact(shape, ElemType::F32))
+    }
+
+    fn elementwise_f32(&mut self) -> Option<Inferred> {
+        let ok = self.want_all_f32();
+        let shape = self.broadcast()?;
+        ok.then(|| Inferred::exact(shape, ElemType::F32))
+    }
+
+    fn broadcast(&mut self) -> Option<Vec<usize>> {
+        let (a, b) = (self.args[0], self.args[1]);
+        let s = broadcast_shapes(&a.shape, &b.shape);
+        if s.is_none() {
+            self.err(format!(
+                "shapes {:?} and {:?} do not broadcast (aligned at the right, each pair of \
+                 dimensions must be equal or one of them 1)",
+                a.shape, b.shape
+            ));
+        }
+        s
+    }
+
+    fn unary_f32(&mut self) -> Option<Inferred> {
+        self.want_f32(0).then(|| self.same_type())
+    }
+
+    fn clamp(&mut self, min: f32, max: f32) -> Option<Inferred> {
+        let ok = self.want_f32(0);
+        let mut attrs = true;
+        for (name, v) in [("min", min), ("max", max)] {
+            if !v.is_finite() {
+                self.err(format!("`{name}` must be finite, found {v}"));
+                attrs = false;
+            }
+        }
+        if attrs && min > max {
+            self.err(format!("`min` = {min} is greater than `max` = {max}"));
+            attrs = false;
+        }
+        (ok && attrs).then(|| self.same_type())
+    }
+
+    // ---- pooling ----
+
+    /// Shapes and attributes shared by the 2-d pools: `[N, C, OH, OW]`.
+    fn pool_shape(&mut self, a: &Pool2dAttrs) -> Option<Vec<usize>> {
+        let before = self.errs.len();
+        let rank = self.want_rank(0, 4);
+        if a.kernel.contains(&0) {
+            self.err(format!("kernel must be at least 1, found {:?}", a.kernel));
+        }
+        if a.strides.contains(&0) {
+            self.err(format!("strides must be at least 1, found {:?}", a.strides));
+        }
+        for (i, &p) in a.pads.iter().enumerate() {
+            let k = a.kernel[i % 2];
+            if p >= k && k > 0 {
+                let side = ["top", "left", "bottom", "right"][i];
+                self.err(format!(
+                    "the {side} pad {p} must be smaller than the kernel size {k} along its \
+                     dimension (pads {:?}, kernel {:?})",
+                    a.pads, a.kernel
+                ));
+            }
+        }
+        if !rank || self.errs.len() > before {
+            return None;
+        }
+        let x = self.args[0];
+        let mut out = [0usize; 2];
+        for (d, what) in [(0usize, "height"), (1, "width")] {
+            let size = x.shape[2 + d];
+            let (pb, pe) = (a.pads[d], a.pads[d + 2]);
+            match window_output_size(size, pb, pe, a.kernel[d], a.strides[d], 1) {
+                Some(s) => out[d] = s,
+                None => self.err(format!(
+                    "the output {what} would be less than 1: input {what} {size} with pads \
+                     {pb} + {pe} is smaller than the kernel size {}",
+                    a.kernel[d]
+                )),
+            }
+        }
+        (self.errs.len() == before).then(|| vec![x.shape[0], x.shape[1], out[0], out[1]])
+    }
+
+    fn maxpool(&mut self, a: &Pool2dAttrs) -> Option<Inferred> {
+        if a.count_include_pad {
+            self.err("`count_include_pad` is an attribute of avgpool2d, not maxpool2d");
+        }
+        if a.mode != RequantMode::Float {
+            self.err(format!(
+                "`mode` is not an attribute of maxpool2d (found mode = {})",
+                a.mode
+            ));
+        }
+        let x = self.args[0];
+        if let Some(ax) = x.elem.as_quant().and_then(|q| q.axis) {
+            if ax >= 2 {
+                self.err(format!(
+                    "`x` is quantized per axis on axis {ax}: a window would compare codes of \
+                     different scales (per axis is allowed on axis 0 or 1 only)"
+                ));
+            }
+        }
+        let shape = self.pool_shape(a)?;
+        Some(Inferred::exact(shape, x.elem.clone()))
+    }
+
+    /// Element rule shared by the average pools: f32, or per-tensor quantized.
+    fn avg_elem(&mut self) -> Option<ElemRule> {
+        let x = self.args[0];
+        match &x.elem {
+            ElemType::Scalar(ScalarType::F32) => Some(ElemRule::Exact(ElemType::F32)),
+            ElemType::Quant(q) => match q.axis {
+                None => Some(ElemRule::Quantized(AxisRule::PerTensor)),
+                Some(a) => {
+                    self.err(format!(
+                        "`x` must be f32 or quantized per tensor, found per axis (axis {a})"
+                    ));
+                    None
+                }
+            },
+            other => {
+                self.err(format!(
+                    "`x` must be f32 or quantized per tensor, found `{other}`"
+                ));
+                None
+            }
+        }
+    }
+
+    fn avgpool(&mut self, a: &Pool2dAttrs) -> Option<Inferred> {
+        let elem = self.avg_elem();
+        let shape = self.pool_shape(a)?;
+        Some(Inferred {
+            shape: ShapeRule::Exact(shape),
+            elem: elem?,
+        })
+    }
+
+    fn global_avgpool(&mut self) -> Option<Inferred> {
+        let elem = self.avg_elem();
+        if !self.want_rank(0, 4) {
+            return None;
+        }
+        let x = self.args[0];
+        Some(Inferred {
+            shape: ShapeRule::Exact(vec![x.shape[0], x.shape[1], 1, 1]),
+            elem: elem?,
+        })
+    }
+
+    // ---- data movement ----
+
+    fn reshape(&mut self) -> Option<Inferred> {
+        if !self.want_not_per_axis(0, "per-axis tensors cannot be reshaped") {
+            return None;
+        }
+        let x = self.args[0];
+        Some(Inferred {
+            shape: ShapeRule::Elements(x.num_elements()?),
+            elem: ElemRule::Exact(x.elem.clone()),
+        })
+    }
+
+    fn flatten(&mut self, axis: usize) -> Option<Inferred> {
+        let ok = self.want_not_per_axis(0, "per-axis tensors cannot be flattened");
+        let x = self.args[0];
+        if axis > x.rank() {
+            self.err(format!(
+                "`axis` = {axis} must be at most the rank {}",
+                x.rank()
+            ));
+            return None;
+        }
+        let outer = x.shape[..axis]
+            .iter()
+            .try_fold(1usize, |p, &d| p.checked_mul(d))?;
+        let inner = x.shape[axis..]
+            .iter()
+            .try_fold(1usize, |p, &d| p.checked_mul(d))?;
+        ok.then(|| Inferred::exact(vec![outer, inner], x.elem.clone()))
+    }
+
+    fn transpose(&mut self, perm: &[usize]) -> Option<Inferred> {
+        let x = self.args[0];
+        let rank = x.rank();
+        let mut seen = vec![false; rank];
+        let is_perm = perm.len() == rank
+            && perm
+                .iter()
+                .all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
+        if !is_perm {
+            self.err(format!(
+                "`perm` = {perm:?} is not a permutation of 0..{rank}"
+            ));
+            return None;
+        }
+        let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+        let elem = match &x.elem {
+            ElemType::Quant(q) if q.axis.is_some() => {
+                let old = q.axis?;
+                let new = perm.iter().position(|&p| p == old)?;
+                let mut q2 = (**q).clone();
+                q2.axis = Some(new);
+                ElemType::quant(q2)
+            }
+            e => e.clone(),
+        };
+        Some(Inferred::exact(shape, elem))
+    }
+
+    fn concat(&mut self, axis: usize) -> Option<Inferred> {
+        let first = self.args[0];
+        let before = self.errs.len();
+        self.want_not_per_axis(0, "per-axis tensors cannot be concatenated");
+        let rank = first.rank();
+        self.want_axis("`axis`", axis, rank);
+        let mut total = first.shape.get(axis).copied().unwrap_or(0);
+        for i in 1..self.args.len() {
+            let t = self.args[i];
+            if t.elem != first.elem {
+                self.err(format!(
+                    "operand {i} has element type `{}` but operand 0 has `{}`; all operands \
+                     of concat must have exactly the same element type",
+                    t.elem, first.elem
+                ));
+            }
+            if t.rank() != rank {
+                self.err(format!(
+                    "operand {i} has rank {} ({:?}) but operand 0 has rank {rank} ({:?})",
+                    t.rank(),
+                    t.shape,
+                    first.shape
+                ));
+                continue;
+            }
+            let differs = (0..rank).any(|d| d != axis && t.shape[d] != first.shape[d]);
+            if differs {
+                self.err(format!(
+                    "operand {i} is {:?} but operand 0 is {:?}; only the dimension of axis \
+                     {axis} may differ",
+                    t.shape, first.shape
+                ));
+            }
+            if let Some(&d) = t.shape.get(axis) {
+                total = total.checked_add(d).unwrap_or(usize::MAX);
+            }
+        }
+        if self.errs.len() > before {
+            return None;
+        }
+        let mut shape = first.shape.clone();
+        shape[axis] = total;
+        Some(Inferred::exact(shape, first.elem.clone()))
+    }
+
+    fn softmax(&mut self, axis: usize) -> Option<Inferred> {
+        let ok = self.want_f32(0);
+        let ax = self.want_axis("`axis`", axis, self.args[0].rank());
+        (ok && ax).then(|| self.same_type())
+    }
+
+    // ---- quantization ----
+
+    fn quantize(&mut self) -> Option<Inferred> {
+        self.want_f32(0).then(|| Inferred {
+            shape: ShapeRule::Exact(self.args[0].shape.clone()),
+            elem: ElemRule::Quantized(AxisRule::Any),
+        })
+    }
+
+    fn dequantize(&mut self) -> Option<Inferred> {
+        self.want_quant(0)
+            .then(|| Inferred::exact(self.args[0].shape.clone(), ElemType::F32))
+    }
+
+    fn requantize(&mut self) -> Option<Inferred> {
+        if !self.want_quant(0) {
+            return None;
+        }
+        let x = self.args[0];
+        let rule = match x.elem.as_quant().and_then(|q| q.axis) {
+            Some(a) => AxisRule::PerTensorOrAxis(a),
+            None => AxisRule::Any,
+        };
+        Some(Inferred {
+            shape: ShapeRule::Exact(x.shape.clone()),
+            elem: ElemRule::Quantized(rule),
+        })
+    }
+
+    // ---- integer ops ----
+
+    /// `x` and `w` of `matmul_int` / `conv2d_int`: integer or quantized,
+    /// `x` per tensor, `w` per tensor or per axis on `w_axis`.
+    fn int_operands(&mut self, w_axis: usize, w_dim: &str) -> bool {
+        let mut ok = self.want_int(0) & self.want_int(1);
+        ok &= self.want_not_per_axis(0, "`x` must be quantized per tensor");
+        if let Some(a) = self.args[1].elem.as_quant().and_then(|q| q.axis) {
+            if a != w_axis {
+                self.err(format!(
+                    "`w` may be quantized per axis only on axis {w_axis} ({w_dim}), found axis {a}"
+                ));
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    /// The accumulator of `matmul_int` / `conv2d_int` with `n` output
+    /// channels, on `out_axis` when `w` is per axis; checks a bias's type.
+    fn accumulator(&mut self, n: usize, out_axis: usize) -> Option<ElemRule> {
+        let (x, w) = (self.args[0], self.args[1]);
+        let acc = match (x.elem.as_quant(), w.elem.as_quant()) {
+            (Some(qx), Some(qw)) => {
+                let sx = qx.scales[0];
+                let scales: Vec<f32> = qw
+                    .scales
+                    .iter()
+                    .map(|&sw| accumulator_scale(sx, sw))
+                    .collect();
+                if scales.iter().all(|s| s.is_finite() && *s > 0.0) {
+                    let q = match qw.axis {
+                        Some(_) => QuantType::per_axis(
+                            ScalarType::I32,
+                            out_axis,
+                            scales,
+                            vec![0; qw.scales.len()],
+                        ),
+                        None => QuantType::per_tensor(ScalarType::I32, scales[0], 0),
+                    };
+                    Some(q)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        if let Some(b) = self.args.get(2) {
+            // The shape is checked by the caller (`bias_shape`).
+            let shape_ok = b.shape == [n];
+            match &b.elem {
+                ElemType::Scalar(ScalarType::I32) => {}
+                ElemType::Quant(qb) if qb.storage == ScalarType::I32 => {
+                    if let Some(z) = qb.zero_points.iter().find(|z| **z != 0) {
+                        self.err(format!("`bias` must have zero point 0, found {z}"));
+                    }
+                    match &acc {
+                        None => self.err(
+                            "a quantized `bias` needs quantized `x` and `w` (its scale must be \
+                             sx · sw); use a plain `i32` bias",
+                        ),
+                        Some(acc) if shape_ok => {
+                            if let Some(m) = scale_mismatch("`bias`", &qb.scales, &acc.scales) {
+                                self.err(m);
+                            }
+                        }
+                        Some(_) => {}
+                    }
+                }
+                other => self.err(format!(
+                    "`bias` must be `i32` or `!quant.uniform<i32:f32, s>`, found `{other}`"
+                )),
+            }
+        }
+        Some(match acc {
+            Some(q) => ElemRule::Accumulator(Arc::new(q)),
+            None => ElemRule::Exact(ElemType::I32),
+        })
+    }
+
+    fn matmul_int(&mut self) -> Option<Inferred> {
+        let before = self.errs.len();
+        let ok = self.int_operands(1, "the N dimension of [K, N]");
+        let (x, w) = (self.args[0], self.args[1]);
+        let rx = x.rank();
+        if rx < 2 {
+            self.err(format!(
+                "`x` must have rank 2 or more ([..., M, K]), found rank {rx}"
+            ));
+        }
+        let w_rank = self.want_rank(1, 2);
+        if !ok || rx < 2 || !w_rank {
+            return None;
+        }
+        let k = x.shape[rx - 1];
+        let n = w.shape[1];
+        if w.shape[0] != k {
+            self.err(format!(
+                "inner dimensions differ: `x` is {:?} (K = {k}) but `w` is {:?} (K = {})",
+                x.shape, w.shape, w.shape[0]
+            ));
+        }
+        self.bias_shape(n);
+        let elem = self.accumulator(n, rx - 1)?;
+        let mut shape = x.shape[..rx - 1].to_vec();
+        shape.push(n);
+        (self.errs.len() == before).then_some(Inferred {
+            shape: ShapeRule::Exact(shape),
+            elem,
+        })
+    }
+
+    fn conv2d_int(&mut self, a: &Conv2dAttrs) -> Option<Inferred> {
+        let before = self.errs.len();
+        let ok = self.int_operands(0, "the output channels of [O, C/groups, KH, KW]");
+        if !ok {
+            return None;
+        }
+        let shape = self.conv_shape(a)?;
+        let elem = self.accumulator(shape[1], 1)?;
+        (self.errs.len() == before).then_some(Inferred {
+            shape: ShapeRule::Exact(shape),
+            elem,
+        })
+    }
+
+    fn add_int(&mut self, mode: RequantMode) -> Option<Inferred> {
+        let mut ok = true;
+        for i in 0..2 {
+            if self.want_quant(i) {
+                ok &= self.want_not_per_axis(i, "add_int needs per-tensor operands");
+                let t = self.args[i];
+                if mode != RequantMode::Float && t.elem.storage().bits() > 8 {
+                    self.err(format!(
+                        "mode {mode} needs operands of at most 8 bits, but {} is `{}`",
+                        self.opnd(i),
+                        t.elem.storage()
+                    ));
+                    ok = false;
+                }
+            } else {
+                ok = false;
+            }
+        }
+        let shape = self.broadcast()?;
+        ok.then_some(Inferred {
+            shape: ShapeRule::Exact(shape),
+            elem: ElemRule::Quantized(AxisRule::PerTensor),
+        })
+    }
+
+    fn clamp_int(&mut self, min: i64, max: i64) -> Option<Inferred> {
+        let ok = self.want_int(0);
+        if min > max {
+            self.err(format!("`min` = {min} is greater than `max` = {max}"));
+            return None;
+        }
+        ok.then(|| self.same_type())
+    }
+}
