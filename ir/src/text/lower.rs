@@ -187,11 +187,13 @@ impl<'a> Lowerer<'a, '_> {
                 ),
             );
         }
-        for ((name, out), out_ty) in ret.values.iter().zip(&g.outputs).zip(&out_types) {
+        for (i, name) in ret.values.iter().enumerate() {
             let Some(v) = self.use_value(*name, &defined_later) else {
                 continue;
             };
-            let Some(out_ty) = out_ty else { continue };
+            let (Some(out), Some(Some(out_ty))) = (g.outputs.get(i), out_types.get(i)) else {
+                continue;
+            };
             let ty = self.graph.ty(v).clone();
             if ty != *out_ty {
                 self.error(
@@ -485,24 +487,27 @@ impl<'a> Lowerer<'a, '_> {
 
     /// A non-negative integer that fits in `usize`; `what` names it.
     fn size_lit(&mut self, l: Lit<'a>, what: &str) -> Option<usize> {
+        if l.kind == LitKind::Int && !l.text.starts_with('-') {
+            return match l.text.parse::<usize>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    self.error(
+                        Diagnostic::error(format!("`{what}` value `{}` is too large", l.text))
+                            .with_span(l.span, "does not fit in a 64-bit integer"),
+                    );
+                    None
+                }
+            };
+        }
         let v = self.int_lit(l)?;
-        if v < 0 {
-            self.error(
-                Diagnostic::error(format!("`{what}` must not be negative, found {v}"))
-                    .with_span(l.span, "expected a non-negative integer"),
-            );
-            return None;
+        if v == 0 {
+            return Some(0); // `-0`
         }
-        match usize::try_from(v) {
-            Ok(v) => Some(v),
-            Err(_) => {
-                self.error(
-                    Diagnostic::error(format!("`{what}` value {v} is too large"))
-                        .with_span(l.span, "too large"),
-                );
-                None
-            }
-        }
+        self.error(
+            Diagnostic::error(format!("`{what}` must not be negative, found {v}"))
+                .with_span(l.span, "expected a non-negative integer"),
+        );
+        None
     }
 
     /// A float (or integer) literal as the nearest f32. A finite literal

@@ -621,6 +621,12 @@ impl<'a> Parser<'a> {
                 let name = self.sigil_name(Tok::AliasName)?;
                 if name.text == "quant.uniform" {
                     Ok(ElemAst::Quant(self.quant_type(name.span)?))
+                } else if name.text == "quant" || name.text.starts_with("quant.") {
+                    Err(
+                        Diagnostic::error(format!("unknown quantized type `!{}`", name.text))
+                            .with_span(name.span, "expected `!quant.uniform`")
+                            .with_note("qcc's only quantized type is `!quant.uniform<...>`"),
+                    )
                 } else {
                     Ok(ElemAst::Alias(name))
                 }

@@ -98,7 +98,10 @@ pub(crate) fn print(g: &Graph) -> String {
         }
         let _ = write!(out, "  %{} = ", name_of(v));
         match &node.op {
-            Op::Const(c) => out.push_str(&const_text(c)),
+            Op::Const(c) => {
+                out.push_str("const ");
+                out.push_str(&const_text(c));
+            }
             op => {
                 out.push_str(op.name());
                 let args: Vec<String> = g
