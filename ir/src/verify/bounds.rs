@@ -35,22 +35,45 @@ impl ChannelBound {
     }
 }
 
-/// The bounds of a `matmul_int` / `conv2d_int` node, one per output channel.
-/// `w_from_data` says whether the weight terms come from constant data.
+/// The bounds of a `matmul_int` / `conv2d_int` node.
+///
+/// `per_channel` holds one bound per output channel, or a single bound that
+/// holds for all `channel_count` channels when they cannot differ (weights
+/// per tensor and not constant), so that no bound needs memory the graph
+/// does not already use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccumulatorBounds {
-    pub channels: Vec<ChannelBound>,
+    pub per_channel: Vec<ChannelBound>,
+    pub channel_count: usize,
+    /// Whether the weight terms come from constant data.
     pub w_from_data: bool,
 }
 
 impl AccumulatorBounds {
-    /// The channels whose bound exceeds 2^31 − 1.
-    pub fn overflowing(&self) -> impl Iterator<Item = (usize, u128)> + '_ {
-        self.channels
+    /// The bound of output channel `n`.
+    pub fn channel(&self, n: usize) -> Option<ChannelBound> {
+        if n >= self.channel_count {
+            return None;
+        }
+        match self.per_channel.as_slice() {
+            [one] => Some(*one),
+            all => all.get(n).copied(),
+        }
+    }
+
+    /// The first channel whose bound exceeds 2^31 − 1, its bound, and how
+    /// many channels exceed it in all.
+    pub fn first_overflow(&self) -> Option<(usize, ChannelBound, usize)> {
+        if let [one] = self.per_channel.as_slice() {
+            return (one.total() > I32_MAX).then_some((0, *one, self.channel_count));
+        }
+        let mut over = self
+            .per_channel
             .iter()
             .enumerate()
-            .map(|(n, b)| (n, b.total()))
-            .filter(|(_, t)| *t > I32_MAX)
+            .filter(|(_, b)| b.total() > I32_MAX);
+        let (n, b) = over.next()?;
+        Some((n, *b, 1 + over.count()))
     }
 }
 
@@ -88,19 +111,26 @@ fn zero_point(elem: &ElemType, n: usize) -> i64 {
     }
 }
 
-/// The accumulator bounds of `v`, a `matmul_int` or `conv2d_int` node that
-/// has passed its typing rule. `None` for other nodes or when the operand
-/// shapes do not fit the rule.
+/// The accumulator bounds of `v`, a `matmul_int` or `conv2d_int` node.
+/// `None` for other nodes, and when the node does not pass its typing rule
+/// ([`super::check_op`]).
 pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds> {
     if !graph.contains(v) {
         return None;
     }
+    let node = graph.node(v);
     let args = graph.args(v);
+    let tys: Vec<&TensorType> = args.iter().map(|&a| graph.ty(a)).collect();
+    if !matches!(node.op, Op::MatMulInt | Op::Conv2dInt(_))
+        || super::check_op(&node.op, &tys, &node.ty).is_err()
+    {
+        return None;
+    }
     let (&xv, &wv) = (args.first()?, args.get(1)?);
     let (x, w) = (graph.ty(xv), graph.ty(wv));
     // Output channels, and the weight terms per channel: `index(n, k)` is
     // the row-major index of the k-th weight of channel n.
-    let (channels, per_channel, conv) = match graph.node(v).op {
+    let (channels, per_channel, conv) = match node.op {
         Op::MatMulInt if w.rank() == 2 => (w.shape[1], w.shape[0], false),
         Op::Conv2dInt(_) if w.rank() == 4 => {
             let per = w.shape[1]
@@ -123,8 +153,16 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
         let bt = graph.ty(b);
         const_ints(graph, b, bt).filter(|d| d.len() == channels)
     });
-    let mut out = Vec::with_capacity(channels);
-    for n in 0..channels {
+    let w_per_axis = w.elem.as_quant().is_some_and(|q| q.axis.is_some());
+    // Channels differ only through data or per-axis zero points; both have
+    // one entry per channel in memory already.
+    let distinct = if w_data.is_some() || w_per_axis || bias_data.is_some() {
+        channels
+    } else {
+        1
+    };
+    let mut out = Vec::new();
+    for n in 0..distinct {
         let w_sum = match w_data {
             Some(d) => {
                 let zw = zero_point(&w.elem, n) as i128;
@@ -144,7 +182,8 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
         out.push(ChannelBound { x_dev, w_sum, bias });
     }
     Some(AccumulatorBounds {
-        channels: out,
+        per_channel: out,
+        channel_count: channels,
         w_from_data: w_data.is_some(),
     })
 }

@@ -482,12 +482,11 @@ impl Verifier<'_> {
         let Some(b) = accumulator_bounds(g, v) else {
             return;
         };
-        let mut over = b.overflowing();
-        let Some((n, total)) = over.next() else {
+        let Some((n, c, count)) = b.first_overflow() else {
             return;
         };
-        let more = over.count();
-        let c = b.channels[n];
+        let total = c.total();
+        let more = count - 1;
         let op = g.node(v).op.name();
         let source = if b.w_from_data {
             "from the constant weights"
@@ -511,7 +510,7 @@ impl Verifier<'_> {
         if more > 0 {
             d = d.with_note(format!(
                 "{more} more of the {} output channels exceed the bound",
-                b.channels.len()
+                b.channel_count
             ));
         }
         self.report(d);

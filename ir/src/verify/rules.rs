@@ -360,7 +360,7 @@ fn window_real_counts(
     let out = window_output_size(input, pad_begin, pad_end, kernel, stride, 1)?;
     let count = |i: usize| -> Option<u128> {
         let start = (i as i128).checked_mul(stride as i128)? - pad_begin as i128;
-        let end = start + kernel as i128;
+        let end = start.checked_add(kernel as i128)?;
         let c = end.min(input as i128) - start.max(0);
         u128::try_from(c).ok()
     };
@@ -379,11 +379,11 @@ pub fn pool_counts(h: usize, w: usize, attrs: &Pool2dAttrs) -> Option<(u128, u12
     let [pt, pl, pb, pr] = attrs.pads;
     let (min_r, max_r) = window_real_counts(h, pt, pb, kh, sh)?;
     let (min_c, max_c) = window_real_counts(w, pl, pr, kw, sw)?;
-    let max_real = max_r * max_c;
+    let max_real = max_r.saturating_mul(max_c);
     let divisor = if attrs.count_include_pad {
         (kh as u128).checked_mul(kw as u128)?
     } else {
-        min_r * min_c
+        min_r.saturating_mul(min_c)
     };
     Some((divisor, max_real))
 }
@@ -551,7 +551,7 @@ fn result_params(op: &Op, args: &[&TensorType], result: &TensorType, errs: &mut 
             if x.rank() != 4 {
                 return;
             }
-            let count = x.shape[2] as u128 * x.shape[3] as u128;
+            let count = (x.shape[2] as u128).saturating_mul(x.shape[3] as u128);
             pool_params(x, out, count, count, errs);
         }
         Op::AddInt { mode } => {

@@ -1,0 +1,164 @@
+//! Accumulator bounds of matmul_int and conv2d_int.
+
+use super::*;
+use crate::op::Conv2dAttrs;
+use crate::verify::accumulator_bounds;
+
+/// `x [1, K]` u8 (zero point `zx`) times `w [K, N]`, as an input or a constant.
+fn matmul(
+    k: usize,
+    n: usize,
+    zx: i64,
+    w: Option<Vec<i64>>,
+    bias: Option<Vec<i64>>,
+) -> (Graph, ValueId) {
+    let mut g = Graph::new("t");
+    let x = g.add_input("x", ty(&[1, k], qt(U8, 0.02, zx)));
+    let wt = ty(&[k, n], qt(I8, 0.01, 0));
+    let w = match w {
+        Some(data) => g.add_const(ints(I8, &data), wt),
+        None => g.add_input("w", wt),
+    };
+    let mut args = vec![x, w];
+    if let Some(b) = bias {
+        args.push(g.add_const(ints(I32, &b), int(&[n], I32)));
+    }
+    let y = g.add_node(Op::MatMulInt, &args, int(&[1, n], I32));
+    g.add_output("y", y);
+    (g, y)
+}
+
+#[test]
+fn overflow_from_the_types() {
+    // u8 × i8 with K = 70000: 255 · 128 · 70000 = 2284800000 > 2^31 − 1.
+    let (g, _) = matmul(70000, 8, 0, None, None);
+    let d = assert_one(
+        &g,
+        "`matmul_int`: the accumulator of output channel 0 may overflow i32: its bound \
+         2284800000 exceeds 2^31 - 1 = 2147483647",
+    );
+    assert!(
+        d.notes.iter().any(|n| n.contains("= 255 · 8960000 + 0")),
+        "{:?}",
+        d.notes
+    );
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n == "7 more of the 8 output channels exceed the bound")
+    );
+}
+
+#[test]
+fn zero_point_in_the_middle_halves_the_bound() {
+    // max|x − 128| = 128: 128 · 128 · 70000 = 1146880000 fits.
+    let (g, _) = matmul(70000, 2, 128, None, None);
+    assert_ok(&g);
+}
+
+#[test]
+fn constant_weights_give_a_tighter_bound() {
+    // Same K, but every weight is 1: 255 · 70000 fits.
+    let (g, y) = matmul(70000, 2, 0, Some(vec![1; 140000]), None);
+    assert_ok(&g);
+    let b = accumulator_bounds(&g, y).unwrap();
+    assert!(b.w_from_data);
+    assert_eq!(b.channel(0).unwrap().total(), 255 * 70000);
+}
+
+#[test]
+fn constant_weights_name_the_channel() {
+    // Column 0 holds 1s, column 1 holds −128s: only channel 1 overflows.
+    let data: Vec<i64> = (0..140000)
+        .map(|i| if i % 2 == 0 { 1 } else { -128 })
+        .collect();
+    let (g, _) = matmul(70000, 2, 0, Some(data), None);
+    let d = assert_one(
+        &g,
+        "the accumulator of output channel 1 may overflow i32: its bound 2284800000",
+    );
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.contains("from the constant weights"))
+    );
+}
+
+#[test]
+fn constant_bias_counts() {
+    let (g, _) = matmul(1, 1, 0, Some(vec![1]), Some(vec![i32::MAX as i64]));
+    assert_one(
+        &g,
+        "the accumulator of output channel 0 may overflow i32: its bound 2147483902",
+    );
+    let (g, _) = matmul(1, 1, 0, Some(vec![1]), Some(vec![i32::MAX as i64 - 255]));
+    assert_ok(&g);
+}
+
+#[test]
+fn per_axis_zero_points_of_the_weights() {
+    // Weights u8 per axis with zero points 0 and 128: the largest |w − zw|
+    // is 255 and 128.
+    let mut g = Graph::new("t");
+    let x = g.add_input("x", ty(&[1, 4], qt(U8, 0.02, 0)));
+    let w = g.add_input("w", ty(&[4, 2], qax(U8, 1, &[0.01, 0.01], &[0, 128])));
+    let y = g.add_node(Op::MatMulInt, &[x, w], int(&[1, 2], I32));
+    g.add_output("y", y);
+    let b = accumulator_bounds(&g, y).unwrap();
+    assert_eq!(b.channel(0).unwrap().total(), 255 * 255 * 4);
+    assert_eq!(b.channel(1).unwrap().total(), 255 * 128 * 4);
+}
+
+#[test]
+fn conv2d_int_overflow() {
+    // i16 activations: 32768 · 128 · (64 · 3 · 3) = 2415919104.
+    let mut g = Graph::new("t");
+    let x = g.add_input("x", ty(&[1, 64, 5, 5], qt(I16, 0.001, 0)));
+    let w = g.add_input("w", ty(&[2, 64, 3, 3], qt(I8, 0.01, 0)));
+    let y = g.add_node(
+        Op::Conv2dInt(Conv2dAttrs::default()),
+        &[x, w],
+        int(&[1, 2, 3, 3], I32),
+    );
+    g.add_output("y", y);
+    let d = assert_one(
+        &g,
+        "`conv2d_int`: the accumulator of output channel 0 may overflow i32: its bound \
+         2415919104",
+    );
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.contains("the largest possible for `w`'s type"))
+    );
+}
+
+#[test]
+fn conv2d_int_constant_weights_per_output_channel() {
+    // Channel o reads w[o, .., .., ..]; channel 1's weights are 0.
+    let mut g = Graph::new("t");
+    let x = g.add_input("x", ty(&[1, 2, 2, 2], qt(I8, 0.5, 0)));
+    let mut data = vec![3i64; 8];
+    data.extend([0; 8]);
+    let w = g.add_const(ints(I8, &data), ty(&[2, 2, 2, 2], qt(I8, 0.25, 0)));
+    let y = g.add_node(
+        Op::Conv2dInt(Conv2dAttrs::default()),
+        &[x, w],
+        int(&[1, 2, 1, 1], I32),
+    );
+    g.add_output("y", y);
+    assert_ok(&g);
+    let b = accumulator_bounds(&g, y).unwrap();
+    assert_eq!(b.channel(0).unwrap().total(), 128 * 3 * 8);
+    assert_eq!(b.channel(1).unwrap().total(), 0);
+}
+
+#[test]
+fn plain_i32_operands_are_bounded_too() {
+    let g = single(
+        Op::MatMulInt,
+        &[int(&[1, 1], I32), int(&[1, 1], I8)],
+        int(&[1, 1], I32),
+    );
+    assert_one(&g, "its bound 274877906944 exceeds 2^31 - 1");
+}
