@@ -100,12 +100,10 @@ pub fn load_file(path: &Path) -> Result<Graph, LoadError> {
 #[derive(Clone, Debug, Default)]
 pub struct CompileOptions {}
 
-/// Runs the pass pipeline on a verified graph and verifies the result.
-/// Today the pipeline is empty (the passes are the next stage).
-pub fn compile(graph: Graph, _options: &CompileOptions) -> Result<Graph, Vec<Diagnostic>> {
-    let out = qcc_passes::run_default_pipeline(graph);
-    qcc_ir::verify::verify(&out)?;
-    Ok(out)
+/// Runs the default pass pipeline on a verified graph; the graph is
+/// verified again after every pass. An error here is a bug in a pass.
+pub fn compile(graph: Graph, _options: &CompileOptions) -> Result<Graph, qcc_passes::PipelineError> {
+    qcc_passes::run_default_pipeline(graph)
 }
 
 /// How a graph is executed.

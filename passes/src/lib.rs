@@ -1,13 +1,168 @@
-//! qcc's rewrite passes (e-graph rewrites with `egg`, pass manager,
-//! pipelines). Not written yet: see the issue "E-graph rewrite passes that
-//! turn QDQ graphs into integer-only graphs". Today the only pipeline is the
-//! empty one.
+//! # qcc-passes: rewrite passes and the pass manager
+//!
+//! A pass is named once, in [`PASSES`]; a pipeline is a list of pass names
+//! ([`parse_pipeline`]: unknown names are an error that lists the valid
+//! ones). [`run_pipeline`] runs the passes in order and verifies the graph
+//! after each one, so a pass that breaks an invariant is caught at once and
+//! named.
+//!
+//! Today's passes are the graph-level clean-ups `dce` and `cse`; the e-graph
+//! rewrites (`lower-qdq`, `fold-zero-points`, `fuse-requant`, `pick-layout`,
+//! `fold-constants`) come next.
 
 #![forbid(unsafe_code)]
 
-use qcc_ir::Graph;
+mod cse;
+mod dce;
 
-/// Runs the default pipeline. Today: no passes, the graph is returned as is.
-pub fn run_default_pipeline(graph: Graph) -> Graph {
-    graph
+use qcc_ir::{Diagnostic, Graph, RequantMode};
+use std::time::{Duration, Instant};
+
+/// Options every pass can read.
+#[derive(Clone, Debug, Default)]
+pub struct PassOptions {
+    /// The arithmetic given to requantize ops that passes create.
+    pub requant: RequantMode,
+}
+
+/// What a pass reports: counters (`--stats`) and remarks for the user (for
+/// example an op left in float because it has no integer form).
+#[derive(Clone, Debug, Default)]
+pub struct PassLog {
+    pub stats: Vec<(String, u64)>,
+    pub remarks: Vec<String>,
+}
+
+impl PassLog {
+    pub fn stat(&mut self, name: impl Into<String>, value: u64) {
+        self.stats.push((name.into(), value));
+    }
+}
+
+/// A pass: its name (as written in `--passes`), a one-line summary, and the
+/// function that rewrites the graph in place.
+#[derive(Debug)]
+pub struct PassInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub run: fn(&mut Graph, &PassOptions, &mut PassLog),
+}
+
+/// Every pass, by name.
+pub static PASSES: &[PassInfo] = &[
+    PassInfo {
+        name: "cse",
+        summary: "merge ops that compute the same value from the same operands",
+        run: cse::run,
+    },
+    PassInfo {
+        name: "dce",
+        summary: "remove ops that no output depends on",
+        run: dce::run,
+    },
+];
+
+/// The passes `qcc compile` runs when no `--passes` list is given.
+pub const DEFAULT_PIPELINE: &[&str] = &["cse", "dce"];
+
+/// Looks a pass up by name.
+pub fn find_pass(name: &str) -> Option<&'static PassInfo> {
+    PASSES.iter().find(|p| p.name == name)
+}
+
+/// Parses a comma-separated pass list. `none` (or an empty list) is the empty
+/// pipeline; `default` stands for [`DEFAULT_PIPELINE`].
+pub fn parse_pipeline(spec: &str) -> Result<Vec<&'static PassInfo>, String> {
+    let mut out = Vec::new();
+    for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match name {
+            "none" => {}
+            "default" => out.extend(DEFAULT_PIPELINE.iter().map(|n| find_pass(n).expect("known"))),
+            _ => match find_pass(name) {
+                Some(p) => out.push(p),
+                None => {
+                    let valid: Vec<&str> = PASSES.iter().map(|p| p.name).collect();
+                    return Err(format!(
+                        "unknown pass `{name}`; the passes are: {}, and `none` or `default`",
+                        valid.join(", ")
+                    ));
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// What happened in one pass.
+#[derive(Clone, Debug)]
+pub struct PassRun {
+    pub name: &'static str,
+    pub time: Duration,
+    pub log: PassLog,
+}
+
+/// A pass produced a graph that does not verify: a bug in that pass.
+#[derive(Clone, Debug)]
+pub struct PipelineError {
+    pub pass: &'static str,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl std::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "internal error: pass `{}` produced an invalid graph:", self.pass)?;
+        for d in &self.diagnostics {
+            write!(f, "\n  {}", d.message)?;
+            for n in &d.notes {
+                write!(f, "\n    = {n}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PipelineError {}
+
+/// Runs `passes` in order on a verified graph, verifying after each one.
+/// `after_pass` sees the graph after every pass (for `--print-after-all`).
+pub fn run_pipeline(
+    mut graph: Graph,
+    passes: &[&'static PassInfo],
+    options: &PassOptions,
+    after_pass: &mut dyn FnMut(&PassRun, &Graph),
+) -> Result<(Graph, Vec<PassRun>), PipelineError> {
+    let mut runs = Vec::new();
+    for p in passes {
+        let mut log = PassLog::default();
+        let start = Instant::now();
+        (p.run)(&mut graph, options, &mut log);
+        let run = PassRun { name: p.name, time: start.elapsed(), log };
+        qcc_ir::verify::verify(&graph)
+            .map_err(|diagnostics| PipelineError { pass: p.name, diagnostics })?;
+        after_pass(&run, &graph);
+        runs.push(run);
+    }
+    Ok((graph, runs))
+}
+
+/// Runs the default pipeline, discarding the per-pass records.
+pub fn run_default_pipeline(graph: Graph) -> Result<Graph, PipelineError> {
+    let passes = parse_pipeline("default").expect("the default pipeline is valid");
+    run_pipeline(graph, &passes, &PassOptions::default(), &mut |_, _| {}).map(|(g, _)| g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_names() {
+        assert_eq!(parse_pipeline("none").unwrap().len(), 0);
+        assert_eq!(parse_pipeline("").unwrap().len(), 0);
+        let p = parse_pipeline("dce, cse").unwrap();
+        assert_eq!(p.iter().map(|p| p.name).collect::<Vec<_>>(), ["dce", "cse"]);
+        assert_eq!(parse_pipeline("default").unwrap().len(), DEFAULT_PIPELINE.len());
+        let e = parse_pipeline("dce,lower-qdqq").unwrap_err();
+        assert!(e.contains("unknown pass `lower-qdqq`") && e.contains("cse, dce"), "{e}");
+    }
 }

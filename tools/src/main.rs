@@ -157,11 +157,8 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
 }
 
 fn compile(g: Graph, path: &Path) -> Result<Graph, Failure> {
-    qcc_compiler::compile(g, &CompileOptions::default()).map_err(|d| {
-        // Diagnostics from a pipeline point at the original text where they can.
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        Failure(qcc_ir::diag::render(&d, &path.display().to_string(), &text))
-    })
+    qcc_compiler::compile(g, &CompileOptions::default())
+        .map_err(|e| error(format!("{}: {e}", path.display())))
 }
 
 fn emit(text: &str, output: Option<&Path>) -> Result<(), Failure> {
