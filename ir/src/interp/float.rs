@@ -1,0 +1,203 @@
+//! Float ops: every operation rounds to f32, sums run in the documented
+//! order starting from +0.0, and there is no fused multiply-add (each step is
+//! written `acc = acc + a * b`).
+
+// `acc = acc + a * b` is written out on purpose: it spells the one
+// rounding per operation that the semantics requires.
+#![allow(clippy::assign_op_pattern)]
+
+use super::index::{ConvGeom, MatDims, broadcast_offsets, broadcast_shape, for_each_nchw};
+use super::{Arg, Vals, expect_shape};
+use crate::op::Conv2dAttrs;
+use crate::types::TensorType;
+
+/// IEEE 754-2019 `maximum`: NaN if either operand is NaN, and −0.0 < +0.0.
+/// `relu`, `clamp`, f32 `maxpool2d` and `softmax` take maxima this way.
+pub(super) fn maximum(a: f32, b: f32) -> f32 {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() {
+        b
+    } else if a > b || (a == b && a.is_sign_positive()) {
+        a
+    } else {
+        b
+    }
+}
+
+/// IEEE 754-2019 `minimum`: NaN if either operand is NaN, and −0.0 < +0.0.
+pub(super) fn minimum(a: f32, b: f32) -> f32 {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() {
+        b
+    } else if a < b || (a == b && a.is_sign_negative()) {
+        a
+    } else {
+        b
+    }
+}
+
+/// `matmul a, b`: `y[.., i, j] = Σ_k a[.., i, k] · b[.., k, j]`, summed in
+/// increasing `k` from +0.0.
+pub(super) fn matmul(a: Arg, b: Arg, out: &TensorType) -> Result<Vals, String> {
+    let (av, bv) = (a.f32s("the first operand")?, b.f32s("the second operand")?);
+    let d = MatDims::new(a.shape(), b.shape(), true)?;
+    expect_shape(out, &d.out_shape())?;
+    let mut y = Vec::with_capacity(d.batch * d.m * d.n);
+    for batch in 0..d.batch {
+        for i in 0..d.m {
+            for j in 0..d.n {
+                let mut acc = 0.0f32;
+                for k in 0..d.k {
+                    acc = acc + av[d.a_index(batch, i, k)] * bv[d.b_index(batch, k, j)];
+                }
+                y.push(acc);
+            }
+        }
+    }
+    Ok(Vals::F32(y))
+}
+
+/// `dense x, w[, b]`: `y[i, j] = (Σ_k x[i, k] · w[j, k]) + b[j]`.
+pub(super) fn dense(x: Arg, w: Arg, b: Option<Arg>, out: &TensorType) -> Result<Vals, String> {
+    let (xv, wv) = (x.f32s("the input")?, w.f32s("the weights")?);
+    let ([m, k], [n, k2]) = (
+        <[usize; 2]>::try_from(x.shape()).map_err(|_| "the input must be [M, K]".to_string())?,
+        <[usize; 2]>::try_from(w.shape()).map_err(|_| "the weights must be [N, K]".to_string())?,
+    );
+    if k != k2 {
+        return Err(format!(
+            "the input {:?} and the weights {:?} disagree on K",
+            x.shape(),
+            w.shape()
+        ));
+    }
+    let bias = bias_f32(b, n)?;
+    expect_shape(out, &[m, n])?;
+    let mut y = Vec::with_capacity(m * n);
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0.0f32;
+            for kk in 0..k {
+                acc = acc + xv[i * k + kk] * wv[j * k + kk];
+            }
+            if let Some(bv) = bias {
+                acc = acc + bv[j];
+            }
+            y.push(acc);
+        }
+    }
+    Ok(Vals::F32(y))
+}
+
+/// An optional f32 bias of shape `[n]`.
+fn bias_f32(b: Option<Arg<'_>>, n: usize) -> Result<Option<&[f32]>, String> {
+    let Some(b) = b else { return Ok(None) };
+    if b.shape() != [n] {
+        return Err(format!(
+            "the bias must have shape [{n}], found {:?}",
+            b.shape()
+        ));
+    }
+    b.f32s("the bias").map(Some)
+}
+
+/// `conv2d x, w[, b]`: the sum over the group's input channels, kernel rows
+/// and kernel columns (in that order, from +0.0; padding reads 0.0 and still
+/// takes part), then the bias.
+pub(super) fn conv2d(
+    x: Arg,
+    w: Arg,
+    b: Option<Arg>,
+    attrs: &Conv2dAttrs,
+    out: &TensorType,
+) -> Result<Vals, String> {
+    let (xv, wv) = (x.f32s("the input")?, w.f32s("the weights")?);
+    let g = ConvGeom::new(x.shape(), w.shape(), attrs)?;
+    let bias = bias_f32(b, g.o)?;
+    expect_shape(out, &g.out_shape())?;
+    let mut y = Vec::with_capacity(out.shape.iter().product());
+    for_each_nchw(g.out_shape(), |n, o, oy, ox| {
+        let mut acc = 0.0f32;
+        g.for_each_tap(n, o, oy, ox, |xi, wi| {
+            let xval = xi.map_or(0.0, |i| xv[i]);
+            acc = acc + xval * wv[wi];
+        });
+        if let Some(bv) = bias {
+            acc = acc + bv[o];
+        }
+        y.push(acc);
+    });
+    Ok(Vals::F32(y))
+}
+
+/// `add`, `mul`: one f32 operation per element of the broadcast shape.
+pub(super) fn binary(
+    a: Arg,
+    b: Arg,
+    out: &TensorType,
+    f: impl Fn(f32, f32) -> f32,
+) -> Result<Vals, String> {
+    let (av, bv) = (a.f32s("the first operand")?, b.f32s("the second operand")?);
+    let shape = broadcast_shape(a.shape(), b.shape())?;
+    expect_shape(out, &shape)?;
+    let ia = broadcast_offsets(a.shape(), &shape);
+    let ib = broadcast_offsets(b.shape(), &shape);
+    Ok(Vals::F32(
+        ia.iter().zip(&ib).map(|(&i, &j)| f(av[i], bv[j])).collect(),
+    ))
+}
+
+/// `relu x = maximum(x, +0.0)`: `relu(−0.0) = +0.0`, NaN stays NaN.
+pub(super) fn relu(x: Arg, out: &TensorType) -> Result<Vals, String> {
+    let xv = x.f32s("the operand")?;
+    expect_shape(out, x.shape())?;
+    Ok(Vals::F32(xv.iter().map(|&v| maximum(v, 0.0)).collect()))
+}
+
+/// `clamp x {min, max} = minimum(maximum(x, min), max)`.
+pub(super) fn clamp(x: Arg, min: f32, max: f32, out: &TensorType) -> Result<Vals, String> {
+    let xv = x.f32s("the operand")?;
+    if !(min.is_finite() && max.is_finite() && min <= max) {
+        return Err(format!(
+            "min = {min:?} and max = {max:?} must be finite with min ≤ max"
+        ));
+    }
+    expect_shape(out, x.shape())?;
+    Ok(Vals::F32(
+        xv.iter().map(|&v| minimum(maximum(v, min), max)).collect(),
+    ))
+}
+
+/// `softmax x {axis}`: along `axis`, `m = max x`, `e_i = exp(x_i − m)`,
+/// `y_i = e_i / Σ e` (the sum in index order from +0.0).
+pub(super) fn softmax(x: Arg, axis: usize, out: &TensorType) -> Result<Vals, String> {
+    let xv = x.f32s("the operand")?;
+    let shape = x.shape();
+    if axis >= shape.len() {
+        return Err(format!("axis {axis} is out of range for shape {shape:?}"));
+    }
+    expect_shape(out, shape)?;
+    let len = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let outer: usize = shape[..axis].iter().product();
+    let mut y = vec![0.0f32; xv.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            // The elements of one softmax, `len` of them, `inner` apart.
+            let at = |k: usize| (o * len + k) * inner + i;
+            let m = (1..len).fold(xv[at(0)], |m, k| maximum(m, xv[at(k)]));
+            let mut sum = 0.0f32;
+            for k in 0..len {
+                let e = (xv[at(k)] - m).exp();
+                y[at(k)] = e;
+                sum = sum + e;
+            }
+            for k in 0..len {
+                y[at(k)] = y[at(k)] / sum;
+            }
+        }
+    }
+    Ok(Vals::F32(y))
+}

@@ -1,0 +1,210 @@
+//! Integer ops: exact integer arithmetic on stored codes minus zero points
+//! (a plain integer operand counts as zero point 0). Sums of products are
+//! exact in `i64`; results saturate to the result type's storage range.
+
+use super::index::{ConvGeom, MatDims, broadcast_offsets, broadcast_shape, for_each_nchw};
+use super::{Arg, Vals, expect_shape, rescale, saturate_i32};
+use crate::op::{Conv2dAttrs, RequantMode};
+use crate::quant::{Rescale, f32_to_i64_sat, round_half_even, saturate};
+use crate::types::{ScalarType, TensorType};
+
+/// The storage range of an accumulator result (`i32` or
+/// `!quant.uniform<i32:f32, ...>`).
+fn accumulator_range(out: &TensorType) -> Result<(i64, i64), String> {
+    match out.elem.int_range() {
+        Some(range) if out.elem.storage() == ScalarType::I32 => Ok(range),
+        _ => Err(format!(
+            "the result must be i32 or quantized with i32 storage, found `{}`",
+            out.elem
+        )),
+    }
+}
+
+/// The weights' zero point for each of `channels` output channels: plain
+/// integer (0), per tensor, or per axis on `axis` (the output-channel axis).
+fn weight_zero_points(w: Arg, axis: usize, channels: usize) -> Result<Vec<i64>, String> {
+    match w.quant() {
+        None => Ok(vec![0; channels]),
+        Some(q) if q.axis.is_none() => Ok(vec![q.zero_points[0]; channels]),
+        Some(q) if q.axis == Some(axis) && q.zero_points.len() == channels => {
+            Ok(q.zero_points.clone())
+        }
+        Some(_) => Err(format!(
+            "the weights must be plain integers, quantized per tensor, or per axis on axis {axis}, found `{}`",
+            w.ty.elem
+        )),
+    }
+}
+
+/// An optional integer bias of shape `[channels]` with zero point 0.
+fn int_bias(b: Option<Arg<'_>>, channels: usize) -> Result<Option<&[i64]>, String> {
+    let Some(b) = b else { return Ok(None) };
+    if b.shape() != [channels] {
+        return Err(format!(
+            "the bias must have shape [{channels}], found {:?}",
+            b.shape()
+        ));
+    }
+    if b.quant()
+        .is_some_and(|q| q.zero_points.iter().any(|&z| z != 0))
+    {
+        return Err(format!(
+            "the bias must have zero point 0, found `{}`",
+            b.ty.elem
+        ));
+    }
+    b.ints("the bias").map(Some)
+}
+
+/// `matmul_int x, w[, bias]`:
+/// `y[.., i, n] = saturate(Σ_k (x[.., i, k] − zx) · (w[k, n] − zw[n]) + bias[n])`.
+pub(super) fn matmul_int(
+    x: Arg,
+    w: Arg,
+    bias: Option<Arg>,
+    out: &TensorType,
+) -> Result<Vals, String> {
+    let (xv, wv) = (x.ints("the input")?, w.ints("the weights")?);
+    let zx = x.int_zero_point("the input")?;
+    let d = MatDims::new(x.shape(), w.shape(), false)?;
+    let zw = weight_zero_points(w, 1, d.n)?;
+    let bias = int_bias(bias, d.n)?;
+    let (lo, hi) = accumulator_range(out)?;
+    expect_shape(out, &d.out_shape())?;
+    let mut y = Vec::with_capacity(d.batch * d.m * d.n);
+    for batch in 0..d.batch {
+        for i in 0..d.m {
+            for n in 0..d.n {
+                let mut acc: i64 = 0;
+                for k in 0..d.k {
+                    acc += (xv[d.a_index(batch, i, k)] - zx) * (wv[d.b_index(batch, k, n)] - zw[n]);
+                }
+                let b = bias.map_or(0, |b| b[n]);
+                y.push(saturate(acc + b, lo, hi));
+            }
+        }
+    }
+    Ok(Vals::Int(y))
+}
+
+/// `conv2d_int x, w[, bias]`: `conv2d` on `(x − zx) · (w − zw[o])`, exact,
+/// padding contributing 0; then the bias, saturating.
+pub(super) fn conv2d_int(
+    x: Arg,
+    w: Arg,
+    bias: Option<Arg>,
+    attrs: &Conv2dAttrs,
+    out: &TensorType,
+) -> Result<Vals, String> {
+    let (xv, wv) = (x.ints("the input")?, w.ints("the weights")?);
+    let zx = x.int_zero_point("the input")?;
+    let g = ConvGeom::new(x.shape(), w.shape(), attrs)?;
+    let zw = weight_zero_points(w, 0, g.o)?;
+    let bias = int_bias(bias, g.o)?;
+    let (lo, hi) = accumulator_range(out)?;
+    expect_shape(out, &g.out_shape())?;
+    let mut y = Vec::with_capacity(out.shape.iter().product());
+    for_each_nchw(g.out_shape(), |n, o, oy, ox| {
+        let mut acc: i64 = 0;
+        g.for_each_tap(n, o, oy, ox, |xi, wi| {
+            // A position in the padding reads zx: (zx − zx) · w = 0.
+            if let Some(xi) = xi {
+                acc += (xv[xi] - zx) * (wv[wi] - zw[o]);
+            }
+        });
+        let b = bias.map_or(0, |b| b[o]);
+        y.push(saturate(acc + b, lo, hi));
+    });
+    Ok(Vals::Int(y))
+}
+
+/// TFLite's left shift of the operands in the fixed-point modes of `add_int`.
+const ADD_LEFT_SHIFT: u32 = 20;
+
+/// `add_int a, b {mode}`, broadcast like `add`; see `docs/semantics.md`.
+pub(super) fn add_int(a: Arg, b: Arg, mode: RequantMode, out: &TensorType) -> Result<Vals, String> {
+    let (av, bv) = (a.ints("the first operand")?, b.ints("the second operand")?);
+    let qa = a.per_tensor_quant("the first operand")?;
+    let qb = b.per_tensor_quant("the second operand")?;
+    let qy = match out.elem.as_quant() {
+        Some(q) if !q.is_per_axis() => q,
+        _ => {
+            return Err(format!(
+                "the result must be quantized per tensor, found `{}`",
+                out.elem
+            ));
+        }
+    };
+    let shape = broadcast_shape(a.shape(), b.shape())?;
+    expect_shape(out, &shape)?;
+    let (sa, sb, sy) = (qa.scales[0], qb.scales[0], qy.scales[0]);
+    let (za, zb, zy) = (qa.zero_points[0], qb.zero_points[0], qy.zero_points[0]);
+    let (lo, hi) = (qy.storage_min, qy.storage_max);
+
+    // The rule for one pair of centered operands, derived once.
+    let add: Box<dyn Fn(i64, i64) -> i64> = match mode {
+        RequantMode::Float => {
+            // Ma = sa / sy and Mb = sb / sy, each one f32 division.
+            let (Rescale::Float(ma), Rescale::Float(mb)) =
+                (rescale(mode, sa, sy, 1)?, rescale(mode, sb, sy, 1)?)
+            else {
+                return Err("float mode must give a float multiplier".into());
+            };
+            Box::new(move |da, db| {
+                let sum = (da as f32) * ma + (db as f32) * mb;
+                saturate(
+                    f32_to_i64_sat(round_half_even(sum)).saturating_add(zy),
+                    lo,
+                    hi,
+                )
+            })
+        }
+        RequantMode::SingleRound | RequantMode::DoubleRound => {
+            for (q, which) in [(qa, "first"), (qb, "second")] {
+                if q.storage.bits() > 8 {
+                    return Err(format!(
+                        "in {mode} mode the operands' storage must be at most 8 bits wide; the {which} operand is stored as {}",
+                        q.storage
+                    ));
+                }
+            }
+            // t = 2·max(sa, sb) is exact in f32 when finite (a doubling).
+            let t = 2.0 * sa.max(sb);
+            if !t.is_finite() {
+                return Err(format!("2·max({sa:?}, {sb:?}) overflows f32"));
+            }
+            let ra = rescale(mode, sa, t, 1)?;
+            let rb = rescale(mode, sb, t, 1)?;
+            let ry = rescale(mode, t, sy, 1 << ADD_LEFT_SHIFT)?;
+            Box::new(move |da, db| {
+                let a1 = ra.apply(saturate_i32(da << ADD_LEFT_SHIFT));
+                let b1 = rb.apply(saturate_i32(db << ADD_LEFT_SHIFT));
+                ry.apply_with_zp(saturate_i32(a1 + b1), zy, lo, hi)
+            })
+        }
+    };
+    let ia = broadcast_offsets(a.shape(), &shape);
+    let ib = broadcast_offsets(b.shape(), &shape);
+    Ok(Vals::Int(
+        ia.iter()
+            .zip(&ib)
+            .map(|(&i, &j)| add(av[i] - za, bv[j] - zb))
+            .collect(),
+    ))
+}
+
+/// `clamp_int x {min, max}`: `min(max(x, min), max)` on the stored integers.
+pub(super) fn clamp_int(x: Arg, min: i64, max: i64, out: &TensorType) -> Result<Vals, String> {
+    let xv = x.ints("the operand")?;
+    if min > max {
+        return Err(format!("min = {min} must be ≤ max = {max}"));
+    }
+    if out.elem != x.ty.elem {
+        return Err(format!(
+            "the result type `{}` must equal the operand's `{}`",
+            out.elem, x.ty.elem
+        ));
+    }
+    expect_shape(out, x.shape())?;
+    Ok(Vals::Int(xv.iter().map(|&v| v.max(min).min(max)).collect()))
+}
