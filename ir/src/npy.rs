@@ -68,11 +68,7 @@ pub fn read_bytes(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
         reason,
     };
     let npy = NpyFile::new(bytes).map_err(|e| fmt(e.to_string()))?;
-    if npy.order() != npyz::Order::C {
-        return Err(fmt(
-            "Fortran-ordered arrays are not supported; save with C order".into(),
-        ));
-    }
+    let fortran = npy.order() == npyz::Order::Fortran;
     let shape: Vec<usize> = npy
         .shape()
         .iter()
@@ -101,7 +97,42 @@ pub fn read_bytes(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
     if data.len() != n {
         return Err(fmt(format!("expected {n} elements, found {}", data.len())));
     }
+    let data = if fortran && shape.len() > 1 { fortran_to_c(&data, &shape) } else { data };
     Ok(Tensor { shape, data })
+}
+
+/// Reorders column-major (Fortran) data to row-major. NumPy writes a
+/// transposed array (`np.save(w.T)`) in Fortran order.
+fn fortran_to_c(data: &TensorData, shape: &[usize]) -> TensorData {
+    let n = data.len();
+    // For each row-major index, the column-major index of the same element.
+    let mut src = Vec::with_capacity(n);
+    let mut idx = vec![0usize; shape.len()];
+    for _ in 0..n {
+        let mut f = 0;
+        for d in (0..shape.len()).rev() {
+            f = f * shape[d] + idx[d];
+        }
+        src.push(f);
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    fn pick<T: Copy>(v: &[T], src: &[usize]) -> Vec<T> {
+        src.iter().map(|&i| v[i]).collect()
+    }
+    match data {
+        TensorData::F32(v) => TensorData::F32(pick(v, &src)),
+        TensorData::I32(v) => TensorData::I32(pick(v, &src)),
+        TensorData::I16(v) => TensorData::I16(pick(v, &src)),
+        TensorData::I8(v) => TensorData::I8(pick(v, &src)),
+        TensorData::U8(v) => TensorData::U8(pick(v, &src)),
+        TensorData::I4(_) | TensorData::U4(_) => unreachable!("npy has no 4-bit dtype"),
+    }
 }
 
 /// Reads a `.npy` file.
@@ -289,5 +320,19 @@ mod tests {
             Err(NpyError::Values { .. })
         ));
         assert!(read_bytes(b"not a npy", "x").is_err());
+    }
+
+    #[test]
+    fn fortran_order_is_reordered() {
+        // A 2x3 array [[0, 1, 2], [3, 4, 5]] saved in Fortran order stores
+        // 0 3 1 4 2 5 (as numpy's `np.save(a.T.copy().T)` does).
+        let t = Tensor::new(vec![2, 3], TensorData::F32(vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]));
+        let mut b = to_bytes(&t);
+        let key = b"'fortran_order': False";
+        let at = b.windows(key.len()).position(|w| w == key).expect("header");
+        b[at..at + 22].copy_from_slice(b"'fortran_order': True ");
+        let back = read_bytes(&b, "f.npy").unwrap();
+        assert_eq!(back.shape, vec![2, 3]);
+        assert_eq!(back.data.as_f32().unwrap(), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
     }
 }
