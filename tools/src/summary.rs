@@ -9,8 +9,8 @@
 //!
 //! Quantized outputs show the stored codes and the real values they stand
 //! for. Up to 16 values are listed; larger tensors show the first 8. For a
-//! rank-1 or rank-2 output, `argmax` gives the index of the largest value
-//! (per row for rank 2, up to 16 rows).
+//! rank-2 output `[rows, classes]` (up to 16 rows), `argmax` gives the index
+//! of the largest value in each row: the predicted class of a classifier.
 
 use qcc_ir::quant::dequantize_f32;
 use qcc_ir::{ElemType, Tensor, TensorType};
@@ -19,8 +19,17 @@ use std::path::Path;
 
 const MAX_LISTED: usize = 16;
 
+/// Integers as integers; other numbers with 6 significant digits,
+/// scientific when small or large.
 fn fmt_num(x: f64) -> String {
-    if x == x.trunc() && x.abs() < 1e9 { format!("{x:.0}") } else { format!("{x:.6}") }
+    if x == x.trunc() && x.abs() < 1e9 {
+        format!("{x:.0}")
+    } else if x.abs() < 1e-3 || x.abs() >= 1e6 {
+        format!("{x:.5e}")
+    } else {
+        let s = format!("{x:.6}");
+        s.trim_end_matches('0').to_string()
+    }
 }
 
 fn listing(vals: &[f64]) -> String {
@@ -89,12 +98,15 @@ pub fn describe(name: &str, ty: &TensorType, t: &Tensor, written: Option<&Path>)
         let min = real.iter().copied().fold(f64::INFINITY, f64::min);
         let max = real.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mean = real.iter().sum::<f64>() / real.len() as f64;
-        let _ = writeln!(s, "  range   min {min:.6}  max {max:.6}  mean {mean:.6}");
+        let _ = writeln!(
+            s,
+            "  range   min {}  max {}  mean {}",
+            fmt_num(min),
+            fmt_num(max),
+            fmt_num(mean)
+        );
     }
     match ty.shape.as_slice() {
-        [n] if *n > 1 => {
-            let _ = writeln!(s, "  argmax  {}", argmax(&real));
-        }
         [rows, n] if *n > 1 && *rows <= MAX_LISTED => {
             let per_row: Vec<String> =
                 real.chunks(*n).map(|r| argmax(r).to_string()).collect();
