@@ -1,3 +1,9 @@
 //! Shared helpers for qcc's file-driven, differential and conformance tests.
 
 #![forbid(unsafe_code)]
+
+/// Random well-typed graphs (`gen.rs`; `gen` is a reserved word in Rust 2024,
+/// hence `r#gen`: use the re-exports below).
+pub mod r#gen;
+
+pub use r#gen::{GenConfig, arb_graph, arb_graph_with, build_graph};
