@@ -1,9 +1,10 @@
 //! Integer ops: exact integer arithmetic on stored codes minus zero points
 //! (a plain integer operand counts as zero point 0). Sums of products are
-//! exact in `i64`; results saturate to the result type's storage range.
+//! exact (in `i128`, wide enough for any 32-bit operands); results saturate
+//! to the result type's storage range.
 
 use super::index::{ConvGeom, MatDims, broadcast_offsets, broadcast_shape, for_each_nchw};
-use super::{Arg, Vals, expect_shape, rescale, saturate_i32};
+use super::{Arg, Vals, expect_shape, rescale, saturate_i32, saturate_wide};
 use crate::op::{Conv2dAttrs, RequantMode};
 use crate::quant::{Rescale, f32_to_i64_sat, round_half_even, saturate};
 use crate::types::{ScalarType, TensorType};
@@ -75,12 +76,14 @@ pub(super) fn matmul_int(
     for batch in 0..d.batch {
         for i in 0..d.m {
             for n in 0..d.n {
-                let mut acc: i64 = 0;
+                let mut acc: i128 = 0;
                 for k in 0..d.k {
-                    acc += (xv[d.a_index(batch, i, k)] - zx) * (wv[d.b_index(batch, k, n)] - zw[n]);
+                    let xc = xv[d.a_index(batch, i, k)] - zx;
+                    let wc = wv[d.b_index(batch, k, n)] - zw[n];
+                    acc += xc as i128 * wc as i128;
                 }
                 let b = bias.map_or(0, |b| b[n]);
-                y.push(saturate(acc + b, lo, hi));
+                y.push(saturate_wide(acc + b as i128, lo, hi));
             }
         }
     }
@@ -105,15 +108,15 @@ pub(super) fn conv2d_int(
     expect_shape(out, &g.out_shape())?;
     let mut y = Vec::with_capacity(out.shape.iter().product());
     for_each_nchw(g.out_shape(), |n, o, oy, ox| {
-        let mut acc: i64 = 0;
+        let mut acc: i128 = 0;
         g.for_each_tap(n, o, oy, ox, |xi, wi| {
             // A position in the padding reads zx: (zx − zx) · w = 0.
             if let Some(xi) = xi {
-                acc += (xv[xi] - zx) * (wv[wi] - zw[o]);
+                acc += (xv[xi] - zx) as i128 * (wv[wi] - zw[o]) as i128;
             }
         });
         let b = bias.map_or(0, |b| b[o]);
-        y.push(saturate(acc + b, lo, hi));
+        y.push(saturate_wide(acc + b as i128, lo, hi));
     });
     Ok(Vals::Int(y))
 }

@@ -83,6 +83,16 @@ pub enum InterpError {
         lo: i64,
         hi: i64,
     },
+    #[error(
+        "input `%{name}`: {len} elements of {ty} take {expected} bytes, but the data has {found}"
+    )]
+    InputPacking {
+        name: String,
+        ty: ScalarType,
+        len: usize,
+        expected: usize,
+        found: usize,
+    },
     #[error("no tensor was given for input `%{name}`")]
     MissingInput { name: String },
     #[error("`%{name}` is not an input of the graph (its inputs are: {known})")]
@@ -118,8 +128,10 @@ pub fn run(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, InterpError>
         .iter()
         .map(|o| {
             let ty = graph.ty(o.value);
-            values[&o.value]
-                .to_tensor(ty)
+            let vals = values.get(&o.value).ok_or_else(|| InterpError::Malformed {
+                reason: format!("output `%{}` was not computed", o.name),
+            })?;
+            vals.to_tensor(ty)
                 .map_err(|reason| unsupported(graph, o.value, reason))
         })
         .collect()
@@ -211,6 +223,15 @@ fn check_inputs(graph: &Graph, inputs: &[Tensor]) -> Result<(), InterpError> {
                 found: t.data.len(),
             });
         }
+        if let Some(reason) = packing_error(&t.data) {
+            return Err(InterpError::InputPacking {
+                name,
+                ty: storage,
+                len: t.data.len(),
+                expected: reason.0,
+                found: reason.1,
+            });
+        }
         if let Some((lo, hi)) = ty.elem.int_range() {
             let bad = (0..t.data.len())
                 .filter_map(|i| t.data.get_int(i).map(|q| (i, q)))
@@ -228,6 +249,18 @@ fn check_inputs(graph: &Graph, inputs: &[Tensor]) -> Result<(), InterpError> {
         }
     }
     Ok(())
+}
+
+/// For packed 4-bit data whose byte count is not the one its length needs
+/// (possible only for data built by hand, the fields being public),
+/// `(expected, found)` bytes.
+fn packing_error(d: &TensorData) -> Option<(usize, usize)> {
+    let bytes = match d {
+        TensorData::I4(p) | TensorData::U4(p) => p.bytes.len(),
+        _ => return None,
+    };
+    let expected = d.scalar_type().storage_bytes(d.len());
+    (bytes != expected).then_some((expected, bytes))
 }
 
 /// The elements of one value, row-major. Integers (stored codes of quantized
@@ -382,6 +415,12 @@ fn saturate_i32(v: i64) -> i32 {
     quant::saturate(v, i32::MIN as i64, i32::MAX as i64) as i32
 }
 
+/// Saturates an exact sum, held in i128 so that no sum of products of
+/// 32-bit operands can overflow, into `[lo, hi]`.
+fn saturate_wide(v: i128, lo: i64, hi: i64) -> i64 {
+    quant::saturate(v.clamp(i64::MIN as i128, i64::MAX as i128) as i64, lo, hi)
+}
+
 /// The rescale by `s_in / (s_out · divisor)` in `mode` ([`Rescale::new`]),
 /// after checking what it relies on: the fixed-point modes need a multiplier
 /// below 2^31 whose shift, after the 2^31 corner of
@@ -457,6 +496,13 @@ fn evaluate(graph: &Graph, inputs: &[Tensor]) -> Result<HashMap<ValueId, Vals>, 
         node.ty
             .check()
             .map_err(|e| unsupported(graph, v, format!("invalid result type: {e}")))?;
+        if node.ty.shape.contains(&0) {
+            return Err(unsupported(
+                graph,
+                v,
+                format!("the result shape {:?} has a dimension 0", node.ty.shape),
+            ));
+        }
         if node.ty.num_elements().is_none_or(|n| n > MAX_ELEMENTS) {
             return Err(unsupported(
                 graph,
@@ -484,6 +530,13 @@ fn evaluate(graph: &Graph, inputs: &[Tensor]) -> Result<HashMap<ValueId, Vals>, 
                             node.ty.elem,
                             node.ty.elem.storage()
                         ),
+                    ));
+                }
+                if let Some((expected, found)) = packing_error(&c.data) {
+                    return Err(unsupported(
+                        graph,
+                        v,
+                        format!("the packed constant needs {expected} bytes but has {found}"),
                     ));
                 }
                 Vals::from_data(&c.data)

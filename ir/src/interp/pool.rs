@@ -5,7 +5,7 @@
 
 use super::float::maximum;
 use super::index::{Window, for_each_nchw, nchw, rank4};
-use super::{Arg, Vals, expect_shape, rescale, saturate_i32};
+use super::{Arg, Vals, expect_shape, rescale, saturate_wide};
 use crate::op::{Pool2dAttrs, RequantMode};
 use crate::quant::Rescale;
 use crate::types::TensorType;
@@ -70,21 +70,29 @@ pub(super) fn maxpool2d(x: Arg, attrs: &Pool2dAttrs, out: &TensorType) -> Result
             out.elem, x.ty.elem
         ));
     }
+    // Every window holds a real element (pads < kernel, H, W ≥ 1); an empty
+    // one would be an error rather than a made-up value.
+    let empty = || "a pooling window holds no element of the input".to_string();
     match x.vals {
         Vals::F32(xv) => {
             let mut y = Vec::new();
+            let mut ok = true;
             for_each_window(dims, &win, |offs| {
-                let first = xv[offs[0]];
-                y.push(offs[1..].iter().fold(first, |m, &i| maximum(m, xv[i])));
+                match offs.iter().map(|&i| xv[i]).reduce(maximum) {
+                    Some(m) => y.push(m),
+                    None => ok = false,
+                }
             });
-            Ok(Vals::F32(y))
+            if ok { Ok(Vals::F32(y)) } else { Err(empty()) }
         }
         Vals::Int(xv) => {
             let mut y = Vec::new();
-            for_each_window(dims, &win, |offs| {
-                y.push(offs.iter().map(|&i| xv[i]).max().unwrap_or(0));
+            let mut ok = true;
+            for_each_window(dims, &win, |offs| match offs.iter().map(|&i| xv[i]).max() {
+                Some(m) => y.push(m),
+                None => ok = false,
             });
-            Ok(Vals::Int(y))
+            if ok { Ok(Vals::Int(y)) } else { Err(empty()) }
         }
     }
 }
@@ -114,7 +122,7 @@ pub(super) fn avgpool2d(x: Arg, attrs: &Pool2dAttrs, out: &TensorType) -> Result
             let mut y = Vec::new();
             let mut failure = None;
             for_each_window(dims, &win, |offs| {
-                let acc: i64 = offs.iter().map(|&i| xv[i] - mean.zx).sum();
+                let acc: i128 = offs.iter().map(|&i| (xv[i] - mean.zx) as i128).sum();
                 match mean.apply(acc, count(offs.len())) {
                     Ok(q) => y.push(q),
                     Err(e) => failure = Some(e),
@@ -178,7 +186,7 @@ impl QuantMean {
     }
 
     /// The mean of a window whose exact sum of `q − zx` is `acc`.
-    fn apply(&mut self, acc: i64, count: usize) -> Result<i64, String> {
+    fn apply(&mut self, acc: i128, count: usize) -> Result<i64, String> {
         let r = match self.by_count.get(&count) {
             Some(r) => *r,
             None => {
@@ -189,6 +197,7 @@ impl QuantMean {
                 r
             }
         };
-        Ok(r.apply_with_zp(saturate_i32(acc), self.zy, self.lo, self.hi))
+        let acc = saturate_wide(acc, i32::MIN as i64, i32::MAX as i64) as i32;
+        Ok(r.apply_with_zp(acc, self.zy, self.lo, self.hi))
     }
 }

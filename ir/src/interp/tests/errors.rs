@@ -121,6 +121,33 @@ fn four_bit_inputs_are_checked_against_narrow_ranges() {
 }
 
 #[test]
+fn malformed_packed_data_and_empty_shapes_are_errors() {
+    // 4-bit data whose byte count does not match its length.
+    let mut g = Graph::new("g");
+    let x = g.add_input("x", ty(&[4], scalar(I4)));
+    g.add_output("x", x);
+    let mut data = TensorData::from_i64s(I4, &[1, 2, 3, 4]).unwrap();
+    if let TensorData::I4(p) = &mut data {
+        p.bytes.pop();
+    }
+    let t = Tensor {
+        shape: vec![4],
+        data,
+    };
+    assert!(matches!(
+        run(&g, &[t]),
+        Err(InterpError::InputPacking {
+            expected: 2,
+            found: 1,
+            ..
+        })
+    ));
+    // A dimension 0 (the verifier rejects it; the interpreter refuses it).
+    let r = eval(Op::Relu, &[fop(&[0], &[])], f32ty(&[0]));
+    assert!(unsupported_reason(r).contains("dimension 0"));
+}
+
+#[test]
 fn run_named_matches_inputs_by_name() {
     let g = two_input_graph();
     let ins = good_inputs();

@@ -89,6 +89,36 @@ fn matmul_int_bias_addition_saturates() {
 }
 
 #[test]
+fn matmul_int_sums_wide_operands_exactly() {
+    // Plain i32 operands: 2 · (−2^31)·(−2^31) = 2^63 overflows i64 but not
+    // the exact sum; it saturates to i32::MAX. With x = [−2^31, 2^31 − 1]:
+    // 2^62 − (2^62 − 2^31) = 2^31 → i32::MAX; with a bias of −1 it is
+    // 2^31 − 1 exactly.
+    let w = iop(
+        ty(&[2, 1], scalar(I32)),
+        &[i32::MIN as i64, i32::MIN as i64],
+    );
+    let out = ty(&[1, 1], scalar(I32));
+    let x = iop(
+        ty(&[1, 2], scalar(I32)),
+        &[i32::MIN as i64, i32::MIN as i64],
+    );
+    assert_eq!(
+        ints(&eval_ok(Op::MatMulInt, &[x, w.clone()], out.clone())),
+        [i32::MAX as i64]
+    );
+    let x = iop(
+        ty(&[1, 2], scalar(I32)),
+        &[i32::MIN as i64, i32::MAX as i64],
+    );
+    let minus_one = iop(ty(&[1], scalar(I32)), &[-1]);
+    assert_eq!(
+        ints(&eval_ok(Op::MatMulInt, &[x, w, minus_one], out)),
+        [i32::MAX as i64]
+    );
+}
+
+#[test]
 fn matmul_int_four_bit_and_batched() {
     // x i8 [3, −4] × w i4 zp −1 [−8; 7] → 3·(−7) + (−4)·8 = −53.
     let y = eval_ok(

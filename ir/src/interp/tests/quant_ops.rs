@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::op::RequantMode::{self, DoubleRound, Float, SingleRound};
-use crate::quant::choose_params;
+use crate::quant::{Rescale, choose_params};
 use ScalarType::{I4, I8, I16, I32, U4, U8};
 
 fn quantize(x: &[f32], out: ElemType) -> Vec<i64> {
@@ -346,4 +346,21 @@ fn dequantize_of_wide_codes() {
     );
     // 2^31 − 1 + 2 = 2^31 + 1 → nearest f32 is 2^31.
     assert_eq!(floats(&d), [2147483648.0, 9.0]);
+}
+
+#[test]
+fn the_2_pow_31_corner_of_the_fixed_point_multiplier_is_refused() {
+    // M = 2^63 / (1.5 · 2863311531) = 2^63 / (2^32 + 0.5) ≈ 2^31 − 0.25 is
+    // below 2^31, but q · 2^31 rounds up to 2^31, so step 3 makes e = 32: no
+    // rescale is defined (an average over 2863311531 elements would need it).
+    let (s_in, s_out, count) = (2f32.powi(63), 1.5f32, 2863311531u32);
+    assert!(Rescale::real_multiplier(s_in, s_out, count) < crate::quant::MAX_MULTIPLIER);
+    for mode in [SingleRound, DoubleRound] {
+        let e = super::super::rescale(mode, s_in, s_out, count).unwrap_err();
+        assert!(e.contains("shift 32"), "{e}");
+    }
+    assert!(super::super::rescale(Float, s_in, s_out, count).is_ok());
+    // Just below the corner: M = 2^31 − 128 (s_in = 2^31 − 128) is fine.
+    let r = super::super::rescale(SingleRound, 2147483520.0, 1.0, 1).unwrap();
+    assert_eq!(r.apply(1), 2147483520);
 }
