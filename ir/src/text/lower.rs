@@ -155,10 +155,10 @@ impl<'a> Lowerer<'a, '_> {
                     }
                 }
             };
-            if let Some(v) = value {
-                if !is_numeric(s.result.text) {
-                    self.graph.node_mut(v).name = Some(s.result.text.to_string());
-                }
+            if let Some(v) = value
+                && !is_numeric(s.result.text)
+            {
+                self.graph.node_mut(v).name = Some(s.result.text.to_string());
             }
             self.bind(s.result, value);
         }
@@ -426,17 +426,17 @@ impl<'a> Lowerer<'a, '_> {
                 }
             },
             (AttrKind::Sizes(len), AttrValueAst::List(items, span)) => {
-                if let Some(len) = len {
-                    if items.len() != len {
-                        self.error(
-                            Diagnostic::error(format!(
-                                "attribute `{name}` of `{op}` needs {len} values, found {}",
-                                items.len()
-                            ))
-                            .with_span(*span, format!("expected {}", kind.describe())),
-                        );
-                        return None;
-                    }
+                if let Some(len) = len
+                    && items.len() != len
+                {
+                    self.error(
+                        Diagnostic::error(format!(
+                            "attribute `{name}` of `{op}` needs {len} values, found {}",
+                            items.len()
+                        ))
+                        .with_span(*span, format!("expected {}", kind.describe())),
+                    );
+                    return None;
                 }
                 let mut out = Vec::with_capacity(items.len());
                 for l in items {
@@ -761,10 +761,10 @@ impl<'a> Lowerer<'a, '_> {
         if let Err(msg) = ty.check() {
             let mut d = Diagnostic::error(format!("invalid tensor type: {msg}"))
                 .with_span(t.span, "in this type");
-            if let ElemAst::Alias(n) = &t.elem {
-                if let Some((_, decl)) = self.aliases.get(n.text) {
-                    d = d.with_secondary(*decl, "the alias is declared here");
-                }
+            if let ElemAst::Alias(n) = &t.elem
+                && let Some((_, decl)) = self.aliases.get(n.text)
+            {
+                d = d.with_secondary(*decl, "the alias is declared here");
             }
             self.error(d);
             return None;
@@ -1022,19 +1022,19 @@ impl<'a> Lowerer<'a, '_> {
                 return None;
             }
         };
-        if let (Some((lo, hi)), Some(vals)) = (ty.elem.int_range(), data.to_i64s()) {
-            if let Some((i, v)) = vals.iter().enumerate().find(|(_, v)| **v < lo || **v > hi) {
-                self.error(
-                    Diagnostic::error(format!(
-                        "value {v} at index {i} is outside the storage range {lo}..={hi}"
-                    ))
-                    .with_span(
-                        s.span,
-                        format!("does not fit in `{}`", storage_name(&ty.elem)),
-                    ),
-                );
-                return None;
-            }
+        if let (Some((lo, hi)), Some(vals)) = (ty.elem.int_range(), data.to_i64s())
+            && let Some((i, v)) = vals.iter().enumerate().find(|(_, v)| **v < lo || **v > hi)
+        {
+            self.error(
+                Diagnostic::error(format!(
+                    "value {v} at index {i} is outside the storage range {lo}..={hi}"
+                ))
+                .with_span(
+                    s.span,
+                    format!("does not fit in `{}`", storage_name(&ty.elem)),
+                ),
+            );
+            return None;
         }
         Some(ConstData { data, file: None })
     }

@@ -165,10 +165,10 @@ impl Printer<'_> {
 
 /// `dense_file<"...">`, `dense<splat>`, `dense<[list]>` or `dense<"0x...">`.
 fn const_text(c: &ConstData) -> String {
-    if let Some(f) = &c.file {
-        if !f.contains(['"', '\n']) {
-            return format!("dense_file<\"{f}\">");
-        }
+    if let Some(f) = &c.file
+        && !f.contains(['"', '\n'])
+    {
+        return format!("dense_file<\"{f}\">");
     }
     let d = &c.data;
     let n = d.len();

@@ -1519,12 +1519,12 @@ mod props {
         for (i, n) in r.nodes.iter().enumerate() {
             let mut ty = n.ty.clone();
             // Sometimes use a declared alias's element type.
-            if let Some(k) = n.use_alias {
-                if let Some((_, e)) = r.aliases.get(k as usize % r.aliases.len().max(1)) {
-                    let candidate = ty.with_elem(e.clone());
-                    if candidate.check().is_ok() {
-                        ty = candidate;
-                    }
+            if let Some(k) = n.use_alias
+                && let Some((_, e)) = r.aliases.get(k as usize % r.aliases.len().max(1))
+            {
+                let candidate = ty.with_elem(e.clone());
+                if candidate.check().is_ok() {
+                    ty = candidate;
                 }
             }
             let v = if n.is_const || values.is_empty() {
