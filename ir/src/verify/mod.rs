@@ -56,8 +56,10 @@
 //! - Rescale multipliers are below 2^31 ([`crate::quant::MAX_MULTIPLIER`]):
 //!   requantize (every channel), quantized average pools
 //!   (`s_in / (s_out · count)` at the smallest count), add_int (every
-//!   rescale of its mode). The fixed-point modes of add_int need operands of
-//!   at most 8 bits. The window sum of a quantized average pool fits in i32.
+//!   rescale of its mode), in every mode; in the fixed-point modes the
+//!   multiplier must also not round up to 2^31 (shift 32). The fixed-point
+//!   modes of add_int need operands of at most 8 bits. The window sum of a
+//!   quantized average pool fits in i32.
 //!
 //! Accumulator bounds (`docs/semantics.md` § Accumulator bounds, in
 //! [`bounds`])
@@ -489,9 +491,9 @@ impl Verifier<'_> {
         let more = count - 1;
         let op = g.node(v).op.name();
         let source = if b.w_from_data {
-            "from the constant weights"
+            "|w - zw| from the constant weights"
         } else {
-            "the largest possible for `w`'s type"
+            "|w - zw| at its largest for `w`'s type (`w` is not a constant)"
         };
         let mut d = self
             .at(
@@ -503,8 +505,7 @@ impl Verifier<'_> {
                 ),
             )
             .with_note(format!(
-                "bound = max|x - zx| · Σ_k |w[k, {n}] - zw| + |bias| = {} · {} + {} \
-                 (weights {source})",
+                "bound = max|x - zx| · Σ_k |w[k, {n}] - zw| + |bias| = {} · {} + {}, with {source}",
                 c.x_dev, c.w_sum, c.bias
             ));
         if more > 0 {

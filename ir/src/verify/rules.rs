@@ -22,7 +22,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::op::{Conv2dAttrs, Op, Pool2dAttrs, RequantMode};
-use crate::quant::{MAX_MULTIPLIER, Rescale};
+use crate::quant::{FixedMultiplier, MAX_MULTIPLIER, Rescale};
 use crate::types::{ElemType, QuantType, ScalarType, TensorType, fmt_f32};
 
 /// Relative tolerance when an accumulator or bias scale is compared with the
@@ -493,16 +493,25 @@ pub fn check_op(op: &Op, args: &[&TensorType], result: &TensorType) -> Result<In
     }
 }
 
-/// Checks a real multiplier against [`MAX_MULTIPLIER`].
-fn check_multiplier(what: &str, m: f64, errs: &mut Vec<String>) -> bool {
-    if m.is_finite() && m < MAX_MULTIPLIER {
-        true
-    } else {
+/// Checks a real multiplier: below [`MAX_MULTIPLIER`] (2^31) in every mode,
+/// and in the fixed-point modes also with a shift of at most 31 after
+/// rounding (a multiplier within 1/2 of 2^31 rounds up to 2^31, which has no
+/// fixed-point form).
+fn check_multiplier(what: &str, m: f64, mode: RequantMode, errs: &mut Vec<String>) -> bool {
+    if !(m.is_finite() && (0.0..MAX_MULTIPLIER).contains(&m)) {
         errs.push(format!(
-            "the rescale multiplier {what} = {m:e} must be < 2^31"
+            "the rescale multiplier {what} = {m:.6e} must be < 2^31"
         ));
-        false
+        return false;
     }
+    if mode != RequantMode::Float && FixedMultiplier::from_real(m).shift > 31 {
+        errs.push(format!(
+            "the rescale multiplier {what} = {m} rounds to 2^31 in mode {mode}; it must be \
+             < 2^31 - 1/2"
+        ));
+        return false;
+    }
+    true
 }
 
 /// The checks of [`check_op`] that need the result's quantization parameters.
@@ -512,7 +521,7 @@ fn result_params(op: &Op, args: &[&TensorType], result: &TensorType, errs: &mut 
         return;
     };
     match op {
-        Op::Requantize { .. } => {
+        Op::Requantize { mode } => {
             let Some(inp) = args.first().and_then(|t| t.elem.as_quant()) else {
                 return;
             };
@@ -532,7 +541,7 @@ fn result_params(op: &Op, args: &[&TensorType], result: &TensorType, errs: &mut 
                 } else {
                     "s_in / s_out".to_string()
                 };
-                if !check_multiplier(&what, Rescale::real_multiplier(si, so, 1), errs) {
+                if !check_multiplier(&what, Rescale::real_multiplier(si, so, 1), *mode, errs) {
                     break;
                 }
             }
@@ -543,16 +552,16 @@ fn result_params(op: &Op, args: &[&TensorType], result: &TensorType, errs: &mut 
                 return;
             }
             if let Some((divisor, max_real)) = pool_counts(x.shape[2], x.shape[3], a) {
-                pool_params(x, out, divisor, max_real, errs);
+                pool_params(x, out, divisor, max_real, a.mode, errs);
             }
         }
-        Op::GlobalAvgPool { .. } => {
+        Op::GlobalAvgPool { mode } => {
             let Some(x) = args.first() else { return };
             if x.rank() != 4 {
                 return;
             }
             let count = (x.shape[2] as u128).saturating_mul(x.shape[3] as u128);
-            pool_params(x, out, count, count, errs);
+            pool_params(x, out, count, count, *mode, errs);
         }
         Op::AddInt { mode } => {
             let (Some(a), Some(b)) = (
@@ -564,14 +573,14 @@ fn result_params(op: &Op, args: &[&TensorType], result: &TensorType, errs: &mut 
             let (sa, sb, sy) = (a.scales[0], b.scales[0], out.scales[0]);
             match mode {
                 RequantMode::Float => {
-                    check_multiplier("sa / sy", Rescale::real_multiplier(sa, sy, 1), errs);
-                    check_multiplier("sb / sy", Rescale::real_multiplier(sb, sy, 1), errs);
+                    check_multiplier("sa / sy", Rescale::real_multiplier(sa, sy, 1), *mode, errs);
+                    check_multiplier("sb / sy", Rescale::real_multiplier(sb, sy, 1), *mode, errs);
                 }
                 RequantMode::SingleRound | RequantMode::DoubleRound => {
                     // sa / t and sb / t are at most 1/2 by construction.
                     let t = 2.0 * (sa as f64).max(sb as f64);
                     let m = t / (2f64.powi(ADD_INT_LEFT_SHIFT as i32) * sy as f64);
-                    check_multiplier("2·max(sa, sb) / (2^20 · sy)", m, errs);
+                    check_multiplier("2·max(sa, sb) / (2^20 · sy)", m, *mode, errs);
                 }
             }
         }
@@ -586,6 +595,7 @@ fn pool_params(
     out: &QuantType,
     divisor: u128,
     max_real: u128,
+    mode: RequantMode,
     errs: &mut Vec<String>,
 ) {
     let Some(inp) = x.elem.as_quant() else { return };
@@ -604,7 +614,7 @@ fn pool_params(
     } else {
         "s_in / s_out".to_string()
     };
-    check_multiplier(&what, m, errs);
+    check_multiplier(&what, m, mode, errs);
 }
 
 /// One rule application: the op, its operands, the errors found so far.

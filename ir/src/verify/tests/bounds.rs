@@ -38,7 +38,9 @@ fn overflow_from_the_types() {
          2284800000 exceeds 2^31 - 1 = 2147483647",
     );
     assert!(
-        d.notes.iter().any(|n| n.contains("= 255 · 8960000 + 0")),
+        d.notes
+            .iter()
+            .any(|n| n.contains("= 255 · 8960000 + 0, with |w - zw| at its largest")),
         "{:?}",
         d.notes
     );
@@ -129,7 +131,7 @@ fn conv2d_int_overflow() {
     assert!(
         d.notes
             .iter()
-            .any(|n| n.contains("the largest possible for `w`'s type"))
+            .any(|n| n.contains("at its largest for `w`'s type (`w` is not a constant)"))
     );
 }
 

@@ -697,7 +697,7 @@ fn requantize_multiplier_too_large() {
     );
     let d = assert_one(
         &g,
-        "`requantize`: the rescale multiplier s_in / s_out = 1.00000",
+        "`requantize`: the rescale multiplier s_in / s_out = 1.000000e10 must be < 2^31",
     );
     assert!(d.message.ends_with("must be < 2^31"), "{}", d.message);
 }
@@ -1095,7 +1095,10 @@ fn add_int_float_multiplier() {
         &[ty(&[4], qt(I8, 1.0e10, 0)), ty(&[4], qt(I8, 1.0, 0))],
         ty(&[4], qt(I8, 1.0, 0)),
     );
-    assert_one(&g, "the rescale multiplier sa / sy = 1e10 must be < 2^31");
+    assert_one(
+        &g,
+        "the rescale multiplier sa / sy = 1.000000e10 must be < 2^31",
+    );
 }
 
 #[test]
@@ -1156,5 +1159,41 @@ fn clamp_int_same_type() {
     assert_one(
         &g,
         "result element type must be `!quant.uniform<u8:f32, 0.1>`",
+    );
+}
+
+#[test]
+fn pool_multiplier_rounding_to_2_pow_31() {
+    // M = s_in / (s_out · 513) = 2^31 · (1 − ε) with 2^31 · ε ≈ 0.499: below
+    // 2^31, but its 31-bit fixed-point multiplier rounds up to 2^31 (shift
+    // 32), so only the float mode can apply it. (A quotient of two f32
+    // scales cannot come this close to 2^31; a window count can.)
+    let s_in = 8404993.0f32 / 8.0;
+    let s_out = ((1.0 + 2f64.powi(-23)) * 2f64.powi(-20)) as f32;
+    let m = crate::quant::Rescale::real_multiplier(s_in, s_out, 513);
+    assert!(
+        m < crate::quant::MAX_MULTIPLIER && m >= crate::quant::MAX_MULTIPLIER - 0.5,
+        "{m}"
+    );
+    let x = ty(&[1, 1, 27, 19], qt(U8, s_in, 0));
+    let out = ty(&[1, 1, 1, 1], qt(I8, s_out, 0));
+    let float = single(
+        Op::GlobalAvgPool {
+            mode: RequantMode::Float,
+        },
+        &[x.clone()],
+        out.clone(),
+    );
+    assert_ok(&float);
+    let fixed = single(
+        Op::GlobalAvgPool {
+            mode: RequantMode::SingleRound,
+        },
+        &[x],
+        out,
+    );
+    assert_one(
+        &fixed,
+        "rounds to 2^31 in mode single_round; it must be < 2^31 - 1/2",
     );
 }
