@@ -20,9 +20,9 @@
 //!
 //! Types
 //!
-//! - Every value's type passes [`TensorType::check`]: scales finite and
-//!   > 0, zero points inside the (narrow) storage range, a per-axis axis
-//!   below the rank with one scale per index along it.
+//! - Every value's type passes [`TensorType::check`]: every scale finite
+//!   and positive, zero points inside the (narrow) storage range, a
+//!   per-axis axis below the rank with one scale per index along it.
 //! - Every dimension is at least 1.
 //!
 //! Constants
@@ -246,14 +246,14 @@ impl Verifier<'_> {
             }
         }
         for v in g.node_ids() {
-            if let Op::Input(i) = g.node(v).op {
-                if g.inputs().get(i) != Some(&v) {
-                    let d = self.at(
-                        v,
-                        format!("an `input` node (number {i}) that is not the graph's input {i}"),
-                    );
-                    self.report(d);
-                }
+            if let Op::Input(i) = g.node(v).op
+                && g.inputs().get(i) != Some(&v)
+            {
+                let d = self.at(
+                    v,
+                    format!("an `input` node (number {i}) that is not the graph's input {i}"),
+                );
+                self.report(d);
             }
         }
     }
@@ -408,19 +408,19 @@ impl Verifier<'_> {
         let ty = self.graph.ty(v);
         let storage = ty.elem.storage();
         let mut sound = true;
-        if let Some(n) = ty.num_elements() {
-            if data.len() != n {
-                sound = false;
-                let d = self.at(
-                    v,
-                    format!(
-                        "the constant has {} elements but its shape {:?} has {n}",
-                        data.len(),
-                        ty.shape
-                    ),
-                );
-                self.report(d);
-            }
+        if let Some(n) = ty.num_elements()
+            && data.len() != n
+        {
+            sound = false;
+            let d = self.at(
+                v,
+                format!(
+                    "the constant has {} elements but its shape {:?} has {n}",
+                    data.len(),
+                    ty.shape
+                ),
+            );
+            self.report(d);
         }
         if data.scalar_type() != storage {
             sound = false;
@@ -445,14 +445,15 @@ impl Verifier<'_> {
             self.report(d);
             return;
         }
-        if let TensorData::I4(p) | TensorData::U4(p) = data {
-            if p.len % 2 == 1 && p.bytes.last().is_some_and(|b| b >> 4 != 0) {
-                let d = self.at(
-                    v,
-                    "the unused high nibble of the last byte of packed 4-bit data must be 0",
-                );
-                self.report(d);
-            }
+        if let TensorData::I4(p) | TensorData::U4(p) = data
+            && p.len % 2 == 1
+            && p.bytes.last().is_some_and(|b| b >> 4 != 0)
+        {
+            let d = self.at(
+                v,
+                "the unused high nibble of the last byte of packed 4-bit data must be 0",
+            );
+            self.report(d);
         }
         if !sound || !type_valid {
             return;

@@ -243,10 +243,10 @@ fn check_accumulator_elem(acc: &QuantType, written: &ElemType, errs: &mut Vec<St
             "result must be per axis on axis {a}, found axis {b}"
         )),
         _ => {
-            if q.scales.len() == acc.scales.len() {
-                if let Some(m) = scale_mismatch("result", &q.scales, &acc.scales) {
-                    errs.push(m);
-                }
+            if q.scales.len() == acc.scales.len()
+                && let Some(m) = scale_mismatch("result", &q.scales, &acc.scales)
+            {
+                errs.push(m);
             }
         }
     }
@@ -837,7 +837,7 @@ impl Rule<'_> {
         let (o, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3]);
         let g = a.groups;
         if g > 0 {
-            if c % g != 0 {
+            if !c.is_multiple_of(g) {
                 self.err(format!(
                     "groups = {g} does not divide the {c} input channels of `x`"
                 ));
@@ -848,7 +848,7 @@ impl Rule<'_> {
                     c / g
                 ));
             }
-            if o % g != 0 {
+            if !o.is_multiple_of(g) {
                 self.err(format!(
                     "groups = {g} does not divide the {o} output channels of `w`"
                 ));
@@ -973,13 +973,13 @@ impl Rule<'_> {
             ));
         }
         let x = self.args[0];
-        if let Some(ax) = x.elem.as_quant().and_then(|q| q.axis) {
-            if ax >= 2 {
-                self.err(format!(
-                    "`x` is quantized per axis on axis {ax}: a window would compare codes of \
-                     different scales (per axis is allowed on axis 0 or 1 only)"
-                ));
-            }
+        if let Some(ax) = x.elem.as_quant().and_then(|q| q.axis)
+            && ax >= 2
+        {
+            self.err(format!(
+                "`x` is quantized per axis on axis {ax}: a window would compare codes of \
+                 different scales (per axis is allowed on axis 0 or 1 only)"
+            ));
         }
         let shape = self.pool_shape(a)?;
         Some(Inferred::exact(shape, x.elem.clone()))
@@ -1123,7 +1123,7 @@ impl Rule<'_> {
                 ));
             }
             if let Some(&d) = t.shape.get(axis) {
-                total = total.checked_add(d).unwrap_or(usize::MAX);
+                total = total.saturating_add(d);
             }
         }
         if self.errs.len() > before {
@@ -1176,13 +1176,13 @@ impl Rule<'_> {
     fn int_operands(&mut self, w_axis: usize, w_dim: &str) -> bool {
         let mut ok = self.want_int(0) & self.want_int(1);
         ok &= self.want_not_per_axis(0, "`x` must be quantized per tensor");
-        if let Some(a) = self.args[1].elem.as_quant().and_then(|q| q.axis) {
-            if a != w_axis {
-                self.err(format!(
-                    "`w` may be quantized per axis only on axis {w_axis} ({w_dim}), found axis {a}"
-                ));
-                ok = false;
-            }
+        if let Some(a) = self.args[1].elem.as_quant().and_then(|q| q.axis)
+            && a != w_axis
+        {
+            self.err(format!(
+                "`w` may be quantized per axis only on axis {w_axis} ({w_dim}), found axis {a}"
+            ));
+            ok = false;
         }
         ok
     }
