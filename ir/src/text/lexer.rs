@@ -124,7 +124,12 @@ pub(crate) fn lex(source: &str) -> Result<Vec<Token>, Diagnostic> {
 }
 
 /// The diagnostic for text at `start` that starts no token.
-fn lex_error(source: &str, start: usize) -> Diagnostic {
+fn lex_error(source: &str, mut start: usize) -> Diagnostic {
+    // Spans must fall on character boundaries for rendering.
+    start = start.min(source.len());
+    while !source.is_char_boundary(start) {
+        start -= 1;
+    }
     let rest = source.get(start..).unwrap_or("");
     if rest.starts_with('"') {
         // An unterminated string: point at the opening quote.

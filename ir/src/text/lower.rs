@@ -1011,6 +1011,19 @@ impl<'a> Lowerer<'a, '_> {
             .collect();
         let n = ty.num_elements()?;
         let storage = ty.elem.storage();
+        // Compare the byte count first, without overflow for huge types.
+        let want = (n as u128 * storage.bits() as u128).div_ceil(8);
+        if want != bytes.len() as u128 {
+            self.error(
+                Diagnostic::error(format!(
+                    "wrong hex data for `{ty}`: expected {want} bytes for {n} elements of {storage}, found {}",
+                    bytes.len()
+                ))
+                .with_span(s.span, format!("{} bytes", bytes.len()))
+                .with_secondary(ty_span, "the constant's type"),
+            );
+            return None;
+        }
         let data = match TensorData::from_le_bytes(storage, &bytes, n) {
             Ok(d) => d,
             Err(msg) => {

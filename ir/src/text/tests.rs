@@ -1625,3 +1625,15 @@ fn constant_data_struct_from_api_round_trips() {
     let text = print(&g);
     assert!(text.contains("const dense<[1.0, 2.0]>"), "{text}");
 }
+
+#[test]
+fn huge_types_with_small_data_are_errors() {
+    let e = errors(
+        "graph @g() -> () {\n  %c = const dense<\"0x00\"> : tensor<4611686018427387904xf32>\n  return\n}",
+    );
+    assert_has(&e, &["wrong hex data"]);
+    let e = errors(
+        "graph @g() -> () {\n  %c = const dense<[1]> : tensor<4611686018427387904xi4>\n  return\n}",
+    );
+    assert_has(&e, &["expected 4611686018427387904 elements"]);
+}
