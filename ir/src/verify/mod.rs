@@ -34,7 +34,7 @@
 //!   quantized type).
 //!
 //! Ops (`docs/semantics.md` § Ops; the rules are in [`rules`], usable on
-//! their own through [`infer`] and [`check_op`])
+//! their own through [`infer`], [`check_op`] and [`result_type`])
 //!
 //! - Operand element types: f32 for float ops, quantized or integer for
 //!   integer ops, per tensor or per axis only where the document allows it
@@ -84,7 +84,7 @@ mod tests;
 pub use bounds::{AccumulatorBounds, ChannelBound, accumulator_bounds};
 pub use rules::{
     AxisRule, ElemRule, Inferred, ShapeRule, TypeError, broadcast_shapes, check_op, check_type,
-    infer, scale_matches, window_output_size,
+    infer, result_type, scale_matches, window_output_size,
 };
 
 use crate::diag::Diagnostic;

@@ -146,6 +146,24 @@ impl Inferred {
         }
     }
 
+    /// The result type: the exact type where the rule determines it, the
+    /// quantized accumulator for `matmul_int` / `conv2d_int` with quantized
+    /// operands, and a quantized type with the parameters `quant` where the
+    /// rule leaves them to the writer (`quant` is ignored otherwise). Not for
+    /// `reshape`, whose shape is the caller's.
+    pub fn result_type(&self, quant: Option<&QuantType>) -> Result<TensorType, TypeError> {
+        if let Some(t) = self.exact_type().or_else(|| self.accumulator_type()) {
+            return Ok(t);
+        }
+        match (&self.elem, quant) {
+            (ElemRule::Quantized(_), Some(q)) => self.with_elem(ElemType::quant(q.clone())),
+            (ElemRule::Quantized(_), None) => Err(TypeError::new(
+                "the result is quantized with parameters of the caller's choice; none were given",
+            )),
+            _ => self.with_elem(ElemType::F32),
+        }
+    }
+
     /// The result type with the given element type (the writer's quantized
     /// parameters), checked against the rule. Not for `reshape`, whose shape
     /// is the caller's.
@@ -468,6 +486,19 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         _ if r.errs.is_empty() => Err(TypeError::new("cannot be typed")),
         _ => Err(TypeError { messages: r.errs }),
     }
+}
+
+/// The result type of `op` on `args`, for a pass that builds a node:
+/// [`Inferred::result_type`], then the whole rule ([`check_op`]), so that
+/// the multipliers that involve `quant` are checked too.
+pub fn result_type(
+    op: &Op,
+    args: &[&TensorType],
+    quant: Option<&QuantType>,
+) -> Result<TensorType, TypeError> {
+    let t = infer(op, args)?.result_type(quant)?;
+    check_op(op, args, &t)?;
+    Ok(t)
 }
 
 /// The whole typing rule of `op` for a written result type: [`infer`], the

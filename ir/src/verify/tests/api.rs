@@ -178,3 +178,40 @@ fn shape_helpers() {
     assert!(scale_matches((p as f64 * (1.0 + 9.0e-7)) as f32, p));
     assert!(!scale_matches((p as f64 * (1.0 + 1.2e-6)) as f32, p));
 }
+
+#[test]
+fn result_type_for_building_nodes() {
+    use crate::verify::result_type;
+    let x = f32t(&[1, 4]);
+    let w = f32t(&[2, 4]);
+    assert_eq!(result_type(&Op::Dense, &[&x, &w], None), Ok(f32t(&[1, 2])));
+    // Quantized results need the caller's parameters.
+    let q = QuantType::per_tensor(U8, 0.1, 128);
+    assert_eq!(
+        result_type(&Op::Quantize, &[&x], Some(&q)),
+        Ok(ty(&[1, 4], qt(U8, 0.1, 128)))
+    );
+    let e = result_type(&Op::Quantize, &[&x], None).unwrap_err();
+    assert!(e.to_string().contains("none were given"), "{e}");
+    // The accumulator comes out whole.
+    let xq = ty(&[1, 4], qt(U8, 0.5, 128));
+    let wq = ty(&[4, 2], qt(I8, 0.25, 0));
+    assert_eq!(
+        result_type(&Op::MatMulInt, &[&xq, &wq], None),
+        Ok(ty(&[1, 2], qt(I32, 0.125, 0)))
+    );
+    // The parameters are checked with the whole rule: M = 1e10 is too large.
+    let acc = ty(&[4], qt(I32, 1.0e5, 0));
+    let out = QuantType::per_tensor(U8, 1.0e-5, 0);
+    let e = result_type(
+        &Op::Requantize {
+            mode: RequantMode::Float,
+        },
+        &[&acc],
+        Some(&out),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("must be < 2^31"), "{e}");
+    // Reshape's shape is the caller's.
+    assert!(result_type(&Op::Reshape, &[&x], None).is_err());
+}
