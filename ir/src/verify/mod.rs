@@ -14,9 +14,10 @@
 //!   the graph whose op is `Op::Input(i)`, and every `input` node is listed
 //!   there. Every input has a name.
 //! - Every output refers to a node of the graph.
-//! - Output names are unique and valid names (letters, digits, `_`, `.`,
-//!   `$`). Stored value names (inputs included) are unique, valid and not
-//!   purely numeric (the printer numbers unnamed values `%0`, `%1`, ...).
+//! - Output names are unique, valid names (letters, digits, `_`, `.`, `$`)
+//!   and not purely numeric; they may equal a value's name. Stored value
+//!   names (inputs included) are unique, valid and not purely numeric (the
+//!   printer numbers unnamed values `%0`, `%1`, ...).
 //!
 //! Types
 //!
@@ -135,6 +136,11 @@ fn is_valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$'))
 }
 
+/// True for a name of digits only (`0`, `12`, `007`): the printer's numbering.
+fn is_numeric(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_digit())
+}
+
 struct Verifier<'g> {
     graph: &'g Graph,
     diags: Vec<Diagnostic>,
@@ -198,6 +204,14 @@ impl Verifier<'_> {
                 self.report(
                     Diagnostic::error(format!(
                         "output name `{}` is not a valid name (letters, digits, `_`, `.`, `$`)",
+                        o.name
+                    ))
+                    .at(o.span, label.clone()),
+                );
+            } else if is_numeric(&o.name) {
+                self.report(
+                    Diagnostic::error(format!(
+                        "output name `{}` is purely numeric; output names must not be",
                         o.name
                     ))
                     .at(o.span, label.clone()),
@@ -333,7 +347,7 @@ impl Verifier<'_> {
                     ),
                 );
                 self.report(d);
-            } else if name.chars().all(|c| c.is_ascii_digit()) {
+            } else if is_numeric(name) {
                 let d = self.at(
                     v,
                     format!(

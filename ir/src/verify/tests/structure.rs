@@ -370,3 +370,20 @@ fn dead_nodes_are_checked_too() {
     g.add_node(Op::Softmax { axis: 3 }, &[x], f32t(&[4]));
     assert_one(&g, "`softmax`: `axis` 3 is out of range for rank 1");
 }
+
+#[test]
+fn numeric_output_name() {
+    let (mut g, x, _) = relu_graph();
+    g.add_output("007", x);
+    assert_one(
+        &g,
+        "output name `007` is purely numeric; output names must not be",
+    );
+}
+
+#[test]
+fn output_name_may_equal_a_value_name() {
+    let (mut g, x, _) = relu_graph();
+    g.add_output("x", x);
+    assert_ok(&g);
+}
