@@ -39,6 +39,7 @@ pub(crate) fn lower(file: &FileAst<'_>, base_dir: Option<&Path>) -> Result<Graph
         base_dir,
         diags: Vec::new(),
         aliases: HashMap::new(),
+        broken_aliases: Default::default(),
         values: HashMap::new(),
         graph: Graph::new(file.graph.name.text),
     };
@@ -62,6 +63,9 @@ struct Lowerer<'a, 'p> {
     diags: Vec<Diagnostic>,
     /// Alias name → its type and the span of its name in the declaration.
     aliases: HashMap<&'a str, (ElemType, Span)>,
+    /// Aliases whose declaration had an error: uses of them stay silent, so
+    /// one bad declaration gives one message.
+    broken_aliases: std::collections::HashSet<&'a str>,
     values: HashMap<&'a str, Binding>,
     graph: Graph,
 }
@@ -560,7 +564,10 @@ impl<'a> Lowerer<'a, '_> {
             );
             return;
         }
-        let Some(ty) = self.elem(elem) else { return };
+        let Some(ty) = self.elem(elem) else {
+            self.broken_aliases.insert(name.text);
+            return;
+        };
         if let Some((_, first)) = self.aliases.get(name.text) {
             let first = *first;
             self.error(
@@ -605,6 +612,9 @@ impl<'a> Lowerer<'a, '_> {
                 }
                 if let Some((ty, _)) = self.aliases.get(n.text) {
                     return Some(ty.clone());
+                }
+                if self.broken_aliases.contains(n.text) {
+                    return None;
                 }
                 let mut d = Diagnostic::error(format!("unknown type alias `!{}`", n.text))
                     .with_span(n.span, "not declared");
