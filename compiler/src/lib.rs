@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod inputs;
+pub mod model;
 
 use qcc_ir::diag::render;
 use qcc_ir::{Diagnostic, Graph, Tensor};
