@@ -71,10 +71,10 @@ fn first_quantize(graph: &Graph, v: ValueId) -> Option<&QuantType> {
             let node = graph.node(user);
             match &node.op {
                 Op::Quantize => return node.ty.elem.as_quant(),
-                Op::Reshape | Op::Flatten { .. } | Op::Transpose { .. } | Op::Concat { .. } => {
-                    if seen.insert(user) {
-                        queue.push_back(user);
-                    }
+                Op::Reshape | Op::Flatten { .. } | Op::Transpose { .. } | Op::Concat { .. }
+                    if seen.insert(user) =>
+                {
+                    queue.push_back(user);
                 }
                 _ => {}
             }
@@ -92,8 +92,14 @@ fn fill(graph: &Graph, v: ValueId, seed: u64) -> Tensor {
     let mut rng = stream(seed, name, ty);
     let data = match &ty.elem {
         ElemType::Scalar(ScalarType::F32) => {
-            let (lo, hi) = first_quantize(graph, v).map(real_range).unwrap_or((-1.0, 1.0));
-            TensorData::F32((0..n).map(|_| (lo + (hi - lo) * rng.next_unit()) as f32).collect())
+            let (lo, hi) = first_quantize(graph, v)
+                .map(real_range)
+                .unwrap_or((-1.0, 1.0));
+            TensorData::F32(
+                (0..n)
+                    .map(|_| (lo + (hi - lo) * rng.next_unit()) as f32)
+                    .collect(),
+            )
         }
         elem => {
             let (lo, hi) = match elem {
@@ -104,17 +110,25 @@ fn fill(graph: &Graph, v: ValueId, seed: u64) -> Tensor {
                 }
             };
             let span = (hi - lo + 1) as u64;
-            let vals: Vec<i64> =
-                (0..n).map(|_| lo + (rng.next_u64() % span) as i64).collect();
+            let vals: Vec<i64> = (0..n)
+                .map(|_| lo + (rng.next_u64() % span) as i64)
+                .collect();
             TensorData::from_i64s(elem.storage(), &vals).expect("values lie in the range")
         }
     };
-    Tensor { shape: ty.shape.clone(), data }
+    Tensor {
+        shape: ty.shape.clone(),
+        data,
+    }
 }
 
 /// Deterministic inputs for every graph input, in input order.
 pub fn random_inputs(graph: &Graph, seed: u64) -> Vec<Tensor> {
-    graph.inputs().iter().map(|&v| fill(graph, v, seed)).collect()
+    graph
+        .inputs()
+        .iter()
+        .map(|&v| fill(graph, v, seed))
+        .collect()
 }
 
 /// A deterministic value for one input of the graph.
@@ -130,7 +144,11 @@ mod tests {
         let mut g = Graph::new("g");
         let x = g.add_input("x", TensorType::f32(vec![64]));
         let q = QuantType::per_tensor(ScalarType::U8, scale, 128);
-        let xq = g.add_node(Op::Quantize, &[x], TensorType::new(vec![64], ElemType::quant(q)));
+        let xq = g.add_node(
+            Op::Quantize,
+            &[x],
+            TensorType::new(vec![64], ElemType::quant(q)),
+        );
         g.add_output("y", xq);
         g
     }

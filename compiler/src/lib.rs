@@ -49,14 +49,21 @@ pub struct LoadError {
 
 impl LoadError {
     fn without_source(d: Diagnostic) -> LoadError {
-        LoadError { diagnostics: vec![d], source: None }
+        LoadError {
+            diagnostics: vec![d],
+            source: None,
+        }
     }
 
     /// The diagnostics as plain text, rustc style.
     pub fn render(&self) -> String {
         match &self.source {
             Some(s) => render(&self.diagnostics, &s.name, &s.text),
-            None => self.diagnostics.iter().map(|d| format!("error: {}\n", d.message)).collect(),
+            None => self
+                .diagnostics
+                .iter()
+                .map(|d| format!("error: {}\n", d.message))
+                .collect(),
         }
     }
 }
@@ -72,11 +79,20 @@ impl std::error::Error for LoadError {}
 /// Parses and verifies a graph from text. `name` is shown in diagnostics;
 /// `base_dir` is where `dense_file<"...">` paths are looked up.
 pub fn load_str(text: &str, name: &str, base_dir: Option<&Path>) -> Result<Graph, LoadError> {
-    let source = || Some(Source { name: name.to_string(), text: text.to_string() });
-    let graph = qcc_ir::text::parse(text, base_dir)
-        .map_err(|diagnostics| LoadError { diagnostics, source: source() })?;
-    qcc_ir::verify::verify(&graph)
-        .map_err(|diagnostics| LoadError { diagnostics, source: source() })?;
+    let source = || {
+        Some(Source {
+            name: name.to_string(),
+            text: text.to_string(),
+        })
+    };
+    let graph = qcc_ir::text::parse(text, base_dir).map_err(|diagnostics| LoadError {
+        diagnostics,
+        source: source(),
+    })?;
+    qcc_ir::verify::verify(&graph).map_err(|diagnostics| LoadError {
+        diagnostics,
+        source: source(),
+    })?;
     Ok(graph)
 }
 
@@ -103,7 +119,10 @@ pub struct CompileOptions {}
 
 /// Runs the default pass pipeline on a verified graph; the graph is
 /// verified again after every pass. An error here is a bug in a pass.
-pub fn compile(graph: Graph, _options: &CompileOptions) -> Result<Graph, qcc_passes::PipelineError> {
+pub fn compile(
+    graph: Graph,
+    _options: &CompileOptions,
+) -> Result<Graph, qcc_passes::PipelineError> {
     qcc_passes::run_default_pipeline(graph)
 }
 

@@ -97,7 +97,11 @@ pub fn read_bytes(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
     if data.len() != n {
         return Err(fmt(format!("expected {n} elements, found {}", data.len())));
     }
-    let data = if fortran && shape.len() > 1 { fortran_to_c(&data, &shape) } else { data };
+    let data = if fortran && shape.len() > 1 {
+        fortran_to_c(&data, &shape)
+    } else {
+        data
+    };
     Ok(Tensor { shape, data })
 }
 
@@ -180,13 +184,13 @@ pub fn conform(t: Tensor, ty: &TensorType, path: &str) -> Result<Tensor, NpyErro
     } else {
         t.data
     };
-    if let (Some((lo, hi)), Some(vals)) = (ty.elem.int_range(), data.to_i64s()) {
-        if let Some((i, v)) = vals.iter().enumerate().find(|(_, v)| **v < lo || **v > hi) {
-            return Err(NpyError::Values {
-                path: path.to_string(),
-                reason: format!("value {v} at index {i} is outside the storage range {lo}..={hi}"),
-            });
-        }
+    if let (Some((lo, hi)), Some(vals)) = (ty.elem.int_range(), data.to_i64s())
+        && let Some((i, v)) = vals.iter().enumerate().find(|(_, v)| **v < lo || **v > hi)
+    {
+        return Err(NpyError::Values {
+            path: path.to_string(),
+            reason: format!("value {v} at index {i} is outside the storage range {lo}..={hi}"),
+        });
     }
     Ok(Tensor {
         shape: t.shape,
@@ -326,7 +330,10 @@ mod tests {
     fn fortran_order_is_reordered() {
         // A 2x3 array [[0, 1, 2], [3, 4, 5]] saved in Fortran order stores
         // 0 3 1 4 2 5 (as numpy's `np.save(a.T.copy().T)` does).
-        let t = Tensor::new(vec![2, 3], TensorData::F32(vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]));
+        let t = Tensor::new(
+            vec![2, 3],
+            TensorData::F32(vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]),
+        );
         let mut b = to_bytes(&t);
         let key = b"'fortran_order': False";
         let at = b.windows(key.len()).position(|w| w == key).expect("header");

@@ -385,11 +385,11 @@ mod tests {
                 // Exact powers of two: x·M exactly, when integral.
                 let x: i32 = 1 << 20;
                 let exact = (x as f64 * m as f64).round();
-                if k >= -20 && k <= 8 {
+                if (-20..=8).contains(&k) {
                     assert_eq!(r.apply(x) as f64, exact, "mode {mode} k {k}");
                 }
                 // A half-way case for M = 2^k with k < 0: x = 2^(-k-1) · 3 → 1.5
-                if k < 0 && k >= -30 {
+                if (-30..0).contains(&k) {
                     let x = 3i32 << (-k - 1);
                     let expected = match mode {
                         RequantMode::Float => 2,
@@ -430,7 +430,7 @@ mod tests {
         // Single rounding is the exact half-up rounding of x·m/2^s; double
         // rounding is within 1 of it and differs somewhere.
         let mut differ = 0;
-        for &m in &[0.3, 0.1234567, 0.7071, 1.0 / 3.0, 2.5e-5] {
+        for &m in &[0.3, 0.1234567, 0.70, 1.0 / 3.0, 2.5e-5] {
             let fm = FixedMultiplier::from_real(m);
             let sh = 31 - fm.shift;
             for x in -5000i32..5000 {

@@ -17,7 +17,11 @@ pub struct Packed4 {
 impl Packed4 {
     fn nibble(&self, i: usize) -> u8 {
         let b = self.bytes[i / 2];
-        if i % 2 == 0 { b & 0x0f } else { b >> 4 }
+        if i.is_multiple_of(2) {
+            b & 0x0f
+        } else {
+            b >> 4
+        }
     }
 
     fn from_nibbles(vals: impl ExactSizeIterator<Item = u8>) -> Packed4 {

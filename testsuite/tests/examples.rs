@@ -12,7 +12,11 @@ fn examples() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
     v.sort();
-    assert!(v.len() >= 5, "expected at least 5 examples, found {}", v.len());
+    assert!(
+        v.len() >= 5,
+        "expected at least 5 examples, found {}",
+        v.len()
+    );
     v
 }
 
@@ -22,10 +26,19 @@ fn examples_verify_and_round_trip() {
         let g = qcc_compiler::load_file(&path).unwrap_or_else(|e| panic!("{}", e.render()));
         let text = print(&g);
         let g2 = parse(&text, path.parent()).unwrap_or_else(|d| {
-            panic!("{}: printed text does not parse:\n{}", path.display(), qcc_ir::diag::render(&d, "printed", &text))
+            panic!(
+                "{}: printed text does not parse:\n{}",
+                path.display(),
+                qcc_ir::diag::render(&d, "printed", &text)
+            )
         });
         assert!(g == g2, "{}: parse(print(g)) != g", path.display());
-        assert_eq!(print(&g2), text, "{}: printing is not a fixed point", path.display());
+        assert_eq!(
+            print(&g2),
+            text,
+            "{}: printing is not a fixed point",
+            path.display()
+        );
     }
 }
 
@@ -38,7 +51,13 @@ fn examples_run_in_the_interpreter() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(out.len(), g.outputs().len());
         for (o, t) in g.outputs().iter().zip(&out) {
-            assert_eq!(t.shape, g.ty(o.value).shape, "{}: output {}", path.display(), o.name);
+            assert_eq!(
+                t.shape,
+                g.ty(o.value).shape,
+                "{}: output {}",
+                path.display(),
+                o.name
+            );
         }
     }
 }

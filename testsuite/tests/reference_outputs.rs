@@ -9,7 +9,9 @@ use qcc_ir::{Graph, Tensor, npy};
 use std::path::{Path, PathBuf};
 
 fn ex(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(rel)
 }
 
 fn read(rel: &str) -> Tensor {
@@ -64,21 +66,42 @@ fn check_digits_model(name: &str, input_prefix: &str, min_accuracy: f64) {
     let expected = expected.data.as_f32().unwrap();
     let samples = std::fs::read_to_string(ex("digits/samples.txt")).unwrap();
     for (k, sample) in samples.lines().enumerate() {
-        let file = format!("digits/{input_prefix}{}.npy", sample.trim_start_matches("digit_"));
+        let file = format!(
+            "digits/{input_prefix}{}.npy",
+            sample.trim_start_matches("digit_")
+        );
         let out = run(&g, &[read(&file)], Backend::Interp).unwrap();
         let got = out[0].data.as_f32().unwrap();
         let want = &expected[k * 10..k * 10 + 10];
         for (x, y) in got.iter().zip(want) {
-            assert!((x - y).abs() <= 1e-5, "{name} {sample}: {got:?} vs {want:?}");
+            assert!(
+                (x - y).abs() <= 1e-5,
+                "{name} {sample}: {got:?} vs {want:?}"
+            );
         }
     }
     // The whole held-out split: the same predicted class as the reference.
     let preds = predictions(&g, &read("digits/test_x.npy"));
-    let want = read(&format!("{name}/expected_test_pred.npy")).data.to_i64s().unwrap();
+    let want = read(&format!("{name}/expected_test_pred.npy"))
+        .data
+        .to_i64s()
+        .unwrap();
     let labels = read("digits/test_y.npy").data.to_i64s().unwrap();
-    let agree = preds.iter().zip(&want).filter(|(p, w)| **p as i64 == **w).count();
-    assert_eq!(agree, want.len(), "{name}: predictions differ from the numpy reference");
-    let correct = preds.iter().zip(&labels).filter(|(p, l)| **p as i64 == **l).count();
+    let agree = preds
+        .iter()
+        .zip(&want)
+        .filter(|(p, w)| **p as i64 == **w)
+        .count();
+    assert_eq!(
+        agree,
+        want.len(),
+        "{name}: predictions differ from the numpy reference"
+    );
+    let correct = preds
+        .iter()
+        .zip(&labels)
+        .filter(|(p, l)| **p as i64 == **l)
+        .count();
     let acc = correct as f64 / labels.len() as f64;
     assert!(acc >= min_accuracy, "{name}: accuracy {acc}");
 }

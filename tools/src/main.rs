@@ -137,7 +137,11 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Fmt { graph, output, check } => {
+        Command::Fmt {
+            graph,
+            output,
+            check,
+        } => {
             let g = qcc_compiler::load_file(&graph)?;
             let text = qcc_ir::text::print(&g);
             if check {
@@ -186,8 +190,11 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     let graph = qcc_compiler::load_file(&args.graph)?;
     let graph = compile(graph, &args.graph)?;
     let given = parse_input_args(&args.inputs)?;
-    let names: Vec<String> =
-        graph.inputs().iter().map(|&v| graph.node(v).name.clone().unwrap_or_default()).collect();
+    let names: Vec<String> = graph
+        .inputs()
+        .iter()
+        .map(|&v| graph.node(v).name.clone().unwrap_or_default())
+        .collect();
     for (n, _) in &given {
         if !names.contains(n) {
             return Err(error(format!(
@@ -241,11 +248,18 @@ fn run(args: RunArgs) -> Result<(), Failure> {
             }
             None => None,
         };
-        print!("{}", summary::describe(&out.name, ty, t, written.as_deref()));
+        print!(
+            "{}",
+            summary::describe(&out.name, ty, t, written.as_deref())
+        );
     }
     Ok(())
 }
 
 fn list(names: &[String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

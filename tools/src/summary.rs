@@ -53,7 +53,9 @@ fn real_values(ty: &TensorType, t: &Tensor) -> Vec<f64> {
     match &ty.elem {
         ElemType::Quant(q) => {
             let axis = q.axis;
-            let inner: usize = axis.map(|a| ty.shape[a + 1..].iter().product()).unwrap_or(1);
+            let inner: usize = axis
+                .map(|a| ty.shape[a + 1..].iter().product())
+                .unwrap_or(1);
             let dim = axis.map(|a| ty.shape[a]).unwrap_or(1);
             ints.iter()
                 .enumerate()
@@ -87,8 +89,13 @@ pub fn describe(name: &str, ty: &TensorType, t: &Tensor, written: Option<&Path>)
     s.push('\n');
     let real = real_values(ty, t);
     if ty.elem.as_quant().is_some() {
-        let codes: Vec<f64> =
-            t.data.to_i64s().unwrap_or_default().iter().map(|&v| v as f64).collect();
+        let codes: Vec<f64> = t
+            .data
+            .to_i64s()
+            .unwrap_or_default()
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
         let _ = writeln!(s, "  codes   {}", listing(&codes));
         let _ = writeln!(s, "  real    {}", listing(&real));
     } else {
@@ -108,8 +115,7 @@ pub fn describe(name: &str, ty: &TensorType, t: &Tensor, written: Option<&Path>)
     }
     match ty.shape.as_slice() {
         [rows, n] if *n > 1 && *rows <= MAX_LISTED => {
-            let per_row: Vec<String> =
-                real.chunks(*n).map(|r| argmax(r).to_string()).collect();
+            let per_row: Vec<String> = real.chunks(*n).map(|r| argmax(r).to_string()).collect();
             let _ = writeln!(s, "  argmax  {}", per_row.join(", "));
         }
         _ => {}

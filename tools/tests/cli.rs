@@ -80,7 +80,11 @@ fn every_error_case_exits_1_with_a_diagnostic() {
 fn unreadable_files_are_errors() {
     let o = qcc(&["check", "no/such/graph.txt"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("cannot read `no/such/graph.txt`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot read `no/such/graph.txt`"),
+        "{}",
+        stderr(&o)
+    );
     let d = tmpdir("binary");
     let p = d.join("bin.txt");
     std::fs::write(&p, [0xff, 0xfe, 0x00, 0x41]).unwrap();
@@ -115,7 +119,10 @@ fn run_writes_outputs_and_prints_summaries() {
     let codes = qcc_ir::npy::read(&out.join("codes.npy")).unwrap();
     assert_eq!(codes.data.to_i64s().unwrap(), vec![0, 10, 10, 12, 12, 255]);
     let back = qcc_ir::npy::read(&out.join("back.npy")).unwrap();
-    assert_eq!(back.data.as_f32().unwrap(), &[-5.0, 0.0, 0.0, 1.0, 1.0, 122.5]);
+    assert_eq!(
+        back.data.as_f32().unwrap(),
+        &[-5.0, 0.0, 0.0, 1.0, 1.0, 122.5]
+    );
 }
 
 #[test]
@@ -131,11 +138,26 @@ fn run_input_errors_exit_1() {
     qcc_ir::npy::write(&wrong_dtype, &qcc_ir::Tensor::new(vec![2, 3], i8s)).unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec![], "missing inputs: `x`"),
-        (vec!["--input".into(), format!("x={}", wrong_shape.display())], "has shape [3, 2]"),
-        (vec!["--input".into(), format!("x={}", wrong_dtype.display())], "holds i8"),
-        (vec!["--input".into(), "y=whatever.npy".into()], "the graph has no input `y`"),
+        (
+            vec!["--input".into(), format!("x={}", wrong_shape.display())],
+            "has shape [3, 2]",
+        ),
+        (
+            vec!["--input".into(), format!("x={}", wrong_dtype.display())],
+            "holds i8",
+        ),
+        (
+            vec!["--input".into(), "y=whatever.npy".into()],
+            "the graph has no input `y`",
+        ),
         (vec!["--input".into(), "x".into()], "expected NAME=FILE.npy"),
-        (vec!["--input".into(), format!("x={}", d.join("nope.npy").display())], "cannot read"),
+        (
+            vec![
+                "--input".into(),
+                format!("x={}", d.join("nope.npy").display()),
+            ],
+            "cannot read",
+        ),
     ];
     for (extra, want) in cases {
         let mut args = vec!["run", gs];
@@ -175,5 +197,9 @@ fn fmt_and_compile_print_canonical_text() {
     assert!(o3.status.success(), "{}", stderr(&o3));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), stdout(&o));
     let o4 = qcc(&["check", g.to_str().unwrap()]);
-    assert!(stdout(&o4).contains("ok (graph @g: 1 inputs, 2 outputs, 2 ops)"), "{}", stdout(&o4));
+    assert!(
+        stdout(&o4).contains("ok (graph @g: 1 inputs, 2 outputs, 2 ops)"),
+        "{}",
+        stdout(&o4)
+    );
 }
