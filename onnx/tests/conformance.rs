@@ -1,0 +1,3 @@
+//! The conformance runner of testsuite/, built here too so that it runs with `cargo test -p qcc-onnx`.
+#[path = "../../testsuite/tests/onnx_conformance.rs"]
+mod onnx_conformance;

@@ -1,0 +1,216 @@
+//! Conformance against the ONNX backend test suite's node cases for the
+//! quantization ops, exported by `onnx/scripts/export_backend_cases.py` into
+//! `onnx/testdata/backend/<case>/` (model, `input_<i>.npy`, `output_<i>.npy`).
+//!
+//! Each case is imported with its scale and zero-point inputs bound to
+//! constants (`qcc_onnx::param_inputs`, the `--bind` path), run with the
+//! reference interpreter, and compared bit for bit with the expected
+//! outputs. The verdict of every case is printed by name: `pass`, `fail`
+//! (wrong result or an error that is not a missing feature) or `unsupported`
+//! (a type or feature qcc does not have, with the reason).
+//!
+//! `onnx/testdata/backend/expected.txt` lists the status each case had when
+//! it was last reviewed; the test fails if a case listed `pass` does not pass.
+//! Run with `QCC_BLESS=1` to rewrite the list.
+
+use qcc_ir::{Tensor, TensorData, interp, npy};
+use qcc_onnx::{ImportOptions, import_file, param_inputs, read_model};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn backend_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../onnx/testdata/backend")
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Verdict {
+    Pass,
+    Fail(String),
+    Unsupported(String),
+}
+
+impl Verdict {
+    fn word(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail(_) => "fail",
+            Verdict::Unsupported(_) => "unsupported",
+        }
+    }
+}
+
+fn same(a: &Tensor, b: &Tensor) -> Result<(), String> {
+    if a.shape != b.shape {
+        return Err(format!("shape {:?}, expected {:?}", a.shape, b.shape));
+    }
+    match (&a.data, &b.data) {
+        (TensorData::F32(x), TensorData::F32(y)) => {
+            let bad = x
+                .iter()
+                .zip(y)
+                .filter(|(p, q)| !(p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())))
+                .count();
+            if bad > 0 {
+                let maxd = x
+                    .iter()
+                    .zip(y)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0f32, f32::max);
+                return Err(format!("{bad} f32 values differ (max difference {maxd})"));
+            }
+            Ok(())
+        }
+        (p, q) => {
+            let (Some(x), Some(y)) = (p.to_i64s(), q.to_i64s()) else {
+                return Err(format!(
+                    "output type {}, expected {}",
+                    p.scalar_type(),
+                    q.scalar_type()
+                ));
+            };
+            let bad: Vec<(i64, i64)> = x
+                .iter()
+                .zip(&y)
+                .filter(|(a, b)| a != b)
+                .map(|(a, b)| (*a, *b))
+                .collect();
+            if bad.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} of {} values differ (first: {} vs expected {})",
+                    bad.len(),
+                    x.len(),
+                    bad[0].0,
+                    bad[0].1
+                ))
+            }
+        }
+    }
+}
+
+fn run_case(dir: &Path) -> Verdict {
+    let model_path = dir.join("model.onnx");
+    let model = match read_model(&model_path) {
+        Ok(m) => m,
+        Err(e) => return Verdict::Fail(e.to_string()),
+    };
+    let inputs = qcc_onnx::model_inputs(&model);
+    let params = param_inputs(&model);
+    let mut opts = ImportOptions::new();
+    let mut data = Vec::new();
+    for (i, inp) in inputs.iter().enumerate() {
+        let p = dir.join(format!("input_{i}.npy"));
+        if params.contains(&inp.name) {
+            match npy::read(&p) {
+                Ok(t) => opts.bindings.insert(inp.name.clone(), t),
+                Err(e) => {
+                    return Verdict::Unsupported(format!(
+                        "input `{}` ({}): {e}",
+                        inp.name,
+                        inp.dtype.name()
+                    ));
+                }
+            };
+        } else {
+            data.push(p);
+        }
+    }
+    let graph = match import_file(&model_path, &opts) {
+        Ok(g) => g,
+        Err(e) if e.is_unsupported() => return Verdict::Unsupported(e.to_string()),
+        Err(e) => return Verdict::Fail(e.to_string()),
+    };
+    let mut ins = Vec::new();
+    for (p, &v) in data.iter().zip(graph.inputs()) {
+        match npy::read_as(p, graph.ty(v)) {
+            Ok(t) => ins.push(t),
+            Err(e) => return Verdict::Fail(format!("input: {e}")),
+        }
+    }
+    let outs = match interp::run(&graph, &ins) {
+        Ok(o) => o,
+        Err(e) => return Verdict::Fail(format!("interpreter: {e}")),
+    };
+    for (i, (o, out)) in outs.iter().zip(graph.outputs()).enumerate() {
+        let p = dir.join(format!("output_{i}.npy"));
+        let want = match npy::read_as(&p, graph.ty(out.value)) {
+            Ok(t) => t,
+            Err(e) => return Verdict::Fail(format!("expected output {i}: {e}")),
+        };
+        if let Err(m) = same(o, &want) {
+            return Verdict::Fail(format!("output `{}`: {m}", out.name));
+        }
+    }
+    Verdict::Pass
+}
+
+fn read_expected(path: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next()?.to_string(), it.next()?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn onnx_backend_node_cases() {
+    let root = backend_dir();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("onnx/testdata/backend exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("model.onnx").is_file())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no cases under {}", root.display());
+    let mut results = BTreeMap::new();
+    for c in &cases {
+        let name = c.file_name().unwrap().to_string_lossy().into_owned();
+        let v = run_case(c);
+        match &v {
+            Verdict::Pass => println!("pass         {name}"),
+            Verdict::Fail(m) => println!("FAIL         {name}: {m}"),
+            Verdict::Unsupported(m) => println!("unsupported  {name}: {m}"),
+        }
+        results.insert(name, v);
+    }
+    let count = |w: &str| results.values().filter(|v| v.word() == w).count();
+    println!(
+        "onnx backend conformance: {} pass, {} fail, {} unsupported, of {} cases",
+        count("pass"),
+        count("fail"),
+        count("unsupported"),
+        results.len()
+    );
+    let exp_path = root.join("expected.txt");
+    if std::env::var_os("QCC_BLESS").is_some() {
+        let mut s = String::from(
+            "# Expected status of each ONNX backend node case (see testsuite/tests/onnx_conformance.rs).\n\
+             # Regenerate with QCC_BLESS=1 after reviewing the changes.\n",
+        );
+        for (n, v) in &results {
+            s.push_str(&format!("{n} {}\n", v.word()));
+        }
+        std::fs::write(&exp_path, s).expect("write expected.txt");
+        return;
+    }
+    let expected = read_expected(&exp_path);
+    let mut regressions = Vec::new();
+    for (n, want) in &expected {
+        let got = results.get(n).map(|v| v.word()).unwrap_or("missing");
+        if want == "pass" && got != "pass" {
+            regressions.push(format!("{n}: expected pass, got {got}"));
+        } else if want != got {
+            println!("note: {n} is now {got} (expected.txt says {want})");
+        }
+    }
+    assert!(
+        regressions.is_empty(),
+        "regressions:\n{}",
+        regressions.join("\n")
+    );
+}
