@@ -144,7 +144,7 @@ fn dims_product(shape: &[usize]) -> Option<usize> {
 fn norm_axis(axis: i64, rank: usize, at: &At) -> Result<usize, ImportError> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r.max(1) {
+    if a < 0 || a >= r {
         return Err(at.invalid(format!("axis {axis} is out of range for rank {rank}")));
     }
     Ok(a as usize)

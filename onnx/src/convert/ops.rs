@@ -990,6 +990,16 @@ impl Converter<'_> {
                     Val::Node(_) => unreachable!(),
                 })
                 .collect();
+            for t in &ts {
+                let fits = t.shape.len() == r
+                    && (0..r).all(|k| k == axis || t.shape[k] == ts[0].shape[k]);
+                if !fits {
+                    return Err(at.invalid(format!(
+                        "operand shapes {:?} and {:?} differ off axis {axis}",
+                        ts[0].shape, t.shape
+                    )));
+                }
+            }
             let outer: usize = ts[0].shape[..axis].iter().product();
             let mut shape = ts[0].shape.clone();
             shape[axis] = ts

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Compares qcc's outputs with onnxruntime's on the models of
+onnx/testdata/models/ (see make_models.py).
+
+    python3 onnx/scripts/compare_ort.py --qcc DIR [--check]
+
+DIR holds qcc's output for each model as <model>.npy (written by the Rust
+test testsuite/tests/onnx_models.rs, which runs this script). For every
+model the table gives: whether qcc ran it, the share of output values equal
+to onnxruntime's, the largest difference in quantization steps of the
+output (the scale of the DequantizeLinear that produces it; float models
+show the largest absolute difference instead), and the argmax agreement
+per image (and each side's accuracy on the labels).
+
+With --check the exit code is 1 when a quantized model that qcc runs misses
+the targets: every output within 1 quantization step, argmax agreement at
+least 99.5%. Exit code 3: onnxruntime is not installed (the caller skips).
+"""
+
+import argparse
+import glob
+import os
+import sys
+
+import numpy as np
+
+
+def output_scale(model):
+    from onnx import numpy_helper
+
+    out = model.graph.output[0].name
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for n in model.graph.node:
+        if out in n.output and n.op_type == "DequantizeLinear" and n.input[1] in inits:
+            s = inits[n.input[1]]
+            if s.size == 1:
+                return float(s.reshape(()))
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--qcc", required=True)
+    ap.add_argument("--models", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "models"))
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    try:
+        import onnx
+        import onnxruntime as ort
+    except ImportError:
+        print("onnxruntime is not installed: comparison skipped")
+        return 3
+    labels = np.load(os.path.join(args.models, "labels.npy"))
+    rows = []
+    failed = []
+    for path in sorted(glob.glob(os.path.join(args.models, "*.onnx"))):
+        name = os.path.basename(path)[: -len(".onnx")]
+        base = name.split(".")[0]
+        x = np.load(os.path.join(args.models, f"{base}.inputs.npy"))
+        model = onnx.load(path)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        ref = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        qpath = os.path.join(args.qcc, f"{name}.npy")
+        acc_ort = float((ref.argmax(1) == labels).mean())
+        if not os.path.exists(qpath):
+            rows.append((name, "no", "", "", "", f"{acc_ort:.3f}", ""))
+            continue
+        got = np.load(qpath)
+        exact = float((got == ref).mean())
+        scale = output_scale(model)
+        diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+        if scale is not None:
+            steps = int(np.rint(diff / scale).max())
+            maxd = f"{steps} steps"
+        else:
+            steps = None
+            maxd = f"{diff.max():.2e} abs"
+        agree = float((got.argmax(1) == ref.argmax(1)).mean())
+        acc_qcc = float((got.argmax(1) == labels).mean())
+        rows.append((name, "yes", f"{exact:.4f}", maxd, f"{agree:.4f}", f"{acc_ort:.3f}", f"{acc_qcc:.3f}"))
+        if scale is not None and (steps > 1 or agree < 0.995):
+            failed.append(name)
+    head = ("model", "qcc runs", "exact share", "max diff", "argmax agree", "acc ort", "acc qcc")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    print(line(head))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+    if failed:
+        print("missed the targets (within 1 step, argmax >= 99.5%):", ", ".join(failed))
+    return 1 if (args.check and failed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
