@@ -23,6 +23,7 @@
 pub mod diag;
 pub mod graph;
 pub mod interp;
+pub mod limits;
 pub mod npy;
 pub mod op;
 pub mod quant;
@@ -33,6 +34,7 @@ pub mod verify;
 
 pub use diag::{Diagnostic, Span};
 pub use graph::{Graph, Node, Output, TypeAlias, ValueId};
+pub use limits::Limits;
 pub use op::{ConstData, Conv2dAttrs, F32Attr, Op, Pool2dAttrs, RequantMode};
 pub use tensor::{Tensor, TensorData};
 pub use types::{ElemType, Layout, QuantType, ScalarType, TensorType};

@@ -74,6 +74,22 @@ pub fn read_bytes(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| fmt(format!("dimension {d} is too large"))))
         .collect::<Result<_, _>>()?;
+    // The declared shape must fit in the file before anything is allocated
+    // for it (a hostile header can declare any shape).
+    let n_declared = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let item = match npy.dtype() {
+        DType::Plain(t) => t.size_field() as usize,
+        _ => 0,
+    };
+    if n_declared
+        .and_then(|n| n.checked_mul(item))
+        .is_none_or(|b| b > bytes.len())
+    {
+        return Err(fmt(format!(
+            "the header declares shape {shape:?}, more data than the file's {} bytes hold",
+            bytes.len()
+        )));
+    }
     let dtype = npy.dtype();
     let Some(st) = scalar_of(&dtype) else {
         return Err(NpyError::Dtype {
@@ -324,6 +340,17 @@ mod tests {
             Err(NpyError::Values { .. })
         ));
         assert!(read_bytes(b"not a npy", "x").is_err());
+    }
+
+    #[test]
+    fn a_header_larger_than_the_file_is_refused() {
+        let t = Tensor::f32(vec![2, 3], vec![0.0; 6]);
+        let mut b = to_bytes(&t);
+        let key = b"(2, 3";
+        let at = b.windows(key.len()).position(|w| w == key).expect("header");
+        b[at..at + 5].copy_from_slice(b"(9, 9");
+        let e = read_bytes(&b, "big.npy").unwrap_err().to_string();
+        assert!(e.contains("declares shape [9, 9], more data than"), "{e}");
     }
 
     #[test]

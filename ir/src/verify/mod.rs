@@ -90,6 +90,7 @@ pub use rules::{
 
 use crate::diag::Diagnostic;
 use crate::graph::{Graph, ValueId};
+use crate::limits::Limits;
 use crate::op::Op;
 use crate::tensor::TensorData;
 use crate::types::TensorType;
@@ -97,10 +98,20 @@ use std::collections::{HashMap, HashSet};
 
 /// Checks the graph. Returns every problem found.
 pub fn verify(graph: &Graph) -> Result<(), Vec<Diagnostic>> {
+    verify_with(graph, &Limits::default())
+}
+
+/// [`verify`] with resource limits other than the defaults: values, node
+/// count and constant bytes beyond them are errors that name the limit.
+pub fn verify_with(graph: &Graph, limits: &Limits) -> Result<(), Vec<Diagnostic>> {
     let mut v = Verifier {
         graph,
         diags: Vec::new(),
+        limits: *limits,
     };
+    if !v.check_limits() {
+        return Err(v.diags);
+    }
     v.run();
     if v.diags.is_empty() {
         Ok(())
@@ -144,6 +155,7 @@ fn is_numeric(s: &str) -> bool {
 struct Verifier<'g> {
     graph: &'g Graph,
     diags: Vec<Diagnostic>,
+    limits: Limits,
 }
 
 impl Verifier<'_> {
@@ -155,6 +167,66 @@ impl Verifier<'_> {
 
     fn report(&mut self, d: Diagnostic) {
         self.diags.push(d);
+    }
+
+    /// The resource limits, checked first and without walking the graph's
+    /// structure (so a huge graph is refused cheaply). Returns whether the
+    /// graph is within them; the other checks run only if it is.
+    fn check_limits(&mut self) -> bool {
+        let g = self.graph;
+        let l = self.limits;
+        let before = self.diags.len();
+        if g.node_count() > l.max_nodes {
+            self.report(
+                Diagnostic::error(format!(
+                    "the graph has {} nodes, more than the limit of {}",
+                    g.node_count(),
+                    l.max_nodes
+                ))
+                .with_note("raise the limit with `Limits::max_nodes` (qcc: `--max-nodes N`)"),
+            );
+            return false;
+        }
+        let mut const_bytes: usize = 0;
+        for v in g.node_ids() {
+            let node = g.node(v);
+            // An element count that overflows is reported by the type check.
+            if let Some(count) = node.ty.num_elements()
+                && count > l.max_tensor_elements
+            {
+                let d = self
+                    .at(
+                        v,
+                        format!(
+                            "{} has {count} elements, more than the limit of {} for one tensor",
+                            g.describe(v),
+                            l.max_tensor_elements
+                        ),
+                    )
+                    .with_note(
+                        "raise the limit with `Limits::max_tensor_elements` \
+                     (qcc: `--max-tensor-elements N`)",
+                    );
+                self.report(d);
+            }
+            if let Op::Const(c) = &node.op {
+                const_bytes =
+                    const_bytes.saturating_add(c.data.scalar_type().storage_bytes(c.data.len()));
+            }
+        }
+        if const_bytes > l.max_constant_bytes {
+            self.report(
+                Diagnostic::error(format!(
+                    "the constants take {const_bytes} bytes, more than the limit of {}",
+                    l.max_constant_bytes
+                ))
+                .with_note(
+                    "raise the limit with `Limits::max_constant_bytes` \
+                     (qcc: `--max-constant-bytes N`)",
+                ),
+            );
+        }
+        self.diags.len() == before
     }
 
     fn run(&mut self) {
