@@ -25,7 +25,8 @@ fn models_dir() -> PathBuf {
 fn run_model(path: &Path, out: &Path) -> Result<(), String> {
     let file = path.file_name().unwrap().to_string_lossy().into_owned();
     let base = file.split('.').next().unwrap_or_default();
-    let x = npy::read(&path.with_file_name(format!("{base}.inputs.npy"))).map_err(|e| e.to_string())?;
+    let x =
+        npy::read(&path.with_file_name(format!("{base}.inputs.npy"))).map_err(|e| e.to_string())?;
     let model = read_model(path).map_err(|e| e.to_string())?;
     let inputs = model_inputs(&model);
     let first = inputs.first().ok_or("the model has no inputs")?;
@@ -69,7 +70,10 @@ fn onnx_models_against_onnxruntime() {
         if expected.get(&name).map(|s| s.as_str()) == Some("runs") && r.is_err() {
             problems.push(format!("{name} no longer runs: {}", r.unwrap_err()));
         } else if expected.get(&name).is_none_or(|e| e != got) {
-            println!("note: {name} is now {got} (expected.txt says {:?})", expected.get(&name));
+            println!(
+                "note: {name} is now {got} (expected.txt says {:?})",
+                expected.get(&name)
+            );
         }
     }
     let script = dir.join("../../scripts/compare_ort.py");
@@ -86,7 +90,9 @@ fn onnx_models_against_onnxruntime() {
             eprint!("{}", String::from_utf8_lossy(&o.stderr));
             match o.status.code() {
                 Some(0) => {}
-                Some(3) => println!("comparison with onnxruntime skipped: onnxruntime is not installed"),
+                Some(3) => {
+                    println!("comparison with onnxruntime skipped: onnxruntime is not installed")
+                }
                 _ => problems.push("the comparison with onnxruntime missed its targets".into()),
             }
         }

@@ -991,8 +991,8 @@ impl Converter<'_> {
                 })
                 .collect();
             for t in &ts {
-                let fits = t.shape.len() == r
-                    && (0..r).all(|k| k == axis || t.shape[k] == ts[0].shape[k]);
+                let fits =
+                    t.shape.len() == r && (0..r).all(|k| k == axis || t.shape[k] == ts[0].shape[k]);
                 if !fits {
                     return Err(at.invalid(format!(
                         "operand shapes {:?} and {:?} differ off axis {axis}",

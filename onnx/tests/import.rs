@@ -1,0 +1,384 @@
+//! Import tests on models built here from the prost messages: tensor
+//! encodings (typed fields, raw data, external files), symbolic dimensions,
+//! bindings, error messages, and robustness against malformed files.
+
+use prost::Message;
+use qcc_ir::{Tensor, TensorData, interp, text};
+use qcc_onnx::proto::tensor_shape_proto::{Dimension, dimension};
+use qcc_onnx::proto::*;
+use qcc_onnx::{ImportError, ImportOptions, import_bytes, import_file};
+use std::path::Path;
+
+fn dim_v(v: i64) -> Dimension {
+    Dimension {
+        value: Some(dimension::Value::DimValue(v)),
+    }
+}
+
+fn dim_p(p: &str) -> Dimension {
+    Dimension {
+        value: Some(dimension::Value::DimParam(p.into())),
+    }
+}
+
+fn vi(name: &str, elem: i32, dims: Vec<Dimension>) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(elem),
+                shape: Some(TensorShapeProto { dim: dims }),
+            })),
+        }),
+    }
+}
+
+fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        name: Some(format!("{op}_0")),
+        op_type: Some(op.into()),
+        domain: None,
+        attribute: attrs,
+    }
+}
+
+fn attr_i(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attribute_type::INT),
+        i: Some(i),
+        ..Default::default()
+    }
+}
+
+fn tensor(name: &str, dt: i32, dims: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        data_type: Some(dt),
+        dims: dims.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn model(
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+) -> ModelProto {
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        }],
+        graph: Some(GraphProto {
+            node: nodes,
+            name: Some("t".into()),
+            initializer: inits,
+            input: inputs,
+            output: outputs,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+const FLOAT: i32 = 1;
+const UINT8: i32 = 2;
+const INT8: i32 = 3;
+const INT4: i32 = 22;
+
+/// x [N, 4] f32 → QuantizeLinear(s, z) → DequantizeLinear → y.
+fn qdq_model(scale: TensorProto, zp: TensorProto) -> ModelProto {
+    model(
+        vec![
+            node("QuantizeLinear", &["x", "s", "z"], &["q"], vec![]),
+            node("DequantizeLinear", &["q", "s", "z"], &["y"], vec![]),
+        ],
+        vec![scale, zp],
+        vec![vi("x", FLOAT, vec![dim_p("N"), dim_v(4)])],
+        vec![vi("y", FLOAT, vec![dim_p("N"), dim_v(4)])],
+    )
+}
+
+fn scale_t(v: f32) -> TensorProto {
+    let mut t = tensor("s", FLOAT, &[]);
+    t.float_data = vec![v];
+    t
+}
+
+fn zp_u8(v: i32) -> TensorProto {
+    let mut t = tensor("z", UINT8, &[]);
+    t.int32_data = vec![v];
+    t
+}
+
+fn run1(g: &qcc_ir::Graph, x: Vec<f32>, shape: Vec<usize>) -> Vec<f32> {
+    let out = interp::run(g, &[Tensor::f32(shape, x)]).expect("runs");
+    out[0].data.as_f32().unwrap().to_vec()
+}
+
+#[test]
+fn qdq_round_trip_with_a_symbolic_batch() {
+    let m = qdq_model(scale_t(0.5), zp_u8(10)).encode_to_vec();
+    let err = import_bytes(&m, None, &ImportOptions::new()).unwrap_err();
+    assert!(err.to_string().contains("--dim N="), "{err}");
+    let g = import_bytes(&m, None, &ImportOptions::new().dim("N", 2)).unwrap();
+    let printed = text::print(&g);
+    assert!(
+        printed.contains("!quant.uniform<u8:f32, 0.5:10>"),
+        "{printed}"
+    );
+    let y = run1(
+        &g,
+        vec![0.0, 0.3, -100.0, 1000.0, 1.25, -0.25, 0.75, 2.0],
+        vec![2, 4],
+    );
+    assert_eq!(y, vec![0.0, 0.5, -5.0, 122.5, 1.0, -0.0, 1.0, 2.0]);
+}
+
+#[test]
+fn raw_data_and_typed_fields_agree() {
+    let mut s = tensor("s", FLOAT, &[]);
+    s.raw_data = Some(0.5f32.to_le_bytes().to_vec());
+    let mut z = tensor("z", UINT8, &[]);
+    z.raw_data = Some(vec![10]);
+    let a = import_bytes(
+        &qdq_model(s, z).encode_to_vec(),
+        None,
+        &ImportOptions::new().dim("N", 1),
+    )
+    .unwrap();
+    let b = import_bytes(
+        &qdq_model(scale_t(0.5), zp_u8(10)).encode_to_vec(),
+        None,
+        &ImportOptions::new().dim("N", 1),
+    )
+    .unwrap();
+    assert_eq!(text::print(&a), text::print(&b));
+}
+
+#[test]
+fn int4_weights_from_int32_data_and_raw_data() {
+    // w: int4 [2, 3] = [[1, -2, 7], [-8, 0, 3]], DequantizeLinear → output.
+    let vals = [1i64, -2, 7, -8, 0, 3];
+    let mut packed = vec![0u8; 3];
+    for (i, v) in vals.iter().enumerate() {
+        packed[i / 2] |= ((*v as u8) & 0x0f) << (4 * (i % 2));
+    }
+    for raw in [false, true] {
+        let mut w = tensor("w", INT4, &[2, 3]);
+        if raw {
+            w.raw_data = Some(packed.clone());
+        } else {
+            w.int32_data = packed.iter().map(|&b| b as i32).collect();
+        }
+        let mut z = tensor("z", INT4, &[]);
+        z.int32_data = vec![1];
+        let m = model(
+            vec![node("DequantizeLinear", &["w", "s", "z"], &["y"], vec![])],
+            vec![w, scale_t(0.25), z],
+            vec![],
+            vec![vi("y", FLOAT, vec![dim_v(2), dim_v(3)])],
+        );
+        let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).unwrap();
+        let out = interp::run(&g, &[]).unwrap();
+        let want: Vec<f32> = vals.iter().map(|&v| (v - 1) as f32 * 0.25).collect();
+        assert_eq!(out[0].data.as_f32().unwrap(), &want[..], "raw={raw}");
+    }
+}
+
+#[test]
+fn external_data_loads_and_may_not_leave_the_folder() {
+    let dir = std::env::temp_dir().join(format!("qcc_onnx_ext_{}", std::process::id()));
+    let sub = dir.join("model");
+    std::fs::create_dir_all(&sub).unwrap();
+    let mut bytes = vec![0u8; 8];
+    bytes.extend_from_slice(&0.5f32.to_le_bytes());
+    std::fs::write(sub.join("w.bin"), &bytes).unwrap();
+    std::fs::write(dir.join("outside.bin"), &bytes).unwrap();
+    let ext = |loc: &str| {
+        let mut s = tensor("s", FLOAT, &[]);
+        s.data_location = Some(1);
+        s.external_data = vec![
+            StringStringEntryProto {
+                key: Some("location".into()),
+                value: Some(loc.into()),
+            },
+            StringStringEntryProto {
+                key: Some("offset".into()),
+                value: Some("8".into()),
+            },
+            StringStringEntryProto {
+                key: Some("length".into()),
+                value: Some("4".into()),
+            },
+        ];
+        s
+    };
+    let path = sub.join("m.onnx");
+    let opts = ImportOptions::new().dim("N", 1);
+    std::fs::write(&path, qdq_model(ext("w.bin"), zp_u8(0)).encode_to_vec()).unwrap();
+    let g = import_file(&path, &opts).unwrap();
+    assert!(text::print(&g).contains("0.5"));
+    for bad in ["../outside.bin", "/etc/passwd", ""] {
+        std::fs::write(&path, qdq_model(ext(bad), zp_u8(0)).encode_to_vec()).unwrap();
+        let e = import_file(&path, &opts).unwrap_err().to_string();
+        assert!(
+            e.contains("inside the model's folder") || e.contains("leaves"),
+            "{bad}: {e}"
+        );
+    }
+    // Past the end of the file.
+    let mut s = ext("w.bin");
+    s.external_data[1].value = Some("10".into());
+    std::fs::write(&path, qdq_model(s, zp_u8(0)).encode_to_vec()).unwrap();
+    assert!(
+        import_file(&path, &opts)
+            .unwrap_err()
+            .to_string()
+            .contains("past its end")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn runtime_scales_are_refused_by_name_and_can_be_bound() {
+    let m = model(
+        vec![node("QuantizeLinear", &["x", "s", "z"], &["y"], vec![])],
+        vec![zp_u8(3)],
+        vec![vi("x", FLOAT, vec![dim_v(3)]), vi("s", FLOAT, vec![])],
+        vec![vi("y", UINT8, vec![dim_v(3)])],
+    )
+    .encode_to_vec();
+    let e = import_bytes(&m, None, &ImportOptions::new()).unwrap_err();
+    assert!(matches!(e, ImportError::RuntimeParam { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("`QuantizeLinear_0`") && msg.contains("QuantizeLinear") && msg.contains("`s`"),
+        "{msg}"
+    );
+    let opts = ImportOptions::new().bind("s", Tensor::f32(vec![], vec![0.25]));
+    let g = import_bytes(&m, None, &opts).unwrap();
+    assert_eq!(g.inputs().len(), 1);
+    let out = interp::run(&g, &[Tensor::f32(vec![3], vec![0.25, -1.0, 100.0])]).unwrap();
+    assert_eq!(out[0].data, TensorData::U8(vec![4, 0, 255]));
+    let bad = ImportOptions::new().bind("nope", Tensor::f32(vec![], vec![1.0]));
+    assert!(matches!(
+        import_bytes(&m, None, &bad).unwrap_err(),
+        ImportError::Bind { .. }
+    ));
+}
+
+#[test]
+fn unsupported_ops_name_the_node_and_the_op() {
+    let m = model(
+        vec![node("Tanh", &["x"], &["y"], vec![])],
+        vec![],
+        vec![vi("x", FLOAT, vec![dim_v(3)])],
+        vec![vi("y", FLOAT, vec![dim_v(3)])],
+    );
+    let e = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).unwrap_err();
+    assert!(e.is_unsupported());
+    assert!(
+        e.to_string()
+            .starts_with("node `Tanh_0` (Tanh): unsupported"),
+        "{e}"
+    );
+    // A blocked QuantizeLinear of a run-time value.
+    let mut s = tensor("s", FLOAT, &[2, 1]);
+    s.float_data = vec![1.0, 2.0];
+    let mut z = tensor("z", INT8, &[2, 1]);
+    z.int32_data = vec![0, 0];
+    let m = model(
+        vec![node(
+            "QuantizeLinear",
+            &["x", "s", "z"],
+            &["y"],
+            vec![attr_i("block_size", 2), attr_i("axis", 1)],
+        )],
+        vec![s, z],
+        vec![vi("x", FLOAT, vec![dim_v(2), dim_v(2)])],
+        vec![vi("y", INT8, vec![dim_v(2), dim_v(2)])],
+    );
+    let e = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).unwrap_err();
+    assert!(e.to_string().contains("blocked quantization"), "{e}");
+}
+
+#[test]
+fn bad_tensors_are_errors() {
+    // Huge dimensions.
+    let mut s = tensor("s", FLOAT, &[1 << 40, 1 << 40]);
+    s.float_data = vec![1.0];
+    let e = import_bytes(
+        &qdq_model(s, zp_u8(0)).encode_to_vec(),
+        None,
+        &ImportOptions::new().dim("N", 1),
+    );
+    assert!(e.unwrap_err().to_string().contains("too large"));
+    // Wrong element count.
+    let mut s = tensor("s", FLOAT, &[2]);
+    s.float_data = vec![1.0];
+    let e = import_bytes(
+        &qdq_model(s, zp_u8(0)).encode_to_vec(),
+        None,
+        &ImportOptions::new().dim("N", 1),
+    );
+    assert!(e.unwrap_err().to_string().contains("elements"));
+    // Zero point outside the range.
+    let e = import_bytes(
+        &qdq_model(scale_t(1.0), zp_u8(300)).encode_to_vec(),
+        None,
+        &ImportOptions::new().dim("N", 1),
+    );
+    assert!(e.is_err());
+    // Zero scale.
+    let e = import_bytes(
+        &qdq_model(scale_t(0.0), zp_u8(0)).encode_to_vec(),
+        None,
+        &ImportOptions::new().dim("N", 1),
+    );
+    assert!(e.unwrap_err().to_string().contains("scale"));
+}
+
+/// Every prefix and many corrupted versions of every bundled model give an
+/// error or a graph, never a panic.
+#[test]
+fn malformed_files_never_panic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let mut files = Vec::new();
+    for sub in ["models", "backend"] {
+        for e in std::fs::read_dir(root.join(sub)).unwrap().flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "onnx") {
+                files.push(p);
+            } else if p.join("model.onnx").is_file() {
+                files.push(p.join("model.onnx"));
+            }
+        }
+    }
+    files.sort();
+    let opts = ImportOptions::new().dim("N", 2);
+    let mut seed = 0x1234_5678u64;
+    for f in files.iter().step_by(3) {
+        let bytes = std::fs::read(f).unwrap();
+        let step = (bytes.len() / 64).max(1);
+        for cut in (0..bytes.len()).step_by(step) {
+            let _ = import_bytes(&bytes[..cut], None, &opts);
+        }
+        for _ in 0..64 {
+            let mut b = bytes.clone();
+            for _ in 0..4 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let i = (seed >> 33) as usize % b.len();
+                b[i] = (seed >> 17) as u8;
+            }
+            let _ = import_bytes(&b, None, &opts);
+        }
+    }
+}
