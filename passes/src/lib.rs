@@ -6,14 +6,22 @@
 //! after each one, so a pass that breaks an invariant is caught at once and
 //! named.
 //!
-//! Today's passes are the graph-level clean-ups `dce` and `cse`; the e-graph
-//! rewrites (`lower-qdq`, `fold-zero-points`, `fuse-requant`, `pick-layout`,
-//! `fold-constants`) come next.
+//! The rewrites that turn QDQ graphs into integer graphs run on e-graphs
+//! ([`egraph`]: the IR graph becomes an e-graph keeping its sharing, named
+//! rules with named guards saturate it within explicit limits, a cost model
+//! extracts the cheapest graph). Their rules are in [`rules`]:
+//! `lower-qdq`, `fuse-requant`, `fold-zero-points`, `fold-constants`. The
+//! graph-level clean-ups `cse` and `dce` work on the graph directly.
+//! `pick-layout` needs packed layouts in the IR's types and is not there
+//! yet.
 
 #![forbid(unsafe_code)]
 
 mod cse;
 mod dce;
+pub mod egraph;
+mod egraph_passes;
+pub mod rules;
 
 use qcc_ir::{Diagnostic, Graph, RequantMode};
 use std::time::{Duration, Instant};
@@ -51,6 +59,26 @@ pub struct PassInfo {
 /// Every pass, by name.
 pub static PASSES: &[PassInfo] = &[
     PassInfo {
+        name: "lower-qdq",
+        summary: "dequantize -> float op -> quantize becomes integer ops with i32 accumulators",
+        run: egraph_passes::lower_qdq,
+    },
+    PassInfo {
+        name: "fuse-requant",
+        summary: "quantize after dequantize becomes requantize; relu/clamp become clamp bounds",
+        run: egraph_passes::fuse_requant,
+    },
+    PassInfo {
+        name: "fold-zero-points",
+        summary: "fold constant weights' zero points at compile time",
+        run: egraph_passes::fold_zero_points,
+    },
+    PassInfo {
+        name: "fold-constants",
+        summary: "compute ops whose operands are all constants at compile time",
+        run: egraph_passes::fold_constants,
+    },
+    PassInfo {
         name: "cse",
         summary: "merge ops that compute the same value from the same operands",
         run: cse::run,
@@ -63,7 +91,15 @@ pub static PASSES: &[PassInfo] = &[
 ];
 
 /// The passes `qcc compile` runs when no `--passes` list is given.
-pub const DEFAULT_PIPELINE: &[&str] = &["cse", "dce"];
+pub const DEFAULT_PIPELINE: &[&str] = &[
+    "cse",
+    "lower-qdq",
+    "fuse-requant",
+    "fold-zero-points",
+    "fold-constants",
+    "cse",
+    "dce",
+];
 
 /// Looks a pass up by name.
 pub fn find_pass(name: &str) -> Option<&'static PassInfo> {
@@ -77,7 +113,11 @@ pub fn parse_pipeline(spec: &str) -> Result<Vec<&'static PassInfo>, String> {
     for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         match name {
             "none" => {}
-            "default" => out.extend(DEFAULT_PIPELINE.iter().map(|n| find_pass(n).expect("known"))),
+            "default" => out.extend(
+                DEFAULT_PIPELINE
+                    .iter()
+                    .map(|n| find_pass(n).expect("known")),
+            ),
             _ => match find_pass(name) {
                 Some(p) => out.push(p),
                 None => {
@@ -110,7 +150,11 @@ pub struct PipelineError {
 
 impl std::fmt::Display for PipelineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "internal error: pass `{}` produced an invalid graph:", self.pass)?;
+        write!(
+            f,
+            "internal error: pass `{}` produced an invalid graph:",
+            self.pass
+        )?;
         for d in &self.diagnostics {
             write!(f, "\n  {}", d.message)?;
             for n in &d.notes {
@@ -136,9 +180,15 @@ pub fn run_pipeline(
         let mut log = PassLog::default();
         let start = Instant::now();
         (p.run)(&mut graph, options, &mut log);
-        let run = PassRun { name: p.name, time: start.elapsed(), log };
-        qcc_ir::verify::verify(&graph)
-            .map_err(|diagnostics| PipelineError { pass: p.name, diagnostics })?;
+        let run = PassRun {
+            name: p.name,
+            time: start.elapsed(),
+            log,
+        };
+        qcc_ir::verify::verify(&graph).map_err(|diagnostics| PipelineError {
+            pass: p.name,
+            diagnostics,
+        })?;
         after_pass(&run, &graph);
         runs.push(run);
     }
@@ -161,8 +211,14 @@ mod tests {
         assert_eq!(parse_pipeline("").unwrap().len(), 0);
         let p = parse_pipeline("dce, cse").unwrap();
         assert_eq!(p.iter().map(|p| p.name).collect::<Vec<_>>(), ["dce", "cse"]);
-        assert_eq!(parse_pipeline("default").unwrap().len(), DEFAULT_PIPELINE.len());
+        assert_eq!(
+            parse_pipeline("default").unwrap().len(),
+            DEFAULT_PIPELINE.len()
+        );
         let e = parse_pipeline("dce,lower-qdqq").unwrap_err();
-        assert!(e.contains("unknown pass `lower-qdqq`") && e.contains("cse, dce"), "{e}");
+        assert!(
+            e.contains("unknown pass `lower-qdqq`") && e.contains("cse, dce"),
+            "{e}"
+        );
     }
 }

@@ -1,0 +1,89 @@
+//! The cost model used for extraction.
+//!
+//! Each op has a base cost that stands for its run-time price: float ops
+//! (and quantize / dequantize, which are float arithmetic) are dear,
+//! integer ops cheap, a constant costs almost nothing (it is folded at
+//! compile time), and a `matmul_int` / `conv2d_int` whose weights keep a
+//! zero point pays for the run-time row sums it needs.
+//!
+//! The cost of an e-node is a pair compared lexicographically: the most
+//! expensive path from it down to the leaves (`base + max(children)`), then
+//! the tree sum as a tie-breaker. Paths, unlike tree sums, do not count a
+//! shared value once per use, so the costs of deep DAGs (residual blocks)
+//! stay small and keep telling alternatives apart; both saturate.
+
+use super::{QEGraph, QNode};
+use egg::{CostFunction, Id};
+use qcc_ir::{ElemType, Op, TensorType};
+
+#[allow(missing_debug_implementations)]
+pub struct QCost<'a> {
+    pub eg: &'a QEGraph,
+}
+
+/// The cost of one e-node.
+pub type Cost = (u64, u64);
+
+/// The base cost of `op` producing `ty` from operands of types `args`.
+pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
+    let float = ty.elem == ElemType::F32;
+    match op {
+        Op::Input(_) => 0,
+        Op::Const(_) => 1,
+        Op::MatMul | Op::Dense | Op::Conv2d(_) => 100,
+        Op::Softmax { .. } => 50,
+        Op::Add | Op::Mul | Op::Relu | Op::Clamp { .. } => 40,
+        Op::Quantize | Op::Dequantize => 30,
+        Op::MaxPool2d(_) if float => 40,
+        Op::MaxPool2d(_) => 5,
+        Op::AvgPool2d(_) | Op::GlobalAvgPool { .. } if float => 40,
+        Op::AvgPool2d(_) | Op::GlobalAvgPool { .. } => 12,
+        Op::Reshape | Op::Flatten { .. } if float => 2,
+        Op::Reshape | Op::Flatten { .. } => 1,
+        Op::Transpose { .. } | Op::Concat { .. } if float => 8,
+        Op::Transpose { .. } | Op::Concat { .. } => 4,
+        Op::Requantize { .. } => 8,
+        Op::MatMulInt | Op::Conv2dInt(_) => {
+            let mut c = 20;
+            if let Some(w) = args.get(1) {
+                if let Some(q) = w.elem.as_quant()
+                    && q.zero_points.iter().any(|&z| z != 0)
+                {
+                    // Zw · Σx: row sums of x at run time.
+                    c += 6;
+                }
+                if w.elem.storage().bits() > 8 {
+                    c += 2;
+                }
+            }
+            c
+        }
+        Op::AddInt { .. } => 10,
+        Op::ClampInt { .. } => 2,
+    }
+}
+
+impl CostFunction<QNode> for QCost<'_> {
+    type Cost = Cost;
+
+    fn cost<C>(&mut self, enode: &QNode, mut costs: C) -> Cost
+    where
+        C: FnMut(Id) -> Cost,
+    {
+        let entry = self.eg.analysis.table.get(enode.op);
+        let args: Vec<&TensorType> = enode
+            .children
+            .iter()
+            .map(|&c| &self.eg[c].data.ty)
+            .collect();
+        let base = base_cost(&entry.op, &entry.ty, &args);
+        let mut path = 0u64;
+        let mut sum = base;
+        for &c in &enode.children {
+            let (p, s) = costs(c);
+            path = path.max(p);
+            sum = sum.saturating_add(s);
+        }
+        (base.saturating_add(path), sum)
+    }
+}
