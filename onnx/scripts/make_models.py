@@ -9,13 +9,17 @@ everything under onnx/testdata/models/:
     mlp.onnx                    float MLP 64-64-10 (Gemm, Relu)
     cnn.onnx                    float CNN (Conv, Relu, MaxPool, Conv, Relu,
                                 GlobalAveragePool, Flatten, Gemm)
+    res.onnx                    float CNN with a residual Add, a Concat, an
+                                AveragePool and a LeakyRelu (QOperator form:
+                                QLinearAdd, QLinearConcat, QLinearAveragePool,
+                                QLinearLeakyRelu)
     <model>.<variant>.onnx      quantized variants:
         qdq_u8        QDQ, u8 activations, i8 weights, per tensor
         qdq_i8_pc     QDQ, i8 activations, i8 weights, per channel
         qop_u8        QOperator, u8 activations, i8 weights, per tensor
         qop_i8_pc     QOperator, i8 activations, i8 weights, per channel
         dyn           quantize_dynamic (u8 activations at run time)
-    mlp.inputs.npy / cnn.inputs.npy   the 360 test images, f32
+    mlp.inputs.npy / cnn.inputs.npy / res.inputs.npy   the 360 test images, f32
 
 The batch dimension is the symbol N. The CNN's convolutions are fixed
 random filters (there is no autograd here); its Gemm head is trained with
@@ -120,6 +124,56 @@ def make_cnn(x_train, y_train):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
 
 
+def make_res(x_train, y_train):
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(2)
+    k1 = (rng.standard_normal((8, 1, 3, 3)) * 0.5).astype(np.float32)
+    k2 = (rng.standard_normal((8, 8, 3, 3)) * 0.2).astype(np.float32)
+    k3 = (rng.standard_normal((4, 1, 1, 1)) * 0.5).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(k1, "k1"),
+        numpy_helper.from_array(np.zeros(8, np.float32), "c1"),
+        numpy_helper.from_array(k2, "k2"),
+        numpy_helper.from_array((rng.standard_normal(8) * 0.1).astype(np.float32), "c2"),
+        numpy_helper.from_array(k3, "k3"),
+        numpy_helper.from_array(np.zeros(4, np.float32), "c3"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "k1", "c1"], ["y1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["y1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "k2", "c2"], ["y2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("LeakyRelu", ["y2"], ["r2"], name="leaky", alpha=0.1),
+        helper.make_node("Add", ["r1", "r2"], ["s"], name="residual"),
+        helper.make_node("Conv", ["x", "k3", "c3"], ["y3"], name="conv3"),
+        helper.make_node("Concat", ["s", "y3"], ["cat"], name="concat", axis=1),
+        helper.make_node("AveragePool", ["cat"], ["p"], name="avgpool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["feat"], name="flatten", axis=1),
+    ]
+    xin = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])
+    fm = helper.make_model(
+        helper.make_graph(nodes, "res_features", [xin],
+                          [helper.make_tensor_value_info("feat", TensorProto.FLOAT, ["N", 192])], inits),
+        opset_imports=[helper.make_opsetid("", OPSET)],
+    )
+    fm.ir_version = 8
+    sess = ort.InferenceSession(fm.SerializeToString(), providers=["CPUExecutionProvider"])
+    f = sess.run(None, {"x": x_train.reshape(-1, 1, 8, 8)})[0]
+    # A floor on the spread keeps the folded head weights small enough to
+    # quantize well.
+    mu, sd = f.mean(0), np.maximum(f.std(0), 0.25 * f.std(0).mean())
+    clf = LogisticRegression(max_iter=3000, C=0.1).fit((f - mu) / sd, y_train)
+    w = (clf.coef_ / sd).astype(np.float32)
+    b = (clf.intercept_ - w @ mu).astype(np.float32)
+    inits += [numpy_helper.from_array(w, "wh"), numpy_helper.from_array(b, "bh")]
+    nodes.append(helper.make_node("Gemm", ["feat", "wh", "bh"], ["logits"], name="head", transB=1))
+    g = helper.make_graph(
+        nodes, "res", [xin],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+
+
 class Reader:
     def __init__(self, x):
         self.items = iter([{"x": x[i : i + 1]} for i in range(len(x))])
@@ -174,6 +228,11 @@ def main():
     save(cnn, os.path.join(out, "cnn.onnx"))
     np.save(os.path.join(out, "cnn.inputs.npy"), x_test.reshape(-1, 1, 8, 8))
     quantize_variants("cnn", os.path.join(out, "cnn.onnx"), calib.reshape(-1, 1, 8, 8), out)
+
+    res = make_res(x_train, y_train)
+    save(res, os.path.join(out, "res.onnx"))
+    np.save(os.path.join(out, "res.inputs.npy"), x_test.reshape(-1, 1, 8, 8))
+    quantize_variants("res", os.path.join(out, "res.onnx"), calib.reshape(-1, 1, 8, 8), out)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,26 @@ fn is_raw(q: &QuantType) -> bool {
 }
 
 /// Letters, digits, `_`, `.`, `$`, not purely numeric (qcc's name rules).
+/// [`verify::verify`], its diagnostics as an [`ImportError::Verify`].
+pub(crate) fn verify_graph(g: &Graph) -> Result<(), ImportError> {
+    verify::verify(g).map_err(|diags| {
+        ImportError::Verify(
+            diags
+                .iter()
+                .map(|d| {
+                    let mut m = d.message.clone();
+                    for n in &d.notes {
+                        m.push_str(" (");
+                        m.push_str(n);
+                        m.push(')');
+                    }
+                    m
+                })
+                .collect(),
+        )
+    })
+}
+
 pub(crate) fn sanitize_name(name: &str) -> String {
     sanitize(name)
 }
@@ -287,22 +307,7 @@ impl<'a> Converter<'a> {
             }
             self.g.add_output(oname, v);
         }
-        if let Err(diags) = verify::verify(&self.g) {
-            return Err(ImportError::Verify(
-                diags
-                    .iter()
-                    .map(|d| {
-                        let mut m = d.message.clone();
-                        for n in &d.notes {
-                            m.push_str(" (");
-                            m.push_str(n);
-                            m.push(')');
-                        }
-                        m
-                    })
-                    .collect(),
-            ));
-        }
+        verify_graph(&self.g)?;
         Ok(self.g)
     }
 

@@ -11,7 +11,9 @@
 //!   parameters, per tensor or per axis), and the float ops between them
 //!   (`MatMul`, `Gemm`, `Conv`, `Add`, `Mul`, `Relu`, `Clip`, pools,
 //!   `Reshape`, `Flatten`, `Transpose`, `Concat`, `Softmax`, `Identity`)
-//!   become qcc's float ops. Fusing them into integer ops is a pass's job.
+//!   become qcc's float ops. Then, unless [`ImportOptions::fuse_qdq`] is
+//!   off, the groups onnxruntime fuses into integer kernels are replaced by
+//!   the same integer ops as the QOperator form ([`fuse`]).
 //! - **QOperator**: `QLinearMatMul`, `QLinearConv`, `QGemm` become
 //!   `matmul_int` / `conv2d_int` followed by a `requantize` (float mode, the
 //!   arithmetic of onnxruntime's kernels); `MatMulInteger` / `ConvInteger`
@@ -32,6 +34,7 @@
 
 mod convert;
 pub mod error;
+pub mod fuse;
 pub mod proto;
 pub mod tensor;
 
@@ -44,7 +47,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// How to import a model.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ImportOptions {
     /// Sizes of symbolic dimensions (`N=64`).
     pub dims: HashMap<String, usize>,
@@ -56,6 +59,22 @@ pub struct ImportOptions {
     /// no longer inputs of the qcc graph. This is how models whose scales
     /// and zero points are graph inputs are specialized.
     pub bindings: HashMap<String, Tensor>,
+    /// Apply onnxruntime's QDQ fusions ([`fuse::fuse_qdq`]) after import, so
+    /// that QDQ models compute what onnxruntime computes (default: on). Off,
+    /// the graph is the literal QDQ form: float ops between `dequantize` and
+    /// `quantize`.
+    pub fuse_qdq: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            dims: HashMap::new(),
+            input_shapes: HashMap::new(),
+            bindings: HashMap::new(),
+            fuse_qdq: true,
+        }
+    }
 }
 
 impl ImportOptions {
@@ -150,7 +169,11 @@ pub fn import_model(
         )));
     }
     let name = graph.name.clone().unwrap_or_default();
-    convert::Converter::new(&name, opset, opts, base_dir).convert(graph)
+    let mut g = convert::Converter::new(&name, opset, opts, base_dir).convert(graph)?;
+    if opts.fuse_qdq && fuse::fuse_qdq(&mut g) > 0 {
+        convert::verify_graph(&g)?;
+    }
+    Ok(g)
 }
 
 /// One input of a model as declared: name, ONNX element type and

@@ -118,11 +118,17 @@ impl Converter<'_> {
             "QLinearGlobalAveragePool" => self.qlinear_global_avgpool(&at, n),
             "QLinearAveragePool" => self.qlinear_avgpool(&at, n),
             "QLinearConcat" => self.qlinear_concat(&at, n),
-            "QLinearLeakyRelu" | "QLinearSigmoid" | "Sigmoid" | "LeakyRelu" | "Tanh" => Err(at
-                .unsupported(
-                    "qcc has no integer or float form of this activation yet (no sigmoid, \
-                     tanh or leaky relu op)",
-                )),
+            "LeakyRelu" => {
+                let x = self.f32_in(&at, n, 0)?;
+                let v = self.leaky_relu(&at, x, Self::attr_f(n, "alpha", 0.01))?;
+                self.set(n, 0, Val::Node(v));
+                Ok(())
+            }
+            "QLinearLeakyRelu" => self.qlinear_leaky_relu(&at, n),
+            "QLinearSigmoid" | "Sigmoid" | "Tanh" => {
+                Err(at
+                    .unsupported("qcc has no sigmoid or tanh (neither an integer nor a float op)"))
+            }
             _ => Err(at.unsupported("qcc does not import this operator")),
         }
     }
@@ -1339,6 +1345,34 @@ impl Converter<'_> {
         let mut a = self.pool_attrs(at, n, &self.g.ty(x).shape.clone())?;
         a.count_include_pad = Self::attr_i(n, "count_include_pad", 0) != 0;
         let v = self.add(at, Op::AvgPool2d(a), &[x], Some(&yq))?;
+        self.set(n, 0, Val::Node(v));
+        Ok(())
+    }
+
+    /// `relu(x) + (−alpha) · relu(−x)`: for x < 0 that is `alpha · x`
+    /// exactly (negations are exact, and `(−a)·(−x)` rounds like `a·x`), for
+    /// x ≥ 0 it is x; only the sign of a zero result can differ from
+    /// ONNX's definition.
+    fn leaky_relu(&mut self, at: &At, x: ValueId, alpha: f32) -> Result<ValueId, ImportError> {
+        let pos = self.add(at, Op::Relu, &[x], None)?;
+        let m1 = self.f32_scalar(at, -1.0)?;
+        let negx = self.add(at, Op::Mul, &[x, m1], None)?;
+        let rn = self.add(at, Op::Relu, &[negx], None)?;
+        let na = self.f32_scalar(at, -alpha)?;
+        let t = self.add(at, Op::Mul, &[rn, na], None)?;
+        self.add(at, Op::Add, &[pos, t], None)
+    }
+
+    fn qlinear_leaky_relu(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        // onnxruntime builds a table from dequantize → leaky relu →
+        // quantize in f32; the float path computes the same per element.
+        let xv = self.val(at, n, 0)?;
+        let xq = self.per_tensor(at, n, 1, 2, self.dtype_of(&xv), "X")?;
+        let yq = self.per_tensor(at, n, 3, 4, DType::of_scalar(xq.storage), "Y")?;
+        let x = self.quant_of(at, &xv, &xq)?;
+        let f = self.add(at, Op::Dequantize, &[x], None)?;
+        let y = self.leaky_relu(at, f, Self::attr_f(n, "alpha", 0.01))?;
+        let v = self.add(at, Op::Quantize, &[y], Some(&yq))?;
         self.set(n, 0, Val::Node(v));
         Ok(())
     }
