@@ -115,15 +115,44 @@ pub fn load_file(path: &Path) -> Result<Graph, LoadError> {
 
 /// Options of [`compile`].
 #[derive(Clone, Debug, Default)]
-pub struct CompileOptions {}
+pub struct CompileOptions {
+    /// The pass list, as `qcc compile --passes` takes it (comma-separated
+    /// pass names, `none`, `default`); `None` runs the default pipeline.
+    pub passes: Option<String>,
+    /// The arithmetic of the requantize ops the passes create.
+    pub requant: qcc_ir::RequantMode,
+}
 
-/// Runs the default pass pipeline on a verified graph; the graph is
-/// verified again after every pass. An error here is a bug in a pass.
-pub fn compile(
+/// Why [`compile`] failed: a pass list naming an unknown pass, or a pass
+/// that produced an invalid graph (a bug in that pass).
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("{0}")]
+    Pipeline(String),
+    #[error(transparent)]
+    Pass(#[from] qcc_passes::PipelineError),
+}
+
+/// Runs the pass pipeline of `options` on a verified graph; the graph is
+/// verified again after every pass.
+pub fn compile(graph: Graph, options: &CompileOptions) -> Result<Graph, CompileError> {
+    compile_with(graph, options, &mut |_, _| {}).map(|(g, _)| g)
+}
+
+/// What one pass did: its name, time, stats and remarks.
+pub use qcc_passes::PassRun;
+
+/// [`compile`], also returning what each pass did (times, stats, remarks);
+/// `after_pass` sees the graph after every pass.
+pub fn compile_with(
     graph: Graph,
-    _options: &CompileOptions,
-) -> Result<Graph, qcc_passes::PipelineError> {
-    qcc_passes::run_default_pipeline(graph)
+    options: &CompileOptions,
+    after_pass: &mut dyn FnMut(&PassRun, &Graph),
+) -> Result<(Graph, Vec<PassRun>), CompileError> {
+    let spec = options.passes.as_deref().unwrap_or("default");
+    let passes = qcc_passes::parse_pipeline(spec).map_err(CompileError::Pipeline)?;
+    let pass_options = qcc_passes::PassOptions { requant: options.requant };
+    Ok(qcc_passes::run_pipeline(graph, &passes, &pass_options, after_pass)?)
 }
 
 /// How a graph is executed.

@@ -26,6 +26,7 @@ use std::process::ExitCode;
                   qcc check examples/digits_mlp.txt\n  \
                   qcc run examples/digits_mlp.txt --input x=examples/digits/digit_7_0.npy\n  \
                   qcc run examples/digits_cnn.txt --random-inputs 1 --output-dir out\n  \
+                  qcc compile examples/digits_mlp.txt --passes lower-qdq,fuse-requant --stats\n  \
                   qcc fmt examples/residual.txt"
 )]
 struct Cli {
@@ -37,14 +38,28 @@ struct Cli {
 enum Command {
     /// Parse, verify and compile a graph, and print the result.
     ///
-    /// Today the pipeline verifies and prints the graph in canonical form; the
-    /// rewrite passes come next.
+    /// Runs the pass pipeline (by default: cse, lower-qdq, fuse-requant,
+    /// fold-zero-points, fold-constants, cse, dce), verifying the graph after
+    /// every pass, and prints the result in canonical form. Remarks (ops left
+    /// in float, rules that did not apply) go to standard error.
     Compile {
         /// The graph file (`graph.txt`).
         graph: PathBuf,
         /// Write the result here instead of standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        passes: PassArgs,
+        /// Print the graph after every pass (to standard error).
+        #[arg(long)]
+        print_after_all: bool,
+        /// Print the time each pass took (to standard error).
+        #[arg(long)]
+        time_passes: bool,
+        /// Print each pass's statistics: e-graph sizes, iterations, why
+        /// saturation stopped, how often each rule fired (to standard error).
+        #[arg(long)]
+        stats: bool,
     },
     /// Run a graph on inputs and print a summary of each output.
     Run(RunArgs),
@@ -66,6 +81,42 @@ enum Command {
     },
 }
 
+/// The pass pipeline options shared by `compile` and `run`.
+#[derive(clap::Args, Debug)]
+struct PassArgs {
+    /// Comma-separated passes to run, in order (`lower-qdq`, `fuse-requant`,
+    /// `fold-zero-points`, `fold-constants`, `cse`, `dce`), or `default`, or
+    /// `none` to take the graph exactly as written.
+    #[arg(long, value_name = "LIST", default_value = "default")]
+    passes: String,
+    /// The arithmetic of the requantize ops the passes create.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = RequantArg::Float)]
+    requant: RequantArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RequantArg {
+    /// f32 multiplier (ONNX, onnxruntime).
+    Float,
+    /// int32 multiplier and shift, one rounding (TOSA).
+    SingleRound,
+    /// gemmlowp's two roundings (TFLite reference kernels).
+    DoubleRound,
+}
+
+impl PassArgs {
+    fn options(&self) -> CompileOptions {
+        CompileOptions {
+            passes: Some(self.passes.clone()),
+            requant: match self.requant {
+                RequantArg::Float => qcc_ir::RequantMode::Float,
+                RequantArg::SingleRound => qcc_ir::RequantMode::SingleRound,
+                RequantArg::DoubleRound => qcc_ir::RequantMode::DoubleRound,
+            },
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 struct RunArgs {
     /// The graph file.
@@ -85,6 +136,9 @@ struct RunArgs {
     /// How to execute the graph.
     #[arg(long, value_enum, default_value_t = BackendArg::Interp)]
     backend: BackendArg,
+    /// The passes run before executing (default: the default pipeline).
+    #[command(flatten)]
+    passes: PassArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -119,9 +173,10 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Command) -> Result<(), Failure> {
     match cmd {
-        Command::Compile { graph, output } => {
+        Command::Compile { graph, output, passes, print_after_all, time_passes, stats } => {
             let g = qcc_compiler::load_file(&graph)?;
-            let g = compile(g, &graph)?;
+            let report = Report { print_after_all, time_passes, stats, remarks: true };
+            let g = compile(g, &graph, &passes, report)?;
             emit(&qcc_ir::text::print(&g), output.as_deref())
         }
         Command::Check { graph } => {
@@ -160,9 +215,48 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
     }
 }
 
-fn compile(g: Graph, path: &Path) -> Result<Graph, Failure> {
-    qcc_compiler::compile(g, &CompileOptions::default())
-        .map_err(|e| error(format!("{}: {e}", path.display())))
+/// What `compile` reports on standard error besides remarks.
+#[derive(Clone, Copy, Debug, Default)]
+struct Report {
+    print_after_all: bool,
+    time_passes: bool,
+    stats: bool,
+    remarks: bool,
+}
+
+fn compile(g: Graph, path: &Path, passes: &PassArgs, report: Report) -> Result<Graph, Failure> {
+    let mut after = |run: &qcc_compiler::PassRun, g: &Graph| {
+        if report.print_after_all {
+            eprintln!("// ----- after {} -----", run.name);
+            eprint!("{}", qcc_ir::text::print(g));
+        }
+    };
+    let (g, runs) = qcc_compiler::compile_with(g, &passes.options(), &mut after)
+        .map_err(|e| error(format!("{}: {e}", path.display())))?;
+    for run in &runs {
+        if report.remarks {
+            for r in &run.log.remarks {
+                eprintln!("remark: {}: {r}", run.name);
+            }
+        }
+    }
+    if report.stats {
+        for run in &runs {
+            eprintln!("stats: {}", run.name);
+            for (k, v) in &run.log.stats {
+                eprintln!("  {k}: {v}");
+            }
+        }
+    }
+    if report.time_passes {
+        let mut total = std::time::Duration::ZERO;
+        for run in &runs {
+            eprintln!("time: {:>10.3} ms  {}", run.time.as_secs_f64() * 1e3, run.name);
+            total += run.time;
+        }
+        eprintln!("time: {:>10.3} ms  total", total.as_secs_f64() * 1e3);
+    }
+    Ok(g)
 }
 
 fn emit(text: &str, output: Option<&Path>) -> Result<(), Failure> {
@@ -188,7 +282,7 @@ fn parse_input_args(args: &[String]) -> Result<Vec<(String, PathBuf)>, Failure> 
 
 fn run(args: RunArgs) -> Result<(), Failure> {
     let graph = qcc_compiler::load_file(&args.graph)?;
-    let graph = compile(graph, &args.graph)?;
+    let graph = compile(graph, &args.graph, &args.passes, Report::default())?;
     let given = parse_input_args(&args.inputs)?;
     let names: Vec<String> = graph
         .inputs()
