@@ -464,7 +464,7 @@ impl<'a> Converter<'a> {
     // ------------------------------------------------------------------
     // Values
 
-    fn input_name<'n>(n: &'n NodeProto, i: usize) -> Option<&'n str> {
+    fn input_name(n: &NodeProto, i: usize) -> Option<&str> {
         n.input.get(i).map(|s| s.as_str()).filter(|s| !s.is_empty())
     }
 

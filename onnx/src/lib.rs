@@ -254,7 +254,7 @@ pub fn param_inputs(model: &proto::ModelProto) -> Vec<String> {
         let mut slots: Vec<usize> = param_slots(op).to_vec();
         if op == "QLinearConcat" {
             slots = (0..n.input.len())
-                .filter(|&i| i < 2 || (i >= 2 && (i - 2) % 3 != 0))
+                .filter(|&i| i < 2 || !(i - 2).is_multiple_of(3))
                 .collect();
         }
         for s in slots {

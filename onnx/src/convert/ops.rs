@@ -237,7 +237,7 @@ impl Converter<'_> {
                 Ok(())
             }
             Val::Node(id) => {
-                if from == to || (from == DType::Float && to.is_float()) && to == DType::Float {
+                if from == to {
                     self.set(n, 0, v.clone());
                     return Ok(());
                 }
@@ -287,11 +287,12 @@ impl Converter<'_> {
             0 => DType::Uint8,
             c => DType::from_code(c as i32),
         };
-        if let Some(p) = Self::attr_i(n, "precision", 0)
-            .checked_sub(0)
-            .filter(|&p| p != 0 && p != 1)
-        {
-            return Err(at.unsupported(format!("precision {}", DType::from_code(p as i32).name())));
+        let precision = Self::attr_i(n, "precision", 0);
+        if precision != 0 && precision != 1 {
+            return Err(at.unsupported(format!(
+                "precision {}",
+                DType::from_code(precision as i32).name()
+            )));
         }
         let p = self.qparams(at, n, 1, 2, &shape, axis, block, out_dtype)?;
         if let Val::Const(t) = &x {
@@ -419,7 +420,7 @@ impl Converter<'_> {
                 (f, ps, None)
             }
             QKind::Blocked { axis, block } => {
-                if shape[axis] % block != 0 {
+                if !shape[axis].is_multiple_of(block) {
                     return Err(at.unsupported(format!(
                         "blocked quantization with a partial last block ({} is not a multiple \
                          of {block})",
@@ -872,7 +873,7 @@ impl Converter<'_> {
         }
         if let Some(i) = infer {
             let known = dims_product(&out).unwrap_or(0);
-            if known == 0 || total % known != 0 {
+            if known == 0 || !total.is_multiple_of(known) {
                 return Err(at.invalid(format!("cannot reshape {ins:?} to {target:?}")));
             }
             out[i] = total / known;
@@ -1378,7 +1379,7 @@ impl Converter<'_> {
     }
 
     fn qlinear_concat(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
-        if n.input.len() < 5 || (n.input.len() - 2) % 3 != 0 {
+        if n.input.len() < 5 || !(n.input.len() - 2).is_multiple_of(3) {
             return Err(at.invalid("inputs must be Y_scale, Y_zero_point, then triples"));
         }
         let first = self.val(at, n, 2)?;
