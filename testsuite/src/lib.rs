@@ -7,3 +7,6 @@
 pub mod r#gen;
 
 pub use r#gen::{GenConfig, arb_graph, arb_graph_with, build_graph};
+
+/// Random QDQ graphs (dequantize → float op → quantize) for the passes.
+pub mod gen_qdq;
