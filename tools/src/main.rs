@@ -99,8 +99,10 @@ enum RequantArg {
     /// f32 multiplier (ONNX, onnxruntime).
     Float,
     /// int32 multiplier and shift, one rounding (TOSA).
+    #[value(name = "single_round")]
     SingleRound,
     /// gemmlowp's two roundings (TFLite reference kernels).
+    #[value(name = "double_round")]
     DoubleRound,
 }
 

@@ -203,3 +203,30 @@ fn fmt_and_compile_print_canonical_text() {
         stdout(&o4)
     );
 }
+
+#[test]
+fn compile_pass_flags() {
+    let g = "examples/digits_mlp.txt";
+    let o = qcc(&["compile", g, "--passes", "lower-qdq,fuse-requant", "--stats", "--time-passes", "--print-after-all", "--requant", "single_round"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(out.contains("matmul_int") && out.contains("{mode = single_round}"), "{out}");
+    assert!(!out.contains("dense %"), "{out}");
+    assert!(err.contains("// ----- after lower-qdq -----") && err.contains("// ----- after fuse-requant -----"), "{err}");
+    assert!(err.contains("stop: saturated: 1") && err.contains("rule lower-dense: 2"), "{err}");
+    assert!(err.contains("time:") && err.contains("total"), "{err}");
+    assert!(err.contains("remark: lower-qdq: `%p` (softmax): stays in float"), "{err}");
+    // An unknown pass is an error naming the valid ones.
+    let o = qcc(&["compile", g, "--passes", "lower-qdqq"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown pass `lower-qdqq`"), "{}", stderr(&o));
+    // `run --passes none` executes the graph as written; the default
+    // pipeline gives the same class on this digit.
+    let x = "x=examples/digits/digit_7_81.npy";
+    let a = qcc(&["run", g, "--input", x, "--passes", "none"]);
+    let b = qcc(&["run", g, "--input", x]);
+    assert!(a.status.success() && b.status.success(), "{}{}", stderr(&a), stderr(&b));
+    let argmax = |s: &str| s.lines().find(|l| l.contains("argmax")).map(str::to_string);
+    assert_eq!(argmax(&stdout(&a)), argmax(&stdout(&b)));
+    assert!(argmax(&stdout(&a)).is_some_and(|l| l.contains('7')), "{}", stdout(&a));
+}
