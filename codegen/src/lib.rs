@@ -1,7 +1,674 @@
-//! qcc's code generator (Cranelift lowering, the dot-product shim, the JIT
-//! owner). Not written yet: see the issue "Cranelift JIT: specialized int8
-//! kernels, the VNNI/NEON shim, and the embedding API". This is the only crate
-//! that will contain `unsafe`.
+//! # qcc-codegen: Cranelift JIT for qcc graphs
+//!
+//! [`compile`] turns a verified [`Graph`] into an [`Executable`]: one
+//! Cranelift function per op, `extern "C" fn(arena: *mut u8)`, in which every
+//! shape, stride, zero point, multiplier, shift and clamp bound is a
+//! constant; constants (weights, packed weight panels, per-channel tables)
+//! are read-only data of the JIT module; every other tensor lives in one
+//! scratch arena whose offsets are planned at compile time from value
+//! lifetimes (`plan`).
+//!
+//! The results equal the reference interpreter's (`qcc_ir::interp`) bit for
+//! bit: integer arithmetic is exact and every rounding mirrors
+//! `qcc_ir::quant` (multipliers and shifts are derived through it at compile
+//! time); float ops are one IEEE operation each, in the interpreter's order.
+//!
+//! The int8 dot products go through the [`shim`]: AVX512-VNNI or AVX-VNNI
+//! micro-kernels called from the generated loop nest, Cranelift's own
+//! 128-bit dot-product tree, or portable scalar loops ([`DotPath`]).
+//!
+//! Architecture invariant: this is the only crate of qcc with `unsafe`; it
+//! is confined to `jit` (calling generated code, freeing it) and
+//! `shim::x86` (the intrinsics kernels), each block with a `SAFETY` comment.
+//! Kernels know nothing of graphs.
+//!
+//! ```
+//! use qcc_ir::{Tensor, text::parse};
+//! let g = parse("graph @g(%x: tensor<2xf32>) -> (%y: tensor<2xf32>) {\n\
+//!                %r = relu %x : tensor<2xf32>\n  return %r\n}\n", None).unwrap();
+//! let exe = qcc_codegen::compile(&g, &qcc_codegen::CodegenOptions::default()).unwrap();
+//! let out = exe.run(&[Tensor::f32(vec![2], vec![-1.0, 2.0])]).unwrap();
+//! assert_eq!(out[0], Tensor::f32(vec![2], vec![0.0, 2.0]));
+//! ```
 
-/// The backends that exist today.
-pub const AVAILABLE: &[&str] = &[];
+mod jit;
+mod lower;
+mod plan;
+pub mod shim;
+
+pub use shim::{DotPath, HostFeatures, best_path, host_features, supported_paths};
+
+use cranelift_codegen::ir::{AbiParam, InstBuilder, UserFuncName};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_module::{DataId, FuncId, Linkage, Module};
+use jit::{Arena, JitCode};
+use lower::Fx;
+use lower::ops::{self, Prep};
+use plan::{Buf, Ek, Loc, Request};
+use qcc_ir::op::Op;
+use qcc_ir::tensor::{Packed4, TensorData};
+use qcc_ir::types::ScalarType;
+use qcc_ir::{Graph, Tensor, ValueId};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Code generation options.
+#[derive(Clone, Debug)]
+pub struct CodegenOptions {
+    /// Run Cranelift's optimizer (`opt_level = speed`); off gives `none`.
+    pub optimize: bool,
+    /// Force a dot-product path; `None` takes [`best_path`]. Forcing a path
+    /// the host cannot run is an error.
+    pub dot_path: Option<DotPath>,
+    /// Keep the CLIF text and the disassembly of every op ([`Executable::op_code`]).
+    pub keep_text: bool,
+}
+
+impl Default for CodegenOptions {
+    fn default() -> Self {
+        CodegenOptions {
+            optimize: true,
+            dot_path: None,
+            keep_text: false,
+        }
+    }
+}
+
+/// A compile-time failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    /// The graph does not verify (the messages of the verifier).
+    #[error("the graph does not verify: {0}")]
+    Invalid(String),
+    /// An op the code generator cannot lower (names the node and the op).
+    #[error("{node}: cannot compile `{op}`: {reason}")]
+    Unsupported {
+        node: String,
+        op: &'static str,
+        reason: String,
+    },
+    #[error("the dot-product path `{0}` cannot run on this host")]
+    PathUnsupported(DotPath),
+    /// Cranelift failed (a bug in the lowering).
+    #[error("code generation failed: {0}")]
+    Backend(String),
+}
+
+/// A run-time failure: inputs or outputs that do not fit the graph.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("the graph has {expected} inputs but {found} were given")]
+    InputCount { expected: usize, found: usize },
+    #[error("input `%{name}` is stored as {expected}, but the tensor holds {found}")]
+    InputType {
+        name: String,
+        expected: ScalarType,
+        found: ScalarType,
+    },
+    #[error("input `%{name}` has shape {expected:?}, but the tensor has shape {found:?}")]
+    InputShape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("input `%{name}`: its shape has {expected} elements, but its data has {found}")]
+    InputDataLength {
+        name: String,
+        expected: usize,
+        found: usize,
+    },
+    #[error("input `%{name}`: element {index} is {value}, outside the storage range {lo}..={hi}")]
+    InputOutOfRange {
+        name: String,
+        index: usize,
+        value: i64,
+        lo: i64,
+        hi: i64,
+    },
+    #[error("the graph has {expected} outputs but {found} tensors were given to write them")]
+    OutputCount { expected: usize, found: usize },
+}
+
+/// The CLIF text and disassembly of one op's function.
+#[derive(Clone, Debug)]
+pub struct OpCode {
+    /// The node, as `Graph::describe` names it.
+    pub node: String,
+    pub op: &'static str,
+    /// Cranelift IR before optimization.
+    pub clif: String,
+    /// Cranelift's disassembly of the final machine code (VCode listing).
+    pub asm: String,
+    /// The machine code bytes.
+    pub code: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+struct InputSlot {
+    name: String,
+    offset: usize,
+    storage: ScalarType,
+    shape: Vec<usize>,
+    len: usize,
+    range: Option<(i64, i64)>,
+}
+
+#[derive(Clone, Debug)]
+enum OutSrc {
+    Arena(usize),
+    Data(usize),
+}
+
+#[derive(Clone, Debug)]
+struct OutputSlot {
+    src: OutSrc,
+    storage: ScalarType,
+    shape: Vec<usize>,
+    len: usize,
+}
+
+/// A compiled graph: machine code, its memory plan and a pool of arenas.
+/// `Send + Sync`: several threads may run it at once (each run takes its own
+/// arena). Dropping it frees the code.
+#[derive(Debug)]
+pub struct Executable {
+    code: JitCode,
+    steps: Vec<(String, &'static str)>,
+    inputs: Vec<InputSlot>,
+    outputs: Vec<OutputSlot>,
+    arena_size: usize,
+    pool: Mutex<Vec<Arena>>,
+    text: Vec<OpCode>,
+    path: DotPath,
+}
+
+fn ek_bytes(data: &TensorData) -> Vec<u8> {
+    match data {
+        TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::I16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
+        TensorData::U8(v) => v.clone(),
+        TensorData::I4(_) | TensorData::U4(_) => data
+            .to_i64s()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|x| x as u8)
+            .collect(),
+    }
+}
+
+/// Compiles a graph (verified first) to machine code.
+pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, CodegenError> {
+    qcc_ir::verify::verify(graph).map_err(|d| {
+        CodegenError::Invalid(
+            d.iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let path = options.dot_path.unwrap_or_else(best_path);
+    if !path.is_supported() {
+        return Err(CodegenError::PathUnsupported(path));
+    }
+
+    // Live values, in canonical order; every input is kept (the runner
+    // writes it).
+    let mut live = HashSet::new();
+    let mut stack: Vec<ValueId> = graph.outputs().iter().map(|o| o.value).collect();
+    while let Some(v) = stack.pop() {
+        if live.insert(v) {
+            stack.extend(graph.args(v));
+        }
+    }
+    live.extend(graph.inputs().iter().copied());
+    let order: Vec<ValueId> = graph
+        .canonical_order()
+        .into_iter()
+        .filter(|v| live.contains(v))
+        .collect();
+    let is_op = |v: ValueId| !matches!(graph.node(v).op, Op::Input(_) | Op::Const(_));
+    let mut step = HashMap::new();
+    let mut ops_order = Vec::new();
+    for &v in &order {
+        if is_op(v) {
+            ops_order.push(v);
+            step.insert(v, ops_order.len());
+        } else {
+            step.insert(v, 0);
+        }
+    }
+    const FOREVER: usize = usize::MAX / 2;
+    let mut last: HashMap<ValueId, usize> = order.iter().map(|&v| (v, step[&v])).collect();
+    for &v in &ops_order {
+        for a in graph.args(v) {
+            let e = last.entry(a).or_default();
+            *e = (*e).max(step[&v]);
+        }
+    }
+    for o in graph.outputs() {
+        last.insert(o.value, FOREVER);
+    }
+
+    let preps: Vec<Prep> = ops_order
+        .iter()
+        .map(|&v| ops::prepare(graph, v, path))
+        .collect();
+
+    // Memory plan.
+    let elem_bytes = |v: ValueId| {
+        let ty = graph.ty(v);
+        ty.shape.iter().product::<usize>() * Ek::of(ty.elem.storage()).size()
+    };
+    let mut requests = Vec::new();
+    let mut owner: Vec<(ValueId, Option<usize>)> = Vec::new(); // (value, temp index)
+    for &v in &order {
+        if matches!(graph.node(v).op, Op::Const(_)) {
+            continue;
+        }
+        requests.push(Request {
+            size: elem_bytes(v),
+            start: step[&v],
+            end: last[&v],
+        });
+        owner.push((v, None));
+        if is_op(v) {
+            let i = step[&v] - 1;
+            for (t, size) in preps[i].temps().into_iter().enumerate() {
+                requests.push(Request {
+                    size,
+                    start: step[&v],
+                    end: step[&v],
+                });
+                owner.push((v, Some(t)));
+            }
+        }
+    }
+    let (offsets, arena_size) = plan::place(&requests);
+    let mut value_off = HashMap::new();
+    let mut temps: HashMap<ValueId, Vec<usize>> = HashMap::new();
+    for (&(v, t), &off) in owner.iter().zip(&offsets) {
+        match t {
+            None => {
+                value_off.insert(v, off);
+            }
+            Some(_) => temps.entry(v).or_default().push(off),
+        }
+    }
+
+    // The module, constants and functions.
+    let isa = jit::host_isa(options.optimize, path != DotPath::Scalar)?;
+    let mut module = jit::new_module(isa);
+    let mut data_ids: Vec<DataId> = Vec::new();
+    let mut counter = 0usize;
+    let mut const_data: HashMap<ValueId, (DataId, usize)> = HashMap::new();
+    for &v in &order {
+        if let Op::Const(c) = &graph.node(v).op {
+            let id = lower::declare_rodata(&mut module, &mut counter, ek_bytes(&c.data));
+            const_data.insert(v, (id, data_ids.len()));
+            data_ids.push(id);
+        }
+    }
+    let bufs = |v: ValueId| -> Buf {
+        let ek = Ek::of(graph.ty(v).elem.storage());
+        match const_data.get(&v) {
+            Some(&(id, _)) => Buf {
+                loc: Loc::Data(id),
+                ek,
+            },
+            None => Buf {
+                loc: Loc::Arena(value_off[&v]),
+                ek,
+            },
+        }
+    };
+    let mut fctx = FunctionBuilderContext::new();
+    let mut ctx = module.make_context();
+    let mut func_ids: Vec<FuncId> = Vec::new();
+    let mut text = Vec::new();
+    let mut steps = Vec::new();
+    let mut extra_data = Vec::new();
+    for (i, &v) in ops_order.iter().enumerate() {
+        let node = graph.node(v);
+        let name = format!("qcc_op_{i}");
+        let mut sig = module.make_signature();
+        sig.params.push(AbiParam::new(lower::I64));
+        let fid = module
+            .declare_function(&name, Linkage::Local, &sig)
+            .map_err(|e| CodegenError::Backend(e.to_string()))?;
+        ctx.func.signature = sig;
+        ctx.func.name = UserFuncName::user(0, i as u32);
+        let tcfg = module.target_config();
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let arena = b.block_params(entry)[0];
+            let mut fx = Fx {
+                b,
+                arena,
+                module: &mut module,
+                new_data: &mut extra_data,
+                data_counter: &mut counter,
+            };
+            let t = temps.get(&v).cloned().unwrap_or_default();
+            ops::lower(&mut fx, graph, v, &bufs, &preps[i], &t)?;
+            fx.b.ins().return_(&[]);
+            fx.b.seal_all_blocks();
+            fx.b.finalize(tcfg);
+        }
+        let clif = if options.keep_text {
+            ctx.func.display().to_string()
+        } else {
+            String::new()
+        };
+        ctx.set_disasm(options.keep_text);
+        module
+            .define_function(fid, &mut ctx)
+            .map_err(|e| CodegenError::Backend(format!("{}: {e:?}", graph.describe(v))))?;
+        if options.keep_text {
+            let cc = ctx.compiled_code();
+            text.push(OpCode {
+                node: graph.describe(v),
+                op: node.op.name(),
+                clif,
+                asm: cc.and_then(|c| c.vcode.clone()).unwrap_or_default(),
+                code: cc.map(|c| c.code_buffer().to_vec()).unwrap_or_default(),
+            });
+        }
+        module.clear_context(&mut ctx);
+        func_ids.push(fid);
+        steps.push((graph.describe(v), node.op.name()));
+    }
+    let code = JitCode::finalize(module, &func_ids, &data_ids, arena_size)?;
+
+    let inputs = graph
+        .inputs()
+        .iter()
+        .map(|&v| {
+            let node = graph.node(v);
+            let ty = &node.ty;
+            InputSlot {
+                name: node.name.clone().unwrap_or_default(),
+                offset: value_off[&v],
+                storage: ty.elem.storage(),
+                shape: ty.shape.clone(),
+                len: ty.shape.iter().product(),
+                range: ty.elem.int_range(),
+            }
+        })
+        .collect();
+    let outputs = graph
+        .outputs()
+        .iter()
+        .map(|o| {
+            let ty = graph.ty(o.value);
+            OutputSlot {
+                src: match const_data.get(&o.value) {
+                    Some(&(_, i)) => OutSrc::Data(i),
+                    None => OutSrc::Arena(value_off[&o.value]),
+                },
+                storage: ty.elem.storage(),
+                shape: ty.shape.clone(),
+                len: ty.shape.iter().product(),
+            }
+        })
+        .collect();
+    Ok(Executable {
+        code,
+        steps,
+        inputs,
+        outputs,
+        arena_size,
+        pool: Mutex::new(Vec::new()),
+        text,
+        path,
+    })
+}
+
+impl Executable {
+    /// The dot-product path the code was generated for.
+    pub fn dot_path(&self) -> DotPath {
+        self.path
+    }
+
+    /// Bytes of scratch memory one run uses.
+    pub fn arena_size(&self) -> usize {
+        self.arena_size
+    }
+
+    /// The ops, in execution order: `(node, op name)`.
+    pub fn steps(&self) -> &[(String, &'static str)] {
+        &self.steps
+    }
+
+    /// CLIF and disassembly per op (empty unless compiled with `keep_text`).
+    pub fn op_code(&self) -> &[OpCode] {
+        &self.text
+    }
+
+    /// Zeroed tensors of the outputs' storage types and shapes, for
+    /// [`Executable::run_into`].
+    pub fn new_outputs(&self) -> Vec<Tensor> {
+        self.outputs
+            .iter()
+            .map(|o| Tensor::new(o.shape.clone(), TensorData::zeros(o.storage, o.len)))
+            .collect()
+    }
+
+    /// Checks the inputs against the signature (count, storage type, shape,
+    /// data length, storage range).
+    pub fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), RunError> {
+        if inputs.len() != self.inputs.len() {
+            return Err(RunError::InputCount {
+                expected: self.inputs.len(),
+                found: inputs.len(),
+            });
+        }
+        for (slot, t) in self.inputs.iter().zip(inputs) {
+            let name = || slot.name.clone();
+            if t.data.scalar_type() != slot.storage {
+                return Err(RunError::InputType {
+                    name: name(),
+                    expected: slot.storage,
+                    found: t.data.scalar_type(),
+                });
+            }
+            if t.shape != slot.shape {
+                return Err(RunError::InputShape {
+                    name: name(),
+                    expected: slot.shape.clone(),
+                    found: t.shape.clone(),
+                });
+            }
+            let packed_ok = match &t.data {
+                TensorData::I4(p) | TensorData::U4(p) => p.bytes.len() == p.len.div_ceil(2),
+                _ => true,
+            };
+            if t.data.len() != slot.len || !packed_ok {
+                return Err(RunError::InputDataLength {
+                    name: name(),
+                    expected: slot.len,
+                    found: t.data.len(),
+                });
+            }
+            if let Some((lo, hi)) = slot.range
+                && (lo, hi) != slot.storage.int_range().unwrap_or((lo, hi))
+            {
+                for i in 0..t.data.len() {
+                    let q = t.data.get_int(i).unwrap_or(lo);
+                    if q < lo || q > hi {
+                        return Err(RunError::InputOutOfRange {
+                            name: name(),
+                            index: i,
+                            value: q,
+                            lo,
+                            hi,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the code on `inputs` (in the graph's input order) and returns
+    /// the outputs.
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RunError> {
+        let mut out = self.new_outputs();
+        self.run_into(inputs, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs the code, writing the outputs into `outputs` (one per graph
+    /// output). Tensors of the right type and shape (from
+    /// [`Executable::new_outputs`] or an earlier run) are overwritten in
+    /// place, so a steady-state call allocates nothing; others are replaced.
+    pub fn run_into(&self, inputs: &[Tensor], outputs: &mut [Tensor]) -> Result<(), RunError> {
+        self.run_with(inputs, outputs, |i, code, arena| code.call(i, arena))
+    }
+
+    /// Runs once, timing every op: `(node, op, time)` in execution order.
+    pub fn run_profiled(
+        &self,
+        inputs: &[Tensor],
+        outputs: &mut [Tensor],
+    ) -> Result<Vec<(String, &'static str, Duration)>, RunError> {
+        let mut times = Vec::with_capacity(self.steps.len());
+        self.run_with(inputs, outputs, |i, code, arena| {
+            let t0 = Instant::now();
+            code.call(i, arena);
+            times.push(t0.elapsed());
+        })?;
+        Ok(self
+            .steps
+            .iter()
+            .zip(times)
+            .map(|((n, o), t)| (n.clone(), *o, t))
+            .collect())
+    }
+
+    fn run_with(
+        &self,
+        inputs: &[Tensor],
+        outputs: &mut [Tensor],
+        mut call: impl FnMut(usize, &JitCode, &mut [u8]),
+    ) -> Result<(), RunError> {
+        self.check_inputs(inputs)?;
+        if outputs.len() != self.outputs.len() {
+            return Err(RunError::OutputCount {
+                expected: self.outputs.len(),
+                found: outputs.len(),
+            });
+        }
+        let mut arena = self
+            .pool
+            .lock()
+            .map(|mut p| p.pop())
+            .unwrap_or(None)
+            .unwrap_or_else(|| Arena::new(self.arena_size));
+        let bytes = arena.bytes();
+        for (slot, t) in self.inputs.iter().zip(inputs) {
+            write_input(&mut bytes[slot.offset..], &t.data);
+        }
+        for i in 0..self.code.len() {
+            call(i, &self.code, bytes);
+        }
+        for (slot, t) in self.outputs.iter().zip(outputs.iter_mut()) {
+            let src: &[u8] = match slot.src {
+                OutSrc::Arena(off) => &bytes[off..],
+                OutSrc::Data(i) => self.code.data(i),
+            };
+            if t.shape != slot.shape
+                || t.data.scalar_type() != slot.storage
+                || t.data.len() != slot.len
+            {
+                *t = Tensor::new(
+                    slot.shape.clone(),
+                    TensorData::zeros(slot.storage, slot.len),
+                );
+            }
+            read_output(src, &mut t.data);
+        }
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(arena);
+        }
+        Ok(())
+    }
+}
+
+fn write_input(dst: &mut [u8], data: &TensorData) {
+    match data {
+        TensorData::F32(v) => {
+            for (d, x) in dst.chunks_exact_mut(4).zip(v) {
+                d.copy_from_slice(&x.to_le_bytes());
+            }
+        }
+        TensorData::I32(v) => {
+            for (d, x) in dst.chunks_exact_mut(4).zip(v) {
+                d.copy_from_slice(&x.to_le_bytes());
+            }
+        }
+        TensorData::I16(v) => {
+            for (d, x) in dst.chunks_exact_mut(2).zip(v) {
+                d.copy_from_slice(&x.to_le_bytes());
+            }
+        }
+        TensorData::I8(v) => {
+            for (d, &x) in dst.iter_mut().zip(v) {
+                *d = x as u8;
+            }
+        }
+        TensorData::U8(v) => dst[..v.len()].copy_from_slice(v),
+        TensorData::I4(p) => {
+            for (i, d) in dst[..p.len].iter_mut().enumerate() {
+                let nib = (p.bytes[i / 2] >> (4 * (i % 2))) & 0xf;
+                *d = (((nib << 4) as i8) >> 4) as u8;
+            }
+        }
+        TensorData::U4(p) => {
+            for (i, d) in dst[..p.len].iter_mut().enumerate() {
+                *d = (p.bytes[i / 2] >> (4 * (i % 2))) & 0xf;
+            }
+        }
+    }
+}
+
+fn read_output(src: &[u8], data: &mut TensorData) {
+    match data {
+        TensorData::F32(v) => {
+            for (x, s) in v.iter_mut().zip(src.chunks_exact(4)) {
+                *x = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+            }
+        }
+        TensorData::I32(v) => {
+            for (x, s) in v.iter_mut().zip(src.chunks_exact(4)) {
+                *x = i32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+            }
+        }
+        TensorData::I16(v) => {
+            for (x, s) in v.iter_mut().zip(src.chunks_exact(2)) {
+                *x = i16::from_le_bytes([s[0], s[1]]);
+            }
+        }
+        TensorData::I8(v) => {
+            for (x, &s) in v.iter_mut().zip(src) {
+                *x = s as i8;
+            }
+        }
+        TensorData::U8(v) => {
+            let n = v.len();
+            v.copy_from_slice(&src[..n]);
+        }
+        TensorData::I4(p) | TensorData::U4(p) => {
+            let Packed4 { bytes, len } = p;
+            bytes.iter_mut().for_each(|b| *b = 0);
+            for (i, &s) in src[..*len].iter().enumerate() {
+                bytes[i / 2] |= (s & 0xf) << (4 * (i % 2));
+            }
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! The int8 GEMM lowering of `matmul_int` and `conv2d_int` (groups = 1)
+//! with constant weights: the JIT code owns the loop nest, packs the
+//! activations, and calls the shim (micro-kernels or the Cranelift dot tree)
+//! per register tile, then applies the exact corrections and the bias.
+//!
+//! Arithmetic (all in wrapping i32, which is exact because the verifier
+//! proves the true sum fits in i32): activations `x` become unsigned
+//! `u = x + 128` when signed (`ua = zx + 128` is then their zero point,
+//! else `u = x`, `ua = zx`), and
+//! `Σ_k (u − ua)(w − zw[n]) = Σ u·w − zw[n]·Σ_k u + colc[n]` with the
+//! compile-time column constant `colc[n] = −ua·Σ_k w[k, n] + K·ua·zw[n]`.
+//! Padding positions of a convolution hold `ua`, so they contribute 0.
+//! The bias is then added in i64 and the result saturated, as the
+//! interpreter does.
+
+use super::{Fx, I64, flags};
+use crate::plan::{Buf, Ek};
+use crate::shim::{self, DotPath, MR, NR, PANEL};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{InstBuilder, Value, types};
+
+/// Convolution geometry for the im2col packing.
+#[derive(Clone, Debug)]
+pub(crate) struct ConvShape {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub strides: [usize; 2],
+    pub pads: [usize; 4],
+    pub dil: [usize; 2],
+    pub oh: usize,
+    pub ow: usize,
+}
+
+/// Everything decided at compile time for one GEMM-lowered op.
+#[derive(Clone, Debug)]
+pub(crate) struct GemmPrep {
+    pub path: DotPath,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub kp: usize,
+    pub np: usize,
+    pub signed_x: bool,
+    pub ua: i64,
+    pub packed: Vec<u8>,
+    pub colc: Vec<i32>,
+    pub zw: Vec<i64>,
+    pub need_rowsum: bool,
+    pub pack_a: bool,
+    pub conv: Option<ConvShape>,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl GemmPrep {
+    /// `m × k` activations against the constant weights `w(k, n)` with
+    /// per-column zero points `zw`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        path: DotPath,
+        m: usize,
+        k: usize,
+        n: usize,
+        signed_x: bool,
+        zx: i64,
+        zw: Vec<i64>,
+        w: impl Fn(usize, usize) -> i64,
+        conv: Option<ConvShape>,
+        (lo, hi): (i64, i64),
+    ) -> GemmPrep {
+        let kp = k.next_multiple_of(4);
+        let np = n.next_multiple_of(NR);
+        let ua = zx + if signed_x { 128 } else { 0 };
+        let mut packed = Vec::with_capacity(kp * np);
+        for p0 in (0..np).step_by(PANEL) {
+            let width = PANEL.min(np - p0);
+            for k4 in 0..kp / 4 {
+                for j in 0..width {
+                    for q in 0..4 {
+                        let (kk, col) = (4 * k4 + q, p0 + j);
+                        let v = if kk < k && col < n { w(kk, col) } else { 0 };
+                        packed.push(v as i8 as u8);
+                    }
+                }
+            }
+        }
+        let colc = (0..n)
+            .map(|col| {
+                let sum: i64 = (0..k).map(|kk| w(kk, col)).sum();
+                (-ua * sum + k as i64 * ua * zw[col]) as i32
+            })
+            .collect();
+        let need_rowsum = zw.iter().any(|&z| z != 0);
+        let pack_a = conv.is_some() || signed_x || need_rowsum || k % 4 != 0;
+        GemmPrep {
+            path,
+            m,
+            k,
+            n,
+            kp,
+            np,
+            signed_x,
+            ua,
+            packed,
+            colc,
+            zw,
+            need_rowsum,
+            pack_a,
+            conv,
+            lo,
+            hi,
+        }
+    }
+
+    /// Sizes of the temporaries: packed activations, row sums, i32 tile.
+    pub fn temps(&self) -> [usize; 3] {
+        [
+            if self.pack_a { self.m * self.kp } else { 0 },
+            if self.need_rowsum { self.m * 4 } else { 0 },
+            self.m * self.np * 4,
+        ]
+    }
+}
+
+/// Emits the whole op. `temps` are the arena offsets of [`GemmPrep::temps`].
+pub(crate) fn emit(
+    fx: &mut Fx,
+    p: &GemmPrep,
+    x: &Buf,
+    bias: Option<&Buf>,
+    out: &Buf,
+    temps: &[usize],
+) {
+    let xb = fx.base(x);
+    let a = if p.pack_a {
+        fx.b.ins().iadd_imm_s(fx.arena, temps[0] as i64)
+    } else {
+        xb
+    };
+    let rs = fx.b.ins().iadd_imm_s(fx.arena, temps[1] as i64);
+    let cb = fx.b.ins().iadd_imm_s(fx.arena, temps[2] as i64);
+    if p.pack_a {
+        pack_activations(fx, p, x.ek, xb, a, rs);
+    }
+    let bptr = fx.rodata(p.packed.clone());
+    match p.path {
+        DotPath::Avx512Vnni | DotPath::AvxVnni => kernel_calls(fx, p, a, bptr, cb),
+        _ => clif_dot(fx, p, a, bptr, cb),
+    }
+    epilogue(fx, p, rs, cb, bias, out);
+}
+
+fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: Value) {
+    let off = if p.signed_x { 128 } else { 0 };
+    let (kp, k) = (p.kp as i64, p.k);
+    let finish_row = |fx: &mut Fx, r: Value, sum: Option<cranelift_frontend::Variable>| {
+        let row = fx.b.ins().imul_imm_s(r, kp);
+        let row = fx.b.ins().iadd(a, row);
+        let z = fx.c(0);
+        for kk in p.k..p.kp {
+            fx.b.ins().istore8(flags(), z, row, kk as i32);
+        }
+        if let Some(s) = sum {
+            let s = fx.b.use_var(s);
+            fx.st(Ek::I32, rs, r, s);
+        }
+    };
+    match &p.conv {
+        None => fx.for_n(p.m, |fx, r| {
+            let zero = fx.c(0);
+            let sum = p.need_rowsum.then(|| fx.var(I64, zero));
+            fx.for_n(k, |fx, kk| {
+                let src = fx.lin(&[(r, k as i64), (kk, 1)], 0);
+                let v = fx.ld(ek, xb, src);
+                let u = fx.b.ins().iadd_imm_s(v, off);
+                let dst = fx.lin(&[(r, kp), (kk, 1)], 0);
+                fx.st(Ek::U8, a, dst, u);
+                if let Some(s) = sum {
+                    let cur = fx.b.use_var(s);
+                    let nv = fx.b.ins().iadd(cur, u);
+                    fx.b.def_var(s, nv);
+                }
+            });
+            finish_row(fx, r, sum);
+        }),
+        Some(g) => {
+            let g = g.clone();
+            fx.nest(&[g.n, g.oh, g.ow], &mut |fx, i| {
+                let (n, oy, ox) = (i[0], i[1], i[2]);
+                let r = fx.lin(&[(n, (g.oh * g.ow) as i64), (oy, g.ow as i64), (ox, 1)], 0);
+                let zero = fx.c(0);
+                let sum = p.need_rowsum.then(|| fx.var(I64, zero));
+                fx.nest(&[g.c, g.kh, g.kw], &mut |fx, j| {
+                    let (c, ky, kx) = (j[0], j[1], j[2]);
+                    let ih = fx.lin(
+                        &[(oy, g.strides[0] as i64), (ky, g.dil[0] as i64)],
+                        -(g.pads[0] as i64),
+                    );
+                    let iw = fx.lin(
+                        &[(ox, g.strides[1] as i64), (kx, g.dil[1] as i64)],
+                        -(g.pads[1] as i64),
+                    );
+                    let vh =
+                        fx.b.ins()
+                            .icmp_imm_s(IntCC::UnsignedLessThan, ih, g.h as i64);
+                    let vw =
+                        fx.b.ins()
+                            .icmp_imm_s(IntCC::UnsignedLessThan, iw, g.w as i64);
+                    let valid = fx.b.ins().band(vh, vw);
+                    let src = fx.lin(
+                        &[
+                            (n, (g.c * g.h * g.w) as i64),
+                            (c, (g.h * g.w) as i64),
+                            (ih, g.w as i64),
+                            (iw, 1),
+                        ],
+                        0,
+                    );
+                    let zero = fx.c(0);
+                    let src = fx.b.ins().select(valid, src, zero);
+                    let v = fx.ld(ek, xb, src);
+                    let v = fx.b.ins().iadd_imm_s(v, off);
+                    let pad = fx.c(p.ua);
+                    let u = fx.b.ins().select(valid, v, pad);
+                    let kk = fx.lin(&[(c, (g.kh * g.kw) as i64), (ky, g.kw as i64), (kx, 1)], 0);
+                    let dst = fx.lin(&[(r, kp), (kk, 1)], 0);
+                    fx.st(Ek::U8, a, dst, u);
+                    if let Some(s) = sum {
+                        let cur = fx.b.use_var(s);
+                        let nv = fx.b.ins().iadd(cur, u);
+                        fx.b.def_var(s, nv);
+                    }
+                });
+                finish_row(fx, r, sum);
+            });
+        }
+    }
+}
+
+/// Panel groups: `(count, width, first panel index)`.
+fn panel_groups(np: usize) -> Vec<(usize, usize, usize)> {
+    let full = np / PANEL;
+    let last = np % PANEL;
+    let mut g = Vec::new();
+    if full > 0 {
+        g.push((full, PANEL, 0));
+    }
+    if last > 0 {
+        g.push((1, last, full));
+    }
+    g
+}
+
+fn kernel_calls(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {
+    let lda = if p.pack_a { p.kp } else { p.k } as i64;
+    let sig = fx.sig(&[I64; 7], &[]);
+    let full_tiles = p.m / MR;
+    let rem = p.m % MR;
+    for (count, width, first) in panel_groups(p.np) {
+        let nb = width / NR;
+        let kfull = fx.import(&shim::kernel_name(p.path, MR, nb), sig.clone());
+        let krem = (rem > 0).then(|| fx.import(&shim::kernel_name(p.path, rem, nb), sig.clone()));
+        fx.for_n(count, |fx, pi| {
+            let col0 = fx.lin(&[(pi, PANEL as i64)], (first * PANEL) as i64);
+            let boff = fx.b.ins().imul_imm_s(col0, p.kp as i64);
+            let b = fx.b.ins().iadd(bptr, boff);
+            let coff = fx.b.ins().imul_imm_s(col0, 4);
+            let cbase = fx.b.ins().iadd(cb, coff);
+            let kp4 = fx.c((p.kp / 4) as i64);
+            let ldav = fx.c(lda);
+            let ldb = fx.c((width * 4) as i64);
+            let ldc = fx.c(p.np as i64);
+            if full_tiles > 0 {
+                fx.for_n(full_tiles, |fx, t| {
+                    let aoff = fx.b.ins().imul_imm_s(t, MR as i64 * lda);
+                    let at = fx.b.ins().iadd(a, aoff);
+                    let coff = fx.b.ins().imul_imm_s(t, (MR * p.np * 4) as i64);
+                    let ct = fx.b.ins().iadd(cbase, coff);
+                    fx.b.ins().call(kfull, &[kp4, at, ldav, b, ldb, ct, ldc]);
+                });
+            }
+            if let Some(kr) = krem {
+                let at = fx.b.ins().iadd_imm_s(a, (full_tiles * MR) as i64 * lda);
+                let ct =
+                    fx.b.ins()
+                        .iadd_imm_s(cbase, (full_tiles * MR * p.np * 4) as i64);
+                fx.b.ins().call(kr, &[kp4, at, ldav, b, ldb, ct, ldc]);
+            }
+        });
+    }
+}
+
+fn clif_dot(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {
+    let lda = if p.pack_a { p.kp } else { p.k } as i64;
+    for (count, width, first) in panel_groups(p.np) {
+        fx.for_n(count, |fx, pi| {
+            let col0 = fx.lin(&[(pi, PANEL as i64)], (first * PANEL) as i64);
+            let boff = fx.b.ins().imul_imm_s(col0, p.kp as i64);
+            let bpan = fx.b.ins().iadd(bptr, boff);
+            fx.for_n(p.m, |fx, r| {
+                let aoff = fx.b.ins().imul_imm_s(r, lda);
+                let arow = fx.b.ins().iadd(a, aoff);
+                for g in 0..width / NR {
+                    let z32 = fx.b.ins().iconst(types::I32, 0);
+                    let zv = fx.b.ins().splat(types::I32X4, z32);
+                    let accs: Vec<_> = (0..4).map(|_| fx.var(types::I32X4, zv)).collect();
+                    fx.for_n(p.kp / 4, |fx, k4| {
+                        let ap = fx.lin(&[(k4, 4)], 0);
+                        let ap = fx.b.ins().iadd(arow, ap);
+                        let av = shim::emit_broadcast4(&mut fx.b, ap);
+                        let bo = fx.lin(&[(k4, (width * 4) as i64)], (g * NR * 4) as i64);
+                        let bp = fx.b.ins().iadd(bpan, bo);
+                        for (q, &acc) in accs.iter().enumerate() {
+                            let w = fx.b.ins().load(types::I8X16, flags(), bp, (16 * q) as i32);
+                            let cur = fx.b.use_var(acc);
+                            let nv = shim::emit_dot4(&mut fx.b, cur, av, w);
+                            fx.b.def_var(acc, nv);
+                        }
+                    });
+                    let ci = fx.lin(&[(r, p.np as i64), (col0, 1)], (g * NR) as i64);
+                    let co = fx.b.ins().imul_imm_s(ci, 4);
+                    let cp = fx.b.ins().iadd(cb, co);
+                    for (q, &acc) in accs.iter().enumerate() {
+                        let v = fx.b.use_var(acc);
+                        fx.b.ins().store(flags(), v, cp, (16 * q) as i32);
+                    }
+                }
+            });
+        });
+    }
+}
+
+fn epilogue(fx: &mut Fx, p: &GemmPrep, rs: Value, cb: Value, bias: Option<&Buf>, out: &Buf) {
+    let colc: Vec<u8> = p.colc.iter().flat_map(|c| c.to_le_bytes()).collect();
+    let colc = fx.rodata(colc);
+    let per_col_zw = p.need_rowsum && p.zw.iter().any(|&z| z != p.zw[0]);
+    let zw_tab = per_col_zw.then(|| {
+        let bytes: Vec<u8> =
+            p.zw.iter()
+                .flat_map(|&z| (z as i32).to_le_bytes())
+                .collect();
+        fx.rodata(bytes)
+    });
+    let bias_base = bias.map(|b| (fx.base(b), b.ek));
+    let ob = fx.base(out);
+    let body = |fx: &mut Fx, r: Value, col: Value, cidx: Value, oidx: Value| {
+        let v = fx.ld(Ek::I32, cb, cidx);
+        let v = if p.need_rowsum {
+            let s = fx.ld(Ek::I32, rs, r);
+            let z = match zw_tab {
+                Some(t) => fx.ld(Ek::I32, t, col),
+                None => fx.c(p.zw[0]),
+            };
+            let t = fx.b.ins().imul(s, z);
+            fx.b.ins().isub(v, t)
+        } else {
+            v
+        };
+        let cc = fx.ld(Ek::I32, colc, col);
+        let v = fx.b.ins().iadd(v, cc);
+        // Wrap to i32: exact, the true sum fits.
+        let v = fx.b.ins().ireduce(types::I32, v);
+        let v = fx.b.ins().sextend(I64, v);
+        let v = match bias_base {
+            Some((bb, ek)) => {
+                let bv = fx.ld(ek, bb, col);
+                fx.b.ins().iadd(v, bv)
+            }
+            None => v,
+        };
+        let v = fx.clamp(v, p.lo, p.hi);
+        fx.st(out.ek, ob, oidx, v);
+    };
+    match &p.conv {
+        None => fx.nest(&[p.m, p.n], &mut |fx, i| {
+            let cidx = fx.lin(&[(i[0], p.np as i64), (i[1], 1)], 0);
+            let oidx = fx.lin(&[(i[0], p.n as i64), (i[1], 1)], 0);
+            body(fx, i[0], i[1], cidx, oidx);
+        }),
+        Some(g) => {
+            let pix = g.oh * g.ow;
+            fx.nest(&[g.n, g.o, pix], &mut |fx, i| {
+                let (n, o, q) = (i[0], i[1], i[2]);
+                let r = fx.lin(&[(n, pix as i64), (q, 1)], 0);
+                let cidx = fx.lin(&[(r, p.np as i64), (o, 1)], 0);
+                let oidx = fx.lin(&[(n, (g.o * pix) as i64), (o, pix as i64), (q, 1)], 0);
+                body(fx, r, o, cidx, oidx);
+            });
+        }
+    }
+}

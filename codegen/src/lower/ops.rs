@@ -1,0 +1,1071 @@
+//! The lowering of each op: a direct transcription of its rule in
+//! `docs/semantics.md` (and of `qcc_ir::interp`) into loops whose bounds,
+//! strides and quantization parameters are constants.
+
+use super::gemm::{self, ConvShape, GemmPrep};
+use super::{F32, Fx, I64, RescaleVals};
+use crate::CodegenError;
+use crate::plan::{Buf, Ek};
+use crate::shim::DotPath;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{InstBuilder, Value};
+use qcc_ir::op::{Conv2dAttrs, Op, Pool2dAttrs, RequantMode};
+use qcc_ir::quant::{MAX_MULTIPLIER, Rescale};
+use qcc_ir::types::{QuantType, ScalarType, TensorType};
+use qcc_ir::{Graph, ValueId};
+
+/// Compile-time decisions for one op, made before memory is planned.
+#[derive(Debug)]
+pub(crate) enum Prep {
+    Plain,
+    Gemm(Box<GemmPrep>),
+}
+
+impl Prep {
+    pub fn temps(&self) -> Vec<usize> {
+        match self {
+            Prep::Plain => vec![],
+            Prep::Gemm(g) => g.temps().to_vec(),
+        }
+    }
+}
+
+fn err(graph: &Graph, v: ValueId, reason: impl Into<String>) -> CodegenError {
+    CodegenError::Unsupported {
+        node: graph.describe(v),
+        op: graph.node(v).op.name(),
+        reason: reason.into(),
+    }
+}
+
+/// The rescale by `s_in / (s_out · divisor)`, with the interpreter's checks.
+fn rescale(mode: RequantMode, s_in: f32, s_out: f32, divisor: u32) -> Result<Rescale, String> {
+    let positive = |s: f32| s.is_finite() && s > 0.0;
+    if !positive(s_in) || !positive(s_out) || divisor == 0 {
+        return Err(format!("cannot rescale from scale {s_in:?} to {s_out:?}"));
+    }
+    if mode != RequantMode::Float {
+        let real = Rescale::real_multiplier(s_in, s_out, divisor);
+        if real >= MAX_MULTIPLIER {
+            return Err(format!("the multiplier {real:e} is not below 2^31"));
+        }
+    }
+    let r = Rescale::new(mode, s_in, s_out, divisor);
+    match r {
+        Rescale::SingleRound(fm) | Rescale::DoubleRound(fm) if fm.shift > 31 => Err(format!(
+            "the multiplier rounds to 2^31 (shift {})",
+            fm.shift
+        )),
+        _ => Ok(r),
+    }
+}
+
+fn strides(shape: &[usize]) -> Vec<i64> {
+    let mut s = vec![1i64; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1] as i64;
+    }
+    s
+}
+
+/// Strides of `from` broadcast to `to` (aligned right, 0 on broadcast dims).
+fn bcast_strides(from: &[usize], to: &[usize]) -> Vec<i64> {
+    let fs = strides(from);
+    let off = to.len() - from.len();
+    (0..to.len())
+        .map(|i| {
+            if i < off || from[i - off] == 1 {
+                0
+            } else {
+                fs[i - off]
+            }
+        })
+        .collect()
+}
+
+fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Decides how an op is lowered (only `matmul_int` / `conv2d_int` have a
+/// choice: the GEMM path when the weights are constant 8-bit-or-narrower
+/// values that fit i8, the activations 8-bit or narrower, and the path is
+/// not the scalar fallback).
+pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
+    if path == DotPath::Scalar {
+        return Prep::Plain;
+    }
+    let node = graph.node(v);
+    let args = graph.args(v);
+    let (is_conv, attrs) = match &node.op {
+        Op::MatMulInt => (false, None),
+        Op::Conv2dInt(a) if a.groups == 1 => (true, Some(a)),
+        _ => return Prep::Plain,
+    };
+    let (xt, wt) = (graph.ty(args[0]), graph.ty(args[1]));
+    let Some(wc) = graph.node(args[1]).op.as_const() else {
+        return Prep::Plain;
+    };
+    let x_ok = matches!(
+        xt.elem.storage(),
+        ScalarType::U8 | ScalarType::U4 | ScalarType::I8 | ScalarType::I4
+    );
+    let w_ok = matches!(
+        wt.elem.storage(),
+        ScalarType::I8 | ScalarType::I4 | ScalarType::U4
+    );
+    if !x_ok || !w_ok || xt.elem.as_quant().is_some_and(|q| q.is_per_axis()) {
+        return Prep::Plain;
+    }
+    let Some(wv) = wc.data.to_i64s() else {
+        return Prep::Plain;
+    };
+    let Some(range) = node.ty.elem.int_range() else {
+        return Prep::Plain;
+    };
+    let zx = xt.elem.as_quant().map_or(0, |q| q.zero_points[0]);
+    let signed_x = xt.elem.storage().is_signed();
+    let channels = if is_conv { wt.shape[0] } else { wt.shape[1] };
+    let zw: Vec<i64> = match wt.elem.as_quant() {
+        None => vec![0; channels],
+        Some(q) => (0..channels).map(|c| q.zero_point(c)).collect(),
+    };
+    if !is_conv {
+        let (k, n) = (wt.shape[0], wt.shape[1]);
+        let m = numel(&xt.shape) / k;
+        let g = GemmPrep::new(
+            path,
+            m,
+            k,
+            n,
+            signed_x,
+            zx,
+            zw,
+            |kk, col| wv[kk * n + col],
+            None,
+            range,
+        );
+        Prep::Gemm(Box::new(g))
+    } else {
+        let attrs = attrs.expect("conv attrs");
+        let [n, c, h, w] = <[usize; 4]>::try_from(xt.shape.as_slice()).expect("rank 4");
+        let [o, _, kh, kw] = <[usize; 4]>::try_from(wt.shape.as_slice()).expect("rank 4");
+        let (oh, ow) = (node.ty.shape[2], node.ty.shape[3]);
+        let shape = ConvShape {
+            n,
+            c,
+            h,
+            w,
+            o,
+            kh,
+            kw,
+            strides: attrs.strides,
+            pads: attrs.pads,
+            dil: attrs.dilations,
+            oh,
+            ow,
+        };
+        let k = c * kh * kw;
+        let g = GemmPrep::new(
+            path,
+            n * oh * ow,
+            k,
+            o,
+            signed_x,
+            zx,
+            zw,
+            |kk, col| wv[col * k + kk],
+            Some(shape),
+            range,
+        );
+        Prep::Gemm(Box::new(g))
+    }
+}
+
+/// Lowers one op (not an input or constant).
+pub(crate) fn lower(
+    fx: &mut Fx,
+    graph: &Graph,
+    v: ValueId,
+    bufs: &dyn Fn(ValueId) -> Buf,
+    prep: &Prep,
+    temps: &[usize],
+) -> Result<(), CodegenError> {
+    let node = graph.node(v);
+    let args = graph.args(v);
+    let out_ty = &node.ty;
+    let out = bufs(v);
+    let a: Vec<Buf> = args.iter().map(|&a| bufs(a)).collect();
+    let at: Vec<&TensorType> = args.iter().map(|&a| graph.ty(a)).collect();
+    let e = |r: String| err(graph, v, r);
+    match &node.op {
+        Op::Input(_) | Op::Const(_) => Ok(()),
+        Op::MatMulInt => match prep {
+            Prep::Gemm(g) => {
+                gemm::emit(fx, g, &a[0], a.get(2), &out, temps);
+                Ok(())
+            }
+            Prep::Plain => matmul_int(fx, &a, &at, &out, out_ty).map_err(e),
+        },
+        Op::Conv2dInt(attrs) => match prep {
+            Prep::Gemm(g) => {
+                gemm::emit(fx, g, &a[0], a.get(2), &out, temps);
+                Ok(())
+            }
+            Prep::Plain => conv(fx, &a, &at, &out, out_ty, attrs, true).map_err(e),
+        },
+        Op::Conv2d(attrs) => conv(fx, &a, &at, &out, out_ty, attrs, false).map_err(e),
+        Op::MatMul => matmul_f32(fx, &a, &at, &out, out_ty),
+        Op::Dense => dense(fx, &a, &at, &out),
+        Op::Add | Op::Mul => {
+            let is_add = matches!(node.op, Op::Add);
+            binary(fx, &a, &at, &out, out_ty, &mut |fx, x, y| {
+                if is_add {
+                    fx.b.ins().fadd(x, y)
+                } else {
+                    fx.b.ins().fmul(x, y)
+                }
+            });
+            Ok(())
+        }
+        Op::Relu => {
+            unary(fx, &a[0], &out, numel(&out_ty.shape), &mut |fx, x| {
+                let z = fx.cf(0.0);
+                fx.b.ins().fmax(x, z)
+            });
+            Ok(())
+        }
+        Op::Clamp { min, max } => {
+            let (lo, hi) = (min.0, max.0);
+            unary(fx, &a[0], &out, numel(&out_ty.shape), &mut |fx, x| {
+                let l = fx.cf(lo);
+                let h = fx.cf(hi);
+                let y = fx.b.ins().fmax(x, l);
+                fx.b.ins().fmin(y, h)
+            });
+            Ok(())
+        }
+        Op::ClampInt { min, max } => {
+            let (lo, hi) = (*min, *max);
+            unary(fx, &a[0], &out, numel(&out_ty.shape), &mut |fx, x| {
+                fx.clamp(x, lo, hi)
+            });
+            Ok(())
+        }
+        Op::Softmax { axis } => {
+            softmax(fx, &a[0], &out, &out_ty.shape, *axis);
+            Ok(())
+        }
+        Op::MaxPool2d(attrs) => {
+            pool(fx, &a[0], at[0], &out, out_ty, attrs, PoolKind::Max).map_err(e)
+        }
+        Op::AvgPool2d(attrs) => {
+            pool(fx, &a[0], at[0], &out, out_ty, attrs, PoolKind::Avg).map_err(e)
+        }
+        Op::GlobalAvgPool { mode } => {
+            let s = &at[0].shape;
+            let attrs = Pool2dAttrs {
+                mode: *mode,
+                ..Pool2dAttrs::new([s[2], s[3]])
+            };
+            pool(fx, &a[0], at[0], &out, out_ty, &attrs, PoolKind::Avg).map_err(e)
+        }
+        Op::Reshape | Op::Flatten { .. } => {
+            unary(fx, &a[0], &out, numel(&out_ty.shape), &mut |_, x| x);
+            Ok(())
+        }
+        Op::Transpose { perm } => {
+            let ins = strides(&at[0].shape);
+            let src: Vec<i64> = perm.iter().map(|&p| ins[p]).collect();
+            let dst = strides(&out_ty.shape);
+            copy_strided(fx, &a[0], &out, &out_ty.shape, &src, &dst, 0);
+            Ok(())
+        }
+        Op::Concat { axis } => {
+            let dst = strides(&out_ty.shape);
+            let mut start = 0i64;
+            for (buf, ty) in a.iter().zip(&at) {
+                let src = strides(&ty.shape);
+                copy_strided(fx, buf, &out, &ty.shape, &src, &dst, start * dst[*axis]);
+                start += ty.shape[*axis] as i64;
+            }
+            Ok(())
+        }
+        Op::Quantize => quantize(fx, &a[0], &out, out_ty).map_err(e),
+        Op::Dequantize => dequantize(fx, &a[0], at[0], &out).map_err(e),
+        Op::Requantize { mode } => requantize(fx, &a[0], at[0], &out, out_ty, *mode).map_err(e),
+        Op::AddInt { mode } => add_int(fx, &a, &at, &out, out_ty, *mode).map_err(e),
+    }
+}
+
+/// `y[i] = f(x[i])` over `n` elements (same index).
+fn unary(fx: &mut Fx, x: &Buf, out: &Buf, n: usize, f: &mut dyn FnMut(&mut Fx, Value) -> Value) {
+    let xb = fx.base(x);
+    let ob = fx.base(out);
+    fx.for_n(n, |fx, i| {
+        let v = fx.ld(x.ek, xb, i);
+        let y = f(fx, v);
+        fx.st(out.ek, ob, i, y);
+    });
+}
+
+fn copy_strided(
+    fx: &mut Fx,
+    x: &Buf,
+    out: &Buf,
+    shape: &[usize],
+    src: &[i64],
+    dst: &[i64],
+    dst_off: i64,
+) {
+    let xb = fx.base(x);
+    let ob = fx.base(out);
+    fx.nest(shape, &mut |fx, idx| {
+        let s: Vec<_> = idx.iter().copied().zip(src.iter().copied()).collect();
+        let d: Vec<_> = idx.iter().copied().zip(dst.iter().copied()).collect();
+        let si = fx.lin(&s, 0);
+        let di = fx.lin(&d, dst_off);
+        let v = fx.ld(x.ek, xb, si);
+        fx.st(out.ek, ob, di, v);
+    });
+}
+
+/// Broadcast binary op over the result shape.
+fn binary(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+    f: &mut dyn FnMut(&mut Fx, Value, Value) -> Value,
+) {
+    let shape = &out_ty.shape;
+    let sa = bcast_strides(&at[0].shape, shape);
+    let sb = bcast_strides(&at[1].shape, shape);
+    let so = strides(shape);
+    let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    let dims: Vec<usize> = if shape.is_empty() {
+        vec![1]
+    } else {
+        shape.clone()
+    };
+    fx.nest(&dims, &mut |fx, idx| {
+        let t = |s: &[i64]| -> Vec<(Value, i64)> {
+            idx.iter().copied().zip(s.iter().copied()).collect()
+        };
+        let ia = fx.lin(&t(&sa), 0);
+        let ib = fx.lin(&t(&sb), 0);
+        let io = fx.lin(&t(&so), 0);
+        let x = fx.ld(a[0].ek, ab, ia);
+        let y = fx.ld(a[1].ek, bb, ib);
+        let r = f(fx, x, y);
+        fx.st(out.ek, ob, io, r);
+    });
+}
+
+/// Loops `[outer, channels, inner]` for parameters per channel along `axis`
+/// (or one loop over all elements); `f(fx, index, channel)`.
+fn chan_loop(
+    fx: &mut Fx,
+    shape: &[usize],
+    axis: Option<usize>,
+    f: &mut dyn FnMut(&mut Fx, Value, Option<Value>),
+) {
+    match axis {
+        None => fx.for_n(numel(shape).max(1), |fx, i| f(fx, i, None)),
+        Some(ax) => {
+            let outer = numel(&shape[..ax]);
+            let ch = shape[ax];
+            let inner = numel(&shape[ax + 1..]);
+            fx.nest(&[outer, ch, inner], &mut |fx, i| {
+                let idx = fx.lin(
+                    &[(i[0], (ch * inner) as i64), (i[1], inner as i64), (i[2], 1)],
+                    0,
+                );
+                f(fx, idx, Some(i[1]));
+            });
+        }
+    }
+}
+
+/// Per-channel (scale f32, zero point) table, or constants.
+fn scale_zp_table(fx: &mut Fx, q: &QuantType) -> Option<Value> {
+    q.is_per_axis().then(|| {
+        let mut bytes = Vec::new();
+        for c in 0..q.scales.len() {
+            bytes.extend_from_slice(&(q.scales[c].to_bits() as u64).to_le_bytes());
+            bytes.extend_from_slice(&q.zero_points[c].to_le_bytes());
+        }
+        fx.rodata(bytes)
+    })
+}
+
+fn scale_zp(fx: &mut Fx, q: &QuantType, tab: Option<Value>, c: Option<Value>) -> (Value, Value) {
+    match (tab, c) {
+        (Some(t), Some(c)) => {
+            let off = fx.b.ins().imul_imm_s(c, 16);
+            let p = fx.b.ins().iadd(t, off);
+            let s = fx.b.ins().load(F32, super::flags(), p, 0);
+            let z = fx.b.ins().load(I64, super::flags(), p, 8);
+            (s, z)
+        }
+        _ => {
+            let s = fx.cf(q.scales[0]);
+            let z = fx.c(q.zero_points[0]);
+            (s, z)
+        }
+    }
+}
+
+fn quantize(fx: &mut Fx, x: &Buf, out: &Buf, out_ty: &TensorType) -> Result<(), String> {
+    let q = out_ty
+        .elem
+        .as_quant()
+        .ok_or("the result must be quantized")?
+        .clone();
+    let tab = scale_zp_table(fx, &q);
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    chan_loop(fx, &out_ty.shape, q.axis, &mut |fx, i, c| {
+        let (s, z) = scale_zp(fx, &q, tab, c);
+        let v = fx.ld(Ek::F32, xb, i);
+        let d = fx.b.ins().fdiv(v, s);
+        let r = fx.b.ins().nearest(d);
+        let qi = fx.b.ins().fcvt_to_sint_sat(I64, r);
+        let y = fx.finish_q(qi, z, q.storage_min, q.storage_max);
+        fx.st(out.ek, ob, i, y);
+    });
+    Ok(())
+}
+
+fn dequantize(fx: &mut Fx, x: &Buf, xt: &TensorType, out: &Buf) -> Result<(), String> {
+    let q = xt
+        .elem
+        .as_quant()
+        .ok_or("the operand must be quantized")?
+        .clone();
+    let tab = scale_zp_table(fx, &q);
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    chan_loop(fx, &xt.shape, q.axis, &mut |fx, i, c| {
+        let (s, z) = scale_zp(fx, &q, tab, c);
+        let v = fx.ld(x.ek, xb, i);
+        let d = fx.b.ins().isub(v, z);
+        let f = fx.b.ins().fcvt_from_sint(F32, d);
+        let y = fx.b.ins().fmul(f, s);
+        fx.st(Ek::F32, ob, i, y);
+    });
+    Ok(())
+}
+
+fn requantize(
+    fx: &mut Fx,
+    x: &Buf,
+    xt: &TensorType,
+    out: &Buf,
+    out_ty: &TensorType,
+    mode: RequantMode,
+) -> Result<(), String> {
+    let qi = xt
+        .elem
+        .as_quant()
+        .ok_or("the operand must be quantized")?
+        .clone();
+    let qo = out_ty
+        .elem
+        .as_quant()
+        .ok_or("the result must be quantized")?
+        .clone();
+    let axis = qi.axis.or(qo.axis);
+    let channels = axis.map_or(1, |a| xt.shape[a]);
+    let mut entries = Vec::with_capacity(channels);
+    for c in 0..channels {
+        let r =
+            rescale(mode, qi.scale(c), qo.scale(c), 1).map_err(|e| format!("channel {c}: {e}"))?;
+        entries.push((r, c));
+    }
+    let (lo, hi) = (qo.storage_min, qo.storage_max);
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    if axis.is_none() {
+        let r = fx.rescale_const(entries[0].0);
+        let (zi, zo) = (qi.zero_points[0], qo.zero_points[0]);
+        chan_loop(fx, &xt.shape, None, &mut |fx, i, _| {
+            let v = fx.ld(x.ek, xb, i);
+            let zi = fx.c(zi);
+            let zo = fx.c(zo);
+            requant_one(fx, r, v, zi, zo, lo, hi, out, ob, i);
+        });
+    } else {
+        // Table entry: the rescale, and the two zero points packed as extra
+        // data in a second table.
+        let kind = entries[0].0;
+        let tab = fx.rescale_table(
+            &entries
+                .iter()
+                .map(|&(r, c)| (r, qo.zero_point(c)))
+                .collect::<Vec<_>>(),
+        );
+        let zi_bytes: Vec<u8> = (0..channels)
+            .flat_map(|c| qi.zero_point(c).to_le_bytes())
+            .collect();
+        let zit = fx.rodata(zi_bytes);
+        chan_loop(fx, &xt.shape, axis, &mut |fx, i, c| {
+            let c = c.expect("channel");
+            let (r, zo) = fx.rescale_entry(kind, tab, c);
+            let off = fx.b.ins().imul_imm_s(c, 8);
+            let p = fx.b.ins().iadd(zit, off);
+            let zi = fx.b.ins().load(I64, super::flags(), p, 0);
+            let v = fx.ld(x.ek, xb, i);
+            requant_one(fx, r, v, zi, zo, lo, hi, out, ob, i);
+        });
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn requant_one(
+    fx: &mut Fx,
+    r: RescaleVals,
+    v: Value,
+    zi: Value,
+    zo: Value,
+    lo: i64,
+    hi: i64,
+    out: &Buf,
+    ob: Value,
+    i: Value,
+) {
+    let d = fx.b.ins().isub(v, zi);
+    let d = fx.sat_i32(d);
+    let y = fx.apply_rescale(r, d);
+    let y = fx.finish_q(y, zo, lo, hi);
+    fx.st(out.ek, ob, i, y);
+}
+
+const ADD_LEFT_SHIFT: i64 = 20;
+
+fn add_int(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+    mode: RequantMode,
+) -> Result<(), String> {
+    let pt = |t: &TensorType| -> Result<QuantType, String> {
+        match t.elem.as_quant() {
+            Some(q) if !q.is_per_axis() => Ok(q.clone()),
+            _ => Err(format!("`{}` must be quantized per tensor", t.elem)),
+        }
+    };
+    let (qa, qb, qy) = (pt(at[0])?, pt(at[1])?, pt(out_ty)?);
+    let (sa, sb, sy) = (qa.scales[0], qb.scales[0], qy.scales[0]);
+    let (za, zb, zy) = (qa.zero_points[0], qb.zero_points[0], qy.zero_points[0]);
+    let (lo, hi) = (qy.storage_min, qy.storage_max);
+    match mode {
+        RequantMode::Float => {
+            let (Rescale::Float(ma), Rescale::Float(mb)) =
+                (rescale(mode, sa, sy, 1)?, rescale(mode, sb, sy, 1)?)
+            else {
+                return Err("float mode must give a float multiplier".into());
+            };
+            binary(fx, a, at, out, out_ty, &mut |fx, x, y| {
+                let da = fx.b.ins().iadd_imm_s(x, -za);
+                let db = fx.b.ins().iadd_imm_s(y, -zb);
+                let fa = fx.b.ins().fcvt_from_sint(F32, da);
+                let fb = fx.b.ins().fcvt_from_sint(F32, db);
+                let ma = fx.cf(ma);
+                let mb = fx.cf(mb);
+                let pa = fx.b.ins().fmul(fa, ma);
+                let pb = fx.b.ins().fmul(fb, mb);
+                let s = fx.b.ins().fadd(pa, pb);
+                let r = fx.b.ins().nearest(s);
+                let r = fx.b.ins().fcvt_to_sint_sat(I64, r);
+                let z = fx.c(zy);
+                fx.finish_q(r, z, lo, hi)
+            });
+        }
+        RequantMode::SingleRound | RequantMode::DoubleRound => {
+            if qa.storage.bits() > 8 || qb.storage.bits() > 8 {
+                return Err(format!(
+                    "in {mode} mode the operands' storage must be at most 8 bits wide"
+                ));
+            }
+            let t = 2.0 * sa.max(sb);
+            if !t.is_finite() {
+                return Err("2·max(sa, sb) overflows f32".into());
+            }
+            let ra = rescale(mode, sa, t, 1)?;
+            let rb = rescale(mode, sb, t, 1)?;
+            let ry = rescale(mode, t, sy, 1 << ADD_LEFT_SHIFT)?;
+            binary(fx, a, at, out, out_ty, &mut |fx, x, y| {
+                let (ra, rb, ry) = (
+                    fx.rescale_const(ra),
+                    fx.rescale_const(rb),
+                    fx.rescale_const(ry),
+                );
+                let da = fx.b.ins().iadd_imm_s(x, -za);
+                let da = fx.b.ins().ishl_imm_s(da, ADD_LEFT_SHIFT);
+                let da = fx.sat_i32(da);
+                let db = fx.b.ins().iadd_imm_s(y, -zb);
+                let db = fx.b.ins().ishl_imm_s(db, ADD_LEFT_SHIFT);
+                let db = fx.sat_i32(db);
+                let a1 = fx.apply_rescale(ra, da);
+                let b1 = fx.apply_rescale(rb, db);
+                let s = fx.b.ins().iadd(a1, b1);
+                let s = fx.sat_i32(s);
+                let r = fx.apply_rescale(ry, s);
+                let z = fx.c(zy);
+                fx.finish_q(r, z, lo, hi)
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Generic `matmul_int` (the scalar path, and weights that are not constant
+/// or not narrow): exact i64 sums.
+fn matmul_int(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+) -> Result<(), String> {
+    let (xt, wt) = (at[0], at[1]);
+    let (k, n) = (wt.shape[0], wt.shape[1]);
+    let m = numel(&xt.shape) / k;
+    let zx = match xt.elem.as_quant() {
+        None => 0,
+        Some(q) if !q.is_per_axis() => q.zero_points[0],
+        Some(_) => return Err("the input must be per tensor".into()),
+    };
+    let zw: Vec<i64> = match wt.elem.as_quant() {
+        None => vec![0; n],
+        Some(q) => (0..n).map(|c| q.zero_point(c)).collect(),
+    };
+    let (lo, hi) = out_ty
+        .elem
+        .int_range()
+        .ok_or("the result must be an integer")?;
+    let zw_tab = per_channel_i64(fx, &zw);
+    let (xb, wb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    let bias = a.get(2).map(|b| (fx.base(b), b.ek));
+    let (xe, we) = (a[0].ek, a[1].ek);
+    fx.nest(&[m, n], &mut |fx, i| {
+        let (r, col) = (i[0], i[1]);
+        let z = fx.c(0);
+        let acc = fx.var(I64, z);
+        let zwv = channel_value(fx, &zw, zw_tab, col);
+        fx.for_n(k, |fx, kk| {
+            let xi = fx.lin(&[(r, k as i64), (kk, 1)], 0);
+            let wi = fx.lin(&[(kk, n as i64), (col, 1)], 0);
+            let xv = fx.ld(xe, xb, xi);
+            let wv = fx.ld(we, wb, wi);
+            let xc = fx.b.ins().iadd_imm_s(xv, -zx);
+            let wc = fx.b.ins().isub(wv, zwv);
+            let p = fx.b.ins().imul(xc, wc);
+            let cur = fx.b.use_var(acc);
+            let nv = fx.b.ins().iadd(cur, p);
+            fx.b.def_var(acc, nv);
+        });
+        let mut s = fx.b.use_var(acc);
+        if let Some((bb, be)) = bias {
+            let bv = fx.ld(be, bb, col);
+            s = fx.b.ins().iadd(s, bv);
+        }
+        let y = fx.clamp(s, lo, hi);
+        let oi = fx.lin(&[(r, n as i64), (col, 1)], 0);
+        fx.st(out.ek, ob, oi, y);
+    });
+    Ok(())
+}
+
+/// A table of per-channel i64 values when they differ, else `None`.
+fn per_channel_i64(fx: &mut Fx, vals: &[i64]) -> Option<Value> {
+    (vals.iter().any(|&v| v != vals[0])).then(|| {
+        let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+        fx.rodata(bytes)
+    })
+}
+
+fn channel_value(fx: &mut Fx, vals: &[i64], tab: Option<Value>, c: Value) -> Value {
+    match tab {
+        Some(t) => {
+            let off = fx.b.ins().imul_imm_s(c, 8);
+            let p = fx.b.ins().iadd(t, off);
+            fx.b.ins().load(I64, super::flags(), p, 0)
+        }
+        None => fx.c(vals[0]),
+    }
+}
+
+/// Direct convolution, float or integer (the integer form is the scalar
+/// path and the lowering of grouped / depthwise convolutions).
+fn conv(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+    attrs: &Conv2dAttrs,
+    int: bool,
+) -> Result<(), String> {
+    let (xt, wt) = (at[0], at[1]);
+    let [n, c, h, w] = <[usize; 4]>::try_from(xt.shape.as_slice()).map_err(|_| "rank 4 input")?;
+    let [o, cg, kh, kw] =
+        <[usize; 4]>::try_from(wt.shape.as_slice()).map_err(|_| "rank 4 weights")?;
+    let (oh, ow) = (out_ty.shape[2], out_ty.shape[3]);
+    let g = attrs.groups;
+    let og = o / g;
+    let zx = if int {
+        match xt.elem.as_quant() {
+            None => 0,
+            Some(q) if !q.is_per_axis() => q.zero_points[0],
+            Some(_) => return Err("the input must be per tensor".into()),
+        }
+    } else {
+        0
+    };
+    let zw: Vec<i64> = match wt.elem.as_quant() {
+        None => vec![0; o],
+        Some(q) => (0..o).map(|ch| q.zero_point(ch)).collect(),
+    };
+    let range = out_ty.elem.int_range();
+    let zw_tab = if int { per_channel_i64(fx, &zw) } else { None };
+    let (xb, wb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    let bias = a.get(2).map(|b| (fx.base(b), b.ek));
+    let (xe, we) = (a[0].ek, a[1].ek);
+    let [sh, sw] = attrs.strides;
+    let [dh, dw] = attrs.dilations;
+    let (pt, pl) = (attrs.pads[0] as i64, attrs.pads[1] as i64);
+    fx.nest(&[n, g, og, oh, ow], &mut |fx, i| {
+        let (bn, gi, oo, oy, ox) = (i[0], i[1], i[2], i[3], i[4]);
+        let oc = fx.lin(&[(gi, og as i64), (oo, 1)], 0);
+        let c0 = fx.b.ins().imul_imm_s(gi, cg as i64);
+        let init = if int { fx.c(0) } else { fx.cf(0.0) };
+        let acc = fx.var(if int { I64 } else { F32 }, init);
+        let zwv = if int {
+            Some(channel_value(fx, &zw, zw_tab, oc))
+        } else {
+            None
+        };
+        fx.nest(&[cg, kh, kw], &mut |fx, j| {
+            let (ci, ky, kx) = (j[0], j[1], j[2]);
+            let ih = fx.lin(&[(oy, sh as i64), (ky, dh as i64)], -pt);
+            let iw = fx.lin(&[(ox, sw as i64), (kx, dw as i64)], -pl);
+            let vh = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, ih, h as i64);
+            let vw = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, iw, w as i64);
+            let valid = fx.b.ins().band(vh, vw);
+            let cin = fx.b.ins().iadd(c0, ci);
+            let xi = fx.lin(
+                &[
+                    (bn, (c * h * w) as i64),
+                    (cin, (h * w) as i64),
+                    (ih, w as i64),
+                    (iw, 1),
+                ],
+                0,
+            );
+            let zero = fx.c(0);
+            let xi = fx.b.ins().select(valid, xi, zero);
+            let wi = fx.lin(
+                &[
+                    (oc, (cg * kh * kw) as i64),
+                    (ci, (kh * kw) as i64),
+                    (ky, kw as i64),
+                    (kx, 1),
+                ],
+                0,
+            );
+            let xv = fx.ld(xe, xb, xi);
+            let wv = fx.ld(we, wb, wi);
+            let cur = fx.b.use_var(acc);
+            let nv = if int {
+                let xc = fx.b.ins().iadd_imm_s(xv, -zx);
+                let wc = fx.b.ins().isub(wv, zwv.expect("zw"));
+                let p = fx.b.ins().imul(xc, wc);
+                let s = fx.b.ins().iadd(cur, p);
+                fx.b.ins().select(valid, s, cur)
+            } else {
+                // Padding reads 0.0 and still takes part in the sum.
+                let z = fx.cf(0.0);
+                let xv = fx.b.ins().select(valid, xv, z);
+                let p = fx.b.ins().fmul(xv, wv);
+                fx.b.ins().fadd(cur, p)
+            };
+            fx.b.def_var(acc, nv);
+        });
+        let mut s = fx.b.use_var(acc);
+        if let Some((bb, be)) = bias {
+            let bv = fx.ld(be, bb, oc);
+            s = if int {
+                fx.b.ins().iadd(s, bv)
+            } else {
+                fx.b.ins().fadd(s, bv)
+            };
+        }
+        if let Some((lo, hi)) = range {
+            s = fx.clamp(s, lo, hi);
+        }
+        let oi = fx.lin(
+            &[
+                (bn, (o * oh * ow) as i64),
+                (oc, (oh * ow) as i64),
+                (oy, ow as i64),
+                (ox, 1),
+            ],
+            0,
+        );
+        fx.st(out.ek, ob, oi, s);
+    });
+    Ok(())
+}
+
+fn matmul_f32(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+) -> Result<(), CodegenError> {
+    let (xs, ws) = (&at[0].shape, &at[1].shape);
+    let (m, k) = (xs[xs.len() - 2], xs[xs.len() - 1]);
+    let n = ws[ws.len() - 1];
+    let batch = numel(&xs[..xs.len() - 2]);
+    let b_batched = ws.len() > 2;
+    let _ = out_ty;
+    let (xb, wb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    fx.nest(&[batch, m, n], &mut |fx, i| {
+        let (bi, r, col) = (i[0], i[1], i[2]);
+        let z = fx.cf(0.0);
+        let acc = fx.var(F32, z);
+        fx.for_n(k, |fx, kk| {
+            let xi = fx.lin(&[(bi, (m * k) as i64), (r, k as i64), (kk, 1)], 0);
+            let bs = if b_batched { (k * n) as i64 } else { 0 };
+            let wi = fx.lin(&[(bi, bs), (kk, n as i64), (col, 1)], 0);
+            let xv = fx.ld(Ek::F32, xb, xi);
+            let wv = fx.ld(Ek::F32, wb, wi);
+            let p = fx.b.ins().fmul(xv, wv);
+            let cur = fx.b.use_var(acc);
+            let nv = fx.b.ins().fadd(cur, p);
+            fx.b.def_var(acc, nv);
+        });
+        let s = fx.b.use_var(acc);
+        let oi = fx.lin(&[(bi, (m * n) as i64), (r, n as i64), (col, 1)], 0);
+        fx.st(Ek::F32, ob, oi, s);
+    });
+    Ok(())
+}
+
+fn dense(fx: &mut Fx, a: &[Buf], at: &[&TensorType], out: &Buf) -> Result<(), CodegenError> {
+    let (m, k) = (at[0].shape[0], at[0].shape[1]);
+    let n = at[1].shape[0];
+    let (xb, wb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    let bias = a.get(2).map(|b| fx.base(b));
+    fx.nest(&[m, n], &mut |fx, i| {
+        let (r, col) = (i[0], i[1]);
+        let z = fx.cf(0.0);
+        let acc = fx.var(F32, z);
+        fx.for_n(k, |fx, kk| {
+            let xi = fx.lin(&[(r, k as i64), (kk, 1)], 0);
+            let wi = fx.lin(&[(col, k as i64), (kk, 1)], 0);
+            let xv = fx.ld(Ek::F32, xb, xi);
+            let wv = fx.ld(Ek::F32, wb, wi);
+            let p = fx.b.ins().fmul(xv, wv);
+            let cur = fx.b.use_var(acc);
+            let nv = fx.b.ins().fadd(cur, p);
+            fx.b.def_var(acc, nv);
+        });
+        let mut s = fx.b.use_var(acc);
+        if let Some(bb) = bias {
+            let bv = fx.ld(Ek::F32, bb, col);
+            s = fx.b.ins().fadd(s, bv);
+        }
+        let oi = fx.lin(&[(r, n as i64), (col, 1)], 0);
+        fx.st(Ek::F32, ob, oi, s);
+    });
+    Ok(())
+}
+
+fn softmax(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axis: usize) {
+    let len = shape[axis];
+    let inner = numel(&shape[axis + 1..]);
+    let outer = numel(&shape[..axis]);
+    let sig = fx.sig(&[F32], &[F32]);
+    let expf = fx.import("qcc_expf", sig);
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    fx.nest(&[outer, inner], &mut |fx, i| {
+        let (o, ii) = (i[0], i[1]);
+        let at = |fx: &mut Fx, k: Value| {
+            fx.lin(&[(o, (len * inner) as i64), (k, inner as i64), (ii, 1)], 0)
+        };
+        let zero = fx.c(0);
+        let first = at(fx, zero);
+        let x0 = fx.ld(Ek::F32, xb, first);
+        let m = fx.var(F32, x0);
+        fx.for_n(len, |fx, k| {
+            let idx = at(fx, k);
+            let v = fx.ld(Ek::F32, xb, idx);
+            let cur = fx.b.use_var(m);
+            let nv = fx.b.ins().fmax(cur, v);
+            fx.b.def_var(m, nv);
+        });
+        let mv = fx.b.use_var(m);
+        let z = fx.cf(0.0);
+        let sum = fx.var(F32, z);
+        fx.for_n(len, |fx, k| {
+            let idx = at(fx, k);
+            let v = fx.ld(Ek::F32, xb, idx);
+            let d = fx.b.ins().fsub(v, mv);
+            let call = fx.b.ins().call(expf, &[d]);
+            let e = fx.b.inst_results(call)[0];
+            fx.st(Ek::F32, ob, idx, e);
+            let cur = fx.b.use_var(sum);
+            let nv = fx.b.ins().fadd(cur, e);
+            fx.b.def_var(sum, nv);
+        });
+        let sv = fx.b.use_var(sum);
+        fx.for_n(len, |fx, k| {
+            let idx = at(fx, k);
+            let e = fx.ld(Ek::F32, ob, idx);
+            let y = fx.b.ins().fdiv(e, sv);
+            fx.st(Ek::F32, ob, idx, y);
+        });
+    });
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PoolKind {
+    Max,
+    Avg,
+}
+
+fn pool(
+    fx: &mut Fx,
+    x: &Buf,
+    xt: &TensorType,
+    out: &Buf,
+    out_ty: &TensorType,
+    attrs: &Pool2dAttrs,
+    kind: PoolKind,
+) -> Result<(), String> {
+    let [n, c, h, w] = <[usize; 4]>::try_from(xt.shape.as_slice()).map_err(|_| "rank 4 input")?;
+    let (oh, ow) = (out_ty.shape[2], out_ty.shape[3]);
+    let [kh, kw] = attrs.kernel;
+    let [sh, sw] = attrs.strides;
+    let (pt, pl) = (attrs.pads[0] as i64, attrs.pads[1] as i64);
+    let is_f32 = xt.elem.is_f32();
+    let full = kh * kw;
+    // Quantized average: one rescale per possible window count.
+    let quant = if kind == PoolKind::Avg && !is_f32 {
+        let qx = xt
+            .elem
+            .as_quant()
+            .filter(|q| !q.is_per_axis())
+            .ok_or("the operand must be quantized per tensor")?;
+        let qy = out_ty
+            .elem
+            .as_quant()
+            .filter(|q| !q.is_per_axis())
+            .ok_or("the result must be quantized per tensor")?;
+        let mut entries = Vec::with_capacity(full + 1);
+        for cnt in 1..=full {
+            let r = rescale(attrs.mode, qx.scales[0], qy.scales[0], cnt as u32)?;
+            entries.push((r, 0));
+        }
+        // Entry 0 (a count that never occurs) repeats entry 1.
+        entries.insert(0, entries[0]);
+        let kind_r = entries[1].0;
+        let tab = fx.rescale_table(&entries);
+        Some((
+            kind_r,
+            tab,
+            qx.zero_points[0],
+            qy.zero_points[0],
+            qy.storage_min,
+            qy.storage_max,
+        ))
+    } else {
+        None
+    };
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    let ek = x.ek;
+    fx.nest(&[n, c, oh, ow], &mut |fx, i| {
+        let (bn, ch, oy, ox) = (i[0], i[1], i[2], i[3]);
+        let init = match (kind, is_f32) {
+            (PoolKind::Max, true) => fx.cf(f32::NEG_INFINITY),
+            (PoolKind::Max, false) => fx.c(i64::MIN),
+            (PoolKind::Avg, true) => fx.cf(0.0),
+            (PoolKind::Avg, false) => fx.c(0),
+        };
+        let acc = fx.var(if is_f32 { F32 } else { I64 }, init);
+        let zero = fx.c(0);
+        let cnt = fx.var(I64, zero);
+        fx.nest(&[kh, kw], &mut |fx, j| {
+            let ih = fx.lin(&[(oy, sh as i64), (j[0], 1)], -pt);
+            let iw = fx.lin(&[(ox, sw as i64), (j[1], 1)], -pl);
+            let vh = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, ih, h as i64);
+            let vw = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, iw, w as i64);
+            let valid = fx.b.ins().band(vh, vw);
+            let xi = fx.lin(
+                &[
+                    (bn, (c * h * w) as i64),
+                    (ch, (h * w) as i64),
+                    (ih, w as i64),
+                    (iw, 1),
+                ],
+                0,
+            );
+            let zero = fx.c(0);
+            let xi = fx.b.ins().select(valid, xi, zero);
+            let v = fx.ld(ek, xb, xi);
+            let cur = fx.b.use_var(acc);
+            let nv = match (kind, is_f32) {
+                (PoolKind::Max, true) => fx.b.ins().fmax(cur, v),
+                (PoolKind::Max, false) => fx.b.ins().smax(cur, v),
+                (PoolKind::Avg, true) => fx.b.ins().fadd(cur, v),
+                (PoolKind::Avg, false) => {
+                    let zx = quant.map_or(0, |q| q.2);
+                    let d = fx.b.ins().iadd_imm_s(v, -zx);
+                    fx.b.ins().iadd(cur, d)
+                }
+            };
+            let nv = fx.b.ins().select(valid, nv, cur);
+            fx.b.def_var(acc, nv);
+            let cc = fx.b.use_var(cnt);
+            let one = fx.b.ins().uextend(I64, valid);
+            let nc = fx.b.ins().iadd(cc, one);
+            fx.b.def_var(cnt, nc);
+        });
+        let s = fx.b.use_var(acc);
+        let count = if attrs.count_include_pad {
+            fx.c(full as i64)
+        } else {
+            fx.b.use_var(cnt)
+        };
+        let y = match (kind, quant) {
+            (PoolKind::Max, _) => s,
+            (PoolKind::Avg, None) => {
+                let cf = fx.b.ins().fcvt_from_sint(F32, count);
+                fx.b.ins().fdiv(s, cf)
+            }
+            (PoolKind::Avg, Some((kind_r, tab, _, zy, lo, hi))) => {
+                let (r, _) = fx.rescale_entry(kind_r, tab, count);
+                let s = fx.sat_i32(s);
+                let y = fx.apply_rescale(r, s);
+                let z = fx.c(zy);
+                fx.finish_q(y, z, lo, hi)
+            }
+        };
+        let oi = fx.lin(
+            &[
+                (bn, (c * oh * ow) as i64),
+                (ch, (oh * ow) as i64),
+                (oy, ow as i64),
+                (ox, 1),
+            ],
+            0,
+        );
+        fx.st(out.ek, ob, oi, y);
+    });
+    Ok(())
+}

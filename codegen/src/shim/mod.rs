@@ -1,0 +1,297 @@
+//! The shim: the one place that owns the 4-way u8·i8 dot-accumulate into
+//! i32 lanes (`acc[lane] += Σ_{j<4} u[4·lane + j] · s[4·lane + j]`).
+//!
+//! Four paths, chosen once per compiled model ([`DotPath`]):
+//!
+//! - [`DotPath::Avx512Vnni`]: register-tiled micro-kernels written with
+//!   `core::arch` intrinsics (`vpdpbusd zmm`), registered with the JIT as
+//!   symbols and called from generated code that owns the loop nest;
+//! - [`DotPath::AvxVnni`]: the same kernels on ymm registers (AVX-VNNI) for
+//!   hosts without AVX-512;
+//! - [`DotPath::Clif128`]: 128-bit code emitted by Cranelift as the exact
+//!   widening tree that its x64 backend folds into one `vpdpbusd xmm` and its
+//!   aarch64 backend into `usdot` ([`emit_dot4`]);
+//! - [`DotPath::Scalar`]: the portable fallback, plain scalar integer loops
+//!   (the generic lowering of `matmul_int` / `conv2d_int`).
+//!
+//! Every kernel computes exactly the same integers (wrapping i32 sums of
+//! products of u8 and i8), so every path gives the interpreter's results.
+//! Kernels know nothing of graphs: they see a packed panel layout only.
+//!
+//! Packed layouts (see `crate::lower::gemm`):
+//! - `A`: `rows × lda` bytes of u8, 4 consecutive k per 32-bit group;
+//! - `B`: panels of up to 64 columns; within a panel of width `w`, the bytes
+//!   for the k-group `k4` are `w × 4` bytes at `k4 · ldb` (`ldb = 4 · w`),
+//!   column `j` at `4 · j` (its 4 consecutive k);
+//! - `C`: i32, row stride `ldc` elements; the kernel overwrites its tile.
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
+use cranelift_frontend::FunctionBuilder;
+use std::sync::OnceLock;
+
+/// Rows of the largest register tile of the micro-kernels.
+pub const MR: usize = 4;
+/// Columns of one register (16 i32 lanes of a zmm); a tile is 1 to 4 of them.
+pub const NR: usize = 16;
+/// Widest panel of packed weights (columns).
+pub const PANEL: usize = 64;
+
+/// Signature of every micro-kernel: `(kp4, a, lda, b, ldb, c, ldc)`, computing
+/// the `mr × (16·nb)` tile `C = A · B` over `kp4` groups of 4 k.
+pub type KernelFn =
+    unsafe extern "C" fn(usize, *const u8, usize, *const i8, usize, *mut i32, usize);
+
+/// How `matmul_int` / `conv2d_int` compute their dot products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DotPath {
+    /// `vpdpbusd zmm` micro-kernels (AVX512-VNNI + AVX512BW).
+    Avx512Vnni,
+    /// `vpdpbusd ymm` micro-kernels (AVX-VNNI).
+    AvxVnni,
+    /// Cranelift-emitted 128-bit dot-product tree (`vpdpbusd xmm`, `usdot`).
+    Clif128,
+    /// Portable scalar loops.
+    Scalar,
+}
+
+impl DotPath {
+    pub const ALL: [DotPath; 4] = [
+        DotPath::Avx512Vnni,
+        DotPath::AvxVnni,
+        DotPath::Clif128,
+        DotPath::Scalar,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DotPath::Avx512Vnni => "avx512vnni",
+            DotPath::AvxVnni => "avxvnni",
+            DotPath::Clif128 => "clif128",
+            DotPath::Scalar => "scalar",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<DotPath> {
+        DotPath::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// Whether this host can run the path.
+    pub fn is_supported(self) -> bool {
+        let f = host_features();
+        match self {
+            DotPath::Avx512Vnni => f.avx512vnni,
+            DotPath::AvxVnni => f.avxvnni,
+            DotPath::Clif128 | DotPath::Scalar => true,
+        }
+    }
+
+    /// Whether the path calls micro-kernels.
+    pub fn uses_kernels(self) -> bool {
+        matches!(self, DotPath::Avx512Vnni | DotPath::AvxVnni)
+    }
+}
+
+impl std::fmt::Display for DotPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// CPU features the shim cares about, detected once.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostFeatures {
+    /// AVX512F + AVX512BW + AVX512VNNI.
+    pub avx512vnni: bool,
+    /// AVX2 + AVX-VNNI (VEX-encoded `vpdpbusd` on ymm).
+    pub avxvnni: bool,
+    /// aarch64 FEAT_DotProd (`sdot`).
+    pub dotprod: bool,
+    /// aarch64 FEAT_I8MM (`usdot`).
+    pub i8mm: bool,
+}
+
+/// The host's features, detected on first use and memoized.
+pub fn host_features() -> HostFeatures {
+    static FEATURES: OnceLock<HostFeatures> = OnceLock::new();
+    *FEATURES.get_or_init(detect)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> HostFeatures {
+    HostFeatures {
+        avx512vnni: std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vnni"),
+        avxvnni: std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni"),
+        dotprod: false,
+        i8mm: false,
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+fn detect() -> HostFeatures {
+    HostFeatures {
+        avx512vnni: false,
+        avxvnni: false,
+        dotprod: std::arch::is_aarch64_feature_detected!("dotprod"),
+        i8mm: std::arch::is_aarch64_feature_detected!("i8mm"),
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn detect() -> HostFeatures {
+    HostFeatures::default()
+}
+
+/// The best path this host runs.
+pub fn best_path() -> DotPath {
+    let f = host_features();
+    if f.avx512vnni {
+        DotPath::Avx512Vnni
+    } else if f.avxvnni {
+        DotPath::AvxVnni
+    } else if cfg!(target_arch = "x86_64") || f.i8mm {
+        DotPath::Clif128
+    } else {
+        DotPath::Scalar
+    }
+}
+
+/// Every path this host can run, best first.
+pub fn supported_paths() -> Vec<DotPath> {
+    DotPath::ALL
+        .into_iter()
+        .filter(|p| p.is_supported())
+        .collect()
+}
+
+/// The symbol name of the micro-kernel of `path` for an `mr × 16·nb` tile.
+pub(crate) fn kernel_name(path: DotPath, mr: usize, nb: usize) -> String {
+    format!("qcc_u8i8_{}_{mr}x{nb}", path.name())
+}
+
+/// Every micro-kernel this host can run, with its symbol name, to register
+/// with the JIT.
+pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
+    #[allow(unused_mut)]
+    let mut out = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        let f = host_features();
+        for mr in 1..=MR {
+            for nb in 1..=PANEL / NR {
+                if f.avx512vnni {
+                    out.push((
+                        kernel_name(DotPath::Avx512Vnni, mr, nb),
+                        x86::zmm_kernel(mr, nb) as *const u8,
+                    ));
+                }
+                if f.avxvnni {
+                    out.push((
+                        kernel_name(DotPath::AvxVnni, mr, nb),
+                        x86::ymm_kernel(mr, nb) as *const u8,
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The micro-kernel of `path` for an `mr × 16·nb` tile, as a Rust function
+/// pointer (for tests and benchmarks of the kernels alone).
+pub fn kernel(path: DotPath, mr: usize, nb: usize) -> Option<KernelFn> {
+    if !path.is_supported() || !(1..=MR).contains(&mr) || !(1..=PANEL / NR).contains(&nb) {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        match path {
+            DotPath::Avx512Vnni => Some(x86::zmm_kernel(mr, nb)),
+            DotPath::AvxVnni => Some(x86::ymm_kernel(mr, nb)),
+            _ => None,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        None
+    }
+}
+
+/// Emits the 4-way dot-accumulate of the Cranelift path:
+/// `acc + dot4(u, s)` on `i32x4`, where `u` holds 16 unsigned bytes
+/// (activations) and `s` 16 signed bytes (weights), both `i8x16`.
+///
+/// The tree is exactly the one cranelift-codegen's lowering rules fold into
+/// one instruction (x64 `lower.isle`: `vpdpbusd` under `use_avx_vnni` /
+/// `use_avx512vnni`, with the signed operand in `swiden` and the unsigned in
+/// `uwiden`; aarch64 `lower.isle`: `usdot` under `use_i8mm`, with the
+/// unsigned operand first). Any other shape silently lowers to eight or more
+/// instructions, still exact: the i16 products cannot overflow
+/// (`|255 · −128| < 2^15`) and the pairwise sums are in i32.
+pub(crate) fn emit_dot4(b: &mut FunctionBuilder, acc: Value, u: Value, s: Value) -> Value {
+    let (lo, hi) = if cfg!(target_arch = "aarch64") {
+        let ul = b.ins().uwiden_low(u);
+        let sl = b.ins().swiden_low(s);
+        let lo = b.ins().imul(ul, sl);
+        let uh = b.ins().uwiden_high(u);
+        let sh = b.ins().swiden_high(s);
+        let hi = b.ins().imul(uh, sh);
+        (lo, hi)
+    } else {
+        let sl = b.ins().swiden_low(s);
+        let ul = b.ins().uwiden_low(u);
+        let lo = b.ins().imul(sl, ul);
+        let sh = b.ins().swiden_high(s);
+        let uh = b.ins().uwiden_high(u);
+        let hi = b.ins().imul(sh, uh);
+        (lo, hi)
+    };
+    let lo_l = b.ins().swiden_low(lo);
+    let lo_h = b.ins().swiden_high(lo);
+    let l = b.ins().iadd_pairwise(lo_l, lo_h);
+    let hi_l = b.ins().swiden_low(hi);
+    let hi_h = b.ins().swiden_high(hi);
+    let h = b.ins().iadd_pairwise(hi_l, hi_h);
+    let sum = b.ins().iadd_pairwise(l, h);
+    b.ins().iadd(sum, acc)
+}
+
+/// Loads 4 bytes at `p` and repeats them over the 16 lanes of an `i8x16`.
+pub(crate) fn emit_broadcast4(b: &mut FunctionBuilder, p: Value) -> Value {
+    let flags = MemFlagsData::new().with_notrap();
+    let w = b.ins().load(types::I32, flags, p, 0);
+    let v = b.ins().splat(types::I32X4, w);
+    let le = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+    b.ins().bitcast(types::I8X16, le, v)
+}
+
+/// Reference semantics of one tile, for tests of the kernels.
+pub fn reference_tile(
+    mr: usize,
+    ncols: usize,
+    kp4: usize,
+    a: &[u8],
+    lda: usize,
+    b: &[i8],
+    ldb: usize,
+) -> Vec<i32> {
+    let mut c = vec![0i32; mr * ncols];
+    for r in 0..mr {
+        for j in 0..ncols {
+            let mut acc = 0i32;
+            for k4 in 0..kp4 {
+                for q in 0..4 {
+                    let av = a[r * lda + 4 * k4 + q] as i32;
+                    let bv = b[k4 * ldb + 4 * j + q] as i32;
+                    acc = acc.wrapping_add(av * bv);
+                }
+            }
+            c[r * ncols + j] = acc;
+        }
+    }
+    c
+}
