@@ -26,7 +26,7 @@ pub mod inputs;
 pub mod model;
 
 use qcc_ir::diag::render;
-use qcc_ir::{Diagnostic, Graph, Tensor};
+use qcc_ir::{Diagnostic, Graph, Limits, Tensor};
 use std::path::{Path, PathBuf};
 
 pub use inputs::random_inputs;
@@ -76,9 +76,26 @@ impl std::fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// How graphs are loaded.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Resource limits checked before anything is allocated for a value.
+    pub limits: Limits,
+}
+
 /// Parses and verifies a graph from text. `name` is shown in diagnostics;
 /// `base_dir` is where `dense_file<"...">` paths are looked up.
 pub fn load_str(text: &str, name: &str, base_dir: Option<&Path>) -> Result<Graph, LoadError> {
+    load_str_with(text, name, base_dir, &LoadOptions::default())
+}
+
+/// [`load_str`] with options.
+pub fn load_str_with(
+    text: &str,
+    name: &str,
+    base_dir: Option<&Path>,
+    options: &LoadOptions,
+) -> Result<Graph, LoadError> {
     let source = || {
         Some(Source {
             name: name.to_string(),
@@ -89,7 +106,7 @@ pub fn load_str(text: &str, name: &str, base_dir: Option<&Path>) -> Result<Graph
         diagnostics,
         source: source(),
     })?;
-    qcc_ir::verify::verify(&graph).map_err(|diagnostics| LoadError {
+    qcc_ir::verify::verify_with(&graph, &options.limits).map_err(|diagnostics| LoadError {
         diagnostics,
         source: source(),
     })?;
@@ -99,6 +116,11 @@ pub fn load_str(text: &str, name: &str, base_dir: Option<&Path>) -> Result<Graph
 /// Reads, parses and verifies a graph file. External `.npy` constants are
 /// found relative to the file's folder.
 pub fn load_file(path: &Path) -> Result<Graph, LoadError> {
+    load_file_with(path, &LoadOptions::default())
+}
+
+/// [`load_file`] with options.
+pub fn load_file_with(path: &Path, options: &LoadOptions) -> Result<Graph, LoadError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         LoadError::without_source(Diagnostic::error(format!("cannot read `{name}`: {e}")))
@@ -110,7 +132,7 @@ pub fn load_file(path: &Path) -> Result<Graph, LoadError> {
         )))
     })?;
     let base: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    load_str(&text, &name, Some(&base))
+    load_str_with(&text, &name, Some(&base), options)
 }
 
 /// Options of [`compile`].
@@ -151,8 +173,15 @@ pub fn compile_with(
 ) -> Result<(Graph, Vec<PassRun>), CompileError> {
     let spec = options.passes.as_deref().unwrap_or("default");
     let passes = qcc_passes::parse_pipeline(spec).map_err(CompileError::Pipeline)?;
-    let pass_options = qcc_passes::PassOptions { requant: options.requant };
-    Ok(qcc_passes::run_pipeline(graph, &passes, &pass_options, after_pass)?)
+    let pass_options = qcc_passes::PassOptions {
+        requant: options.requant,
+    };
+    Ok(qcc_passes::run_pipeline(
+        graph,
+        &passes,
+        &pass_options,
+        after_pass,
+    )?)
 }
 
 /// How a graph is executed.

@@ -9,8 +9,8 @@
 mod summary;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use qcc_compiler::{Backend, CompileOptions, LoadError};
-use qcc_ir::{Graph, Tensor};
+use qcc_compiler::{Backend, CompileOptions, LoadError, LoadOptions};
+use qcc_ir::{Graph, Limits, Tensor};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -32,6 +32,35 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Resource limits: a graph that declares more is refused before anything
+/// is allocated for it.
+#[derive(clap::Args, Debug)]
+struct LimitArgs {
+    /// The most elements one tensor may have.
+    #[arg(long, global = true, value_name = "N", default_value_t = Limits::default().max_tensor_elements)]
+    max_tensor_elements: usize,
+    /// The most bytes all constants together may take.
+    #[arg(long, global = true, value_name = "N", default_value_t = Limits::default().max_constant_bytes)]
+    max_constant_bytes: usize,
+    /// The most nodes a graph may have.
+    #[arg(long, global = true, value_name = "N", default_value_t = Limits::default().max_nodes)]
+    max_nodes: usize,
+}
+
+impl LimitArgs {
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            limits: Limits {
+                max_tensor_elements: self.max_tensor_elements,
+                max_constant_bytes: self.max_constant_bytes,
+                max_nodes: self.max_nodes,
+            },
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -164,7 +193,7 @@ fn error(msg: impl std::fmt::Display) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match dispatch(cli.command) {
+    match dispatch(cli.command, &cli.limits.load_options()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(text)) => {
             eprint!("{text}");
@@ -173,16 +202,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cmd: Command) -> Result<(), Failure> {
+fn dispatch(cmd: Command, load: &LoadOptions) -> Result<(), Failure> {
     match cmd {
-        Command::Compile { graph, output, passes, print_after_all, time_passes, stats } => {
-            let g = qcc_compiler::load_file(&graph)?;
-            let report = Report { print_after_all, time_passes, stats, remarks: true };
+        Command::Compile {
+            graph,
+            output,
+            passes,
+            print_after_all,
+            time_passes,
+            stats,
+        } => {
+            let g = qcc_compiler::load_file_with(&graph, load)?;
+            let report = Report {
+                print_after_all,
+                time_passes,
+                stats,
+                remarks: true,
+            };
             let g = compile(g, &graph, &passes, report)?;
             emit(&qcc_ir::text::print(&g), output.as_deref())
         }
         Command::Check { graph } => {
-            let g = qcc_compiler::load_file(&graph)?;
+            let g = qcc_compiler::load_file_with(&graph, load)?;
             let ops = g.node_count() - g.inputs().len();
             println!(
                 "{}: ok (graph @{}: {} inputs, {} outputs, {} ops)",
@@ -199,7 +240,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             output,
             check,
         } => {
-            let g = qcc_compiler::load_file(&graph)?;
+            let g = qcc_compiler::load_file_with(&graph, load)?;
             let text = qcc_ir::text::print(&g);
             if check {
                 let original = std::fs::read_to_string(&graph).map_err(error)?;
@@ -213,7 +254,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             }
             emit(&text, output.as_deref())
         }
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(args, load),
     }
 }
 
@@ -253,7 +294,11 @@ fn compile(g: Graph, path: &Path, passes: &PassArgs, report: Report) -> Result<G
     if report.time_passes {
         let mut total = std::time::Duration::ZERO;
         for run in &runs {
-            eprintln!("time: {:>10.3} ms  {}", run.time.as_secs_f64() * 1e3, run.name);
+            eprintln!(
+                "time: {:>10.3} ms  {}",
+                run.time.as_secs_f64() * 1e3,
+                run.name
+            );
             total += run.time;
         }
         eprintln!("time: {:>10.3} ms  total", total.as_secs_f64() * 1e3);
@@ -282,8 +327,8 @@ fn parse_input_args(args: &[String]) -> Result<Vec<(String, PathBuf)>, Failure> 
         .collect()
 }
 
-fn run(args: RunArgs) -> Result<(), Failure> {
-    let graph = qcc_compiler::load_file(&args.graph)?;
+fn run(args: RunArgs, load: &LoadOptions) -> Result<(), Failure> {
+    let graph = qcc_compiler::load_file_with(&args.graph, load)?;
     let graph = compile(graph, &args.graph, &args.passes, Report::default())?;
     let given = parse_input_args(&args.inputs)?;
     let names: Vec<String> = graph

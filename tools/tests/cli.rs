@@ -205,6 +205,46 @@ fn fmt_and_compile_print_canonical_text() {
 }
 
 #[test]
+fn resource_limits_can_be_raised() {
+    let case = "testsuite/errors/tensor_too_large.txt";
+    let o = qcc(&["check", case]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("more than the limit of 268435456"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("--max-tensor-elements N"),
+        "{}",
+        stderr(&o)
+    );
+    // Checking a graph allocates nothing for its inputs: with the limit
+    // raised, the 2^40-element signature verifies.
+    let o = qcc(&["check", case, "--max-tensor-elements", "2000000000000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = qcc(&["check", "examples/digits_cnn.txt", "--max-nodes", "10"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("more than the limit of 10"),
+        "{}",
+        stderr(&o)
+    );
+    let o = qcc(&[
+        "check",
+        "examples/digits_cnn.txt",
+        "--max-constant-bytes",
+        "100",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--max-constant-bytes N"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn compile_pass_flags() {
     let g = "examples/digits_mlp.txt";
     let o = qcc(&["compile", g, "--passes", "lower-qdq,fuse-requant", "--stats", "--time-passes", "--print-after-all", "--requant", "single_round"]);
