@@ -5,7 +5,8 @@
 //! Each case is imported with its scale and zero-point inputs bound to
 //! constants (`qcc_onnx::param_inputs`, the `--bind` path), run with the
 //! reference interpreter, and compared bit for bit with the expected
-//! outputs. The verdict of every case is printed by name: `pass`, `fail`
+//! outputs; every case that imports is also compiled by the JIT (no passes,
+//! the same graph) and its outputs must equal the interpreter's bit for bit. The verdict of every case is printed by name: `pass`, `fail`
 //! (wrong result or an error that is not a missing feature) or `unsupported`
 //! (a type or feature qcc does not have, with the reason). A case that is
 //! unsupported only because a value must be known at import time (the data
@@ -150,6 +151,25 @@ fn run_case_with(dir: &Path, bind_all: bool) -> Verdict {
         Ok(o) => o,
         Err(e) => return Verdict::Fail(format!("interpreter: {e}")),
     };
+    match qcc_compiler::model::Compiler::new()
+        .run_passes(false)
+        .compile(&graph)
+    {
+        Err(e) => println!("  jit: does not compile {}: {e}", dir.display()),
+        Ok(m) => match m.run(&ins) {
+            Err(e) => return Verdict::Fail(format!("jit run: {e}")),
+            Ok(j) => {
+                for ((a, b), o) in j.iter().zip(&outs).zip(graph.outputs()) {
+                    if let Err(m) = same(a, b) {
+                        return Verdict::Fail(format!(
+                            "jit output `{}` != interpreter: {m}",
+                            o.name
+                        ));
+                    }
+                }
+            }
+        },
+    }
     for (i, (o, out)) in outs.iter().zip(graph.outputs()).enumerate() {
         let p = dir.join(format!("output_{i}.npy"));
         let want = match npy::read_as(&p, graph.ty(out.value)) {

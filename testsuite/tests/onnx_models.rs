@@ -1,7 +1,8 @@
 //! End to end: the models of `onnx/testdata/models/` (float and quantized
 //! by onnxruntime's tools, built by `onnx/scripts/make_models.py`) are
 //! imported with the batch bound from the input file, run with the
-//! reference interpreter on the 360 test images, and compared with
+//! reference interpreter and the JIT (which must agree bit for bit) on the
+//! 360 test images, and compared with
 //! onnxruntime by `onnx/scripts/compare_ort.py`, which prints the exact-match
 //! share, the largest difference in quantization steps and the argmax
 //! agreement per model. Without python3 and onnxruntime the comparison is
@@ -32,7 +33,16 @@ fn run_model(path: &Path, out: &Path) -> Result<(), String> {
     let first = inputs.first().ok_or("the model has no inputs")?;
     let opts = ImportOptions::new().input_shape(first.name.clone(), x.shape.clone());
     let g = import_file(path, &opts).map_err(|e| format!("import: {e}"))?;
-    let outs = interp::run(&g, &[x]).map_err(|e| format!("run: {e}"))?;
+    let outs = interp::run(&g, std::slice::from_ref(&x)).map_err(|e| format!("run: {e}"))?;
+    // The JIT on the same graph (no passes) must agree bit for bit.
+    let m = qcc_compiler::model::Compiler::new()
+        .run_passes(false)
+        .compile(&g)
+        .map_err(|e| format!("jit compile: {e}"))?;
+    let j = m.run(&[x]).map_err(|e| format!("jit run: {e}"))?;
+    if j != outs {
+        return Err("the JIT's outputs differ from the interpreter's".into());
+    }
     npy::write(out, &outs[0]).map_err(|e| e.to_string())?;
     Ok(())
 }
