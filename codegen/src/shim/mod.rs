@@ -221,6 +221,32 @@ pub fn kernel(path: DotPath, mr: usize, nb: usize) -> Option<KernelFn> {
     }
 }
 
+/// Runs the micro-kernel of `path` for one `mr × 16·nb` tile on slices,
+/// after checking that every access stays inside them (for tests and
+/// benchmarks of the kernels alone). `None` if the host cannot run it.
+#[allow(clippy::too_many_arguments)]
+pub fn run_kernel(
+    path: DotPath,
+    mr: usize,
+    nb: usize,
+    kp4: usize,
+    a: &[u8],
+    lda: usize,
+    b: &[i8],
+    ldb: usize,
+    c: &mut [i32],
+    ldc: usize,
+) -> Option<()> {
+    let k = kernel(path, mr, nb)?;
+    assert!(kp4 >= 1 && 4 * kp4 <= lda && a.len() >= (mr - 1) * lda + 4 * kp4);
+    assert!(64 * nb <= ldb && b.len() >= (kp4 - 1) * ldb + 64 * nb);
+    assert!(16 * nb <= ldc && c.len() >= (mr - 1) * ldc + 16 * nb);
+    // SAFETY: the kernel's features were checked by `kernel`; the asserts
+    // above are exactly its contract on the three buffers.
+    unsafe { k(kp4, a.as_ptr(), lda, b.as_ptr(), ldb, c.as_mut_ptr(), ldc) };
+    Some(())
+}
+
 /// Emits the 4-way dot-accumulate of the Cranelift path:
 /// `acc + dot4(u, s)` on `i32x4`, where `u` holds 16 unsigned bytes
 /// (activations) and `s` 16 signed bytes (weights), both `i8x16`.

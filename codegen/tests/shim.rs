@@ -1,0 +1,215 @@
+//! The shim: one test suite stamped over every micro-kernel this host can
+//! run, and a disassembly check that the Cranelift path really emits the
+//! dot-product instruction.
+
+use qcc_codegen::shim::{self, DotPath};
+use qcc_codegen::{CodegenOptions, compile};
+use qcc_ir::text::parse;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn every_kernel_matches_the_reference_tile() {
+    let mut rng = Rng(7);
+    let mut ran = 0;
+    for path in [DotPath::Avx512Vnni, DotPath::AvxVnni] {
+        for mr in 1..=shim::MR {
+            for nb in 1..=4 {
+                for kp4 in [1, 2, 5, 33] {
+                    for extreme in [false, true] {
+                        let lda = 4 * kp4 + 4;
+                        let width = 64; // a full panel; the kernel reads 16·nb columns of it
+                        let ldb = 4 * width;
+                        let a: Vec<u8> = (0..mr * lda)
+                            .map(|i| {
+                                if extreme {
+                                    255 * (i % 2) as u8
+                                } else {
+                                    rng.next() as u8
+                                }
+                            })
+                            .collect();
+                        let b: Vec<i8> = (0..kp4 * ldb)
+                            .map(|i| {
+                                if extreme {
+                                    if i % 3 == 0 { -128 } else { 127 }
+                                } else {
+                                    rng.next() as i8
+                                }
+                            })
+                            .collect();
+                        let ldc = 16 * nb + 3;
+                        let mut c = vec![i32::MIN; mr * ldc];
+                        if shim::run_kernel(path, mr, nb, kp4, &a, lda, &b, ldb, &mut c, ldc)
+                            .is_none()
+                        {
+                            assert!(!path.is_supported());
+                            continue;
+                        }
+                        let want = shim::reference_tile(mr, 16 * nb, kp4, &a, lda, &b, ldb);
+                        for r in 0..mr {
+                            assert_eq!(
+                                &c[r * ldc..r * ldc + 16 * nb],
+                                &want[r * 16 * nb..(r + 1) * 16 * nb],
+                                "{path} {mr}x{nb} kp4 {kp4} row {r}"
+                            );
+                            // Nothing written past the tile.
+                            assert!(
+                                c[r * ldc + 16 * nb..(r + 1) * ldc]
+                                    .iter()
+                                    .all(|&v| v == i32::MIN)
+                            );
+                        }
+                        ran += 1;
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{ran} kernel cases ran");
+}
+
+fn has_mnemonic(code: &[u8], m: iced_x86::Mnemonic) -> bool {
+    let mut d = iced_x86::Decoder::with_ip(64, code, 0, iced_x86::DecoderOptions::NONE);
+    let mut found = false;
+    while d.can_decode() {
+        if d.decode().mnemonic() == m {
+            found = true;
+        }
+    }
+    found
+}
+
+fn matmul_graph() -> qcc_ir::Graph {
+    // A plain-integer matmul with K = 24 (not a multiple of 16).
+    let w: Vec<String> = (0..24 * 20)
+        .map(|i| ((i * 37 % 255) as i64 - 127).to_string())
+        .collect();
+    let text = format!(
+        "graph @mm(%x: tensor<3x24x!quant.uniform<u8:f32, 0.5:3>>) -> (%y: tensor<3x20xi32>) {{\n  \
+         %w = const dense<[{}]> : tensor<24x20xi8>\n  %y = matmul_int %x, %w : tensor<3x20xi32>\n  return %y\n}}\n",
+        w.join(", ")
+    );
+    parse(&text, None).unwrap_or_else(|d| panic!("{}", qcc_ir::diag::render(&d, "mm", &text)))
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn the_cranelift_path_emits_vpdpbusd() {
+    let f = qcc_codegen::host_features();
+    if !(f.avx512vnni || f.avxvnni) {
+        eprintln!("no VNNI on this host: nothing to check");
+        return;
+    }
+    let g = matmul_graph();
+    let opts = CodegenOptions {
+        dot_path: Some(DotPath::Clif128),
+        keep_text: true,
+        ..Default::default()
+    };
+    let exe = compile(&g, &opts).unwrap();
+    let op = exe
+        .op_code()
+        .iter()
+        .find(|o| o.op == "matmul_int")
+        .expect("the matmul's code");
+    assert!(
+        has_mnemonic(&op.code, iced_x86::Mnemonic::Vpdpbusd),
+        "no vpdpbusd in:\n{}",
+        op.asm
+    );
+    assert!(op.asm.contains("vpdpbusd"), "{}", op.asm);
+    // The same tree on a target without VNNI still works, without the instruction.
+    let scalar = compile(
+        &g,
+        &CodegenOptions {
+            dot_path: Some(DotPath::Scalar),
+            keep_text: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let op = scalar
+        .op_code()
+        .iter()
+        .find(|o| o.op == "matmul_int")
+        .unwrap();
+    assert!(!has_mnemonic(&op.code, iced_x86::Mnemonic::Vpdpbusd));
+}
+
+#[test]
+fn kernel_paths_call_the_micro_kernels() {
+    let g = matmul_graph();
+    for path in [DotPath::Avx512Vnni, DotPath::AvxVnni] {
+        if !path.is_supported() {
+            continue;
+        }
+        let opts = CodegenOptions {
+            dot_path: Some(path),
+            keep_text: true,
+            ..Default::default()
+        };
+        let exe = compile(&g, &opts).unwrap();
+        let op = exe.op_code().iter().find(|o| o.op == "matmul_int").unwrap();
+        assert!(
+            op.clif.contains(&format!("qcc_u8i8_{}_", path.name())) || op.clif.contains("call fn"),
+            "{}",
+            op.clif
+        );
+        #[cfg(target_arch = "x86_64")]
+        assert!(has_mnemonic(&op.code, iced_x86::Mnemonic::Call));
+    }
+}
+
+#[test]
+fn forcing_a_path_the_host_lacks_is_an_error() {
+    for p in DotPath::ALL {
+        let r = compile(
+            &matmul_graph(),
+            &CodegenOptions {
+                dot_path: Some(p),
+                ..Default::default()
+            },
+        );
+        assert_eq!(r.is_ok(), p.is_supported(), "{p}");
+    }
+}
+
+#[test]
+fn runs_from_several_threads_at_once() {
+    let g = matmul_graph();
+    let exe = compile(&g, &CodegenOptions::default()).unwrap();
+    let x = qcc_ir::Tensor::new(
+        vec![3, 24],
+        qcc_ir::TensorData::U8((0..72).map(|i| (i * 7) as u8).collect()),
+    );
+    let want = qcc_ir::interp::run(&g, std::slice::from_ref(&x)).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let mut out = exe.new_outputs();
+                for _ in 0..50 {
+                    exe.run_into(std::slice::from_ref(&x), &mut out).unwrap();
+                    assert_eq!(out, want);
+                }
+            });
+        }
+    });
+    // Bad inputs are errors naming the problem.
+    let e = exe.run(&[]).unwrap_err().to_string();
+    assert!(e.contains("1 inputs but 0"), "{e}");
+    let bad = qcc_ir::Tensor::new(vec![3, 24], qcc_ir::TensorData::I8(vec![0; 72]));
+    let e = exe.run(&[bad]).unwrap_err().to_string();
+    assert!(e.contains("stored as u8"), "{e}");
+    let bad = qcc_ir::Tensor::new(vec![24, 3], qcc_ir::TensorData::U8(vec![0; 72]));
+    let e = exe.run(&[bad]).unwrap_err().to_string();
+    assert!(e.contains("shape"), "{e}");
+}
