@@ -24,6 +24,7 @@
 
 pub mod inputs;
 pub mod model;
+pub mod output;
 
 use qcc_ir::diag::render;
 use qcc_ir::{Diagnostic, Graph, Limits, Tensor};

@@ -108,12 +108,27 @@ impl Pool2dAttrs {
 
 /// A constant tensor. The type is the node's type; `data` holds the stored
 /// elements (storage type of a quantized type), row-major.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Equality and hashing look at the data only: `file` says where the data
+/// is kept, not what the constant is.
+#[derive(Clone, Debug)]
 pub struct ConstData {
     pub data: TensorData,
     /// Where the data came from when it was not inline: a `.npy` path,
     /// relative to the graph file. The printer writes the reference back.
     pub file: Option<String>,
+}
+
+impl PartialEq for ConstData {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data
+    }
+}
+impl Eq for ConstData {}
+impl std::hash::Hash for ConstData {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.data.hash(state)
+    }
 }
 
 /// An operation. Operands are the node's arguments in order (see

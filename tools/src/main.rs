@@ -9,6 +9,7 @@
 mod summary;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use qcc_compiler::output::DEFAULT_INLINE_MAX;
 use qcc_compiler::{Backend, CompileOptions, LoadError, LoadOptions};
 use qcc_ir::{Graph, Limits, Tensor};
 use std::path::{Path, PathBuf};
@@ -220,7 +221,7 @@ fn dispatch(cmd: Command, load: &LoadOptions) -> Result<(), Failure> {
                 remarks: true,
             };
             let g = compile(g, &graph, &passes, report)?;
-            emit(&qcc_ir::text::print(&g), output.as_deref())
+            emit(&g, output.as_deref())
         }
         Command::Check { graph } => {
             let g = qcc_compiler::load_file_with(&graph, load)?;
@@ -241,8 +242,8 @@ fn dispatch(cmd: Command, load: &LoadOptions) -> Result<(), Failure> {
             check,
         } => {
             let g = qcc_compiler::load_file_with(&graph, load)?;
-            let text = qcc_ir::text::print(&g);
             if check {
+                let text = qcc_ir::text::print(&g);
                 let original = std::fs::read_to_string(&graph).map_err(error)?;
                 if original != text {
                     return Err(error(format!(
@@ -252,7 +253,7 @@ fn dispatch(cmd: Command, load: &LoadOptions) -> Result<(), Failure> {
                 }
                 return Ok(());
             }
-            emit(&text, output.as_deref())
+            emit(&g, output.as_deref())
         }
         Command::Run(args) => run(args, load),
     }
@@ -306,12 +307,19 @@ fn compile(g: Graph, path: &Path, passes: &PassArgs, report: Report) -> Result<G
     Ok(g)
 }
 
-fn emit(text: &str, output: Option<&Path>) -> Result<(), Failure> {
+/// Prints a graph to standard output, or to a file with its large (and
+/// file-backed) constants written beside it so that the file loads from
+/// where it is (`compiler::output`).
+fn emit(g: &Graph, output: Option<&Path>) -> Result<(), Failure> {
     match output {
-        Some(p) => std::fs::write(p, text)
-            .map_err(|e| error(format!("cannot write `{}`: {e}", p.display()))),
+        Some(p) => {
+            let cannot = |e: std::io::Error| error(format!("cannot write `{}`: {e}", p.display()));
+            let text =
+                qcc_compiler::output::print_to_file(g, p, DEFAULT_INLINE_MAX).map_err(cannot)?;
+            std::fs::write(p, text).map_err(cannot)
+        }
         None => {
-            print!("{text}");
+            print!("{}", qcc_ir::text::print(g));
             Ok(())
         }
     }

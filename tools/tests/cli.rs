@@ -247,26 +247,92 @@ fn resource_limits_can_be_raised() {
 #[test]
 fn compile_pass_flags() {
     let g = "examples/digits_mlp.txt";
-    let o = qcc(&["compile", g, "--passes", "lower-qdq,fuse-requant", "--stats", "--time-passes", "--print-after-all", "--requant", "single_round"]);
+    let o = qcc(&[
+        "compile",
+        g,
+        "--passes",
+        "lower-qdq,fuse-requant",
+        "--stats",
+        "--time-passes",
+        "--print-after-all",
+        "--requant",
+        "single_round",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (out, err) = (stdout(&o), stderr(&o));
-    assert!(out.contains("matmul_int") && out.contains("{mode = single_round}"), "{out}");
+    assert!(
+        out.contains("matmul_int") && out.contains("{mode = single_round}"),
+        "{out}"
+    );
     assert!(!out.contains("dense %"), "{out}");
-    assert!(err.contains("// ----- after lower-qdq -----") && err.contains("// ----- after fuse-requant -----"), "{err}");
-    assert!(err.contains("stop: saturated: 1") && err.contains("rule lower-dense: 2"), "{err}");
+    assert!(
+        err.contains("// ----- after lower-qdq -----")
+            && err.contains("// ----- after fuse-requant -----"),
+        "{err}"
+    );
+    assert!(
+        err.contains("stop: saturated: 1") && err.contains("rule lower-dense: 2"),
+        "{err}"
+    );
     assert!(err.contains("time:") && err.contains("total"), "{err}");
-    assert!(err.contains("remark: lower-qdq: `%p` (softmax): stays in float"), "{err}");
+    assert!(
+        err.contains("remark: lower-qdq: `%p` (softmax): stays in float"),
+        "{err}"
+    );
     // An unknown pass is an error naming the valid ones.
     let o = qcc(&["compile", g, "--passes", "lower-qdqq"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unknown pass `lower-qdqq`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown pass `lower-qdqq`"),
+        "{}",
+        stderr(&o)
+    );
     // `run --passes none` executes the graph as written; the default
     // pipeline gives the same class on this digit.
     let x = "x=examples/digits/digit_7_81.npy";
     let a = qcc(&["run", g, "--input", x, "--passes", "none"]);
     let b = qcc(&["run", g, "--input", x]);
-    assert!(a.status.success() && b.status.success(), "{}{}", stderr(&a), stderr(&b));
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        stderr(&a),
+        stderr(&b)
+    );
     let argmax = |s: &str| s.lines().find(|l| l.contains("argmax")).map(str::to_string);
     assert_eq!(argmax(&stdout(&a)), argmax(&stdout(&b)));
-    assert!(argmax(&stdout(&a)).is_some_and(|l| l.contains('7')), "{}", stdout(&a));
+    assert!(
+        argmax(&stdout(&a)).is_some_and(|l| l.contains('7')),
+        "{}",
+        stdout(&a)
+    );
+}
+
+#[test]
+fn compiled_output_loads_from_another_folder() {
+    // The input's constants live in .npy files beside it; the output is
+    // written elsewhere, with its constants beside it.
+    let d = tmpdir("outdir");
+    let out = d.join("mlp_int.txt");
+    let o = qcc(&[
+        "compile",
+        "examples/digits_mlp.txt",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("dense_file<\"mlp_int_data/"), "{text}");
+    let x = "x=examples/digits/digit_7_81.npy";
+    let a = qcc(&[
+        "run",
+        out.to_str().unwrap(),
+        "--input",
+        x,
+        "--passes",
+        "none",
+    ]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    let b = qcc(&["run", "examples/digits_mlp.txt", "--input", x]);
+    assert_eq!(stdout(&a), stdout(&b));
+    assert!(stdout(&a).contains("argmax  7"), "{}", stdout(&a));
 }
