@@ -31,6 +31,8 @@ use qcc_ir::{Diagnostic, Graph, Limits, Tensor};
 use std::path::{Path, PathBuf};
 
 pub use inputs::random_inputs;
+pub use qcc_onnx as onnx;
+pub use qcc_onnx::ImportOptions;
 
 /// The text a graph was loaded from, kept so diagnostics can be rendered.
 #[derive(Clone, Debug)]
@@ -134,6 +136,43 @@ pub fn load_file_with(path: &Path, options: &LoadOptions) -> Result<Graph, LoadE
     })?;
     let base: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
     load_str_with(&text, &name, Some(&base), options)
+}
+
+/// Imports an ONNX model (through `qcc-onnx`) and verifies the result with
+/// the given limits. Import errors name the node, the op and the reason.
+pub fn load_onnx(
+    path: &Path,
+    options: &LoadOptions,
+    onnx: &qcc_onnx::ImportOptions,
+) -> Result<Graph, LoadError> {
+    let name = path.display().to_string();
+    let graph = qcc_onnx::import_file(path, onnx)
+        .map_err(|e| LoadError::without_source(Diagnostic::error(format!("`{name}`: {e}"))))?;
+    qcc_ir::verify::verify_with(&graph, &options.limits).map_err(|diagnostics| LoadError {
+        diagnostics,
+        source: None,
+    })?;
+    Ok(graph)
+}
+
+/// Loads a model by its file name: `.onnx` files through [`load_onnx`],
+/// anything else as a qcc text graph ([`load_file_with`]).
+pub fn load_model(
+    path: &Path,
+    options: &LoadOptions,
+    onnx: &qcc_onnx::ImportOptions,
+) -> Result<Graph, LoadError> {
+    if is_onnx(path) {
+        load_onnx(path, options, onnx)
+    } else {
+        load_file_with(path, options)
+    }
+}
+
+/// True for a path ending in `.onnx`.
+pub fn is_onnx(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
 }
 
 /// Options of [`compile`].

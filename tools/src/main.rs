@@ -10,7 +10,7 @@ mod summary;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use qcc_compiler::output::DEFAULT_INLINE_MAX;
-use qcc_compiler::{Backend, CompileOptions, LoadError, LoadOptions};
+use qcc_compiler::{Backend, CompileOptions, ImportOptions, LoadError, LoadOptions};
 use qcc_ir::{Graph, Limits, Tensor};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,6 +35,53 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    onnx: OnnxArgs,
+}
+
+/// Options for `.onnx` models (ignored for qcc text graphs).
+#[derive(clap::Args, Debug)]
+struct OnnxArgs {
+    /// The size of a symbolic dimension, as NAME=N (repeatable), e.g. `--dim N=64`.
+    #[arg(long = "dim", global = true, value_name = "NAME=N")]
+    dims: Vec<String>,
+    /// Replace a graph input by the contents of a .npy file, as NAME=FILE.npy
+    /// (repeatable): scales and zero points given as inputs become constants.
+    #[arg(long = "bind", global = true, value_name = "NAME=FILE")]
+    binds: Vec<String>,
+}
+
+impl OnnxArgs {
+    fn import_options(&self) -> Result<ImportOptions, Failure> {
+        let mut o = ImportOptions::default();
+        for d in &self.dims {
+            let parsed = d
+                .split_once('=')
+                .and_then(|(n, v)| Some((n, v.parse::<usize>().ok()?)))
+                .filter(|(n, v)| !n.is_empty() && *v > 0);
+            let Some((n, v)) = parsed else {
+                return Err(error(format!("`--dim {d}`: expected NAME=N with N ≥ 1")));
+            };
+            o.dims.insert(n.to_string(), v);
+        }
+        for (n, p) in parse_input_args(&self.binds, "--bind")? {
+            let t = qcc_ir::npy::read(&p).map_err(|e| error(format!("`--bind {n}=...`: {e}")))?;
+            o.bindings.insert(n, t);
+        }
+        Ok(o)
+    }
+}
+
+/// What every command needs to load a model.
+struct Ctx {
+    load: LoadOptions,
+    onnx: ImportOptions,
+}
+
+impl Ctx {
+    fn load(&self, path: &Path) -> Result<Graph, Failure> {
+        Ok(qcc_compiler::load_model(path, &self.load, &self.onnx)?)
+    }
 }
 
 /// Resource limits: a graph that declares more is refused before anything
@@ -93,6 +140,17 @@ enum Command {
     },
     /// Run a graph on inputs and print a summary of each output.
     Run(RunArgs),
+    /// Import an ONNX model (QDQ, QOperator or float) as a qcc graph.
+    ///
+    /// With `-o`, constants of more than 16 elements are written as .npy
+    /// files into `<output stem>_data/` beside the graph.
+    Import {
+        /// The model (`model.onnx`).
+        model: PathBuf,
+        /// Write the graph here instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Parse and verify a graph; print nothing but errors (and one line on success).
     Check {
         /// The graph file.
@@ -194,7 +252,11 @@ fn error(msg: impl std::fmt::Display) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match dispatch(cli.command, &cli.limits.load_options()) {
+    let ctx = cli.onnx.import_options().map(|onnx| Ctx {
+        load: cli.limits.load_options(),
+        onnx,
+    });
+    match ctx.and_then(|ctx| dispatch(cli.command, &ctx)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(text)) => {
             eprint!("{text}");
@@ -203,7 +265,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cmd: Command, load: &LoadOptions) -> Result<(), Failure> {
+fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
     match cmd {
         Command::Compile {
             graph,
@@ -213,7 +275,7 @@ fn dispatch(cmd: Command, load: &LoadOptions) -> Result<(), Failure> {
             time_passes,
             stats,
         } => {
-            let g = qcc_compiler::load_file_with(&graph, load)?;
+            let g = ctx.load(&graph)?;
             let report = Report {
                 print_after_all,
                 time_passes,
@@ -224,7 +286,7 @@ fn dispatch(cmd: Command, load: &LoadOptions) -> Result<(), Failure> {
             emit(&g, output.as_deref())
         }
         Command::Check { graph } => {
-            let g = qcc_compiler::load_file_with(&graph, load)?;
+            let g = ctx.load(&graph)?;
             let ops = g.node_count() - g.inputs().len();
             println!(
                 "{}: ok (graph @{}: {} inputs, {} outputs, {} ops)",
@@ -241,7 +303,7 @@ fn dispatch(cmd: Command, load: &LoadOptions) -> Result<(), Failure> {
             output,
             check,
         } => {
-            let g = qcc_compiler::load_file_with(&graph, load)?;
+            let g = ctx.load(&graph)?;
             if check {
                 let text = qcc_ir::text::print(&g);
                 let original = std::fs::read_to_string(&graph).map_err(error)?;
@@ -255,7 +317,11 @@ fn dispatch(cmd: Command, load: &LoadOptions) -> Result<(), Failure> {
             }
             emit(&g, output.as_deref())
         }
-        Command::Run(args) => run(args, load),
+        Command::Run(args) => run(args, ctx),
+        Command::Import { model, output } => {
+            let g = qcc_compiler::load_onnx(&model, &ctx.load, &ctx.onnx)?;
+            emit_with(&g, output.as_deref(), 16)
+        }
     }
 }
 
@@ -311,11 +377,15 @@ fn compile(g: Graph, path: &Path, passes: &PassArgs, report: Report) -> Result<G
 /// file-backed) constants written beside it so that the file loads from
 /// where it is (`compiler::output`).
 fn emit(g: &Graph, output: Option<&Path>) -> Result<(), Failure> {
+    emit_with(g, output, DEFAULT_INLINE_MAX)
+}
+
+/// [`emit`] with the element count above which constants leave the text.
+fn emit_with(g: &Graph, output: Option<&Path>, inline_max: usize) -> Result<(), Failure> {
     match output {
         Some(p) => {
             let cannot = |e: std::io::Error| error(format!("cannot write `{}`: {e}", p.display()));
-            let text =
-                qcc_compiler::output::print_to_file(g, p, DEFAULT_INLINE_MAX).map_err(cannot)?;
+            let text = qcc_compiler::output::print_to_file(g, p, inline_max).map_err(cannot)?;
             std::fs::write(p, text).map_err(cannot)
         }
         None => {
@@ -325,20 +395,35 @@ fn emit(g: &Graph, output: Option<&Path>) -> Result<(), Failure> {
     }
 }
 
-/// Parses `NAME=FILE` pairs.
-fn parse_input_args(args: &[String]) -> Result<Vec<(String, PathBuf)>, Failure> {
+/// Parses `NAME=FILE` pairs given with `flag`.
+fn parse_input_args(args: &[String], flag: &str) -> Result<Vec<(String, PathBuf)>, Failure> {
     args.iter()
         .map(|a| match a.split_once('=') {
             Some((n, p)) if !n.is_empty() && !p.is_empty() => Ok((n.to_string(), PathBuf::from(p))),
-            _ => Err(error(format!("`--input {a}`: expected NAME=FILE.npy"))),
+            _ => Err(error(format!("`{flag} {a}`: expected NAME=FILE.npy"))),
         })
         .collect()
 }
 
-fn run(args: RunArgs, load: &LoadOptions) -> Result<(), Failure> {
-    let graph = qcc_compiler::load_file_with(&args.graph, load)?;
+fn run(args: RunArgs, ctx: &Ctx) -> Result<(), Failure> {
+    let given = parse_input_args(&args.inputs, "--input")?;
+    let graph = if qcc_compiler::is_onnx(&args.graph) {
+        // Symbolic dimensions are bound from the shapes of the inputs given.
+        let mut onnx = ctx.onnx.clone();
+        let model = qcc_compiler::onnx::read_model(&args.graph)
+            .map_err(|e| error(format!("`{}`: {e}", args.graph.display())))?;
+        for info in qcc_compiler::onnx::model_inputs(&model) {
+            let qname = qcc_compiler::onnx::qcc_name(&info.name);
+            if let Some((_, p)) = given.iter().find(|(n, _)| *n == qname || *n == info.name) {
+                let t = qcc_ir::npy::read(p).map_err(|e| error(format!("input `{qname}`: {e}")))?;
+                onnx.input_shapes.insert(info.name.clone(), t.shape);
+            }
+        }
+        qcc_compiler::load_onnx(&args.graph, &ctx.load, &onnx)?
+    } else {
+        ctx.load(&args.graph)?
+    };
     let graph = compile(graph, &args.graph, &args.passes, Report::default())?;
-    let given = parse_input_args(&args.inputs)?;
     let names: Vec<String> = graph
         .inputs()
         .iter()

@@ -336,3 +336,58 @@ fn compiled_output_loads_from_another_folder() {
     assert_eq!(stdout(&a), stdout(&b));
     assert!(stdout(&a).contains("argmax  7"), "{}", stdout(&a));
 }
+
+#[test]
+fn onnx_models_import_check_and_run() {
+    let model = "onnx/testdata/models/cnn.qop_u8.onnx";
+    // The batch dimension is symbolic: it must be bound.
+    let o = qcc(&["check", model]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("bind it (`--dim N=<size>`)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = qcc(&["check", model, "--dim", "N=2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        qcc(&["check", model, "--dim", "N=x"]).status.code(),
+        Some(1)
+    );
+    // Import to text, with the weights beside it, then run the text.
+    let d = tmpdir("import");
+    let out = d.join("cnn.txt");
+    let o = qcc(&["import", model, "--dim", "N=1", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("dense_file<\"cnn_data/")
+    );
+    let a = qcc(&["run", out.to_str().unwrap(), "--random-inputs", "3"]);
+    let b = qcc(&["run", model, "--dim", "N=1", "--random-inputs", "3"]);
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        stderr(&a),
+        stderr(&b)
+    );
+    assert_eq!(stdout(&a), stdout(&b));
+    // `run` binds the batch from the input file's shape.
+    let o = qcc(&[
+        "run",
+        "onnx/testdata/models/mlp.qdq_u8.onnx",
+        "--input",
+        "x=onnx/testdata/models/mlp.inputs.npy",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("tensor<360x10xf32>"), "{}", stdout(&o));
+    // Unsupported models are refused with the node, the op and the reason.
+    let o = qcc(&["check", "onnx/testdata/models/mlp.dyn.onnx", "--dim", "N=1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("(DynamicQuantizeLinear): unsupported"),
+        "{}",
+        stderr(&o)
+    );
+}
