@@ -230,6 +230,9 @@ pub enum Backend {
     /// The reference interpreter.
     #[default]
     Interp,
+    /// Machine code from the Cranelift JIT ([`model::Compiler`]), with the
+    /// host's best dot-product path, or the one given.
+    Jit(Option<model::DotPath>),
 }
 
 /// A run-time failure (inputs that do not fit the graph, or an op the backend
@@ -238,11 +241,28 @@ pub enum Backend {
 pub enum RunError {
     #[error(transparent)]
     Interp(#[from] qcc_ir::interp::InterpError),
+    #[error(transparent)]
+    Jit(#[from] model::RunError),
+    #[error(transparent)]
+    Compile(#[from] model::CompileError),
 }
 
 /// Executes a verified graph on inputs given in the order of its inputs.
+/// No passes run here: both backends execute the graph as given, so their
+/// results can be compared bit for bit.
 pub fn run(graph: &Graph, inputs: &[Tensor], backend: Backend) -> Result<Vec<Tensor>, RunError> {
     match backend {
         Backend::Interp => Ok(qcc_ir::interp::run(graph, inputs)?),
+        Backend::Jit(path) => {
+            let features = match path {
+                Some(p) => model::TargetFeatures::Force(p),
+                None => model::TargetFeatures::Host,
+            };
+            let m = model::Compiler::new()
+                .run_passes(false)
+                .target_features(features)
+                .compile(graph)?;
+            Ok(m.run(inputs)?)
+        }
     }
 }

@@ -6,9 +6,11 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod summary;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use qcc_compiler::model::{Compiler, DotPath};
 use qcc_compiler::output::DEFAULT_INLINE_MAX;
 use qcc_compiler::{Backend, CompileOptions, ImportOptions, LoadError, LoadOptions};
 use qcc_ir::{Graph, Limits, Tensor};
@@ -137,9 +139,16 @@ enum Command {
         /// saturation stopped, how often each rule fired (to standard error).
         #[arg(long)]
         stats: bool,
+        /// What to print: the graph, or the JIT's Cranelift IR or machine code
+        /// for each op.
+        #[arg(long, value_enum, default_value_t = EmitArg::Graph)]
+        emit: EmitArg,
     },
     /// Run a graph on inputs and print a summary of each output.
     Run(RunArgs),
+    /// Time a graph: compile time, then latency over many runs, throughput
+    /// and GOPS (inputs: the files given, else random from seed 0).
+    Bench(BenchArgs),
     /// Import an ONNX model (QDQ, QOperator or float) as a qcc graph.
     ///
     /// With `-o`, constants of more than 16 elements are written as .npy
@@ -209,7 +218,26 @@ impl PassArgs {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// The graph file.
+    #[command(flatten)]
+    model: ModelInputArgs,
+    /// Write each output to DIR/<output name>.npy.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    /// How to execute the graph: machine code from the JIT, or the reference
+    /// interpreter. Both execute the same graph (after the passes) and agree
+    /// bit for bit.
+    #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
+    backend: BackendArg,
+    /// Force the JIT's dot-product path (`avx512vnni`, `avxvnni`, `clif128`,
+    /// `scalar`); default: the best this machine runs.
+    #[arg(long, value_name = "PATH")]
+    dot_path: Option<String>,
+}
+
+/// The graph and its inputs, shared by `run` and `bench`.
+#[derive(clap::Args, Debug)]
+struct ModelInputArgs {
+    /// The graph file (`.txt`) or ONNX model (`.onnx`).
     graph: PathBuf,
     /// An input as NAME=FILE.npy (repeat for each input). The .npy dtype must be
     /// the input's storage type (f32 for float inputs, the integer type for
@@ -220,21 +248,55 @@ struct RunArgs {
     /// (derived from the seed, the input's name and its type).
     #[arg(long, value_name = "SEED")]
     random_inputs: Option<u64>,
-    /// Write each output to DIR/<output name>.npy.
-    #[arg(long, value_name = "DIR")]
-    output_dir: Option<PathBuf>,
-    /// How to execute the graph.
-    #[arg(long, value_enum, default_value_t = BackendArg::Interp)]
-    backend: BackendArg,
     /// The passes run before executing (default: the default pipeline).
     #[command(flatten)]
     passes: PassArgs,
 }
 
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    #[command(flatten)]
+    model: ModelInputArgs,
+    /// Timed runs (after the warm-up).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    runs: usize,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    warmup: usize,
+    /// Also measure N threads running the model at once (throughput); runs
+    /// use one thread each.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    threads: usize,
+    /// Print one JSON record instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The machine's peak in GOPS, to report the share of it.
+    #[arg(long, value_name = "GOPS")]
+    peak_gops: Option<f64>,
+    /// Also time the reference interpreter (a few runs).
+    #[arg(long)]
+    interp: bool,
+    /// Force the JIT's dot-product path (`avx512vnni`, `avxvnni`, `clif128`, `scalar`).
+    #[arg(long, value_name = "PATH")]
+    dot_path: Option<String>,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum BackendArg {
+    /// Machine code from the Cranelift JIT.
+    Jit,
     /// The reference interpreter.
     Interp,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum EmitArg {
+    /// The graph in canonical text form.
+    Graph,
+    /// The Cranelift IR of each op.
+    Clif,
+    /// The machine code of each op (Cranelift's listing).
+    Asm,
 }
 
 /// A failure to report: already-rendered text, printed to stderr.
@@ -274,6 +336,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
             print_after_all,
             time_passes,
             stats,
+            emit: what,
         } => {
             let g = ctx.load(&graph)?;
             let report = Report {
@@ -283,7 +346,33 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
                 remarks: true,
             };
             let g = compile(g, &graph, &passes, report)?;
-            emit(&g, output.as_deref())
+            match what {
+                EmitArg::Graph => emit(&g, output.as_deref()),
+                EmitArg::Clif | EmitArg::Asm => {
+                    let m = Compiler::new()
+                        .run_passes(false)
+                        .keep_text(true)
+                        .compile(&g)
+                        .map_err(error)?;
+                    let mut text = String::new();
+                    for oc in m.op_code() {
+                        let body = if matches!(what, EmitArg::Clif) {
+                            &oc.clif
+                        } else {
+                            &oc.asm
+                        };
+                        text.push_str(&format!("// ---- {} ----\n{}\n", oc.node, body.trim_end()));
+                    }
+                    match output {
+                        Some(p) => std::fs::write(&p, text)
+                            .map_err(|e| error(format!("cannot write `{}`: {e}", p.display()))),
+                        None => {
+                            print!("{text}");
+                            Ok(())
+                        }
+                    }
+                }
+            }
         }
         Command::Check { graph } => {
             let g = ctx.load(&graph)?;
@@ -318,6 +407,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
             emit(&g, output.as_deref())
         }
         Command::Run(args) => run(args, ctx),
+        Command::Bench(args) => bench::bench(args, ctx),
         Command::Import { model, output } => {
             let g = qcc_compiler::load_onnx(&model, &ctx.load, &ctx.onnx)?;
             emit_with(&g, output.as_deref(), 16)
@@ -405,7 +495,13 @@ fn parse_input_args(args: &[String], flag: &str) -> Result<Vec<(String, PathBuf)
         .collect()
 }
 
-fn run(args: RunArgs, ctx: &Ctx) -> Result<(), Failure> {
+/// Loads the model, runs the passes and gathers the inputs (files given,
+/// random values from the seed for the others).
+fn prepare(
+    args: &ModelInputArgs,
+    ctx: &Ctx,
+    default_seed: Option<u64>,
+) -> Result<(Graph, Vec<Tensor>), Failure> {
     let given = parse_input_args(&args.inputs, "--input")?;
     let graph = if qcc_compiler::is_onnx(&args.graph) {
         // Symbolic dimensions are bound from the shapes of the inputs given.
@@ -450,7 +546,7 @@ fn run(args: RunArgs, ctx: &Ctx) -> Result<(), Failure> {
             let t = qcc_ir::npy::read_as(path, ty)
                 .map_err(|e| error(format!("input `{name}` (type {ty}): {e}")))?;
             inputs.push(t);
-        } else if let Some(seed) = args.random_inputs {
+        } else if let Some(seed) = args.random_inputs.or(default_seed) {
             inputs.push(qcc_compiler::inputs::random_input(&graph, v, seed));
         } else {
             missing.push(format!("`{name}`: {ty}"));
@@ -463,8 +559,30 @@ fn run(args: RunArgs, ctx: &Ctx) -> Result<(), Failure> {
             missing.join(", ")
         )));
     }
+    Ok((graph, inputs))
+}
+
+fn dot_path(name: Option<&str>) -> Result<Option<DotPath>, Failure> {
+    match name {
+        None => Ok(None),
+        Some(n) => DotPath::from_name(n).map(Some).ok_or_else(|| {
+            let names: Vec<&str> = qcc_compiler::model::supported_paths()
+                .iter()
+                .map(|p| p.name())
+                .collect();
+            error(format!(
+                "unknown dot-product path `{n}`; this machine runs: {}",
+                names.join(", ")
+            ))
+        }),
+    }
+}
+
+fn run(args: RunArgs, ctx: &Ctx) -> Result<(), Failure> {
+    let (graph, inputs) = prepare(&args.model, ctx, None)?;
     let backend = match args.backend {
         BackendArg::Interp => Backend::Interp,
+        BackendArg::Jit => Backend::Jit(dot_path(args.dot_path.as_deref())?),
     };
     let outputs = qcc_compiler::run(&graph, &inputs, backend).map_err(error)?;
     if let Some(dir) = &args.output_dir {

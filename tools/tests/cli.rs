@@ -391,3 +391,89 @@ fn onnx_models_import_check_and_run() {
         stderr(&o)
     );
 }
+
+#[test]
+fn jit_and_interpreter_agree_and_bench_reports() {
+    for ex in [
+        "examples/digits_cnn.txt",
+        "examples/residual.txt",
+        "examples/digits_mlp_per_channel.txt",
+    ] {
+        let jit = qcc(&["run", ex, "--random-inputs", "4"]);
+        let interp = qcc(&["run", ex, "--random-inputs", "4", "--backend", "interp"]);
+        assert!(jit.status.success(), "{}", stderr(&jit));
+        assert_eq!(stdout(&jit), stdout(&interp), "{ex}");
+        let scalar = qcc(&["run", ex, "--random-inputs", "4", "--dot-path", "scalar"]);
+        assert_eq!(stdout(&scalar), stdout(&interp), "{ex}");
+    }
+    let o = qcc(&[
+        "run",
+        "examples/digits_mlp.txt",
+        "--random-inputs",
+        "1",
+        "--dot-path",
+        "nope",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("unknown dot-product path `nope`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = qcc(&[
+        "bench",
+        "examples/digits_cnn.txt",
+        "--runs",
+        "20",
+        "--warmup",
+        "2",
+        "--threads",
+        "2",
+        "--interp",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for want in [
+        "compile",
+        "latency      median",
+        "runs/s on 1 thread",
+        "GOPS",
+        "2 threads",
+        "interpreter",
+    ] {
+        assert!(stdout(&o).contains(want), "{want}: {}", stdout(&o));
+    }
+    let o = qcc(&[
+        "bench",
+        "examples/digits_mlp.txt",
+        "--runs",
+        "10",
+        "--json",
+        "--peak-gops",
+        "885",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = stdout(&o);
+    for key in [
+        "\"compile_ns\": ",
+        "\"median_ns\": ",
+        "\"min_ns\": ",
+        "\"max_ns\": ",
+        "\"gops\": ",
+        "\"peak_share\": 0.",
+    ] {
+        assert!(j.contains(key), "{key}: {j}");
+    }
+    let o = qcc(&[
+        "compile",
+        "testsuite/passes/default_mlp.txt",
+        "--emit",
+        "clif",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("// ---- value") || stdout(&o).contains("// ---- `%"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("function"), "{}", stdout(&o));
+}

@@ -1,0 +1,221 @@
+//! `qcc bench`: compile time, latency, throughput and GOPS of the JIT.
+//!
+//! Latency is measured on one thread: `--warmup` untimed runs, then `--runs`
+//! timed runs of `run_into` (no allocation), reported as median, min and max.
+//! With `--threads N`, N threads then run the same compiled model at once
+//! (each run on one thread) and the throughput of all of them together is
+//! reported beside one thread's. GOPS count 2 operations per
+//! multiply-accumulate of the graph's matmul and conv ops.
+
+use crate::{BenchArgs, Ctx, Failure, dot_path, error, prepare};
+use qcc_compiler::model::{BenchStats, CompiledModel, Compiler, TargetFeatures, count_macs};
+use qcc_ir::Tensor;
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+/// Runs per second of `threads` threads sharing `model`, over `total` runs.
+fn throughput(
+    model: &CompiledModel,
+    inputs: &[Tensor],
+    threads: usize,
+    total: usize,
+) -> Result<f64, Failure> {
+    let per = total.div_ceil(threads).max(1);
+    let t0 = Instant::now();
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = model.new_outputs();
+                    for _ in 0..per {
+                        model
+                            .run_into(inputs, &mut out)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+            .collect()
+    });
+    let wall = t0.elapsed();
+    for r in results {
+        r.map_err(error)?;
+    }
+    Ok((per * threads) as f64 / wall.as_secs_f64())
+}
+
+fn fmt_time(d: Duration) -> String {
+    let ns = d.as_nanos() as f64;
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.3} ms", ns / 1e6)
+    } else {
+        format!("{:.3} s", ns / 1e9)
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn json_num(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v.is_finite() => format!("{v}"),
+        _ => "null".into(),
+    }
+}
+
+pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
+    let (graph, inputs) = prepare(&args.model, ctx, Some(0))?;
+    let features = match dot_path(args.dot_path.as_deref())? {
+        Some(p) => TargetFeatures::Force(p),
+        None => TargetFeatures::Host,
+    };
+    let model = Compiler::new()
+        .run_passes(false)
+        .target_features(features)
+        .compile(&graph)
+        .map_err(error)?;
+    let stats: BenchStats = model
+        .bench(&inputs, args.warmup, args.runs)
+        .map_err(error)?;
+    let macs = count_macs(&graph);
+    let secs = stats.median.as_secs_f64();
+    let gops = if macs > 0 && secs > 0.0 {
+        Some(2.0 * macs as f64 / secs / 1e9)
+    } else {
+        None
+    };
+    let share = gops.zip(args.peak_gops).map(|(g, p)| g / p);
+    let total = args.runs.max(1);
+    let one = throughput(&model, &inputs, 1, total)?;
+    let many = if args.threads > 1 {
+        Some(throughput(
+            &model,
+            &inputs,
+            args.threads,
+            total * args.threads,
+        )?)
+    } else {
+        None
+    };
+    let interp = if args.interp {
+        let n = 5;
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t0 = Instant::now();
+            qcc_ir::interp::run(&graph, &inputs).map_err(error)?;
+            times.push(t0.elapsed());
+        }
+        Some(BenchStats::from_times(times))
+    } else {
+        None
+    };
+    let path = model.dot_path().name();
+    if args.json {
+        let mut j = String::from("{");
+        let _ = write!(
+            j,
+            "\"graph\": {}",
+            json_str(&args.model.graph.display().to_string())
+        );
+        let _ = write!(
+            j,
+            ", \"backend\": \"jit\", \"dot_path\": {}",
+            json_str(path)
+        );
+        let _ = write!(j, ", \"compile_ns\": {}", model.compile_time().as_nanos());
+        let _ = write!(
+            j,
+            ", \"runs\": {}, \"warmup\": {}",
+            stats.times.len(),
+            args.warmup
+        );
+        let _ = write!(j, ", \"median_ns\": {}", stats.median.as_nanos());
+        let _ = write!(j, ", \"min_ns\": {}", stats.min.as_nanos());
+        let _ = write!(j, ", \"max_ns\": {}", stats.max.as_nanos());
+        let _ = write!(j, ", \"macs\": {macs}, \"gops\": {}", json_num(gops));
+        let _ = write!(j, ", \"peak_gops\": {}", json_num(args.peak_gops));
+        let _ = write!(j, ", \"peak_share\": {}", json_num(share));
+        let _ = write!(j, ", \"throughput_1t_per_s\": {}", json_num(Some(one)));
+        let _ = write!(j, ", \"threads\": {}", args.threads);
+        let _ = write!(j, ", \"throughput_nt_per_s\": {}", json_num(many));
+        let _ = write!(
+            j,
+            ", \"interp_median_ns\": {}",
+            interp
+                .as_ref()
+                .map_or("null".to_string(), |s| s.median.as_nanos().to_string())
+        );
+        j.push('}');
+        println!("{j}");
+        return Ok(());
+    }
+    let mut o = String::new();
+    let _ = writeln!(o, "bench {} (jit, {path})", args.model.graph.display());
+    let _ = writeln!(o, "  compile      {}", fmt_time(model.compile_time()));
+    let _ = writeln!(
+        o,
+        "  latency      median {}   min {}   max {}   ({} runs after {} warm-up)",
+        fmt_time(stats.median),
+        fmt_time(stats.min),
+        fmt_time(stats.max),
+        stats.times.len(),
+        args.warmup
+    );
+    let _ = writeln!(o, "  throughput   {one:.0} runs/s on 1 thread");
+    if let Some(g) = gops {
+        let _ = write!(
+            o,
+            "  work         {:.4} GOP per run, {g:.1} GOPS",
+            2.0 * macs as f64 / 1e9
+        );
+        if let Some(sh) = share {
+            let _ = write!(
+                o,
+                " ({:.0}% of {} GOPS peak)",
+                100.0 * sh,
+                args.peak_gops.unwrap_or(0.0)
+            );
+        }
+        o.push('\n');
+    }
+    if let Some(m) = many {
+        let _ = writeln!(
+            o,
+            "  {} threads    {m:.0} runs/s together ({:.2}× one thread)",
+            args.threads,
+            m / one
+        );
+    }
+    if let Some(s) = interp {
+        let _ = writeln!(
+            o,
+            "  interpreter  median {} ({} runs): the JIT is {:.0}× faster",
+            fmt_time(s.median),
+            s.times.len(),
+            s.median.as_secs_f64() / stats.median.as_secs_f64().max(1e-12)
+        );
+    }
+    print!("{o}");
+    Ok(())
+}
