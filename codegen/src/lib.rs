@@ -252,10 +252,42 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
         last.insert(o.value, FOREVER);
     }
 
-    let preps: Vec<Prep> = ops_order
+    let mut preps: Vec<Prep> = ops_order
         .iter()
         .map(|&v| ops::prepare(graph, v, path))
         .collect();
+
+    // Fusion of a requantize into the GEMM that feeds it (its only user;
+    // the accumulator is not an output): the GEMM writes the requantize's
+    // result, which then lives from the GEMM's step on, and the i32
+    // accumulator takes no memory.
+    let outputs: HashSet<ValueId> = graph.outputs().iter().map(|o| o.value).collect();
+    let mut fused_acc: HashSet<ValueId> = HashSet::new();
+    let mut fused_start: HashMap<ValueId, usize> = HashMap::new();
+    for i in 0..ops_order.len() {
+        let v = ops_order[i];
+        let Prep::Gemm(g) = &mut preps[i] else {
+            continue;
+        };
+        if outputs.contains(&v) {
+            continue;
+        }
+        let users: Vec<ValueId> = ops_order
+            .iter()
+            .copied()
+            .filter(|&u| graph.args(u).contains(&v))
+            .collect();
+        let [r] = users[..] else {
+            continue;
+        };
+        if graph.args(r).len() != 1 || !ops::try_fuse_requant(graph, v, r, g) {
+            continue;
+        }
+        g.fused_into = Some(r);
+        fused_acc.insert(v);
+        fused_start.insert(r, step[&v]);
+        preps[step[&r] - 1] = Prep::Fused;
+    }
 
     // Memory plan.
     let elem_bytes = |v: ValueId| {
@@ -269,8 +301,12 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
             continue;
         }
         requests.push(Request {
-            size: elem_bytes(v),
-            start: step[&v],
+            size: if fused_acc.contains(&v) {
+                0
+            } else {
+                elem_bytes(v)
+            },
+            start: fused_start.get(&v).copied().unwrap_or(step[&v]),
             end: last[&v],
         });
         owner.push((v, None));

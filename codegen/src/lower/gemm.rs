@@ -15,7 +15,7 @@
 
 use super::{Fx, I64, flags};
 use crate::plan::{Buf, Ek};
-use crate::shim::{self, DotPath, MR, NR, PANEL};
+use crate::shim::{self, DotPath, FusedMode, FusedParams, MR, NR, PANEL};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value, types};
 
@@ -55,6 +55,11 @@ pub(crate) struct GemmPrep {
     pub conv: Option<ConvShape>,
     pub lo: i64,
     pub hi: i64,
+    /// The requantize fused into the tile store (AVX512-VNNI only): the op
+    /// then writes the requantize's result, never its own i32 tensor.
+    pub fused: Option<(FusedMode, FusedParams)>,
+    /// The requantize whose result the fused op writes.
+    pub fused_into: Option<qcc_ir::ValueId>,
 }
 
 impl GemmPrep {
@@ -114,6 +119,8 @@ impl GemmPrep {
             conv,
             lo,
             hi,
+            fused: None,
+            fused_into: None,
         }
     }
 
@@ -122,7 +129,11 @@ impl GemmPrep {
         [
             if self.pack_a { self.m * self.kp } else { 0 },
             if self.need_rowsum { self.m * 4 } else { 0 },
-            self.m * self.np * 4,
+            if self.fused.is_some() {
+                0
+            } else {
+                self.m * self.np * 4
+            },
         ]
     }
 }
@@ -148,6 +159,12 @@ pub(crate) fn emit(
         pack_activations(fx, p, x.ek, xb, a, rs);
     }
     let bptr = fx.rodata(p.packed.clone());
+    if let Some((mode, fp)) = &p.fused {
+        let rs = if p.need_rowsum { rs } else { fx.c(0) };
+        let ob = fx.base(out);
+        fused_calls(fx, p, *mode, fp, a, bptr, rs, ob);
+        return;
+    }
     match p.path {
         DotPath::Avx512Vnni | DotPath::AvxVnni => kernel_calls(fx, p, a, bptr, cb),
         _ => clif_dot(fx, p, a, bptr, cb),
@@ -290,6 +307,53 @@ fn kernel_calls(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {
                     fx.b.ins()
                         .iadd_imm_s(cbase, (full_tiles * MR * p.np * 4) as i64);
                 fx.b.ins().call(kr, &[kp4, at, ldav, b, ldb, ct, ldc]);
+            }
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fused_calls(
+    fx: &mut Fx,
+    p: &GemmPrep,
+    mode: FusedMode,
+    fp: &FusedParams,
+    a: Value,
+    bptr: Value,
+    rs: Value,
+    ob: Value,
+) {
+    let lda = if p.pack_a { p.kp } else { p.k } as i64;
+    let ep = fx.rodata(fp.bytes(p.np));
+    let sig = fx.sig(&[I64; 10], &[]);
+    let full_tiles = p.m / MR;
+    let rem = p.m % MR;
+    for (count, width, first) in panel_groups(p.np) {
+        let nb = width / NR;
+        let kfull = fx.import(&shim::fused_kernel_name(mode, MR, nb), sig.clone());
+        let krem =
+            (rem > 0).then(|| fx.import(&shim::fused_kernel_name(mode, rem, nb), sig.clone()));
+        fx.for_n(count, |fx, pi| {
+            let col0 = fx.lin(&[(pi, PANEL as i64)], (first * PANEL) as i64);
+            let boff = fx.b.ins().imul_imm_s(col0, p.kp as i64);
+            let b = fx.b.ins().iadd(bptr, boff);
+            let kp4 = fx.c((p.kp / 4) as i64);
+            let ldav = fx.c(lda);
+            let ldb = fx.c((width * 4) as i64);
+            if full_tiles > 0 {
+                fx.for_n(full_tiles, |fx, t| {
+                    let aoff = fx.b.ins().imul_imm_s(t, MR as i64 * lda);
+                    let at = fx.b.ins().iadd(a, aoff);
+                    let row0 = fx.b.ins().imul_imm_s(t, MR as i64);
+                    fx.b.ins()
+                        .call(kfull, &[kp4, at, ldav, b, ldb, ob, row0, col0, ep, rs]);
+                });
+            }
+            if let Some(kr) = krem {
+                let at = fx.b.ins().iadd_imm_s(a, (full_tiles * MR) as i64 * lda);
+                let row0 = fx.c((full_tiles * MR) as i64);
+                fx.b.ins()
+                    .call(kr, &[kp4, at, ldav, b, ldb, ob, row0, col0, ep, rs]);
             }
         });
     }

@@ -19,12 +19,14 @@ use qcc_ir::{Graph, ValueId};
 pub(crate) enum Prep {
     Plain,
     Gemm(Box<GemmPrep>),
+    /// A requantize whose work the GEMM before it does (nothing to emit).
+    Fused,
 }
 
 impl Prep {
     pub fn temps(&self) -> Vec<usize> {
         match self {
-            Prep::Plain => vec![],
+            Prep::Plain | Prep::Fused => vec![],
             Prep::Gemm(g) => g.temps().to_vec(),
         }
     }
@@ -182,6 +184,110 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     }
 }
 
+/// Tries to fuse the requantize `req` (the only user of the GEMM-lowered
+/// `acc`) into `g`'s tile store; on success `g.fused` is set. Only on the
+/// AVX512-VNNI path, for the float and single-rounding modes, a constant
+/// (or absent) bias, one-byte outputs, per-tensor or per-column parameters,
+/// and when the folded bounds stay exact in i32 (else the ops stay apart).
+pub(crate) fn try_fuse_requant(graph: &Graph, acc: ValueId, req: ValueId, g: &mut GemmPrep) -> bool {
+    use crate::shim::{FusedMode, FusedParams};
+    if g.path != DotPath::Avx512Vnni {
+        return false;
+    }
+    let mode = match graph.node(req).op {
+        Op::Requantize { mode: RequantMode::Float } => FusedMode::Float,
+        Op::Requantize { mode: RequantMode::SingleRound } => FusedMode::Single,
+        _ => return false,
+    };
+    let (at, rt) = (graph.ty(acc), graph.ty(req));
+    let (Some(qi), Some(qo)) = (at.elem.as_quant(), rt.elem.as_quant()) else {
+        return false;
+    };
+    if Ek::of(rt.elem.storage()).size() != 1 {
+        return false;
+    }
+    let col_axis = if g.conv.is_some() { 1 } else { at.shape.len() - 1 };
+    let axis = match (qi.axis, qo.axis) {
+        (Some(a), Some(b)) if a != b => return false,
+        (a, b) => a.or(b),
+    };
+    if axis.is_some_and(|a| a != col_axis) {
+        return false;
+    }
+    let args = graph.args(acc);
+    let bias: Vec<i64> = match args.get(2) {
+        None => vec![0; g.n],
+        Some(&b) => match graph.node(b).op.as_const().and_then(|c| c.data.to_i64s()) {
+            Some(v) if v.len() == g.n => v,
+            _ => return false,
+        },
+    };
+    let fits = |v: i64| i32::try_from(v).is_ok();
+    let (lo_o, hi_o) = (qo.storage_min, qo.storage_max);
+    let mut fp = FusedParams::default();
+    for c in 0..g.n {
+        let ch = if axis.is_some() { c } else { 0 };
+        let Ok(r) = rescale(graph_mode(mode), qi.scale(ch), qo.scale(ch), 1) else {
+            return false;
+        };
+        let (zi, zo) = (qi.zero_point(ch), qo.zero_point(ch));
+        let bc = bias[c] - zi;
+        let lo = (g.lo - zi).max(i32::MIN as i64);
+        let hi = (g.hi - zi).min(i32::MAX as i64);
+        let (flo, fhi) = (lo_o - zo, hi_o - zo);
+        if !fits(bc) || lo > hi || flo.abs() >= 1 << 24 || fhi.abs() >= 1 << 24 || !fits(zo) {
+            return false;
+        }
+        let (m, s, flo, fhi) = match r {
+            Rescale::Float(m) if m.is_finite() => (
+                m.to_bits() as i32,
+                0,
+                (flo as f32).to_bits() as i32,
+                (fhi as f32).to_bits() as i32,
+            ),
+            Rescale::SingleRound(fm) if (0..=62).contains(&(31 - fm.shift)) => {
+                (fm.multiplier as i32, 31 - fm.shift, flo as i32, fhi as i32)
+            }
+            _ => return false,
+        };
+        fp.colc.push(g.colc[c]);
+        fp.zw.push(g.zw[c] as i32);
+        fp.bc.push(bc as i32);
+        fp.lo.push(lo as i32);
+        fp.hi.push(hi as i32);
+        fp.m.push(m);
+        fp.flo.push(flo);
+        fp.fhi.push(fhi);
+        fp.zo.push(zo as i32);
+        fp.s.push(s);
+    }
+    fp.ncols = g.n;
+    match &g.conv {
+        None => {
+            fp.pix = g.m.max(1);
+            fp.img_stride = 0;
+            fp.row_stride = g.n;
+            fp.col_stride = 1;
+        }
+        Some(cs) => {
+            let pix = cs.oh * cs.ow;
+            fp.pix = pix.max(1);
+            fp.img_stride = cs.o * pix;
+            fp.row_stride = 1;
+            fp.col_stride = pix;
+        }
+    }
+    g.fused = Some((mode, fp));
+    true
+}
+
+fn graph_mode(m: crate::shim::FusedMode) -> RequantMode {
+    match m {
+        crate::shim::FusedMode::Float => RequantMode::Float,
+        crate::shim::FusedMode::Single => RequantMode::SingleRound,
+    }
+}
+
 /// Lowers one op (not an input or constant).
 pub(crate) fn lower(
     fx: &mut Fx,
@@ -198,6 +304,13 @@ pub(crate) fn lower(
     let a: Vec<Buf> = args.iter().map(|&a| bufs(a)).collect();
     let at: Vec<&TensorType> = args.iter().map(|&a| graph.ty(a)).collect();
     let e = |r: String| err(graph, v, r);
+    if matches!(prep, Prep::Fused) {
+        return Ok(());
+    }
+    let out = match prep {
+        Prep::Gemm(g) if g.fused.is_some() => bufs(g.fused_into.expect("fused value")),
+        _ => out,
+    };
     match &node.op {
         Op::Input(_) | Op::Const(_) => Ok(()),
         Op::MatMulInt => match prep {
@@ -205,14 +318,14 @@ pub(crate) fn lower(
                 gemm::emit(fx, g, &a[0], a.get(2), &out, temps);
                 Ok(())
             }
-            Prep::Plain => matmul_int(fx, &a, &at, &out, out_ty).map_err(e),
+            _ => matmul_int(fx, &a, &at, &out, out_ty).map_err(e),
         },
         Op::Conv2dInt(attrs) => match prep {
             Prep::Gemm(g) => {
                 gemm::emit(fx, g, &a[0], a.get(2), &out, temps);
                 Ok(())
             }
-            Prep::Plain => conv(fx, &a, &at, &out, out_ty, attrs, true).map_err(e),
+            _ => conv(fx, &a, &at, &out, out_ty, attrs, true).map_err(e),
         },
         Op::Conv2d(attrs) => conv(fx, &a, &at, &out, out_ty, attrs, false).map_err(e),
         Op::MatMul => matmul_f32(fx, &a, &at, &out, out_ty),

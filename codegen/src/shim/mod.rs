@@ -44,6 +44,93 @@ pub const PANEL: usize = 64;
 pub type KernelFn =
     unsafe extern "C" fn(usize, *const u8, usize, *const i8, usize, *mut i32, usize);
 
+/// Signature of the fused micro-kernels (AVX512-VNNI only):
+/// `(kp4, a, lda, b, ldb, out, row0, col0, ep, rs)` computes the tile at
+/// rows `row0..` and columns `col0..` and stores it requantized to bytes
+/// (see [`FusedParams`]).
+pub type FusedKernelFn = unsafe extern "C" fn(
+    usize,
+    *const u8,
+    usize,
+    *const i8,
+    usize,
+    *mut u8,
+    usize,
+    usize,
+    *const i64,
+    *const i32,
+);
+
+/// The rescale a fused kernel applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FusedMode {
+    /// `round_half_even(f32(d) · M)`.
+    Float,
+    /// `(d · m + 2^(s−1)) >> s` in i64.
+    Single,
+}
+
+/// Everything a fused kernel needs besides the operands, per output column
+/// `c` (`0 ≤ c < np`, padding columns hold anything harmless):
+///
+/// `y = clamp(R(clamp(sat_i32(acc − rs[row]·zw[c] + colc[c] + bc[c]), lo[c], hi[c])), flo[c], fhi[c]) + zo[c]`
+///
+/// with `R` the rescale (`m[c]`: f32 bits in the float mode, the fixed-point
+/// multiplier otherwise; `s[c]` its right shift, single mode only) and the
+/// output bounds `flo`/`fhi` (the output range less `zo`) as f32 bits in the
+/// float mode, as i32 otherwise. The output element `(row, c)` is the byte at
+/// `(row / pix) · img_stride + (row % pix) · row_stride + c · col_stride`.
+#[derive(Clone, Debug, Default)]
+pub struct FusedParams {
+    pub ncols: usize,
+    pub pix: usize,
+    pub img_stride: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+    pub colc: Vec<i32>,
+    pub zw: Vec<i32>,
+    pub bc: Vec<i32>,
+    pub lo: Vec<i32>,
+    pub hi: Vec<i32>,
+    pub m: Vec<i32>,
+    pub flo: Vec<i32>,
+    pub fhi: Vec<i32>,
+    pub zo: Vec<i32>,
+    pub s: Vec<i32>,
+}
+
+impl FusedParams {
+    /// The block the kernels read: 8 i64 (`np, ncols, pix, img_stride,
+    /// row_stride, col_stride, 0, 0`), then the 10 arrays, each padded with
+    /// zeros to `np` i32.
+    pub fn bytes(&self, np: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let head = [
+            np,
+            self.ncols,
+            self.pix,
+            self.img_stride,
+            self.row_stride,
+            self.col_stride,
+            0,
+            0,
+        ];
+        for h in head {
+            out.extend_from_slice(&(h as i64).to_le_bytes());
+        }
+        for t in [
+            &self.colc, &self.zw, &self.bc, &self.lo, &self.hi, &self.m, &self.flo, &self.fhi,
+            &self.zo, &self.s,
+        ] {
+            for c in 0..np {
+                let v = t.get(c).copied().unwrap_or(0);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+}
+
 /// How `matmul_int` / `conv2d_int` compute their dot products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DotPath {
@@ -173,6 +260,15 @@ pub(crate) fn kernel_name(path: DotPath, mr: usize, nb: usize) -> String {
     format!("qcc_u8i8_{}_{mr}x{nb}", path.name())
 }
 
+/// The symbol name of a fused AVX512-VNNI micro-kernel.
+pub(crate) fn fused_kernel_name(mode: FusedMode, mr: usize, nb: usize) -> String {
+    let m = match mode {
+        FusedMode::Float => "float",
+        FusedMode::Single => "single",
+    };
+    format!("qcc_u8i8_avx512vnni_fused_{m}_{mr}x{nb}")
+}
+
 /// Every micro-kernel this host can run, with its symbol name, to register
 /// with the JIT.
 pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
@@ -188,6 +284,14 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
                         kernel_name(DotPath::Avx512Vnni, mr, nb),
                         x86::zmm_kernel(mr, nb) as *const u8,
                     ));
+                }
+                if f.avx512vnni {
+                    for mode in [FusedMode::Float, FusedMode::Single] {
+                        out.push((
+                            fused_kernel_name(mode, mr, nb),
+                            fused_kernel(mode, mr, nb).expect("supported") as *const u8,
+                        ));
+                    }
                 }
                 if f.avxvnni {
                     out.push((
@@ -214,6 +318,27 @@ pub fn kernel(path: DotPath, mr: usize, nb: usize) -> Option<KernelFn> {
             DotPath::AvxVnni => Some(x86::ymm_kernel(mr, nb)),
             _ => None,
         }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        None
+    }
+}
+
+/// The fused AVX512-VNNI micro-kernel of `mode` for an `mr × 16·nb` tile.
+pub fn fused_kernel(mode: FusedMode, mr: usize, nb: usize) -> Option<FusedKernelFn> {
+    if !DotPath::Avx512Vnni.is_supported()
+        || !(1..=MR).contains(&mr)
+        || !(1..=PANEL / NR).contains(&nb)
+    {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        Some(match mode {
+            FusedMode::Float => x86::zmm_fused_float(mr, nb),
+            FusedMode::Single => x86::zmm_fused_single(mr, nb),
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -159,3 +159,233 @@ kernels!(
     (4, 3, ymm_4x3),
     (4, 4, ymm_4x4),
 );
+
+/// The fused epilogue parameters (see `super::FusedParams` for the layout
+/// of the block `ep` points to).
+const EP_HEADER: usize = 8;
+
+/// The zmm kernel with the requantizing epilogue fused into its tile store:
+/// the `MR × 16·NB` i32 tile never leaves the registers; each lane gets the
+/// zero-point corrections, the saturating bias, the accumulator clamp, the
+/// rescale of `MODE` (`0`: float, `1`: single rounding), the output zero
+/// point and the output clamp, and is stored as one byte.
+///
+/// # Safety
+/// As [`zmm_tile`] for `a` and `b`; `ep` points to a block laid out as
+/// `super::FusedParams::bytes` describes (header then 10 arrays of `np` i32),
+/// with `col0 + 16 · NB ≤ np`; `rs` is null or readable at
+/// `row0 .. row0 + MR`; every output position of the valid columns of the
+/// tile (`col < ncols`) is writable.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
+    kp4: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    ldb: usize,
+    out: *mut u8,
+    row0: usize,
+    col0: usize,
+    ep: *const i64,
+    rs: *const i32,
+) {
+    let mut acc = [[_mm512_setzero_si512(); NB]; MR];
+    for k in 0..kp4 {
+        // SAFETY: `k < kp4`: inside the panel and rows (the contract).
+        unsafe {
+            let bp = b.add(k * ldb);
+            let mut bv = [_mm512_setzero_si512(); NB];
+            for (j, v) in bv.iter_mut().enumerate() {
+                *v = _mm512_loadu_si512(bp.add(64 * j) as *const _);
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let quad = (a.add(r * lda + 4 * k) as *const i32).read_unaligned();
+                let av = _mm512_set1_epi32(quad);
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = _mm512_dpbusd_epi32(*v, av, bv[j]);
+                }
+            }
+        }
+    }
+    // SAFETY: the header and the tables are inside the block (the contract).
+    let h = unsafe { core::slice::from_raw_parts(ep, EP_HEADER) };
+    let (np, ncols, pix, img_stride, row_stride, col_stride) = (
+        h[0] as usize,
+        h[1] as usize,
+        h[2] as usize,
+        h[3] as usize,
+        h[4] as usize,
+        h[5] as usize,
+    );
+    // SAFETY: past the header, 10 arrays of `np` i32.
+    let tab = unsafe { (ep.add(EP_HEADER) as *const i32).add(col0) };
+    // SAFETY: `t < 10` and `col0 + 16·NB ≤ np`: inside the array.
+    let ld = |t: usize, j: usize| unsafe {
+        _mm512_loadu_si512(tab.add(t * np + 16 * j) as *const _)
+    };
+    let mut rows = [0i32; MR];
+    if !rs.is_null() {
+        for (r, v) in rows.iter_mut().enumerate() {
+            // SAFETY: `rs` is readable for the tile's rows (the contract).
+            *v = unsafe { rs.add(row0 + r).read() };
+        }
+    }
+    let mut obase = [out; MR];
+    for (r, o) in obase.iter_mut().enumerate() {
+        let row = row0 + r;
+        let off = (row / pix) * img_stride + (row % pix) * row_stride;
+        *o = out.wrapping_add(off);
+    }
+    for j in 0..NB {
+        let col = col0 + 16 * j;
+        if col >= ncols {
+            break;
+        }
+        let valid = (ncols - col).min(16);
+        let mask: __mmask16 = if valid == 16 {
+            0xffff
+        } else {
+            (1u16 << valid) - 1
+        };
+        let (colc, zw, bc, lo, hi) = (ld(0, j), ld(1, j), ld(2, j), ld(3, j), ld(4, j));
+        let (m, flo, fhi, zo) = (ld(5, j), ld(6, j), ld(7, j), ld(8, j));
+        for r in 0..MR {
+            let mut v = acc[r][j];
+            if !rs.is_null() {
+                let t = _mm512_mullo_epi32(_mm512_set1_epi32(rows[r]), zw);
+                v = _mm512_sub_epi32(v, t);
+            }
+            v = _mm512_add_epi32(v, colc);
+            // Saturating `v + bc`: on overflow both operands have the sign
+            // the sum lacks.
+            let s = _mm512_add_epi32(v, bc);
+            let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(bc, s));
+            let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
+            let satv = _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
+            let s = _mm512_mask_mov_epi32(s, ovm, satv);
+            let d = _mm512_min_epi32(_mm512_max_epi32(s, lo), hi);
+            let q = if MODE == 0 {
+                // round_half_even(f32(d) · M), clamped (in float: exact, the
+                // bounds are integers) to the output range less `zo`.
+                let p = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_castsi512_ps(m));
+                let p = _mm512_min_ps(
+                    _mm512_max_ps(p, _mm512_castsi512_ps(flo)),
+                    _mm512_castsi512_ps(fhi),
+                );
+                _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(p)
+            } else {
+                // (d · m + 2^(s−1)) >> s in i64, even and odd lanes apart.
+                let s = ld(9, j);
+                let one = _mm512_set1_epi64(1);
+                let lo64 = _mm512_set1_epi64(0xffff_ffff);
+                let half = |sh: __m512i| _mm512_srli_epi64::<1>(_mm512_sllv_epi64(one, sh));
+                let lane = |dv: __m512i, mv: __m512i, sv: __m512i, fl: __m512i, fh: __m512i| {
+                    let sh = _mm512_and_si512(sv, lo64);
+                    let p = _mm512_mul_epi32(dv, mv);
+                    let p = _mm512_add_epi64(p, half(sh));
+                    let p = _mm512_srav_epi64(p, sh);
+                    // Bounds: sign-extend the 32-bit lane.
+                    let fl = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fl));
+                    let fh = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fh));
+                    _mm512_min_epi64(_mm512_max_epi64(p, fl), fh)
+                };
+                let even = lane(d, m, s, flo, fhi);
+                let odd = lane(
+                    _mm512_srli_epi64::<32>(d),
+                    _mm512_srli_epi64::<32>(m),
+                    _mm512_srli_epi64::<32>(s),
+                    _mm512_srli_epi64::<32>(flo),
+                    _mm512_srli_epi64::<32>(fhi),
+                );
+                _mm512_or_si512(
+                    _mm512_and_si512(even, lo64),
+                    _mm512_slli_epi64::<32>(odd),
+                )
+            };
+            let y = _mm512_add_epi32(q, zo);
+            let o = obase[r].wrapping_add(col * col_stride);
+            if col_stride == 1 {
+                // SAFETY: the `valid` bytes at `o` are output positions of
+                // this tile (the contract).
+                unsafe { _mm512_mask_cvtepi32_storeu_epi8(o as *mut _, mask, y) };
+            } else {
+                let mut tmp = [0u8; 16];
+                // SAFETY: `tmp` holds 16 bytes.
+                unsafe { _mm512_mask_cvtepi32_storeu_epi8(tmp.as_mut_ptr() as *mut _, 0xffff, y) };
+                for (l, &t) in tmp.iter().enumerate().take(valid) {
+                    // SAFETY: an output position of the tile (the contract).
+                    unsafe { o.wrapping_add(l * col_stride).write(t) };
+                }
+            }
+        }
+    }
+}
+
+macro_rules! fused_kernels {
+    ($table:ident, $mode:literal, $( ($mr:literal, $nb:literal, $name:ident) ),* $(,)?) => {
+        $(
+            /// C-ABI entry point of one fused tile shape (see
+            /// [`zmm_fused`]'s contract).
+            ///
+            /// # Safety
+            /// As [`zmm_fused`]'s.
+            #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+            unsafe extern "C" fn $name(
+                kp4: usize, a: *const u8, lda: usize, b: *const i8, ldb: usize,
+                out: *mut u8, row0: usize, col0: usize, ep: *const i64, rs: *const i32,
+            ) {
+                // SAFETY: same contract as this function's.
+                unsafe { zmm_fused::<$mr, $nb, $mode>(kp4, a, lda, b, ldb, out, row0, col0, ep, rs) }
+            }
+        )*
+        pub(super) fn $table(mr: usize, nb: usize) -> super::FusedKernelFn {
+            match (mr, nb) {
+                $( ($mr, $nb) => $name, )*
+                _ => panic!("no {mr}x{nb} kernel"),
+            }
+        }
+    };
+}
+
+fused_kernels!(
+    zmm_fused_float,
+    0,
+    (1, 1, zf_1x1),
+    (1, 2, zf_1x2),
+    (1, 3, zf_1x3),
+    (1, 4, zf_1x4),
+    (2, 1, zf_2x1),
+    (2, 2, zf_2x2),
+    (2, 3, zf_2x3),
+    (2, 4, zf_2x4),
+    (3, 1, zf_3x1),
+    (3, 2, zf_3x2),
+    (3, 3, zf_3x3),
+    (3, 4, zf_3x4),
+    (4, 1, zf_4x1),
+    (4, 2, zf_4x2),
+    (4, 3, zf_4x3),
+    (4, 4, zf_4x4),
+);
+
+fused_kernels!(
+    zmm_fused_single,
+    1,
+    (1, 1, zs_1x1),
+    (1, 2, zs_1x2),
+    (1, 3, zs_1x3),
+    (1, 4, zs_1x4),
+    (2, 1, zs_2x1),
+    (2, 2, zs_2x2),
+    (2, 3, zs_2x3),
+    (2, 4, zs_2x4),
+    (3, 1, zs_3x1),
+    (3, 2, zs_3x2),
+    (3, 3, zs_3x3),
+    (3, 4, zs_3x4),
+    (4, 1, zs_4x1),
+    (4, 2, zs_4x2),
+    (4, 3, zs_4x3),
+    (4, 4, zs_4x4),
+);
