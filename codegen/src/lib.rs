@@ -181,6 +181,7 @@ pub struct Executable {
     pool: Mutex<Vec<Arena>>,
     text: Vec<OpCode>,
     path: DotPath,
+    fused: Vec<String>,
 }
 
 fn ek_bytes(data: &TensorData) -> Vec<u8> {
@@ -264,6 +265,7 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
     let outputs: HashSet<ValueId> = graph.outputs().iter().map(|o| o.value).collect();
     let mut fused_acc: HashSet<ValueId> = HashSet::new();
     let mut fused_start: HashMap<ValueId, usize> = HashMap::new();
+    let mut fused_names: Vec<String> = Vec::new();
     for i in 0..ops_order.len() {
         let v = ops_order[i];
         let Prep::Gemm(g) = &mut preps[i] else {
@@ -284,6 +286,7 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
             continue;
         }
         g.fused_into = Some(r);
+        fused_names.push(graph.describe(r));
         fused_acc.insert(v);
         fused_start.insert(r, step[&v]);
         preps[step[&r] - 1] = Prep::Fused;
@@ -462,6 +465,7 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
         pool: Mutex::new(Vec::new()),
         text,
         path,
+        fused: fused_names,
     })
 }
 
@@ -469,6 +473,13 @@ impl Executable {
     /// The dot-product path the code was generated for.
     pub fn dot_path(&self) -> DotPath {
         self.path
+    }
+
+    /// The requantizes fused into the GEMM before them (their nodes, as
+    /// `Graph::describe` names them): their steps do nothing, the GEMM
+    /// writes their results.
+    pub fn fused_requantizes(&self) -> &[String] {
+        &self.fused
     }
 
     /// Bytes of scratch memory one run uses.

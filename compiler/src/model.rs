@@ -207,6 +207,12 @@ impl CompiledModel {
         self.compile_time
     }
 
+    /// The requantizes the code generator fused into the GEMM before them
+    /// (AVX512-VNNI path only).
+    pub fn fused_requantizes(&self) -> &[String] {
+        self.exe.fused_requantizes()
+    }
+
     /// Scratch bytes per run.
     pub fn arena_size(&self) -> usize {
         self.exe.arena_size()

@@ -1,0 +1,361 @@
+//! JIT vs interpreter on `matmul_int` / `conv2d_int` followed by a
+//! `requantize` that is the accumulator's only user, so that the AVX512-VNNI
+//! path fuses the requantize into the GEMM's tile store: every mode (double
+//! rounding stays apart), per-tensor and per-channel scales and zero points,
+//! biases that saturate the accumulator, accumulator zero points, multipliers
+//! that make ties, output zero points at the ends of the range, M and N not
+//! multiples of the tile, K not a multiple of 4, signed activations, weight
+//! zero points, batched padded convolutions (transposed stores). Every case
+//! runs on every path this host can run, and the fusion is checked to happen
+//! where it should.
+
+mod jit_common;
+
+use jit_common::{assert_same, compile_forced};
+use qcc_compiler::model::DotPath;
+use qcc_ir::op::{Conv2dAttrs, Op, RequantMode};
+use qcc_ir::types::{ElemType, QuantType, ScalarType, TensorType};
+use qcc_ir::{Graph, Tensor, TensorData};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+}
+
+fn fill(st: ScalarType, n: usize, how: usize, rng: &mut Rng) -> TensorData {
+    let (lo, hi) = st.int_range().unwrap();
+    let vals: Vec<i64> = (0..n)
+        .map(|i| match how {
+            0 => rng.range(lo, hi),
+            1 => hi,
+            2 => lo,
+            _ => {
+                if i % 2 == 0 {
+                    lo
+                } else {
+                    hi
+                }
+            }
+        })
+        .collect();
+    TensorData::from_i64s(st, &vals).unwrap()
+}
+
+/// Runs `g` on every path and fill; returns whether the verifier accepted
+/// it, and asserts whether the AVX512-VNNI path fused its requantize.
+fn check(g: &Graph, what: &str, fuse: bool, rng: &mut Rng) -> bool {
+    if let Err(d) = qcc_ir::verify::verify(g) {
+        eprintln!("{what}: skipped: {}", d[0].message);
+        return false;
+    }
+    let models: Vec<_> = qcc_compiler::model::supported_paths()
+        .into_iter()
+        .map(|p| (p, compile_forced(g, p)))
+        .collect();
+    for (p, m) in &models {
+        let fused = m.fused_requantizes().len();
+        if *p == DotPath::Avx512Vnni {
+            assert_eq!(fused, fuse as usize, "{what}: fusion on {p}");
+        } else {
+            assert_eq!(fused, 0, "{what}: fusion on {p}");
+        }
+    }
+    for how in 0..4 {
+        let inputs: Vec<Tensor> = g
+            .inputs()
+            .iter()
+            .map(|&v| {
+                let ty = g.ty(v);
+                let n = ty.shape.iter().product();
+                Tensor::new(ty.shape.clone(), fill(ty.elem.storage(), n, how, rng))
+            })
+            .collect();
+        let want = qcc_ir::interp::run(g, &inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
+        for (p, m) in &models {
+            let got = m.run(&inputs).unwrap();
+            assert_same(&want, &got, &format!("{what} fill {how} path {p}"));
+        }
+    }
+    true
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    m: usize,
+    k: usize,
+    n: usize,
+    xs: ScalarType,
+    zx: i64,
+    /// Weight zero points per column (cycled), 0 for none.
+    zw: &'static [i64],
+    /// 0: none, 1: small, 2: at the verifier's overflow bound.
+    bias: u8,
+    per_channel: bool,
+    mode: RequantMode,
+    out: ScalarType,
+    zo: i64,
+    /// Accumulator zero point.
+    zi: i64,
+    /// Output scale: the multipliers are `s_in / s_out`.
+    s_out: f32,
+}
+
+fn matmul_graph(c: &Case, rng: &mut Rng) -> Graph {
+    let mut g = Graph::new("mm");
+    let (m, k, n) = (c.m, c.k, c.n);
+    let x = g.add_input(
+        "x",
+        TensorType::new(
+            vec![m, k],
+            ElemType::quant(QuantType::per_tensor(c.xs, 1.0, c.zx)),
+        ),
+    );
+    // Scales: powers of two (ties) and odd values, 2^-20 .. 2^4.
+    let sw: Vec<f32> = (0..n)
+        .map(|col| {
+            if !c.per_channel {
+                return 0.5;
+            }
+            let e = -20 + (col as i32 * 7) % 25;
+            let base = 2f32.powi(e);
+            if col % 3 == 2 { base * 0.7371 } else { base }
+        })
+        .collect();
+    let zw: Vec<i64> = (0..n).map(|col| c.zw[col % c.zw.len()]).collect();
+    let wq = if c.per_channel || c.zw.len() > 1 {
+        QuantType::per_axis(ScalarType::I8, 1, sw.clone(), zw)
+    } else {
+        QuantType::per_tensor(ScalarType::I8, sw[0], zw[0])
+    };
+    let wvals: Vec<i64> = (0..k * n).map(|_| rng.range(-127, 127)).collect();
+    let w = g.add_const(
+        TensorData::from_i64s(ScalarType::I8, &wvals).unwrap(),
+        TensorType::new(vec![k, n], ElemType::quant(wq.clone())),
+    );
+    let per_axis = wq.is_per_axis();
+    let acc_q = if per_axis {
+        QuantType::per_axis(ScalarType::I32, 1, sw.clone(), vec![c.zi; n])
+    } else {
+        QuantType::per_tensor(ScalarType::I32, sw[0], c.zi)
+    };
+    let mut args = vec![x, w];
+    if c.bias > 0 {
+        let bq = if per_axis {
+            QuantType::per_axis(ScalarType::I32, 0, sw.clone(), vec![0; n])
+        } else {
+            QuantType::per_tensor(ScalarType::I32, sw[0], 0)
+        };
+        // As large as the verifier's overflow bound allows.
+        let edge = i32::MAX as i64 - (k as i64) * 256 * 256 - 1;
+        let big = [edge, -edge, edge - 100, 7 - edge];
+        let bvals: Vec<i64> = (0..n)
+            .map(|col| {
+                if c.bias == 2 && col % 2 == 0 {
+                    big[(col / 2) % 4]
+                } else {
+                    rng.range(-5000, 5000)
+                }
+            })
+            .collect();
+        args.push(g.add_const(
+            TensorData::from_i64s(ScalarType::I32, &bvals).unwrap(),
+            TensorType::new(vec![n], ElemType::quant(bq)),
+        ));
+    }
+    let acc = g.add_node(
+        Op::MatMulInt,
+        &args,
+        TensorType::new(vec![m, n], ElemType::quant(acc_q)),
+    );
+    let oq = if c.per_channel {
+        let (lo, hi) = c.out.int_range().unwrap();
+        let zos: Vec<i64> = (0..n).map(|col| [c.zo, lo, hi][col % 3]).collect();
+        let sos: Vec<f32> = (0..n).map(|col| c.s_out * [1.0, 0.5, 3.0][col % 3]).collect();
+        QuantType::per_axis(c.out, 1, sos, zos)
+    } else {
+        QuantType::per_tensor(c.out, c.s_out, c.zo)
+    };
+    let y = g.add_node(
+        Op::Requantize { mode: c.mode },
+        &[acc],
+        TensorType::new(vec![m, n], ElemType::quant(oq)),
+    );
+    g.add_output("y", y);
+    g
+}
+
+#[test]
+fn fused_matmul_requantize() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let shapes = [
+        (1, 1, 1),
+        (1, 3, 5),
+        (2, 5, 16),
+        (3, 4, 64),
+        (5, 64, 65),
+        (7, 33, 70),
+        (4, 100, 130),
+        (9, 19, 129),
+        (13, 256, 200),
+    ];
+    let xs = [
+        (ScalarType::U8, 0),
+        (ScalarType::U8, 255),
+        (ScalarType::U8, 131),
+        (ScalarType::I8, -128),
+        (ScalarType::I8, 5),
+    ];
+    let zws: [&[i64]; 3] = [&[0], &[-128, 127, 3], &[4]];
+    let mut ran = 0;
+    let mut fused = 0;
+    for (i, &(m, k, n)) in shapes.iter().enumerate() {
+        for (j, &(xst, zx)) in xs.iter().enumerate() {
+            for mode in RequantMode::ALL {
+                let t = i + j;
+                let (out, zo) = if t % 2 == 0 {
+                    (ScalarType::U8, [0, 255, 128][t % 3])
+                } else {
+                    (ScalarType::I8, [-128, 127, 0][t % 3])
+                };
+                let c = Case {
+                    m,
+                    k,
+                    n,
+                    xs: xst,
+                    zx,
+                    zw: zws[t % 3],
+                    bias: (t % 3) as u8,
+                    per_channel: (t / 2) % 2 == 0,
+                    mode,
+                    out,
+                    zo,
+                    zi: 0,
+                    // Multipliers 0.5 / 0.25 / 2^-k: ties in every mode.
+                    s_out: [1.0, 2.0, 0.25, 37.0][(t + 1) % 4],
+                };
+                let g = matmul_graph(&c, &mut rng);
+                let fuse = mode != RequantMode::DoubleRound;
+                if check(&g, &format!("{c:?}"), fuse, &mut rng) {
+                    ran += 1;
+                    fused += fuse as usize;
+                }
+            }
+        }
+    }
+    assert!(ran >= 100 && fused >= 60, "only {ran} cases ran, {fused} fused");
+}
+
+/// An accumulator with a second user, or that is an output, stays apart.
+#[test]
+fn no_fusion_when_the_accumulator_is_shared() {
+    let mut rng = Rng(77);
+    let c = Case {
+        m: 5,
+        k: 12,
+        n: 20,
+        xs: ScalarType::U8,
+        zx: 3,
+        zw: &[0],
+        bias: 1,
+        per_channel: false,
+        mode: RequantMode::Float,
+        out: ScalarType::U8,
+        zo: 128,
+        zi: 0,
+        s_out: 2.0,
+    };
+    let mut g = matmul_graph(&c, &mut rng);
+    let acc = g.args(g.outputs()[0].value)[0];
+    g.add_output("acc", acc);
+    check(&g, "acc is an output", false, &mut rng);
+    let mut g = matmul_graph(&c, &mut rng);
+    let acc = g.args(g.outputs()[0].value)[0];
+    let ty = g.ty(g.outputs()[0].value).clone();
+    let y2 = g.add_node(
+        Op::Requantize {
+            mode: RequantMode::SingleRound,
+        },
+        &[acc],
+        ty,
+    );
+    g.add_output("y2", y2);
+    check(&g, "two requantizes", false, &mut rng);
+}
+
+#[test]
+fn fused_conv_requantize() {
+    let mut rng = Rng(0x1357_9bdf_2468_ace0);
+    let attrs = |s: [usize; 2], p: [usize; 4]| Conv2dAttrs {
+        strides: s,
+        pads: p,
+        dilations: [1, 1],
+        groups: 1,
+    };
+    let cases = [
+        ([1, 3, 6, 6], 5, [3, 3], attrs([1, 1], [1, 1, 1, 1])),
+        ([2, 3, 7, 6], 20, [3, 3], attrs([2, 2], [1, 0, 2, 1])),
+        ([3, 4, 5, 5], 70, [1, 1], attrs([1, 1], [0, 0, 0, 0])),
+        ([2, 5, 4, 5], 16, [2, 3], attrs([1, 1], [0, 1, 1, 0])),
+    ];
+    let mut ran = 0;
+    for (i, (xsh, o, kern, a)) in cases.iter().enumerate() {
+        let (xsh, o, kern) = (*xsh, *o, *kern);
+        for mode in RequantMode::ALL {
+            for (xs, zx) in [(ScalarType::U8, 200), (ScalarType::I8, -3)] {
+                let [n, c, h, w] = xsh;
+                let oh = (h + a.pads[0] + a.pads[2] - kern[0]) / a.strides[0] + 1;
+                let ow = (w + a.pads[1] + a.pads[3] - kern[1]) / a.strides[1] + 1;
+                let mut g = Graph::new("conv");
+                let x = g.add_input(
+                    "x",
+                    TensorType::new(
+                        xsh.to_vec(),
+                        ElemType::quant(QuantType::per_tensor(xs, 0.5, zx)),
+                    ),
+                );
+                let sw: Vec<f32> = (0..o).map(|q| 2f32.powi(-(q as i32 % 13)) * 1.25).collect();
+                let zw: Vec<i64> = (0..o).map(|q| [0, -128, 127, 5][(q + i) % 4]).collect();
+                let wq = QuantType::per_axis(ScalarType::I8, 0, sw.clone(), zw);
+                let wn = o * c * kern[0] * kern[1];
+                let wvals: Vec<i64> = (0..wn).map(|_| rng.range(-127, 127)).collect();
+                let wv = g.add_const(
+                    TensorData::from_i64s(ScalarType::I8, &wvals).unwrap(),
+                    TensorType::new(vec![o, c, kern[0], kern[1]], ElemType::quant(wq)),
+                );
+                let acc_s: Vec<f32> = sw.iter().map(|s| 0.5 * s).collect();
+                let bq = QuantType::per_axis(ScalarType::I32, 0, acc_s.clone(), vec![0; o]);
+                let bvals: Vec<i64> = (0..o).map(|_| rng.range(-3000, 3000)).collect();
+                let b = g.add_const(
+                    TensorData::from_i64s(ScalarType::I32, &bvals).unwrap(),
+                    TensorType::new(vec![o], ElemType::quant(bq)),
+                );
+                let accq = QuantType::per_axis(ScalarType::I32, 1, acc_s, vec![0; o]);
+                let acc = g.add_node(
+                    Op::Conv2dInt(a.clone()),
+                    &[x, wv, b],
+                    TensorType::new(vec![n, o, oh, ow], ElemType::quant(accq)),
+                );
+                let y = g.add_node(
+                    Op::Requantize { mode },
+                    &[acc],
+                    TensorType::new(
+                        vec![n, o, oh, ow],
+                        ElemType::quant(QuantType::per_tensor(ScalarType::U8, 0.75, 7)),
+                    ),
+                );
+                g.add_output("y", y);
+                let fuse = mode != RequantMode::DoubleRound;
+                ran += check(&g, &format!("conv {i} {mode} {xs}"), fuse, &mut rng) as usize;
+            }
+        }
+    }
+    assert!(ran >= 20, "only {ran} cases ran");
+}
