@@ -186,8 +186,7 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
     if let Some(g) = gops {
         let _ = write!(
             o,
-            "  work         {:.4} GOP per run, {g:.1} GOPS",
-            2.0 * macs as f64 / 1e9
+            "  work         {macs} multiply-adds per run: {g:.1} GOPS"
         );
         if let Some(sh) = share {
             let _ = write!(
