@@ -262,6 +262,7 @@ pub(crate) fn try_fuse_requant(graph: &Graph, acc: ValueId, req: ValueId, g: &mu
         fp.s.push(s);
     }
     fp.ncols = g.n;
+    fp.signed_out = rt.elem.storage().is_signed();
     match &g.conv {
         None => {
             fp.pix = g.m.max(1);

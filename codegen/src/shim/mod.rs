@@ -87,6 +87,8 @@ pub struct FusedParams {
     pub img_stride: usize,
     pub row_stride: usize,
     pub col_stride: usize,
+    /// The output is signed (i8/i4 storage), else unsigned.
+    pub signed_out: bool,
     pub colc: Vec<i32>,
     pub zw: Vec<i32>,
     pub bc: Vec<i32>,
@@ -101,7 +103,7 @@ pub struct FusedParams {
 
 impl FusedParams {
     /// The block the kernels read: 8 i64 (`np, ncols, pix, img_stride,
-    /// row_stride, col_stride, 0, 0`), then the 10 arrays, each padded with
+    /// row_stride, col_stride, signed_out, 0`), then the 10 arrays, each padded with
     /// zeros to `np` i32.
     pub fn bytes(&self, np: usize) -> Vec<u8> {
         let mut out = Vec::new();
@@ -112,7 +114,7 @@ impl FusedParams {
             self.img_stride,
             self.row_stride,
             self.col_stride,
-            0,
+            self.signed_out as usize,
             0,
         ];
         for h in head {

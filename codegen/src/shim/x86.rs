@@ -234,8 +234,88 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
     let mut obase = [out; MR];
     for (r, o) in obase.iter_mut().enumerate() {
         let row = row0 + r;
-        let off = (row / pix) * img_stride + (row % pix) * row_stride;
+        // No division for a matmul (one "image": `img_stride = 0`).
+        let off = if img_stride == 0 {
+            row * row_stride
+        } else {
+            (row / pix) * img_stride + (row % pix) * row_stride
+        };
         *o = out.wrapping_add(off);
+    }
+    let signed_out = h[6] != 0;
+    // The requantized lanes of `acc[r][j]`, as i32 within the output range.
+    let epi = |r: usize, j: usize| -> __m512i {
+        let (colc, zw, bc, lo, hi) = (ld(0, j), ld(1, j), ld(2, j), ld(3, j), ld(4, j));
+        let (m, flo, fhi, zo) = (ld(5, j), ld(6, j), ld(7, j), ld(8, j));
+        let mut v = acc[r][j];
+        if !rs.is_null() {
+            let t = _mm512_mullo_epi32(_mm512_set1_epi32(rows[r]), zw);
+            v = _mm512_sub_epi32(v, t);
+        }
+        v = _mm512_add_epi32(v, colc);
+        // Saturating `v + bc`: on overflow both operands have the sign the
+        // sum lacks.
+        let s = _mm512_add_epi32(v, bc);
+        let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(bc, s));
+        let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
+        let satv = _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
+        let s = _mm512_mask_mov_epi32(s, ovm, satv);
+        let d = _mm512_min_epi32(_mm512_max_epi32(s, lo), hi);
+        let q = if MODE == 0 {
+            // round_half_even(f32(d) · M), clamped (in float: exact, the
+            // bounds are integers) to the output range less `zo`.
+            let p = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_castsi512_ps(m));
+            let p = _mm512_min_ps(
+                _mm512_max_ps(p, _mm512_castsi512_ps(flo)),
+                _mm512_castsi512_ps(fhi),
+            );
+            _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(p)
+        } else {
+            // (d · m + 2^(s−1)) >> s in i64, even and odd lanes apart.
+            let s = ld(9, j);
+            let one = _mm512_set1_epi64(1);
+            let lo64 = _mm512_set1_epi64(0xffff_ffff);
+            let half = |sh: __m512i| _mm512_srli_epi64::<1>(_mm512_sllv_epi64(one, sh));
+            let lane = |dv: __m512i, mv: __m512i, sv: __m512i, fl: __m512i, fh: __m512i| {
+                let sh = _mm512_and_si512(sv, lo64);
+                let p = _mm512_mul_epi32(dv, mv);
+                let p = _mm512_add_epi64(p, half(sh));
+                let p = _mm512_srav_epi64(p, sh);
+                // Bounds: sign-extend the 32-bit lane.
+                let fl = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fl));
+                let fh = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fh));
+                _mm512_min_epi64(_mm512_max_epi64(p, fl), fh)
+            };
+            let even = lane(d, m, s, flo, fhi);
+            let odd = lane(
+                _mm512_srli_epi64::<32>(d),
+                _mm512_srli_epi64::<32>(m),
+                _mm512_srli_epi64::<32>(s),
+                _mm512_srli_epi64::<32>(flo),
+                _mm512_srli_epi64::<32>(fhi),
+            );
+            _mm512_or_si512(_mm512_and_si512(even, lo64), _mm512_slli_epi64::<32>(odd))
+        };
+        _mm512_add_epi32(q, zo)
+    };
+    if NB == 4 && col_stride == 1 && col0 + 64 <= ncols {
+        // A full row of 64 contiguous bytes: pack the four vectors (exact,
+        // every lane is within the output range) and store once.
+        let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        for (r, o) in obase.iter().enumerate() {
+            let ab = _mm512_packs_epi32(epi(r, 0), epi(r, 1));
+            let cd = _mm512_packs_epi32(epi(r, 2), epi(r, 3));
+            let bytes = if signed_out {
+                _mm512_packs_epi16(ab, cd)
+            } else {
+                _mm512_packus_epi16(ab, cd)
+            };
+            let y = _mm512_permutexvar_epi32(idx, bytes);
+            // SAFETY: the 64 bytes at `o + col0` are output positions of
+            // this tile (the contract; all 64 columns are valid).
+            unsafe { _mm512_storeu_si512(o.wrapping_add(col0) as *mut _, y) };
+        }
+        return;
     }
     for j in 0..NB {
         let col = col0 + 16 * j;
@@ -248,63 +328,9 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
         } else {
             (1u16 << valid) - 1
         };
-        let (colc, zw, bc, lo, hi) = (ld(0, j), ld(1, j), ld(2, j), ld(3, j), ld(4, j));
-        let (m, flo, fhi, zo) = (ld(5, j), ld(6, j), ld(7, j), ld(8, j));
-        for r in 0..MR {
-            let mut v = acc[r][j];
-            if !rs.is_null() {
-                let t = _mm512_mullo_epi32(_mm512_set1_epi32(rows[r]), zw);
-                v = _mm512_sub_epi32(v, t);
-            }
-            v = _mm512_add_epi32(v, colc);
-            // Saturating `v + bc`: on overflow both operands have the sign
-            // the sum lacks.
-            let s = _mm512_add_epi32(v, bc);
-            let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(bc, s));
-            let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
-            let satv = _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
-            let s = _mm512_mask_mov_epi32(s, ovm, satv);
-            let d = _mm512_min_epi32(_mm512_max_epi32(s, lo), hi);
-            let q = if MODE == 0 {
-                // round_half_even(f32(d) · M), clamped (in float: exact, the
-                // bounds are integers) to the output range less `zo`.
-                let p = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_castsi512_ps(m));
-                let p = _mm512_min_ps(
-                    _mm512_max_ps(p, _mm512_castsi512_ps(flo)),
-                    _mm512_castsi512_ps(fhi),
-                );
-                _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(p)
-            } else {
-                // (d · m + 2^(s−1)) >> s in i64, even and odd lanes apart.
-                let s = ld(9, j);
-                let one = _mm512_set1_epi64(1);
-                let lo64 = _mm512_set1_epi64(0xffff_ffff);
-                let half = |sh: __m512i| _mm512_srli_epi64::<1>(_mm512_sllv_epi64(one, sh));
-                let lane = |dv: __m512i, mv: __m512i, sv: __m512i, fl: __m512i, fh: __m512i| {
-                    let sh = _mm512_and_si512(sv, lo64);
-                    let p = _mm512_mul_epi32(dv, mv);
-                    let p = _mm512_add_epi64(p, half(sh));
-                    let p = _mm512_srav_epi64(p, sh);
-                    // Bounds: sign-extend the 32-bit lane.
-                    let fl = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fl));
-                    let fh = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fh));
-                    _mm512_min_epi64(_mm512_max_epi64(p, fl), fh)
-                };
-                let even = lane(d, m, s, flo, fhi);
-                let odd = lane(
-                    _mm512_srli_epi64::<32>(d),
-                    _mm512_srli_epi64::<32>(m),
-                    _mm512_srli_epi64::<32>(s),
-                    _mm512_srli_epi64::<32>(flo),
-                    _mm512_srli_epi64::<32>(fhi),
-                );
-                _mm512_or_si512(
-                    _mm512_and_si512(even, lo64),
-                    _mm512_slli_epi64::<32>(odd),
-                )
-            };
-            let y = _mm512_add_epi32(q, zo);
-            let o = obase[r].wrapping_add(col * col_stride);
+        for (r, &ob) in obase.iter().enumerate() {
+            let y = epi(r, j);
+            let o = ob.wrapping_add(col * col_stride);
             if col_stride == 1 {
                 // SAFETY: the `valid` bytes at `o` are output positions of
                 // this tile (the contract).
