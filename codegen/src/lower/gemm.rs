@@ -188,6 +188,18 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
         }
     };
     match &p.conv {
+        None if matches!(ek, Ek::U8 | Ek::I8) && p.m * p.k > 0 => {
+            // Row copies with the sign flip and the row sums: a helper
+            // the compiler vectorizes.
+            let sig = fx.sig(&[I64; 7], &[]);
+            let f = fx.import("qcc_pack_rows", sig);
+            let rows = fx.c(p.m as i64);
+            let kv = fx.c(k as i64);
+            let kpv = fx.c(kp);
+            let flip = fx.c(p.signed_x as i64);
+            let rsv = if p.need_rowsum { rs } else { fx.c(0) };
+            fx.b.ins().call(f, &[xb, rows, kv, kpv, flip, a, rsv]);
+        }
         None => fx.for_n(p.m, |fx, r| {
             let zero = fx.c(0);
             let sum = p.need_rowsum.then(|| fx.var(I64, zero));

@@ -262,6 +262,48 @@ pub(crate) fn kernel_name(path: DotPath, mr: usize, nb: usize) -> String {
     format!("qcc_u8i8_{}_{mr}x{nb}", path.name())
 }
 
+/// Packs `rows` rows of `k` activation bytes (row stride `k`) into rows of
+/// `kp ≥ k` bytes (row stride `kp`, the tail zeroed), as unsigned values:
+/// `u = x ^ 0x80` (that is `x + 128`) when `flip` is non-zero, else `u = x`;
+/// when `rs` is not null, `rs[r] = Σ_k u` (as i32; exact, `255 · k < 2^31`).
+///
+/// # Safety
+/// `x` readable for `rows · k` bytes, `a` writable for `rows · kp` bytes and
+/// not overlapping `x`, `rs` null or writable for `rows` i32.
+pub(crate) unsafe extern "C" fn qcc_pack_rows(
+    x: *const u8,
+    rows: usize,
+    k: usize,
+    kp: usize,
+    flip: usize,
+    a: *mut u8,
+    rs: *mut i32,
+) {
+    let flip = if flip != 0 { 0x80u8 } else { 0 };
+    // SAFETY: the extents the contract guarantees.
+    let (src, dst) = unsafe {
+        (
+            std::slice::from_raw_parts(x, rows * k),
+            std::slice::from_raw_parts_mut(a, rows * kp),
+        )
+    };
+    for r in 0..rows {
+        let s = &src[r * k..(r + 1) * k];
+        let d = &mut dst[r * kp..(r + 1) * kp];
+        let mut sum = 0u32;
+        for (o, &v) in d[..k].iter_mut().zip(s) {
+            let u = v ^ flip;
+            *o = u;
+            sum += u as u32;
+        }
+        d[k..].fill(0);
+        if !rs.is_null() {
+            // SAFETY: `r < rows` (the contract).
+            unsafe { rs.add(r).write(sum as i32) };
+        }
+    }
+}
+
 /// The symbol name of a fused AVX512-VNNI micro-kernel.
 pub(crate) fn fused_kernel_name(mode: FusedMode, mr: usize, nb: usize) -> String {
     let m = match mode {
@@ -275,7 +317,7 @@ pub(crate) fn fused_kernel_name(mode: FusedMode, mr: usize, nb: usize) -> String
 /// with the JIT.
 pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
     #[allow(unused_mut)]
-    let mut out = Vec::new();
+    let mut out = vec![("qcc_pack_rows".to_string(), qcc_pack_rows as *const u8)];
     #[cfg(target_arch = "x86_64")]
     {
         let f = host_features();
