@@ -6,72 +6,34 @@
 use super::KernelFn;
 use core::arch::x86_64::*;
 
-/// One k4 step of the zmm tile: `NB` panel loads, `MR` broadcasts.
-///
-/// # Safety
-/// As [`zmm_accumulate`], for the step `k < kp4`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-#[inline]
-unsafe fn zmm_step<const MR: usize, const NB: usize>(
-    acc: &mut [[__m512i; NB]; MR],
-    k: usize,
-    a: *const u8,
-    lda: usize,
-    b: *const i8,
-    ldb: usize,
-) {
-    // SAFETY: `k < kp4`, so these reads are inside the panel and the rows
-    // the caller guarantees.
-    unsafe {
-        let bp = b.add(k * ldb);
-        let mut bv = [_mm512_setzero_si512(); NB];
-        for (j, v) in bv.iter_mut().enumerate() {
-            *v = _mm512_loadu_si512(bp.add(64 * j) as *const _);
-        }
-        for (r, row) in acc.iter_mut().enumerate() {
-            let quad = (a.add(r * lda + 4 * k) as *const i32).read_unaligned();
-            let av = _mm512_set1_epi32(quad);
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = _mm512_dpbusd_epi32(*v, av, bv[j]);
+/// The `MR × 16·NB` i32 tile `A · B` over `kp4` groups of 4 k, in
+/// registers: per k4 step, `NB` panel loads, `MR` broadcasts and
+/// `MR · NB` `vpdpbusd`. A macro, so that it is expanded inside each
+/// `target_feature` function (a helper function would not be inlined).
+/// Callers guarantee the reads (see their contracts).
+macro_rules! zmm_accumulate {
+    ($mr:expr, $nb:expr, $kp4:expr, $a:expr, $lda:expr, $b:expr, $ldb:expr) => {{
+        let mut acc = [[_mm512_setzero_si512(); $nb]; $mr];
+        for k in 0..$kp4 {
+            // SAFETY: `k < kp4`, so these reads are inside the panel and the
+            // rows the caller guarantees (see the function's contract).
+            unsafe {
+                let bp = $b.add(k * $ldb);
+                let mut bv = [_mm512_setzero_si512(); $nb];
+                for (j, v) in bv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_si512(bp.add(64 * j) as *const _);
+                }
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let quad = ($a.add(r * $lda + 4 * k) as *const i32).read_unaligned();
+                    let av = _mm512_set1_epi32(quad);
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = _mm512_dpbusd_epi32(*v, av, bv[j]);
+                    }
+                }
             }
         }
-    }
-}
-
-/// The `MR × 16·NB` i32 tile `A · B` over `kp4` groups of 4 k, in
-/// registers (the k loop unrolled by 4).
-///
-/// # Safety
-/// The host must have AVX512F, AVX512BW and AVX512VNNI. `a` must be
-/// readable for `MR` rows of `lda` bytes with `4 · kp4 ≤ lda`; `b` for
-/// `kp4` groups of `ldb` bytes with `64 · NB ≤ ldb`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-#[inline]
-unsafe fn zmm_accumulate<const MR: usize, const NB: usize>(
-    kp4: usize,
-    a: *const u8,
-    lda: usize,
-    b: *const i8,
-    ldb: usize,
-) -> [[__m512i; NB]; MR] {
-    let mut acc = [[_mm512_setzero_si512(); NB]; MR];
-    let mut k = 0;
-    while k + 4 <= kp4 {
-        // SAFETY: `k + 3 < kp4` (the contract).
-        unsafe {
-            zmm_step(&mut acc, k, a, lda, b, ldb);
-            zmm_step(&mut acc, k + 1, a, lda, b, ldb);
-            zmm_step(&mut acc, k + 2, a, lda, b, ldb);
-            zmm_step(&mut acc, k + 3, a, lda, b, ldb);
-        }
-        k += 4;
-    }
-    while k < kp4 {
-        // SAFETY: `k < kp4` (the contract).
-        unsafe { zmm_step(&mut acc, k, a, lda, b, ldb) };
-        k += 1;
-    }
-    acc
+        acc
+    }};
 }
 
 /// The zmm kernel body: `MR` rows, `NB` registers of 16 columns.
@@ -91,8 +53,7 @@ unsafe fn zmm_tile<const MR: usize, const NB: usize>(
     c: *mut i32,
     ldc: usize,
 ) {
-    // SAFETY: the same contract.
-    let acc = unsafe { zmm_accumulate::<MR, NB>(kp4, a, lda, b, ldb) };
+    let acc = zmm_accumulate!(MR, NB, kp4, a, lda, b, ldb);
     for (r, row) in acc.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
             // SAFETY: inside the `MR × 16·NB` tile the caller owns.
@@ -241,8 +202,7 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
     ep: *const i64,
     rs: *const i32,
 ) {
-    // SAFETY: the same contract.
-    let acc = unsafe { zmm_accumulate::<MR, NB>(kp4, a, lda, b, ldb) };
+    let acc = zmm_accumulate!(MR, NB, kp4, a, lda, b, ldb);
     // SAFETY: the header and the tables are inside the block (the contract).
     let h = unsafe { core::slice::from_raw_parts(ep, EP_HEADER) };
     let (np, ncols, pix, img_stride, row_stride, col_stride) = (
