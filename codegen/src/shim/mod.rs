@@ -269,7 +269,8 @@ pub(crate) fn kernel_name(path: DotPath, mr: usize, nb: usize) -> String {
 ///
 /// # Safety
 /// `x` readable for `rows · k` bytes, `a` writable for `rows · kp` bytes and
-/// not overlapping `x`, `rs` null or writable for `rows` i32.
+/// not overlapping `x`, `rs` null or writable for `rows` i32; `kp` a
+/// multiple of 4 with `k ≤ kp < k + 4`.
 pub(crate) unsafe extern "C" fn qcc_pack_rows(
     x: *const u8,
     rows: usize,
@@ -279,6 +280,14 @@ pub(crate) unsafe extern "C" fn qcc_pack_rows(
     a: *mut u8,
     rs: *mut i32,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if host_features().avx512vnni {
+        // SAFETY: AVX512F/BW are present (implied by `avx512vnni`, see
+        // `detect`); the pointers as this function's contract; `kp` is `k`
+        // rounded up to a multiple of 4 (`GemmPrep`).
+        unsafe { x86::pack_rows_zmm(x, rows, k, kp, flip != 0, a, rs) };
+        return;
+    }
     let flip = if flip != 0 { 0x80u8 } else { 0 };
     // SAFETY: the extents the contract guarantees.
     let (src, dst) = unsafe {

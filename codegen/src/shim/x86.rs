@@ -410,3 +410,56 @@ fused_kernels!(
     (4, 3, zs_4x3),
     (4, 4, zs_4x4),
 );
+
+/// `super::qcc_pack_rows` with AVX-512: 64 bytes per step (sign flip by
+/// `xor`, row sums by `vpsadbw`), the last partial step masked.
+///
+/// # Safety
+/// The host must have AVX512F and AVX512BW; the pointers as
+/// `super::qcc_pack_rows` requires (`kp` a multiple of 4, `k ≤ kp < k + 4`).
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) unsafe fn pack_rows_zmm(
+    x: *const u8,
+    rows: usize,
+    k: usize,
+    kp: usize,
+    flip: bool,
+    a: *mut u8,
+    rs: *mut i32,
+) {
+    let f = _mm512_set1_epi8(if flip { 0x80u8 as i8 } else { 0 });
+    let zero = _mm512_setzero_si512();
+    for r in 0..rows {
+        // SAFETY: row `r < rows` of both buffers (the contract).
+        let (s, d) = unsafe { (x.add(r * k), a.add(r * kp)) };
+        let mut sum = _mm512_setzero_si512();
+        let mut i = 0;
+        while i + 64 <= k {
+            // SAFETY: bytes `i .. i + 64 ≤ k` of the row.
+            unsafe {
+                let v = _mm512_xor_si512(_mm512_loadu_si512(s.add(i) as *const _), f);
+                _mm512_storeu_si512(d.add(i) as *mut _, v);
+                sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, zero));
+            }
+            i += 64;
+        }
+        if i < kp {
+            // `kp − i` is a multiple of 4 below 64 + 4, so at most 64.
+            let (nk, nkp) = (k - i, kp - i);
+            let mk: u64 = if nk >= 64 { !0 } else { (1u64 << nk) - 1 };
+            let mkp: u64 = if nkp >= 64 { !0 } else { (1u64 << nkp) - 1 };
+            // SAFETY: the masked lanes are bytes `i .. k` of the source row and
+            // `i .. kp` of the destination row.
+            unsafe {
+                let v = _mm512_maskz_loadu_epi8(mk, s.add(i) as *const i8);
+                let v = _mm512_maskz_mov_epi8(mk, _mm512_xor_si512(v, f));
+                _mm512_mask_storeu_epi8(d.add(i) as *mut i8, mkp, v);
+                sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, zero));
+            }
+        }
+        if !rs.is_null() {
+            // SAFETY: `r < rows` (the contract).
+            unsafe { rs.add(r).write(_mm512_reduce_add_epi64(sum) as i32) };
+        }
+    }
+}
