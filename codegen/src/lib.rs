@@ -282,14 +282,44 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
         let [r] = users[..] else {
             continue;
         };
-        if graph.args(r).len() != 1 || !ops::try_fuse_requant(graph, v, r, g) {
+        if graph.args(r).len() != 1 {
             continue;
         }
-        g.fused_into = Some(r);
+        // A `clamp_int` that is the requantize's only user folds in too.
+        let clamp = if outputs.contains(&r) {
+            None
+        } else {
+            let cu: Vec<ValueId> = ops_order
+                .iter()
+                .copied()
+                .filter(|&u| graph.args(u).contains(&r))
+                .collect();
+            match cu[..] {
+                [c] => match graph.node(c).op {
+                    Op::ClampInt { min, max } if graph.args(c).len() == 1 => Some((c, min, max)),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let mut last_value = r;
+        if let Some((c, min, max)) = clamp
+            && ops::try_fuse_requant(graph, v, r, Some((min, max)), g)
+        {
+            last_value = c;
+            fused_acc.insert(r);
+        } else if !ops::try_fuse_requant(graph, v, r, None, g) {
+            continue;
+        }
+        g.fused_into = Some(last_value);
         fused_names.push(graph.describe(r));
+        if last_value != r {
+            fused_names.push(graph.describe(last_value));
+        }
         fused_acc.insert(v);
-        fused_start.insert(r, step[&v]);
+        fused_start.insert(last_value, step[&v]);
         preps[step[&r] - 1] = Prep::Fused;
+        preps[step[&last_value] - 1] = Prep::Fused;
     }
 
     // Memory plan.
@@ -475,9 +505,9 @@ impl Executable {
         self.path
     }
 
-    /// The requantizes fused into the GEMM before them (their nodes, as
-    /// `Graph::describe` names them): their steps do nothing, the GEMM
-    /// writes their results.
+    /// The requantizes (and `clamp_int`s after them) fused into the GEMM
+    /// before them (their nodes, as `Graph::describe` names them): their
+    /// steps do nothing, the GEMM writes their results.
     pub fn fused_requantizes(&self) -> &[String] {
         &self.fused
     }

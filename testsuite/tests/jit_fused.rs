@@ -359,3 +359,82 @@ fn fused_conv_requantize() {
     }
     assert!(ran >= 20, "only {ran} cases ran");
 }
+
+/// A `clamp_int` after the fused requantize folds into the output bounds;
+/// one that does not (the requantize is an output too) stays apart.
+#[test]
+fn fused_requantize_then_clamp_int() {
+    let mut rng = Rng(0xdead_beef_1234_5678);
+    let mut folded = 0;
+    for (i, &(m, k, n)) in [(5, 40, 70), (1, 17, 3), (9, 64, 128), (4, 7, 16)]
+        .iter()
+        .enumerate()
+    {
+        for mode in RequantMode::ALL {
+            for (out, zo, lo, hi) in [
+                (ScalarType::U8, 128, 128, 255),
+                (ScalarType::U8, 3, 10, 100),
+                (ScalarType::I8, -5, -5, 127),
+                (ScalarType::I8, 0, -128, 127),
+                (ScalarType::I8, 20, 30, 30),
+            ] {
+                let c = Case {
+                    m,
+                    k,
+                    n,
+                    xs: if i % 2 == 0 { ScalarType::U8 } else { ScalarType::I8 },
+                    zx: if i % 2 == 0 { 100 } else { -1 },
+                    zw: &[0, 2],
+                    bias: 1,
+                    per_channel: i % 2 == 1,
+                    mode,
+                    out,
+                    zo,
+                    zi: 0,
+                    s_out: [1.0, 0.25, 37.0][i % 3],
+                };
+                let mut g = matmul_graph(&c, &mut rng);
+                let y = g.outputs()[0].value;
+                let ty = g.ty(y).clone();
+                let cl = g.add_node(Op::ClampInt { min: lo, max: hi }, &[y], ty);
+                g.outputs_mut()[0].value = cl;
+                let fuse = mode != RequantMode::DoubleRound;
+                let what = format!("{c:?} clamp {lo}..={hi}");
+                if fuse && !DotPath::Avx512Vnni.is_supported() {
+                    check(&g, &what, false, &mut rng);
+                    continue;
+                }
+                // Requantize and clamp both fused: two entries.
+                if qcc_ir::verify::verify(&g).is_err() {
+                    continue;
+                }
+                for p in qcc_compiler::model::supported_paths() {
+                    let model = compile_forced(&g, p);
+                    let want = if p == DotPath::Avx512Vnni && fuse { 2 } else { 0 };
+                    assert_eq!(model.fused_requantizes().len(), want, "{what} on {p}");
+                }
+                for how in 0..4 {
+                    let inputs: Vec<Tensor> = g
+                        .inputs()
+                        .iter()
+                        .map(|&v| {
+                            let ty = g.ty(v);
+                            let n = ty.shape.iter().product();
+                            Tensor::new(ty.shape.clone(), fill(ty.elem.storage(), n, how, &mut rng))
+                        })
+                        .collect();
+                    let want = qcc_ir::interp::run(&g, &inputs).unwrap();
+                    for p in qcc_compiler::model::supported_paths() {
+                        let got = compile_forced(&g, p).run(&inputs).unwrap();
+                        assert_same(&want, &got, &format!("{what} fill {how} path {p}"));
+                    }
+                }
+                folded += fuse as usize;
+                // The requantize is also an output: only it fuses.
+                g.add_output("y", y);
+                check(&g, &format!("{what}, y an output"), fuse, &mut rng);
+            }
+        }
+    }
+    assert!(folded >= 20, "only {folded} folded");
+}

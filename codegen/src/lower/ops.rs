@@ -189,7 +189,16 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
 /// AVX512-VNNI path, for the float and single-rounding modes, a constant
 /// (or absent) bias, one-byte outputs, per-tensor or per-column parameters,
 /// and when the folded bounds stay exact in i32 (else the ops stay apart).
-pub(crate) fn try_fuse_requant(graph: &Graph, acc: ValueId, req: ValueId, g: &mut GemmPrep) -> bool {
+/// `clamp` is a `clamp_int` after the requantize to fold into the output
+/// bounds (`y = clamp(q + zo, max(lo, min), min(hi, max))`, exact when the
+/// two ranges overlap; otherwise the fusion is refused).
+pub(crate) fn try_fuse_requant(
+    graph: &Graph,
+    acc: ValueId,
+    req: ValueId,
+    clamp: Option<(i64, i64)>,
+    g: &mut GemmPrep,
+) -> bool {
     use crate::shim::{FusedMode, FusedParams};
     if g.path != DotPath::Avx512Vnni {
         return false;
@@ -223,7 +232,14 @@ pub(crate) fn try_fuse_requant(graph: &Graph, acc: ValueId, req: ValueId, g: &mu
         },
     };
     let fits = |v: i64| i32::try_from(v).is_ok();
-    let (lo_o, hi_o) = (qo.storage_min, qo.storage_max);
+    let (mut lo_o, mut hi_o) = (qo.storage_min, qo.storage_max);
+    if let Some((cmin, cmax)) = clamp {
+        lo_o = lo_o.max(cmin);
+        hi_o = hi_o.min(cmax);
+        if lo_o > hi_o {
+            return false;
+        }
+    }
     let mut fp = FusedParams::default();
     for c in 0..g.n {
         let ch = if axis.is_some() { c } else { 0 };
