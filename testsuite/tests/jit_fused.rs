@@ -438,3 +438,59 @@ fn fused_requantize_then_clamp_int() {
     }
     assert!(folded >= 20, "only {folded} folded");
 }
+
+/// The requantize that is not fused (an i32 input): per tensor and per
+/// channel on every axis (the AVX-512 helper has a vector-parameter case for
+/// the last axis), multipliers with ties, zero points at the range ends,
+/// inputs at the i32 extremes.
+#[test]
+fn standalone_requantize_every_axis() {
+    let mut rng = Rng(0x0bad_cafe_f00d_0001);
+    let shape = vec![3, 37, 5];
+    for axis in [None, Some(0), Some(1), Some(2)] {
+        for mode in RequantMode::ALL {
+            for (out, zo) in [(ScalarType::U8, 255), (ScalarType::I8, -128), (ScalarType::U8, 7)] {
+                let mut g = Graph::new("rq");
+                let qi = match axis {
+                    None => QuantType::per_tensor(ScalarType::I32, 0.5, 0),
+                    Some(a) => QuantType::per_axis(
+                        ScalarType::I32,
+                        a,
+                        (0..shape[a]).map(|c| 2f32.powi(c as i32 % 25 - 20) * [1.0, 0.75][c % 2]).collect(),
+                        vec![0; shape[a]],
+                    ),
+                };
+                let x = g.add_input("x", TensorType::new(shape.clone(), ElemType::quant(qi)));
+                let y = g.add_node(
+                    Op::Requantize { mode },
+                    &[x],
+                    TensorType::new(
+                        shape.clone(),
+                        ElemType::quant(QuantType::per_tensor(out, 0.25, zo)),
+                    ),
+                );
+                g.add_output("y", y);
+                let n: usize = shape.iter().product();
+                for how in 0..4 {
+                    let vals: Vec<i64> = (0..n)
+                        .map(|i| match how {
+                            0 => rng.range(-3000, 3000),
+                            1 => [i32::MAX as i64, i32::MIN as i64][i % 2],
+                            2 => (i as i64 - 300) * 2 + 1,
+                            _ => rng.range(i32::MIN as i64, i32::MAX as i64),
+                        })
+                        .collect();
+                    let inputs = vec![Tensor::new(
+                        shape.clone(),
+                        TensorData::from_i64s(ScalarType::I32, &vals).unwrap(),
+                    )];
+                    let want = qcc_ir::interp::run(&g, &inputs).unwrap();
+                    for p in qcc_compiler::model::supported_paths() {
+                        let got = compile_forced(&g, p).run(&inputs).unwrap();
+                        assert_same(&want, &got, &format!("axis {axis:?} {mode} {out}:{zo} fill {how} path {p}"));
+                    }
+                }
+            }
+        }
+    }
+}

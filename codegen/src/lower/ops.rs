@@ -21,12 +21,14 @@ pub(crate) enum Prep {
     Gemm(Box<GemmPrep>),
     /// A requantize whose work the GEMM before it does (nothing to emit).
     Fused,
+    /// A requantize that may call the AVX-512 helper (`qcc_requant_f32`).
+    VecRequant,
 }
 
 impl Prep {
     pub fn temps(&self) -> Vec<usize> {
         match self {
-            Prep::Plain | Prep::Fused => vec![],
+            Prep::Plain | Prep::Fused | Prep::VecRequant => vec![],
             Prep::Gemm(g) => g.temps().to_vec(),
         }
     }
@@ -102,6 +104,9 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     let (is_conv, attrs) = match &node.op {
         Op::MatMulInt => (false, None),
         Op::Conv2dInt(a) if a.groups == 1 => (true, Some(a)),
+        Op::Requantize { .. } if crate::shim::host_features().avx512vnni => {
+            return Prep::VecRequant;
+        }
         _ => return Prep::Plain,
     };
     let (xt, wt) = (graph.ty(args[0]), graph.ty(args[1]));
@@ -423,7 +428,10 @@ pub(crate) fn lower(
         }
         Op::Quantize => quantize(fx, &a[0], &out, out_ty).map_err(e),
         Op::Dequantize => dequantize(fx, &a[0], at[0], &out).map_err(e),
-        Op::Requantize { mode } => requantize(fx, &a[0], at[0], &out, out_ty, *mode).map_err(e),
+        Op::Requantize { mode } => {
+            let vec = matches!(prep, Prep::VecRequant);
+            requantize(fx, &a[0], at[0], &out, out_ty, *mode, vec).map_err(e)
+        }
         Op::AddInt { mode } => add_int(fx, &a, &at, &out, out_ty, *mode).map_err(e),
     }
 }
@@ -593,6 +601,7 @@ fn requantize(
     out: &Buf,
     out_ty: &TensorType,
     mode: RequantMode,
+    vec: bool,
 ) -> Result<(), String> {
     let qi = xt
         .elem
@@ -613,6 +622,48 @@ fn requantize(
         entries.push((r, c));
     }
     let (lo, hi) = (qo.storage_min, qo.storage_max);
+    if vec && x.ek == Ek::I32 && out.ek.size() == 1 {
+        // The AVX-512 helper: float mode, input zero points 0, bounds exact
+        // in f32.
+        let mut tab: Vec<[i32; 4]> = Vec::with_capacity(channels);
+        for (c, &(r, _)) in entries.iter().enumerate() {
+            let zo = qo.zero_point(c);
+            let (flo, fhi) = (lo - zo, hi - zo);
+            match r {
+                Rescale::Float(m)
+                    if m.is_finite()
+                        && qi.zero_point(c) == 0
+                        && flo.abs() < 1 << 24
+                        && fhi.abs() < 1 << 24 =>
+                {
+                    tab.push([
+                        m.to_bits() as i32,
+                        (flo as f32).to_bits() as i32,
+                        (fhi as f32).to_bits() as i32,
+                        zo as i32,
+                    ]);
+                }
+                _ => break,
+            }
+        }
+        if tab.len() == channels && numel(&xt.shape) > 0 {
+            let (outer, inner) = match axis {
+                None => (1, numel(&xt.shape)),
+                Some(a) => (numel(&xt.shape[..a]), numel(&xt.shape[a + 1..])),
+            };
+            let bytes: Vec<u8> = (0..4)
+                .flat_map(|t| tab.iter().map(move |e| e[t]))
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            let tp = fx.rodata(bytes);
+            let (xb, ob) = (fx.base(x), fx.base(out));
+            let sig = fx.sig(&[I64; 6], &[]);
+            let f = fx.import("qcc_requant_f32", sig);
+            let (o, c, i) = (fx.c(outer as i64), fx.c(channels as i64), fx.c(inner as i64));
+            fx.b.ins().call(f, &[xb, o, c, i, tp, ob]);
+            return Ok(());
+        }
+    }
     let (xb, ob) = (fx.base(x), fx.base(out));
     if axis.is_none() {
         let r = fx.rescale_const(entries[0].0);

@@ -313,6 +313,33 @@ pub(crate) unsafe extern "C" fn qcc_pack_rows(
     }
 }
 
+/// The float-mode requantize of i32 values with input zero point 0 to one
+/// byte per element, over `[outer, ch, inner]` (parameters per channel `c`):
+/// `y = clamp(round_half_even(f32(x) · m[c]), flo[c], fhi[c]) + zo[c]`,
+/// where `flo`/`fhi` are the output bounds less `zo` (integers, as f32).
+/// `tab` holds four arrays of `ch` 32-bit values: `m` and `flo`, `fhi` as
+/// f32 bits, then `zo`. AVX-512 hosts only (registered only there).
+///
+/// # Safety
+/// The host must have AVX512F/BW; `x` readable and `out` writable for
+/// `outer · ch · inner` elements, `tab` readable for `4 · ch` values.
+pub(crate) unsafe extern "C" fn qcc_requant_f32(
+    x: *const i32,
+    outer: usize,
+    ch: usize,
+    inner: usize,
+    tab: *const i32,
+    out: *mut u8,
+) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the contract (the symbol is only registered on AVX-512 hosts).
+    unsafe {
+        x86::requant_f32_zmm(x, outer, ch, inner, tab, out)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, outer, ch, inner, tab, out);
+}
+
 /// The symbol name of a fused AVX512-VNNI micro-kernel.
 pub(crate) fn fused_kernel_name(mode: FusedMode, mr: usize, nb: usize) -> String {
     let m = match mode {
@@ -336,6 +363,12 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
                     out.push((
                         kernel_name(DotPath::Avx512Vnni, mr, nb),
                         x86::zmm_kernel(mr, nb) as *const u8,
+                    ));
+                }
+                if f.avx512vnni && mr == 1 && nb == 1 {
+                    out.push((
+                        "qcc_requant_f32".to_string(),
+                        qcc_requant_f32 as *const u8,
                     ));
                 }
                 if f.avx512vnni {

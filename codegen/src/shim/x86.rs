@@ -463,3 +463,70 @@ pub(super) unsafe fn pack_rows_zmm(
         }
     }
 }
+
+/// `super::qcc_requant_f32` with AVX-512: 16 lanes per step, the tail
+/// masked.
+///
+/// # Safety
+/// The host must have AVX512F and AVX512BW; the pointers as
+/// `super::qcc_requant_f32` requires.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) unsafe fn requant_f32_zmm(
+    x: *const i32,
+    outer: usize,
+    ch: usize,
+    inner: usize,
+    tab: *const i32,
+    out: *mut u8,
+) {
+    let one_lane = |t: usize, c: usize| -> __m512i {
+        // SAFETY: `t < 4`, `c < ch`: inside the table.
+        _mm512_set1_epi32(unsafe { tab.add(t * ch + c).read() })
+    };
+    let step = |src: *const i32, dst: *mut u8, mask: __mmask16, p: [__m512i; 4]| {
+        // SAFETY: the masked lanes are elements of `x` and `out` (the
+        // contract of the callers below).
+        unsafe {
+            let d = _mm512_maskz_loadu_epi32(mask, src as *const _);
+            let v = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_castsi512_ps(p[0]));
+            let v = _mm512_min_ps(
+                _mm512_max_ps(v, _mm512_castsi512_ps(p[1])),
+                _mm512_castsi512_ps(p[2]),
+            );
+            let q = _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
+            let y = _mm512_add_epi32(q, p[3]);
+            _mm512_mask_cvtepi32_storeu_epi8(dst as *mut _, mask, y);
+        }
+    };
+    if inner == 1 {
+        // Parameters per element along the last axis: vector loads.
+        for o in 0..outer {
+            let mut c = 0;
+            while c < ch {
+                let n = (ch - c).min(16);
+                let mask: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
+                // SAFETY: lanes `c .. c + n` of the four tables.
+                let p = [0, 1, 2, 3].map(|t| unsafe {
+                    _mm512_maskz_loadu_epi32(mask, tab.add(t * ch + c) as *const _)
+                });
+                let i = o * ch + c;
+                step(x.wrapping_add(i), out.wrapping_add(i), mask, p);
+                c += 16;
+            }
+        }
+    } else {
+        for o in 0..outer {
+            for c in 0..ch {
+                let p = [0, 1, 2, 3].map(|t| one_lane(t, c));
+                let base = (o * ch + c) * inner;
+                let mut i = 0;
+                while i < inner {
+                    let n = (inner - i).min(16);
+                    let mask: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
+                    step(x.wrapping_add(base + i), out.wrapping_add(base + i), mask, p);
+                    i += 16;
+                }
+            }
+        }
+    }
+}
