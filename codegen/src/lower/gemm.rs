@@ -414,6 +414,35 @@ fn clif_dot(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {
 fn epilogue(fx: &mut Fx, p: &GemmPrep, rs: Value, cb: Value, bias: Option<&Buf>, out: &Buf) {
     let colc: Vec<u8> = p.colc.iter().flat_map(|c| c.to_le_bytes()).collect();
     let colc = fx.rodata(colc);
+    let i32_range = i32::MIN as i64 <= p.lo && p.lo <= p.hi && p.hi <= i32::MAX as i64;
+    if p.conv.is_none()
+        && out.ek == Ek::I32
+        && bias.is_none_or(|b| b.ek == Ek::I32)
+        && i32_range
+        && shim::host_features().avx512vnni
+    {
+        // The AVX-512 helper (a matmul's row-major i32 result).
+        let zw: Vec<u8> = p.zw.iter().flat_map(|&z| (z as i32).to_le_bytes()).collect();
+        let zw = fx.rodata(zw);
+        let rsv = if p.need_rowsum { rs } else { fx.c(0) };
+        let bb = match bias {
+            Some(b) => fx.base(b),
+            None => fx.c(0),
+        };
+        let ob = fx.base(out);
+        let sig = fx.sig(&[I64; 11], &[]);
+        let f = fx.import("qcc_gemm_epilogue_i32", sig);
+        let args = [
+            fx.c(p.np as i64),
+            fx.c(p.m as i64),
+            fx.c(p.n as i64),
+            fx.c(p.lo),
+            fx.c(p.hi),
+        ];
+        fx.b.ins()
+            .call(f, &[cb, args[0], args[1], args[2], rsv, zw, colc, bb, args[3], args[4], ob]);
+        return;
+    }
     let per_col_zw = p.need_rowsum && p.zw.iter().any(|&z| z != p.zw[0]);
     let zw_tab = per_col_zw.then(|| {
         let bytes: Vec<u8> =

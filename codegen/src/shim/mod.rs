@@ -340,6 +340,38 @@ pub(crate) unsafe extern "C" fn qcc_requant_f32(
     let _ = (x, outer, ch, inner, tab, out);
 }
 
+/// The unfused GEMM epilogue of a `matmul_int` with an i32 result:
+/// `out[r, j] = clamp(sat_i32(wrap_i32(c[r, j] − rs[r] · zw[j] + colc[j]) + bias[j]), lo, hi)`
+/// with `c` of row stride `np` and `out` of row stride `n` (`rs` and `bias`
+/// may be null: 0). AVX-512 hosts only (registered only there).
+///
+/// # Safety
+/// The host must have AVX512F/BW; `c` readable for `m` rows of `np ≥ n`
+/// i32, `out` writable for `m · n` i32, `rs` null or readable for `m`,
+/// `zw`, `colc` readable and `bias` null or readable for `n` i32.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe extern "C" fn qcc_gemm_epilogue_i32(
+    c: *const i32,
+    np: usize,
+    m: usize,
+    n: usize,
+    rs: *const i32,
+    zw: *const i32,
+    colc: *const i32,
+    bias: *const i32,
+    lo: i64,
+    hi: i64,
+    out: *mut i32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the contract; `lo..=hi` lies within i32 (the caller's check).
+    unsafe {
+        x86::gemm_epilogue_zmm(c, np, m, n, rs, zw, colc, bias, lo as i32, hi as i32, out)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (c, np, m, n, rs, zw, colc, bias, lo, hi, out);
+}
+
 /// The symbol name of a fused AVX512-VNNI micro-kernel.
 pub(crate) fn fused_kernel_name(mode: FusedMode, mr: usize, nb: usize) -> String {
     let m = match mode {
@@ -369,6 +401,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
                     out.push((
                         "qcc_requant_f32".to_string(),
                         qcc_requant_f32 as *const u8,
+                    ));
+                    out.push((
+                        "qcc_gemm_epilogue_i32".to_string(),
+                        qcc_gemm_epilogue_i32 as *const u8,
                     ));
                 }
                 if f.avx512vnni {

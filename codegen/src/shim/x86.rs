@@ -530,3 +530,59 @@ pub(super) unsafe fn requant_f32_zmm(
         }
     }
 }
+
+/// `super::qcc_gemm_epilogue_i32` with AVX-512: 16 columns per step, the
+/// tail masked.
+///
+/// # Safety
+/// The host must have AVX512F; the pointers as
+/// `super::qcc_gemm_epilogue_i32` requires.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm_epilogue_zmm(
+    c: *const i32,
+    np: usize,
+    m: usize,
+    n: usize,
+    rs: *const i32,
+    zw: *const i32,
+    colc: *const i32,
+    bias: *const i32,
+    lo: i32,
+    hi: i32,
+    out: *mut i32,
+) {
+    let (lov, hiv) = (_mm512_set1_epi32(lo), _mm512_set1_epi32(hi));
+    for r in 0..m {
+        // SAFETY: `r < m` (the contract).
+        let rsv = _mm512_set1_epi32(if rs.is_null() { 0 } else { unsafe { rs.add(r).read() } });
+        let mut col = 0;
+        while col < n {
+            let k = (n - col).min(16);
+            let mask: __mmask16 = if k == 16 { 0xffff } else { (1u16 << k) - 1 };
+            // SAFETY: the masked lanes are columns `col .. col + k < n` of
+            // row `r` and of the tables (the contract).
+            unsafe {
+                let v = _mm512_maskz_loadu_epi32(mask, c.add(r * np + col) as *const _);
+                let z = _mm512_maskz_loadu_epi32(mask, zw.add(col) as *const _);
+                let cc = _mm512_maskz_loadu_epi32(mask, colc.add(col) as *const _);
+                let v = _mm512_add_epi32(_mm512_sub_epi32(v, _mm512_mullo_epi32(rsv, z)), cc);
+                let b = if bias.is_null() {
+                    _mm512_setzero_si512()
+                } else {
+                    _mm512_maskz_loadu_epi32(mask, bias.add(col) as *const _)
+                };
+                // Saturating `v + b`, then the clamp (within i32): exact.
+                let s = _mm512_add_epi32(v, b);
+                let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(b, s));
+                let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
+                let satv =
+                    _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
+                let s = _mm512_mask_mov_epi32(s, ovm, satv);
+                let y = _mm512_min_epi32(_mm512_max_epi32(s, lov), hiv);
+                _mm512_mask_storeu_epi32(out.add(r * n + col) as *mut _, mask, y);
+            }
+            col += 16;
+        }
+    }
+}
