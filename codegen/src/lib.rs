@@ -17,6 +17,16 @@
 //! micro-kernels called from the generated loop nest, Cranelift's own
 //! 128-bit dot-product tree, or portable scalar loops ([`DotPath`]).
 //!
+//! On the AVX512-VNNI path a `requantize` (float or single-rounding mode)
+//! that is the only user of a `matmul_int` / `conv2d_int` accumulator is
+//! fused into the GEMM's tile store (`shim::FusedParams`): the micro-kernel
+//! applies the corrections, the bias, the rescale, the output zero point and
+//! the clamp (with a following `clamp_int` folded in) to its registers and
+//! stores bytes, so the i32 accumulator never goes to memory
+//! ([`Executable::fused_requantizes`] lists what was fused). Where fusion
+//! does not apply, the activation packing, the GEMM epilogue and the float
+//! requantize still run vectorized helpers on AVX-512 hosts.
+//!
 //! Architecture invariant: this is the only crate of qcc with `unsafe`; it
 //! is confined to `jit` (calling generated code, freeing it) and
 //! `shim::x86` (the intrinsics kernels), each block with a `SAFETY` comment.

@@ -101,7 +101,7 @@ impl GemmPrep {
             })
             .collect();
         let need_rowsum = zw.iter().any(|&z| z != 0);
-        let pack_a = conv.is_some() || signed_x || need_rowsum || k % 4 != 0;
+        let pack_a = conv.is_some() || signed_x || need_rowsum || !k.is_multiple_of(4);
         GemmPrep {
             path,
             m,

@@ -246,13 +246,13 @@ pub(crate) fn try_fuse_requant(
         }
     }
     let mut fp = FusedParams::default();
-    for c in 0..g.n {
+    for (c, &b) in bias.iter().enumerate() {
         let ch = if axis.is_some() { c } else { 0 };
         let Ok(r) = rescale(graph_mode(mode), qi.scale(ch), qo.scale(ch), 1) else {
             return false;
         };
         let (zi, zo) = (qi.zero_point(ch), qo.zero_point(ch));
-        let bc = bias[c] - zi;
+        let bc = b - zi;
         let lo = (g.lo - zi).max(i32::MIN as i64);
         let hi = (g.hi - zi).min(i32::MAX as i64);
         let (flo, fhi) = (lo_o - zo, hi_o - zo);
@@ -267,7 +267,7 @@ pub(crate) fn try_fuse_requant(
                 (fhi as f32).to_bits() as i32,
             ),
             Rescale::SingleRound(fm) if (0..=62).contains(&(31 - fm.shift)) => {
-                (fm.multiplier as i32, 31 - fm.shift, flo as i32, fhi as i32)
+                (fm.multiplier, 31 - fm.shift, flo as i32, fhi as i32)
             }
             _ => return false,
         };
