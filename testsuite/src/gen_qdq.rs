@@ -245,7 +245,7 @@ pub fn build_qdq_graph(choices: &[u32]) -> Graph {
             (r, out_type(&mut ch, sx))
         }
         // reshape, flatten, transpose
-        9 | 10 | 11 => {
+        9..=11 => {
             let n: usize = shape.iter().product();
             let (op, oshape) = match kind {
                 9 => (Op::Reshape, vec![n]),
