@@ -217,6 +217,23 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
             });
             finish_row(fx, r, sum);
         }),
+        Some(g) if matches!(ek, Ek::U8 | Ek::I8) && p.m * p.k > 0 => {
+            // The im2col helper (tight loops, row-contiguous writes).
+            let prm: Vec<u8> = [
+                g.n, g.c, g.h, g.w, g.kh, g.kw, g.strides[0], g.strides[1], g.pads[0], g.pads[1],
+                g.dil[0], g.dil[1], g.oh, g.ow, p.kp,
+            ]
+            .iter()
+            .map(|&v| v as i64)
+            .chain([p.signed_x as i64, p.ua])
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+            let prm = fx.rodata(prm);
+            let sig = fx.sig(&[I64; 4], &[]);
+            let f = fx.import("qcc_im2col", sig);
+            let rsv = if p.need_rowsum { rs } else { fx.c(0) };
+            fx.b.ins().call(f, &[xb, prm, a, rsv]);
+        }
         Some(g) => {
             let g = g.clone();
             fx.nest(&[g.n, g.oh, g.ow], &mut |fx, i| {

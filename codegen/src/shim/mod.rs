@@ -372,6 +372,87 @@ pub(crate) unsafe extern "C" fn qcc_gemm_epilogue_i32(
     let _ = (c, np, m, n, rs, zw, colc, bias, lo, hi, out);
 }
 
+/// The im2col packing of a convolution's activations (NCHW bytes) into
+/// rows of `kp` bytes, one per output pixel, `kk = (c·kh + ky)·kw + kx`,
+/// as unsigned values (`x ^ 0x80` when `flip`, else `x`), padding positions
+/// `ua`, the tail `k..kp` zeroed; `rs[r] = Σ` of the row unless `rs` is null.
+/// `prm`: 17 i64 `[n, c, h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, kp,
+/// flip, ua]`.
+///
+/// # Safety
+/// `prm` readable for 17 i64 describing a valid geometry, `x` readable for
+/// `n·c·h·w` bytes, `a` writable for `n·oh·ow·kp` bytes (`kp ≥ c·kh·kw`),
+/// `rs` null or writable for `n·oh·ow` i32.
+pub(crate) unsafe extern "C" fn qcc_im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32) {
+    // SAFETY: 17 parameters (the contract).
+    let p = unsafe { std::slice::from_raw_parts(prm, 17) };
+    let [n, c, h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, kp, flip, ua] =
+        <[i64; 17]>::try_from(p).expect("17 parameters");
+    let u = |v: i64| v as usize;
+    let flip = if flip != 0 { 0x80u8 } else { 0 };
+    let ua = ua as u8;
+    let k = u(c * kh * kw);
+    let rows = u(n * oh * ow);
+    // SAFETY: the extents the contract guarantees.
+    let (xs, dst) = unsafe {
+        (
+            std::slice::from_raw_parts(x, u(n * c * h * w)),
+            std::slice::from_raw_parts_mut(a, rows * u(kp)),
+        )
+    };
+    let (c, h, w, kh, kw) = (u(c), u(h), u(w), u(kh), u(kw));
+    let (sh, sw, dh, dw, kp) = (u(sh), u(sw), u(dh), u(dw), u(kp));
+    let (pt, pl) = (pt as isize, pl as isize);
+    let mut r = 0usize;
+    for img in 0..u(n) {
+        let xi = &xs[img * c * h * w..(img + 1) * c * h * w];
+        for oy in 0..u(oh) {
+            for ox in 0..u(ow) {
+                let row = &mut dst[r * kp..(r + 1) * kp];
+                let iw0 = (ox * sw) as isize - pl;
+                // Whether every kx of this pixel is inside the row.
+                let inner = iw0 >= 0 && iw0 as usize + (kw - 1) * dw < w;
+                let mut kk = 0usize;
+                for ci in 0..c {
+                    let plane = &xi[ci * h * w..(ci + 1) * h * w];
+                    for ky in 0..kh {
+                        let ih = (oy * sh + ky * dh) as isize - pt;
+                        let out = &mut row[kk..kk + kw];
+                        if ih < 0 || ih as usize >= h {
+                            out.fill(ua);
+                        } else {
+                            let line = &plane[ih as usize * w..(ih as usize + 1) * w];
+                            if inner {
+                                let start = iw0 as usize;
+                                for (kx, o) in out.iter_mut().enumerate() {
+                                    *o = line[start + kx * dw] ^ flip;
+                                }
+                            } else {
+                                for (kx, o) in out.iter_mut().enumerate() {
+                                    let iw = iw0 + (kx * dw) as isize;
+                                    *o = if iw >= 0 && (iw as usize) < w {
+                                        line[iw as usize] ^ flip
+                                    } else {
+                                        ua
+                                    };
+                                }
+                            }
+                        }
+                        kk += kw;
+                    }
+                }
+                row[k..].fill(0);
+                if !rs.is_null() {
+                    let sum: u32 = row[..k].iter().map(|&v| v as u32).sum();
+                    // SAFETY: `r < rows` (the contract).
+                    unsafe { rs.add(r).write(sum as i32) };
+                }
+                r += 1;
+            }
+        }
+    }
+}
+
 /// The symbol name of a fused AVX512-VNNI micro-kernel.
 pub(crate) fn fused_kernel_name(mode: FusedMode, mr: usize, nb: usize) -> String {
     let m = match mode {
@@ -385,7 +466,10 @@ pub(crate) fn fused_kernel_name(mode: FusedMode, mr: usize, nb: usize) -> String
 /// with the JIT.
 pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
     #[allow(unused_mut)]
-    let mut out = vec![("qcc_pack_rows".to_string(), qcc_pack_rows as *const u8)];
+    let mut out = vec![
+        ("qcc_pack_rows".to_string(), qcc_pack_rows as *const u8),
+        ("qcc_im2col".to_string(), qcc_im2col as *const u8),
+    ];
     #[cfg(target_arch = "x86_64")]
     {
         let f = host_features();
