@@ -16,7 +16,6 @@
 use super::{Fx, I64, flags};
 use crate::plan::{Buf, Ek};
 use crate::shim::{self, DotPath, FusedMode, FusedParams, MR, NR, PANEL};
-use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value, types};
 
 /// Convolution geometry for the im2col packing.
@@ -124,8 +123,9 @@ impl GemmPrep {
         }
     }
 
-    /// Sizes of the temporaries: packed activations, row sums, i32 tile.
-    pub fn temps(&self) -> [usize; 3] {
+    /// Sizes of the temporaries: packed activations, row sums, i32 tile,
+    /// and (convolutions) one image in HWC order.
+    pub fn temps(&self) -> [usize; 4] {
         [
             if self.pack_a { self.m * self.kp } else { 0 },
             if self.need_rowsum { self.m * 4 } else { 0 },
@@ -134,6 +134,7 @@ impl GemmPrep {
             } else {
                 self.m * self.np * 4
             },
+            self.conv.as_ref().map_or(0, |g| g.c * g.h * g.w),
         ]
     }
 }
@@ -156,7 +157,8 @@ pub(crate) fn emit(
     let rs = fx.b.ins().iadd_imm_s(fx.arena, temps[1] as i64);
     let cb = fx.b.ins().iadd_imm_s(fx.arena, temps[2] as i64);
     if p.pack_a {
-        pack_activations(fx, p, x.ek, xb, a, rs);
+        let hwc = fx.b.ins().iadd_imm_s(fx.arena, temps[3] as i64);
+        pack_activations(fx, p, x.ek, xb, a, rs, hwc);
     }
     let bptr = fx.rodata(p.packed.clone());
     if let Some((mode, fp)) = &p.fused {
@@ -172,7 +174,15 @@ pub(crate) fn emit(
     epilogue(fx, p, rs, cb, bias, out);
 }
 
-fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: Value) {
+fn pack_activations(
+    fx: &mut Fx,
+    p: &GemmPrep,
+    ek: Ek,
+    xb: Value,
+    a: Value,
+    rs: Value,
+    hwc: Value,
+) {
     let off = if p.signed_x { 128 } else { 0 };
     let (kp, k) = (p.kp as i64, p.k);
     let finish_row = |fx: &mut Fx, r: Value, sum: Option<cranelift_frontend::Variable>| {
@@ -217,8 +227,11 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
             });
             finish_row(fx, r, sum);
         }),
-        Some(g) if matches!(ek, Ek::U8 | Ek::I8) && p.m * p.k > 0 => {
-            // The im2col helper (tight loops, row-contiguous writes).
+        Some(g) => {
+            // The im2col helper, in the `kk = (ky·kw + kx)·c + ci` order of
+            // the packed weights (`GemmPrep` of a convolution): one image at
+            // a time is first transposed to HWC, then each pixel's row is
+            // `kh·kw` runs of `c` contiguous bytes.
             let prm: Vec<u8> = [
                 g.n, g.c, g.h, g.w, g.kh, g.kw, g.strides[0], g.strides[1], g.pads[0], g.pads[1],
                 g.dil[0], g.dil[1], g.oh, g.ow, p.kp,
@@ -229,61 +242,10 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
             .flat_map(|v| v.to_le_bytes())
             .collect();
             let prm = fx.rodata(prm);
-            let sig = fx.sig(&[I64; 4], &[]);
+            let sig = fx.sig(&[I64; 5], &[]);
             let f = fx.import("qcc_im2col", sig);
             let rsv = if p.need_rowsum { rs } else { fx.c(0) };
-            fx.b.ins().call(f, &[xb, prm, a, rsv]);
-        }
-        Some(g) => {
-            let g = g.clone();
-            fx.nest(&[g.n, g.oh, g.ow], &mut |fx, i| {
-                let (n, oy, ox) = (i[0], i[1], i[2]);
-                let r = fx.lin(&[(n, (g.oh * g.ow) as i64), (oy, g.ow as i64), (ox, 1)], 0);
-                let zero = fx.c(0);
-                let sum = p.need_rowsum.then(|| fx.var(I64, zero));
-                fx.nest(&[g.c, g.kh, g.kw], &mut |fx, j| {
-                    let (c, ky, kx) = (j[0], j[1], j[2]);
-                    let ih = fx.lin(
-                        &[(oy, g.strides[0] as i64), (ky, g.dil[0] as i64)],
-                        -(g.pads[0] as i64),
-                    );
-                    let iw = fx.lin(
-                        &[(ox, g.strides[1] as i64), (kx, g.dil[1] as i64)],
-                        -(g.pads[1] as i64),
-                    );
-                    let vh =
-                        fx.b.ins()
-                            .icmp_imm_s(IntCC::UnsignedLessThan, ih, g.h as i64);
-                    let vw =
-                        fx.b.ins()
-                            .icmp_imm_s(IntCC::UnsignedLessThan, iw, g.w as i64);
-                    let valid = fx.b.ins().band(vh, vw);
-                    let src = fx.lin(
-                        &[
-                            (n, (g.c * g.h * g.w) as i64),
-                            (c, (g.h * g.w) as i64),
-                            (ih, g.w as i64),
-                            (iw, 1),
-                        ],
-                        0,
-                    );
-                    let zero = fx.c(0);
-                    let src = fx.b.ins().select(valid, src, zero);
-                    let v = fx.ld(ek, xb, src);
-                    let v = fx.b.ins().iadd_imm_s(v, off);
-                    let pad = fx.c(p.ua);
-                    let u = fx.b.ins().select(valid, v, pad);
-                    let kk = fx.lin(&[(c, (g.kh * g.kw) as i64), (ky, g.kw as i64), (kx, 1)], 0);
-                    let dst = fx.lin(&[(r, kp), (kk, 1)], 0);
-                    fx.st(Ek::U8, a, dst, u);
-                    if let Some(s) = sum {
-                        let cur = fx.b.use_var(s);
-                        let nv = fx.b.ins().iadd(cur, u);
-                        fx.b.def_var(s, nv);
-                    }
-                });
-                finish_row(fx, r, sum);
-            });
+            fx.b.ins().call(f, &[xb, prm, a, rsv, hwc]);
         }
     }
 }

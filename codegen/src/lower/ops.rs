@@ -181,7 +181,9 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
             signed_x,
             zx,
             zw,
-            |kk, col| wv[col * k + kk],
+            // Packed in the im2col order `kk = (ky·kw + kx)·c + ci` (see
+            // `shim::qcc_im2col`); the weights are `[o][c][kh][kw]`.
+            |kk, col| wv[col * k + (kk % c) * kh * kw + kk / c],
             Some(shape),
             range,
         );

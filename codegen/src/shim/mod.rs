@@ -373,17 +373,26 @@ pub(crate) unsafe extern "C" fn qcc_gemm_epilogue_i32(
 }
 
 /// The im2col packing of a convolution's activations (NCHW bytes) into
-/// rows of `kp` bytes, one per output pixel, `kk = (c·kh + ky)·kw + kx`,
-/// as unsigned values (`x ^ 0x80` when `flip`, else `x`), padding positions
-/// `ua`, the tail `k..kp` zeroed; `rs[r] = Σ` of the row unless `rs` is null.
+/// rows of `kp` bytes, one per output pixel, in the order
+/// `kk = (ky·kw + kx)·c + ci`, as unsigned values (`x ^ 0x80` when `flip`,
+/// else `x`), padding positions `ua`, the tail `k..kp` zeroed; `rs[r] = Σ`
+/// of the row unless `rs` is null. Each image is first transposed to HWC in
+/// `hwc`, so that a row is `kh·kw` runs of `c` contiguous bytes.
 /// `prm`: 17 i64 `[n, c, h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, kp,
 /// flip, ua]`.
 ///
 /// # Safety
 /// `prm` readable for 17 i64 describing a valid geometry, `x` readable for
 /// `n·c·h·w` bytes, `a` writable for `n·oh·ow·kp` bytes (`kp ≥ c·kh·kw`),
-/// `rs` null or writable for `n·oh·ow` i32.
-pub(crate) unsafe extern "C" fn qcc_im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32) {
+/// `rs` null or writable for `n·oh·ow` i32, `hwc` writable for `c·h·w`
+/// bytes; none overlapping.
+pub(crate) unsafe extern "C" fn qcc_im2col(
+    x: *const u8,
+    prm: *const i64,
+    a: *mut u8,
+    rs: *mut i32,
+    hwc: *mut u8,
+) {
     // SAFETY: 17 parameters (the contract).
     let p = unsafe { std::slice::from_raw_parts(prm, 17) };
     let [n, c, h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, kp, flip, ua] =
@@ -391,54 +400,43 @@ pub(crate) unsafe extern "C" fn qcc_im2col(x: *const u8, prm: *const i64, a: *mu
     let u = |v: i64| v as usize;
     let flip = if flip != 0 { 0x80u8 } else { 0 };
     let ua = ua as u8;
-    let k = u(c * kh * kw);
-    let rows = u(n * oh * ow);
+    let (n, c, h, w, kh, kw) = (u(n), u(c), u(h), u(w), u(kh), u(kw));
+    let (sh, sw, dh, dw, kp, oh, ow) = (u(sh), u(sw), u(dh), u(dw), u(kp), u(oh), u(ow));
+    let (pt, pl) = (pt as isize, pl as isize);
+    let k = c * kh * kw;
+    let rows = n * oh * ow;
     // SAFETY: the extents the contract guarantees.
-    let (xs, dst) = unsafe {
+    let (xs, dst, t) = unsafe {
         (
-            std::slice::from_raw_parts(x, u(n * c * h * w)),
-            std::slice::from_raw_parts_mut(a, rows * u(kp)),
+            std::slice::from_raw_parts(x, n * c * h * w),
+            std::slice::from_raw_parts_mut(a, rows * kp),
+            std::slice::from_raw_parts_mut(hwc, c * h * w),
         )
     };
-    let (c, h, w, kh, kw) = (u(c), u(h), u(w), u(kh), u(kw));
-    let (sh, sw, dh, dw, kp) = (u(sh), u(sw), u(dh), u(dw), u(kp));
-    let (pt, pl) = (pt as isize, pl as isize);
     let mut r = 0usize;
-    for img in 0..u(n) {
+    for img in 0..n {
+        // CHW → HWC, with the sign flip.
         let xi = &xs[img * c * h * w..(img + 1) * c * h * w];
-        for oy in 0..u(oh) {
-            for ox in 0..u(ow) {
+        for ci in 0..c {
+            let plane = &xi[ci * h * w..(ci + 1) * h * w];
+            for (q, &v) in plane.iter().enumerate() {
+                t[q * c + ci] = v ^ flip;
+            }
+        }
+        for oy in 0..oh {
+            for ox in 0..ow {
                 let row = &mut dst[r * kp..(r + 1) * kp];
-                let iw0 = (ox * sw) as isize - pl;
-                // Whether every kx of this pixel is inside the row.
-                let inner = iw0 >= 0 && iw0 as usize + (kw - 1) * dw < w;
-                let mut kk = 0usize;
-                for ci in 0..c {
-                    let plane = &xi[ci * h * w..(ci + 1) * h * w];
-                    for ky in 0..kh {
-                        let ih = (oy * sh + ky * dh) as isize - pt;
-                        let out = &mut row[kk..kk + kw];
-                        if ih < 0 || ih as usize >= h {
-                            out.fill(ua);
+                for ky in 0..kh {
+                    let ih = (oy * sh + ky * dh) as isize - pt;
+                    for kx in 0..kw {
+                        let iw = (ox * sw + kx * dw) as isize - pl;
+                        let out = &mut row[(ky * kw + kx) * c..(ky * kw + kx + 1) * c];
+                        if ih >= 0 && (ih as usize) < h && iw >= 0 && (iw as usize) < w {
+                            let q = ih as usize * w + iw as usize;
+                            out.copy_from_slice(&t[q * c..(q + 1) * c]);
                         } else {
-                            let line = &plane[ih as usize * w..(ih as usize + 1) * w];
-                            if inner {
-                                let start = iw0 as usize;
-                                for (kx, o) in out.iter_mut().enumerate() {
-                                    *o = line[start + kx * dw] ^ flip;
-                                }
-                            } else {
-                                for (kx, o) in out.iter_mut().enumerate() {
-                                    let iw = iw0 + (kx * dw) as isize;
-                                    *o = if iw >= 0 && (iw as usize) < w {
-                                        line[iw as usize] ^ flip
-                                    } else {
-                                        ua
-                                    };
-                                }
-                            }
+                            out.fill(ua);
                         }
-                        kk += kw;
                     }
                 }
                 row[k..].fill(0);
