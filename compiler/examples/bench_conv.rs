@@ -33,15 +33,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         TensorData::from_i64s(ScalarType::I8, &wv)?,
         TensorType::new(
             vec![o, c, 3, 3],
-            ElemType::quant(QuantType::per_axis(ScalarType::I8, 0, ws.clone(), vec![0; o])),
+            ElemType::quant(QuantType::per_axis(
+                ScalarType::I8,
+                0,
+                ws.clone(),
+                vec![0; o],
+            )),
         ),
     );
     let accs: Vec<f32> = ws.iter().map(|s| s * 0.02).collect();
     let b = g.add_const(
-        TensorData::from_i64s(ScalarType::I32, &(0..o as i64).map(|i| i * 37 - 900).collect::<Vec<_>>())?,
+        TensorData::from_i64s(
+            ScalarType::I32,
+            &(0..o as i64).map(|i| i * 37 - 900).collect::<Vec<_>>(),
+        )?,
         TensorType::new(
             vec![o],
-            ElemType::quant(QuantType::per_axis(ScalarType::I32, 0, accs.clone(), vec![0; o])),
+            ElemType::quant(QuantType::per_axis(
+                ScalarType::I32,
+                0,
+                accs.clone(),
+                vec![0; o],
+            )),
         ),
     );
     let attrs = Conv2dAttrs {

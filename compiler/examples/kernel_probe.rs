@@ -31,12 +31,26 @@ fn main() {
             let t0 = Instant::now();
             for i in 0..reps {
                 let t = (i % (rows / 4)) * 4;
-                shim::run_kernel(DotPath::Avx512Vnni, 4, 4, kp4, &a[t * k..], k, b, 256, c, 64);
+                shim::run_kernel(
+                    DotPath::Avx512Vnni,
+                    4,
+                    4,
+                    kp4,
+                    &a[t * k..],
+                    k,
+                    b,
+                    256,
+                    c,
+                    64,
+                );
             }
             best = best.min(t0.elapsed().as_secs_f64());
         }
         2.0 * (4 * 64 * k) as f64 * reps as f64 / best / 1e9
     };
     println!("4x64 K={k}, A in L1: {:.1} GOPS", run(4, &mut c));
-    println!("4x64 K={k}, A streamed over {m} rows: {:.1} GOPS", run(m, &mut c));
+    println!(
+        "4x64 K={k}, A streamed over {m} rows: {:.1} GOPS",
+        run(m, &mut c)
+    );
 }

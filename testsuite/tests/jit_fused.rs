@@ -178,7 +178,9 @@ fn matmul_graph(c: &Case, rng: &mut Rng) -> Graph {
     let oq = if c.per_channel {
         let (lo, hi) = c.out.int_range().unwrap();
         let zos: Vec<i64> = (0..n).map(|col| [c.zo, lo, hi][col % 3]).collect();
-        let sos: Vec<f32> = (0..n).map(|col| c.s_out * [1.0, 0.5, 3.0][col % 3]).collect();
+        let sos: Vec<f32> = (0..n)
+            .map(|col| c.s_out * [1.0, 0.5, 3.0][col % 3])
+            .collect();
         QuantType::per_axis(c.out, 1, sos, zos)
     } else {
         QuantType::per_tensor(c.out, c.s_out, c.zo)
@@ -250,7 +252,10 @@ fn fused_matmul_requantize() {
             }
         }
     }
-    assert!(ran >= 100 && fused >= 60, "only {ran} cases ran, {fused} fused");
+    assert!(
+        ran >= 100 && fused >= 60,
+        "only {ran} cases ran, {fused} fused"
+    );
 }
 
 /// An accumulator with a second user, or that is an output, stays apart.
@@ -382,7 +387,11 @@ fn fused_requantize_then_clamp_int() {
                     m,
                     k,
                     n,
-                    xs: if i % 2 == 0 { ScalarType::U8 } else { ScalarType::I8 },
+                    xs: if i % 2 == 0 {
+                        ScalarType::U8
+                    } else {
+                        ScalarType::I8
+                    },
                     zx: if i % 2 == 0 { 100 } else { -1 },
                     zw: &[0, 2],
                     bias: 1,
@@ -410,7 +419,11 @@ fn fused_requantize_then_clamp_int() {
                 }
                 for p in qcc_compiler::model::supported_paths() {
                     let model = compile_forced(&g, p);
-                    let want = if p == DotPath::Avx512Vnni && fuse { 2 } else { 0 };
+                    let want = if p == DotPath::Avx512Vnni && fuse {
+                        2
+                    } else {
+                        0
+                    };
                     assert_eq!(model.fused_requantizes().len(), want, "{what} on {p}");
                 }
                 for how in 0..4 {
@@ -449,14 +462,20 @@ fn standalone_requantize_every_axis() {
     let shape = vec![3, 37, 5];
     for axis in [None, Some(0), Some(1), Some(2)] {
         for mode in RequantMode::ALL {
-            for (out, zo) in [(ScalarType::U8, 255), (ScalarType::I8, -128), (ScalarType::U8, 7)] {
+            for (out, zo) in [
+                (ScalarType::U8, 255),
+                (ScalarType::I8, -128),
+                (ScalarType::U8, 7),
+            ] {
                 let mut g = Graph::new("rq");
                 let qi = match axis {
                     None => QuantType::per_tensor(ScalarType::I32, 0.5, 0),
                     Some(a) => QuantType::per_axis(
                         ScalarType::I32,
                         a,
-                        (0..shape[a]).map(|c| 2f32.powi(c as i32 % 25 - 20) * [1.0, 0.75][c % 2]).collect(),
+                        (0..shape[a])
+                            .map(|c| 2f32.powi(c as i32 % 25 - 20) * [1.0, 0.75][c % 2])
+                            .collect(),
                         vec![0; shape[a]],
                     ),
                 };
@@ -487,7 +506,11 @@ fn standalone_requantize_every_axis() {
                     let want = qcc_ir::interp::run(&g, &inputs).unwrap();
                     for p in qcc_compiler::model::supported_paths() {
                         let got = compile_forced(&g, p).run(&inputs).unwrap();
-                        assert_same(&want, &got, &format!("axis {axis:?} {mode} {out}:{zo} fill {how} path {p}"));
+                        assert_same(
+                            &want,
+                            &got,
+                            &format!("axis {axis:?} {mode} {out}:{zo} fill {how} path {p}"),
+                        );
                     }
                 }
             }

@@ -174,15 +174,7 @@ pub(crate) fn emit(
     epilogue(fx, p, rs, cb, bias, out);
 }
 
-fn pack_activations(
-    fx: &mut Fx,
-    p: &GemmPrep,
-    ek: Ek,
-    xb: Value,
-    a: Value,
-    rs: Value,
-    hwc: Value,
-) {
+fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: Value, hwc: Value) {
     let off = if p.signed_x { 128 } else { 0 };
     let (kp, k) = (p.kp as i64, p.k);
     let finish_row = |fx: &mut Fx, r: Value, sum: Option<cranelift_frontend::Variable>| {
@@ -233,8 +225,21 @@ fn pack_activations(
             // a time is first transposed to HWC, then each pixel's row is
             // `kh·kw` runs of `c` contiguous bytes.
             let prm: Vec<u8> = [
-                g.n, g.c, g.h, g.w, g.kh, g.kw, g.strides[0], g.strides[1], g.pads[0], g.pads[1],
-                g.dil[0], g.dil[1], g.oh, g.ow, p.kp,
+                g.n,
+                g.c,
+                g.h,
+                g.w,
+                g.kh,
+                g.kw,
+                g.strides[0],
+                g.strides[1],
+                g.pads[0],
+                g.pads[1],
+                g.dil[0],
+                g.dil[1],
+                g.oh,
+                g.ow,
+                p.kp,
             ]
             .iter()
             .map(|&v| v as i64)
@@ -401,7 +406,10 @@ fn epilogue(fx: &mut Fx, p: &GemmPrep, rs: Value, cb: Value, bias: Option<&Buf>,
         && shim::host_features().avx512vnni
     {
         // The AVX-512 helper (a matmul's row-major i32 result).
-        let zw: Vec<u8> = p.zw.iter().flat_map(|&z| (z as i32).to_le_bytes()).collect();
+        let zw: Vec<u8> =
+            p.zw.iter()
+                .flat_map(|&z| (z as i32).to_le_bytes())
+                .collect();
         let zw = fx.rodata(zw);
         let rsv = if p.need_rowsum { rs } else { fx.c(0) };
         let bb = match bias {
@@ -418,8 +426,12 @@ fn epilogue(fx: &mut Fx, p: &GemmPrep, rs: Value, cb: Value, bias: Option<&Buf>,
             fx.c(p.lo),
             fx.c(p.hi),
         ];
-        fx.b.ins()
-            .call(f, &[cb, args[0], args[1], args[2], rsv, zw, colc, bb, args[3], args[4], ob]);
+        fx.b.ins().call(
+            f,
+            &[
+                cb, args[0], args[1], args[2], rsv, zw, colc, bb, args[3], args[4], ob,
+            ],
+        );
         return;
     }
     let per_col_zw = p.need_rowsum && p.zw.iter().any(|&z| z != p.zw[0]);

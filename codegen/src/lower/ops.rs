@@ -211,8 +211,12 @@ pub(crate) fn try_fuse_requant(
         return false;
     }
     let mode = match graph.node(req).op {
-        Op::Requantize { mode: RequantMode::Float } => FusedMode::Float,
-        Op::Requantize { mode: RequantMode::SingleRound } => FusedMode::Single,
+        Op::Requantize {
+            mode: RequantMode::Float,
+        } => FusedMode::Float,
+        Op::Requantize {
+            mode: RequantMode::SingleRound,
+        } => FusedMode::Single,
         _ => return false,
     };
     let (at, rt) = (graph.ty(acc), graph.ty(req));
@@ -222,7 +226,11 @@ pub(crate) fn try_fuse_requant(
     if Ek::of(rt.elem.storage()).size() != 1 {
         return false;
     }
-    let col_axis = if g.conv.is_some() { 1 } else { at.shape.len() - 1 };
+    let col_axis = if g.conv.is_some() {
+        1
+    } else {
+        at.shape.len() - 1
+    };
     let axis = match (qi.axis, qo.axis) {
         (Some(a), Some(b)) if a != b => return false,
         (a, b) => a.or(b),
@@ -661,7 +669,11 @@ fn requantize(
             let (xb, ob) = (fx.base(x), fx.base(out));
             let sig = fx.sig(&[I64; 6], &[]);
             let f = fx.import("qcc_requant_f32", sig);
-            let (o, c, i) = (fx.c(outer as i64), fx.c(channels as i64), fx.c(inner as i64));
+            let (o, c, i) = (
+                fx.c(outer as i64),
+                fx.c(channels as i64),
+                fx.c(inner as i64),
+            );
             fx.b.ins().call(f, &[xb, o, c, i, tp, ob]);
             return Ok(());
         }

@@ -395,8 +395,25 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
 ) {
     // SAFETY: 17 parameters (the contract).
     let p = unsafe { std::slice::from_raw_parts(prm, 17) };
-    let [n, c, h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, kp, flip, ua] =
-        <[i64; 17]>::try_from(p).expect("17 parameters");
+    let [
+        n,
+        c,
+        h,
+        w,
+        kh,
+        kw,
+        sh,
+        sw,
+        pt,
+        pl,
+        dh,
+        dw,
+        oh,
+        ow,
+        kp,
+        flip,
+        ua,
+    ] = <[i64; 17]>::try_from(p).expect("17 parameters");
     let u = |v: i64| v as usize;
     let flip = if flip != 0 { 0x80u8 } else { 0 };
     let ua = ua as u8;
@@ -480,10 +497,7 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
                     ));
                 }
                 if f.avx512vnni && mr == 1 && nb == 1 {
-                    out.push((
-                        "qcc_requant_f32".to_string(),
-                        qcc_requant_f32 as *const u8,
-                    ));
+                    out.push(("qcc_requant_f32".to_string(), qcc_requant_f32 as *const u8));
                     out.push((
                         "qcc_gemm_epilogue_i32".to_string(),
                         qcc_gemm_epilogue_i32 as *const u8,

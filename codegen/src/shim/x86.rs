@@ -216,9 +216,8 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
     // SAFETY: past the header, 10 arrays of `np` i32.
     let tab = unsafe { (ep.add(EP_HEADER) as *const i32).add(col0) };
     // SAFETY: `t < 10` and `col0 + 16·NB ≤ np`: inside the array.
-    let ld = |t: usize, j: usize| unsafe {
-        _mm512_loadu_si512(tab.add(t * np + 16 * j) as *const _)
-    };
+    let ld =
+        |t: usize, j: usize| unsafe { _mm512_loadu_si512(tab.add(t * np + 16 * j) as *const _) };
     let mut rows = [0i32; MR];
     if !rs.is_null() {
         for (r, v) in rows.iter_mut().enumerate() {
@@ -493,7 +492,8 @@ pub(super) unsafe fn requant_f32_zmm(
                 _mm512_max_ps(v, _mm512_castsi512_ps(p[1])),
                 _mm512_castsi512_ps(p[2]),
             );
-            let q = _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
+            let q =
+                _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
             let y = _mm512_add_epi32(q, p[3]);
             _mm512_mask_cvtepi32_storeu_epi8(dst as *mut _, mask, y);
         }
@@ -523,7 +523,12 @@ pub(super) unsafe fn requant_f32_zmm(
                 while i < inner {
                     let n = (inner - i).min(16);
                     let mask: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
-                    step(x.wrapping_add(base + i), out.wrapping_add(base + i), mask, p);
+                    step(
+                        x.wrapping_add(base + i),
+                        out.wrapping_add(base + i),
+                        mask,
+                        p,
+                    );
                     i += 16;
                 }
             }
@@ -555,7 +560,11 @@ pub(super) unsafe fn gemm_epilogue_zmm(
     let (lov, hiv) = (_mm512_set1_epi32(lo), _mm512_set1_epi32(hi));
     for r in 0..m {
         // SAFETY: `r < m` (the contract).
-        let rsv = _mm512_set1_epi32(if rs.is_null() { 0 } else { unsafe { rs.add(r).read() } });
+        let rsv = _mm512_set1_epi32(if rs.is_null() {
+            0
+        } else {
+            unsafe { rs.add(r).read() }
+        });
         let mut col = 0;
         while col < n {
             let k = (n - col).min(16);
@@ -576,8 +585,7 @@ pub(super) unsafe fn gemm_epilogue_zmm(
                 let s = _mm512_add_epi32(v, b);
                 let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(b, s));
                 let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
-                let satv =
-                    _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
+                let satv = _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
                 let s = _mm512_mask_mov_epi32(s, ovm, satv);
                 let y = _mm512_min_epi32(_mm512_max_epi32(s, lov), hiv);
                 _mm512_mask_storeu_epi32(out.add(r * n + col) as *mut _, mask, y);
