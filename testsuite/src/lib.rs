@@ -10,3 +10,17 @@ pub use r#gen::{GenConfig, arb_graph, arb_graph_with, build_graph};
 
 /// Random QDQ graphs (dequantize → float op → quantize) for the passes.
 pub mod gen_qdq;
+
+/// The value of a `// key: value` line in the leading comment block of a
+/// test file (the header of the file-driven cases).
+pub fn header<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines()
+        .take_while(|l| l.starts_with("//"))
+        .find_map(|l| {
+            l.strip_prefix("//")?
+                .trim()
+                .strip_prefix(key)?
+                .strip_prefix(':')
+        })
+        .map(str::trim)
+}

@@ -8,18 +8,7 @@
 
 use qcc_compiler::{CompileOptions, compile_with, load_str};
 use qcc_ir::RequantMode;
-
-fn header<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines()
-        .take_while(|l| l.starts_with("//"))
-        .find_map(|l| {
-            l.strip_prefix("//")?
-                .trim()
-                .strip_prefix(key)?
-                .strip_prefix(':')
-        })
-        .map(str::trim)
-}
+use qcc_testsuite::header;
 
 #[test]
 fn pass_pipelines_on_files() {

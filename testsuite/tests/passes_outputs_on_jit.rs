@@ -6,19 +6,8 @@
 use qcc_compiler::model::{Compiler, TargetFeatures, supported_paths};
 use qcc_compiler::{CompileOptions, compile_with, load_str};
 use qcc_ir::{Graph, RequantMode};
+use qcc_testsuite::header;
 use std::path::{Path, PathBuf};
-
-fn header<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines()
-        .take_while(|l| l.starts_with("//"))
-        .find_map(|l| {
-            l.strip_prefix("//")?
-                .trim()
-                .strip_prefix(key)?
-                .strip_prefix(':')
-        })
-        .map(str::trim)
-}
 
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("passes");
