@@ -315,6 +315,18 @@ pub fn nodes_where<'a>(
         .filter(move |n| pred(&eg.analysis.table.get(n.op).op))
 }
 
+/// For a two-op pattern `outer(inner(x))` rooted at `node`: one match per
+/// e-node of `node`'s first operand class whose op satisfies `inner`, with
+/// `ops = [node's op, inner's op]` and `ids = [x]`.
+pub fn push_nested(eg: &QEGraph, node: &QNode, inner: impl Fn(&Op) -> bool, out: &mut Vec<Match>) {
+    for n in nodes_where(eg, node.children[0], inner) {
+        out.push(Match {
+            ops: vec![node.op, n.op],
+            ids: vec![eg.find(n.children[0])],
+        });
+    }
+}
+
 /// The operand of the first `dequantize` e-node in class `c`.
 pub fn dequantized_source(eg: &QEGraph, c: Id) -> Option<Id> {
     nodes_where(eg, c, |op| matches!(op, Op::Dequantize))

@@ -16,7 +16,9 @@
 
 use super::lower_qdq::{relu_or_clamp, search_qdq};
 use super::{per_tensor, requant_to};
-use crate::egraph::{Match, QEGraph, QNode, Reject, Rule, add_op, entry, guard, nodes_where};
+use crate::egraph::{
+    Match, QEGraph, QNode, Reject, Rule, add_op, entry, guard, nodes_where, push_nested,
+};
 use egg::Id;
 use qcc_ir::quant::{Rescale, saturate};
 use qcc_ir::{Op, QuantType};
@@ -258,12 +260,7 @@ impl Rule for ClampThroughRequantize {
         if !matches!(entry(eg, node).op, Op::Requantize { .. }) {
             return;
         }
-        for n in nodes_where(eg, node.children[0], |op| matches!(op, Op::ClampInt { .. })) {
-            out.push(Match {
-                ops: vec![node.op, n.op],
-                ids: vec![eg.find(n.children[0])],
-            });
-        }
+        push_nested(eg, node, |op| matches!(op, Op::ClampInt { .. }), out);
     }
 
     fn apply(&self, eg: &mut QEGraph, m: &Match) -> Result<Id, Reject> {
@@ -303,12 +300,7 @@ impl Rule for ClampOfClamp {
         if !matches!(entry(eg, node).op, Op::ClampInt { .. }) {
             return;
         }
-        for n in nodes_where(eg, node.children[0], |op| matches!(op, Op::ClampInt { .. })) {
-            out.push(Match {
-                ops: vec![node.op, n.op],
-                ids: vec![eg.find(n.children[0])],
-            });
-        }
+        push_nested(eg, node, |op| matches!(op, Op::ClampInt { .. }), out);
     }
 
     fn apply(&self, eg: &mut QEGraph, m: &Match) -> Result<Id, Reject> {
