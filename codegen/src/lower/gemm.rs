@@ -48,6 +48,9 @@ pub(crate) struct GemmPrep {
     pub ua: i64,
     pub packed: Vec<u8>,
     pub colc: Vec<i32>,
+    /// A bound on `|Σ_k (u − ua)(w − zw)|` per column (the exact
+    /// accumulator before the bias).
+    pub colbound: Vec<i64>,
     pub zw: Vec<i64>,
     pub need_rowsum: bool,
     pub pack_a: bool,
@@ -93,12 +96,21 @@ impl GemmPrep {
                 }
             }
         }
+        // Σ_k w and Σ_k |w − zw| per column, in one pass over k.
+        let mut wsum = vec![0i64; n];
+        let mut wabs = vec![0i64; n];
+        for kk in 0..k {
+            for col in 0..n {
+                let v = w(kk, col);
+                wsum[col] += v;
+                wabs[col] += (v - zw[col]).abs();
+            }
+        }
         let colc = (0..n)
-            .map(|col| {
-                let sum: i64 = (0..k).map(|kk| w(kk, col)).sum();
-                (-ua * sum + k as i64 * ua * zw[col]) as i32
-            })
+            .map(|col| (-ua * wsum[col] + k as i64 * ua * zw[col]) as i32)
             .collect();
+        let dev = ua.max(255 - ua);
+        let colbound = wabs.iter().map(|&a| dev.saturating_mul(a)).collect();
         let need_rowsum = zw.iter().any(|&z| z != 0);
         let pack_a = conv.is_some() || signed_x || need_rowsum || !k.is_multiple_of(4);
         GemmPrep {
@@ -112,6 +124,7 @@ impl GemmPrep {
             ua,
             packed,
             colc,
+            colbound,
             zw,
             need_rowsum,
             pack_a,
@@ -326,9 +339,13 @@ fn fused_calls(
     let rem = p.m % MR;
     for (count, width, first) in panel_groups(p.np) {
         let nb = width / NR;
-        let kfull = fx.import(&shim::fused_kernel_name(mode, MR, nb), sig.clone());
-        let krem =
-            (rem > 0).then(|| fx.import(&shim::fused_kernel_name(mode, rem, nb), sig.clone()));
+        let kfull = fx.import(&shim::fused_kernel_name(mode, fp.fast, MR, nb), sig.clone());
+        let krem = (rem > 0).then(|| {
+            fx.import(
+                &shim::fused_kernel_name(mode, fp.fast, rem, nb),
+                sig.clone(),
+            )
+        });
         fx.for_n(count, |fx, pi| {
             let col0 = fx.lin(&[(pi, PANEL as i64)], (first * PANEL) as i64);
             let boff = fx.b.ins().imul_imm_s(col0, p.kp as i64);

@@ -294,6 +294,15 @@ pub(crate) fn try_fuse_requant(
     }
     fp.ncols = g.n;
     fp.signed_out = rt.elem.storage().is_signed();
+    // The fast form: `acc + bc` stays inside `lo..=hi` (so inside i32) for
+    // every accumulator value the column can produce.
+    let fast = (0..g.n).all(|c| {
+        let (b, bound) = (fp.bc[c] as i64, g.colbound[c]);
+        b - bound >= fp.lo[c] as i64 && b + bound <= fp.hi[c] as i64
+    });
+    if fast {
+        fp.make_fast();
+    }
     match &g.conv {
         None => {
             fp.pix = g.m.max(1);

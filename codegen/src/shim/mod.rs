@@ -32,8 +32,11 @@ use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::FunctionBuilder;
 use std::sync::OnceLock;
 
-/// Rows of the largest register tile of the micro-kernels.
-pub const MR: usize = 4;
+/// Rows of the largest register tile of the micro-kernels: `6 × 64` keeps
+/// 24 zmm accumulators, 4 panel registers and a broadcast in the 32
+/// registers, and reads 256 panel bytes per 24 `vpdpbusd` (12 cycles), which
+/// L2 sustains when a panel does not fit L1.
+pub const MR: usize = 6;
 /// Columns of one register (16 i32 lanes of a zmm); a tile is 1 to 4 of them.
 pub const NR: usize = 16;
 /// Widest panel of packed weights (columns).
@@ -89,6 +92,10 @@ pub struct FusedParams {
     pub col_stride: usize,
     /// The output is signed (i8/i4 storage), else unsigned.
     pub signed_out: bool,
+    /// Proven at compile time: `acc + bc` never saturates and `lo`/`hi`
+    /// never bind, for every column. The kernels then skip both, and `bc`
+    /// must already be added into `colc` (see [`FusedParams::make_fast`]).
+    pub fast: bool,
     pub colc: Vec<i32>,
     pub zw: Vec<i32>,
     pub bc: Vec<i32>,
@@ -102,6 +109,17 @@ pub struct FusedParams {
 }
 
 impl FusedParams {
+    /// Switches to the fast form (the caller proved its condition): the
+    /// bias joins the column constant (wrapping; exact, since the true sum
+    /// fits in i32) and the unused tables are zeroed.
+    pub fn make_fast(&mut self) {
+        for (c, b) in self.colc.iter_mut().zip(&self.bc) {
+            *c = c.wrapping_add(*b);
+        }
+        self.bc.fill(0);
+        self.fast = true;
+    }
+
     /// The block the kernels read: 8 i64 (`np, ncols, pix, img_stride,
     /// row_stride, col_stride, signed_out, 0`), then the 10 arrays, each padded with
     /// zeros to `np` i32.
@@ -469,12 +487,13 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
 }
 
 /// The symbol name of a fused AVX512-VNNI micro-kernel.
-pub(crate) fn fused_kernel_name(mode: FusedMode, mr: usize, nb: usize) -> String {
+pub(crate) fn fused_kernel_name(mode: FusedMode, fast: bool, mr: usize, nb: usize) -> String {
     let m = match mode {
         FusedMode::Float => "float",
         FusedMode::Single => "single",
     };
-    format!("qcc_u8i8_avx512vnni_fused_{m}_{mr}x{nb}")
+    let f = if fast { "_fast" } else { "" };
+    format!("qcc_u8i8_avx512vnni_fused_{m}{f}_{mr}x{nb}")
 }
 
 /// Every micro-kernel this host can run, with its symbol name, to register
@@ -505,10 +524,12 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
                 }
                 if f.avx512vnni {
                     for mode in [FusedMode::Float, FusedMode::Single] {
-                        out.push((
-                            fused_kernel_name(mode, mr, nb),
-                            fused_kernel(mode, mr, nb).expect("supported") as *const u8,
-                        ));
+                        for fast in [false, true] {
+                            out.push((
+                                fused_kernel_name(mode, fast, mr, nb),
+                                fused_kernel(mode, fast, mr, nb).expect("supported") as *const u8,
+                            ));
+                        }
                     }
                 }
                 if f.avxvnni {
@@ -543,8 +564,9 @@ pub fn kernel(path: DotPath, mr: usize, nb: usize) -> Option<KernelFn> {
     }
 }
 
-/// The fused AVX512-VNNI micro-kernel of `mode` for an `mr × 16·nb` tile.
-pub fn fused_kernel(mode: FusedMode, mr: usize, nb: usize) -> Option<FusedKernelFn> {
+/// The fused AVX512-VNNI micro-kernel of `mode` for an `mr × 16·nb` tile,
+/// in its general or its fast form ([`FusedParams::fast`]).
+pub fn fused_kernel(mode: FusedMode, fast: bool, mr: usize, nb: usize) -> Option<FusedKernelFn> {
     if !DotPath::Avx512Vnni.is_supported()
         || !(1..=MR).contains(&mr)
         || !(1..=PANEL / NR).contains(&nb)
@@ -553,10 +575,11 @@ pub fn fused_kernel(mode: FusedMode, mr: usize, nb: usize) -> Option<FusedKernel
     }
     #[cfg(target_arch = "x86_64")]
     {
-        Some(match mode {
-            FusedMode::Float => x86::zmm_fused_float(mr, nb),
-            FusedMode::Single => x86::zmm_fused_single(mr, nb),
-        })
+        let m = match mode {
+            FusedMode::Float => 0,
+            FusedMode::Single => 1,
+        };
+        Some(x86::zmm_fused_kernel(m, fast, mr, nb))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

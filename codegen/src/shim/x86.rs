@@ -104,73 +104,72 @@ unsafe fn ymm_tile<const MR: usize, const NB: usize>(
     }
 }
 
-macro_rules! kernels {
-    ($table:ident, $body:ident, $feat:literal, $( ($mr:literal, $nb:literal, $name:ident) ),* $(,)?) => {
-        $(
-            /// C-ABI entry point of one tile shape (see the body's contract).
-            ///
-            /// # Safety
-            /// As the body's.
-            #[target_feature(enable = $feat)]
-            unsafe extern "C" fn $name(
-                kp4: usize, a: *const u8, lda: usize, b: *const i8, ldb: usize, c: *mut i32, ldc: usize,
-            ) {
-                // SAFETY: same contract as this function's.
-                unsafe { $body::<$mr, $nb>(kp4, a, lda, b, ldb, c, ldc) }
-            }
-        )*
-        pub(super) fn $table(mr: usize, nb: usize) -> KernelFn {
-            match (mr, nb) {
-                $( ($mr, $nb) => $name, )*
-                _ => panic!("no {mr}x{nb} kernel"),
-            }
+/// `match (mr, nb)` over every tile shape (`1..=6` rows, `1..=4`
+/// registers of 16 columns), instantiating the generic entry point `$f`
+/// (with the extra const arguments) for each.
+macro_rules! tile_table {
+    ($f:ident, $mr:expr, $nb:expr $(, $extra:expr)*) => {
+        match ($mr, $nb) {
+            (1, 1) => $f::<1, 1 $(, $extra)*>, (1, 2) => $f::<1, 2 $(, $extra)*>,
+            (1, 3) => $f::<1, 3 $(, $extra)*>, (1, 4) => $f::<1, 4 $(, $extra)*>,
+            (2, 1) => $f::<2, 1 $(, $extra)*>, (2, 2) => $f::<2, 2 $(, $extra)*>,
+            (2, 3) => $f::<2, 3 $(, $extra)*>, (2, 4) => $f::<2, 4 $(, $extra)*>,
+            (3, 1) => $f::<3, 1 $(, $extra)*>, (3, 2) => $f::<3, 2 $(, $extra)*>,
+            (3, 3) => $f::<3, 3 $(, $extra)*>, (3, 4) => $f::<3, 4 $(, $extra)*>,
+            (4, 1) => $f::<4, 1 $(, $extra)*>, (4, 2) => $f::<4, 2 $(, $extra)*>,
+            (4, 3) => $f::<4, 3 $(, $extra)*>, (4, 4) => $f::<4, 4 $(, $extra)*>,
+            (5, 1) => $f::<5, 1 $(, $extra)*>, (5, 2) => $f::<5, 2 $(, $extra)*>,
+            (5, 3) => $f::<5, 3 $(, $extra)*>, (5, 4) => $f::<5, 4 $(, $extra)*>,
+            (6, 1) => $f::<6, 1 $(, $extra)*>, (6, 2) => $f::<6, 2 $(, $extra)*>,
+            (6, 3) => $f::<6, 3 $(, $extra)*>, (6, 4) => $f::<6, 4 $(, $extra)*>,
+            (mr, nb) => panic!("no {mr}x{nb} kernel"),
         }
     };
 }
 
-kernels!(
-    zmm_kernel,
-    zmm_tile,
-    "avx512f,avx512bw,avx512vnni",
-    (1, 1, zmm_1x1),
-    (1, 2, zmm_1x2),
-    (1, 3, zmm_1x3),
-    (1, 4, zmm_1x4),
-    (2, 1, zmm_2x1),
-    (2, 2, zmm_2x2),
-    (2, 3, zmm_2x3),
-    (2, 4, zmm_2x4),
-    (3, 1, zmm_3x1),
-    (3, 2, zmm_3x2),
-    (3, 3, zmm_3x3),
-    (3, 4, zmm_3x4),
-    (4, 1, zmm_4x1),
-    (4, 2, zmm_4x2),
-    (4, 3, zmm_4x3),
-    (4, 4, zmm_4x4),
-);
+/// C-ABI entry point of one zmm tile shape (see [`zmm_tile`]'s contract).
+///
+/// # Safety
+/// As [`zmm_tile`]'s.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe extern "C" fn zmm_entry<const MR: usize, const NB: usize>(
+    kp4: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    ldb: usize,
+    c: *mut i32,
+    ldc: usize,
+) {
+    // SAFETY: same contract as this function's.
+    unsafe { zmm_tile::<MR, NB>(kp4, a, lda, b, ldb, c, ldc) }
+}
 
-kernels!(
-    ymm_kernel,
-    ymm_tile,
-    "avx2,avxvnni",
-    (1, 1, ymm_1x1),
-    (1, 2, ymm_1x2),
-    (1, 3, ymm_1x3),
-    (1, 4, ymm_1x4),
-    (2, 1, ymm_2x1),
-    (2, 2, ymm_2x2),
-    (2, 3, ymm_2x3),
-    (2, 4, ymm_2x4),
-    (3, 1, ymm_3x1),
-    (3, 2, ymm_3x2),
-    (3, 3, ymm_3x3),
-    (3, 4, ymm_3x4),
-    (4, 1, ymm_4x1),
-    (4, 2, ymm_4x2),
-    (4, 3, ymm_4x3),
-    (4, 4, ymm_4x4),
-);
+/// C-ABI entry point of one ymm tile shape (see [`ymm_tile`]'s contract).
+///
+/// # Safety
+/// As [`ymm_tile`]'s.
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe extern "C" fn ymm_entry<const MR: usize, const NB: usize>(
+    kp4: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    ldb: usize,
+    c: *mut i32,
+    ldc: usize,
+) {
+    // SAFETY: same contract as this function's.
+    unsafe { ymm_tile::<MR, NB>(kp4, a, lda, b, ldb, c, ldc) }
+}
+
+pub(super) fn zmm_kernel(mr: usize, nb: usize) -> KernelFn {
+    tile_table!(zmm_entry, mr, nb)
+}
+
+pub(super) fn ymm_kernel(mr: usize, nb: usize) -> KernelFn {
+    tile_table!(ymm_entry, mr, nb)
+}
 
 /// The fused epilogue parameters (see `super::FusedParams` for the layout
 /// of the block `ep` points to).
@@ -180,7 +179,10 @@ const EP_HEADER: usize = 8;
 /// the `MR × 16·NB` i32 tile never leaves the registers; each lane gets the
 /// zero-point corrections, the saturating bias, the accumulator clamp, the
 /// rescale of `MODE` (`0`: float, `1`: single rounding), the output zero
-/// point and the output clamp, and is stored as one byte.
+/// point and the output clamp, and is stored as one byte. `FAST` is the form
+/// for layers where the compiler proved that the bias addition cannot
+/// saturate and the accumulator clamp cannot bind (`FusedParams::fast`): the
+/// bias is then part of `colc` and neither step is emitted.
 ///
 /// # Safety
 /// As [`zmm_tile`] for `a` and `b`; `ep` points to a block laid out as
@@ -190,7 +192,7 @@ const EP_HEADER: usize = 8;
 /// tile (`col < ncols`) is writable.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
+unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8, const FAST: bool>(
     kp4: usize,
     a: *const u8,
     lda: usize,
@@ -202,7 +204,7 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
     ep: *const i64,
     rs: *const i32,
 ) {
-    let acc = zmm_accumulate!(MR, NB, kp4, a, lda, b, ldb);
+    let mut acc = zmm_accumulate!(MR, NB, kp4, a, lda, b, ldb);
     // SAFETY: the header and the tables are inside the block (the contract).
     let h = unsafe { core::slice::from_raw_parts(ep, EP_HEADER) };
     let (np, ncols, pix, img_stride, row_stride, col_stride) = (
@@ -218,8 +220,9 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
     // SAFETY: `t < 10` and `col0 + 16·NB ≤ np`: inside the array.
     let ld =
         |t: usize, j: usize| unsafe { _mm512_loadu_si512(tab.add(t * np + 16 * j) as *const _) };
+    let has_rs = !rs.is_null();
     let mut rows = [0i32; MR];
-    if !rs.is_null() {
+    if has_rs {
         for (r, v) in rows.iter_mut().enumerate() {
             // SAFETY: `rs` is readable for the tile's rows (the contract).
             *v = unsafe { rs.add(row0 + r).read() };
@@ -237,24 +240,28 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
         *o = out.wrapping_add(off);
     }
     let signed_out = h[6] != 0;
-    // The requantized lanes of `acc[r][j]`, as i32 within the output range.
-    let epi = |r: usize, j: usize| -> __m512i {
-        let (colc, zw, bc, lo, hi) = (ld(0, j), ld(1, j), ld(2, j), ld(3, j), ld(4, j));
-        let (m, flo, fhi, zo) = (ld(5, j), ld(6, j), ld(7, j), ld(8, j));
-        let mut v = acc[r][j];
-        if !rs.is_null() {
+    // The requantized lanes of `v` (row `r`), as i32 within the output
+    // range; `t` holds the ten per-column vectors of its column block.
+    let epi = |r: usize, v: __m512i, t: &[__m512i; 10]| -> __m512i {
+        let [colc, zw, bc, lo, hi, m, flo, fhi, zo, sv] = *t;
+        let mut v = v;
+        if has_rs {
             let t = _mm512_mullo_epi32(_mm512_set1_epi32(rows[r]), zw);
             v = _mm512_sub_epi32(v, t);
         }
         v = _mm512_add_epi32(v, colc);
-        // Saturating `v + bc`: on overflow both operands have the sign the
-        // sum lacks.
-        let s = _mm512_add_epi32(v, bc);
-        let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(bc, s));
-        let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
-        let satv = _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
-        let s = _mm512_mask_mov_epi32(s, ovm, satv);
-        let d = _mm512_min_epi32(_mm512_max_epi32(s, lo), hi);
+        let d = if FAST {
+            v
+        } else {
+            // Saturating `v + bc`: on overflow both operands have the sign
+            // the sum lacks.
+            let s = _mm512_add_epi32(v, bc);
+            let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(bc, s));
+            let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
+            let satv = _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
+            let s = _mm512_mask_mov_epi32(s, ovm, satv);
+            _mm512_min_epi32(_mm512_max_epi32(s, lo), hi)
+        };
         let q = if MODE == 0 {
             // round_half_even(f32(d) · M), clamped (in float: exact, the
             // bounds are integers) to the output range less `zo`.
@@ -266,7 +273,6 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
             _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(p)
         } else {
             // (d · m + 2^(s−1)) >> s in i64, even and odd lanes apart.
-            let s = ld(9, j);
             let one = _mm512_set1_epi64(1);
             let lo64 = _mm512_set1_epi64(0xffff_ffff);
             let half = |sh: __m512i| _mm512_srli_epi64::<1>(_mm512_sllv_epi64(one, sh));
@@ -280,11 +286,11 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
                 let fh = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fh));
                 _mm512_min_epi64(_mm512_max_epi64(p, fl), fh)
             };
-            let even = lane(d, m, s, flo, fhi);
+            let even = lane(d, m, sv, flo, fhi);
             let odd = lane(
                 _mm512_srli_epi64::<32>(d),
                 _mm512_srli_epi64::<32>(m),
-                _mm512_srli_epi64::<32>(s),
+                _mm512_srli_epi64::<32>(sv),
                 _mm512_srli_epi64::<32>(flo),
                 _mm512_srli_epi64::<32>(fhi),
             );
@@ -292,13 +298,27 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
         };
         _mm512_add_epi32(q, zo)
     };
+    // Column block by column block: its tables are loaded once, and the
+    // results replace the accumulators (no register beyond the tile's).
+    for j in 0..NB {
+        let t: [__m512i; 10] = core::array::from_fn(|t| {
+            if FAST && matches!(t, 2..=4) || MODE == 0 && t == 9 {
+                _mm512_setzero_si512()
+            } else {
+                ld(t, j)
+            }
+        });
+        for (r, row) in acc.iter_mut().enumerate() {
+            row[j] = epi(r, row[j], &t);
+        }
+    }
     if NB == 4 && col_stride == 1 && col0 + 64 <= ncols {
         // A full row of 64 contiguous bytes: pack the four vectors (exact,
         // every lane is within the output range) and store once.
         let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-        for (r, o) in obase.iter().enumerate() {
-            let ab = _mm512_packs_epi32(epi(r, 0), epi(r, 1));
-            let cd = _mm512_packs_epi32(epi(r, 2), epi(r, 3));
+        for (row, o) in acc.iter().zip(&obase) {
+            let ab = _mm512_packs_epi32(row[0], row[1]);
+            let cd = _mm512_packs_epi32(row[2], row[3]);
             let bytes = if signed_out {
                 _mm512_packs_epi16(ab, cd)
             } else {
@@ -322,8 +342,8 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
         } else {
             (1u16 << valid) - 1
         };
-        for (r, &ob) in obase.iter().enumerate() {
-            let y = epi(r, j);
+        for (row, &ob) in acc.iter().zip(&obase) {
+            let y = row[j];
             let o = ob.wrapping_add(col * col_stride);
             if col_stride == 1 {
                 // SAFETY: the `valid` bytes at `o` are output positions of
@@ -342,73 +362,44 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8>(
     }
 }
 
-macro_rules! fused_kernels {
-    ($table:ident, $mode:literal, $( ($mr:literal, $nb:literal, $name:ident) ),* $(,)?) => {
-        $(
-            /// C-ABI entry point of one fused tile shape (see
-            /// [`zmm_fused`]'s contract).
-            ///
-            /// # Safety
-            /// As [`zmm_fused`]'s.
-            #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-            unsafe extern "C" fn $name(
-                kp4: usize, a: *const u8, lda: usize, b: *const i8, ldb: usize,
-                out: *mut u8, row0: usize, col0: usize, ep: *const i64, rs: *const i32,
-            ) {
-                // SAFETY: same contract as this function's.
-                unsafe { zmm_fused::<$mr, $nb, $mode>(kp4, a, lda, b, ldb, out, row0, col0, ep, rs) }
-            }
-        )*
-        pub(super) fn $table(mr: usize, nb: usize) -> super::FusedKernelFn {
-            match (mr, nb) {
-                $( ($mr, $nb) => $name, )*
-                _ => panic!("no {mr}x{nb} kernel"),
-            }
-        }
-    };
+/// C-ABI entry point of one fused tile shape (see [`zmm_fused`]'s
+/// contract).
+///
+/// # Safety
+/// As [`zmm_fused`]'s.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn fused_entry<
+    const MR: usize,
+    const NB: usize,
+    const MODE: u8,
+    const FAST: bool,
+>(
+    kp4: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    ldb: usize,
+    out: *mut u8,
+    row0: usize,
+    col0: usize,
+    ep: *const i64,
+    rs: *const i32,
+) {
+    // SAFETY: same contract as this function's.
+    unsafe { zmm_fused::<MR, NB, MODE, FAST>(kp4, a, lda, b, ldb, out, row0, col0, ep, rs) }
 }
 
-fused_kernels!(
-    zmm_fused_float,
-    0,
-    (1, 1, zf_1x1),
-    (1, 2, zf_1x2),
-    (1, 3, zf_1x3),
-    (1, 4, zf_1x4),
-    (2, 1, zf_2x1),
-    (2, 2, zf_2x2),
-    (2, 3, zf_2x3),
-    (2, 4, zf_2x4),
-    (3, 1, zf_3x1),
-    (3, 2, zf_3x2),
-    (3, 3, zf_3x3),
-    (3, 4, zf_3x4),
-    (4, 1, zf_4x1),
-    (4, 2, zf_4x2),
-    (4, 3, zf_4x3),
-    (4, 4, zf_4x4),
-);
-
-fused_kernels!(
-    zmm_fused_single,
-    1,
-    (1, 1, zs_1x1),
-    (1, 2, zs_1x2),
-    (1, 3, zs_1x3),
-    (1, 4, zs_1x4),
-    (2, 1, zs_2x1),
-    (2, 2, zs_2x2),
-    (2, 3, zs_2x3),
-    (2, 4, zs_2x4),
-    (3, 1, zs_3x1),
-    (3, 2, zs_3x2),
-    (3, 3, zs_3x3),
-    (3, 4, zs_3x4),
-    (4, 1, zs_4x1),
-    (4, 2, zs_4x2),
-    (4, 3, zs_4x3),
-    (4, 4, zs_4x4),
-);
+/// The fused kernel of `mode` (`0` float, `1` single rounding), in its
+/// general or its `fast` form (see [`zmm_fused`]).
+pub(super) fn zmm_fused_kernel(mode: u8, fast: bool, mr: usize, nb: usize) -> super::FusedKernelFn {
+    match (mode, fast) {
+        (0, false) => tile_table!(fused_entry, mr, nb, 0, false),
+        (0, true) => tile_table!(fused_entry, mr, nb, 0, true),
+        (_, false) => tile_table!(fused_entry, mr, nb, 1, false),
+        (_, true) => tile_table!(fused_entry, mr, nb, 1, true),
+    }
+}
 
 /// `super::qcc_pack_rows` with AVX-512: 64 bytes per step (sign flip by
 /// `xor`, row sums by `vpsadbw`), the last partial step masked.

@@ -128,8 +128,8 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
     }
     let (&xv, &wv) = (args.first()?, args.get(1)?);
     let (x, w) = (graph.ty(xv), graph.ty(wv));
-    // Output channels, and the weight terms per channel: `index(n, k)` is
-    // the row-major index of the k-th weight of channel n.
+    // Output channels and the weight terms per channel (a row of a
+    // convolution's weights, a column of a matmul's).
     let (channels, per_channel, conv) = match node.op {
         Op::MatMulInt if w.rank() == 2 => (w.shape[1], w.shape[0], false),
         Op::Conv2dInt(_) if w.rank() == 4 => {
@@ -139,13 +139,6 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
             (w.shape[0], per, true)
         }
         _ => return None,
-    };
-    let index = |n: usize, k: usize| {
-        if conv {
-            n * per_channel + k
-        } else {
-            k * channels + n
-        }
     };
     let x_dev = max_deviation(&x.elem, 0)?;
     let w_data = const_ints(graph, wv, w);
@@ -161,18 +154,34 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
     } else {
         1
     };
+    // Σ_k |w − zw| of every channel in one pass over the data in memory
+    // order (the weights of a matmul's channel are a strided column).
+    let sums: Option<Vec<u128>> = w_data.map(|d| {
+        let mut s = vec![0u128; channels];
+        let zws: Vec<i64> = (0..channels).map(|n| zero_point(&w.elem, n)).collect();
+        let (mut n, mut k) = (0, 0);
+        for i in 0..d.len() {
+            let q = d.get_int(i).unwrap_or(0);
+            s[n] = s[n].saturating_add((q as i128 - zws[n] as i128).unsigned_abs());
+            // The channel of the next element.
+            if conv {
+                k += 1;
+                if k == per_channel {
+                    (n, k) = (n + 1, 0);
+                }
+            } else {
+                n += 1;
+                if n == channels {
+                    n = 0;
+                }
+            }
+        }
+        s
+    });
     let mut out = Vec::new();
     for n in 0..distinct {
-        let w_sum = match w_data {
-            Some(d) => {
-                let zw = zero_point(&w.elem, n) as i128;
-                let mut s: u128 = 0;
-                for k in 0..per_channel {
-                    let q = d.get_int(index(n, k))? as i128;
-                    s = s.saturating_add((q - zw).unsigned_abs());
-                }
-                s
-            }
+        let w_sum = match &sums {
+            Some(s) => s[n],
             None => max_deviation(&w.elem, n)?.saturating_mul(per_channel as u128),
         };
         let bias = match bias_data {
