@@ -61,7 +61,7 @@ use qcc_ir::types::ScalarType;
 use qcc_ir::{Graph, Tensor, ValueId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Code generation options.
 #[derive(Clone, Debug)]
@@ -73,6 +73,9 @@ pub struct CodegenOptions {
     pub dot_path: Option<DotPath>,
     /// Keep the CLIF text and the disassembly of every op ([`Executable::op_code`]).
     pub keep_text: bool,
+    /// Threads one run may use: large GEMMs split their tiles into units
+    /// that run on a pool of this many threads (1: no pool, no split).
+    pub threads: usize,
 }
 
 impl Default for CodegenOptions {
@@ -81,6 +84,7 @@ impl Default for CodegenOptions {
             optimize: true,
             dot_path: None,
             keep_text: false,
+            threads: 1,
         }
     }
 }
@@ -157,7 +161,10 @@ pub struct OpCode {
 #[derive(Clone, Debug)]
 struct InputSlot {
     name: String,
-    offset: usize,
+    /// Where the runner copies the input (storage types whose arena layout
+    /// differs from the tensor's); `None`: the code reads the tensor's own
+    /// memory through the I/O table.
+    offset: Option<usize>,
     storage: ScalarType,
     shape: Vec<usize>,
     len: usize,
@@ -166,8 +173,14 @@ struct InputSlot {
 
 #[derive(Clone, Debug)]
 enum OutSrc {
+    /// The code writes the output tensor's memory (I/O table).
+    Io,
     Arena(usize),
     Data(usize),
+    /// The graph returns input `i` itself.
+    Input(usize),
+    /// The same value as the earlier output `j`.
+    Output(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -185,6 +198,14 @@ struct OutputSlot {
 pub struct Executable {
     code: JitCode,
     steps: Vec<(String, &'static str)>,
+    /// The calls of a run.
+    exec: Vec<jit::Step>,
+    /// The index in `steps` of the op of each call.
+    exec_op: Vec<usize>,
+    /// Bytes the code reads or writes through each I/O table entry.
+    io_sizes: Vec<usize>,
+    threads: usize,
+    thread_pool: std::sync::OnceLock<Option<rayon::ThreadPool>>,
     inputs: Vec<InputSlot>,
     outputs: Vec<OutputSlot>,
     arena_size: usize,
@@ -332,6 +353,33 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
         preps[step[&last_value] - 1] = Prep::Fused;
     }
 
+    for p in preps.iter_mut() {
+        if let Prep::Gemm(g) = p {
+            g.plan_units(options.threads.max(1));
+        }
+    }
+
+    // Inputs and outputs whose tensors have the arena's layout are read and
+    // written in place through the I/O table (no copy in or out).
+    let in_place = |v: ValueId| {
+        matches!(
+            graph.ty(v).elem.storage(),
+            ScalarType::F32 | ScalarType::I32 | ScalarType::I16 | ScalarType::I8 | ScalarType::U8
+        )
+    };
+    let n_in = graph.inputs().len();
+    let mut io_slot: HashMap<ValueId, usize> = HashMap::new();
+    for (i, &v) in graph.inputs().iter().enumerate() {
+        if in_place(v) {
+            io_slot.insert(v, i);
+        }
+    }
+    for (j, o) in graph.outputs().iter().enumerate() {
+        if is_op(o.value) && in_place(o.value) && !io_slot.contains_key(&o.value) {
+            io_slot.insert(o.value, n_in + j);
+        }
+    }
+
     // Memory plan.
     let elem_bytes = |v: ValueId| {
         let ty = graph.ty(v);
@@ -344,7 +392,7 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
             continue;
         }
         requests.push(Request {
-            size: if fused_acc.contains(&v) {
+            size: if fused_acc.contains(&v) || io_slot.contains_key(&v) {
                 0
             } else {
                 elem_bytes(v)
@@ -392,6 +440,12 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
     }
     let bufs = |v: ValueId| -> Buf {
         let ek = Ek::of(graph.ty(v).elem.storage());
+        if let Some(&i) = io_slot.get(&v) {
+            return Buf {
+                loc: Loc::Io(i),
+                ek,
+            };
+        }
         match const_data.get(&v) {
             Some(&(id, _)) => Buf {
                 loc: Loc::Data(id),
@@ -409,58 +463,72 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
     let mut text = Vec::new();
     let mut steps = Vec::new();
     let mut extra_data = Vec::new();
+    let mut exec = Vec::new();
     for (i, &v) in ops_order.iter().enumerate() {
         let node = graph.node(v);
-        let name = format!("qcc_op_{i}");
-        let mut sig = module.make_signature();
-        sig.params.push(AbiParam::new(lower::I64));
-        let fid = module
-            .declare_function(&name, Linkage::Local, &sig)
-            .map_err(|e| CodegenError::Backend(e.to_string()))?;
-        ctx.func.signature = sig;
-        ctx.func.name = UserFuncName::user(0, i as u32);
-        let tcfg = module.target_config();
-        {
-            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-            let entry = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            let arena = b.block_params(entry)[0];
-            let mut fx = Fx {
-                b,
-                arena,
-                module: &mut module,
-                new_data: &mut extra_data,
-                data_counter: &mut counter,
-            };
-            let t = temps.get(&v).cloned().unwrap_or_default();
-            ops::lower(&mut fx, graph, v, &bufs, &preps[i], &t)?;
-            fx.b.ins().return_(&[]);
-            fx.b.seal_all_blocks();
-            fx.b.finalize(tcfg);
-        }
-        let clif = if options.keep_text {
-            ctx.func.display().to_string()
-        } else {
-            String::new()
-        };
-        ctx.set_disasm(options.keep_text);
-        module
-            .define_function(fid, &mut ctx)
-            .map_err(|e| CodegenError::Backend(format!("{}: {e:?}", graph.describe(v))))?;
-        if options.keep_text {
-            let cc = ctx.compiled_code();
-            text.push(OpCode {
-                node: graph.describe(v),
-                op: node.op.name(),
-                clif,
-                asm: cc.and_then(|c| c.vcode.clone()).unwrap_or_default(),
-                code: cc.map(|c| c.code_buffer().to_vec()).unwrap_or_default(),
-            });
-        }
-        module.clear_context(&mut ctx);
-        func_ids.push(fid);
         steps.push((graph.describe(v), node.op.name()));
+        for phase in 0..preps[i].phases() {
+            let name = format!("qcc_op_{i}_{phase}");
+            let mut sig = module.make_signature();
+            sig.params.extend([AbiParam::new(lower::I64); 4]);
+            let fid = module
+                .declare_function(&name, Linkage::Local, &sig)
+                .map_err(|e| CodegenError::Backend(e.to_string()))?;
+            ctx.func.signature = sig;
+            ctx.func.name = UserFuncName::user(0, func_ids.len() as u32);
+            let tcfg = module.target_config();
+            {
+                let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+                let entry = b.create_block();
+                b.append_block_params_for_function_params(entry);
+                b.switch_to_block(entry);
+                let [arena, io, t0, t1] =
+                    <[_; 4]>::try_from(b.block_params(entry)).expect("four parameters");
+                let mut fx = Fx {
+                    b,
+                    arena,
+                    io,
+                    t0,
+                    t1,
+                    module: &mut module,
+                    new_data: &mut extra_data,
+                    data_counter: &mut counter,
+                };
+                let t = temps.get(&v).cloned().unwrap_or_default();
+                ops::lower(&mut fx, graph, v, &bufs, &preps[i], &t, phase)?;
+                fx.b.ins().return_(&[]);
+                fx.b.seal_all_blocks();
+                fx.b.finalize(tcfg);
+            }
+            let clif = if options.keep_text {
+                ctx.func.display().to_string()
+            } else {
+                String::new()
+            };
+            ctx.set_disasm(options.keep_text);
+            module
+                .define_function(fid, &mut ctx)
+                .map_err(|e| CodegenError::Backend(format!("{}: {e:?}", graph.describe(v))))?;
+            if options.keep_text {
+                let cc = ctx.compiled_code();
+                text.push(OpCode {
+                    node: graph.describe(v),
+                    op: node.op.name(),
+                    clif,
+                    asm: cc.and_then(|c| c.vcode.clone()).unwrap_or_default(),
+                    code: cc.map(|c| c.code_buffer().to_vec()).unwrap_or_default(),
+                });
+            }
+            module.clear_context(&mut ctx);
+            exec.push((
+                jit::Step {
+                    func: func_ids.len(),
+                    tasks: preps[i].units(phase),
+                },
+                i,
+            ));
+            func_ids.push(fid);
+        }
     }
     let code = JitCode::finalize(module, &func_ids, &data_ids, arena_size)?;
 
@@ -472,7 +540,7 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
             let ty = &node.ty;
             InputSlot {
                 name: node.name.clone().unwrap_or_default(),
-                offset: value_off[&v],
+                offset: (!io_slot.contains_key(&v)).then(|| value_off[&v]),
                 storage: ty.elem.storage(),
                 shape: ty.shape.clone(),
                 len: ty.shape.iter().product(),
@@ -483,12 +551,17 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
     let outputs = graph
         .outputs()
         .iter()
-        .map(|o| {
+        .enumerate()
+        .map(|(j, o)| {
             let ty = graph.ty(o.value);
+            let first = graph.outputs().iter().position(|p| p.value == o.value);
             OutputSlot {
-                src: match const_data.get(&o.value) {
-                    Some(&(_, i)) => OutSrc::Data(i),
-                    None => OutSrc::Arena(value_off[&o.value]),
+                src: match (const_data.get(&o.value), io_slot.get(&o.value)) {
+                    (Some(&(_, i)), _) => OutSrc::Data(i),
+                    (None, Some(&i)) if i < n_in => OutSrc::Input(i),
+                    (None, Some(&i)) if i == n_in + j => OutSrc::Io,
+                    (None, Some(_)) => OutSrc::Output(first.unwrap_or(0)),
+                    (None, None) => OutSrc::Arena(value_off[&o.value]),
                 },
                 storage: ty.elem.storage(),
                 shape: ty.shape.clone(),
@@ -496,9 +569,28 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
             }
         })
         .collect();
+    let io_sizes = graph
+        .inputs()
+        .iter()
+        .copied()
+        .chain(graph.outputs().iter().map(|o| o.value))
+        .enumerate()
+        .map(|(i, v)| {
+            if io_slot.get(&v) == Some(&i) {
+                elem_bytes(v)
+            } else {
+                0
+            }
+        })
+        .collect();
     Ok(Executable {
         code,
         steps,
+        exec: exec.iter().map(|&(s, _)| s).collect(),
+        exec_op: exec.iter().map(|&(_, op)| op).collect(),
+        io_sizes,
+        threads: options.threads.max(1),
+        thread_pool: std::sync::OnceLock::new(),
         inputs,
         outputs,
         arena_size,
@@ -613,36 +705,60 @@ impl Executable {
     /// Runs the code, writing the outputs into `outputs` (one per graph
     /// output). Tensors of the right type and shape (from
     /// [`Executable::new_outputs`] or an earlier run) are overwritten in
-    /// place, so a steady-state call allocates nothing; others are replaced.
+    /// place (the code writes them directly), so a steady-state call
+    /// allocates no tensor memory; others are replaced.
     pub fn run_into(&self, inputs: &[Tensor], outputs: &mut [Tensor]) -> Result<(), RunError> {
-        self.run_with(inputs, outputs, |i, code, arena| code.call(i, arena))
+        self.run_with(inputs, outputs, None)
     }
 
-    /// Runs once, timing every op: `(node, op, time)` in execution order.
+    /// Runs once, timing every op: `(node, op, time)` in execution order
+    /// (a fused requantize shows zero: the GEMM before it did its work).
     pub fn run_profiled(
         &self,
         inputs: &[Tensor],
         outputs: &mut [Tensor],
     ) -> Result<Vec<(String, &'static str, Duration)>, RunError> {
-        let mut times = Vec::with_capacity(self.steps.len());
-        self.run_with(inputs, outputs, |i, code, arena| {
-            let t0 = Instant::now();
-            code.call(i, arena);
-            times.push(t0.elapsed());
-        })?;
+        let mut times = Vec::with_capacity(self.exec.len());
+        self.run_with(inputs, outputs, Some(&mut times))?;
+        let mut per_op = vec![Duration::ZERO; self.steps.len()];
+        for (&op, t) in self.exec_op.iter().zip(times) {
+            per_op[op] += t;
+        }
         Ok(self
             .steps
             .iter()
-            .zip(times)
+            .zip(per_op)
             .map(|((n, o), t)| (n.clone(), *o, t))
             .collect())
+    }
+
+    /// The threads a run uses (see [`CodegenOptions::threads`]).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn pool(&self) -> Option<&rayon::ThreadPool> {
+        self.thread_pool
+            .get_or_init(|| {
+                let parallel = self.exec.iter().any(|s| s.tasks > 1);
+                (self.threads > 1 && parallel)
+                    .then(|| {
+                        rayon::ThreadPoolBuilder::new()
+                            .num_threads(self.threads)
+                            .thread_name(|i| format!("qcc-worker-{i}"))
+                            .build()
+                            .ok()
+                    })
+                    .flatten()
+            })
+            .as_ref()
     }
 
     fn run_with(
         &self,
         inputs: &[Tensor],
         outputs: &mut [Tensor],
-        mut call: impl FnMut(usize, &JitCode, &mut [u8]),
+        times: Option<&mut Vec<Duration>>,
     ) -> Result<(), RunError> {
         self.check_inputs(inputs)?;
         if outputs.len() != self.outputs.len() {
@@ -651,24 +767,7 @@ impl Executable {
                 found: outputs.len(),
             });
         }
-        let mut arena = self
-            .pool
-            .lock()
-            .map(|mut p| p.pop())
-            .unwrap_or(None)
-            .unwrap_or_else(|| Arena::new(self.arena_size));
-        let bytes = arena.bytes();
-        for (slot, t) in self.inputs.iter().zip(inputs) {
-            write_input(&mut bytes[slot.offset..], &t.data);
-        }
-        for i in 0..self.code.len() {
-            call(i, &self.code, bytes);
-        }
         for (slot, t) in self.outputs.iter().zip(outputs.iter_mut()) {
-            let src: &[u8] = match slot.src {
-                OutSrc::Arena(off) => &bytes[off..],
-                OutSrc::Data(i) => self.code.data(i),
-            };
             if t.shape != slot.shape
                 || t.data.scalar_type() != slot.storage
                 || t.data.len() != slot.len
@@ -678,7 +777,60 @@ impl Executable {
                     TensorData::zeros(slot.storage, slot.len),
                 );
             }
-            read_output(src, &mut t.data);
+        }
+        let mut arena = self
+            .pool
+            .lock()
+            .map(|mut p| p.pop())
+            .unwrap_or(None)
+            .unwrap_or_else(|| Arena::new(self.arena_size));
+        {
+            let bytes = arena.bytes();
+            for (slot, t) in self.inputs.iter().zip(inputs) {
+                if let Some(off) = slot.offset {
+                    write_input(&mut bytes[off..], &t.data);
+                }
+            }
+        }
+        {
+            let mut io = jit::Io {
+                inputs: inputs
+                    .iter()
+                    .zip(&self.inputs)
+                    .map(|(t, s)| match s.offset {
+                        None => jit::data_bytes(&t.data),
+                        Some(_) => &[][..],
+                    })
+                    .collect(),
+                outputs: Vec::with_capacity(outputs.len()),
+            };
+            for (slot, t) in self.outputs.iter().zip(outputs.iter_mut()) {
+                io.outputs.push(match slot.src {
+                    OutSrc::Io => jit::data_bytes_mut(&mut t.data),
+                    _ => &mut [][..],
+                });
+            }
+            self.code.run(
+                &self.exec,
+                &mut arena,
+                &mut io,
+                &self.io_sizes,
+                self.pool(),
+                times,
+            );
+        }
+        for j in 0..self.outputs.len() {
+            let slot = &self.outputs[j];
+            match slot.src {
+                OutSrc::Io => {}
+                OutSrc::Arena(off) => read_output(&arena.bytes()[off..], &mut outputs[j].data),
+                OutSrc::Data(i) => read_output(self.code.data(i), &mut outputs[j].data),
+                OutSrc::Input(i) => outputs[j].data.clone_from(&inputs[i].data),
+                OutSrc::Output(k) => {
+                    let (a, b) = outputs.split_at_mut(j);
+                    b[0].data.clone_from(&a[k].data);
+                }
+            }
         }
         if let Ok(mut p) = self.pool.lock() {
             p.push(arena);

@@ -51,6 +51,9 @@ pub(crate) enum Loc {
     Arena(usize),
     /// A read-only data object.
     Data(DataId),
+    /// Entry `i` of the run's I/O table: a graph input (read-only) or
+    /// output buffer, outside the arena.
+    Io(usize),
 }
 
 /// A tensor's memory: location and element layout.

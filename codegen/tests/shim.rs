@@ -213,3 +213,51 @@ fn runs_from_several_threads_at_once() {
     let e = exe.run(&[bad]).unwrap_err().to_string();
     assert!(e.contains("shape"), "{e}");
 }
+
+/// On AMX hosts, a fused GEMM of enough rows calls the AMX tile kernel (and
+/// gives the same bytes as the zmm kernels, which the differential tests of
+/// `testsuite` check on every path).
+#[test]
+fn the_amx_path_calls_the_tile_kernel() {
+    if !DotPath::Amx.is_supported() {
+        eprintln!("no AMX-INT8 on this host (or not enabled by the OS): nothing to check");
+        return;
+    }
+    let w: Vec<String> = (0..100 * 40)
+        .map(|i| ((i * 37 % 255) as i64 - 127).to_string())
+        .collect();
+    let text = format!(
+        "graph @mm(%x: tensor<20x100x!quant.uniform<u8:f32, 0.5:3>>) -> (%y: tensor<20x40x!quant.uniform<u8:f32, 64.0:7>>) {{\n  \
+         %w = const dense<[{}]> : tensor<100x40x!quant.uniform<i8:f32, 0.25>>\n  \
+         %a = matmul_int %x, %w : tensor<20x40x!quant.uniform<i32:f32, 0.125>>\n  \
+         %y = requantize %a : tensor<20x40x!quant.uniform<u8:f32, 64.0:7>>\n  return %y\n}}\n",
+        w.join(", ")
+    );
+    let g =
+        parse(&text, None).unwrap_or_else(|d| panic!("{}", qcc_ir::diag::render(&d, "mm", &text)));
+    let opts = CodegenOptions {
+        dot_path: Some(DotPath::Amx),
+        keep_text: true,
+        ..Default::default()
+    };
+    let exe = compile(&g, &opts).unwrap();
+    assert_eq!(exe.fused_requantizes().len(), 1);
+    // The AMX kernel is the one import with 12 arguments.
+    let amx_sig = format!("= ({}) system_v", vec!["i64"; 12].join(", "));
+    assert!(
+        exe.op_code().iter().any(|o| o.clif.contains(&amx_sig)),
+        "{:#?}",
+        exe.op_code().iter().map(|o| &o.clif).collect::<Vec<_>>()
+    );
+    let x: Vec<u8> = (0..20 * 100).map(|i| (i * 91 % 256) as u8).collect();
+    let x = qcc_ir::Tensor::new(vec![20, 100], qcc_ir::TensorData::U8(x));
+    let zmm = compile(
+        &g,
+        &CodegenOptions {
+            dot_path: Some(DotPath::Avx512Vnni),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(exe.run(&[x.clone()]).unwrap(), zmm.run(&[x]).unwrap());
+}

@@ -108,9 +108,10 @@ impl Compiler {
         self
     }
 
-    /// The number of threads a run may use (at least 1). Runs are
-    /// single-threaded today; the value is recorded for the parallel GEMM
-    /// split to come. Separate runs can already go in parallel.
+    /// The number of threads one run may use (at least 1; default 1).
+    /// With more than one, large GEMMs split their tiles between a pool of
+    /// that many threads, owned by the compiled model. Separate runs may go
+    /// in parallel either way.
     pub fn threads(mut self, threads: usize) -> Compiler {
         self.threads = threads.max(1);
         self
@@ -152,6 +153,7 @@ impl Compiler {
                 TargetFeatures::Force(p) => Some(p),
             },
             keep_text: self.keep_text,
+            threads: self.threads,
         };
         let exe = qcc_codegen::compile(&g, &options)?;
         Ok(CompiledModel {

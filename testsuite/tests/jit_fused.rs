@@ -7,7 +7,7 @@
 //! multiples of the tile, K not a multiple of 4, signed activations, weight
 //! zero points, batched padded convolutions (transposed stores). Every case
 //! runs on every path this host can run, and the fusion is checked to happen
-//! where it should.
+//! where it should (the AVX512-VNNI and AMX paths).
 
 mod jit_common;
 
@@ -62,7 +62,7 @@ fn check(g: &Graph, what: &str, fuse: bool, rng: &mut Rng) -> bool {
         .collect();
     for (p, m) in &models {
         let fused = m.fused_requantizes().len();
-        if *p == DotPath::Avx512Vnni {
+        if matches!(p, DotPath::Avx512Vnni | DotPath::Amx) {
             assert_eq!(fused, fuse as usize, "{what}: fusion on {p}");
         } else {
             assert_eq!(fused, 0, "{what}: fusion on {p}");
@@ -422,7 +422,7 @@ fn fused_requantize_then_clamp_int() {
                 }
                 for p in qcc_compiler::model::supported_paths() {
                     let model = compile_forced(&g, p);
-                    let want = if p == DotPath::Avx512Vnni && fuse {
+                    let want = if matches!(p, DotPath::Avx512Vnni | DotPath::Amx) && fuse {
                         2
                     } else {
                         0
@@ -517,6 +517,77 @@ fn standalone_requantize_every_axis() {
                     }
                 }
             }
+        }
+    }
+}
+
+/// GEMMs large enough to be split into work units, run by 1, 2 and 3
+/// threads (and the same model from several threads at once): every split
+/// gives the interpreter's bytes. Shapes leave remainders in the rows (the
+/// last chunk), in the panels (a narrow last panel) and in K.
+#[test]
+fn threaded_fused_gemms_match_the_interpreter() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let shapes = [
+        (64, 256, 320),
+        (37, 510, 300),
+        (6, 1024, 1000),
+        (131, 96, 700),
+    ];
+    for (i, &(m, k, n)) in shapes.iter().enumerate() {
+        let c = Case {
+            m,
+            k,
+            n,
+            xs: if i % 2 == 0 {
+                ScalarType::U8
+            } else {
+                ScalarType::I8
+            },
+            zx: [3, -7][i % 2],
+            zw: [&[0][..], &[-128, 127, 3][..]][i % 2],
+            bias: (i % 3) as u8,
+            per_channel: true,
+            mode: [RequantMode::Float, RequantMode::SingleRound][i % 2],
+            out: ScalarType::U8,
+            zo: 128,
+            zi: 0,
+            s_out: 37.0,
+        };
+        let g = matmul_graph(&c, &mut rng);
+        qcc_ir::verify::verify(&g).unwrap_or_else(|d| panic!("{c:?}: {}", d[0].message));
+        let inputs: Vec<Tensor> = g
+            .inputs()
+            .iter()
+            .map(|&v| {
+                let ty = g.ty(v);
+                let n = ty.shape.iter().product();
+                Tensor::new(ty.shape.clone(), fill(ty.elem.storage(), n, 0, &mut rng))
+            })
+            .collect();
+        let want = qcc_ir::interp::run(&g, &inputs).unwrap();
+        for threads in [1, 2, 3] {
+            let model = qcc_compiler::model::Compiler::new()
+                .run_passes(false)
+                .threads(threads)
+                .compile(&g)
+                .unwrap();
+            let got = model.run(&inputs).unwrap();
+            assert_same(&want, &got, &format!("{c:?} on {threads} threads"));
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| {
+                        for _ in 0..3 {
+                            let got = model.run(&inputs).unwrap();
+                            assert_same(
+                                &want,
+                                &got,
+                                &format!("{c:?}, {threads} threads, concurrent"),
+                            );
+                        }
+                    });
+                }
+            });
         }
     }
 }

@@ -1,11 +1,13 @@
 //! `qcc bench`: compile time, latency, throughput and GOPS of the JIT.
 //!
-//! Latency is measured on one thread: `--warmup` untimed runs, then `--runs`
-//! timed runs of `run_into` (no allocation), reported as median, min and max.
-//! With `--threads N`, N threads then run the same compiled model at once
-//! (each run on one thread) and the throughput of all of them together is
-//! reported beside one thread's. GOPS count 2 operations per
-//! multiply-accumulate of the graph's matmul and conv ops.
+//! Latency: `--warmup` untimed runs, then `--runs` timed runs of `run_into`
+//! (no tensor allocation), reported as median, min and max, for a model
+//! compiled for `--threads N` (one run using N threads; with N > 1 the
+//! one-thread figures are measured too and reported beside). With
+//! `--concurrent N`, N threads then run the model at once and the
+//! throughput of all of them together is reported beside one thread's. GOPS
+//! count 2 operations per multiply-accumulate of the graph's matmul and conv
+//! ops.
 
 use crate::{BenchArgs, Ctx, Failure, dot_path, error, prepare};
 use qcc_compiler::model::{BenchStats, CompiledModel, Compiler, TargetFeatures, count_macs};
@@ -90,33 +92,41 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
         Some(p) => TargetFeatures::Force(p),
         None => TargetFeatures::Host,
     };
-    let model = Compiler::new()
-        .run_passes(false)
-        .target_features(features)
-        .compile(&graph)
-        .map_err(error)?;
+    let threads = args.threads.max(1);
+    let compile = |threads: usize| {
+        Compiler::new()
+            .run_passes(false)
+            .target_features(features)
+            .threads(threads)
+            .compile(&graph)
+            .map_err(error)
+    };
+    let model = compile(threads)?;
     let stats: BenchStats = model
         .bench(&inputs, args.warmup, args.runs)
         .map_err(error)?;
     let macs = count_macs(&graph);
-    let secs = stats.median.as_secs_f64();
-    let gops = if macs > 0 && secs > 0.0 {
-        Some(2.0 * macs as f64 / secs / 1e9)
+    let gops_of = |d: Duration| {
+        let secs = d.as_secs_f64();
+        (macs > 0 && secs > 0.0).then(|| 2.0 * macs as f64 / secs / 1e9)
+    };
+    let gops = gops_of(stats.median);
+    let share = gops.zip(args.peak_gops).map(|(g, p)| g / p);
+    let one_thread = if threads > 1 {
+        Some(
+            compile(1)?
+                .bench(&inputs, args.warmup, args.runs)
+                .map_err(error)?,
+        )
     } else {
         None
     };
-    let share = gops.zip(args.peak_gops).map(|(g, p)| g / p);
     let total = args.runs.max(1);
     let one = throughput(&model, &inputs, 1, total)?;
-    let many = if args.threads > 1 {
-        Some(throughput(
-            &model,
-            &inputs,
-            args.threads,
-            total * args.threads,
-        )?)
-    } else {
-        None
+    let concurrent = args.concurrent.filter(|&n| n > 1);
+    let many = match concurrent {
+        Some(n) => Some(throughput(&model, &inputs, n, total * n)?),
+        None => None,
     };
     let interp = if args.interp {
         let n = 5;
@@ -156,9 +166,27 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
         let _ = write!(j, ", \"macs\": {macs}, \"gops\": {}", json_num(gops));
         let _ = write!(j, ", \"peak_gops\": {}", json_num(args.peak_gops));
         let _ = write!(j, ", \"peak_share\": {}", json_num(share));
-        let _ = write!(j, ", \"throughput_1t_per_s\": {}", json_num(Some(one)));
-        let _ = write!(j, ", \"threads\": {}", args.threads);
-        let _ = write!(j, ", \"throughput_nt_per_s\": {}", json_num(many));
+        let _ = write!(j, ", \"threads\": {threads}");
+        if let Some(s1) = &one_thread {
+            let _ = write!(j, ", \"median_ns_1t\": {}", s1.median.as_nanos());
+            let _ = write!(j, ", \"min_ns_1t\": {}", s1.min.as_nanos());
+            let _ = write!(j, ", \"max_ns_1t\": {}", s1.max.as_nanos());
+            let _ = write!(j, ", \"gops_1t\": {}", json_num(gops_of(s1.median)));
+            let _ = write!(
+                j,
+                ", \"speedup_vs_1t\": {}",
+                json_num(Some(
+                    s1.median.as_secs_f64() / stats.median.as_secs_f64().max(1e-12)
+                ))
+            );
+        }
+        let _ = write!(j, ", \"throughput_per_s\": {}", json_num(Some(one)));
+        let _ = write!(
+            j,
+            ", \"concurrent\": {}, \"throughput_concurrent_per_s\": {}",
+            concurrent.unwrap_or(1),
+            json_num(many)
+        );
         let _ = write!(
             j,
             ", \"interp_median_ns\": {}",
@@ -171,7 +199,12 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
         return Ok(());
     }
     let mut o = String::new();
-    let _ = writeln!(o, "bench {} (jit, {path})", args.model.graph.display());
+    let _ = writeln!(
+        o,
+        "bench {} (jit, {path}, {threads} thread{})",
+        args.model.graph.display(),
+        if threads == 1 { "" } else { "s" }
+    );
     let _ = writeln!(o, "  compile      {}", fmt_time(model.compile_time()));
     let _ = writeln!(
         o,
@@ -182,7 +215,17 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
         stats.times.len(),
         args.warmup
     );
-    let _ = writeln!(o, "  throughput   {one:.0} runs/s on 1 thread");
+    if let Some(s1) = &one_thread {
+        let _ = writeln!(
+            o,
+            "  1 thread     median {}   min {}   max {}: {threads} threads are {:.2}× faster",
+            fmt_time(s1.median),
+            fmt_time(s1.min),
+            fmt_time(s1.max),
+            s1.median.as_secs_f64() / stats.median.as_secs_f64().max(1e-12)
+        );
+    }
+    let _ = writeln!(o, "  throughput   {one:.0} runs/s");
     if let Some(g) = gops {
         let _ = write!(
             o,
@@ -198,11 +241,10 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
         }
         o.push('\n');
     }
-    if let Some(m) = many {
+    if let (Some(m), Some(n)) = (many, concurrent) {
         let _ = writeln!(
             o,
-            "  {} threads    {m:.0} runs/s together ({:.2}× one thread)",
-            args.threads,
+            "  {n} at once    {m:.0} runs/s together ({:.2}× one at a time)",
             m / one
         );
     }

@@ -263,10 +263,15 @@ struct BenchArgs {
     /// Untimed runs first.
     #[arg(long, default_value_t = 20, value_name = "N")]
     warmup: usize,
-    /// Also measure N threads running the model at once (throughput); runs
-    /// use one thread each.
+    /// Threads one run may use: the latency, GOPS and JSON figures are those
+    /// of this setting (large GEMMs split their tiles between the threads);
+    /// with N > 1 the one-thread figures are reported beside them.
     #[arg(long, default_value_t = 1, value_name = "N")]
     threads: usize,
+    /// Also measure N runs going on at once (each on its own thread):
+    /// their throughput together, beside one thread's.
+    #[arg(long, value_name = "N")]
+    concurrent: Option<usize>,
     /// Print one JSON record instead of text.
     #[arg(long)]
     json: bool,

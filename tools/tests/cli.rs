@@ -429,15 +429,19 @@ fn jit_and_interpreter_agree_and_bench_reports() {
         "2",
         "--threads",
         "2",
+        "--concurrent",
+        "2",
         "--interp",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for want in [
         "compile",
         "latency      median",
-        "runs/s on 1 thread",
+        "1 thread     median",
+        "runs/s",
         "GOPS",
         "2 threads",
+        "2 at once",
         "interpreter",
     ] {
         assert!(stdout(&o).contains(want), "{want}: {}", stdout(&o));

@@ -16,6 +16,7 @@
 use super::{Fx, I64, flags};
 use crate::plan::{Buf, Ek};
 use crate::shim::{self, DotPath, FusedMode, FusedParams, MR, NR, PANEL};
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value, types};
 
 /// Convolution geometry for the im2col packing.
@@ -62,6 +63,9 @@ pub(crate) struct GemmPrep {
     pub fused: Option<(FusedMode, FusedParams)>,
     /// The requantize whose result the fused op writes.
     pub fused_into: Option<qcc_ir::ValueId>,
+    /// Row chunks of the fused tile loop: its work units are
+    /// `chunks × panels` (chunk-major), split between threads.
+    pub chunks: usize,
 }
 
 impl GemmPrep {
@@ -80,7 +84,19 @@ impl GemmPrep {
         conv: Option<ConvShape>,
         (lo, hi): (i64, i64),
     ) -> GemmPrep {
-        let kp = k.next_multiple_of(4);
+        // AMX tiles are 16 rows high: a GEMM of few rows (a GEMV) is
+        // faster on the zmm kernels.
+        let path = if path == DotPath::Amx && m < 8 {
+            DotPath::Avx512Vnni
+        } else {
+            path
+        };
+        // AMX steps through k 64 at a time (the packed rows are padded).
+        let kp = if path == DotPath::Amx {
+            k.next_multiple_of(shim::AMX_K)
+        } else {
+            k.next_multiple_of(4)
+        };
         let np = n.next_multiple_of(NR);
         let ua = zx + if signed_x { 128 } else { 0 };
         let mut packed = Vec::with_capacity(kp * np);
@@ -112,7 +128,7 @@ impl GemmPrep {
         let dev = ua.max(255 - ua);
         let colbound = wabs.iter().map(|&a| dev.saturating_mul(a)).collect();
         let need_rowsum = zw.iter().any(|&z| z != 0);
-        let pack_a = conv.is_some() || signed_x || need_rowsum || !k.is_multiple_of(4);
+        let pack_a = conv.is_some() || signed_x || need_rowsum || k != kp || path == DotPath::Amx;
         GemmPrep {
             path,
             m,
@@ -133,14 +149,69 @@ impl GemmPrep {
             hi,
             fused: None,
             fused_into: None,
+            chunks: 1,
         }
+    }
+
+    /// Panels of `PANEL` columns (the last may be narrower).
+    pub fn panels(&self) -> usize {
+        self.np.div_ceil(PANEL)
+    }
+
+    /// Functions the op compiles to: the activation packing runs once
+    /// before the tile loop when the tiles are split into units.
+    pub fn phases(&self) -> usize {
+        if self.fused.is_some() && self.pack_a {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Work units of `phase` (only the fused tile loop has several).
+    pub fn units(&self, phase: usize) -> usize {
+        if self.fused.is_some() && phase + 1 == self.phases() {
+            self.panels() * self.chunks
+        } else {
+            1
+        }
+    }
+
+    /// Splits the fused tile loop into enough units for `threads` threads
+    /// when the op is large enough to gain from it (a split costs a few
+    /// microseconds of synchronization).
+    pub fn plan_units(&mut self, threads: usize) {
+        const MIN_MACS: usize = 1 << 22;
+        let macs = self.m * self.kp * self.n;
+        if self.fused.is_none() || threads <= 1 || macs < MIN_MACS {
+            return;
+        }
+        // At least 4 units per thread, so that uneven units still balance.
+        let want = 4 * threads;
+        let tiles = if self.path == DotPath::Amx {
+            self.m.div_ceil(shim::AMX_ROWS)
+        } else {
+            self.m / MR
+        };
+        self.chunks = want.div_ceil(self.panels()).clamp(1, tiles.max(1));
     }
 
     /// Sizes of the temporaries: packed activations, row sums, i32 tile,
     /// and (convolutions) one image in HWC order.
     pub fn temps(&self) -> [usize; 4] {
         [
-            if self.pack_a { self.m * self.kp } else { 0 },
+            if self.pack_a {
+                // AMX reads whole blocks of rows (the extra rows are never
+                // stored).
+                let rows = if self.path == DotPath::Amx {
+                    self.m.next_multiple_of(shim::AMX_ROWS)
+                } else {
+                    self.m
+                };
+                rows * self.kp
+            } else {
+                0
+            },
             if self.need_rowsum { self.m * 4 } else { 0 },
             if self.fused.is_some() {
                 0
@@ -152,7 +223,8 @@ impl GemmPrep {
     }
 }
 
-/// Emits the whole op. `temps` are the arena offsets of [`GemmPrep::temps`].
+/// Emits phase `phase` of the op (see [`GemmPrep::phases`]). `temps` are
+/// the arena offsets of [`GemmPrep::temps`].
 pub(crate) fn emit(
     fx: &mut Fx,
     p: &GemmPrep,
@@ -160,6 +232,7 @@ pub(crate) fn emit(
     bias: Option<&Buf>,
     out: &Buf,
     temps: &[usize],
+    phase: usize,
 ) {
     let xb = fx.base(x);
     let a = if p.pack_a {
@@ -169,19 +242,22 @@ pub(crate) fn emit(
     };
     let rs = fx.b.ins().iadd_imm_s(fx.arena, temps[1] as i64);
     let cb = fx.b.ins().iadd_imm_s(fx.arena, temps[2] as i64);
-    if p.pack_a {
+    if p.pack_a && phase == 0 {
         let hwc = fx.b.ins().iadd_imm_s(fx.arena, temps[3] as i64);
         pack_activations(fx, p, x.ek, xb, a, rs, hwc);
+    }
+    if phase + 1 < p.phases() {
+        return;
     }
     let bptr = fx.rodata(p.packed.clone());
     if let Some((mode, fp)) = &p.fused {
         let rs = if p.need_rowsum { rs } else { fx.c(0) };
         let ob = fx.base(out);
-        fused_calls(fx, p, *mode, fp, a, bptr, rs, ob);
+        fused_units(fx, p, *mode, fp, a, bptr, rs, ob);
         return;
     }
     match p.path {
-        DotPath::Avx512Vnni | DotPath::AvxVnni => kernel_calls(fx, p, a, bptr, cb),
+        DotPath::Amx | DotPath::Avx512Vnni | DotPath::AvxVnni => kernel_calls(fx, p, a, bptr, cb),
         _ => clif_dot(fx, p, a, bptr, cb),
     }
     epilogue(fx, p, rs, cb, bias, out);
@@ -321,8 +397,10 @@ fn kernel_calls(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {
     }
 }
 
+/// The fused tile loop over the units `t0..t1` of the call: unit `u` is
+/// panel `u % panels` of row chunk `u / panels`.
 #[allow(clippy::too_many_arguments)]
-fn fused_calls(
+fn fused_units(
     fx: &mut Fx,
     p: &GemmPrep,
     mode: FusedMode,
@@ -334,42 +412,147 @@ fn fused_calls(
 ) {
     let lda = if p.pack_a { p.kp } else { p.k } as i64;
     let ep = fx.rodata(fp.bytes(p.np));
+    if p.path == DotPath::Amx {
+        amx_units(fx, p, mode, fp.fast, a, bptr, rs, ob, ep);
+        return;
+    }
     let sig = fx.sig(&[I64; 10], &[]);
     let full_tiles = p.m / MR;
     let rem = p.m % MR;
-    for (count, width, first) in panel_groups(p.np) {
-        let nb = width / NR;
-        let kfull = fx.import(&shim::fused_kernel_name(mode, fp.fast, MR, nb), sig.clone());
-        let krem = (rem > 0).then(|| {
-            fx.import(
-                &shim::fused_kernel_name(mode, fp.fast, rem, nb),
-                sig.clone(),
+    let npan = p.panels();
+    let full_pan = p.np / PANEL;
+    let last_w = p.np % PANEL;
+    let chunks = p.chunks;
+    let per_chunk = full_tiles.div_ceil(chunks).max(1);
+    let (t0, t1) = (fx.t0, fx.t1);
+    fx.for_range(t0, t1, |fx, u| {
+        let (chunk, pan) = if chunks == 1 {
+            (fx.c(0), u)
+        } else {
+            (
+                fx.b.ins().udiv_imm_u(u, npan as i64),
+                fx.b.ins().urem_imm_u(u, npan as i64),
             )
-        });
-        fx.for_n(count, |fx, pi| {
-            let col0 = fx.lin(&[(pi, PANEL as i64)], (first * PANEL) as i64);
-            let boff = fx.b.ins().imul_imm_s(col0, p.kp as i64);
-            let b = fx.b.ins().iadd(bptr, boff);
+        };
+        let col0 = fx.b.ins().imul_imm_s(pan, PANEL as i64);
+        let boff = fx.b.ins().imul_imm_s(col0, p.kp as i64);
+        let b = fx.b.ins().iadd(bptr, boff);
+        let tile_lo = fx.b.ins().imul_imm_s(chunk, per_chunk as i64);
+        let end = fx.b.ins().iadd_imm_s(tile_lo, per_chunk as i64);
+        let cap = fx.c(full_tiles as i64);
+        let tile_hi = fx.b.ins().smin(end, cap);
+        let mut width_body = |fx: &mut Fx, width: usize| {
+            let nb = width / NR;
+            let kfull = fx.import(&shim::fused_kernel_name(mode, fp.fast, MR, nb), sig.clone());
             let kp4 = fx.c((p.kp / 4) as i64);
             let ldav = fx.c(lda);
             let ldb = fx.c((width * 4) as i64);
-            if full_tiles > 0 {
-                fx.for_n(full_tiles, |fx, t| {
-                    let aoff = fx.b.ins().imul_imm_s(t, MR as i64 * lda);
-                    let at = fx.b.ins().iadd(a, aoff);
-                    let row0 = fx.b.ins().imul_imm_s(t, MR as i64);
-                    fx.b.ins()
-                        .call(kfull, &[kp4, at, ldav, b, ldb, ob, row0, col0, ep, rs]);
-                });
-            }
-            if let Some(kr) = krem {
-                let at = fx.b.ins().iadd_imm_s(a, (full_tiles * MR) as i64 * lda);
-                let row0 = fx.c((full_tiles * MR) as i64);
+            fx.for_range(tile_lo, tile_hi, |fx, t| {
+                let aoff = fx.b.ins().imul_imm_s(t, MR as i64 * lda);
+                let at = fx.b.ins().iadd(a, aoff);
+                let row0 = fx.b.ins().imul_imm_s(t, MR as i64);
                 fx.b.ins()
-                    .call(kr, &[kp4, at, ldav, b, ldb, ob, row0, col0, ep, rs]);
+                    .call(kfull, &[kp4, at, ldav, b, ldb, ob, row0, col0, ep, rs]);
+            });
+            if rem > 0 {
+                let kr = fx.import(
+                    &shim::fused_kernel_name(mode, fp.fast, rem, nb),
+                    sig.clone(),
+                );
+                let call_rem = |fx: &mut Fx| {
+                    let at = fx.b.ins().iadd_imm_s(a, (full_tiles * MR) as i64 * lda);
+                    let row0 = fx.c((full_tiles * MR) as i64);
+                    fx.b.ins()
+                        .call(kr, &[kp4, at, ldav, b, ldb, ob, row0, col0, ep, rs]);
+                };
+                if chunks == 1 {
+                    call_rem(fx);
+                } else {
+                    let last =
+                        fx.b.ins()
+                            .icmp_imm_s(IntCC::Equal, chunk, (chunks - 1) as i64);
+                    fx.if_else(last, call_rem, |_| {});
+                }
             }
-        });
-    }
+        };
+        if last_w == 0 {
+            width_body(fx, PANEL);
+        } else if full_pan == 0 {
+            width_body(fx, last_w);
+        } else {
+            let full =
+                fx.b.ins()
+                    .icmp_imm_s(IntCC::UnsignedLessThan, pan, full_pan as i64);
+            // Two closures over one `width_body`: run it through a cell.
+            let wb = std::cell::RefCell::new(&mut width_body);
+            fx.if_else(
+                full,
+                |fx| (wb.borrow_mut())(fx, PANEL),
+                |fx| (wb.borrow_mut())(fx, last_w),
+            );
+        }
+    });
+}
+
+/// The AMX form of [`fused_units`]: one kernel call per unit, for the
+/// unit's rows (blocks of `AMX_ROWS`) of its panel.
+#[allow(clippy::too_many_arguments)]
+fn amx_units(
+    fx: &mut Fx,
+    p: &GemmPrep,
+    mode: FusedMode,
+    fast: bool,
+    a: Value,
+    bptr: Value,
+    rs: Value,
+    ob: Value,
+    ep: Value,
+) {
+    let sig = fx.sig(&[I64; 12], &[]);
+    let kern = fx.import(&shim::amx_kernel_name(mode, fast), sig);
+    let npan = p.panels();
+    let last_w = match p.np % PANEL {
+        0 => PANEL,
+        w => w,
+    };
+    let chunks = p.chunks;
+    let blocks = p.m.div_ceil(shim::AMX_ROWS);
+    let per_chunk = blocks.div_ceil(chunks).max(1) * shim::AMX_ROWS;
+    let (t0, t1) = (fx.t0, fx.t1);
+    fx.for_range(t0, t1, |fx, u| {
+        let (chunk, pan) = if chunks == 1 {
+            (fx.c(0), u)
+        } else {
+            (
+                fx.b.ins().udiv_imm_u(u, npan as i64),
+                fx.b.ins().urem_imm_u(u, npan as i64),
+            )
+        };
+        let col0 = fx.b.ins().imul_imm_s(pan, PANEL as i64);
+        let boff = fx.b.ins().imul_imm_s(col0, p.kp as i64);
+        let b = fx.b.ins().iadd(bptr, boff);
+        // The panel's width and row stride: `PANEL` but for the last.
+        let is_last = fx.b.ins().icmp_imm_s(IntCC::Equal, pan, (npan - 1) as i64);
+        let (wf, wl) = (fx.c(PANEL as i64), fx.c(last_w as i64));
+        let width = fx.b.ins().select(is_last, wl, wf);
+        let ldb = fx.b.ins().imul_imm_s(width, 4);
+        let row0 = fx.b.ins().imul_imm_s(chunk, per_chunk as i64);
+        let end = fx.b.ins().iadd_imm_s(row0, per_chunk as i64);
+        let m = fx.c(p.m as i64);
+        let end = fx.b.ins().smin(end, m);
+        let rows = fx.b.ins().isub(end, row0);
+        // A chunk past the last row (more chunks than row blocks) has none.
+        let zero = fx.c(0);
+        let rows = fx.b.ins().smax(rows, zero);
+        let aoff = fx.b.ins().imul_imm_s(row0, p.kp as i64);
+        let at = fx.b.ins().iadd(a, aoff);
+        let ksteps = fx.c((p.kp / shim::AMX_K) as i64);
+        let lda = fx.c(p.kp as i64);
+        fx.b.ins().call(
+            kern,
+            &[ksteps, at, lda, b, ldb, ob, row0, col0, ep, rs, rows, width],
+        );
+    });
 }
 
 fn clif_dot(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {

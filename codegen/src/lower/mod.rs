@@ -1,4 +1,7 @@
-//! Lowering to Cranelift IR: one function per op, `fn(arena: *mut u8)`.
+//! Lowering to Cranelift IR: one function per op (two for a GEMM that packs
+//! its activations first), `fn(arena: *mut u8, io: *const *mut u8, t0: i64,
+//! t1: i64)`: `io` lists the graph's input and output buffers, and an op
+//! whose work is split into units does the units `t0..t1`.
 //!
 //! Every shape, stride, zero point, multiplier, shift and clamp bound is a
 //! constant in the emitted code (per-channel parameters are constant tables
@@ -29,6 +32,11 @@ pub(crate) const F32: Type = types::F32;
 pub(crate) struct Fx<'a, 'b> {
     pub b: FunctionBuilder<'b>,
     pub arena: Value,
+    /// The I/O table (`Loc::Io`).
+    pub io: Value,
+    /// The range of work units this call does (`t0..t1`).
+    pub t0: Value,
+    pub t1: Value,
     pub module: &'a mut JITModule,
     /// Data objects created while lowering (tables, packed weights).
     pub new_data: &'a mut Vec<DataId>,
@@ -66,6 +74,11 @@ impl<'a, 'b> Fx<'a, 'b> {
         match buf.loc {
             crate::plan::Loc::Arena(off) => self.b.ins().iadd_imm_s(self.arena, off as i64),
             crate::plan::Loc::Data(id) => self.data_ptr(id),
+            crate::plan::Loc::Io(i) => {
+                self.b
+                    .ins()
+                    .load(I64, flags().with_readonly(), self.io, (8 * i) as i32)
+            }
         }
     }
 
@@ -160,6 +173,47 @@ impl<'a, 'b> Fx<'a, 'b> {
             .ins()
             .brif(more, body, &[BlockArg::Value(next)], exit, &[]);
         self.b.switch_to_block(exit);
+    }
+
+    /// A loop over `lo..hi` (values of the emitted code; no iteration when
+    /// `hi ≤ lo`).
+    pub fn for_range(&mut self, lo: Value, hi: Value, mut f: impl FnMut(&mut Self, Value)) {
+        let head = self.b.create_block();
+        self.b.append_block_param(head, I64);
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(head, &[BlockArg::Value(lo)]);
+        self.b.switch_to_block(head);
+        let i = self.b.block_params(head)[0];
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i, hi);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.switch_to_block(body);
+        f(self, i);
+        let next = self.b.ins().iadd_imm_s(i, 1);
+        self.b.ins().jump(head, &[BlockArg::Value(next)]);
+        self.b.switch_to_block(exit);
+    }
+
+    /// `if cond { then } else { els }` (no values flow out).
+    pub fn if_else(
+        &mut self,
+        cond: Value,
+        then: impl FnOnce(&mut Self),
+        els: impl FnOnce(&mut Self),
+    ) {
+        let (bt, be, join) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.ins().brif(cond, bt, &[], be, &[]);
+        self.b.switch_to_block(bt);
+        then(self);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(be);
+        els(self);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
     }
 
     /// Nested counted loops over `dims` (outermost first).

@@ -26,6 +26,23 @@ pub(crate) enum Prep {
 }
 
 impl Prep {
+    /// Functions the op compiles to (none for a fused requantize).
+    pub fn phases(&self) -> usize {
+        match self {
+            Prep::Fused => 0,
+            Prep::Gemm(g) => g.phases(),
+            Prep::Plain | Prep::VecRequant => 1,
+        }
+    }
+
+    /// Work units of `phase` (split between threads when several).
+    pub fn units(&self, phase: usize) -> usize {
+        match self {
+            Prep::Gemm(g) => g.units(phase),
+            _ => 1,
+        }
+    }
+
     pub fn temps(&self) -> Vec<usize> {
         match self {
             Prep::Plain | Prep::Fused | Prep::VecRequant => vec![],
@@ -207,7 +224,7 @@ pub(crate) fn try_fuse_requant(
     g: &mut GemmPrep,
 ) -> bool {
     use crate::shim::{FusedMode, FusedParams};
-    if g.path != DotPath::Avx512Vnni {
+    if !matches!(g.path, DotPath::Avx512Vnni | DotPath::Amx) {
         return false;
     }
     let mode = match graph.node(req).op {
@@ -337,6 +354,7 @@ pub(crate) fn lower(
     bufs: &dyn Fn(ValueId) -> Buf,
     prep: &Prep,
     temps: &[usize],
+    phase: usize,
 ) -> Result<(), CodegenError> {
     let node = graph.node(v);
     let args = graph.args(v);
@@ -356,14 +374,14 @@ pub(crate) fn lower(
         Op::Input(_) | Op::Const(_) => Ok(()),
         Op::MatMulInt => match prep {
             Prep::Gemm(g) => {
-                gemm::emit(fx, g, &a[0], a.get(2), &out, temps);
+                gemm::emit(fx, g, &a[0], a.get(2), &out, temps, phase);
                 Ok(())
             }
             _ => matmul_int(fx, &a, &at, &out, out_ty).map_err(e),
         },
         Op::Conv2dInt(attrs) => match prep {
             Prep::Gemm(g) => {
-                gemm::emit(fx, g, &a[0], a.get(2), &out, temps);
+                gemm::emit(fx, g, &a[0], a.get(2), &out, temps, phase);
                 Ok(())
             }
             _ => conv(fx, &a, &at, &out, out_ty, attrs, true).map_err(e),

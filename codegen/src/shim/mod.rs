@@ -1,8 +1,11 @@
 //! The shim: the one place that owns the 4-way u8·i8 dot-accumulate into
 //! i32 lanes (`acc[lane] += Σ_{j<4} u[4·lane + j] · s[4·lane + j]`).
 //!
-//! Four paths, chosen once per compiled model ([`DotPath`]):
+//! Five paths, chosen once per compiled model ([`DotPath`]):
 //!
+//! - [`DotPath::Amx`]: on Intel hosts with AMX-INT8, the fused GEMMs run
+//!   `tdpbusd` on 16×64-byte tiles (`amx`, 16,384 multiply-adds per
+//!   instruction); everything else as on the AVX512-VNNI path;
 //! - [`DotPath::Avx512Vnni`]: register-tiled micro-kernels written with
 //!   `core::arch` intrinsics (`vpdpbusd zmm`), registered with the JIT as
 //!   symbols and called from generated code that owns the loop nest;
@@ -26,7 +29,18 @@
 //! - `C`: i32, row stride `ldc` elements; the kernel overwrites its tile.
 
 #[cfg(target_arch = "x86_64")]
+mod amx;
+#[cfg(target_arch = "x86_64")]
 mod x86;
+
+#[cfg(target_arch = "x86_64")]
+pub use amx::{AMX_K, AMX_ROWS, AmxKernelFn};
+/// Rows of the activation block one AMX step covers.
+#[cfg(not(target_arch = "x86_64"))]
+pub const AMX_ROWS: usize = 32;
+/// The k one AMX step covers.
+#[cfg(not(target_arch = "x86_64"))]
+pub const AMX_K: usize = 64;
 
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::FunctionBuilder;
@@ -154,6 +168,8 @@ impl FusedParams {
 /// How `matmul_int` / `conv2d_int` compute their dot products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DotPath {
+    /// AMX-INT8 tile kernels for the fused GEMMs, AVX512-VNNI for the rest.
+    Amx,
     /// `vpdpbusd zmm` micro-kernels (AVX512-VNNI + AVX512BW).
     Avx512Vnni,
     /// `vpdpbusd ymm` micro-kernels (AVX-VNNI).
@@ -165,7 +181,8 @@ pub enum DotPath {
 }
 
 impl DotPath {
-    pub const ALL: [DotPath; 4] = [
+    pub const ALL: [DotPath; 5] = [
+        DotPath::Amx,
         DotPath::Avx512Vnni,
         DotPath::AvxVnni,
         DotPath::Clif128,
@@ -174,6 +191,7 @@ impl DotPath {
 
     pub fn name(self) -> &'static str {
         match self {
+            DotPath::Amx => "amx",
             DotPath::Avx512Vnni => "avx512vnni",
             DotPath::AvxVnni => "avxvnni",
             DotPath::Clif128 => "clif128",
@@ -189,6 +207,7 @@ impl DotPath {
     pub fn is_supported(self) -> bool {
         let f = host_features();
         match self {
+            DotPath::Amx => f.amx && f.avx512vnni,
             DotPath::Avx512Vnni => f.avx512vnni,
             DotPath::AvxVnni => f.avxvnni,
             DotPath::Clif128 | DotPath::Scalar => true,
@@ -197,7 +216,7 @@ impl DotPath {
 
     /// Whether the path calls micro-kernels.
     pub fn uses_kernels(self) -> bool {
-        matches!(self, DotPath::Avx512Vnni | DotPath::AvxVnni)
+        matches!(self, DotPath::Amx | DotPath::Avx512Vnni | DotPath::AvxVnni)
     }
 }
 
@@ -214,6 +233,8 @@ pub struct HostFeatures {
     pub avx512vnni: bool,
     /// AVX2 + AVX-VNNI (VEX-encoded `vpdpbusd` on ymm).
     pub avxvnni: bool,
+    /// AMX-TILE + AMX-INT8, enabled by the OS for this process.
+    pub amx: bool,
     /// aarch64 FEAT_DotProd (`sdot`).
     pub dotprod: bool,
     /// aarch64 FEAT_I8MM (`usdot`).
@@ -233,6 +254,7 @@ fn detect() -> HostFeatures {
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vnni"),
         avxvnni: std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni"),
+        amx: amx::detect(),
         dotprod: false,
         i8mm: false,
     }
@@ -243,6 +265,7 @@ fn detect() -> HostFeatures {
     HostFeatures {
         avx512vnni: false,
         avxvnni: false,
+        amx: false,
         dotprod: std::arch::is_aarch64_feature_detected!("dotprod"),
         i8mm: std::arch::is_aarch64_feature_detected!("i8mm"),
     }
@@ -256,7 +279,9 @@ fn detect() -> HostFeatures {
 /// The best path this host runs.
 pub fn best_path() -> DotPath {
     let f = host_features();
-    if f.avx512vnni {
+    if DotPath::Amx.is_supported() {
+        DotPath::Amx
+    } else if f.avx512vnni {
         DotPath::Avx512Vnni
     } else if f.avxvnni {
         DotPath::AvxVnni
@@ -277,6 +302,12 @@ pub fn supported_paths() -> Vec<DotPath> {
 
 /// The symbol name of the micro-kernel of `path` for an `mr × 16·nb` tile.
 pub(crate) fn kernel_name(path: DotPath, mr: usize, nb: usize) -> String {
+    // The AMX path runs its unfused GEMMs on the zmm kernels.
+    let path = if path == DotPath::Amx {
+        DotPath::Avx512Vnni
+    } else {
+        path
+    };
     format!("qcc_u8i8_{}_{mr}x{nb}", path.name())
 }
 
@@ -496,6 +527,16 @@ pub(crate) fn fused_kernel_name(mode: FusedMode, fast: bool, mr: usize, nb: usiz
     format!("qcc_u8i8_avx512vnni_fused_{m}{f}_{mr}x{nb}")
 }
 
+/// The symbol name of a fused AMX kernel.
+pub(crate) fn amx_kernel_name(mode: FusedMode, fast: bool) -> String {
+    let m = match mode {
+        FusedMode::Float => "float",
+        FusedMode::Single => "single",
+    };
+    let f = if fast { "_fast" } else { "" };
+    format!("qcc_u8i8_amx_fused_{m}{f}")
+}
+
 /// Every micro-kernel this host can run, with its symbol name, to register
 /// with the JIT.
 pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
@@ -507,6 +548,16 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
     #[cfg(target_arch = "x86_64")]
     {
         let f = host_features();
+        if DotPath::Amx.is_supported() {
+            for (mode, m) in [(FusedMode::Float, 0), (FusedMode::Single, 1)] {
+                for fast in [false, true] {
+                    out.push((
+                        amx_kernel_name(mode, fast),
+                        amx::amx_kernel(m, fast) as *const u8,
+                    ));
+                }
+            }
+        }
         for mr in 1..=MR {
             for nb in 1..=PANEL / NR {
                 if f.avx512vnni {

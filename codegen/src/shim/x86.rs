@@ -204,7 +204,31 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8, const FAST
     ep: *const i64,
     rs: *const i32,
 ) {
-    let mut acc = zmm_accumulate!(MR, NB, kp4, a, lda, b, ldb);
+    let acc = zmm_accumulate!(MR, NB, kp4, a, lda, b, ldb);
+    // SAFETY: the contract of this function covers `fused_store`'s.
+    unsafe { fused_store::<MR, NB, MODE, FAST>(acc, out, row0, col0, ep, rs) }
+}
+
+/// The requantizing store of an `MR × 16·NB` i32 tile held in registers
+/// (see [`zmm_fused`]), shared with the AMX kernels.
+///
+/// # Safety
+/// As [`zmm_fused`] for `out`, `row0`, `col0`, `ep` and `rs`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+pub(super) unsafe fn fused_store<
+    const MR: usize,
+    const NB: usize,
+    const MODE: u8,
+    const FAST: bool,
+>(
+    mut acc: [[__m512i; NB]; MR],
+    out: *mut u8,
+    row0: usize,
+    col0: usize,
+    ep: *const i64,
+    rs: *const i32,
+) {
     // SAFETY: the header and the tables are inside the block (the contract).
     let h = unsafe { core::slice::from_raw_parts(ep, EP_HEADER) };
     let (np, ncols, pix, img_stride, row_stride, col_stride) = (
