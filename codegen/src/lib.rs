@@ -431,8 +431,20 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
     let mut data_ids: Vec<DataId> = Vec::new();
     let mut counter = 0usize;
     let mut const_data: HashMap<ValueId, (DataId, usize)> = HashMap::new();
+    // Constants that only GEMMs read as weights are never read as written:
+    // the GEMM has its own packed copy.
+    let mut read_as_is: HashSet<ValueId> = graph.outputs().iter().map(|o| o.value).collect();
+    for (i, &v) in ops_order.iter().enumerate() {
+        for (j, a) in graph.args(v).into_iter().enumerate() {
+            if !(j == 1 && matches!(preps[i], Prep::Gemm(_))) {
+                read_as_is.insert(a);
+            }
+        }
+    }
     for &v in &order {
-        if let Op::Const(c) = &graph.node(v).op {
+        if let Op::Const(c) = &graph.node(v).op
+            && read_as_is.contains(&v)
+        {
             let id = lower::declare_rodata(&mut module, &mut counter, ek_bytes(&c.data));
             const_data.insert(v, (id, data_ids.len()));
             data_ids.push(id);
@@ -449,6 +461,11 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
         match const_data.get(&v) {
             Some(&(id, _)) => Buf {
                 loc: Loc::Data(id),
+                ek,
+            },
+            // A GEMM's weights (see `read_as_is`): never dereferenced.
+            None if matches!(graph.node(v).op, Op::Const(_)) => Buf {
+                loc: Loc::Arena(0),
                 ek,
             },
             None => Buf {

@@ -141,8 +141,14 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     if !x_ok || !w_ok || xt.elem.as_quant().is_some_and(|q| q.is_per_axis()) {
         return Prep::Plain;
     }
-    let Some(wv) = wc.data.to_i64s() else {
-        return Prep::Plain;
+    // The weights as bytes (i8 data borrowed; 4-bit values fit in i8),
+    // not as a vector of i64 eight times their size.
+    let wv: std::borrow::Cow<[i8]> = match &wc.data {
+        qcc_ir::TensorData::I8(v) => std::borrow::Cow::Borrowed(v),
+        d => match d.to_i64s() {
+            Some(v) => std::borrow::Cow::Owned(v.into_iter().map(|x| x as i8).collect()),
+            None => return Prep::Plain,
+        },
     };
     let Some(range) = node.ty.elem.int_range() else {
         return Prep::Plain;
@@ -165,7 +171,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
             signed_x,
             zx,
             zw,
-            |kk, col| wv[kk * n + col],
+            |kk, col| wv[kk * n + col] as i64,
             None,
             range,
         );
@@ -200,7 +206,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
             zw,
             // Packed in the im2col order `kk = (ky·kw + kx)·c + ci` (see
             // `shim::qcc_im2col`); the weights are `[o][c][kh][kw]`.
-            |kk, col| wv[col * k + (kk % c) * kh * kw + kk / c],
+            |kk, col| wv[col * k + (kk % c) * kh * kw + kk / c] as i64,
             Some(shape),
             range,
         );

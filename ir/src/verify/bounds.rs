@@ -157,12 +157,30 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
     // Σ_k |w − zw| of every channel in one pass over the data in memory
     // order (the weights of a matmul's channel are a strided column).
     let sums: Option<Vec<u128>> = w_data.map(|d| {
-        let mut s = vec![0u128; channels];
+        // i64 sums cannot overflow: each term is below 2^32 and there are
+        // fewer than 2^31 of them per channel (the element limits).
+        let mut s = vec![0u64; channels];
         let zws: Vec<i64> = (0..channels).map(|n| zero_point(&w.elem, n)).collect();
+        if let TensorData::I8(v) = d {
+            // The common case, without a match per element.
+            if conv {
+                for (n, row) in v.chunks(per_channel.max(1)).enumerate().take(channels) {
+                    let z = zws[n];
+                    s[n] = row.iter().map(|&q| (q as i64 - z).unsigned_abs()).sum();
+                }
+            } else {
+                for row in v.chunks(channels.max(1)) {
+                    for ((acc, &q), &z) in s.iter_mut().zip(row).zip(&zws) {
+                        *acc += (q as i64 - z).unsigned_abs();
+                    }
+                }
+            }
+            return s.into_iter().map(u128::from).collect();
+        }
         let (mut n, mut k) = (0, 0);
         for i in 0..d.len() {
             let q = d.get_int(i).unwrap_or(0);
-            s[n] = s[n].saturating_add((q as i128 - zws[n] as i128).unsigned_abs());
+            s[n] = s[n].saturating_add((q - zws[n]).unsigned_abs());
             // The channel of the next element.
             if conv {
                 k += 1;
@@ -176,7 +194,7 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
                 }
             }
         }
-        s
+        s.into_iter().map(u128::from).collect()
     });
     let mut out = Vec::new();
     for n in 0..distinct {
