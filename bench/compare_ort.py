@@ -15,11 +15,10 @@ for the fixed cost per call. Then, for each case:
     trials' means, the anchor's figure, is in the JSON; on a core shared with
     other work it counts the time the process was descheduled);
   * qcc: `qcc bench MODEL --json --threads T --peak-gops 885` on the same input
-    (.npy), 3 invocations, the median of their figures. The 1T latency is
-    qcc's `median_ns`; the 2T figure is `throughput_nt_per_s` (2 runs at once,
-    one thread each; qcc has no intra-op split yet), i.e. time per run =
-    1 / throughput, while onnxruntime's 2T figure is the latency of one run
-    split over 2 threads;
+    (.npy), 3 invocations, the median of their figures. With `--threads 2`
+    the record's `median_ns` is the latency of one run on 2 threads (qcc
+    splits large GEMMs between them, as onnxruntime's intra-op threads do)
+    and `median_ns_1t` the one-thread latency;
   * a check that both compute the same thing: one run of each on the same
     input (`qcc run --output-dir`), share of output elements exactly equal
     (any difference is also named in the notes column).
@@ -331,13 +330,15 @@ def run_case(case, args, models_dir, inputs_dir, overhead):
                     "dot_path": recs[0].get("dot_path"), "macs_qcc": recs[0].get("macs"),
                     "compile_s": med("compile_ns") * 1e-9,
                     "compile_s_all": [x["compile_ns"] * 1e-9 for x in recs],
-                    "median_s": med("median_ns") * 1e-9,
+                    # With --threads N > 1 the record's median is N threads'
+                    # latency and `median_ns_1t` the one-thread latency.
+                    "median_s": med("median_ns_1t" if tmax > 1 else "median_ns") * 1e-9,
                     "min_s": min(x["min_ns"] for x in recs) * 1e-9,
                     "max_s": max(x["max_ns"] for x in recs) * 1e-9,
-                    "throughput_1t_per_s": med("throughput_1t_per_s")}
+                    "throughput_1t_per_s": med("throughput_per_s")}
         if tmax > 1:
-            r["qcc"][f"throughput_{tmax}t_per_s"] = med("throughput_nt_per_s")
-            r["qcc"][f"throughput_{tmax}t_all"] = [x["throughput_nt_per_s"] for x in recs]
+            r["qcc"][f"median_{tmax}t_s"] = med("median_ns") * 1e-9
+            r["qcc"][f"median_{tmax}t_all"] = [x["median_ns"] * 1e-9 for x in recs]
         if macs is not None and recs[0].get("macs") not in (None, macs):
             r["notes"].append(f"qcc counts {recs[0]['macs']} MACs")
     except Exception as e:  # noqa: BLE001
@@ -370,8 +371,7 @@ def run_case(case, args, models_dir, inputs_dir, overhead):
         q = r.get("qcc")
         qs = None
         if q:
-            qs = q["median_s"] if t == 1 else (1.0 / q[f"throughput_{t}t_per_s"]
-                                                if q.get(f"throughput_{t}t_per_s") else None)
+            qs = q["median_s"] if t == 1 else q.get(f"median_{t}t_s")
         d = {"ort_s": o["median_s"] if o else None, "qcc_s": qs}
         for who in ("ort", "qcc"):
             s = d[f"{who}_s"]
@@ -554,8 +554,7 @@ def main():
     print(table(results, args.threads))
     print(f"\nµs: median per run. GOPS = 2·MACs/time; % of the peak ({PEAK[1]:.0f} GOPS 1T, "
           f"{PEAK[2]:.0f} 2T). "
-          f"qcc/ORT speed > 1: qcc faster. qcc 2T = 2 runs at once (throughput), ORT 2T = one "
-          "run on 2 intra-op threads. Outputs equal: share of output elements bit-identical "
+          f"qcc/ORT speed > 1: qcc faster. 2T: one run on 2 threads (both). Outputs equal: share of output elements bit-identical "
           "to ORT's on the same input. Compile: qcc's `compile_ns` (code generation; "
           "the ONNX import and the passes come before it), the wall time of one `qcc run` "
           "process, onnxruntime's session creation.")

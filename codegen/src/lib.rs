@@ -299,9 +299,9 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
     let mut fused_names: Vec<String> = Vec::new();
     for i in 0..ops_order.len() {
         let v = ops_order[i];
-        let Prep::Gemm(g) = &mut preps[i] else {
+        if !matches!(preps[i], Prep::Gemm(_) | Prep::Depthwise(_)) {
             continue;
-        };
+        }
         if outputs.contains(&v) {
             continue;
         }
@@ -333,16 +333,25 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
                 _ => None,
             }
         };
+        let fuse = |prep: &mut Prep, clamp: Option<(i64, i64)>| match prep {
+            Prep::Gemm(g) => ops::try_fuse_requant(graph, v, r, clamp, g),
+            Prep::Depthwise(d) => ops::try_fuse_depthwise(graph, v, r, clamp, d),
+            _ => false,
+        };
         let mut last_value = r;
         if let Some((c, min, max)) = clamp
-            && ops::try_fuse_requant(graph, v, r, Some((min, max)), g)
+            && fuse(&mut preps[i], Some((min, max)))
         {
             last_value = c;
             fused_acc.insert(r);
-        } else if !ops::try_fuse_requant(graph, v, r, None, g) {
+        } else if !fuse(&mut preps[i], None) {
             continue;
         }
-        g.fused_into = Some(last_value);
+        match &mut preps[i] {
+            Prep::Gemm(g) => g.fused_into = Some(last_value),
+            Prep::Depthwise(d) => d.fused_into = Some(last_value),
+            _ => {}
+        }
         fused_names.push(graph.describe(r));
         if last_value != r {
             fused_names.push(graph.describe(last_value));

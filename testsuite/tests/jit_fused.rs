@@ -591,3 +591,100 @@ fn threaded_fused_gemms_match_the_interpreter() {
         }
     }
 }
+
+/// Depthwise convolutions (one channel per group) on every path: the
+/// AVX-512 depthwise kernel where the host has it, with strides, pads on
+/// every side, dilations, kernels of 1 to 7 taps a row, signed and unsigned
+/// activations with zero points at the ends, biases, batches, widths that
+/// leave a tail of the 16-pixel vectors; weights with a zero point stay on
+/// the generic path and must agree too.
+#[test]
+fn depthwise_convs_match_the_interpreter() {
+    let mut rng = Rng(0x0bad_cafe_f00d_d00d);
+    let cases: [([usize; 4], [usize; 2], [usize; 2], [usize; 4], [usize; 2]); 6] = [
+        ([1, 4, 12, 12], [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]),
+        ([2, 3, 9, 37], [3, 3], [2, 2], [0, 1, 2, 1], [1, 1]),
+        ([1, 5, 8, 20], [5, 5], [1, 1], [2, 2, 2, 2], [1, 1]),
+        ([1, 2, 10, 18], [3, 3], [1, 1], [2, 2, 2, 2], [2, 2]),
+        ([1, 3, 7, 7], [1, 7], [1, 3], [0, 3, 0, 3], [1, 1]),
+        ([1, 6, 16, 33], [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]),
+    ];
+    let mut ran = 0;
+    for (i, &(xsh, kern, strides, pads, dil)) in cases.iter().enumerate() {
+        for (j, (xs, zx)) in [
+            (ScalarType::U8, 255),
+            (ScalarType::U8, 0),
+            (ScalarType::I8, -128),
+            (ScalarType::I8, 9),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            // j = 0, 2: the accumulator is an output too (nothing fuses);
+            // j = 1, 3: the requantize fuses into the depthwise kernel.
+            let fused = j % 2 == 1;
+            let mode = [RequantMode::Float, RequantMode::SingleRound][(i + j / 2) % 2];
+            let [n, c, h, w] = xsh;
+            let a = Conv2dAttrs {
+                strides,
+                pads,
+                dilations: dil,
+                groups: c,
+            };
+            let oh = (h + pads[0] + pads[2] - dil[0] * (kern[0] - 1) - 1) / strides[0] + 1;
+            let ow = (w + pads[1] + pads[3] - dil[1] * (kern[1] - 1) - 1) / strides[1] + 1;
+            let mut g = Graph::new("dw");
+            let x = g.add_input(
+                "x",
+                TensorType::new(
+                    xsh.to_vec(),
+                    ElemType::quant(QuantType::per_tensor(xs, 0.5, zx)),
+                ),
+            );
+            let sw: Vec<f32> = (0..c).map(|q| 2f32.powi(-(q as i32 % 7)) * 0.75).collect();
+            let zw: Vec<i64> = (0..c)
+                .map(|q| if i == 3 && q == 1 { 3 } else { 0 })
+                .collect();
+            let wq = QuantType::per_axis(ScalarType::I8, 0, sw.clone(), zw);
+            let wn = c * kern[0] * kern[1];
+            let wvals: Vec<i64> = (0..wn).map(|_| rng.range(-128, 127)).collect();
+            let wv = g.add_const(
+                TensorData::from_i64s(ScalarType::I8, &wvals).unwrap(),
+                TensorType::new(vec![c, 1, kern[0], kern[1]], ElemType::quant(wq)),
+            );
+            let acc_s: Vec<f32> = sw.iter().map(|s| 0.5 * s).collect();
+            let bq = QuantType::per_axis(ScalarType::I32, 0, acc_s.clone(), vec![0; c]);
+            let bvals: Vec<i64> = (0..c).map(|_| rng.range(-3000, 3000)).collect();
+            let b = g.add_const(
+                TensorData::from_i64s(ScalarType::I32, &bvals).unwrap(),
+                TensorType::new(vec![c], ElemType::quant(bq)),
+            );
+            let accq = QuantType::per_axis(ScalarType::I32, 1, acc_s, vec![0; c]);
+            let acc = g.add_node(
+                Op::Conv2dInt(a),
+                &[x, wv, b],
+                TensorType::new(vec![n, c, oh, ow], ElemType::quant(accq)),
+            );
+            if !fused {
+                g.add_output("acc", acc);
+            }
+            let y = g.add_node(
+                Op::Requantize { mode },
+                &[acc],
+                TensorType::new(
+                    vec![n, c, oh, ow],
+                    ElemType::quant(QuantType::per_tensor(ScalarType::U8, 0.75, 7)),
+                ),
+            );
+            g.add_output("y", y);
+            // The kernel needs AVX512-VBMI and weights of zero point 0.
+            #[cfg(target_arch = "x86_64")]
+            let kernel = std::is_x86_feature_detected!("avx512vbmi") && i != 3;
+            #[cfg(not(target_arch = "x86_64"))]
+            let kernel = false;
+            let what = format!("depthwise {i} {xs} {zx} {mode} fused {fused}");
+            ran += check(&g, &what, fused && kernel, &mut rng) as usize;
+        }
+    }
+    assert!(ran >= 20, "only {ran} cases ran");
+}

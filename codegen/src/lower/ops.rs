@@ -23,6 +23,25 @@ pub(crate) enum Prep {
     Fused,
     /// A requantize that may call the AVX-512 helper (`qcc_requant_f32`).
     VecRequant,
+    /// A depthwise `conv2d_int` on the AVX-512 helper
+    /// (`qcc_depthwise`).
+    Depthwise(Box<DepthwisePrep>),
+}
+
+/// Everything decided at compile time for a depthwise convolution.
+#[derive(Clone, Debug)]
+pub(crate) struct DepthwisePrep {
+    pub geo: crate::shim::DepthwiseGeometry,
+    /// Weights per channel and kernel row in groups of 4 taps.
+    pub w4: Vec<i32>,
+    /// `−ua · Σ w` per channel.
+    pub colc: Vec<i32>,
+    /// A bound on `|Σ (u − ua) · w|` per channel.
+    pub colbound: Vec<i64>,
+    /// The requantize fused into the kernel's store.
+    pub fused: Option<crate::shim::FusedParams>,
+    /// The requantize (or clamp) whose result the fused op writes.
+    pub fused_into: Option<ValueId>,
 }
 
 impl Prep {
@@ -31,7 +50,7 @@ impl Prep {
         match self {
             Prep::Fused => 0,
             Prep::Gemm(g) => g.phases(),
-            Prep::Plain | Prep::VecRequant => 1,
+            Prep::Plain | Prep::VecRequant | Prep::Depthwise(_) => 1,
         }
     }
 
@@ -46,6 +65,7 @@ impl Prep {
     pub fn temps(&self) -> Vec<usize> {
         match self {
             Prep::Plain | Prep::Fused | Prep::VecRequant => vec![],
+            Prep::Depthwise(d) => vec![d.geo.scratch()],
             Prep::Gemm(g) => g.temps().to_vec(),
         }
     }
@@ -118,6 +138,11 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     }
     let node = graph.node(v);
     let args = graph.args(v);
+    if let Op::Conv2dInt(a) = &node.op
+        && a.groups > 1
+    {
+        return depthwise(graph, v, path, a).unwrap_or(Prep::Plain);
+    }
     let (is_conv, attrs) = match &node.op {
         Op::MatMulInt => (false, None),
         Op::Conv2dInt(a) if a.groups == 1 => (true, Some(a)),
@@ -229,103 +254,21 @@ pub(crate) fn try_fuse_requant(
     clamp: Option<(i64, i64)>,
     g: &mut GemmPrep,
 ) -> bool {
-    use crate::shim::{FusedMode, FusedParams};
     if !matches!(g.path, DotPath::Avx512Vnni | DotPath::Amx) {
         return false;
     }
-    let mode = match graph.node(req).op {
-        Op::Requantize {
-            mode: RequantMode::Float,
-        } => FusedMode::Float,
-        Op::Requantize {
-            mode: RequantMode::SingleRound,
-        } => FusedMode::Single,
-        _ => return false,
+    let view = FuseInput {
+        channels: g.n,
+        conv: g.conv.is_some(),
+        colc: &g.colc,
+        zw: &g.zw,
+        lo: g.lo,
+        hi: g.hi,
+        colbound: &g.colbound,
     };
-    let (at, rt) = (graph.ty(acc), graph.ty(req));
-    let (Some(qi), Some(qo)) = (at.elem.as_quant(), rt.elem.as_quant()) else {
+    let Some((mode, mut fp)) = fuse_params(graph, acc, req, clamp, &view) else {
         return false;
     };
-    if Ek::of(rt.elem.storage()).size() != 1 {
-        return false;
-    }
-    let col_axis = if g.conv.is_some() {
-        1
-    } else {
-        at.shape.len() - 1
-    };
-    let axis = match (qi.axis, qo.axis) {
-        (Some(a), Some(b)) if a != b => return false,
-        (a, b) => a.or(b),
-    };
-    if axis.is_some_and(|a| a != col_axis) {
-        return false;
-    }
-    let args = graph.args(acc);
-    let bias: Vec<i64> = match args.get(2) {
-        None => vec![0; g.n],
-        Some(&b) => match graph.node(b).op.as_const().and_then(|c| c.data.to_i64s()) {
-            Some(v) if v.len() == g.n => v,
-            _ => return false,
-        },
-    };
-    let fits = |v: i64| i32::try_from(v).is_ok();
-    let (mut lo_o, mut hi_o) = (qo.storage_min, qo.storage_max);
-    if let Some((cmin, cmax)) = clamp {
-        lo_o = lo_o.max(cmin);
-        hi_o = hi_o.min(cmax);
-        if lo_o > hi_o {
-            return false;
-        }
-    }
-    let mut fp = FusedParams::default();
-    for (c, &b) in bias.iter().enumerate() {
-        let ch = if axis.is_some() { c } else { 0 };
-        let Ok(r) = rescale(graph_mode(mode), qi.scale(ch), qo.scale(ch), 1) else {
-            return false;
-        };
-        let (zi, zo) = (qi.zero_point(ch), qo.zero_point(ch));
-        let bc = b - zi;
-        let lo = (g.lo - zi).max(i32::MIN as i64);
-        let hi = (g.hi - zi).min(i32::MAX as i64);
-        let (flo, fhi) = (lo_o - zo, hi_o - zo);
-        if !fits(bc) || lo > hi || flo.abs() >= 1 << 24 || fhi.abs() >= 1 << 24 || !fits(zo) {
-            return false;
-        }
-        let (m, s, flo, fhi) = match r {
-            Rescale::Float(m) if m.is_finite() => (
-                m.to_bits() as i32,
-                0,
-                (flo as f32).to_bits() as i32,
-                (fhi as f32).to_bits() as i32,
-            ),
-            Rescale::SingleRound(fm) if (0..=62).contains(&(31 - fm.shift)) => {
-                (fm.multiplier, 31 - fm.shift, flo as i32, fhi as i32)
-            }
-            _ => return false,
-        };
-        fp.colc.push(g.colc[c]);
-        fp.zw.push(g.zw[c] as i32);
-        fp.bc.push(bc as i32);
-        fp.lo.push(lo as i32);
-        fp.hi.push(hi as i32);
-        fp.m.push(m);
-        fp.flo.push(flo);
-        fp.fhi.push(fhi);
-        fp.zo.push(zo as i32);
-        fp.s.push(s);
-    }
-    fp.ncols = g.n;
-    fp.signed_out = rt.elem.storage().is_signed();
-    // The fast form: `acc + bc` stays inside `lo..=hi` (so inside i32) for
-    // every accumulator value the column can produce.
-    let fast = (0..g.n).all(|c| {
-        let (b, bound) = (fp.bc[c] as i64, g.colbound[c]);
-        b - bound >= fp.lo[c] as i64 && b + bound <= fp.hi[c] as i64
-    });
-    if fast {
-        fp.make_fast();
-    }
     match &g.conv {
         None => {
             fp.pix = g.m.max(1);
@@ -345,11 +288,255 @@ pub(crate) fn try_fuse_requant(
     true
 }
 
+/// The fusion of a requantize into the depthwise kernel before it (see
+/// [`try_fuse_requant`]); the kernel stores bytes, one channel at a time.
+pub(crate) fn try_fuse_depthwise(
+    graph: &Graph,
+    acc: ValueId,
+    req: ValueId,
+    clamp: Option<(i64, i64)>,
+    d: &mut DepthwisePrep,
+) -> bool {
+    let view = FuseInput {
+        channels: d.geo.c,
+        conv: true,
+        colc: &d.colc,
+        zw: &vec![0; d.geo.c],
+        lo: d.geo.lo,
+        hi: d.geo.hi,
+        colbound: &d.colbound,
+    };
+    let Some((mode, fp)) = fuse_params(graph, acc, req, clamp, &view) else {
+        return false;
+    };
+    d.geo.out_mode = match mode {
+        crate::shim::FusedMode::Float => 1,
+        crate::shim::FusedMode::Single => 2,
+    };
+    d.geo.signed_out = fp.signed_out as usize;
+    d.fused = Some(fp);
+    true
+}
+
+/// What [`fuse_params`] needs of the op the requantize follows.
+struct FuseInput<'a> {
+    channels: usize,
+    conv: bool,
+    colc: &'a [i32],
+    zw: &'a [i64],
+    lo: i64,
+    hi: i64,
+    colbound: &'a [i64],
+}
+
+/// The per-channel tables of a requantize (then an optional clamp) fused
+/// into the op computing its accumulator, or `None` where it cannot fuse.
+fn fuse_params(
+    graph: &Graph,
+    acc: ValueId,
+    req: ValueId,
+    clamp: Option<(i64, i64)>,
+    g: &FuseInput,
+) -> Option<(crate::shim::FusedMode, crate::shim::FusedParams)> {
+    use crate::shim::{FusedMode, FusedParams};
+    let mode = match graph.node(req).op {
+        Op::Requantize {
+            mode: RequantMode::Float,
+        } => FusedMode::Float,
+        Op::Requantize {
+            mode: RequantMode::SingleRound,
+        } => FusedMode::Single,
+        _ => return None,
+    };
+    let (at, rt) = (graph.ty(acc), graph.ty(req));
+    let (Some(qi), Some(qo)) = (at.elem.as_quant(), rt.elem.as_quant()) else {
+        return None;
+    };
+    if Ek::of(rt.elem.storage()).size() != 1 {
+        return None;
+    }
+    let col_axis = if g.conv { 1 } else { at.shape.len() - 1 };
+    let axis = match (qi.axis, qo.axis) {
+        (Some(a), Some(b)) if a != b => return None,
+        (a, b) => a.or(b),
+    };
+    if axis.is_some_and(|a| a != col_axis) {
+        return None;
+    }
+    let args = graph.args(acc);
+    let bias: Vec<i64> = match args.get(2) {
+        None => vec![0; g.channels],
+        Some(&b) => match graph.node(b).op.as_const().and_then(|c| c.data.to_i64s()) {
+            Some(v) if v.len() == g.channels => v,
+            _ => return None,
+        },
+    };
+    let fits = |v: i64| i32::try_from(v).is_ok();
+    let (mut lo_o, mut hi_o) = (qo.storage_min, qo.storage_max);
+    if let Some((cmin, cmax)) = clamp {
+        lo_o = lo_o.max(cmin);
+        hi_o = hi_o.min(cmax);
+        if lo_o > hi_o {
+            return None;
+        }
+    }
+    let mut fp = FusedParams::default();
+    for (c, &b) in bias.iter().enumerate() {
+        let ch = if axis.is_some() { c } else { 0 };
+        let Ok(r) = rescale(graph_mode(mode), qi.scale(ch), qo.scale(ch), 1) else {
+            return None;
+        };
+        let (zi, zo) = (qi.zero_point(ch), qo.zero_point(ch));
+        let bc = b - zi;
+        let lo = (g.lo - zi).max(i32::MIN as i64);
+        let hi = (g.hi - zi).min(i32::MAX as i64);
+        let (flo, fhi) = (lo_o - zo, hi_o - zo);
+        if !fits(bc) || lo > hi || flo.abs() >= 1 << 24 || fhi.abs() >= 1 << 24 || !fits(zo) {
+            return None;
+        }
+        let (m, s, flo, fhi) = match r {
+            Rescale::Float(m) if m.is_finite() => (
+                m.to_bits() as i32,
+                0,
+                (flo as f32).to_bits() as i32,
+                (fhi as f32).to_bits() as i32,
+            ),
+            Rescale::SingleRound(fm) if (0..=62).contains(&(31 - fm.shift)) => {
+                (fm.multiplier, 31 - fm.shift, flo as i32, fhi as i32)
+            }
+            _ => return None,
+        };
+        fp.colc.push(g.colc[c]);
+        fp.zw.push(g.zw[c] as i32);
+        fp.bc.push(bc as i32);
+        fp.lo.push(lo as i32);
+        fp.hi.push(hi as i32);
+        fp.m.push(m);
+        fp.flo.push(flo);
+        fp.fhi.push(fhi);
+        fp.zo.push(zo as i32);
+        fp.s.push(s);
+    }
+    fp.ncols = g.channels;
+    fp.signed_out = rt.elem.storage().is_signed();
+    // The fast form: `acc + bc` stays inside `lo..=hi` (so inside i32) for
+    // every accumulator value the column can produce.
+    let fast = (0..g.channels).all(|c| {
+        let (b, bound) = (fp.bc[c] as i64, g.colbound[c]);
+        b - bound >= fp.lo[c] as i64 && b + bound <= fp.hi[c] as i64
+    });
+    if fast {
+        fp.make_fast();
+    }
+    Some((mode, fp))
+}
+
 fn graph_mode(m: crate::shim::FusedMode) -> RequantMode {
     match m {
         crate::shim::FusedMode::Float => RequantMode::Float,
         crate::shim::FusedMode::Single => RequantMode::SingleRound,
     }
+}
+
+/// The depthwise helper's preparation, where it applies: one input channel
+/// per group and one output per channel, constant 8-bit weights of zero
+/// point 0, 8-bit per-tensor activations, an i32 result and a host with the
+/// kernel.
+fn depthwise(graph: &Graph, v: ValueId, path: DotPath, a: &Conv2dAttrs) -> Option<Prep> {
+    use crate::shim::DepthwiseGeometry;
+    if !matches!(path, DotPath::Avx512Vnni | DotPath::Amx) || !crate::shim::has_depthwise_kernel() {
+        return None;
+    }
+    let node = graph.node(v);
+    let args = graph.args(v);
+    let (xt, wt) = (graph.ty(args[0]), graph.ty(args[1]));
+    let [n, c, h, w] = <[usize; 4]>::try_from(xt.shape.as_slice()).ok()?;
+    let [o, cg, kh, kw] = <[usize; 4]>::try_from(wt.shape.as_slice()).ok()?;
+    if a.groups != c || o != c || cg != 1 || node.ty.elem.storage() != ScalarType::I32 {
+        return None;
+    }
+    if let Some(&b) = args.get(2)
+        && graph.ty(b).elem.storage() != ScalarType::I32
+    {
+        return None;
+    }
+    let signed = match xt.elem.storage() {
+        ScalarType::U8 => false,
+        ScalarType::I8 => true,
+        _ => return None,
+    };
+    let zx = match xt.elem.as_quant() {
+        None => 0,
+        Some(q) if !q.is_per_axis() => q.zero_points[0],
+        Some(_) => return None,
+    };
+    if wt
+        .elem
+        .as_quant()
+        .is_some_and(|q| q.zero_points.iter().any(|&z| z != 0))
+    {
+        return None;
+    }
+    let wc = graph.node(args[1]).op.as_const()?;
+    let wv = wc.data.to_i64s()?;
+    if wv.iter().any(|&x| !(-128..=127).contains(&x)) {
+        return None;
+    }
+    let (lo, hi) = node.ty.elem.int_range()?;
+    let ua = zx + if signed { 128 } else { 0 };
+    let mut geo = DepthwiseGeometry {
+        n,
+        c,
+        h,
+        w,
+        kh,
+        kw,
+        sh: a.strides[0],
+        sw: a.strides[1],
+        dh: a.dilations[0],
+        dw: a.dilations[1],
+        pt: a.pads[0],
+        pl: a.pads[1],
+        oh: node.ty.shape[2],
+        ow: node.ty.shape[3],
+        flip: signed as usize,
+        ua: ua as usize,
+        lo,
+        hi,
+        ..Default::default()
+    };
+    if !(0..=255).contains(&ua) || kh == 0 || kw == 0 || !geo.supported() {
+        return None;
+    }
+    geo.plane(a.pads[2], a.pads[3]);
+    let groups = kw.div_ceil(4);
+    let mut w4 = Vec::with_capacity(c * kh * groups);
+    let mut colc = Vec::with_capacity(c);
+    let mut colbound = Vec::with_capacity(c);
+    for ch in 0..c {
+        let taps = &wv[ch * kh * kw..(ch + 1) * kh * kw];
+        for ky in 0..kh {
+            for t in 0..groups {
+                let mut b = [0u8; 4];
+                for (q, bq) in b.iter_mut().enumerate() {
+                    if 4 * t + q < kw {
+                        *bq = taps[ky * kw + 4 * t + q] as i8 as u8;
+                    }
+                }
+                w4.push(i32::from_le_bytes(b));
+            }
+        }
+        colc.push((-ua * taps.iter().sum::<i64>()) as i32);
+        colbound.push(ua.max(255 - ua) * taps.iter().map(|w| w.abs()).sum::<i64>());
+    }
+    Some(Prep::Depthwise(Box::new(DepthwisePrep {
+        geo,
+        w4,
+        colc,
+        colbound,
+        fused: None,
+        fused_into: None,
+    })))
 }
 
 /// Lowers one op (not an input or constant).
@@ -374,6 +561,7 @@ pub(crate) fn lower(
     }
     let out = match prep {
         Prep::Gemm(g) if g.fused.is_some() => bufs(g.fused_into.expect("fused value")),
+        Prep::Depthwise(d) if d.fused.is_some() => bufs(d.fused_into.expect("fused value")),
         _ => out,
     };
     match &node.op {
@@ -386,6 +574,28 @@ pub(crate) fn lower(
             _ => matmul_int(fx, &a, &at, &out, out_ty).map_err(e),
         },
         Op::Conv2dInt(attrs) => match prep {
+            Prep::Depthwise(d) => {
+                let to_bytes =
+                    |v: &[i32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+                let xb = fx.base(&a[0]);
+                let geo = fx.rodata(d.geo.bytes());
+                let w4 = fx.rodata(to_bytes(&d.w4));
+                let colc = fx.rodata(to_bytes(&d.colc));
+                let bias = match a.get(2) {
+                    Some(b) => fx.base(b),
+                    None => fx.c(0),
+                };
+                let ob = fx.base(&out);
+                let tmp = fx.b.ins().iadd_imm_s(fx.arena, temps[0] as i64);
+                let ep = match &d.fused {
+                    Some(fp) => fx.rodata(fp.bytes(d.geo.c)),
+                    None => fx.c(0),
+                };
+                let sig = fx.sig(&[I64; 8], &[]);
+                let f = fx.import("qcc_depthwise", sig);
+                fx.b.ins().call(f, &[xb, geo, w4, colc, bias, ob, tmp, ep]);
+                Ok(())
+            }
             Prep::Gemm(g) => {
                 gemm::emit(fx, g, &a[0], a.get(2), &out, temps, phase);
                 Ok(())

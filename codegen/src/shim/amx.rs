@@ -107,7 +107,7 @@ unsafe fn xgetbv0() -> u64 {
 /// `b` to the panel, readable for `16 · ksteps` rows of `ldb ≥ 4 · width`
 /// bytes; `out`, `ep` and `rs` as for [`fused_store`] for every row of the
 /// range and every column of the panel.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn amx_fused<const MODE: u8, const FAST: bool>(
     ksteps: usize,
@@ -269,7 +269,7 @@ pub type AmxKernelFn = unsafe extern "C" fn(
 ///
 /// # Safety
 /// As [`amx_fused`]'s.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn amx_entry<const MODE: u8, const FAST: bool>(
     ksteps: usize,

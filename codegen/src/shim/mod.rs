@@ -229,7 +229,7 @@ impl std::fmt::Display for DotPath {
 /// CPU features the shim cares about, detected once.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HostFeatures {
-    /// AVX512F + AVX512BW + AVX512VNNI.
+    /// AVX512F + AVX512BW + AVX512VL + AVX512VNNI.
     pub avx512vnni: bool,
     /// AVX2 + AVX-VNNI (VEX-encoded `vpdpbusd` on ymm).
     pub avxvnni: bool,
@@ -252,6 +252,7 @@ fn detect() -> HostFeatures {
     HostFeatures {
         avx512vnni: std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
             && std::is_x86_feature_detected!("avx512vnni"),
         avxvnni: std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni"),
         amx: amx::detect(),
@@ -421,6 +422,128 @@ pub(crate) unsafe extern "C" fn qcc_gemm_epilogue_i32(
     let _ = (c, np, m, n, rs, zw, colc, bias, lo, hi, out);
 }
 
+/// The geometry of a depthwise convolution for [`qcc_depthwise`] (all
+/// fields 64-bit, in this order, so that the JIT can emit it as data).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DepthwiseGeometry {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub oh: usize,
+    pub ow: usize,
+    /// Rows and row length of the padded plane.
+    pub hp: usize,
+    pub wp: usize,
+    /// Signed input (`x ^ 0x80` makes it unsigned).
+    pub flip: usize,
+    /// The unsigned zero point (the padding value).
+    pub ua: usize,
+    pub lo: i64,
+    pub hi: i64,
+    /// `0`: the i32 result; `1`, `2`: a fused requantize (float, single
+    /// rounding) whose tables follow `FusedParams::bytes`.
+    pub out_mode: usize,
+    /// The fused output is signed.
+    pub signed_out: usize,
+    /// The fused tables are in their fast form (`FusedParams::fast`).
+    pub fast: usize,
+}
+
+impl DepthwiseGeometry {
+    /// Whether [`qcc_depthwise`]'s kernel covers it: at most 16 rows
+    /// and 16 columns of taps, and 16 pixels' taps within 64 input bytes.
+    pub fn supported(&self) -> bool {
+        self.kh <= 16 && self.kw <= 16 && 15 * self.sw + (self.kw - 1) * self.dw <= 63
+    }
+
+    /// Sets the padded plane's shape (`hp`, `wp`) for the bottom and right
+    /// pads.
+    pub fn plane(&mut self, pb: usize, pr: usize) {
+        self.hp = self.pt + self.h + pb;
+        self.wp = (self.pl + self.w + pr).max(self.ow.next_multiple_of(16) * self.sw + 64);
+    }
+
+    /// Bytes of the scratch plane.
+    pub fn scratch(&self) -> usize {
+        self.hp * self.wp + 64
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        let f = [
+            self.n, self.c, self.h, self.w, self.kh, self.kw, self.sh, self.sw, self.dh, self.dw,
+            self.pt, self.pl, self.oh, self.ow, self.hp, self.wp, self.flip, self.ua,
+        ];
+        let mut out: Vec<u8> = f.iter().flat_map(|&v| (v as u64).to_le_bytes()).collect();
+        out.extend_from_slice(&self.lo.to_le_bytes());
+        out.extend_from_slice(&self.hi.to_le_bytes());
+        for v in [self.out_mode, self.signed_out, self.fast] {
+            out.extend_from_slice(&(v as u64).to_le_bytes());
+        }
+        out
+    }
+}
+
+/// A depthwise `conv2d_int` (one input channel per output channel) with an
+/// i32 result (or, with `ep` not null, the bytes of the requantize fused
+/// into it, `ep` pointing to `FusedParams::bytes` of its channels), for
+/// unsigned (or flipped signed) activations and weights of
+/// zero point 0: `out[n, c, y, x] = clamp(Σ (u − ua) · w + bias[c], lo,
+/// hi)` with padding reading `ua` (so contributing 0), computed as
+/// `Σ u · w + colc[c]` (`colc[c] = −ua · Σ w[c]`). `w4` holds, per channel
+/// and kernel row, the weights in groups of 4 taps (`kw.div_ceil(4)` i32,
+/// zero past the kernel's width). AVX512-VBMI hosts only (registered only
+/// there).
+///
+/// # Safety
+/// The host must have AVX512F/BW/VNNI/VBMI; `g` a valid geometry with
+/// [`DepthwiseGeometry::supported`] and the plane of
+/// [`DepthwiseGeometry::plane`]; `x` readable for `n·c·h·w` bytes; `w4` for
+/// `c·kh·kw.div_ceil(4)` i32, `colc` and `bias` (null: none) for `c` i32;
+/// `out` writable for `n·c·oh·ow` i32 (bytes when fused); `tmp` for
+/// [`DepthwiseGeometry::scratch`] bytes; none overlapping.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe extern "C" fn qcc_depthwise(
+    x: *const u8,
+    g: *const DepthwiseGeometry,
+    w4: *const i32,
+    colc: *const i32,
+    bias: *const i32,
+    out: *mut u8,
+    tmp: *mut u8,
+    ep: *const i64,
+) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the contract (the symbol is only registered on hosts with
+    // the features); `g` points to a geometry.
+    unsafe {
+        x86::depthwise_zmm(x, &*g, w4, colc, bias, out, tmp, ep)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, g, w4, colc, bias, out, tmp, ep);
+}
+
+/// Whether this host runs [`qcc_depthwise`].
+pub fn has_depthwise_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        host_features().avx512vnni && std::is_x86_feature_detected!("avx512vbmi")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The im2col packing of a convolution's activations (NCHW bytes) into
 /// rows of `kp` bytes, one per output pixel, in the order
 /// `kk = (ky·kw + kx)·c + ci`, as unsigned values (`x ^ 0x80` when `flip`,
@@ -567,6 +690,9 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
                     ));
                 }
                 if f.avx512vnni && mr == 1 && nb == 1 {
+                    if has_depthwise_kernel() {
+                        out.push(("qcc_depthwise".to_string(), qcc_depthwise as *const u8));
+                    }
                     out.push(("qcc_requant_f32".to_string(), qcc_requant_f32 as *const u8));
                     out.push((
                         "qcc_gemm_epilogue_i32".to_string(),

@@ -43,7 +43,7 @@ macro_rules! zmm_accumulate {
 /// readable for `MR` rows of `lda` bytes with `4 · kp4 ≤ lda`; `b` for
 /// `kp4` groups of `ldb` bytes with `64 · NB ≤ ldb`; `c` writable for `MR`
 /// rows of `ldc` i32 with `16 · NB ≤ ldc`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn zmm_tile<const MR: usize, const NB: usize>(
     kp4: usize,
     a: *const u8,
@@ -131,7 +131,7 @@ macro_rules! tile_table {
 ///
 /// # Safety
 /// As [`zmm_tile`]'s.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe extern "C" fn zmm_entry<const MR: usize, const NB: usize>(
     kp4: usize,
     a: *const u8,
@@ -190,7 +190,7 @@ const EP_HEADER: usize = 8;
 /// with `col0 + 16 · NB ≤ np`; `rs` is null or readable at
 /// `row0 .. row0 + MR`; every output position of the valid columns of the
 /// tile (`col < ncols`) is writable.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8, const FAST: bool>(
     kp4: usize,
@@ -214,7 +214,7 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8, const FAST
 ///
 /// # Safety
 /// As [`zmm_fused`] for `out`, `row0`, `col0`, `ep` and `rs`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
 pub(super) unsafe fn fused_store<
     const MR: usize,
@@ -267,60 +267,13 @@ pub(super) unsafe fn fused_store<
     // The requantized lanes of `v` (row `r`), as i32 within the output
     // range; `t` holds the ten per-column vectors of its column block.
     let epi = |r: usize, v: __m512i, t: &[__m512i; 10]| -> __m512i {
-        let [colc, zw, bc, lo, hi, m, flo, fhi, zo, sv] = *t;
         let mut v = v;
         if has_rs {
-            let t = _mm512_mullo_epi32(_mm512_set1_epi32(rows[r]), zw);
+            let t = _mm512_mullo_epi32(_mm512_set1_epi32(rows[r]), t[1]);
             v = _mm512_sub_epi32(v, t);
         }
-        v = _mm512_add_epi32(v, colc);
-        let d = if FAST {
-            v
-        } else {
-            // Saturating `v + bc`: on overflow both operands have the sign
-            // the sum lacks.
-            let s = _mm512_add_epi32(v, bc);
-            let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(bc, s));
-            let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
-            let satv = _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
-            let s = _mm512_mask_mov_epi32(s, ovm, satv);
-            _mm512_min_epi32(_mm512_max_epi32(s, lo), hi)
-        };
-        let q = if MODE == 0 {
-            // round_half_even(f32(d) · M), clamped (in float: exact, the
-            // bounds are integers) to the output range less `zo`.
-            let p = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_castsi512_ps(m));
-            let p = _mm512_min_ps(
-                _mm512_max_ps(p, _mm512_castsi512_ps(flo)),
-                _mm512_castsi512_ps(fhi),
-            );
-            _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(p)
-        } else {
-            // (d · m + 2^(s−1)) >> s in i64, even and odd lanes apart.
-            let one = _mm512_set1_epi64(1);
-            let lo64 = _mm512_set1_epi64(0xffff_ffff);
-            let half = |sh: __m512i| _mm512_srli_epi64::<1>(_mm512_sllv_epi64(one, sh));
-            let lane = |dv: __m512i, mv: __m512i, sv: __m512i, fl: __m512i, fh: __m512i| {
-                let sh = _mm512_and_si512(sv, lo64);
-                let p = _mm512_mul_epi32(dv, mv);
-                let p = _mm512_add_epi64(p, half(sh));
-                let p = _mm512_srav_epi64(p, sh);
-                // Bounds: sign-extend the 32-bit lane.
-                let fl = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fl));
-                let fh = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fh));
-                _mm512_min_epi64(_mm512_max_epi64(p, fl), fh)
-            };
-            let even = lane(d, m, sv, flo, fhi);
-            let odd = lane(
-                _mm512_srli_epi64::<32>(d),
-                _mm512_srli_epi64::<32>(m),
-                _mm512_srli_epi64::<32>(sv),
-                _mm512_srli_epi64::<32>(flo),
-                _mm512_srli_epi64::<32>(fhi),
-            );
-            _mm512_or_si512(_mm512_and_si512(even, lo64), _mm512_slli_epi64::<32>(odd))
-        };
-        _mm512_add_epi32(q, zo)
+        // SAFETY: same features as this function.
+        unsafe { requant_lanes::<MODE, FAST>(v, t) }
     };
     // Column block by column block: its tables are loaded once, and the
     // results replace the accumulators (no register beyond the tile's).
@@ -372,7 +325,7 @@ pub(super) unsafe fn fused_store<
             if col_stride == 1 {
                 // SAFETY: the `valid` bytes at `o` are output positions of
                 // this tile (the contract).
-                unsafe { _mm512_mask_cvtepi32_storeu_epi8(o as *mut _, mask, y) };
+                unsafe { store_bytes16(o, mask, y) };
             } else {
                 let mut tmp = [0u8; 16];
                 // SAFETY: `tmp` holds 16 bytes.
@@ -386,12 +339,98 @@ pub(super) unsafe fn fused_store<
     }
 }
 
+/// Stores the low bytes of the 16 lanes of `y` (each within the byte's
+/// range) to the first `mask` positions at `dst`: a register narrowing and
+/// a plain or masked 16-byte store (the narrowing store with a mask is
+/// several times slower on Intel cores).
+///
+/// # Safety
+/// The host must have AVX512F/BW/VL; the bytes of `mask` at `dst` writable.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+unsafe fn store_bytes16(dst: *mut u8, mask: __mmask16, y: __m512i) {
+    let b = _mm512_cvtepi32_epi8(y);
+    // SAFETY: the contract.
+    unsafe {
+        if mask == 0xffff {
+            _mm_storeu_si128(dst as *mut __m128i, b);
+        } else {
+            _mm_mask_storeu_epi8(dst as *mut i8, mask, b);
+        }
+    }
+}
+
+/// The fused requantization of 16 lanes of the exact accumulator less the
+/// row-sum term: `+ colc`, then (unless `FAST`) the saturating bias and the
+/// accumulator clamp, the rescale of `MODE`, the output clamp and zero
+/// point. `t` holds the ten per-lane parameter vectors in the order of
+/// `super::FusedParams::bytes` (`colc, zw, bc, lo, hi, m, flo, fhi, zo, s`).
+///
+/// # Safety
+/// The host must have AVX512F/BW.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+pub(super) unsafe fn requant_lanes<const MODE: u8, const FAST: bool>(
+    v: __m512i,
+    t: &[__m512i; 10],
+) -> __m512i {
+    let [colc, _zw, bc, lo, hi, m, flo, fhi, zo, sv] = *t;
+    let v = _mm512_add_epi32(v, colc);
+    let d = if FAST {
+        v
+    } else {
+        // Saturating `v + bc`: on overflow both operands have the sign
+        // the sum lacks.
+        let s = _mm512_add_epi32(v, bc);
+        let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(bc, s));
+        let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
+        let satv = _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
+        let s = _mm512_mask_mov_epi32(s, ovm, satv);
+        _mm512_min_epi32(_mm512_max_epi32(s, lo), hi)
+    };
+    let q = if MODE == 0 {
+        // round_half_even(f32(d) · M), clamped (in float: exact, the
+        // bounds are integers) to the output range less `zo`.
+        let p = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_castsi512_ps(m));
+        let p = _mm512_min_ps(
+            _mm512_max_ps(p, _mm512_castsi512_ps(flo)),
+            _mm512_castsi512_ps(fhi),
+        );
+        _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(p)
+    } else {
+        // (d · m + 2^(s−1)) >> s in i64, even and odd lanes apart.
+        let one = _mm512_set1_epi64(1);
+        let lo64 = _mm512_set1_epi64(0xffff_ffff);
+        let half = |sh: __m512i| _mm512_srli_epi64::<1>(_mm512_sllv_epi64(one, sh));
+        let lane = |dv: __m512i, mv: __m512i, sv: __m512i, fl: __m512i, fh: __m512i| {
+            let sh = _mm512_and_si512(sv, lo64);
+            let p = _mm512_mul_epi32(dv, mv);
+            let p = _mm512_add_epi64(p, half(sh));
+            let p = _mm512_srav_epi64(p, sh);
+            // Bounds: sign-extend the 32-bit lane.
+            let fl = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fl));
+            let fh = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(fh));
+            _mm512_min_epi64(_mm512_max_epi64(p, fl), fh)
+        };
+        let even = lane(d, m, sv, flo, fhi);
+        let odd = lane(
+            _mm512_srli_epi64::<32>(d),
+            _mm512_srli_epi64::<32>(m),
+            _mm512_srli_epi64::<32>(sv),
+            _mm512_srli_epi64::<32>(flo),
+            _mm512_srli_epi64::<32>(fhi),
+        );
+        _mm512_or_si512(_mm512_and_si512(even, lo64), _mm512_slli_epi64::<32>(odd))
+    };
+    _mm512_add_epi32(q, zo)
+}
+
 /// C-ABI entry point of one fused tile shape (see [`zmm_fused`]'s
 /// contract).
 ///
 /// # Safety
 /// As [`zmm_fused`]'s.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn fused_entry<
     const MR: usize,
@@ -431,7 +470,7 @@ pub(super) fn zmm_fused_kernel(mode: u8, fast: bool, mr: usize, nb: usize) -> su
 /// # Safety
 /// The host must have AVX512F and AVX512BW; the pointers as
 /// `super::qcc_pack_rows` requires (`kp` a multiple of 4, `k ≤ kp < k + 4`).
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(super) unsafe fn pack_rows_zmm(
     x: *const u8,
     rows: usize,
@@ -484,7 +523,7 @@ pub(super) unsafe fn pack_rows_zmm(
 /// # Safety
 /// The host must have AVX512F and AVX512BW; the pointers as
 /// `super::qcc_requant_f32` requires.
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(super) unsafe fn requant_f32_zmm(
     x: *const i32,
     outer: usize,
@@ -510,7 +549,7 @@ pub(super) unsafe fn requant_f32_zmm(
             let q =
                 _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
             let y = _mm512_add_epi32(q, p[3]);
-            _mm512_mask_cvtepi32_storeu_epi8(dst as *mut _, mask, y);
+            store_bytes16(dst, mask, y);
         }
     };
     if inner == 1 {
@@ -557,7 +596,7 @@ pub(super) unsafe fn requant_f32_zmm(
 /// # Safety
 /// The host must have AVX512F; the pointers as
 /// `super::qcc_gemm_epilogue_i32` requires.
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_epilogue_zmm(
     c: *const i32,
@@ -606,6 +645,205 @@ pub(super) unsafe fn gemm_epilogue_zmm(
                 _mm512_mask_storeu_epi32(out.add(r * n + col) as *mut _, mask, y);
             }
             col += 16;
+        }
+    }
+}
+
+/// `super::qcc_depthwise` with AVX-512: per channel plane, a padded copy
+/// (the zero point `ua` around it), then 16 output pixels at a time: per
+/// kernel row one 64-byte load, one `vpermb` per group of 4 taps that
+/// gathers each pixel's taps into a 4-byte group (zeros past the kernel's
+/// width), and one `vpdpbusd` with the group's 4 weights broadcast; the i32
+/// result, or (`ep` not null) the fused requantize's bytes.
+///
+/// # Safety
+/// The host must have AVX512F/BW/VNNI/VBMI; the pointers as
+/// `super::qcc_depthwise` requires.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn depthwise_zmm(
+    x: *const u8,
+    g: &super::DepthwiseGeometry,
+    w4: *const i32,
+    colc: *const i32,
+    bias: *const i32,
+    out: *mut u8,
+    tmp: *mut u8,
+    ep: *const i64,
+) {
+    macro_rules! go {
+        ($kh:expr, $groups:expr) => {
+            // SAFETY: the contract of this function.
+            unsafe {
+                match (g.out_mode, g.fast != 0) {
+                    (0, _) => dw::<$kh, $groups, 0, false>(x, g, w4, colc, bias, out, tmp, ep),
+                    (1, false) => dw::<$kh, $groups, 1, false>(x, g, w4, colc, bias, out, tmp, ep),
+                    (1, true) => dw::<$kh, $groups, 1, true>(x, g, w4, colc, bias, out, tmp, ep),
+                    (_, false) => dw::<$kh, $groups, 2, false>(x, g, w4, colc, bias, out, tmp, ep),
+                    (_, true) => dw::<$kh, $groups, 2, true>(x, g, w4, colc, bias, out, tmp, ep),
+                }
+            }
+        };
+    }
+    match (g.kh, g.kw.div_ceil(4)) {
+        (3, 1) => go!(3, 1),
+        (5, 2) => go!(5, 2),
+        (7, 2) => go!(7, 2),
+        (1, 1) => go!(1, 1),
+        _ => go!(0, 0),
+    }
+}
+
+/// [`depthwise_zmm`] for `KH` kernel rows of `G` tap groups (`0, 0`: read
+/// from the geometry) and output `OUT` (`0`: i32, `1`: fused float
+/// requantize, `2`: fused single rounding).
+///
+/// # Safety
+/// As [`depthwise_zmm`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw<const KH: usize, const G: usize, const OUT: u8, const FAST: bool>(
+    x: *const u8,
+    g: &super::DepthwiseGeometry,
+    w4: *const i32,
+    colc: *const i32,
+    bias: *const i32,
+    out: *mut u8,
+    tmp: *mut u8,
+    ep: *const i64,
+) {
+    let kh = if KH == 0 { g.kh } else { KH };
+    let groups = if G == 0 { g.kw.div_ceil(4) } else { G };
+    // Byte `4 i + q` of group `t`'s index: pixel `i`'s tap `4 t + q`.
+    let mut idx = [_mm512_setzero_si512(); 4];
+    let mut msk = [0u64; 4];
+    for t in 0..groups {
+        let mut b = [0u8; 64];
+        for i in 0..16 {
+            for q in 0..4 {
+                let tap = 4 * t + q;
+                if tap < g.kw {
+                    b[4 * i + q] = (i * g.sw + tap * g.dw) as u8;
+                    msk[t] |= 1 << (4 * i + q);
+                }
+            }
+        }
+        // SAFETY: 64 bytes.
+        idx[t] = unsafe { _mm512_loadu_si512(b.as_ptr() as *const _) };
+    }
+    let flip = _mm512_set1_epi8(if g.flip != 0 { 0x80u8 as i8 } else { 0 });
+    let (lo, hi) = (
+        _mm512_set1_epi32(g.lo as i32),
+        _mm512_set1_epi32(g.hi as i32),
+    );
+    let plane = g.hp * g.wp;
+    let np = g.c;
+    for img in 0..g.n {
+        for ch in 0..g.c {
+            // SAFETY: `tmp` holds `plane + 64` bytes (the contract).
+            unsafe { core::ptr::write_bytes(tmp, g.ua as u8, plane + 64) };
+            for y in 0..g.h {
+                // SAFETY: row `y` of plane `(img, ch)` of `x`, and row
+                // `pt + y` of `tmp` from column `pl` (`pl + w ≤ wp`).
+                unsafe {
+                    let src = x.add(((img * g.c + ch) * g.h + y) * g.w);
+                    let dst = tmp.add((g.pt + y) * g.wp + g.pl);
+                    let mut i = 0;
+                    while i < g.w {
+                        let n = (g.w - i).min(64);
+                        let m: u64 = if n == 64 { !0 } else { (1u64 << n) - 1 };
+                        let v = _mm512_maskz_loadu_epi8(m, src.add(i) as *const i8);
+                        _mm512_mask_storeu_epi8(
+                            dst.add(i) as *mut i8,
+                            m,
+                            _mm512_xor_si512(v, flip),
+                        );
+                        i += 64;
+                    }
+                }
+            }
+            let mut wv = [[_mm512_setzero_si512(); 4]; 16];
+            for (ky, row) in wv.iter_mut().enumerate().take(kh) {
+                for (t, w) in row.iter_mut().enumerate().take(groups) {
+                    // SAFETY: inside the `c · kh · groups` table.
+                    *w = _mm512_set1_epi32(unsafe { w4.add((ch * kh + ky) * groups + t).read() });
+                }
+            }
+            // The fused requantize's parameters of the channel, or the
+            // i32 epilogue's.
+            let tab: [__m512i; 10] = core::array::from_fn(|t| {
+                if OUT == 0 {
+                    _mm512_setzero_si512()
+                } else {
+                    // SAFETY: past the 8-i64 header, 10 arrays of `np` i32.
+                    _mm512_set1_epi32(unsafe { (ep.add(8) as *const i32).add(t * np + ch).read() })
+                }
+            });
+            // SAFETY: `ch < c`: inside the tables.
+            let cc = _mm512_set1_epi32(unsafe { colc.add(ch).read() });
+            let bv = _mm512_set1_epi32(if bias.is_null() {
+                0
+            } else {
+                // SAFETY: as above.
+                unsafe { bias.add(ch).read() }
+            });
+            let signed_out = g.signed_out != 0;
+            let obase = ((img * g.c + ch) * g.oh) * g.ow;
+            for oy in 0..g.oh {
+                let mut ox = 0;
+                while ox < g.ow {
+                    let mut acc = _mm512_setzero_si512();
+                    for (ky, wk) in wv.iter().enumerate().take(kh) {
+                        // SAFETY: 64 bytes from column `ox · sw` of row
+                        // `oy · sh + ky · dh < hp`: inside `tmp` (its rows
+                        // are `wp ≥ ow16 · sw + 64` bytes, plus 64 after).
+                        let v = unsafe {
+                            _mm512_loadu_si512(
+                                tmp.add((oy * g.sh + ky * g.dh) * g.wp + ox * g.sw) as *const _
+                            )
+                        };
+                        for t in 0..groups {
+                            let q = _mm512_maskz_permutexvar_epi8(msk[t], idx[t], v);
+                            acc = _mm512_dpbusd_epi32(acc, q, wk[t]);
+                        }
+                    }
+                    let n = (g.ow - ox).min(16);
+                    let m: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
+                    let at = obase + oy * g.ow + ox;
+                    if OUT == 0 {
+                        // Exact in wrapping i32 (the verifier's bound), then
+                        // the saturating bias and the clamp, as the GEMM
+                        // epilogue.
+                        let v = _mm512_add_epi32(acc, cc);
+                        let s = _mm512_add_epi32(v, bv);
+                        let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(bv, s));
+                        let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
+                        let satv =
+                            _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
+                        let s = _mm512_mask_mov_epi32(s, ovm, satv);
+                        let y = _mm512_min_epi32(_mm512_max_epi32(s, lo), hi);
+                        // SAFETY: `n` pixels of row `oy` of output plane
+                        // `(img, ch)` (i32 elements).
+                        unsafe {
+                            _mm512_mask_storeu_epi32((out as *mut i32).add(at) as *mut _, m, y)
+                        };
+                    } else {
+                        // SAFETY: same features.
+                        let y = unsafe {
+                            if OUT == 1 {
+                                requant_lanes::<0, FAST>(acc, &tab)
+                            } else {
+                                requant_lanes::<1, FAST>(acc, &tab)
+                            }
+                        };
+                        let _ = signed_out;
+                        // SAFETY: `n` pixels of row `oy` of output plane
+                        // `(img, ch)` (bytes; every lane is in range).
+                        unsafe { store_bytes16(out.add(at), m, y) };
+                    }
+                    ox += 16;
+                }
+            }
         }
     }
 }
