@@ -362,8 +362,14 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
         preps[step[&last_value] - 1] = Prep::Fused;
     }
 
-    for p in preps.iter_mut() {
+    for (i, p) in preps.iter_mut().enumerate() {
         if let Prep::Gemm(g) = p {
+            #[cfg(target_arch = "x86_64")]
+            if let Some(d) = ops::direct_conv(graph, ops_order[i], g, options.threads.max(1)) {
+                *p = Prep::DirectConv(Box::new(d));
+                continue;
+            }
+            let _ = i;
             g.plan_units(options.threads.max(1));
         }
     }

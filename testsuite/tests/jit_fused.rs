@@ -688,3 +688,121 @@ fn depthwise_convs_match_the_interpreter() {
     }
     assert!(ran >= 20, "only {ran} cases ran");
 }
+
+/// Stride-1 convolutions with weights of zero point 0 and a fused
+/// requantize: on AMX hosts the direct kernel (input laid out in 4-channel
+/// planes, pixels numbered over the padded width) computes them. Channels
+/// not multiples of 64 (in) or 32 (out), kernels from 1x1 to 5x5 and 1x3,
+/// pads on every side, dilations, small and odd images, batches, both
+/// fused modes, signed and unsigned activations, 1 and 2 threads.
+#[test]
+fn stride_one_convs_match_the_interpreter() {
+    let mut rng = Rng(0x5eed_1e55_c0de_ba5e);
+    let cases: [([usize; 4], usize, [usize; 2], [usize; 4], [usize; 2]); 7] = [
+        ([1, 64, 12, 12], 64, [3, 3], [1, 1, 1, 1], [1, 1]),
+        ([2, 3, 9, 13], 40, [3, 3], [1, 0, 2, 1], [1, 1]),
+        ([1, 128, 7, 7], 96, [1, 1], [0, 0, 0, 0], [1, 1]),
+        ([1, 70, 10, 6], 33, [5, 5], [2, 2, 2, 2], [1, 1]),
+        ([1, 16, 11, 11], 20, [3, 3], [2, 2, 2, 2], [2, 2]),
+        ([2, 8, 3, 3], 5, [1, 3], [0, 1, 0, 1], [1, 1]),
+        ([1, 32, 30, 30], 64, [3, 3], [1, 1, 1, 1], [1, 1]),
+    ];
+    let mut ran = 0;
+    for (i, &(xsh, o, kern, pads, dil)) in cases.iter().enumerate() {
+        for (j, (xs, zx)) in [(ScalarType::U8, 200), (ScalarType::I8, -3)]
+            .into_iter()
+            .enumerate()
+        {
+            let mode = [RequantMode::Float, RequantMode::SingleRound][(i + j) % 2];
+            let [n, c, h, w] = xsh;
+            let a = Conv2dAttrs {
+                strides: [1, 1],
+                pads,
+                dilations: dil,
+                groups: 1,
+            };
+            let oh = h + pads[0] + pads[2] - dil[0] * (kern[0] - 1);
+            let ow = w + pads[1] + pads[3] - dil[1] * (kern[1] - 1);
+            let mut g = Graph::new("conv");
+            let x = g.add_input(
+                "x",
+                TensorType::new(
+                    xsh.to_vec(),
+                    ElemType::quant(QuantType::per_tensor(xs, 0.5, zx)),
+                ),
+            );
+            let sw: Vec<f32> = (0..o).map(|q| 2f32.powi(-(q as i32 % 9)) * 0.01).collect();
+            let wq = QuantType::per_axis(ScalarType::I8, 0, sw.clone(), vec![0; o]);
+            let wn = o * c * kern[0] * kern[1];
+            let wvals: Vec<i64> = (0..wn).map(|_| rng.range(-128, 127)).collect();
+            let wv = g.add_const(
+                TensorData::from_i64s(ScalarType::I8, &wvals).unwrap(),
+                TensorType::new(vec![o, c, kern[0], kern[1]], ElemType::quant(wq)),
+            );
+            let acc_s: Vec<f32> = sw.iter().map(|s| 0.5 * s).collect();
+            let bq = QuantType::per_axis(ScalarType::I32, 0, acc_s.clone(), vec![0; o]);
+            // Case 3: biases at the saturating end (the general form).
+            let bvals: Vec<i64> = (0..o)
+                .map(|q| {
+                    if i == 3 && q % 2 == 0 {
+                        2_000_000_000
+                    } else {
+                        rng.range(-30000, 30000)
+                    }
+                })
+                .collect();
+            let b = g.add_const(
+                TensorData::from_i64s(ScalarType::I32, &bvals).unwrap(),
+                TensorType::new(vec![o], ElemType::quant(bq)),
+            );
+            let accq = QuantType::per_axis(ScalarType::I32, 1, acc_s, vec![0; o]);
+            let acc = g.add_node(
+                Op::Conv2dInt(a),
+                &[x, wv, b],
+                TensorType::new(vec![n, o, oh, ow], ElemType::quant(accq)),
+            );
+            let out = if (i + j) % 3 == 0 {
+                ScalarType::I8
+            } else {
+                ScalarType::U8
+            };
+            let zo = if out == ScalarType::I8 { -5 } else { 130 };
+            let y = g.add_node(
+                Op::Requantize { mode },
+                &[acc],
+                TensorType::new(
+                    vec![n, o, oh, ow],
+                    ElemType::quant(QuantType::per_tensor(out, 0.4, zo)),
+                ),
+            );
+            g.add_output("y", y);
+            let what = format!("stride-1 conv {i} {xs} {mode}");
+            if !check(&g, &what, true, &mut rng) {
+                continue;
+            }
+            ran += 1;
+            // Two threads split the pixels (the larger cases).
+            let inputs: Vec<Tensor> = g
+                .inputs()
+                .iter()
+                .map(|&v| {
+                    let ty = g.ty(v);
+                    let k = ty.shape.iter().product();
+                    Tensor::new(ty.shape.clone(), fill(ty.elem.storage(), k, 1, &mut rng))
+                })
+                .collect();
+            let want = qcc_ir::interp::run(&g, &inputs).unwrap();
+            let model = qcc_compiler::model::Compiler::new()
+                .run_passes(false)
+                .threads(2)
+                .compile(&g)
+                .unwrap();
+            assert_same(
+                &want,
+                &model.run(&inputs).unwrap(),
+                &format!("{what}, 2 threads"),
+            );
+        }
+    }
+    assert!(ran >= 12, "only {ran} cases ran");
+}

@@ -26,7 +26,29 @@ pub(crate) enum Prep {
     /// A depthwise `conv2d_int` on the AVX-512 helper
     /// (`qcc_depthwise`).
     Depthwise(Box<DepthwisePrep>),
+    /// A stride-1 `conv2d_int` with its requantize fused, on the direct
+    /// AMX kernel (`qcc_conv_amx_*`).
+    DirectConv(Box<DirectConvPrep>),
 }
+
+/// Everything decided at compile time for the direct AMX convolution.
+#[derive(Clone, Debug)]
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct DirectConvPrep {
+    pub geo: crate::shim::ConvGeometry,
+    /// `op` rows (output channels) of `kp` weight bytes, k = (tap, channel).
+    pub wpack: Vec<u8>,
+    pub fp: crate::shim::FusedParams,
+    pub mode: crate::shim::FusedMode,
+    pub fused_into: ValueId,
+    /// Pixel chunks per image (work units: images × chunks).
+    pub chunks: usize,
+}
+
+/// (No direct convolution off x86-64.)
+#[derive(Clone, Debug)]
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) struct DirectConvPrep;
 
 /// Everything decided at compile time for a depthwise convolution.
 #[derive(Clone, Debug)]
@@ -51,6 +73,7 @@ impl Prep {
             Prep::Fused => 0,
             Prep::Gemm(g) => g.phases(),
             Prep::Plain | Prep::VecRequant | Prep::Depthwise(_) => 1,
+            Prep::DirectConv(_) => 2,
         }
     }
 
@@ -58,6 +81,8 @@ impl Prep {
     pub fn units(&self, phase: usize) -> usize {
         match self {
             Prep::Gemm(g) => g.units(phase),
+            #[cfg(target_arch = "x86_64")]
+            Prep::DirectConv(d) if phase == 1 => d.geo.n * d.chunks,
             _ => 1,
         }
     }
@@ -66,6 +91,10 @@ impl Prep {
         match self {
             Prep::Plain | Prep::Fused | Prep::VecRequant => vec![],
             Prep::Depthwise(d) => vec![d.geo.scratch()],
+            #[cfg(target_arch = "x86_64")]
+            Prep::DirectConv(d) => vec![d.geo.n * d.geo.image_bytes()],
+            #[cfg(not(target_arch = "x86_64"))]
+            Prep::DirectConv(_) => vec![],
             Prep::Gemm(g) => g.temps().to_vec(),
         }
     }
@@ -539,6 +568,156 @@ fn depthwise(graph: &Graph, v: ValueId, path: DotPath, a: &Conv2dAttrs) -> Optio
     })))
 }
 
+/// Emits phase `phase` of the direct convolution: `0` lays out the input,
+/// `1` runs the units `t0..t1` (image `u / chunks`, pixel chunk
+/// `u % chunks`).
+#[cfg(target_arch = "x86_64")]
+fn direct_conv_emit(
+    fx: &mut Fx,
+    d: &DirectConvPrep,
+    x: &Buf,
+    out: &Buf,
+    temps: &[usize],
+    phase: usize,
+) {
+    let geo = fx.rodata(d.geo.bytes());
+    let x4 = fx.b.ins().iadd_imm_s(fx.arena, temps[0] as i64);
+    if phase == 0 {
+        let xb = fx.base(x);
+        let sig = fx.sig(&[I64; 3], &[]);
+        let f = fx.import("qcc_conv_amx_input", sig);
+        fx.b.ins().call(f, &[xb, geo, x4]);
+        return;
+    }
+    let name = match (d.mode, d.fp.fast) {
+        (crate::shim::FusedMode::Float, false) => "qcc_conv_amx_float",
+        (crate::shim::FusedMode::Float, true) => "qcc_conv_amx_float_fast",
+        (crate::shim::FusedMode::Single, false) => "qcc_conv_amx_single",
+        (crate::shim::FusedMode::Single, true) => "qcc_conv_amx_single_fast",
+    };
+    let sig = fx.sig(&[I64; 7], &[]);
+    let f = fx.import(name, sig);
+    let w = fx.rodata(d.wpack.clone());
+    let ep = fx.rodata(d.fp.bytes(d.geo.o));
+    let ob = fx.base(out);
+    let q = d.geo.q();
+    let per = q.div_ceil(32).div_ceil(d.chunks) * 32;
+    let chunks = d.chunks as i64;
+    let (t0, t1) = (fx.t0, fx.t1);
+    fx.for_range(t0, t1, |fx, u| {
+        let img = fx.b.ins().udiv_imm_u(u, chunks);
+        let chunk = fx.b.ins().urem_imm_u(u, chunks);
+        let q0 = fx.b.ins().imul_imm_s(chunk, per as i64);
+        let end = fx.b.ins().iadd_imm_s(q0, per as i64);
+        let qmax = fx.c(q as i64);
+        let q1 = fx.b.ins().smin(end, qmax);
+        let nonempty = fx.b.ins().icmp(IntCC::SignedLessThan, q0, q1);
+        fx.if_else(
+            nonempty,
+            |fx| {
+                let xoff = fx.b.ins().imul_imm_s(img, d.geo.image_bytes() as i64);
+                let xi = fx.b.ins().iadd(x4, xoff);
+                let ooff =
+                    fx.b.ins()
+                        .imul_imm_s(img, (d.geo.o * d.geo.oh * d.geo.ow) as i64);
+                let oi = fx.b.ins().iadd(ob, ooff);
+                fx.b.ins().call(f, &[xi, geo, w, oi, ep, q0, q1]);
+            },
+            |_| {},
+        );
+    });
+}
+
+/// The direct AMX form of a fused GEMM-lowered convolution, where it
+/// applies: stride 1, weight zero points 0, 8-bit activations, a host with
+/// the kernel.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn direct_conv(
+    graph: &Graph,
+    v: ValueId,
+    g: &GemmPrep,
+    threads: usize,
+) -> Option<DirectConvPrep> {
+    use crate::shim::ConvGeometry;
+    let cs = g.conv.as_ref()?;
+    let (mode, fp) = g.fused.clone()?;
+    if !crate::shim::has_direct_conv()
+        || g.path != DotPath::Amx
+        || cs.strides != [1, 1]
+        || g.need_rowsum
+        || g.zw.iter().any(|&z| z != 0)
+        || !(0..=255).contains(&g.ua)
+    {
+        return None;
+    }
+    let wc = graph.node(graph.args(v)[1]).op.as_const()?;
+    let wv = wc.data.to_i64s()?;
+    let cp = cs.c.next_multiple_of(64);
+    let op = cs.o.next_multiple_of(32);
+    let kp = cs.kh * cs.kw * cp;
+    let hp = cs.pads[0] + cs.h + cs.pads[2];
+    let wp = cs.pads[1] + cs.w + cs.pads[3];
+    let reach = 63 + (cs.kw - 1) * cs.dil[1];
+    let geo = ConvGeometry {
+        n: cs.n,
+        c: cs.c,
+        cp,
+        h: cs.h,
+        w: cs.w,
+        o: cs.o,
+        op,
+        kh: cs.kh,
+        kw: cs.kw,
+        dh: cs.dil[0],
+        dw: cs.dil[1],
+        pt: cs.pads[0],
+        pl: cs.pads[1],
+        oh: cs.oh,
+        ow: cs.ow,
+        hp2: hp + reach.div_ceil(wp.max(1)) + 1,
+        wp,
+        flip: g.signed_x as usize,
+        ua: g.ua as usize,
+        kp,
+        mode: match mode {
+            crate::shim::FusedMode::Float => 1,
+            crate::shim::FusedMode::Single => 2,
+        },
+        fast: fp.fast as usize,
+    };
+    // Stride 1: the padded numbering reaches every output pixel.
+    if hp < (cs.kh - 1) * cs.dil[0] + cs.oh || wp < (cs.kw - 1) * cs.dil[1] + cs.ow {
+        return None;
+    }
+    let mut wpack = vec![0u8; op * kp];
+    let (c, kh, kw) = (cs.c, cs.kh, cs.kw);
+    for oc in 0..cs.o {
+        for ci in 0..c {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let wq = wv[((oc * c + ci) * kh + ky) * kw + kx];
+                    wpack[oc * kp + (ky * kw + kx) * cp + ci] = wq as i8 as u8;
+                }
+            }
+        }
+    }
+    let blocks = geo.q().div_ceil(32);
+    let macs = cs.n * cs.o * cs.oh * cs.ow * kh * kw * c;
+    let chunks = if threads > 1 && macs >= 1 << 22 {
+        blocks.min(4 * threads)
+    } else {
+        1
+    };
+    Some(DirectConvPrep {
+        geo,
+        wpack,
+        fp,
+        mode,
+        fused_into: g.fused_into?,
+        chunks,
+    })
+}
+
 /// Lowers one op (not an input or constant).
 pub(crate) fn lower(
     fx: &mut Fx,
@@ -560,6 +739,8 @@ pub(crate) fn lower(
         return Ok(());
     }
     let out = match prep {
+        #[cfg(target_arch = "x86_64")]
+        Prep::DirectConv(d) => bufs(d.fused_into),
         Prep::Gemm(g) if g.fused.is_some() => bufs(g.fused_into.expect("fused value")),
         Prep::Depthwise(d) if d.fused.is_some() => bufs(d.fused_into.expect("fused value")),
         _ => out,
@@ -574,6 +755,11 @@ pub(crate) fn lower(
             _ => matmul_int(fx, &a, &at, &out, out_ty).map_err(e),
         },
         Op::Conv2dInt(attrs) => match prep {
+            #[cfg(target_arch = "x86_64")]
+            Prep::DirectConv(d) => {
+                direct_conv_emit(fx, d, &a[0], &out, temps, phase);
+                Ok(())
+            }
             Prep::Depthwise(d) => {
                 let to_bytes =
                     |v: &[i32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();

@@ -299,3 +299,343 @@ pub(super) fn amx_kernel(mode: u8, fast: bool) -> AmxKernelFn {
         (_, true) => amx_entry::<1, true>,
     }
 }
+
+/// The geometry of a stride-1 convolution on the AMX direct kernel (all
+/// fields 64-bit, in this order, so that the JIT can emit it as data). The
+/// input is first laid out as `n` images of `cp / 4` planes of `hp2 × wp`
+/// pixels of 4 channels (`[n][cp/4][hp2][wp][4]`, the zero point `ua`
+/// around the image and in the padding channels), so that 16 consecutive
+/// pixels of 4 channels are one 64-byte row of a B tile, and the 16
+/// channel groups of a 64-channel block are 16 such rows a plane apart.
+/// Output pixels are numbered over the padded width (`q = oy · wp + ox`),
+/// so a tap `(ky, kx)` reads pixel `q + ky · dh · wp + kx · dw`: a linear
+/// shift; the lanes with `ox ≥ ow` are computed and dropped.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConvGeometry {
+    pub n: usize,
+    pub c: usize,
+    /// Channels rounded up to 64.
+    pub cp: usize,
+    pub h: usize,
+    pub w: usize,
+    /// Output channels, and rounded up to 32.
+    pub o: usize,
+    pub op: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub oh: usize,
+    pub ow: usize,
+    /// Rows (with slack below) and row length of a padded plane.
+    pub hp2: usize,
+    pub wp: usize,
+    /// Signed input (`x ^ 0x80`).
+    pub flip: usize,
+    pub ua: usize,
+    /// `kh · kw · cp`: the row length of the packed weights.
+    pub kp: usize,
+    /// `1`: float requantize, `2`: single rounding; the tables' fast form.
+    pub mode: usize,
+    pub fast: usize,
+}
+
+impl ConvGeometry {
+    /// Bytes of one 4-channel plane.
+    pub fn plane(&self) -> usize {
+        self.hp2 * self.wp * 4
+    }
+
+    /// Bytes of the laid-out input of one image.
+    pub fn image_bytes(&self) -> usize {
+        self.cp / 4 * self.plane()
+    }
+
+    /// Output pixels numbered over the padded width.
+    pub fn q(&self) -> usize {
+        self.oh * self.wp
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        [
+            self.n, self.c, self.cp, self.h, self.w, self.o, self.op, self.kh, self.kw, self.dh,
+            self.dw, self.pt, self.pl, self.oh, self.ow, self.hp2, self.wp, self.flip, self.ua,
+            self.kp, self.mode, self.fast,
+        ]
+        .iter()
+        .flat_map(|&v| (v as u64).to_le_bytes())
+        .collect()
+    }
+}
+
+/// Lays out the NCHW input `x` for [`conv_amx`] (see [`ConvGeometry`]):
+/// `ua` everywhere, then per image, channel group and row, 16 pixels of 4
+/// channels interleaved by one `vpermb`.
+///
+/// # Safety
+/// The host must have AVX512F/BW/VL/VBMI; `x` readable for `n·c·h·w` bytes,
+/// `x4` writable for `n · image_bytes()` bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+pub(super) unsafe fn conv_amx_input(x: *const u8, g: &ConvGeometry, x4: *mut u8) {
+    // SAFETY: the contract.
+    unsafe { core::ptr::write_bytes(x4, g.ua as u8, g.n * g.image_bytes()) };
+    let flip = _mm_set1_epi8(if g.flip != 0 { 0x80u8 as i8 } else { 0 });
+    let fill = _mm_set1_epi8(g.ua as u8 as i8);
+    // Byte `4 p + j` of the result is pixel `p` of channel `j`: byte
+    // `16 j + p` of the four 16-byte rows.
+    let mut ib = [0u8; 64];
+    for p in 0..16 {
+        for j in 0..4 {
+            ib[4 * p + j] = (16 * j + p) as u8;
+        }
+    }
+    // SAFETY: 64 bytes.
+    let idx = unsafe { _mm512_loadu_si512(ib.as_ptr() as *const _) };
+    for img in 0..g.n {
+        for grp in 0..g.cp / 4 {
+            for y in 0..g.h {
+                let mut xo = 0;
+                while xo < g.w {
+                    let n = (g.w - xo).min(16);
+                    let m: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
+                    let rows: [__m128i; 4] = core::array::from_fn(|j| {
+                        let ch = 4 * grp + j;
+                        if ch < g.c {
+                            // SAFETY: `n` bytes of row `y` of channel `ch`.
+                            let v = unsafe {
+                                _mm_maskz_loadu_epi8(
+                                    m,
+                                    x.add(((img * g.c + ch) * g.h + y) * g.w + xo) as *const i8,
+                                )
+                            };
+                            _mm_xor_si128(v, flip)
+                        } else {
+                            fill
+                        }
+                    });
+                    let z = _mm512_inserti32x4::<3>(
+                        _mm512_inserti32x4::<2>(
+                            _mm512_inserti32x4::<1>(_mm512_castsi128_si512(rows[0]), rows[1]),
+                            rows[2],
+                        ),
+                        rows[3],
+                    );
+                    let v = _mm512_permutexvar_epi8(idx, z);
+                    let at = img * g.image_bytes()
+                        + grp * g.plane()
+                        + ((g.pt + y) * g.wp + g.pl + xo) * 4;
+                    let mm: u64 = if n == 16 { !0 } else { (1u64 << (4 * n)) - 1 };
+                    // SAFETY: `4 n` bytes of row `pt + y` of the plane.
+                    unsafe { _mm512_mask_storeu_epi8(x4.add(at) as *mut i8, mm, v) };
+                    xo += 16;
+                }
+            }
+        }
+    }
+}
+
+/// The direct AMX convolution (stride 1, weight zero points 0, a fused
+/// requantize): output pixels `q0 .. q1` (padded numbering) of one image,
+/// every output channel, in blocks of 32 channels × 32 pixels: per step of
+/// 64 k (one tap, one 64-channel block) two A tiles of weights, two B tiles
+/// of laid-out input, four `tdpbsud` (signed weights × unsigned
+/// activations). The C tiles go to the stack; each channel row is
+/// requantized (`requant_lanes` with the channel's parameters) and its
+/// valid pixels stored to the NCHW output with a compressing store.
+///
+/// # Safety
+/// The host must have AVX512F/BW/VL/VNNI/VBMI2 and AMX-INT8 with the
+/// permission granted; `x4` the laid-out image ([`conv_amx_input`]), `w`
+/// the weights (`op` rows of `kp` bytes), `out` the image's output
+/// (`o · oh · ow` bytes), `ep` `FusedParams::bytes` of the `o` channels;
+/// `q0 < q1 ≤ q()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_amx<const MODE: u8, const FAST: bool>(
+    x4: *const u8,
+    g: &ConvGeometry,
+    w: *const i8,
+    out: *mut u8,
+    ep: *const i64,
+    q0: usize,
+    q1: usize,
+) {
+    #[repr(C, align(64))]
+    struct CTiles([[i32; 32]; 32]);
+    let mut c = CTiles([[0; 32]; 32]);
+    let cp_ = c.0.as_mut_ptr() as *mut u8;
+    const CSTRIDE: usize = 128;
+    let plane = g.plane();
+    let ksteps = g.kp / AMX_K;
+    let cblocks = g.cp / 64;
+    let np = g.o;
+    let pix = g.oh * g.ow;
+    // SAFETY: a valid palette-1 configuration; AMX present (the contract).
+    unsafe {
+        asm!("ldtilecfg [{}]", in(reg) &CONFIG as *const TileConfig, options(nostack, readonly))
+    };
+    let mut qb = q0;
+    while qb < q1 {
+        // The valid lanes of the two 16-pixel halves and the output
+        // offset of each half's first valid pixel.
+        let mut mask = [0u16; 2];
+        let mut start = [0usize; 2];
+        for (h, (mk, st)) in mask.iter_mut().zip(start.iter_mut()).enumerate() {
+            for l in 0..16 {
+                let q = qb + 16 * h + l;
+                let (oy, ox) = (q / g.wp, q % g.wp);
+                if q < q1 && oy < g.oh && ox < g.ow {
+                    if *mk == 0 {
+                        *st = oy * g.ow + ox;
+                    }
+                    *mk |= 1 << l;
+                }
+            }
+        }
+        for cb in (0..g.op).step_by(32) {
+            // SAFETY: tile registers only.
+            unsafe {
+                asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    options(nostack, nomem)
+                )
+            };
+            for ks in 0..ksteps {
+                let k0 = ks * AMX_K;
+                let tap = k0 / g.cp;
+                let blk = (k0 % g.cp) / 64;
+                let (ky, kx) = (tap / g.kw, tap % g.kw);
+                let a0 = w.wrapping_add(cb * g.kp + k0);
+                let a1 = a0.wrapping_add(16 * g.kp);
+                let b0 =
+                    x4.wrapping_add(blk * 16 * plane + (qb + ky * g.dh * g.wp + kx * g.dw) * 4);
+                let b1 = b0.wrapping_add(64);
+                // SAFETY: A: 16 rows of 64 bytes of the weights (rows
+                // `cb .. cb + 32 ≤ op`); B: 16 rows a plane apart, 64 bytes
+                // each, inside the image's planes (the slack rows of
+                // `hp2` cover the last block's reach).
+                unsafe {
+                    asm!(
+                        "tileloadd tmm4, [{a0} + {kp}*1]",
+                        "tileloadd tmm5, [{a1} + {kp}*1]",
+                        "tileloadd tmm6, [{b0} + {pl}*1]",
+                        "tileloadd tmm7, [{b1} + {pl}*1]",
+                        "tdpbsud tmm0, tmm4, tmm6",
+                        "tdpbsud tmm1, tmm4, tmm7",
+                        "tdpbsud tmm2, tmm5, tmm6",
+                        "tdpbsud tmm3, tmm5, tmm7",
+                        a0 = in(reg) a0,
+                        a1 = in(reg) a1,
+                        b0 = in(reg) b0,
+                        b1 = in(reg) b1,
+                        kp = in(reg) g.kp,
+                        pl = in(reg) plane,
+                        options(nostack, readonly)
+                    )
+                };
+            }
+            let _ = cblocks;
+            // SAFETY: four 16 × 64-byte stores inside `c`.
+            unsafe {
+                asm!(
+                    "tilestored [{c0} + {s}*1], tmm0",
+                    "tilestored [{c1} + {s}*1], tmm1",
+                    "tilestored [{c2} + {s}*1], tmm2",
+                    "tilestored [{c3} + {s}*1], tmm3",
+                    c0 = in(reg) cp_,
+                    c1 = in(reg) cp_.add(64),
+                    c2 = in(reg) cp_.add(16 * CSTRIDE),
+                    c3 = in(reg) cp_.add(16 * CSTRIDE + 64),
+                    s = in(reg) CSTRIDE,
+                    options(nostack)
+                )
+            };
+            for r in 0..32 {
+                let ch = cb + r;
+                if ch >= g.o {
+                    break;
+                }
+                let tab: [__m512i; 10] = core::array::from_fn(|t| {
+                    // SAFETY: past the 8-i64 header, 10 arrays of `np` i32.
+                    _mm512_set1_epi32(unsafe { (ep.add(8) as *const i32).add(t * np + ch).read() })
+                });
+                for h in 0..2 {
+                    if mask[h] == 0 {
+                        continue;
+                    }
+                    // SAFETY: row `r`, 16 lanes at `16 h`.
+                    let acc = unsafe { _mm512_load_si512(c.0[r].as_ptr().add(16 * h) as *const _) };
+                    // SAFETY: same features.
+                    let y = unsafe { super::x86::requant_lanes::<MODE, FAST>(acc, &tab) };
+                    let b = _mm512_cvtepi32_epi8(y);
+                    // SAFETY: the valid lanes go to consecutive pixels of
+                    // channel `ch`'s plane from `start[h]`.
+                    unsafe {
+                        _mm_mask_compressstoreu_epi8(
+                            out.add(ch * pix + start[h]) as *mut i8,
+                            mask[h],
+                            b,
+                        )
+                    };
+                }
+            }
+        }
+        qb += 32;
+    }
+    // SAFETY: releases this thread's tile state.
+    unsafe { asm!("tilerelease", options(nostack, nomem)) };
+}
+
+/// C-ABI entry point of the direct AMX convolution: `(x4, g, w, out, ep,
+/// q0, q1)` (see [`conv_amx`]).
+///
+/// # Safety
+/// As [`conv_amx`]'s.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi2")]
+unsafe extern "C" fn conv_amx_entry<const MODE: u8, const FAST: bool>(
+    x4: *const u8,
+    g: *const ConvGeometry,
+    w: *const i8,
+    out: *mut u8,
+    ep: *const i64,
+    q0: usize,
+    q1: usize,
+) {
+    // SAFETY: same contract; `g` points to a geometry.
+    unsafe { conv_amx::<MODE, FAST>(x4, &*g, w, out, ep, q0, q1) }
+}
+
+/// C-ABI entry point of [`conv_amx_input`]: `(x, g, x4)`.
+///
+/// # Safety
+/// As [`conv_amx_input`]'s; `g` points to a geometry.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe extern "C" fn conv_amx_input_entry(x: *const u8, g: *const ConvGeometry, x4: *mut u8) {
+    // SAFETY: same contract.
+    unsafe { conv_amx_input(x, &*g, x4) }
+}
+
+/// The direct convolution's symbols: the input layout, then the kernel of
+/// each mode (`float`, `single`) and form (general, `fast`).
+pub(super) fn conv_symbols() -> Vec<(String, *const u8)> {
+    let mut v = vec![(
+        "qcc_conv_amx_input".to_string(),
+        conv_amx_input_entry as *const u8,
+    )];
+    let k: [(&str, *const u8); 4] = [
+        ("float", conv_amx_entry::<0, false> as *const u8),
+        ("float_fast", conv_amx_entry::<0, true> as *const u8),
+        ("single", conv_amx_entry::<1, false> as *const u8),
+        ("single_fast", conv_amx_entry::<1, true> as *const u8),
+    ];
+    for (name, p) in k {
+        v.push((format!("qcc_conv_amx_{name}"), p));
+    }
+    v
+}

@@ -34,7 +34,7 @@ mod amx;
 mod x86;
 
 #[cfg(target_arch = "x86_64")]
-pub use amx::{AMX_K, AMX_ROWS, AmxKernelFn};
+pub use amx::{AMX_K, AMX_ROWS, AmxKernelFn, ConvGeometry};
 /// Rows of the activation block one AMX step covers.
 #[cfg(not(target_arch = "x86_64"))]
 pub const AMX_ROWS: usize = 32;
@@ -532,6 +532,21 @@ pub(crate) unsafe extern "C" fn qcc_depthwise(
     let _ = (x, g, w4, colc, bias, out, tmp, ep);
 }
 
+/// Whether this host runs the direct AMX convolution (`qcc_conv_amx_*`):
+/// AMX-INT8 and AVX512-VBMI/VBMI2.
+pub fn has_direct_conv() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        DotPath::Amx.is_supported()
+            && std::is_x86_feature_detected!("avx512vbmi")
+            && std::is_x86_feature_detected!("avx512vbmi2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Whether this host runs [`qcc_depthwise`].
 pub fn has_depthwise_kernel() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -671,6 +686,9 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
     #[cfg(target_arch = "x86_64")]
     {
         let f = host_features();
+        if has_direct_conv() {
+            out.extend(amx::conv_symbols());
+        }
         if DotPath::Amx.is_supported() {
             for (mode, m) in [(FusedMode::Float, 0), (FusedMode::Single, 1)] {
                 for fast in [false, true] {
