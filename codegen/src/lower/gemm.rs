@@ -86,7 +86,8 @@ impl GemmPrep {
     ) -> GemmPrep {
         // AMX tiles are 16 rows high: a GEMM of few rows (a GEMV) is
         // faster on the zmm kernels.
-        let path = if path == DotPath::Amx && m < 8 {
+        // Short dot products (k < 48) waste most of a 64-byte tile row.
+        let path = if path == DotPath::Amx && (m < 8 || k < 48) {
             DotPath::Avx512Vnni
         } else {
             path

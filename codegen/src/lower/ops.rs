@@ -644,6 +644,8 @@ pub(crate) fn direct_conv(
     if !crate::shim::has_direct_conv()
         || g.path != DotPath::Amx
         || cs.strides != [1, 1]
+        // Fewer channels waste most of each 64-channel block.
+        || cs.c < 32
         || g.need_rowsum
         || g.zw.iter().any(|&z| z != 0)
         || !(0..=255).contains(&g.ua)
