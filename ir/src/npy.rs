@@ -61,12 +61,51 @@ fn scalar_of(d: &DType) -> Option<ScalarType> {
     })
 }
 
+/// The deepest nesting of brackets a `.npy` header may have (a plain
+/// dtype's header has 2: `{'shape': (1, 64), ...}`).
+const MAX_HEADER_DEPTH: usize = 8;
+
+/// The deepest nesting of `[`, `(` and `{` in the header of a `.npy` file
+/// (0 if the bytes are too short to hold the header they announce: npyz
+/// then reports the error).
+fn header_depth(bytes: &[u8]) -> usize {
+    let (len, start): (usize, usize) = match bytes.get(6) {
+        Some(1) if bytes.len() >= 10 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        Some(2 | 3) if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        _ => return 0,
+    };
+    let header = &bytes[start..bytes.len().min(start.saturating_add(len))];
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for &b in header {
+        match b {
+            b'[' | b'(' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b')' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Reads a `.npy` file from bytes; `path` names it in errors.
 pub fn read_bytes(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
     let fmt = |reason: String| NpyError::Format {
         path: path.to_string(),
         reason,
     };
+    // npyz parses the header with a backtracking parser whose time grows
+    // exponentially with the nesting of brackets (found by fuzzing: 40 `[`
+    // take minutes); no dtype qcc reads nests deeper than a few levels.
+    if header_depth(bytes) > MAX_HEADER_DEPTH {
+        return Err(fmt(format!(
+            "the header nests brackets deeper than {MAX_HEADER_DEPTH} levels"
+        )));
+    }
     let npy = NpyFile::new(bytes).map_err(|e| fmt(e.to_string()))?;
     let fortran = npy.order() == npyz::Order::Fortran;
     let shape: Vec<usize> = npy
@@ -267,6 +306,32 @@ pub fn write(path: &Path, t: &Tensor) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::types::{ElemType, QuantType};
+
+    /// A header of `depth` nested brackets (a fuzzer's find: npyz's parser
+    /// takes time exponential in the depth).
+    fn nested_header(depth: usize) -> Vec<u8> {
+        let dict = format!(
+            "{{'descr': {}'<f4'{}, 'fortran_order': False, 'shape': (1,), }}",
+            "[".repeat(depth - 2),
+            "]".repeat(depth - 2)
+        );
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(dict.len() as u16 + 1).to_le_bytes());
+        b.extend_from_slice(dict.as_bytes());
+        b.push(b'\n');
+        b.extend_from_slice(&1.0f32.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn deeply_nested_headers_are_refused_at_once() {
+        let t0 = std::time::Instant::now();
+        let e = read_bytes(&nested_header(40), "deep.npy").unwrap_err();
+        assert!(e.to_string().contains("deeper than 8 levels"), "{e}");
+        // The deepest header still handed to npyz is parsed quickly.
+        assert!(read_bytes(&nested_header(MAX_HEADER_DEPTH), "deep.npy").is_err());
+        assert!(t0.elapsed().as_secs() < 2, "{:?}", t0.elapsed());
+    }
 
     #[test]
     fn round_trip_each_dtype() {

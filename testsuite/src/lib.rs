@@ -11,6 +11,9 @@ pub use r#gen::{GenConfig, arb_graph, arb_graph_with, build_graph};
 /// Random QDQ graphs (dequantize → float op → quantize) for the passes.
 pub mod gen_qdq;
 
+/// The checks behind the fuzz targets and their regression tests.
+pub mod fuzz;
+
 /// The value of a `// key: value` line in the leading comment block of a
 /// test file (the header of the file-driven cases).
 pub fn header<'a>(text: &'a str, key: &str) -> Option<&'a str> {
