@@ -86,8 +86,9 @@ impl GemmPrep {
     ) -> GemmPrep {
         // AMX tiles are 16 rows high: a GEMM of few rows (a GEMV) is
         // faster on the zmm kernels.
-        // Short dot products (k < 48) waste most of a 64-byte tile row.
-        let path = if path == DotPath::Amx && (m < 8 || k < 48) {
+        // Short dot products (k < 48) waste most of a 64-byte tile row, and
+        // a small GEMM does not repay the tile configuration of each call.
+        let path = if path == DotPath::Amx && (m < 8 || k < 48 || m * k * n < 1 << 18) {
             DotPath::Avx512Vnni
         } else {
             path
