@@ -223,14 +223,15 @@ fn the_amx_path_calls_the_tile_kernel() {
         eprintln!("no AMX-INT8 on this host (or not enabled by the OS): nothing to check");
         return;
     }
-    let w: Vec<String> = (0..100 * 40)
+    // 40 × 100 × 80: enough rows, k and work for the AMX kernel.
+    let w: Vec<String> = (0..100 * 80)
         .map(|i| ((i * 37 % 255) as i64 - 127).to_string())
         .collect();
     let text = format!(
-        "graph @mm(%x: tensor<20x100x!quant.uniform<u8:f32, 0.5:3>>) -> (%y: tensor<20x40x!quant.uniform<u8:f32, 64.0:7>>) {{\n  \
-         %w = const dense<[{}]> : tensor<100x40x!quant.uniform<i8:f32, 0.25>>\n  \
-         %a = matmul_int %x, %w : tensor<20x40x!quant.uniform<i32:f32, 0.125>>\n  \
-         %y = requantize %a : tensor<20x40x!quant.uniform<u8:f32, 64.0:7>>\n  return %y\n}}\n",
+        "graph @mm(%x: tensor<40x100x!quant.uniform<u8:f32, 0.5:3>>) -> (%y: tensor<40x80x!quant.uniform<u8:f32, 64.0:7>>) {{\n  \
+         %w = const dense<[{}]> : tensor<100x80x!quant.uniform<i8:f32, 0.25>>\n  \
+         %a = matmul_int %x, %w : tensor<40x80x!quant.uniform<i32:f32, 0.125>>\n  \
+         %y = requantize %a : tensor<40x80x!quant.uniform<u8:f32, 64.0:7>>\n  return %y\n}}\n",
         w.join(", ")
     );
     let g =
@@ -249,8 +250,8 @@ fn the_amx_path_calls_the_tile_kernel() {
         "{:#?}",
         exe.op_code().iter().map(|o| &o.clif).collect::<Vec<_>>()
     );
-    let x: Vec<u8> = (0..20 * 100).map(|i| (i * 91 % 256) as u8).collect();
-    let x = qcc_ir::Tensor::new(vec![20, 100], qcc_ir::TensorData::U8(x));
+    let x: Vec<u8> = (0..40 * 100).map(|i| (i * 91 % 256) as u8).collect();
+    let x = qcc_ir::Tensor::new(vec![40, 100], qcc_ir::TensorData::U8(x));
     let zmm = compile(
         &g,
         &CodegenOptions {
