@@ -343,6 +343,7 @@ pub(crate) fn try_fuse_depthwise(
         crate::shim::FusedMode::Single => 2,
     };
     d.geo.signed_out = fp.signed_out as usize;
+    d.geo.fast = fp.fast as usize;
     d.fused = Some(fp);
     true
 }

@@ -789,60 +789,91 @@ unsafe fn dw<const KH: usize, const G: usize, const OUT: u8, const FAST: bool>(
             });
             let signed_out = g.signed_out != 0;
             let obase = ((img * g.c + ch) * g.oh) * g.ow;
-            for oy in 0..g.oh {
+            // The store of 16 accumulators (`n` valid) at output offset `at`.
+            let store = |acc: __m512i, at: usize, n: usize| {
+                let m: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
+                if OUT == 0 {
+                    // Exact in wrapping i32 (the verifier's bound), then the
+                    // saturating bias and the clamp, as the GEMM epilogue.
+                    let v = _mm512_add_epi32(acc, cc);
+                    let s = _mm512_add_epi32(v, bv);
+                    let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(bv, s));
+                    let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
+                    let satv =
+                        _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
+                    let s = _mm512_mask_mov_epi32(s, ovm, satv);
+                    let y = _mm512_min_epi32(_mm512_max_epi32(s, lo), hi);
+                    // SAFETY: `n` pixels of a row of output plane `(img,
+                    // ch)` (i32 elements).
+                    unsafe { _mm512_mask_storeu_epi32((out as *mut i32).add(at) as *mut _, m, y) };
+                } else {
+                    // SAFETY: same features.
+                    let y = unsafe {
+                        if OUT == 1 {
+                            requant_lanes::<0, FAST>(acc, &tab)
+                        } else {
+                            requant_lanes::<1, FAST>(acc, &tab)
+                        }
+                    };
+                    let _ = signed_out;
+                    // SAFETY: `n` pixels of a row of output plane `(img,
+                    // ch)` (bytes; every lane is in range).
+                    unsafe { store_bytes16(out.add(at), m, y) };
+                }
+            };
+            // The taps of input row `iy` for the 16 pixels from `ox`.
+            let taps = |iy: usize, ox: usize| -> [__m512i; 4] {
+                // SAFETY: 64 bytes from column `ox · sw` of row `iy < hp`:
+                // inside `tmp` (its rows are `wp ≥ ow16 · sw + 64` bytes,
+                // plus 64 after).
+                let v = unsafe { _mm512_loadu_si512(tmp.add(iy * g.wp + ox * g.sw) as *const _) };
+                core::array::from_fn(|t| {
+                    if t < groups {
+                        _mm512_maskz_permutexvar_epi8(msk[t], idx[t], v)
+                    } else {
+                        _mm512_setzero_si512()
+                    }
+                })
+            };
+            // Two output rows at a time share their input rows (stride and
+            // dilation 1 in height, a specialised kernel height).
+            let pair = KH != 0 && g.sh == 1 && g.dh == 1;
+            let mut oy = 0;
+            while oy < g.oh {
+                let rows = if pair && oy + 1 < g.oh { 2 } else { 1 };
                 let mut ox = 0;
                 while ox < g.ow {
-                    let mut acc = _mm512_setzero_si512();
-                    for (ky, wk) in wv.iter().enumerate().take(kh) {
-                        // SAFETY: 64 bytes from column `ox · sw` of row
-                        // `oy · sh + ky · dh < hp`: inside `tmp` (its rows
-                        // are `wp ≥ ow16 · sw + 64` bytes, plus 64 after).
-                        let v = unsafe {
-                            _mm512_loadu_si512(
-                                tmp.add((oy * g.sh + ky * g.dh) * g.wp + ox * g.sw) as *const _
-                            )
-                        };
-                        for t in 0..groups {
-                            let q = _mm512_maskz_permutexvar_epi8(msk[t], idx[t], v);
-                            acc = _mm512_dpbusd_epi32(acc, q, wk[t]);
-                        }
-                    }
                     let n = (g.ow - ox).min(16);
-                    let m: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
                     let at = obase + oy * g.ow + ox;
-                    if OUT == 0 {
-                        // Exact in wrapping i32 (the verifier's bound), then
-                        // the saturating bias and the clamp, as the GEMM
-                        // epilogue.
-                        let v = _mm512_add_epi32(acc, cc);
-                        let s = _mm512_add_epi32(v, bv);
-                        let ov = _mm512_and_si512(_mm512_xor_si512(v, s), _mm512_xor_si512(bv, s));
-                        let ovm = _mm512_cmplt_epi32_mask(ov, _mm512_setzero_si512());
-                        let satv =
-                            _mm512_xor_si512(_mm512_srai_epi32(v, 31), _mm512_set1_epi32(i32::MAX));
-                        let s = _mm512_mask_mov_epi32(s, ovm, satv);
-                        let y = _mm512_min_epi32(_mm512_max_epi32(s, lo), hi);
-                        // SAFETY: `n` pixels of row `oy` of output plane
-                        // `(img, ch)` (i32 elements).
-                        unsafe {
-                            _mm512_mask_storeu_epi32((out as *mut i32).add(at) as *mut _, m, y)
-                        };
-                    } else {
-                        // SAFETY: same features.
-                        let y = unsafe {
-                            if OUT == 1 {
-                                requant_lanes::<0, FAST>(acc, &tab)
-                            } else {
-                                requant_lanes::<1, FAST>(acc, &tab)
+                    if rows == 2 {
+                        let mut a0 = _mm512_setzero_si512();
+                        let mut a1 = _mm512_setzero_si512();
+                        for i in 0..=kh {
+                            let p = taps(oy + i, ox);
+                            for t in 0..groups {
+                                if i < kh {
+                                    a0 = _mm512_dpbusd_epi32(a0, p[t], wv[i][t]);
+                                }
+                                if i > 0 {
+                                    a1 = _mm512_dpbusd_epi32(a1, p[t], wv[i - 1][t]);
+                                }
                             }
-                        };
-                        let _ = signed_out;
-                        // SAFETY: `n` pixels of row `oy` of output plane
-                        // `(img, ch)` (bytes; every lane is in range).
-                        unsafe { store_bytes16(out.add(at), m, y) };
+                        }
+                        store(a0, at, n);
+                        store(a1, at + g.ow, n);
+                    } else {
+                        let mut acc = _mm512_setzero_si512();
+                        for (ky, wk) in wv.iter().enumerate().take(kh) {
+                            let p = taps(oy * g.sh + ky * g.dh, ox);
+                            for t in 0..groups {
+                                acc = _mm512_dpbusd_epi32(acc, p[t], wk[t]);
+                            }
+                        }
+                        store(acc, at, n);
                     }
                     ox += 16;
                 }
+                oy += rows;
             }
         }
     }
