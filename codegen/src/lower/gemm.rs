@@ -220,7 +220,11 @@ impl GemmPrep {
             } else {
                 self.m * self.np * 4
             },
-            self.conv.as_ref().map_or(0, |g| g.c * g.h * g.w),
+            // One padded image in HWC order, plus the slack `qcc_im2col`
+            // reads.
+            self.conv.as_ref().map_or(0, |g| {
+                (g.pads[0] + g.h + g.pads[2]) * (g.pads[1] + g.w + g.pads[3]) * g.c + 16
+            }),
         ]
     }
 }
@@ -313,8 +317,8 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
         Some(g) => {
             // The im2col helper, in the `kk = (ky·kw + kx)·c + ci` order of
             // the packed weights (`GemmPrep` of a convolution): one image at
-            // a time is first transposed to HWC, then each pixel's row is
-            // `kh·kw` runs of `c` contiguous bytes.
+            // a time is first transposed to a padded HWC copy, then each
+            // pixel's row is `kh` runs of `kw·c` contiguous bytes.
             let prm: Vec<u8> = [
                 g.n,
                 g.c,
@@ -334,7 +338,12 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
             ]
             .iter()
             .map(|&v| v as i64)
-            .chain([p.signed_x as i64, p.ua])
+            .chain([
+                p.signed_x as i64,
+                p.ua,
+                g.pads[2] as i64,
+                g.pads[3] as i64,
+            ])
             .flat_map(|v| v.to_le_bytes())
             .collect();
             let prm = fx.rodata(prm);

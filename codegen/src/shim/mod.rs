@@ -563,16 +563,19 @@ pub fn has_depthwise_kernel() -> bool {
 /// rows of `kp` bytes, one per output pixel, in the order
 /// `kk = (ky·kw + kx)·c + ci`, as unsigned values (`x ^ 0x80` when `flip`,
 /// else `x`), padding positions `ua`, the tail `k..kp` zeroed; `rs[r] = Σ`
-/// of the row unless `rs` is null. Each image is first transposed to HWC in
-/// `hwc`, so that a row is `kh·kw` runs of `c` contiguous bytes.
-/// `prm`: 17 i64 `[n, c, h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, kp,
-/// flip, ua]`.
+/// of the row unless `rs` is null. Each image is first copied to `hwc` in
+/// HWC order with its padding (`ua`) around it, so that every tap reads
+/// inside it and the `kw` taps of a kernel row (dilation 1) are one run of
+/// `kw·c` contiguous bytes.
+/// `prm`: 19 i64 `[n, c, h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, kp,
+/// flip, ua, pb, pr]`.
 ///
 /// # Safety
-/// `prm` readable for 17 i64 describing a valid geometry, `x` readable for
+/// `prm` readable for 19 i64 describing a valid geometry, `x` readable for
 /// `n·c·h·w` bytes, `a` writable for `n·oh·ow·kp` bytes (`kp ≥ c·kh·kw`),
-/// `rs` null or writable for `n·oh·ow` i32, `hwc` writable for `c·h·w`
-/// bytes; none overlapping.
+/// `rs` null or writable for `n·oh·ow` i32, `hwc` writable for
+/// `(pt + h + pb)·(pl + w + pr)·c + 16` bytes (the last 16 are slack that
+/// short runs read past the image); none overlapping.
 pub(crate) unsafe extern "C" fn qcc_im2col(
     x: *const u8,
     prm: *const i64,
@@ -580,33 +583,14 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
     rs: *mut i32,
     hwc: *mut u8,
 ) {
-    // SAFETY: 17 parameters (the contract).
-    let p = unsafe { std::slice::from_raw_parts(prm, 17) };
-    let [
-        n,
-        c,
-        h,
-        w,
-        kh,
-        kw,
-        sh,
-        sw,
-        pt,
-        pl,
-        dh,
-        dw,
-        oh,
-        ow,
-        kp,
-        flip,
-        ua,
-    ] = <[i64; 17]>::try_from(p).expect("17 parameters");
-    let u = |v: i64| v as usize;
+    // SAFETY: 19 parameters (the contract).
+    let p = unsafe { std::slice::from_raw_parts(prm, 19) };
+    let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
+    let [n, c, h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, kp, flip, ua, pb, pr] =
+        <[usize; 19]>::try_from(p).expect("19 parameters");
     let flip = if flip != 0 { 0x80u8 } else { 0 };
     let ua = ua as u8;
-    let (n, c, h, w, kh, kw) = (u(n), u(c), u(h), u(w), u(kh), u(kw));
-    let (sh, sw, dh, dw, kp, oh, ow) = (u(sh), u(sw), u(dh), u(dw), u(kp), u(oh), u(ow));
-    let (pt, pl) = (pt as isize, pl as isize);
+    let (hp, wp) = (pt + h + pb, pl + w + pr);
     let k = c * kh * kw;
     let rows = n * oh * ow;
     // SAFETY: the extents the contract guarantees.
@@ -614,32 +598,46 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
         (
             std::slice::from_raw_parts(x, n * c * h * w),
             std::slice::from_raw_parts_mut(a, rows * kp),
-            std::slice::from_raw_parts_mut(hwc, c * h * w),
+            std::slice::from_raw_parts_mut(hwc, hp * wp * c + 16),
         )
     };
+    // A kernel row's taps as one run when the dilation is 1.
+    let (run, runs) = if dw == 1 { (kw * c, 1) } else { (c, kw) };
     let mut r = 0usize;
     for img in 0..n {
-        // CHW → HWC, with the sign flip.
+        // CHW → padded HWC, with the sign flip.
+        t[..hp * wp * c].fill(ua);
         let xi = &xs[img * c * h * w..(img + 1) * c * h * w];
         for ci in 0..c {
             let plane = &xi[ci * h * w..(ci + 1) * h * w];
-            for (q, &v) in plane.iter().enumerate() {
-                t[q * c + ci] = v ^ flip;
+            for y in 0..h {
+                let base = ((pt + y) * wp + pl) * c + ci;
+                for (xx, &v) in plane[y * w..(y + 1) * w].iter().enumerate() {
+                    t[base + xx * c] = v ^ flip;
+                }
             }
         }
         for oy in 0..oh {
             for ox in 0..ow {
                 let row = &mut dst[r * kp..(r + 1) * kp];
                 for ky in 0..kh {
-                    let ih = (oy * sh + ky * dh) as isize - pt;
-                    for kx in 0..kw {
-                        let iw = (ox * sw + kx * dw) as isize - pl;
-                        let out = &mut row[(ky * kw + kx) * c..(ky * kw + kx + 1) * c];
-                        if ih >= 0 && (ih as usize) < h && iw >= 0 && (iw as usize) < w {
-                            let q = ih as usize * w + iw as usize;
-                            out.copy_from_slice(&t[q * c..(q + 1) * c]);
+                    let src0 = ((oy * sh + ky * dh) * wp + ox * sw) * c;
+                    for j in 0..runs {
+                        let src = src0 + j * dw * c;
+                        let pos = (ky * kw + j) * c;
+                        // Runs of fewer than 16 bytes are written as 16
+                        // (one vector move, not a `memcpy` call): the excess
+                        // is overwritten by the next runs or the zeroed
+                        // tail (`pos + 16 ≤ kp`), and reads at most 16
+                        // bytes into `hwc`'s slack.
+                        if run < 16 && pos + 16 <= kp {
+                            row[pos..pos + 16].copy_from_slice(&t[src..src + 16]);
+                        } else if run <= 4 {
+                            for b in 0..run {
+                                row[pos + b] = t[src + b];
+                            }
                         } else {
-                            out.fill(ua);
+                            row[pos..pos + run].copy_from_slice(&t[src..src + run]);
                         }
                     }
                 }
