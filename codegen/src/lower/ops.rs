@@ -1582,6 +1582,7 @@ fn pool(
     let (pt, pl) = (attrs.pads[0] as i64, attrs.pads[1] as i64);
     let is_f32 = xt.elem.is_f32();
     let full = kh * kw;
+    let mut full_entry: Option<Rescale> = None;
     // Quantized average: one rescale per possible window count.
     let quant = if kind == PoolKind::Avg && !is_f32 {
         let qx = xt
@@ -1601,6 +1602,7 @@ fn pool(
         }
         // Entry 0 (a count that never occurs) repeats entry 1.
         entries.insert(0, entries[0]);
+        full_entry = Some(entries[full].0);
         let kind_r = entries[1].0;
         let tab = fx.rescale_table(&entries);
         Some((
@@ -1616,6 +1618,15 @@ fn pool(
     };
     let (xb, ob) = (fx.base(x), fx.base(out));
     let ek = x.ek;
+    // Every window inside the image (no padding reached): no bounds checks,
+    // and the count of an average is the constant window size.
+    let inside = attrs.pads.iter().all(|&p| p == 0)
+        && oh > 0
+        && ow > 0
+        && (oh - 1) * sh + kh <= h
+        && (ow - 1) * sw + kw <= w;
+    // The compile-time rescale of a full window.
+    let full_rescale = quant.map(|_| full);
     fx.nest(&[n, c, oh, ow], &mut |fx, i| {
         let (bn, ch, oy, ox) = (i[0], i[1], i[2], i[3]);
         let init = match (kind, is_f32) {
@@ -1627,12 +1638,16 @@ fn pool(
         let acc = fx.var(if is_f32 { F32 } else { I64 }, init);
         let zero = fx.c(0);
         let cnt = fx.var(I64, zero);
-        fx.nest(&[kh, kw], &mut |fx, j| {
+        let tap = |fx: &mut Fx, j: &[Value]| {
             let ih = fx.lin(&[(oy, sh as i64), (j[0], 1)], -pt);
             let iw = fx.lin(&[(ox, sw as i64), (j[1], 1)], -pl);
-            let vh = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, ih, h as i64);
-            let vw = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, iw, w as i64);
-            let valid = fx.b.ins().band(vh, vw);
+            let valid = if inside {
+                fx.b.ins().iconst(cranelift_codegen::ir::types::I8, 1)
+            } else {
+                let vh = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, ih, h as i64);
+                let vw = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, iw, w as i64);
+                fx.b.ins().band(vh, vw)
+            };
             let xi = fx.lin(
                 &[
                     (bn, (c * h * w) as i64),
@@ -1642,8 +1657,12 @@ fn pool(
                 ],
                 0,
             );
-            let zero = fx.c(0);
-            let xi = fx.b.ins().select(valid, xi, zero);
+            let xi = if inside {
+                xi
+            } else {
+                let zero = fx.c(0);
+                fx.b.ins().select(valid, xi, zero)
+            };
             let v = fx.ld(ek, xb, xi);
             let cur = fx.b.use_var(acc);
             let nv = match (kind, is_f32) {
@@ -1656,15 +1675,30 @@ fn pool(
                     fx.b.ins().iadd(cur, d)
                 }
             };
-            let nv = fx.b.ins().select(valid, nv, cur);
-            fx.b.def_var(acc, nv);
-            let cc = fx.b.use_var(cnt);
-            let one = fx.b.ins().uextend(I64, valid);
-            let nc = fx.b.ins().iadd(cc, one);
-            fx.b.def_var(cnt, nc);
-        });
+            if inside {
+                fx.b.def_var(acc, nv);
+            } else {
+                let nv = fx.b.ins().select(valid, nv, cur);
+                fx.b.def_var(acc, nv);
+                let cc = fx.b.use_var(cnt);
+                let one = fx.b.ins().uextend(I64, valid);
+                let nc = fx.b.ins().iadd(cc, one);
+                fx.b.def_var(cnt, nc);
+            }
+        };
+        if kh * kw <= 16 {
+            // Small windows: straight-line code, constant offsets.
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let j = [fx.c(ky as i64), fx.c(kx as i64)];
+                    tap(fx, &j);
+                }
+            }
+        } else {
+            fx.nest(&[kh, kw], &mut |fx, j| tap(fx, j));
+        }
         let s = fx.b.use_var(acc);
-        let count = if attrs.count_include_pad {
+        let count = if attrs.count_include_pad || inside {
             fx.c(full as i64)
         } else {
             fx.b.use_var(cnt)
@@ -1676,7 +1710,10 @@ fn pool(
                 fx.b.ins().fdiv(s, cf)
             }
             (PoolKind::Avg, Some((kind_r, tab, _, zy, lo, hi))) => {
-                let (r, _) = fx.rescale_entry(kind_r, tab, count);
+                let r = match (inside || attrs.count_include_pad, full_rescale) {
+                    (true, Some(_)) => fx.rescale_const(full_entry.expect("quantized")),
+                    _ => fx.rescale_entry(kind_r, tab, count).0,
+                };
                 let s = fx.sat_i32(s);
                 let y = fx.apply_rescale(r, s);
                 let z = fx.c(zy);
