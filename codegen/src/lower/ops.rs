@@ -920,15 +920,15 @@ fn binary(
     f: &mut dyn FnMut(&mut Fx, Value, Value) -> Value,
 ) {
     let shape = &out_ty.shape;
-    let sa = bcast_strides(&at[0].shape, shape);
-    let sb = bcast_strides(&at[1].shape, shape);
-    let so = strides(shape);
+    let (dims, [sa, sb, so]) = collapse(
+        shape,
+        [
+            bcast_strides(&at[0].shape, shape),
+            bcast_strides(&at[1].shape, shape),
+            strides(shape),
+        ],
+    );
     let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
-    let dims: Vec<usize> = if shape.is_empty() {
-        vec![1]
-    } else {
-        shape.clone()
-    };
     fx.nest(&dims, &mut |fx, idx| {
         let t = |s: &[i64]| -> Vec<(Value, i64)> {
             idx.iter().copied().zip(s.iter().copied()).collect()
@@ -941,6 +941,43 @@ fn binary(
         let r = f(fx, x, y);
         fx.st(out.ek, ob, io, r);
     });
+}
+
+/// Merges adjacent dimensions that every operand walks contiguously (or
+/// broadcasts along both), so that a loop nest over `shape` needs as few
+/// loops as possible (one for same-shape operands). A scalar shape becomes
+/// `[1]`.
+fn collapse<const N: usize>(shape: &[usize], strides: [Vec<i64>; N]) -> (Vec<usize>, [Vec<i64>; N]) {
+    let mut dims: Vec<usize> = Vec::new();
+    let mut out: [Vec<i64>; N] = std::array::from_fn(|_| Vec::new());
+    for (d, &n) in shape.iter().enumerate() {
+        if n == 1 {
+            continue;
+        }
+        let mergeable = !dims.is_empty()
+            && (0..N).all(|k| {
+                let prev = *out[k].last().expect("one per dim");
+                prev == strides[k][d] * n as i64
+            });
+        if mergeable {
+            *dims.last_mut().expect("a dim") *= n;
+            for (k, o) in out.iter_mut().enumerate() {
+                *o.last_mut().expect("one per dim") = strides[k][d];
+            }
+        } else {
+            dims.push(n);
+            for (k, o) in out.iter_mut().enumerate() {
+                o.push(strides[k][d]);
+            }
+        }
+    }
+    if dims.is_empty() {
+        dims.push(1);
+        for o in out.iter_mut() {
+            o.push(0);
+        }
+    }
+    (dims, out)
 }
 
 /// Loops `[outer, channels, inner]` for parameters per channel along `axis`
