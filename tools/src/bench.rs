@@ -257,6 +257,33 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
             s.median.as_secs_f64() / stats.median.as_secs_f64().max(1e-12)
         );
     }
+    if args.profile {
+        // Per op: the median over the runs of its time.
+        let mut per_op: Vec<(String, &'static str, Vec<Duration>)> = Vec::new();
+        for _ in 0..args.runs.clamp(1, 1000) {
+            let t = model.run_profiled(&inputs).map_err(error)?;
+            if per_op.is_empty() {
+                per_op = t.iter().map(|(n, o, _)| (n.clone(), *o, Vec::new())).collect();
+            }
+            for (slot, (_, _, d)) in per_op.iter_mut().zip(t) {
+                slot.2.push(d);
+            }
+        }
+        let total: f64 = per_op
+            .iter()
+            .map(|(_, _, t)| BenchStats::from_times(t.clone()).median.as_secs_f64())
+            .sum();
+        let _ = writeln!(o, "  per op (median of {} profiled runs):", args.runs.clamp(1, 1000));
+        for (node, op, t) in per_op {
+            let m = BenchStats::from_times(t).median;
+            let _ = writeln!(
+                o,
+                "    {:>10}  {:>5.1}%  {op:<16} {node}",
+                fmt_time(m),
+                100.0 * m.as_secs_f64() / total.max(1e-12)
+            );
+        }
+    }
     print!("{o}");
     Ok(())
 }

@@ -281,6 +281,9 @@ struct BenchArgs {
     /// Also time the reference interpreter (a few runs).
     #[arg(long)]
     interp: bool,
+    /// Also print the time of each op (the median of `--runs` profiled runs).
+    #[arg(long)]
+    profile: bool,
     /// Force the JIT's dot-product path (`avx512vnni`, `avxvnni`, `clif128`, `scalar`).
     #[arg(long, value_name = "PATH")]
     dot_path: Option<String>,
