@@ -9,17 +9,20 @@
 use crate::op::RequantMode;
 
 /// Rounds half to even (2.5 → 2, 3.5 → 4, -2.5 → -2).
+#[inline]
 pub fn round_half_even(x: f32) -> f32 {
     x.round_ties_even()
 }
 
 /// Clamps `v` into `[lo, hi]`.
+#[inline]
 pub fn saturate(v: i64, lo: i64, hi: i64) -> i64 {
     v.clamp(lo, hi)
 }
 
 /// Converts an f32 that is already integral (or ±inf / NaN) to i64,
 /// saturating; NaN becomes 0. Used after rounding.
+#[inline]
 pub fn f32_to_i64_sat(x: f32) -> i64 {
     // `as` saturates and maps NaN to 0, which is the defined behaviour.
     x as i64
@@ -27,6 +30,7 @@ pub fn f32_to_i64_sat(x: f32) -> i64 {
 
 /// ONNX QuantizeLinear: `saturate(round_half_even(x / scale) + zero_point)`,
 /// the division in f32. NaN maps to the zero point.
+#[inline]
 pub fn quantize_f32(x: f32, scale: f32, zero_point: i64, lo: i64, hi: i64) -> i64 {
     let r = round_half_even(x / scale);
     let q = if r.is_nan() { 0 } else { f32_to_i64_sat(r) };
@@ -35,6 +39,7 @@ pub fn quantize_f32(x: f32, scale: f32, zero_point: i64, lo: i64, hi: i64) -> i6
 
 /// ONNX DequantizeLinear: `f32(q - zero_point) * scale`, one f32 rounding of
 /// the integer difference (exact below 2^24) and one of the product.
+#[inline]
 pub fn dequantize_f32(q: i64, scale: f32, zero_point: i64) -> f32 {
     ((q - zero_point) as f32) * scale
 }

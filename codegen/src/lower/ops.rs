@@ -794,6 +794,16 @@ pub(crate) fn lower(
         Op::Conv2d(attrs) => conv(fx, &a, &at, &out, out_ty, attrs, false).map_err(e),
         Op::MatMul => matmul_f32(fx, &a, &at, &out, out_ty),
         Op::Dense => dense(fx, &a, &at, &out),
+        Op::Add | Op::Mul if at[0].shape == out_ty.shape && at[1].shape == out_ty.shape => {
+            // Same shapes: the helper (one f32 operation per element).
+            let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(&out));
+            let n = fx.c(numel(&out_ty.shape) as i64);
+            let mul = fx.c(matches!(node.op, Op::Mul) as i64);
+            let sig = fx.sig(&[I64; 5], &[]);
+            let f = fx.import("qcc_binary_f32", sig);
+            fx.b.ins().call(f, &[ab, bb, n, mul, ob]);
+            Ok(())
+        }
         Op::Add | Op::Mul => {
             let is_add = matches!(node.op, Op::Add);
             binary(fx, &a, &at, &out, out_ty, &mut |fx, x, y| {
@@ -806,10 +816,11 @@ pub(crate) fn lower(
             Ok(())
         }
         Op::Relu => {
-            unary(fx, &a[0], &out, numel(&out_ty.shape), &mut |fx, x| {
-                let z = fx.cf(0.0);
-                fx.b.ins().fmax(x, z)
-            });
+            let (xb, ob) = (fx.base(&a[0]), fx.base(&out));
+            let n = fx.c(numel(&out_ty.shape) as i64);
+            let sig = fx.sig(&[I64; 3], &[]);
+            let f = fx.import("qcc_relu_f32", sig);
+            fx.b.ins().call(f, &[xb, n, ob]);
             Ok(())
         }
         Op::Clamp { min, max } => {
@@ -947,7 +958,10 @@ fn binary(
 /// broadcasts along both), so that a loop nest over `shape` needs as few
 /// loops as possible (one for same-shape operands). A scalar shape becomes
 /// `[1]`.
-fn collapse<const N: usize>(shape: &[usize], strides: [Vec<i64>; N]) -> (Vec<usize>, [Vec<i64>; N]) {
+fn collapse<const N: usize>(
+    shape: &[usize],
+    strides: [Vec<i64>; N],
+) -> (Vec<usize>, [Vec<i64>; N]) {
     let mut dims: Vec<usize> = Vec::new();
     let mut out: [Vec<i64>; N] = std::array::from_fn(|_| Vec::new());
     for (d, &n) in shape.iter().enumerate() {
@@ -1040,6 +1054,25 @@ fn quantize(fx: &mut Fx, x: &Buf, out: &Buf, out_ty: &TensorType) -> Result<(), 
         .as_quant()
         .ok_or("the result must be quantized")?
         .clone();
+    if q.axis.is_none() && matches!(out.ek, Ek::U8 | Ek::I8) && x.ek == Ek::F32 {
+        // Per tensor to bytes: the helper.
+        let prm: Vec<u8> = [
+            q.scales[0].to_bits() as i64,
+            q.zero_points[0],
+            q.storage_min,
+            q.storage_max,
+        ]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+        let prm = fx.rodata(prm);
+        let (xb, ob) = (fx.base(x), fx.base(out));
+        let n = fx.c(numel(&out_ty.shape) as i64);
+        let sig = fx.sig(&[I64; 4], &[]);
+        let f = fx.import("qcc_quantize_8", sig);
+        fx.b.ins().call(f, &[xb, n, prm, ob]);
+        return Ok(());
+    }
     let tab = scale_zp_table(fx, &q);
     let (xb, ob) = (fx.base(x), fx.base(out));
     chan_loop(fx, &out_ty.shape, q.axis, &mut |fx, i, c| {
@@ -1060,6 +1093,21 @@ fn dequantize(fx: &mut Fx, x: &Buf, xt: &TensorType, out: &Buf) -> Result<(), St
         .as_quant()
         .ok_or("the operand must be quantized")?
         .clone();
+    if q.axis.is_none() && matches!(x.ek, Ek::U8 | Ek::I8) && out.ek == Ek::F32 {
+        // Per tensor from bytes: the helper.
+        let prm: Vec<u8> = [q.scales[0].to_bits() as i64, q.zero_points[0]]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let prm = fx.rodata(prm);
+        let (xb, ob) = (fx.base(x), fx.base(out));
+        let n = fx.c(numel(&xt.shape) as i64);
+        let signed = fx.c((x.ek == Ek::I8) as i64);
+        let sig = fx.sig(&[I64; 5], &[]);
+        let f = fx.import("qcc_dequantize_8", sig);
+        fx.b.ins().call(f, &[xb, n, signed, prm, ob]);
+        return Ok(());
+    }
     let tab = scale_zp_table(fx, &q);
     let (xb, ob) = (fx.base(x), fx.base(out));
     chan_loop(fx, &xt.shape, q.axis, &mut |fx, i, c| {
@@ -1231,6 +1279,36 @@ fn add_int(
             else {
                 return Err("float mode must give a float multiplier".into());
             };
+            let bytes = |e: Ek| matches!(e, Ek::U8 | Ek::I8);
+            if at[0].shape == out_ty.shape
+                && at[1].shape == out_ty.shape
+                && bytes(a[0].ek)
+                && bytes(a[1].ek)
+                && bytes(out.ek)
+            {
+                // Same shapes, bytes: the helper.
+                let prm: Vec<u8> = [
+                    ma.to_bits() as i64,
+                    mb.to_bits() as i64,
+                    za,
+                    zb,
+                    zy,
+                    lo,
+                    hi,
+                    (a[0].ek == Ek::I8) as i64,
+                    (a[1].ek == Ek::I8) as i64,
+                ]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+                let prm = fx.rodata(prm);
+                let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+                let n = fx.c(numel(&out_ty.shape) as i64);
+                let sig = fx.sig(&[I64; 5], &[]);
+                let f = fx.import("qcc_add_int_8", sig);
+                fx.b.ins().call(f, &[ab, bb, n, prm, ob]);
+                return Ok(());
+            }
             binary(fx, a, at, out, out_ty, &mut |fx, x, y| {
                 let da = fx.b.ins().iadd_imm_s(x, -za);
                 let db = fx.b.ins().iadd_imm_s(y, -zb);

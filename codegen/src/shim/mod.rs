@@ -30,6 +30,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod amx;
+mod elementwise;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -229,7 +230,7 @@ impl std::fmt::Display for DotPath {
 /// CPU features the shim cares about, detected once.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HostFeatures {
-    /// AVX512F + AVX512BW + AVX512VL + AVX512VNNI.
+    /// AVX512F + AVX512BW + AVX512VL + AVX512DQ + AVX512VNNI.
     pub avx512vnni: bool,
     /// AVX2 + AVX-VNNI (VEX-encoded `vpdpbusd` on ymm).
     pub avxvnni: bool,
@@ -253,6 +254,7 @@ fn detect() -> HostFeatures {
         avx512vnni: std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512dq")
             && std::is_x86_feature_detected!("avx512vnni"),
         avxvnni: std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni"),
         amx: amx::detect(),
@@ -586,8 +588,27 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
     // SAFETY: 19 parameters (the contract).
     let p = unsafe { std::slice::from_raw_parts(prm, 19) };
     let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
-    let [n, c, h, w, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, kp, flip, ua, pb, pr] =
-        <[usize; 19]>::try_from(p).expect("19 parameters");
+    let [
+        n,
+        c,
+        h,
+        w,
+        kh,
+        kw,
+        sh,
+        sw,
+        pt,
+        pl,
+        dh,
+        dw,
+        oh,
+        ow,
+        kp,
+        flip,
+        ua,
+        pb,
+        pr,
+    ] = <[usize; 19]>::try_from(p).expect("19 parameters");
     let flip = if flip != 0 { 0x80u8 } else { 0 };
     let ua = ua as u8;
     let (hp, wp) = (pt + h + pb, pl + w + pr);
@@ -681,6 +702,7 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
         ("qcc_pack_rows".to_string(), qcc_pack_rows as *const u8),
         ("qcc_im2col".to_string(), qcc_im2col as *const u8),
     ];
+    out.extend(elementwise::symbols());
     #[cfg(target_arch = "x86_64")]
     {
         let f = host_features();

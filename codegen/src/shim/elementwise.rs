@@ -1,0 +1,174 @@
+//! Elementwise helpers that generated code calls for the common cases of
+//! contiguous operands with per-tensor parameters: each computes exactly
+//! the interpreter's formula (the functions of `qcc_ir::quant`, or the same
+//! f32 expressions in the same order) in a plain loop. Each is compiled
+//! twice, plainly and with AVX-512 enabled (where the loops vectorize and
+//! `round_ties_even` is one instruction instead of a library call; the
+//! results are the same IEEE roundings), and picks the second on hosts that
+//! have it. The generated scalar loops remain for the other cases
+//! (broadcasts, per-axis parameters, other storage types).
+
+use qcc_ir::quant::{dequantize_f32, f32_to_i64_sat, quantize_f32, round_half_even, saturate};
+
+/// `maximum(a, b)` of the interpreter (`relu`): NaN wins, then the larger,
+/// `+0.0` over `−0.0`.
+#[inline(always)]
+fn maximum(a: f32, b: f32) -> f32 {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() {
+        b
+    } else if a > b || (a == b && a.is_sign_positive()) {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
+fn quantize_8(x: &[f32], p: &[i64], out: &mut [u8]) {
+    let s = f32::from_bits(p[0] as u32);
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = quantize_f32(v, s, p[1], p[2], p[3]) as u8;
+    }
+}
+
+#[inline(always)]
+fn dequantize_8(x: &[u8], signed: bool, p: &[i64], out: &mut [f32]) {
+    let s = f32::from_bits(p[0] as u32);
+    for (o, &v) in out.iter_mut().zip(x) {
+        let q = if signed { v as i8 as i64 } else { v as i64 };
+        *o = dequantize_f32(q, s, p[1]);
+    }
+}
+
+#[inline(always)]
+fn relu_f32(x: &[f32], out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = maximum(v, 0.0);
+    }
+}
+
+#[inline(always)]
+fn binary_f32(a: &[f32], b: &[f32], mul: bool, out: &mut [f32]) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = if mul { x * y } else { x + y };
+    }
+}
+
+#[inline(always)]
+fn add_int_8(a: &[u8], b: &[u8], p: &[i64], out: &mut [u8]) {
+    let (ma, mb) = (f32::from_bits(p[0] as u32), f32::from_bits(p[1] as u32));
+    let (za, zb, zy, lo, hi) = (p[2], p[3], p[4], p[5], p[6]);
+    let val = |v: u8, signed: i64| {
+        if signed != 0 {
+            v as i8 as i64
+        } else {
+            v as i64
+        }
+    };
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        let da = val(x, p[7]) - za;
+        let db = val(y, p[8]) - zb;
+        let sum = (da as f32) * ma + (db as f32) * mb;
+        *o = saturate(
+            f32_to_i64_sat(round_half_even(sum)).saturating_add(zy),
+            lo,
+            hi,
+        ) as u8;
+    }
+}
+
+/// Declares each helper: the C entry point, which checks the host once and
+/// calls the body built with AVX-512 or the plain one.
+macro_rules! helpers {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident / $wide:ident ($($a:ident: $t:ty),*) => $body:expr;
+    )*) => {
+        $(
+            $(#[$doc])*
+            pub(crate) unsafe extern "C" fn $name($($a: $t),*) {
+                #[cfg(target_arch = "x86_64")]
+                if super::host_features().avx512vnni {
+                    // SAFETY: the contract; the host has AVX-512.
+                    unsafe { $wide($($a),*) };
+                    return;
+                }
+                // SAFETY: the contract.
+                unsafe { $body }
+            }
+
+            /// The AVX-512 build of the helper of the same contract.
+            ///
+            /// # Safety
+            /// As the helper's; the host must have AVX512F/BW/VL/DQ.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,sse4.1")]
+            unsafe fn $wide($($a: $t),*) {
+                // SAFETY: the contract.
+                unsafe { $body }
+            }
+        )*
+    };
+}
+
+use std::slice::{from_raw_parts as rd, from_raw_parts_mut as wr};
+
+helpers! {
+    /// `out[i] = quantize_f32(x[i], s, z, lo, hi)` as one byte (8-bit
+    /// storage); `prm = [s as f32 bits, z, lo, hi]`.
+    ///
+    /// # Safety
+    /// `x` readable for `n` f32, `out` writable for `n` bytes, `prm` for 4
+    /// i64; not overlapping.
+    fn qcc_quantize_8 / quantize_8_wide(x: *const f32, n: usize, prm: *const i64, out: *mut u8)
+        => quantize_8(rd(x, n), rd(prm, 4), wr(out, n));
+
+    /// `out[i] = dequantize_f32(x[i], s, z)` from bytes (`signed`: i8, else
+    /// u8); `prm = [s as f32 bits, z]`.
+    ///
+    /// # Safety
+    /// `x` readable for `n` bytes, `out` writable for `n` f32, `prm` for 2
+    /// i64; not overlapping.
+    fn qcc_dequantize_8 / dequantize_8_wide(x: *const u8, n: usize, signed: usize, prm: *const i64, out: *mut f32)
+        => dequantize_8(rd(x, n), signed != 0, rd(prm, 2), wr(out, n));
+
+    /// `out[i] = maximum(x[i], +0.0)` (relu).
+    ///
+    /// # Safety
+    /// `x` readable and `out` writable for `n` f32; not overlapping.
+    fn qcc_relu_f32 / relu_f32_wide(x: *const f32, n: usize, out: *mut f32)
+        => relu_f32(rd(x, n), wr(out, n));
+
+    /// `out[i] = a[i] + b[i]` (`mul = 0`) or `a[i] · b[i]`, one f32 operation
+    /// each.
+    ///
+    /// # Safety
+    /// `a`, `b` readable and `out` writable for `n` f32; `out` overlapping
+    /// neither.
+    fn qcc_binary_f32 / binary_f32_wide(a: *const f32, b: *const f32, n: usize, mul: usize, out: *mut f32)
+        => binary_f32(rd(a, n), rd(b, n), mul != 0, wr(out, n));
+
+    /// `add_int` in float mode on 8-bit operands of the same shape:
+    /// `saturate(round_half_even(f32(a − za) · ma + f32(b − zb) · mb) + zy,
+    /// lo, hi)`; `prm = [ma bits, mb bits, za, zb, zy, lo, hi, a signed, b
+    /// signed]`.
+    ///
+    /// # Safety
+    /// `a`, `b` readable and `out` writable for `n` bytes, `prm` for 9 i64;
+    /// `out` overlapping neither.
+    fn qcc_add_int_8 / add_int_8_wide(a: *const u8, b: *const u8, n: usize, prm: *const i64, out: *mut u8)
+        => add_int_8(rd(a, n), rd(b, n), rd(prm, 9), wr(out, n));
+}
+
+/// The helpers' symbols, to register with the JIT.
+pub(crate) fn symbols() -> Vec<(String, *const u8)> {
+    vec![
+        ("qcc_quantize_8".into(), qcc_quantize_8 as *const u8),
+        ("qcc_dequantize_8".into(), qcc_dequantize_8 as *const u8),
+        ("qcc_relu_f32".into(), qcc_relu_f32 as *const u8),
+        ("qcc_binary_f32".into(), qcc_binary_f32 as *const u8),
+        ("qcc_add_int_8".into(), qcc_add_int_8 as *const u8),
+    ]
+}
