@@ -262,3 +262,52 @@ fn the_amx_path_calls_the_tile_kernel() {
     .unwrap();
     assert_eq!(exe.run(&[x.clone()]).unwrap(), zmm.run(&[x]).unwrap());
 }
+
+/// The Cranelift path's dot-product tree, compiled for aarch64 with I8MM:
+/// one `usdot` per 16 bytes (the rule of cranelift-codegen's aarch64
+/// `lower.isle`), not a sequence of widening multiplies.
+#[test]
+fn the_dot_tree_lowers_to_usdot_on_aarch64() {
+    use cranelift_codegen::ir::{
+        AbiParam, Function, InstBuilder, MemFlagsData, Signature, UserFuncName, types,
+    };
+    use cranelift_codegen::isa::CallConv;
+    use cranelift_codegen::settings::{self, Configurable};
+    use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+    let mut isa_b = cranelift_codegen::isa::lookup_by_name("aarch64").expect("the aarch64 backend");
+    isa_b.enable("has_i8mm").expect("the i8mm flag");
+    let isa = isa_b
+        .finish(settings::Flags::new(settings::builder()))
+        .unwrap();
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params.extend([AbiParam::new(types::I64); 3]);
+    let mut func = Function::with_name_signature(UserFuncName::user(0, 0), sig);
+    let mut ctx = FunctionBuilderContext::new();
+    {
+        let mut b = FunctionBuilder::new(&mut func, &mut ctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let [a, w, out] = <[_; 3]>::try_from(b.block_params(entry)).unwrap();
+        let flags = MemFlagsData::new().with_notrap();
+        let u = qcc_codegen::shim::emit_broadcast4(&mut b, a);
+        let s = b.ins().load(types::I8X16, flags, w, 0);
+        let acc = b.ins().load(types::I32X4, flags, out, 0);
+        let r = qcc_codegen::shim::emit_dot4(&mut b, acc, u, s, true);
+        b.ins().store(flags, r, out, 0);
+        b.ins().return_(&[]);
+        b.seal_all_blocks();
+        b.finalize(isa.frontend_config());
+    }
+    let mut cctx = cranelift_codegen::Context::for_function(func);
+    cctx.set_disasm(true);
+    let code = cctx
+        .compile(&*isa, &mut Default::default())
+        .expect("compiles");
+    let asm = code.vcode.clone().unwrap_or_default();
+    assert!(asm.contains("usdot"), "no usdot in:\n{asm}");
+    assert!(
+        !asm.contains("smull"),
+        "widening multiplies left in:\n{asm}"
+    );
+}

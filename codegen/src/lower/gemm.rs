@@ -338,12 +338,7 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
             ]
             .iter()
             .map(|&v| v as i64)
-            .chain([
-                p.signed_x as i64,
-                p.ua,
-                g.pads[2] as i64,
-                g.pads[3] as i64,
-            ])
+            .chain([p.signed_x as i64, p.ua, g.pads[2] as i64, g.pads[3] as i64])
             .flat_map(|v| v.to_le_bytes())
             .collect();
             let prm = fx.rodata(prm);
@@ -589,7 +584,13 @@ fn clif_dot(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {
                         for (q, &acc) in accs.iter().enumerate() {
                             let w = fx.b.ins().load(types::I8X16, flags(), bp, (16 * q) as i32);
                             let cur = fx.b.use_var(acc);
-                            let nv = shim::emit_dot4(&mut fx.b, cur, av, w);
+                            let nv = shim::emit_dot4(
+                                &mut fx.b,
+                                cur,
+                                av,
+                                w,
+                                cfg!(target_arch = "aarch64"),
+                            );
                             fx.b.def_var(acc, nv);
                         }
                     });

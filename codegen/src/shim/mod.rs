@@ -839,8 +839,10 @@ pub fn run_kernel(
 /// unsigned operand first). Any other shape silently lowers to eight or more
 /// instructions, still exact: the i16 products cannot overflow
 /// (`|255 · −128| < 2^15`) and the pairwise sums are in i32.
-pub(crate) fn emit_dot4(b: &mut FunctionBuilder, acc: Value, u: Value, s: Value) -> Value {
-    let (lo, hi) = if cfg!(target_arch = "aarch64") {
+/// `aarch64` selects the operand order of aarch64's rule (the target the
+/// code is built for, not the host that builds it).
+pub fn emit_dot4(b: &mut FunctionBuilder, acc: Value, u: Value, s: Value, aarch64: bool) -> Value {
+    let (lo, hi) = if aarch64 {
         let ul = b.ins().uwiden_low(u);
         let sl = b.ins().swiden_low(s);
         let lo = b.ins().imul(ul, sl);
@@ -868,7 +870,7 @@ pub(crate) fn emit_dot4(b: &mut FunctionBuilder, acc: Value, u: Value, s: Value)
 }
 
 /// Loads 4 bytes at `p` and repeats them over the 16 lanes of an `i8x16`.
-pub(crate) fn emit_broadcast4(b: &mut FunctionBuilder, p: Value) -> Value {
+pub fn emit_broadcast4(b: &mut FunctionBuilder, p: Value) -> Value {
     let flags = MemFlagsData::new().with_notrap();
     let w = b.ins().load(types::I32, flags, p, 0);
     let v = b.ins().splat(types::I32X4, w);
