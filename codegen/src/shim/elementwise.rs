@@ -25,12 +25,35 @@ fn maximum(a: f32, b: f32) -> f32 {
     }
 }
 
+/// `quantize_f32` for 8-bit storage, in a form that vectorizes: the
+/// rounded quotient is clamped in f32 to `[lo − z, hi − z]` (integers,
+/// exact in f32) before the conversion, which gives `saturate(q + z, lo,
+/// hi)` for every q, ±inf included; NaN gives `saturate(z, lo, hi)`, as
+/// `quantize_f32` does (q = 0).
 #[inline(always)]
 fn quantize_8(x: &[f32], p: &[i64], out: &mut [u8]) {
     let s = f32::from_bits(p[0] as u32);
+    let (z, lo, hi) = (p[1], p[2], p[3]);
+    let (flo, fhi) = ((lo - z) as f32, (hi - z) as f32);
+    let nan_q = saturate(z, lo, hi);
+    let z = z as i32;
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = quantize_f32(v, s, p[1], p[2], p[3]) as u8;
+        let r = round_half_even(v / s);
+        let q = if r.is_nan() {
+            nan_q as i32
+        } else {
+            // SAFETY: an integer (rounded) within `[lo − z, hi − z]`, so
+            // within i32: the unchecked conversion is exact (and, unlike
+            // the saturating `as`, vectorizes).
+            (unsafe { r.clamp(flo, fhi).to_int_unchecked::<i32>() }) + z
+        };
+        *o = q as u8;
     }
+    debug_assert!(
+        x.iter()
+            .zip(out.iter())
+            .all(|(&v, &o)| o == quantize_f32(v, s, p[1], lo, hi) as u8)
+    );
 }
 
 #[inline(always)]
@@ -60,23 +83,34 @@ fn binary_f32(a: &[f32], b: &[f32], mul: bool, out: &mut [f32]) {
 fn add_int_8(a: &[u8], b: &[u8], p: &[i64], out: &mut [u8]) {
     let (ma, mb) = (f32::from_bits(p[0] as u32), f32::from_bits(p[1] as u32));
     let (za, zb, zy, lo, hi) = (p[2], p[3], p[4], p[5], p[6]);
-    let val = |v: u8, signed: i64| {
-        if signed != 0 {
-            v as i8 as i64
-        } else {
-            v as i64
-        }
-    };
+    let val = |v: u8, signed: bool| if signed { v as i8 as i64 } else { v as i64 };
+    let (sa, sb) = (p[7] != 0, p[8] != 0);
+    // `saturate(f32_to_i64_sat(r) + zy, lo, hi)` as in `quantize_8`: the
+    // rounded sum clamped in f32 to `[lo − zy, hi − zy]`; NaN gives `zy`
+    // saturated.
+    let (flo, fhi) = ((lo - zy) as f32, (hi - zy) as f32);
+    let nan_y = saturate(zy, lo, hi) as i32;
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        let da = val(x, p[7]) - za;
-        let db = val(y, p[8]) - zb;
+        let da = val(x, sa) - za;
+        let db = val(y, sb) - zb;
         let sum = (da as f32) * ma + (db as f32) * mb;
-        *o = saturate(
+        let r = round_half_even(sum);
+        let q = if r.is_nan() {
+            nan_y
+        } else {
+            // SAFETY: as in `quantize_8`.
+            (unsafe { r.clamp(flo, fhi).to_int_unchecked::<i32>() }) + zy as i32
+        };
+        *o = q as u8;
+    }
+    debug_assert!(a.iter().zip(b).zip(out.iter()).all(|((&x, &y), &o)| {
+        let sum = ((val(x, sa) - za) as f32) * ma + ((val(y, sb) - zb) as f32) * mb;
+        o == saturate(
             f32_to_i64_sat(round_half_even(sum)).saturating_add(zy),
             lo,
             hi,
-        ) as u8;
-    }
+        ) as u8
+    }));
 }
 
 /// Declares each helper: the C entry point, which checks the host once and
