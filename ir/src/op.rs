@@ -212,6 +212,27 @@ pub enum Op {
         min: i64,
         max: i64,
     },
+
+    // ---- run-time quantization parameters (ONNX dynamic quantization) ----
+    /// `dynamic_scale x`: the f32 scale (rank 0) ONNX's
+    /// DynamicQuantizeLinear computes from the data of `x` (u8 range).
+    DynamicScale,
+    /// `dynamic_zero_point x`: the u8 zero point (rank 0) that goes with
+    /// [`Op::DynamicScale`].
+    DynamicZeroPoint,
+    /// `quantize_dyn x, s, z`: quantize with scale and zero point operands
+    /// (broadcast to `x`'s shape) into a plain integer tensor of `z`'s type.
+    QuantizeDyn,
+    /// `dequantize_dyn q, s, z`: `f32(q − z) · s` with scale and zero point
+    /// operands broadcast to `q`'s shape.
+    DequantizeDyn,
+    /// `matmul_int_dyn x, w, zx, zw`: `Σ (x − zx)(w − zw)` exact in i32, plain
+    /// integer operands, the zero points operands (`zx` rank 0, `zw` rank 0
+    /// or `[N]`).
+    MatMulIntDyn,
+    /// `conv2d_int_dyn x, w, zx, zw`: `conv2d` on `(x − zx)(w − zw[o])`,
+    /// the zero points operands; padding reads `zx`.
+    Conv2dIntDyn(Conv2dAttrs),
 }
 
 /// An `f32` attribute compared, ordered and hashed by its bits.
@@ -287,6 +308,12 @@ pub const OP_NAMES: &[&str] = &[
     "conv2d_int",
     "add_int",
     "clamp_int",
+    "dynamic_scale",
+    "dynamic_zero_point",
+    "quantize_dyn",
+    "dequantize_dyn",
+    "matmul_int_dyn",
+    "conv2d_int_dyn",
 ];
 
 impl Op {
@@ -317,6 +344,12 @@ impl Op {
             Op::Conv2dInt(_) => "conv2d_int",
             Op::AddInt { .. } => "add_int",
             Op::ClampInt { .. } => "clamp_int",
+            Op::DynamicScale => "dynamic_scale",
+            Op::DynamicZeroPoint => "dynamic_zero_point",
+            Op::QuantizeDyn => "quantize_dyn",
+            Op::DequantizeDyn => "dequantize_dyn",
+            Op::MatMulIntDyn => "matmul_int_dyn",
+            Op::Conv2dIntDyn(_) => "conv2d_int_dyn",
         }
     }
 
@@ -326,6 +359,8 @@ impl Op {
             Op::Input(_) | Op::Const(_) => Arity::Exactly(0),
             Op::Dense | Op::Conv2d(_) | Op::MatMulInt | Op::Conv2dInt(_) => Arity::Range(2, 3),
             Op::MatMul | Op::Add | Op::Mul | Op::AddInt { .. } => Arity::Exactly(2),
+            Op::QuantizeDyn | Op::DequantizeDyn => Arity::Exactly(3),
+            Op::MatMulIntDyn | Op::Conv2dIntDyn(_) => Arity::Exactly(4),
             Op::Concat { .. } => Arity::AtLeast(1),
             Op::Relu
             | Op::Clamp { .. }
@@ -339,7 +374,9 @@ impl Op {
             | Op::Quantize
             | Op::Dequantize
             | Op::Requantize { .. }
-            | Op::ClampInt { .. } => Arity::Exactly(1),
+            | Op::ClampInt { .. }
+            | Op::DynamicScale
+            | Op::DynamicZeroPoint => Arity::Exactly(1),
         }
     }
 

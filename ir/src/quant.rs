@@ -44,6 +44,39 @@ pub fn dequantize_f32(q: i64, scale: f32, zero_point: i64) -> f32 {
     ((q - zero_point) as f32) * scale
 }
 
+/// The range DynamicQuantizeLinear quantizes: `(min(0, min x), max(0,
+/// max x))`, with NaN elements ignored (each element is compared with `<`
+/// and `>`, so the result does not depend on the order of the elements and
+/// a NaN never wins). The ends are +0.0 when no element is below (above) 0.
+pub fn dynamic_range(x: &[f32]) -> (f32, f32) {
+    let (mut lo, mut hi) = (0.0f32, 0.0f32);
+    for &v in x {
+        if v < lo {
+            lo = v;
+        }
+        if v > hi {
+            hi = v;
+        }
+    }
+    (lo, hi)
+}
+
+/// The uint8 scale and zero point of ONNX's DynamicQuantizeLinear for the
+/// range `[lo, hi]` (from [`dynamic_range`]), as onnxruntime computes them,
+/// every step in f32:
+///
+/// - `scale = (hi − lo) / 255`, or 1 when `hi == lo` (all elements 0);
+/// - `zero_point = round_half_even(clamp(0 − lo / scale, 0, 255))`, where a
+///   NaN (only when `x` holds −∞, so that `lo / scale = −∞ / ∞`) clamps to
+///   255, as in onnxruntime (`std::min(255.f, NaN)` is 255) and ONNX's
+///   reference implementation.
+pub fn dynamic_params(lo: f32, hi: f32) -> (f32, i64) {
+    let scale = if hi == lo { 1.0 } else { (hi - lo) / 255.0 };
+    let z = 0.0 - lo / scale;
+    let clamped = if z.is_nan() { 255.0 } else { z.clamp(0.0, 255.0) };
+    (scale, round_half_even(clamped) as i64)
+}
+
 /// Splits a finite positive `x` into `(q, e)` with `x = q · 2^e` and
 /// `q ∈ [0.5, 1)`, like C's `frexp`.
 pub fn frexp(x: f64) -> (f64, i32) {

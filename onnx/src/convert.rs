@@ -832,4 +832,5 @@ impl<'a> Converter<'a> {
 }
 
 // The op conversions.
+mod dynamic;
 mod ops;

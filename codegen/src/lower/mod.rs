@@ -12,6 +12,7 @@
 //! This file: the function-building helpers ([`Fx`]: loops, loads, stores,
 //! constants) and the rescale arithmetic, a mirror of `qcc_ir::quant`.
 
+pub(crate) mod dynamic;
 pub(crate) mod gemm;
 pub(crate) mod ops;
 

@@ -886,6 +886,12 @@ pub(crate) fn lower(
             requantize(fx, &a[0], at[0], &out, out_ty, *mode, vec).map_err(e)
         }
         Op::AddInt { mode } => add_int(fx, &a, &at, &out, out_ty, *mode).map_err(e),
+        Op::DynamicScale
+        | Op::DynamicZeroPoint
+        | Op::QuantizeDyn
+        | Op::DequantizeDyn
+        | Op::MatMulIntDyn
+        | Op::Conv2dIntDyn(_) => super::dynamic::lower(fx, &node.op, &a, &at, &out, out_ty).map_err(e),
     }
 }
 

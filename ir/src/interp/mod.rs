@@ -19,7 +19,10 @@
 //! - `pool`: `maxpool2d`, `avgpool2d`, `global_avgpool` (f32 and quantized);
 //! - `movement`: `reshape`, `flatten`, `transpose`, `concat`;
 //! - `quantize`: `quantize`, `dequantize`, `requantize`;
-//! - `int`: `matmul_int`, `conv2d_int`, `add_int`, `clamp_int`.
+//! - `int`: `matmul_int`, `conv2d_int`, `add_int`, `clamp_int`;
+//! - `dynamic`: the ops whose scales and zero points are operands
+//!   (`dynamic_scale`, `dynamic_zero_point`, `quantize_dyn`,
+//!   `dequantize_dyn`, `matmul_int_dyn`, `conv2d_int_dyn`).
 //!
 //! The interpreter expects a verified graph, but it never panics on one it
 //! cannot run: inputs that do not match the signature are reported before
@@ -28,6 +31,7 @@
 //! it relies on is reported as [`InterpError::Unsupported`].
 //! Only the values the outputs depend on are computed.
 
+mod dynamic;
 mod float;
 mod index;
 mod int;
@@ -603,5 +607,13 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         Op::Conv2dInt(attrs) => int::conv2d_int(args[0], args[1], bias, attrs, out),
         Op::AddInt { mode } => int::add_int(args[0], args[1], *mode, out),
         Op::ClampInt { min, max } => int::clamp_int(args[0], *min, *max, out),
+        Op::DynamicScale => dynamic::dynamic_scale(args[0], out),
+        Op::DynamicZeroPoint => dynamic::dynamic_zero_point(args[0], out),
+        Op::QuantizeDyn => dynamic::quantize_dyn(args[0], args[1], args[2], out),
+        Op::DequantizeDyn => dynamic::dequantize_dyn(args[0], args[1], args[2], out),
+        Op::MatMulIntDyn => dynamic::matmul_int_dyn(args[0], args[1], args[2], args[3], out),
+        Op::Conv2dIntDyn(attrs) => {
+            dynamic::conv2d_int_dyn(args[0], args[1], args[2], args[3], attrs, out)
+        }
     }
 }

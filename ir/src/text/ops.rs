@@ -387,6 +387,36 @@ pub(crate) const OPS: &[OpDef] = &[
             max: a.int("max"),
         },
     },
+    OpDef {
+        name: "dynamic_scale",
+        attrs: NONE,
+        build: |_| Op::DynamicScale,
+    },
+    OpDef {
+        name: "dynamic_zero_point",
+        attrs: NONE,
+        build: |_| Op::DynamicZeroPoint,
+    },
+    OpDef {
+        name: "quantize_dyn",
+        attrs: NONE,
+        build: |_| Op::QuantizeDyn,
+    },
+    OpDef {
+        name: "dequantize_dyn",
+        attrs: NONE,
+        build: |_| Op::DequantizeDyn,
+    },
+    OpDef {
+        name: "matmul_int_dyn",
+        attrs: NONE,
+        build: |_| Op::MatMulIntDyn,
+    },
+    OpDef {
+        name: "conv2d_int_dyn",
+        attrs: CONV,
+        build: |a| Op::Conv2dIntDyn(a.conv()),
+    },
 ];
 
 /// The table entry for an op name.
@@ -419,7 +449,7 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
         v
     };
     match op {
-        Op::Conv2d(c) | Op::Conv2dInt(c) => conv(c),
+        Op::Conv2d(c) | Op::Conv2dInt(c) | Op::Conv2dIntDyn(c) => conv(c),
         Op::MaxPool2d(p) => pool(p, false),
         Op::AvgPool2d(p) => pool(p, true),
         Op::GlobalAvgPool { mode } | Op::Requantize { mode } | Op::AddInt { mode } => {
@@ -441,7 +471,12 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
         | Op::Reshape
         | Op::Quantize
         | Op::Dequantize
-        | Op::MatMulInt => Vec::new(),
+        | Op::MatMulInt
+        | Op::DynamicScale
+        | Op::DynamicZeroPoint
+        | Op::QuantizeDyn
+        | Op::DequantizeDyn
+        | Op::MatMulIntDyn => Vec::new(),
     }
 }
 

@@ -8,6 +8,12 @@
 //! possible value; `|bias[n]|` is added for a constant bias. A graph whose
 //! bound exceeds 2^31 − 1 on some channel is rejected. Arithmetic is in
 //! `u128`, saturating, so no bound overflows.
+//!
+//! `matmul_int_dyn` and `conv2d_int_dyn` take their zero points as
+//! operands: `max|x − zx|` is then `hi_x − lo_x` (any `zx` of x's type), and
+//! `|w[k, n] − zw[n]|` comes from the data when both `w` and `zw` are
+//! constants, is `max(|w − lo_w|, |w − hi_w|)` per element when only `w` is,
+//! and `hi_w − lo_w` otherwise.
 
 use super::rules::{I32_MAX, max_deviation};
 use crate::graph::{Graph, ValueId};
@@ -121,25 +127,20 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
     let node = graph.node(v);
     let args = graph.args(v);
     let tys: Vec<&TensorType> = args.iter().map(|&a| graph.ty(a)).collect();
-    if !matches!(node.op, Op::MatMulInt | Op::Conv2dInt(_))
+    let dynamic = matches!(node.op, Op::MatMulIntDyn | Op::Conv2dIntDyn(_));
+    if !(dynamic || matches!(node.op, Op::MatMulInt | Op::Conv2dInt(_)))
         || super::check_op(&node.op, &tys, &node.ty).is_err()
     {
         return None;
+    }
+    if dynamic {
+        return dynamic_bounds(graph, &node.op, &args);
     }
     let (&xv, &wv) = (args.first()?, args.get(1)?);
     let (x, w) = (graph.ty(xv), graph.ty(wv));
     // Output channels and the weight terms per channel (a row of a
     // convolution's weights, a column of a matmul's).
-    let (channels, per_channel, conv) = match node.op {
-        Op::MatMulInt if w.rank() == 2 => (w.shape[1], w.shape[0], false),
-        Op::Conv2dInt(_) if w.rank() == 4 => {
-            let per = w.shape[1]
-                .checked_mul(w.shape[2])?
-                .checked_mul(w.shape[3])?;
-            (w.shape[0], per, true)
-        }
-        _ => return None,
-    };
+    let (channels, per_channel, conv) = geometry(&node.op, w)?;
     let x_dev = max_deviation(&x.elem, 0)?;
     let w_data = const_ints(graph, wv, w);
     let bias_data = args.get(2).and_then(|&b| {
@@ -207,6 +208,80 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
             None => 0,
         };
         out.push(ChannelBound { x_dev, w_sum, bias });
+    }
+    Some(AccumulatorBounds {
+        per_channel: out,
+        channel_count: channels,
+        w_from_data: w_data.is_some(),
+    })
+}
+
+/// `(output channels, weights per channel, is a convolution)` of a
+/// matmul-like (`w [K, N]`) or conv-like (`w [O, C/g, KH, KW]`) op.
+fn geometry(op: &Op, w: &TensorType) -> Option<(usize, usize, bool)> {
+    match op {
+        Op::MatMulInt | Op::MatMulIntDyn if w.rank() == 2 => Some((w.shape[1], w.shape[0], false)),
+        Op::Conv2dInt(_) | Op::Conv2dIntDyn(_) if w.rank() == 4 => {
+            let per = w.shape[1]
+                .checked_mul(w.shape[2])?
+                .checked_mul(w.shape[3])?;
+            Some((w.shape[0], per, true))
+        }
+        _ => None,
+    }
+}
+
+/// The row-major index of the k-th weight of output channel `n`.
+fn weight_index(conv: bool, channels: usize, per_channel: usize, n: usize, k: usize) -> usize {
+    if conv {
+        n * per_channel + k
+    } else {
+        k * channels + n
+    }
+}
+
+/// The bounds of `matmul_int_dyn` / `conv2d_int_dyn` (see the module doc).
+fn dynamic_bounds(graph: &Graph, op: &Op, args: &[ValueId]) -> Option<AccumulatorBounds> {
+    let (&xv, &wv, &zwv) = (args.first()?, args.get(1)?, args.get(3)?);
+    let (x, w, zw) = (graph.ty(xv), graph.ty(wv), graph.ty(zwv));
+    let (channels, per_channel, conv) = geometry(op, w)?;
+    let (xlo, xhi) = x.elem.int_range()?;
+    let (wlo, whi) = w.elem.int_range()?;
+    let x_dev = (xhi as i128 - xlo as i128).unsigned_abs();
+    let w_data = const_ints(graph, wv, w);
+    let zw_data = const_ints(graph, zwv, zw);
+    let distinct = if w_data.is_some() { channels } else { 1 };
+    let mut out = Vec::with_capacity(distinct);
+    for n in 0..distinct {
+        let w_sum = match (w_data, zw_data) {
+            (Some(d), zd) => {
+                let z = match zd {
+                    Some(z) if z.len() == 1 => Some(z.get_int(0)?),
+                    Some(z) => Some(z.get_int(n)?),
+                    None => None,
+                };
+                let mut s: u128 = 0;
+                for k in 0..per_channel {
+                    let q = d.get_int(weight_index(conv, channels, per_channel, n, k))? as i128;
+                    let dev = match z {
+                        Some(z) => (q - z as i128).unsigned_abs(),
+                        None => (q - wlo as i128)
+                            .unsigned_abs()
+                            .max((whi as i128 - q).unsigned_abs()),
+                    };
+                    s = s.saturating_add(dev);
+                }
+                s
+            }
+            (None, _) => (whi as i128 - wlo as i128)
+                .unsigned_abs()
+                .saturating_mul(per_channel as u128),
+        };
+        out.push(ChannelBound {
+            x_dev,
+            w_sum,
+            bias: 0,
+        });
     }
     Some(AccumulatorBounds {
         per_channel: out,

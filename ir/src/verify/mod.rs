@@ -485,7 +485,10 @@ impl Verifier<'_> {
                 return;
             }
         }
-        if matches!(op, Op::MatMulInt | Op::Conv2dInt(_)) {
+        if matches!(
+            op,
+            Op::MatMulInt | Op::Conv2dInt(_) | Op::MatMulIntDyn | Op::Conv2dIntDyn(_)
+        ) {
             self.check_accumulator(v);
         }
     }
@@ -604,6 +607,12 @@ impl Verifier<'_> {
                 "bound = max|x - zx| · Σ_k |w[k, {n}] - zw| + |bias| = {} · {} + {}, with {source}",
                 c.x_dev, c.w_sum, c.bias
             ));
+        if matches!(g.node(v).op, Op::MatMulIntDyn | Op::Conv2dIntDyn(_)) {
+            d = d.with_note(
+                "the zero points are run-time values: max|x - zx| is the width of `x`'s range, \
+                 and |w - zw| is taken at its largest over `zw`'s range unless `zw` is a constant",
+            );
+        }
         if more > 0 {
             d = d.with_note(format!(
                 "{more} more of the {} output channels exceed the bound",

@@ -8,31 +8,15 @@ fn extra_outputs(n: &NodeProto) -> bool {
     n.output.iter().skip(1).any(|s| !s.is_empty())
 }
 
-/// Computes `DynamicQuantizeLinear` on constant data (ONNX's formula:
-/// uint8, range widened to include 0, scale `(max − min) / 255`).
+/// Computes `DynamicQuantizeLinear` on constant data: the same formula as
+/// qcc's `dynamic_scale`, `dynamic_zero_point` and `quantize_dyn`
+/// (`qcc_ir::quant::dynamic_params`).
 pub(crate) fn dynamic_quantize(x: &[f32]) -> (Vec<i64>, f32, i64) {
-    let mut lo = 0.0f32;
-    let mut hi = 0.0f32;
-    for &v in x {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    let scale = (hi - lo) / 255.0;
-    let (scale, zp) = if scale == 0.0 {
-        (0.0f32, 0)
-    } else {
-        let z = quant::round_half_even(0.0 - lo / scale);
-        (scale, quant::saturate(quant::f32_to_i64_sat(z), 0, 255))
-    };
+    let (lo, hi) = quant::dynamic_range(x);
+    let (scale, zp) = quant::dynamic_params(lo, hi);
     let q = x
         .iter()
-        .map(|&v| {
-            if scale == 0.0 {
-                zp
-            } else {
-                quant::quantize_f32(v, scale, zp, 0, 255)
-            }
-        })
+        .map(|&v| quant::quantize_f32(v, scale, zp, 0, 255))
         .collect();
     (q, scale, zp)
 }
@@ -242,6 +226,11 @@ impl Converter<'_> {
                     return Ok(());
                 }
                 let elem = self.g.ty(*id).elem.clone();
+                if to == DType::Float && matches!(elem, ElemType::Scalar(st) if st.is_int()) {
+                    let f = self.int_to_float(at, *id)?;
+                    self.set(n, 0, Val::Node(f));
+                    return Ok(());
+                }
                 if to == DType::Float
                     && let Some(q) = elem.as_quant()
                     && is_raw(q)
@@ -294,6 +283,9 @@ impl Converter<'_> {
                 DType::from_code(precision as i32).name()
             )));
         }
+        if self.is_runtime(n, 1) || self.is_runtime(n, 2) {
+            return self.quantize_linear_dyn(at, n, &x, &shape, axis, block, out_dtype);
+        }
         let p = self.qparams(at, n, 1, 2, &shape, axis, block, out_dtype)?;
         if let Val::Const(t) = &x {
             // Fold: the codes are known now.
@@ -315,10 +307,8 @@ impl Converter<'_> {
             return Ok(());
         }
         let Some(q) = p.quant_type(at)? else {
-            return Err(at.unsupported(format!(
-                "blocked quantization (block_size {block}) of a run-time value: qcc's quantized \
-                 types are per tensor or per axis"
-            )));
+            // Blocked: the parameters are operands of `quantize_dyn`.
+            return self.quantize_linear_dyn(at, n, &x, &shape, axis, block, out_dtype);
         };
         let xv = self.f32_of(at, &x)?;
         let v = self.add(at, Op::Quantize, &[xv], Some(&q))?;
@@ -355,6 +345,9 @@ impl Converter<'_> {
         let shape = self.shape_of(&x);
         let (axis, block) = self.q_axis_block(at, n, shape.len())?;
         let xdtype = self.dtype_of(&x);
+        if self.is_runtime(n, 1) || self.is_runtime(n, 2) || self.is_plain_node(&x) {
+            return self.dequantize_linear_dyn(at, n, &x, &shape, axis, block);
+        }
         let p = self.qparams(at, n, 1, 2, &shape, axis, block, xdtype)?;
         if xdtype.scalar() != Some(p.storage) {
             return Err(at.invalid(format!(
@@ -457,10 +450,7 @@ impl Converter<'_> {
     fn dynamic_quantize_linear(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
         let x = self.val(at, n, 0)?;
         let Val::Const(t) = x else {
-            return Err(at.unsupported(
-                "the scale and zero point are computed from the data at run time, and qcc's \
-                 quantized types carry them statically (quantize statically, or bind the input)",
-            ));
+            return self.dynamic_quantize_runtime(at, n, &x);
         };
         let xs = t.floats().ok_or_else(|| at.invalid("x must be float"))?;
         let (q, s, z) = dynamic_quantize(xs);
@@ -582,7 +572,7 @@ impl Converter<'_> {
 
     /// Strides, pads, dilations and groups of a 2-d Conv-like node whose
     /// input has shape `x` and whose kernel is `k`.
-    fn conv_attrs(
+    pub(super) fn conv_attrs(
         &self,
         at: &At,
         n: &NodeProto,
@@ -659,7 +649,7 @@ impl Converter<'_> {
         }
     }
 
-    fn kernel_hw(&self, at: &At, w: &[usize]) -> Result<[usize; 2], ImportError> {
+    pub(super) fn kernel_hw(&self, at: &At, w: &[usize]) -> Result<[usize; 2], ImportError> {
         if w.len() != 4 {
             return Err(at.unsupported(format!(
                 "only 2-d convolutions are supported; the weight has shape {w:?}"
@@ -1216,6 +1206,9 @@ impl Converter<'_> {
     }
 
     fn matmul_integer(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        if self.needs_dyn_integer(at, n)? {
+            return self.matmul_integer_dyn(at, n);
+        }
         let a = self.raw_operand(at, n, 0, 2, None)?;
         let brank = self.shape_of(&self.val(at, n, 1)?).len();
         let b = self.raw_operand(at, n, 1, 3, Some(brank.saturating_sub(1)))?;
@@ -1225,6 +1218,9 @@ impl Converter<'_> {
     }
 
     fn conv_integer(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        if self.needs_dyn_integer(at, n)? {
+            return self.conv_integer_dyn(at, n);
+        }
         let x = self.raw_operand(at, n, 0, 2, None)?;
         let w = self.raw_operand(at, n, 1, 3, Some(0))?;
         let k = self.kernel_hw(at, &self.g.ty(w).shape.clone())?;

@@ -60,6 +60,11 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
         }
         Op::AddInt { .. } => 10,
         Op::ClampInt { .. } => 2,
+        // Run-time quantization parameters: no rule produces or removes
+        // them; the costs only place them among the others.
+        Op::DynamicScale | Op::DynamicZeroPoint => 30,
+        Op::QuantizeDyn | Op::DequantizeDyn => 30,
+        Op::MatMulIntDyn | Op::Conv2dIntDyn(_) => 26,
     }
 }
 
