@@ -22,10 +22,19 @@
 //!   pools; `QLinearConcat` concatenates after rescaling operands with other
 //!   parameters; `QLinearMul` goes through float.
 //!
-//! Scales and zero points must be known at import time (initializers,
-//! `Constant`s, or graph inputs the caller binds to tensors with
-//! [`ImportOptions::bindings`]): qcc's types carry them. Symbolic dimensions
-//! are bound with [`ImportOptions::dims`] or by giving whole input shapes.
+//! Scales and zero points known at import time (initializers, `Constant`s,
+//! or graph inputs the caller binds to tensors with
+//! [`ImportOptions::bindings`]) become the parameters of qcc's quantized
+//! types. Where they are only known at run time — `DynamicQuantizeLinear`
+//! and the graphs of onnxruntime's `quantize_dynamic`, `MatMulInteger` /
+//! `ConvInteger` with run-time zero points, `QuantizeLinear` /
+//! `DequantizeLinear` whose parameters are graph inputs — they become
+//! operands of qcc's `dynamic_scale`, `dynamic_zero_point`, `quantize_dyn`,
+//! `dequantize_dyn`, `matmul_int_dyn` and `conv2d_int_dyn`
+//! (`convert/dynamic.rs`). The QOperator ops with static parameters
+//! (`QLinearConv`, `QLinearMatMul`, ...) still need theirs at import time.
+//! Symbolic dimensions are bound with [`ImportOptions::dims`] or by giving
+//! whole input shapes.
 //!
 //! Anything qcc cannot express is an [`ImportError`] naming the node, the op
 //! and the reason; nothing here panics on a malformed file.
@@ -242,7 +251,10 @@ fn param_slots(op: &str) -> &'static [usize] {
 }
 
 /// Graph inputs that feed a scale or zero-point slot: the inputs a caller
-/// must bind (with [`ImportOptions::bindings`]) before the model imports.
+/// binds (with [`ImportOptions::bindings`]) to specialize the model. The
+/// QOperator ops with static parameters need them bound; `QuantizeLinear`,
+/// `DequantizeLinear`, `MatMulInteger` and `ConvInteger` also run with them
+/// as run-time inputs.
 pub fn param_inputs(model: &proto::ModelProto) -> Vec<String> {
     let inputs: Vec<String> = model_inputs(model).into_iter().map(|i| i.name).collect();
     let mut out = Vec::new();

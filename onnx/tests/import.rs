@@ -246,7 +246,7 @@ fn external_data_loads_and_may_not_leave_the_folder() {
 }
 
 #[test]
-fn runtime_scales_are_refused_by_name_and_can_be_bound() {
+fn runtime_scales_run_or_can_be_bound() {
     let m = model(
         vec![node("QuantizeLinear", &["x", "s", "z"], &["y"], vec![])],
         vec![zp_u8(3)],
@@ -254,23 +254,62 @@ fn runtime_scales_are_refused_by_name_and_can_be_bound() {
         vec![vi("y", UINT8, vec![dim_v(3)])],
     )
     .encode_to_vec();
-    let e = import_bytes(&m, None, &ImportOptions::new()).unwrap_err();
-    assert!(matches!(e, ImportError::RuntimeParam { .. }), "{e}");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("`QuantizeLinear_0`") && msg.contains("QuantizeLinear") && msg.contains("`s`"),
-        "{msg}"
-    );
+    let x = Tensor::f32(vec![3], vec![0.25, -1.0, 100.0]);
+    // The scale as a run-time input: quantize_dyn.
+    let g = import_bytes(&m, None, &ImportOptions::new()).unwrap();
+    assert_eq!(g.inputs().len(), 2);
+    assert!(text::print(&g).contains("quantize_dyn"));
+    let s = Tensor::f32(vec![], vec![0.25]);
+    let out = interp::run(&g, &[x.clone(), s]).unwrap();
+    assert_eq!(out[0].data, TensorData::U8(vec![4, 0, 255]));
+    // Bound: a static quantized type, the same result.
     let opts = ImportOptions::new().bind("s", Tensor::f32(vec![], vec![0.25]));
     let g = import_bytes(&m, None, &opts).unwrap();
     assert_eq!(g.inputs().len(), 1);
-    let out = interp::run(&g, &[Tensor::f32(vec![3], vec![0.25, -1.0, 100.0])]).unwrap();
+    let out = interp::run(&g, &[x]).unwrap();
     assert_eq!(out[0].data, TensorData::U8(vec![4, 0, 255]));
     let bad = ImportOptions::new().bind("nope", Tensor::f32(vec![], vec![1.0]));
     assert!(matches!(
         import_bytes(&m, None, &bad).unwrap_err(),
         ImportError::Bind { .. }
     ));
+    // QOperator ops still need static parameters: refused by name.
+    let mut inits = Vec::new();
+    for (name, v) in [("bs", 0.5f32), ("ys", 0.25)] {
+        let mut t = tensor(name, FLOAT, &[]);
+        t.float_data = vec![v];
+        inits.push(t);
+    }
+    for name in ["az", "bz", "yz"] {
+        let mut t = tensor(name, UINT8, &[]);
+        t.int32_data = vec![0];
+        inits.push(t);
+    }
+    let mut b = tensor("b", UINT8, &[2, 1]);
+    b.int32_data = vec![1, 2];
+    inits.push(b);
+    let m = model(
+        vec![node(
+            "QLinearMatMul",
+            &["a", "as", "az", "b", "bs", "bz", "ys", "yz"],
+            &["y"],
+            vec![],
+        )],
+        inits,
+        vec![
+            vi("a", UINT8, vec![dim_v(1), dim_v(2)]),
+            vi("as", FLOAT, vec![]),
+        ],
+        vec![vi("y", UINT8, vec![dim_v(1), dim_v(1)])],
+    )
+    .encode_to_vec();
+    let e = import_bytes(&m, None, &ImportOptions::new()).unwrap_err();
+    assert!(matches!(e, ImportError::RuntimeParam { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("`QLinearMatMul_0`") && msg.contains("QLinearMatMul") && msg.contains("`as`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -288,24 +327,38 @@ fn unsupported_ops_name_the_node_and_the_op() {
             .starts_with("node `Tanh_0` (Tanh): unsupported"),
         "{e}"
     );
-    // A blocked QuantizeLinear of a run-time value.
+    // A blocked QuantizeLinear of a run-time value: quantize_dyn over
+    // [rows, blocks, block]; rows scaled by 1 and 2: [1, 2; 3/2 → 2, 2].
+    let blocked = |cols: i64, s: TensorProto, z: TensorProto| {
+        model(
+            vec![node(
+                "QuantizeLinear",
+                &["x", "s", "z"],
+                &["y"],
+                vec![attr_i("block_size", 2), attr_i("axis", 1)],
+            )],
+            vec![s, z],
+            vec![vi("x", FLOAT, vec![dim_v(2), dim_v(cols)])],
+            vec![vi("y", INT8, vec![dim_v(2), dim_v(cols)])],
+        )
+        .encode_to_vec()
+    };
     let mut s = tensor("s", FLOAT, &[2, 1]);
     s.float_data = vec![1.0, 2.0];
     let mut z = tensor("z", INT8, &[2, 1]);
     z.int32_data = vec![0, 0];
-    let m = model(
-        vec![node(
-            "QuantizeLinear",
-            &["x", "s", "z"],
-            &["y"],
-            vec![attr_i("block_size", 2), attr_i("axis", 1)],
-        )],
-        vec![s, z],
-        vec![vi("x", FLOAT, vec![dim_v(2), dim_v(2)])],
-        vec![vi("y", INT8, vec![dim_v(2), dim_v(2)])],
-    );
-    let e = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).unwrap_err();
-    assert!(e.to_string().contains("blocked quantization"), "{e}");
+    let g = import_bytes(&blocked(2, s, z), None, &ImportOptions::new()).unwrap();
+    let x = Tensor::f32(vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]);
+    let out = interp::run(&g, &[x]).unwrap();
+    assert_eq!(out[0].data, TensorData::I8(vec![1, 2, 2, 2]));
+    // A partial last block (3 columns in blocks of 2) is not supported.
+    let mut s = tensor("s", FLOAT, &[2, 2]);
+    s.float_data = vec![1.0; 4];
+    let mut z = tensor("z", INT8, &[2, 2]);
+    z.int32_data = vec![0; 4];
+    let e = import_bytes(&blocked(3, s, z), None, &ImportOptions::new()).unwrap_err();
+    assert!(e.is_unsupported(), "{e}");
+    assert!(e.to_string().contains("partial last block"), "{e}");
 }
 
 #[test]

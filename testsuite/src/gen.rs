@@ -6,7 +6,10 @@
 //! requantize per tensor and per axis, `matmul_int` and `conv2d_int` with
 //! accumulator types of scale `sx · sw` (per axis when the weights are),
 //! `add_int`, `clamp_int`, quantized pools, and data movement (reshape,
-//! flatten, transpose, concat) on any element type. The graphs are meant to
+//! flatten, transpose, concat) on any element type, and the ops with
+//! run-time quantization parameters (`dynamic_scale`, `dynamic_zero_point`,
+//! `quantize_dyn` with parameters computed or constant and broadcast,
+//! `dequantize_dyn`, `matmul_int_dyn`, `conv2d_int_dyn`). The graphs are meant to
 //! be run: by the interpreter, by the JIT, before and after passes.
 //!
 //! Shape of the graphs: one or two inputs (f32, sometimes quantized), then
@@ -186,6 +189,10 @@ enum Step {
     ClampInt,
     MatMulInt,
     Conv2dInt,
+    QuantizeDyn,
+    DequantizeDyn,
+    MatMulIntDyn,
+    Conv2dIntDyn,
 }
 
 struct Builder<'c> {
@@ -384,7 +391,7 @@ impl Builder<'_> {
         };
         match kind(t) {
             Kind::F32 => {
-                s.extend([Relu, Clamp, AddMul, Quantize]);
+                s.extend([Relu, Clamp, AddMul, Quantize, QuantizeDyn]);
                 if rank >= 1 {
                     s.push(Softmax);
                 }
@@ -430,15 +437,15 @@ impl Builder<'_> {
                 }
             }
             Kind::Int => {
-                s.push(ClampInt);
+                s.extend([ClampInt, DequantizeDyn]);
                 if rank == 4 {
                     s.push(MaxPool);
                 }
                 if bits <= 8 && rank >= 2 {
-                    s.push(MatMulInt);
+                    s.extend([MatMulInt, MatMulIntDyn]);
                 }
                 if bits <= 8 && rank == 4 {
-                    s.push(Conv2dInt);
+                    s.extend([Conv2dInt, Conv2dIntDyn]);
                 }
                 movable(&mut s);
             }
@@ -590,7 +597,130 @@ impl Builder<'_> {
             }
             Step::MatMulInt => self.matmul_int(x, &t),
             Step::Conv2dInt => self.conv2d_int(x, &t),
+            Step::QuantizeDyn => self.quantize_dyn(x, &t),
+            Step::DequantizeDyn => {
+                let st = t.elem.storage();
+                let s = self.dyn_scales(&t.shape);
+                let z = self.dyn_zero_points(&t.shape, st);
+                Some(self.push(Op::DequantizeDyn, &[x, s, z], t.with_elem(ElemType::F32)))
+            }
+            Step::MatMulIntDyn => {
+                let (k, n) = (t.shape[t.rank() - 1], self.ch.dim(self.cfg.max_dim));
+                let w = self.dyn_weights(vec![k, n]);
+                let zx = self.dyn_zero_points(&[], t.elem.storage());
+                let zw = self.dyn_weight_zero_points(w, n);
+                let mut shape = t.shape.clone();
+                shape[t.rank() - 1] = n;
+                let ty = TensorType::new(shape, ElemType::I32);
+                Some(self.push(Op::MatMulIntDyn, &[x, w, zx, zw], ty))
+            }
+            Step::Conv2dIntDyn => {
+                let (attrs, o, kh, kw, out) = self.conv_params(&t.shape);
+                let cg = t.shape[1] / attrs.groups;
+                let w = self.dyn_weights(vec![o, cg, kh, kw]);
+                let zx = self.dyn_zero_points(&[], t.elem.storage());
+                let zw = self.dyn_weight_zero_points(w, o);
+                let ty = TensorType::new(out, ElemType::I32);
+                Some(self.push(Op::Conv2dIntDyn(attrs), &[x, w, zx, zw], ty))
+            }
         }
+    }
+
+    /// `quantize_dyn x, s, z`: with the scale and zero point `x`'s own
+    /// (`dynamic_scale`, `dynamic_zero_point`), or constants of a shape that
+    /// broadcasts to `x`'s.
+    fn quantize_dyn(&mut self, x: ValueId, t: &TensorType) -> Option<ValueId> {
+        let (s, z, st) = if self.ch.flip() {
+            let s = self
+                .g
+                .add_node(Op::DynamicScale, &[x], TensorType::f32(vec![]));
+            self.named(s);
+            let zt = TensorType::new(vec![], ElemType::Scalar(ScalarType::U8));
+            let z = self.g.add_node(Op::DynamicZeroPoint, &[x], zt);
+            self.named(z);
+            (s, z, ScalarType::U8)
+        } else {
+            let storages = [
+                ScalarType::U8,
+                ScalarType::I8,
+                ScalarType::I16,
+                ScalarType::U4,
+                ScalarType::I4,
+            ];
+            let st = storages[self.ch.below(storages.len())];
+            let s = self.dyn_scales(&t.shape);
+            let z = self.dyn_zero_points(&t.shape, st);
+            (s, z, st)
+        };
+        Some(self.push(
+            Op::QuantizeDyn,
+            &[x, s, z],
+            t.with_elem(ElemType::Scalar(st)),
+        ))
+    }
+
+    /// A suffix of `shape` with some dimensions set to 1: a parameter shape
+    /// that broadcasts to `shape`.
+    fn param_shape(&mut self, shape: &[usize]) -> Vec<usize> {
+        let keep = self.ch.below(shape.len() + 1);
+        shape[shape.len() - keep..]
+            .iter()
+            .map(|&d| if self.ch.flip() { 1 } else { d })
+            .collect()
+    }
+
+    /// Constant scales (in `[2^-8, 0.5]`) broadcasting to `shape`.
+    fn dyn_scales(&mut self, shape: &[usize]) -> ValueId {
+        let ps = self.param_shape(shape);
+        let n = ps.iter().product();
+        let vals: Vec<f32> = (0..n).map(|_| self.scale()).collect();
+        let v = self.g.add_const(TensorData::F32(vals), TensorType::f32(ps));
+        self.named(v);
+        v
+    }
+
+    /// Constant zero points of `storage` broadcasting to `shape` (rank 0 for
+    /// an empty `shape`).
+    fn dyn_zero_points(&mut self, shape: &[usize], storage: ScalarType) -> ValueId {
+        let ps = self.param_shape(shape);
+        let n = ps.iter().product();
+        let (lo, hi) = storage.int_range().unwrap_or((0, 0));
+        let vals: Vec<i64> = (0..n).map(|_| self.zero_point(lo, hi)).collect();
+        let ty = TensorType::new(ps, ElemType::Scalar(storage));
+        let v = self.g.add_const(int_data(storage, &vals), ty);
+        self.named(v);
+        v
+    }
+
+    /// Plain `i8` or `u8` constant weights for the `_dyn` integer ops.
+    fn dyn_weights(&mut self, shape: Vec<usize>) -> ValueId {
+        let st = if self.ch.flip() {
+            ScalarType::I8
+        } else {
+            ScalarType::U8
+        };
+        self.constant(TensorType::new(shape, ElemType::Scalar(st)))
+    }
+
+    /// The weights' zero points: rank 0 or one per output channel.
+    fn dyn_weight_zero_points(&mut self, w: ValueId, channels: usize) -> ValueId {
+        let st = self.g.ty(w).elem.storage();
+        let shape = if self.ch.flip() {
+            vec![channels]
+        } else {
+            vec![]
+        };
+        let (lo, hi) = st.int_range().unwrap_or((0, 0));
+        let vals: Vec<i64> = (0..channels.max(1))
+            .take(shape.iter().product())
+            .map(|_| self.ch.range(lo.max(-127), hi.min(127)))
+            .collect();
+        let v = self.g.add_const(
+            int_data(st, &vals),
+            TensorType::new(shape, ElemType::Scalar(st)),
+        );
+        self.named(v);
+        v
     }
 
     fn mode(&mut self) -> RequantMode {

@@ -269,6 +269,15 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %ai = add_int %i, %i {mode = double_round} : tensor<1x2x4x4x!q>
   %ai2 = add_int %i, %i : tensor<1x2x4x4x!q>
   %ki = clamp_int %i {min = -9223372036854775808, max = 9223372036854775807} : tensor<1x2x4x4x!q>
+  %ds = dynamic_scale %x : tensor<f32>
+  %dz = dynamic_zero_point %x : tensor<u8>
+  %qd = quantize_dyn %x, %ds, %dz : tensor<1x2x4x4xu8>
+  %dd = dequantize_dyn %qd, %ds, %dz : tensor<1x2x4x4xf32>
+  %wd = const dense<[1, -2, 3, 4]> : tensor<4x1xi8>
+  %zw = const dense<[-1]> : tensor<1xi8>
+  %md = matmul_int_dyn %qd, %wd, %dz, %zw : tensor<1x2x4x1xi32>
+  %zw0 = const dense<0> : tensor<i8>
+  %cd = conv2d_int_dyn %qd, %wi, %dz, %zw0 {pads = [1, 0, 1, 0], groups = 2} : tensor<1x2x6x4xi32>
   return %a
 }
 "#;
@@ -299,6 +308,12 @@ fn every_op_and_attribute_round_trips() {
             "add_int %i, %i {mode = double_round}",
             "add_int %i, %i : ",
             "clamp_int %i {min = -9223372036854775808, max = 9223372036854775807}",
+            "dynamic_scale %x : tensor<f32>",
+            "dynamic_zero_point %x : tensor<u8>",
+            "quantize_dyn %x, %ds, %dz : tensor<1x2x4x4xu8>",
+            "dequantize_dyn %qd, %ds, %dz : tensor<1x2x4x4xf32>",
+            "matmul_int_dyn %qd, %wd, %dz, %zw : tensor<1x2x4x1xi32>",
+            "conv2d_int_dyn %qd, %wi, %dz, %zw0 {pads = [1, 0, 1, 0], groups = 2}",
         ],
     );
     // Check the parsed attribute values themselves.

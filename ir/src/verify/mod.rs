@@ -54,6 +54,12 @@
 //!   transpose moves) with the parameters as written; for `matmul_int` /
 //!   `conv2d_int` plain `i32` or the accumulator type with zero point 0 and
 //!   scale `sx · sw` within a relative 2^-20 (likewise a quantized bias).
+//! - Ops with run-time quantization parameters (`quantize_dyn`,
+//!   `dequantize_dyn`, `matmul_int_dyn`, `conv2d_int_dyn`): integer operands
+//!   are plain integer types, zero points have their data's storage type,
+//!   scales and zero points broadcast to the data (or are rank 0 / one per
+//!   output channel for the integer ops); `dynamic_scale` /
+//!   `dynamic_zero_point` give rank-0 `f32` / `u8`.
 //! - Rescale multipliers are below 2^31 ([`crate::quant::MAX_MULTIPLIER`]):
 //!   requantize (every channel), quantized average pools
 //!   (`s_in / (s_out · count)` at the smallest count), add_int (every
@@ -65,7 +71,8 @@
 //! Accumulator bounds (`docs/semantics.md` § Accumulator bounds, in
 //! [`bounds`])
 //!
-//! - For matmul_int and conv2d_int, per output channel,
+//! - For matmul_int and conv2d_int (and their `_dyn` forms, with the zero
+//!   points at their worst), per output channel,
 //!   `Σ_k max|x − zx| · |w[k, n] − zw[n]|` (from the constant weights when
 //!   `w` is a constant) plus `|bias[n]|` for a constant bias is at most
 //!   2^31 − 1; the error names the op, the channel and the bound.

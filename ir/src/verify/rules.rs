@@ -1427,8 +1427,7 @@ impl Rule<'_> {
     /// `dynamic_scale` / `dynamic_zero_point`: an f32 operand of any shape,
     /// a rank-0 result of type `elem`.
     fn dynamic_param(&mut self, elem: ElemType) -> Option<Inferred> {
-        self.want_f32(0)
-            .then(|| Inferred::exact(Vec::new(), elem))
+        self.want_f32(0).then(|| Inferred::exact(Vec::new(), elem))
     }
 
     fn quantize_dyn(&mut self) -> Option<Inferred> {

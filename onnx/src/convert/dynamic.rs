@@ -41,13 +41,9 @@ impl Converter<'_> {
     pub(super) fn plain_of(&mut self, at: &At, v: &Val) -> Result<ValueId, ImportError> {
         match v {
             Val::Const(t) => {
-                let st = t
-                    .dtype
-                    .scalar()
-                    .filter(|s| s.is_int())
-                    .ok_or_else(|| {
-                        at.unsupported(format!("an integer operand of type {}", t.dtype.name()))
-                    })?;
+                let st = t.dtype.scalar().filter(|s| s.is_int()).ok_or_else(|| {
+                    at.unsupported(format!("an integer operand of type {}", t.dtype.name()))
+                })?;
                 self.const_value(at, t, ElemType::Scalar(st))
             }
             Val::Node(id) => {
@@ -109,7 +105,12 @@ impl Converter<'_> {
     }
 
     /// A scale operand (f32) viewed in `shape`.
-    fn scale_operand(&mut self, at: &At, v: &Val, shape: Vec<usize>) -> Result<ValueId, ImportError> {
+    fn scale_operand(
+        &mut self,
+        at: &At,
+        v: &Val,
+        shape: Vec<usize>,
+    ) -> Result<ValueId, ImportError> {
         let id = match v {
             Val::Const(t) => {
                 let xs = t

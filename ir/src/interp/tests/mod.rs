@@ -7,6 +7,7 @@
 #![allow(clippy::cloned_ref_to_slice_refs)] // `&[x.clone()]` reads better in tests
 
 mod cnn;
+mod dynamic;
 mod errors;
 mod float_ops;
 mod int_ops;

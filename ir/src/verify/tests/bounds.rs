@@ -164,3 +164,59 @@ fn plain_i32_operands_are_bounded_too() {
     );
     assert_one(&g, "its bound 274877906944 exceeds 2^31 - 1");
 }
+
+/// `matmul_int_dyn x [1, K] u8, w [K, N] i8` with run-time `zx`; `w` and
+/// `zw` constants or inputs.
+fn matmul_dyn(k: usize, w: Option<Vec<i64>>, zw: Option<i64>) -> (Graph, ValueId) {
+    let mut g = Graph::new("t");
+    let x = g.add_input("x", int(&[1, k], U8));
+    let zx = g.add_input("zx", int(&[], U8));
+    let w = match w {
+        Some(data) => g.add_const(ints(I8, &data), int(&[k, 1], I8)),
+        None => g.add_input("w", int(&[k, 1], I8)),
+    };
+    let zw = match zw {
+        Some(z) => g.add_const(ints(I8, &[z]), int(&[], I8)),
+        None => g.add_input("zw", int(&[], I8)),
+    };
+    let y = g.add_node(Op::MatMulIntDyn, &[x, w, zx, zw], int(&[1, 1], I32));
+    g.add_output("y", y);
+    (g, y)
+}
+
+#[test]
+fn dynamic_bounds_from_the_types() {
+    // |x − zx| ≤ 255, |w − zw| ≤ 255: 65025 · K. K = 33025 fits
+    // (2147450625), K = 33026 does not (2147515650).
+    let (g, y) = matmul_dyn(33025, None, None);
+    assert_ok(&g);
+    let b = accumulator_bounds(&g, y).unwrap();
+    assert_eq!(b.channel(0).unwrap().total(), 2_147_450_625);
+    let (g, _) = matmul_dyn(33026, None, None);
+    let d = assert_one(
+        &g,
+        "`matmul_int_dyn`: the accumulator of output channel 0 may overflow i32: its bound \
+         2147515650 exceeds",
+    );
+    assert!(d.notes.iter().any(|n| n.contains("run-time values")));
+}
+
+#[test]
+fn dynamic_bounds_from_constant_weights() {
+    // w = 3 everywhere: with zw = 1 constant, |w − zw| = 2; with zw a
+    // run-time value, max(|3 − (−128)|, |127 − 3|) = 131.
+    let (g, y) = matmul_dyn(4, Some(vec![3; 4]), Some(1));
+    assert_eq!(
+        accumulator_bounds(&g, y).unwrap().channel(0).unwrap().w_sum,
+        8
+    );
+    let (g, y) = matmul_dyn(4, Some(vec![3; 4]), None);
+    assert_eq!(
+        accumulator_bounds(&g, y).unwrap().channel(0).unwrap().w_sum,
+        4 * 131
+    );
+    assert_eq!(
+        accumulator_bounds(&g, y).unwrap().channel(0).unwrap().x_dev,
+        255
+    );
+}

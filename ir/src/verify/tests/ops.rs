@@ -1195,3 +1195,153 @@ fn pool_multiplier_rounding_to_2_pow_31() {
         "rounds to 2^31 in mode single_round; it must be < 2^31 - 1/2",
     );
 }
+
+// ---- run-time quantization parameters ----
+
+#[test]
+fn quantize_dyn_zero_point_must_be_plain() {
+    let g = single(
+        Op::QuantizeDyn,
+        &[f32t(&[2, 3]), f32t(&[]), ty(&[], qt(U8, 0.5, 0))],
+        int(&[2, 3], U8),
+    );
+    assert_one(
+        &g,
+        "`quantize_dyn`: `z` must be a plain integer type (its quantization parameters are \
+         operands), found `!quant.uniform<u8:f32, 0.5>`",
+    );
+}
+
+#[test]
+fn quantize_dyn_scale_must_broadcast_to_x() {
+    let g = single(
+        Op::QuantizeDyn,
+        &[f32t(&[2, 3]), f32t(&[2]), int(&[], U8)],
+        int(&[2, 3], U8),
+    );
+    assert_one(
+        &g,
+        "`quantize_dyn`: `s` [2] must broadcast to the shape [2, 3] of `x`",
+    );
+    // Growing x is not broadcasting to it.
+    let g = single(
+        Op::QuantizeDyn,
+        &[f32t(&[3]), f32t(&[2, 1]), int(&[], U8)],
+        int(&[3], U8),
+    );
+    assert_has(&g, "`s` [2, 1] must broadcast to the shape [3] of `x`");
+}
+
+#[test]
+fn quantize_dyn_result_has_z_type() {
+    let g = single(
+        Op::QuantizeDyn,
+        &[f32t(&[4]), f32t(&[]), int(&[], I8)],
+        int(&[4], U8),
+    );
+    assert_one(&g, "result element type must be `i8`, found `u8`");
+}
+
+#[test]
+fn dequantize_dyn_zero_point_storage() {
+    let g = single(
+        Op::DequantizeDyn,
+        &[int(&[4], U8), f32t(&[]), int(&[], I8)],
+        f32t(&[4]),
+    );
+    assert_one(
+        &g,
+        "`dequantize_dyn`: `z` must have the storage type `u8` of `q`, found `i8`",
+    );
+}
+
+#[test]
+fn dynamic_scale_needs_f32() {
+    let g = single(Op::DynamicScale, &[int(&[4], U8)], f32t(&[]));
+    assert_one(&g, "`dynamic_scale`: `x` must be `f32`, found `u8`");
+    let g = single(Op::DynamicZeroPoint, &[f32t(&[4])], int(&[], I8));
+    assert_one(&g, "result element type must be `u8`, found `i8`");
+}
+
+#[test]
+fn matmul_int_dyn_zero_point_shapes() {
+    let g = single(
+        Op::MatMulIntDyn,
+        &[
+            int(&[2, 3], U8),
+            int(&[3, 4], I8),
+            int(&[2], U8),
+            int(&[4], I8),
+        ],
+        int(&[2, 4], I32),
+    );
+    assert_one(
+        &g,
+        "`matmul_int_dyn`: `zx` must have rank 0 (one zero point for all of `x`), found shape [2]",
+    );
+    let g = single(
+        Op::MatMulIntDyn,
+        &[
+            int(&[2, 3], U8),
+            int(&[3, 4], I8),
+            int(&[], U8),
+            int(&[3], I8),
+        ],
+        int(&[2, 4], I32),
+    );
+    assert_one(
+        &g,
+        "`zw` must have rank 0 or shape [4] (one per output channel)",
+    );
+    let g = single(
+        Op::MatMulIntDyn,
+        &[
+            int(&[2, 3], U8),
+            int(&[3, 4], I8),
+            int(&[], I8),
+            int(&[], I8),
+        ],
+        int(&[2, 4], I32),
+    );
+    assert_one(
+        &g,
+        "`zx` must have the storage type `u8` of `x`, found `i8`",
+    );
+    let g = single(
+        Op::MatMulIntDyn,
+        &[
+            ty(&[2, 3], qt(U8, 0.1, 0)),
+            int(&[3, 4], I8),
+            int(&[], U8),
+            int(&[], I8),
+        ],
+        int(&[2, 4], I32),
+    );
+    assert_one(&g, "`x` must be a plain integer type");
+}
+
+#[test]
+fn conv2d_int_dyn_shapes() {
+    let g = single(
+        Op::Conv2dIntDyn(conv([1, 1], [0; 4], [1, 1], 1)),
+        &[
+            int(&[1, 2, 4, 4], U8),
+            int(&[3, 2, 3, 3], I8),
+            int(&[], U8),
+            int(&[2], I8),
+        ],
+        int(&[1, 3, 2, 2], I32),
+    );
+    assert_one(&g, "`zw` must have rank 0 or shape [3]");
+    let g = single(
+        Op::Conv2dIntDyn(conv([1, 1], [0; 4], [1, 1], 1)),
+        &[
+            int(&[1, 2, 4, 4], U8),
+            int(&[3, 2, 3, 3], I8),
+            int(&[], U8),
+            int(&[3], I8),
+        ],
+        int(&[1, 3, 2, 2], I32),
+    );
+    assert_ok(&g);
+}
