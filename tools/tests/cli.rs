@@ -382,11 +382,24 @@ fn onnx_models_import_check_and_run() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("tensor<360x10xf32>"), "{}", stdout(&o));
-    // Unsupported models are refused with the node, the op and the reason.
-    let o = qcc(&["check", "onnx/testdata/models/mlp.dyn.onnx", "--dim", "N=1"]);
+    // Dynamic quantization: scales and zero points computed at run time.
+    let o = qcc(&[
+        "run",
+        "onnx/testdata/models/mlp.dyn.onnx",
+        "--input",
+        "x=onnx/testdata/models/mlp.inputs.npy",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("tensor<360x10xf32>"), "{}", stdout(&o));
+    // Unsupported models are refused with the node, the op and the reason
+    // (a QOperator op whose scale is a graph input).
+    let o = qcc(&[
+        "check",
+        "onnx/testdata/backend/test_qlinearmatmul_2D_uint8_float32/model.onnx",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("(DynamicQuantizeLinear): unsupported"),
+        stderr(&o).contains("(QLinearMatMul): input `a_scale` (scale) must be a constant"),
         "{}",
         stderr(&o)
     );
