@@ -8,24 +8,10 @@
 
 mod jit_common;
 
-use jit_common::{assert_same, compile_forced};
+use jit_common::{Rng, assert_same, compile_forced};
 use qcc_ir::op::{Conv2dAttrs, Op, Pool2dAttrs, RequantMode};
 use qcc_ir::types::{ElemType, QuantType, ScalarType, TensorType};
 use qcc_ir::{Graph, Tensor, TensorData};
-
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
 
 /// How input values are drawn.
 #[derive(Clone, Copy, Debug)]

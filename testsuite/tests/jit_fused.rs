@@ -11,24 +11,11 @@
 
 mod jit_common;
 
-use jit_common::{assert_same, compile_forced};
+use jit_common::{Rng, assert_same, compile_forced};
 use qcc_compiler::model::DotPath;
 use qcc_ir::op::{Conv2dAttrs, Op, RequantMode};
 use qcc_ir::types::{ElemType, QuantType, ScalarType, TensorType};
 use qcc_ir::{Graph, Tensor, TensorData};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
 
 fn fill(st: ScalarType, n: usize, how: usize, rng: &mut Rng) -> TensorData {
     let (lo, hi) = st.int_range().unwrap();

@@ -5,8 +5,9 @@
 //! integer or f32 tensors; scales and zero points broadcast (numpy rules,
 //! towards the data's shape) or are scalars.
 
-use super::index::{ConvGeom, MatDims, broadcast_offsets, broadcast_shape, for_each_nchw};
-use super::{Arg, Vals, expect_shape, saturate_wide};
+use super::index::{ConvGeom, MatDims, broadcast_offsets, broadcast_shape};
+use super::int::{conv_sums, matmul_sums};
+use super::{Arg, Vals, expect_shape};
 use crate::op::Conv2dAttrs;
 use crate::quant::{dequantize_f32, dynamic_params, dynamic_range, quantize_f32};
 use crate::types::{ElemType, TensorType};
@@ -97,7 +98,10 @@ fn scalar_zero_point(z: Arg, what: &str) -> Result<i64, String> {
     let v = plain_int(z, what)?;
     match (z.shape(), v) {
         ([], [one]) => Ok(*one),
-        _ => Err(format!("{what} must have rank 0, found shape {:?}", z.shape())),
+        _ => Err(format!(
+            "{what} must have rank 0, found shape {:?}",
+            z.shape()
+        )),
     }
 }
 
@@ -128,22 +132,8 @@ pub(super) fn matmul_int_dyn(
     let d = MatDims::new(x.shape(), w.shape(), false)?;
     let zw = channel_zero_points(zw, d.n)?;
     expect_shape(out, &d.out_shape())?;
-    let (lo, hi) = (i32::MIN as i64, i32::MAX as i64);
-    let mut y = Vec::with_capacity(d.batch * d.m * d.n);
-    for batch in 0..d.batch {
-        for i in 0..d.m {
-            for n in 0..d.n {
-                let mut acc: i128 = 0;
-                for k in 0..d.k {
-                    let xc = xv[d.a_index(batch, i, k)] - zx;
-                    let wc = wv[d.b_index(batch, k, n)] - zw[n];
-                    acc += xc as i128 * wc as i128;
-                }
-                y.push(saturate_wide(acc, lo, hi));
-            }
-        }
-    }
-    Ok(Vals::Int(y))
+    let i32_range = (i32::MIN as i64, i32::MAX as i64);
+    Ok(Vals::Int(matmul_sums(xv, wv, zx, &zw, None, &d, i32_range)))
 }
 
 /// `conv2d_int_dyn x, w, zx, zw`: `conv2d` on `(x − zx) · (w − zw[o])`,
@@ -161,16 +151,6 @@ pub(super) fn conv2d_int_dyn(
     let g = ConvGeom::new(x.shape(), w.shape(), attrs)?;
     let zw = channel_zero_points(zw, g.o)?;
     expect_shape(out, &g.out_shape())?;
-    let (lo, hi) = (i32::MIN as i64, i32::MAX as i64);
-    let mut y = Vec::with_capacity(out.shape.iter().product());
-    for_each_nchw(g.out_shape(), |n, o, oy, ox| {
-        let mut acc: i128 = 0;
-        g.for_each_tap(n, o, oy, ox, |xi, wi| {
-            if let Some(xi) = xi {
-                acc += (xv[xi] - zx) as i128 * (wv[wi] - zw[o]) as i128;
-            }
-        });
-        y.push(saturate_wide(acc, lo, hi));
-    });
-    Ok(Vals::Int(y))
+    let i32_range = (i32::MIN as i64, i32::MAX as i64);
+    Ok(Vals::Int(conv_sums(xv, wv, zx, &zw, None, &g, i32_range)))
 }

@@ -70,8 +70,23 @@ pub(super) fn matmul_int(
     let d = MatDims::new(x.shape(), w.shape(), false)?;
     let zw = weight_zero_points(w, 1, d.n)?;
     let bias = int_bias(bias, d.n)?;
-    let (lo, hi) = accumulator_range(out)?;
+    let range = accumulator_range(out)?;
     expect_shape(out, &d.out_shape())?;
+    Ok(Vals::Int(matmul_sums(xv, wv, zx, &zw, bias, &d, range)))
+}
+
+/// `saturate(Σ_k (x[.., i, k] − zx) · (w[k, n] − zw[n]) + bias[n], lo, hi)` for
+/// every output element, the sums exact (shared by `matmul_int` and
+/// `matmul_int_dyn`).
+pub(super) fn matmul_sums(
+    xv: &[i64],
+    wv: &[i64],
+    zx: i64,
+    zw: &[i64],
+    bias: Option<&[i64]>,
+    d: &MatDims,
+    (lo, hi): (i64, i64),
+) -> Vec<i64> {
     let mut y = Vec::with_capacity(d.batch * d.m * d.n);
     for batch in 0..d.batch {
         for i in 0..d.m {
@@ -87,7 +102,7 @@ pub(super) fn matmul_int(
             }
         }
     }
-    Ok(Vals::Int(y))
+    y
 }
 
 /// `conv2d_int x, w[, bias]`: `conv2d` on `(x − zx) · (w − zw[o])`, exact,
@@ -104,9 +119,24 @@ pub(super) fn conv2d_int(
     let g = ConvGeom::new(x.shape(), w.shape(), attrs)?;
     let zw = weight_zero_points(w, 0, g.o)?;
     let bias = int_bias(bias, g.o)?;
-    let (lo, hi) = accumulator_range(out)?;
+    let range = accumulator_range(out)?;
     expect_shape(out, &g.out_shape())?;
-    let mut y = Vec::with_capacity(out.shape.iter().product());
+    Ok(Vals::Int(conv_sums(xv, wv, zx, &zw, bias, &g, range)))
+}
+
+/// The integer convolution of `conv2d_int` and `conv2d_int_dyn`: for every
+/// output element `saturate(Σ (x − zx) · (w − zw[o]) + bias[o], lo, hi)`, the
+/// sum exact, positions in the padding contributing 0.
+pub(super) fn conv_sums(
+    xv: &[i64],
+    wv: &[i64],
+    zx: i64,
+    zw: &[i64],
+    bias: Option<&[i64]>,
+    g: &ConvGeom,
+    (lo, hi): (i64, i64),
+) -> Vec<i64> {
+    let mut y = Vec::with_capacity(g.out_shape().iter().product());
     for_each_nchw(g.out_shape(), |n, o, oy, ox| {
         let mut acc: i128 = 0;
         g.for_each_tap(n, o, oy, ox, |xi, wi| {
@@ -118,7 +148,7 @@ pub(super) fn conv2d_int(
         let b = bias.map_or(0, |b| b[o]);
         y.push(saturate_wide(acc + b as i128, lo, hi));
     });
-    Ok(Vals::Int(y))
+    y
 }
 
 /// TFLite's left shift of the operands in the fixed-point modes of `add_int`.

@@ -48,3 +48,25 @@ pub fn assert_same(want: &[Tensor], got: &[Tensor], what: &str) {
         }
     }
 }
+
+/// A small deterministic generator (xorshift).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+
+    /// One of the values.
+    pub fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[self.next() as usize % v.len()]
+    }
+}
