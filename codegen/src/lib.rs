@@ -220,6 +220,7 @@ fn ek_bytes(data: &TensorData) -> Vec<u8> {
         TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         TensorData::I16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::U16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
         TensorData::U8(v) => v.clone(),
         TensorData::I4(_) | TensorData::U4(_) => data
@@ -379,7 +380,12 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
     let in_place = |v: ValueId| {
         matches!(
             graph.ty(v).elem.storage(),
-            ScalarType::F32 | ScalarType::I32 | ScalarType::I16 | ScalarType::I8 | ScalarType::U8
+            ScalarType::F32
+                | ScalarType::I32
+                | ScalarType::I16
+                | ScalarType::U16
+                | ScalarType::I8
+                | ScalarType::U8
         )
     };
     let n_in = graph.inputs().len();
@@ -888,6 +894,11 @@ fn write_input(dst: &mut [u8], data: &TensorData) {
                 d.copy_from_slice(&x.to_le_bytes());
             }
         }
+        TensorData::U16(v) => {
+            for (d, x) in dst.chunks_exact_mut(2).zip(v) {
+                d.copy_from_slice(&x.to_le_bytes());
+            }
+        }
         TensorData::I8(v) => {
             for (d, &x) in dst.iter_mut().zip(v) {
                 *d = x as u8;
@@ -923,6 +934,11 @@ fn read_output(src: &[u8], data: &mut TensorData) {
         TensorData::I16(v) => {
             for (x, s) in v.iter_mut().zip(src.chunks_exact(2)) {
                 *x = i16::from_le_bytes([s[0], s[1]]);
+            }
+        }
+        TensorData::U16(v) => {
+            for (x, s) in v.iter_mut().zip(src.chunks_exact(2)) {
+                *x = u16::from_le_bytes([s[0], s[1]]);
             }
         }
         TensorData::I8(v) => {

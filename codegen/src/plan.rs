@@ -7,7 +7,7 @@
 //! value occupies its bytes from the step that defines it to its last use,
 //! and later values reuse freed space (first fit, 64-byte aligned).
 //!
-//! In-memory element layout ([`Ek`]): f32, i32, i16 in their native width;
+//! In-memory element layout ([`Ek`]): f32, i32, i16, u16 in their native width;
 //! i8 and u8 as bytes; 4-bit types unpacked, one element per byte (i4 sign
 //! extended). The runner converts inputs and outputs at the boundary.
 
@@ -20,6 +20,7 @@ pub(crate) enum Ek {
     F32,
     I32,
     I16,
+    U16,
     I8,
     U8,
 }
@@ -30,6 +31,7 @@ impl Ek {
             ScalarType::F32 => Ek::F32,
             ScalarType::I32 => Ek::I32,
             ScalarType::I16 => Ek::I16,
+            ScalarType::U16 => Ek::U16,
             ScalarType::I8 | ScalarType::I4 => Ek::I8,
             ScalarType::U8 | ScalarType::U4 => Ek::U8,
         }
@@ -38,7 +40,7 @@ impl Ek {
     pub fn size(self) -> usize {
         match self {
             Ek::F32 | Ek::I32 => 4,
-            Ek::I16 => 2,
+            Ek::I16 | Ek::U16 => 2,
             Ek::I8 | Ek::U8 => 1,
         }
     }

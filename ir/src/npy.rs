@@ -42,6 +42,7 @@ fn descr(ty: ScalarType) -> &'static str {
         ScalarType::F32 => "<f4",
         ScalarType::I32 => "<i4",
         ScalarType::I16 => "<i2",
+        ScalarType::U16 => "<u2",
         ScalarType::I8 | ScalarType::I4 => "|i1",
         ScalarType::U8 | ScalarType::U4 => "|u1",
     }
@@ -55,6 +56,7 @@ fn scalar_of(d: &DType) -> Option<ScalarType> {
         "<f4" | "=f4" => ScalarType::F32,
         "<i4" | "=i4" => ScalarType::I32,
         "<i2" | "=i2" => ScalarType::I16,
+        "<u2" | "=u2" => ScalarType::U16,
         "|i1" | "<i1" | "=i1" => ScalarType::I8,
         "|u1" | "<u1" | "=u1" => ScalarType::U8,
         _ => return None,
@@ -134,7 +136,8 @@ pub fn read_bytes(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
         return Err(NpyError::Dtype {
             path: path.to_string(),
             found: dtype.descr(),
-            expected: "one of f32 (<f4), i32 (<i4), i16 (<i2), i8 (|i1), u8 (|u1)".into(),
+            expected: "one of f32 (<f4), i32 (<i4), i16 (<i2), u16 (<u2), i8 (|i1), u8 (|u1)"
+                .into(),
         });
     };
     let n: usize = shape
@@ -145,6 +148,7 @@ pub fn read_bytes(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
         ScalarType::F32 => TensorData::F32(npy.into_vec::<f32>().map_err(|e| fmt(e.to_string()))?),
         ScalarType::I32 => TensorData::I32(npy.into_vec::<i32>().map_err(|e| fmt(e.to_string()))?),
         ScalarType::I16 => TensorData::I16(npy.into_vec::<i16>().map_err(|e| fmt(e.to_string()))?),
+        ScalarType::U16 => TensorData::U16(npy.into_vec::<u16>().map_err(|e| fmt(e.to_string()))?),
         ScalarType::I8 => TensorData::I8(npy.into_vec::<i8>().map_err(|e| fmt(e.to_string()))?),
         ScalarType::U8 => TensorData::U8(npy.into_vec::<u8>().map_err(|e| fmt(e.to_string()))?),
         ScalarType::I4 | ScalarType::U4 => unreachable!("npy has no 4-bit dtype"),
@@ -188,6 +192,7 @@ fn fortran_to_c(data: &TensorData, shape: &[usize]) -> TensorData {
         TensorData::F32(v) => TensorData::F32(pick(v, &src)),
         TensorData::I32(v) => TensorData::I32(pick(v, &src)),
         TensorData::I16(v) => TensorData::I16(pick(v, &src)),
+        TensorData::U16(v) => TensorData::U16(pick(v, &src)),
         TensorData::I8(v) => TensorData::I8(pick(v, &src)),
         TensorData::U8(v) => TensorData::U8(pick(v, &src)),
         TensorData::I4(_) | TensorData::U4(_) => unreachable!("npy has no 4-bit dtype"),
@@ -281,6 +286,7 @@ pub fn to_bytes(t: &Tensor) -> Vec<u8> {
         TensorData::F32(v) => write(&mut out, &shape, v.iter().copied()),
         TensorData::I32(v) => write(&mut out, &shape, v.iter().copied()),
         TensorData::I16(v) => write(&mut out, &shape, v.iter().copied()),
+        TensorData::U16(v) => write(&mut out, &shape, v.iter().copied()),
         TensorData::I8(v) => write(&mut out, &shape, v.iter().copied()),
         TensorData::U8(v) => write(&mut out, &shape, v.iter().copied()),
         d @ TensorData::I4(_) => write(
@@ -344,6 +350,10 @@ mod tests {
             Tensor::new(
                 vec![1],
                 TensorData::from_i64s(ScalarType::I16, &[-7]).unwrap(),
+            ),
+            Tensor::new(
+                vec![3],
+                TensorData::from_i64s(ScalarType::U16, &[0, 40000, 65535]).unwrap(),
             ),
             Tensor::new(
                 vec![2],

@@ -40,6 +40,7 @@ pub enum TensorData {
     F32(Vec<f32>),
     I32(Vec<i32>),
     I16(Vec<i16>),
+    U16(Vec<u16>),
     I8(Vec<i8>),
     U8(Vec<u8>),
     I4(Packed4),
@@ -61,6 +62,7 @@ impl TensorData {
             TensorData::F32(_) => ScalarType::F32,
             TensorData::I32(_) => ScalarType::I32,
             TensorData::I16(_) => ScalarType::I16,
+            TensorData::U16(_) => ScalarType::U16,
             TensorData::I8(_) => ScalarType::I8,
             TensorData::U8(_) => ScalarType::U8,
             TensorData::I4(_) => ScalarType::I4,
@@ -73,6 +75,7 @@ impl TensorData {
             TensorData::F32(v) => v.len(),
             TensorData::I32(v) => v.len(),
             TensorData::I16(v) => v.len(),
+            TensorData::U16(v) => v.len(),
             TensorData::I8(v) => v.len(),
             TensorData::U8(v) => v.len(),
             TensorData::I4(p) | TensorData::U4(p) => p.len,
@@ -97,6 +100,7 @@ impl TensorData {
             TensorData::F32(_) => return None,
             TensorData::I32(v) => v[i] as i64,
             TensorData::I16(v) => v[i] as i64,
+            TensorData::U16(v) => v[i] as i64,
             TensorData::I8(v) => v[i] as i64,
             TensorData::U8(v) => v[i] as i64,
             TensorData::I4(p) => ((p.nibble(i) << 4) as i8 >> 4) as i64,
@@ -135,6 +139,7 @@ impl TensorData {
             ScalarType::F32 => unreachable!("checked above"),
             ScalarType::I32 => TensorData::I32(vals.iter().map(|&v| v as i32).collect()),
             ScalarType::I16 => TensorData::I16(vals.iter().map(|&v| v as i16).collect()),
+            ScalarType::U16 => TensorData::U16(vals.iter().map(|&v| v as u16).collect()),
             ScalarType::I8 => TensorData::I8(vals.iter().map(|&v| v as i8).collect()),
             ScalarType::U8 => TensorData::U8(vals.iter().map(|&v| v as u8).collect()),
             ScalarType::I4 => TensorData::I4(Packed4::from_nibbles(vals.iter().map(|&v| v as u8))),
@@ -148,6 +153,7 @@ impl TensorData {
             TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::I16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::U16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
             TensorData::U8(v) => v.clone(),
             TensorData::I4(p) | TensorData::U4(p) => p.bytes.clone(),
@@ -181,6 +187,12 @@ impl TensorData {
                 bytes
                     .chunks_exact(2)
                     .map(|c| i16::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            ),
+            ScalarType::U16 => TensorData::U16(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes(c.try_into().unwrap()))
                     .collect(),
             ),
             ScalarType::I8 => TensorData::I8(bytes.iter().map(|&b| b as i8).collect()),

@@ -20,6 +20,8 @@ pub enum ScalarType {
     F32,
     I32,
     I16,
+    /// Unsigned 16-bit integer (ONNX uint16).
+    U16,
     I8,
     U8,
     /// Signed 4-bit integer, stored packed two to a byte (low nibble first).
@@ -29,10 +31,11 @@ pub enum ScalarType {
 }
 
 impl ScalarType {
-    pub const ALL: [ScalarType; 7] = [
+    pub const ALL: [ScalarType; 8] = [
         ScalarType::F32,
         ScalarType::I32,
         ScalarType::I16,
+        ScalarType::U16,
         ScalarType::I8,
         ScalarType::U8,
         ScalarType::I4,
@@ -45,6 +48,7 @@ impl ScalarType {
             ScalarType::F32 => "f32",
             ScalarType::I32 => "i32",
             ScalarType::I16 => "i16",
+            ScalarType::U16 => "u16",
             ScalarType::I8 => "i8",
             ScalarType::U8 => "u8",
             ScalarType::I4 => "i4",
@@ -75,7 +79,7 @@ impl ScalarType {
     pub fn bits(self) -> u32 {
         match self {
             ScalarType::F32 | ScalarType::I32 => 32,
-            ScalarType::I16 => 16,
+            ScalarType::I16 | ScalarType::U16 => 16,
             ScalarType::I8 | ScalarType::U8 => 8,
             ScalarType::I4 | ScalarType::U4 => 4,
         }
@@ -87,6 +91,7 @@ impl ScalarType {
             ScalarType::F32 => None,
             ScalarType::I32 => Some((i32::MIN as i64, i32::MAX as i64)),
             ScalarType::I16 => Some((i16::MIN as i64, i16::MAX as i64)),
+            ScalarType::U16 => Some((0, u16::MAX as i64)),
             ScalarType::I8 => Some((-128, 127)),
             ScalarType::U8 => Some((0, 255)),
             ScalarType::I4 => Some((-8, 7)),

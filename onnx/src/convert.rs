@@ -733,7 +733,7 @@ impl<'a> Converter<'a> {
             .filter(|s| *s != ScalarType::F32)
             .ok_or_else(|| {
                 at.unsupported(format!(
-                    "quantized type {} has no qcc storage type (qcc has i32, i16, i8, u8, i4, u4)",
+                    "quantized type {} has no qcc storage type (qcc has i32, i16, u16, i8, u8, i4, u4)",
                     dtype.name()
                 ))
             })?;

@@ -556,6 +556,7 @@ impl Builder<'_> {
                         ScalarType::U8,
                         ScalarType::I8,
                         ScalarType::I16,
+                        ScalarType::U16,
                         ScalarType::U4,
                         ScalarType::I4,
                     ],
@@ -569,6 +570,7 @@ impl Builder<'_> {
                     ScalarType::U8,
                     ScalarType::I8,
                     ScalarType::I16,
+                    ScalarType::U16,
                     ScalarType::U4,
                     ScalarType::I4,
                 ];
@@ -644,6 +646,7 @@ impl Builder<'_> {
                 ScalarType::U8,
                 ScalarType::I8,
                 ScalarType::I16,
+                ScalarType::U16,
                 ScalarType::U4,
                 ScalarType::I4,
             ];

@@ -146,6 +146,7 @@ fn quantize_and_dequantize_with_run_time_parameters() {
         ScalarType::U8,
         ScalarType::I8,
         ScalarType::I16,
+        ScalarType::U16,
         ScalarType::I32,
         ScalarType::U4,
         ScalarType::I4,

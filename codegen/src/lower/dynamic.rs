@@ -67,7 +67,13 @@ pub(crate) fn lower(
 /// `dynamic_scale` / `dynamic_zero_point`: the range `[min(0, min x),
 /// max(0, max x)]` by strict comparisons (NaN never wins), then
 /// `qcc_ir::quant::dynamic_params` in f32.
-fn dynamic_param(fx: &mut Fx, x: &Buf, n: usize, out: &Buf, zero_point: bool) -> Result<(), String> {
+fn dynamic_param(
+    fx: &mut Fx,
+    x: &Buf,
+    n: usize,
+    out: &Buf,
+    zero_point: bool,
+) -> Result<(), String> {
     let xb = fx.base(x);
     let ob = fx.base(out);
     let zero = fx.cf(0.0);
@@ -159,16 +165,22 @@ fn quantize_dyn(
         .ok_or("the result must be an integer type")?;
     let (xb, sb, zb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(&a[2]), fx.base(out));
     let ze = a[2].ek;
-    with_params(fx, &at[0].shape, &at[1].shape, &at[2].shape, &mut |fx, i, is, iz| {
-        let v = fx.ld(Ek::F32, xb, i);
-        let s = fx.ld(Ek::F32, sb, is);
-        let z = fx.ld(ze, zb, iz);
-        let d = fx.b.ins().fdiv(v, s);
-        let r = fx.b.ins().nearest(d);
-        let q = fx.b.ins().fcvt_to_sint_sat(I64, r);
-        let y = fx.finish_q(q, z, lo, hi);
-        fx.st(out.ek, ob, i, y);
-    });
+    with_params(
+        fx,
+        &at[0].shape,
+        &at[1].shape,
+        &at[2].shape,
+        &mut |fx, i, is, iz| {
+            let v = fx.ld(Ek::F32, xb, i);
+            let s = fx.ld(Ek::F32, sb, is);
+            let z = fx.ld(ze, zb, iz);
+            let d = fx.b.ins().fdiv(v, s);
+            let r = fx.b.ins().nearest(d);
+            let q = fx.b.ins().fcvt_to_sint_sat(I64, r);
+            let y = fx.finish_q(q, z, lo, hi);
+            fx.st(out.ek, ob, i, y);
+        },
+    );
     Ok(())
 }
 
@@ -176,15 +188,21 @@ fn quantize_dyn(
 fn dequantize_dyn(fx: &mut Fx, a: &[Buf], at: &[&TensorType], out: &Buf) -> Result<(), String> {
     let (qb, sb, zb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(&a[2]), fx.base(out));
     let (qe, ze) = (a[0].ek, a[2].ek);
-    with_params(fx, &at[0].shape, &at[1].shape, &at[2].shape, &mut |fx, i, is, iz| {
-        let q = fx.ld(qe, qb, i);
-        let s = fx.ld(Ek::F32, sb, is);
-        let z = fx.ld(ze, zb, iz);
-        let d = fx.b.ins().isub(q, z);
-        let f = fx.b.ins().fcvt_from_sint(F32, d);
-        let y = fx.b.ins().fmul(f, s);
-        fx.st(Ek::F32, ob, i, y);
-    });
+    with_params(
+        fx,
+        &at[0].shape,
+        &at[1].shape,
+        &at[2].shape,
+        &mut |fx, i, is, iz| {
+            let q = fx.ld(qe, qb, i);
+            let s = fx.ld(Ek::F32, sb, is);
+            let z = fx.ld(ze, zb, iz);
+            let d = fx.b.ins().isub(q, z);
+            let f = fx.b.ins().fcvt_from_sint(F32, d);
+            let y = fx.b.ins().fmul(f, s);
+            fx.st(Ek::F32, ob, i, y);
+        },
+    );
     Ok(())
 }
 

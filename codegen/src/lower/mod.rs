@@ -101,6 +101,7 @@ impl<'a, 'b> Fx<'a, 'b> {
             Ek::F32 => self.b.ins().load(F32, f, p, 0),
             Ek::I32 => self.b.ins().sload32(f, p, 0),
             Ek::I16 => self.b.ins().sload16(I64, f, p, 0),
+            Ek::U16 => self.b.ins().uload16(I64, f, p, 0),
             Ek::I8 => self.b.ins().sload8(I64, f, p, 0),
             Ek::U8 => self.b.ins().uload8(I64, f, p, 0),
         }
@@ -117,7 +118,7 @@ impl<'a, 'b> Fx<'a, 'b> {
             Ek::I32 => {
                 self.b.ins().istore32(f, v, p, 0);
             }
-            Ek::I16 => {
+            Ek::I16 | Ek::U16 => {
                 self.b.ins().istore16(f, v, p, 0);
             }
             Ek::I8 | Ek::U8 => {

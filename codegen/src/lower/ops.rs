@@ -891,7 +891,9 @@ pub(crate) fn lower(
         | Op::QuantizeDyn
         | Op::DequantizeDyn
         | Op::MatMulIntDyn
-        | Op::Conv2dIntDyn(_) => super::dynamic::lower(fx, &node.op, &a, &at, &out, out_ty).map_err(e),
+        | Op::Conv2dIntDyn(_) => {
+            super::dynamic::lower(fx, &node.op, &a, &at, &out, out_ty).map_err(e)
+        }
     }
 }
 

@@ -639,14 +639,14 @@ impl<'a> Lowerer<'a, '_> {
                     Diagnostic::error(format!(
                         "quantized storage type must be an integer type, found `{s}`"
                     ))
-                    .with_span(q.storage.span, "expected i32, i16, i8, u8, i4 or u4"),
+                    .with_span(q.storage.span, "expected i32, i16, u16, i8, u8, i4 or u4"),
                 );
                 return None;
             }
             None => {
                 self.error(
                     Diagnostic::error(format!("unknown storage type `{}`", q.storage.text))
-                        .with_span(q.storage.span, "expected i32, i16, i8, u8, i4 or u4"),
+                        .with_span(q.storage.span, "expected i32, i16, u16, i8, u8, i4 or u4"),
                 );
                 return None;
             }

@@ -392,7 +392,8 @@ fn type_forms_round_trip() {
 !f = f32
 graph @types(%s: tensor<f32>, %n: tensor<3x!a>, %i4: tensor<2x3xi4>, %u4: tensor<5xu4>,
              %p: tensor<2x3x!c>, %q: tensor<7x!b>, %g: tensor<2x!quant.uniform<i16:f32:0, {3.0:-5, 1e-7:32767}>>,
-             %h: tensor<1x!quant.uniform<i32:f32, 1e30:-2147483648>>, %k: tensor<2x2x!quant.uniform<u8<1:254>:f32:1, {0.1:1, 0.2:254}>>) -> () {
+             %h: tensor<1x!quant.uniform<i32:f32, 1e30:-2147483648>>, %k: tensor<2x2x!quant.uniform<u8<1:254>:f32:1, {0.1:1, 0.2:254}>>,
+             %w: tensor<3x!quant.uniform<u16:f32, 0.5:40000>>, %v: tensor<2xu16>) -> () {
   return
 }
 "#;
@@ -428,7 +429,8 @@ graph @types(%s: tensor<f32>, %n: tensor<3x!a>, %i4: tensor<2x3xi4>, %u4: tensor
 
 graph @types(%s: tensor<!f>, %n: tensor<3x!a>, %i4: tensor<2x3xi4>, %u4: tensor<5xu4>, \
 %p: tensor<2x3x!c>, %q: tensor<7x!b>, %g: tensor<2x!q0>, \
-%h: tensor<1x!quant.uniform<i32:f32, 1e30:-2147483648>>, %k: tensor<2x2x!q1>) -> () {
+%h: tensor<1x!quant.uniform<i32:f32, 1e30:-2147483648>>, %k: tensor<2x2x!q1>, \
+%w: tensor<3x!quant.uniform<u16:f32, 0.5:40000>>, %v: tensor<2xu16>) -> () {
   return
 }
 "

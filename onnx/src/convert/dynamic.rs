@@ -231,7 +231,7 @@ impl Converter<'_> {
         let zdt = z.as_ref().map(|z| self.dtype_of(z)).unwrap_or(out_dtype);
         let storage = zdt.scalar().filter(|s| s.is_int()).ok_or_else(|| {
             at.unsupported(format!(
-                "quantized type {} has no qcc storage type (qcc has i32, i16, i8, u8, i4, u4)",
+                "quantized type {} has no qcc storage type (qcc has i32, i16, u16, i8, u8, i4, u4)",
                 zdt.name()
             ))
         })?;

@@ -364,3 +364,24 @@ fn the_2_pow_31_corner_of_the_fixed_point_multiplier_is_refused() {
     let r = super::super::rescale(SingleRound, 2147483520.0, 1.0, 1).unwrap();
     assert_eq!(r.apply(1), 2147483520);
 }
+
+#[test]
+fn u16_storage() {
+    // u16, scale 0.25, zero point 30000: 0.5 → 2 + 30000 = 30002; −1e9 and
+    // 1e9 saturate to 0 and 65535; 0.375 / 0.25 = 1.5 → 2 (ties to even).
+    let out = ty(&[4], qt(ScalarType::U16, 0.25, 30000));
+    let y = eval_ok(
+        Op::Quantize,
+        &[fop(&[4], &[0.5, -1e9, 1e9, 0.375])],
+        out.clone(),
+    );
+    assert_eq!(ints(&y), [30002, 0, 65535, 30002]);
+    assert_eq!(y.data.scalar_type(), ScalarType::U16);
+    // Back: (q − 30000) · 0.25.
+    let d = eval_ok(
+        Op::Dequantize,
+        &[iop(out.with_shape(vec![3]), &[30002, 0, 65535])],
+        f32ty(&[3]),
+    );
+    assert_eq!(floats(&d), [0.5, -7500.0, 8883.75]);
+}
