@@ -25,6 +25,7 @@
 pub mod inputs;
 pub mod model;
 pub mod output;
+pub mod session;
 
 use qcc_ir::diag::render;
 use qcc_ir::{Diagnostic, Graph, Limits, Tensor};
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 pub use inputs::random_inputs;
 pub use qcc_onnx as onnx;
 pub use qcc_onnx::ImportOptions;
+pub use session::Session;
 
 /// The text a graph was loaded from, kept so diagnostics can be rendered.
 #[derive(Clone, Debug)]
