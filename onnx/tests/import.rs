@@ -351,6 +351,31 @@ fn unsupported_ops_name_the_node_and_the_op() {
     let x = Tensor::f32(vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]);
     let out = interp::run(&g, &[x]).unwrap();
     assert_eq!(out[0].data, TensorData::I8(vec![1, 2, 2, 2]));
+    // Run-time parameters whose sizes do not fit: an error, not a panic.
+    let m = model(
+        vec![node(
+            "QuantizeLinear",
+            &["x", "s", "z"],
+            &["y"],
+            vec![attr_i("axis", 1)],
+        )],
+        vec![{
+            let mut z = tensor("z", UINT8, &[2]);
+            z.int32_data = vec![1, 2];
+            z
+        }],
+        vec![
+            vi("x", FLOAT, vec![dim_v(2), dim_v(3)]),
+            vi("s", FLOAT, vec![dim_v(3)]),
+        ],
+        vec![vi("y", UINT8, vec![dim_v(2), dim_v(3)])],
+    );
+    let e = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the zero point has 2 elements where 3 are needed"),
+        "{e}"
+    );
     // A partial last block (3 columns in blocks of 2) is not supported.
     let mut s = tensor("s", FLOAT, &[2, 2]);
     s.float_data = vec![1.0; 4];

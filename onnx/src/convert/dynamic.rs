@@ -83,6 +83,17 @@ impl Converter<'_> {
                 self.const_value(at, &t, ElemType::Scalar(storage))
             }
             Some(v) => {
+                let (have, want) = (
+                    dims_product(&self.shape_of(v)).unwrap_or(0),
+                    dims_product(&shape).unwrap_or(0),
+                );
+                if have != want {
+                    return Err(at.invalid(format!(
+                        "the zero point has {have} elements where {want} are needed (shape \
+                         {:?})",
+                        self.shape_of(v)
+                    )));
+                }
                 let dt = self.dtype_of(v);
                 if dt.scalar() != Some(storage) {
                     return Err(at.invalid(format!(
@@ -111,6 +122,15 @@ impl Converter<'_> {
         v: &Val,
         shape: Vec<usize>,
     ) -> Result<ValueId, ImportError> {
+        let (have, want) = (
+            dims_product(&self.shape_of(v)).unwrap_or(0),
+            dims_product(&shape).unwrap_or(0),
+        );
+        if have != want {
+            return Err(at.invalid(format!(
+                "the scale has {have} elements where {want} are needed"
+            )));
+        }
         let id = match v {
             Val::Const(t) => {
                 let xs = t
@@ -278,6 +298,43 @@ impl Converter<'_> {
         let one = self.f32_scalar(at, 1.0)?;
         let zero = self.zp_operand(at, None, storage, vec![])?;
         self.add(at, Op::DequantizeDyn, &[id, one, zero], None)
+    }
+
+    /// `Mul` of an integer-to-float cast (`dequantize_dyn q, 1, 0`) by `s`
+    /// (either operand order), where `s` broadcasts to the cast's shape:
+    /// `dequantize_dyn q, s, 0`, which computes `f32(q) · s` with the same
+    /// two roundings in one pass (the `Cast` → `Mul` of `quantize_dynamic`
+    /// graphs). `None` when the operands are not of that form.
+    pub(super) fn scaled_cast(
+        &mut self,
+        at: &At,
+        a: ValueId,
+        b: ValueId,
+    ) -> Result<Option<ValueId>, ImportError> {
+        for (c, s) in [(a, b), (b, a)] {
+            if self.g.node(c).op != Op::DequantizeDyn {
+                continue;
+            }
+            let args = self.g.args(c);
+            let is_const = |v: ValueId, want: &qcc_ir::TensorData| {
+                self.g
+                    .node(v)
+                    .op
+                    .as_const()
+                    .is_some_and(|k| &k.data == want)
+            };
+            let zero_ty = self.g.ty(args[2]).elem.storage();
+            let zero = qcc_ir::TensorData::zeros(zero_ty, 1);
+            let (cs, ss) = (&self.g.ty(c).shape, &self.g.ty(s).shape);
+            if is_const(args[1], &qcc_ir::TensorData::F32(vec![1.0]))
+                && is_const(args[2], &zero)
+                && verify::broadcast_shapes(ss, cs).as_ref() == Some(cs)
+            {
+                let (q, z) = (args[0], args[2]);
+                return Ok(Some(self.add(at, Op::DequantizeDyn, &[q, s, z], None)?));
+            }
+        }
+        Ok(None)
     }
 
     /// True when `MatMulInteger` / `ConvInteger` must use run-time zero

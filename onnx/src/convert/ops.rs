@@ -695,6 +695,12 @@ impl Converter<'_> {
             "Add" => (Op::Add, self.f32_of(at, &bv)?),
             _ => (Op::Mul, self.f32_of(at, &bv)?),
         };
+        if qop == Op::Mul
+            && let Some(v) = self.scaled_cast(at, a, b)?
+        {
+            self.set(n, 0, Val::Node(v));
+            return Ok(());
+        }
         let v = self.add(at, qop, &[a, b], None)?;
         self.set(n, 0, Val::Node(v));
         Ok(())
