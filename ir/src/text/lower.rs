@@ -24,8 +24,10 @@ use crate::types::{ElemType, QuantType, ScalarType, TensorType};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The most elements an inline splat (`dense<0>`) may expand to. Bigger
-/// constants belong in a `.npy` file.
+/// The most elements an inline splat (`dense<0>`) may expand to, and all
+/// the splats of one file together (else a few hundred bytes of text could
+/// make the parser allocate gigabytes before the verifier's limits are
+/// checked). Bigger constants belong in a `.npy` file.
 pub(crate) const MAX_INLINE_ELEMENTS: usize = 1 << 26;
 
 /// True for names that are only digits (`%0`, `%12`): such names resolve
@@ -42,6 +44,7 @@ pub(crate) fn lower(file: &FileAst<'_>, base_dir: Option<&Path>) -> Result<Graph
         broken_aliases: Default::default(),
         values: HashMap::new(),
         graph: Graph::new(file.graph.name.text),
+        splat_elements: 0,
     };
     l.file(file);
     if l.diags.is_empty() {
@@ -68,6 +71,8 @@ struct Lowerer<'a, 'p> {
     broken_aliases: std::collections::HashSet<&'a str>,
     values: HashMap<&'a str, Binding>,
     graph: Graph,
+    /// Elements the splats so far expanded to (at most [`MAX_INLINE_ELEMENTS`]).
+    splat_elements: usize,
 }
 
 /// Numbers of a constant, before they become [`TensorData`].
@@ -805,6 +810,17 @@ impl<'a> Lowerer<'a, '_> {
                     );
                     return None;
                 }
+                if self.splat_elements + n > MAX_INLINE_ELEMENTS {
+                    self.error(
+                        Diagnostic::error(format!(
+                            "the inline splats of this file expand to more than {MAX_INLINE_ELEMENTS} elements"
+                        ))
+                        .with_span(l.span, format!("{n} more elements"))
+                        .with_note("store large constants in `.npy` files: `dense_file<\"...\">`"),
+                    );
+                    return None;
+                }
+                self.splat_elements += n;
                 match self.elements(&[*l], ty)? {
                     Elems::F32(v) => Elems::F32(vec![v.first().copied().unwrap_or(0.0); n]),
                     Elems::Int(v) => Elems::Int(vec![v.first().copied().unwrap_or(0); n]),

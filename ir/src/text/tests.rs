@@ -1654,3 +1654,26 @@ fn huge_types_with_small_data_are_errors() {
     );
     assert_has(&e, &["expected 4611686018427387904 elements"]);
 }
+
+/// Many splats, each within the bound, cannot add up to gigabytes: a 1 KB
+/// file of twenty 2^26-element splats once made the parser allocate 5 GiB
+/// before the verifier's constant limit was checked.
+#[test]
+fn splats_are_bounded_per_file() {
+    let splats = |k: usize, n: usize| {
+        let mut src = String::from("graph @g(%x: tensor<1xi8>) -> (%y: tensor<1xi8>) {\n");
+        for i in 0..k {
+            src += &format!("  %c{i} = const dense<0> : tensor<{n}xi8>\n");
+        }
+        src + "  return %x\n}\n"
+    };
+    parse_ok(&splats(4, 1 << 20));
+    assert_has(
+        &errors(&splats(3, (1 << 25) + 1)),
+        &[
+            "the inline splats of this file expand to more than 67108864 elements",
+            "33554433 more elements",
+            "dense_file",
+        ],
+    );
+}
