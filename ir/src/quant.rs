@@ -73,7 +73,11 @@ pub fn dynamic_range(x: &[f32]) -> (f32, f32) {
 pub fn dynamic_params(lo: f32, hi: f32) -> (f32, i64) {
     let scale = if hi == lo { 1.0 } else { (hi - lo) / 255.0 };
     let z = 0.0 - lo / scale;
-    let clamped = if z.is_nan() { 255.0 } else { z.clamp(0.0, 255.0) };
+    let clamped = if z.is_nan() {
+        255.0
+    } else {
+        z.clamp(0.0, 255.0)
+    };
     (scale, round_half_even(clamped) as i64)
 }
 

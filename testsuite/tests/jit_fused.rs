@@ -644,7 +644,13 @@ fn depthwise_convs_match_the_interpreter() {
             // Case 5: biases at the saturating end (the kernel's general
             // form); the others fit (its fast form).
             let bvals: Vec<i64> = (0..c)
-                .map(|q| if i == 5 && q % 2 == 0 { -2_100_000_000 } else { rng.range(-3000, 3000) })
+                .map(|q| {
+                    if i == 5 && q % 2 == 0 {
+                        -2_100_000_000
+                    } else {
+                        rng.range(-3000, 3000)
+                    }
+                })
                 .collect();
             let b = g.add_const(
                 TensorData::from_i64s(ScalarType::I32, &bvals).unwrap(),

@@ -263,7 +263,10 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
         for _ in 0..args.runs.clamp(1, 1000) {
             let t = model.run_profiled(&inputs).map_err(error)?;
             if per_op.is_empty() {
-                per_op = t.iter().map(|(n, o, _)| (n.clone(), *o, Vec::new())).collect();
+                per_op = t
+                    .iter()
+                    .map(|(n, o, _)| (n.clone(), *o, Vec::new()))
+                    .collect();
             }
             for (slot, (_, _, d)) in per_op.iter_mut().zip(t) {
                 slot.2.push(d);
@@ -273,7 +276,11 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
             .iter()
             .map(|(_, _, t)| BenchStats::from_times(t.clone()).median.as_secs_f64())
             .sum();
-        let _ = writeln!(o, "  per op (median of {} profiled runs):", args.runs.clamp(1, 1000));
+        let _ = writeln!(
+            o,
+            "  per op (median of {} profiled runs):",
+            args.runs.clamp(1, 1000)
+        );
         for (node, op, t) in per_op {
             let m = BenchStats::from_times(t).median;
             let _ = writeln!(
