@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         groups: 1,
     };
     let acc = g.add_node(
-        Op::Conv2dInt(attrs),
+        Op::Conv2dInt(attrs, qcc_ir::IntAttrs::default()),
         &[x, w_, b],
         TensorType::new(
             vec![1, o, h, w],

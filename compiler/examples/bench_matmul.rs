@@ -65,7 +65,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         ElemType::quant(QuantType::per_tensor(ScalarType::I32, 0.02 * 0.01, 0))
     };
-    let acc = g.add_node(Op::MatMulInt, &[x, w], TensorType::new(vec![m, n], acc_t));
+    let acc = g.add_node(
+        Op::MatMulInt(qcc_ir::IntAttrs::default()),
+        &[x, w],
+        TensorType::new(vec![m, n], acc_t),
+    );
     let y = g.add_node(
         Op::Requantize {
             mode: RequantMode::Float,

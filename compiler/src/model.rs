@@ -287,12 +287,12 @@ pub fn count_macs(graph: &Graph) -> u64 {
         let args = graph.args(v);
         let out: u64 = node.ty.shape.iter().product::<usize>() as u64;
         let per = match &node.op {
-            Op::MatMul | Op::MatMulInt => {
+            Op::MatMul | Op::MatMulInt(_) => {
                 let s = &graph.ty(args[0]).shape;
                 s[s.len() - 1] as u64
             }
             Op::Dense => graph.ty(args[0]).shape[1] as u64,
-            Op::Conv2d(_) | Op::Conv2dInt(_) => {
+            Op::Conv2d(_) | Op::Conv2dInt(..) => {
                 let w = &graph.ty(args[1]).shape;
                 (w[1] * w[2] * w[3]) as u64
             }

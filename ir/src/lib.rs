@@ -35,6 +35,6 @@ pub mod verify;
 pub use diag::{Diagnostic, Span};
 pub use graph::{Graph, Node, Output, TypeAlias, ValueId};
 pub use limits::Limits;
-pub use op::{ConstData, Conv2dAttrs, F32Attr, Op, Pool2dAttrs, RequantMode};
+pub use op::{ConstData, Conv2dAttrs, F32Attr, IntAttrs, Op, Pool2dAttrs, RequantMode};
 pub use tensor::{Tensor, TensorData};
 pub use types::{ElemType, Layout, QuantType, ScalarType, TensorType};

@@ -78,6 +78,21 @@ impl Default for Conv2dAttrs {
     }
 }
 
+/// Attributes of `matmul_int` and `conv2d_int`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IntAttrs {
+    /// The input's zero-point term is in the bias already: the op sums
+    /// `x · (w − zw)`, not `(x − zx) · (w − zw)`, and the bias carries
+    /// `−zx · Σ (w − zw)` (computed at compile time by `fold-zero-points`).
+    /// A convolution's padding still reads `zx`. Default false.
+    pub zx_in_bias: bool,
+}
+
+impl IntAttrs {
+    /// `zx_in_bias = true`.
+    pub const ZX_IN_BIAS: IntAttrs = IntAttrs { zx_in_bias: true };
+}
+
 /// Attributes of `maxpool2d` and `avgpool2d`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pool2dAttrs {
@@ -196,12 +211,20 @@ pub enum Op {
     },
 
     // ---- integer ops ----
-    /// `matmul_int x, w[, bias]`: Σ (x − zx)(w − zw) + bias, exact in i32.
-    /// x quantized `[..., M, K]`, w quantized `[K, N]` (per axis: axis 1), bias
-    /// i32 `[N]`; result i32 or `!quant.uniform<i32:f32, sx·sw>`.
-    MatMulInt,
+    /// `matmul_int x, w[, bias[, rs]]`: Σ (x − zx)(w − zw) + bias, exact in
+    /// i32. x quantized `[..., M, K]`, w quantized `[K, N]` (per axis: axis
+    /// 1), bias i32 `[N]`; result i32 or `!quant.uniform<i32:f32, sx·sw>`.
+    /// With `rs` (the row sums of x, i32 `[..., M, 1]`, see [`Op::RowSums`])
+    /// the weight zero-point term is `zw · rs` instead: `Σ (x − zx)·w − zw·rs
+    /// + bias`. With [`IntAttrs::zx_in_bias`], x's zero point is not
+    /// subtracted.
+    MatMulInt(IntAttrs),
     /// `conv2d_int x, w[, bias]`: like `conv2d` on `q − z`; padding reads zx.
-    Conv2dInt(Conv2dAttrs),
+    Conv2dInt(Conv2dAttrs, IntAttrs),
+    /// `row_sums x`: `Σ_k (x[..., m, k] − zx)` over the last axis, exact,
+    /// as i32 `[..., M, 1]` (the run-time term `zw · Σx` of a `matmul_int`
+    /// whose weights are not constant and have a zero point).
+    RowSums,
     /// `add_int a, b`: both sides rescaled to the result's scale, summed,
     /// rounded once per `mode` (see semantics.md), broadcast like `add`.
     AddInt {
@@ -306,6 +329,7 @@ pub const OP_NAMES: &[&str] = &[
     "requantize",
     "matmul_int",
     "conv2d_int",
+    "row_sums",
     "add_int",
     "clamp_int",
     "dynamic_scale",
@@ -340,8 +364,9 @@ impl Op {
             Op::Quantize => "quantize",
             Op::Dequantize => "dequantize",
             Op::Requantize { .. } => "requantize",
-            Op::MatMulInt => "matmul_int",
-            Op::Conv2dInt(_) => "conv2d_int",
+            Op::MatMulInt(_) => "matmul_int",
+            Op::Conv2dInt(..) => "conv2d_int",
+            Op::RowSums => "row_sums",
             Op::AddInt { .. } => "add_int",
             Op::ClampInt { .. } => "clamp_int",
             Op::DynamicScale => "dynamic_scale",
@@ -357,7 +382,8 @@ impl Op {
     pub fn arity(&self) -> Arity {
         match self {
             Op::Input(_) | Op::Const(_) => Arity::Exactly(0),
-            Op::Dense | Op::Conv2d(_) | Op::MatMulInt | Op::Conv2dInt(_) => Arity::Range(2, 3),
+            Op::Dense | Op::Conv2d(_) | Op::Conv2dInt(..) => Arity::Range(2, 3),
+            Op::MatMulInt(_) => Arity::Range(2, 4),
             Op::MatMul | Op::Add | Op::Mul | Op::AddInt { .. } => Arity::Exactly(2),
             Op::QuantizeDyn | Op::DequantizeDyn => Arity::Exactly(3),
             Op::MatMulIntDyn | Op::Conv2dIntDyn(_) => Arity::Exactly(4),
@@ -376,7 +402,8 @@ impl Op {
             | Op::Requantize { .. }
             | Op::ClampInt { .. }
             | Op::DynamicScale
-            | Op::DynamicZeroPoint => Arity::Exactly(1),
+            | Op::DynamicZeroPoint
+            | Op::RowSums => Arity::Exactly(1),
         }
     }
 
@@ -402,7 +429,9 @@ mod tests {
         for n in OP_NAMES {
             assert!(seen.insert(*n), "duplicate op name {n}");
         }
-        assert!(OP_NAMES.contains(&Op::Conv2dInt(Conv2dAttrs::default()).name()));
+        assert!(
+            OP_NAMES.contains(&Op::Conv2dInt(Conv2dAttrs::default(), IntAttrs::default()).name())
+        );
         assert!(
             OP_NAMES.contains(
                 &Op::GlobalAvgPool {

@@ -26,7 +26,7 @@
 //! that does not fit (or that qcc's typing rules refuse) stays in float.
 //! The float ops left without users are removed.
 
-use qcc_ir::{Graph, Op, RequantMode, ValueId, verify};
+use qcc_ir::{Graph, IntAttrs, Op, RequantMode, ValueId, verify};
 
 /// The operand of a `dequantize`, if `v` is one.
 fn dq_source(g: &Graph, v: ValueId) -> Option<ValueId> {
@@ -109,7 +109,7 @@ pub fn fuse_qdq(g: &mut Graph) -> usize {
                     if let Some(&b) = args.get(2) {
                         ops.push(bias(g, b)?);
                     }
-                    let acc = try_add(g, Op::Conv2dInt(attrs), &ops, None)?;
+                    let acc = try_add(g, Op::Conv2dInt(attrs, IntAttrs::default()), &ops, None)?;
                     try_add(g, requant.clone(), &[acc], Some(&yt))
                 }
                 Op::Dense | Op::MatMul => {
@@ -120,7 +120,7 @@ pub fn fuse_qdq(g: &mut Graph) -> usize {
                     if let Some(&b) = args.get(2) {
                         ops.push(bias(g, b)?);
                     }
-                    let acc = try_add(g, Op::MatMulInt, &ops, None)?;
+                    let acc = try_add(g, Op::MatMulInt(IntAttrs::default()), &ops, None)?;
                     try_add(g, requant.clone(), &[acc], Some(&yt))
                 }
                 Op::Add => {

@@ -34,7 +34,7 @@
 //!   2^31 limit.
 
 use proptest::prelude::*;
-use qcc_ir::op::{Conv2dAttrs, F32Attr, Op, Pool2dAttrs, RequantMode};
+use qcc_ir::op::{Conv2dAttrs, F32Attr, IntAttrs, Op, Pool2dAttrs, RequantMode};
 use qcc_ir::tensor::TensorData;
 use qcc_ir::types::{ElemType, QuantType, ScalarType, TensorType};
 use qcc_ir::{Graph, ValueId};
@@ -996,9 +996,24 @@ impl Builder<'_> {
         shape[t.rank() - 1] = n;
         let out_axis = shape.len() - 1;
         let (result, bias) = self.int_result(t, &wt, shape, out_axis, n);
+        let int = IntAttrs {
+            zx_in_bias: self.ch.one_in(3),
+        };
         let mut args = vec![x, w];
         args.extend(bias);
-        let v = self.push(Op::MatMulInt, &args, result);
+        // Sometimes the weights' zero-point term as explicit row sums (which
+        // need a bias before them).
+        if self.ch.one_in(4) {
+            if args.len() == 2 {
+                let b = self.bias(TensorType::new(vec![n], ElemType::I32));
+                args.push(b);
+            }
+            let mut rows = t.shape.clone();
+            rows[t.rank() - 1] = 1;
+            let rs = self.push(Op::RowSums, &[x], TensorType::new(rows, ElemType::I32));
+            args.push(rs);
+        }
+        let v = self.push(Op::MatMulInt(int), &args, result);
         Some(self.maybe_requantize(v))
     }
 
@@ -1008,9 +1023,12 @@ impl Builder<'_> {
         let w = self.int_weights(vec![o, cg, kh, kw], 0);
         let wt = self.ty(w);
         let (result, bias) = self.int_result(t, &wt, out, 1, o);
+        let int = IntAttrs {
+            zx_in_bias: self.ch.one_in(3),
+        };
         let mut args = vec![x, w];
         args.extend(bias);
-        let v = self.push(Op::Conv2dInt(attrs), &args, result);
+        let v = self.push(Op::Conv2dInt(attrs, int), &args, result);
         Some(self.maybe_requantize(v))
     }
 

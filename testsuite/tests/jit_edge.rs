@@ -140,7 +140,7 @@ fn matmul_graph(
         ));
     }
     let acc = g.add_node(
-        Op::MatMulInt,
+        Op::MatMulInt(qcc_ir::IntAttrs::default()),
         &args,
         TensorType::new(vec![m, n], ElemType::quant(acc_q)),
     );
@@ -273,7 +273,7 @@ fn conv_graph(
     );
     let accq = QuantType::per_axis(ScalarType::I32, 1, acc_scales, vec![0; o]);
     let acc = g.add_node(
-        Op::Conv2dInt(attrs),
+        Op::Conv2dInt(attrs, qcc_ir::IntAttrs::default()),
         &[x, wv, b],
         TensorType::new(vec![n, o, oh, ow], ElemType::quant(accq)),
     );

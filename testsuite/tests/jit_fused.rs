@@ -13,7 +13,7 @@ mod jit_common;
 
 use jit_common::{Rng, assert_same, compile_forced};
 use qcc_compiler::model::DotPath;
-use qcc_ir::op::{Conv2dAttrs, Op, RequantMode};
+use qcc_ir::op::{Conv2dAttrs, IntAttrs, Op, RequantMode};
 use qcc_ir::types::{ElemType, QuantType, ScalarType, TensorType};
 use qcc_ir::{Graph, Tensor, TensorData};
 
@@ -157,8 +157,11 @@ fn matmul_graph(c: &Case, rng: &mut Rng) -> Graph {
             TensorType::new(vec![n], ElemType::quant(bq)),
         ));
     }
+    // Every other shape with x's zero point folded into the bias.
     let acc = g.add_node(
-        Op::MatMulInt,
+        Op::MatMulInt(IntAttrs {
+            zx_in_bias: k % 2 == 1,
+        }),
         &args,
         TensorType::new(vec![m, n], ElemType::quant(acc_q)),
     );
@@ -334,7 +337,12 @@ fn fused_conv_requantize() {
                 );
                 let accq = QuantType::per_axis(ScalarType::I32, 1, acc_s, vec![0; o]);
                 let acc = g.add_node(
-                    Op::Conv2dInt(a.clone()),
+                    Op::Conv2dInt(
+                        a.clone(),
+                        IntAttrs {
+                            zx_in_bias: i % 2 == 1,
+                        },
+                    ),
                     &[x, wv, b],
                     TensorType::new(vec![n, o, oh, ow], ElemType::quant(accq)),
                 );
@@ -657,8 +665,11 @@ fn depthwise_convs_match_the_interpreter() {
                 TensorType::new(vec![c], ElemType::quant(bq)),
             );
             let accq = QuantType::per_axis(ScalarType::I32, 1, acc_s, vec![0; c]);
+            let int = IntAttrs {
+                zx_in_bias: i % 2 == 1,
+            };
             let acc = g.add_node(
-                Op::Conv2dInt(a),
+                Op::Conv2dInt(a, int),
                 &[x, wv, b],
                 TensorType::new(vec![n, c, oh, ow], ElemType::quant(accq)),
             );
@@ -753,8 +764,12 @@ fn stride_one_convs_match_the_interpreter() {
                 TensorType::new(vec![o], ElemType::quant(bq)),
             );
             let accq = QuantType::per_axis(ScalarType::I32, 1, acc_s, vec![0; o]);
+            // x's zero point in the bias on some (not the saturating case 3).
+            let int = IntAttrs {
+                zx_in_bias: i % 2 == 0,
+            };
             let acc = g.add_node(
-                Op::Conv2dInt(a),
+                Op::Conv2dInt(a, int),
                 &[x, wv, b],
                 TensorType::new(vec![n, o, oh, ow], ElemType::quant(accq)),
             );

@@ -10,6 +10,8 @@
 //! `Σ_k (u − ua)(w − zw[n]) = Σ u·w − zw[n]·Σ_k u + colc[n]` with the
 //! compile-time column constant `colc[n] = −ua·Σ_k w[k, n] + K·ua·zw[n]`.
 //! Padding positions of a convolution hold `ua`, so they contribute 0.
+//! With `zx_in_bias` the sums subtract `ua − zx` (the flip only) instead:
+//! the bias holds the rest, and padding contributes `zx·(w − zw)`.
 //! The bias is then added in i64 and the result saturated, as the
 //! interpreter does.
 
@@ -79,6 +81,7 @@ impl GemmPrep {
         n: usize,
         signed_x: bool,
         zx: i64,
+        zx_in_bias: bool,
         zw: Vec<i64>,
         w: impl Fn(usize, usize) -> i64,
         conv: Option<ConvShape>,
@@ -124,10 +127,14 @@ impl GemmPrep {
                 wabs[col] += (v - zw[col]).abs();
             }
         }
+        // What the sums subtract from `u`: `ua`, or only the flip of signed
+        // inputs when x's zero point is in the bias (`zx_in_bias`; padding
+        // still holds `ua`, so it contributes `zx · (w − zw)`).
+        let ua_sub = if zx_in_bias { ua - zx } else { ua };
         let colc = (0..n)
-            .map(|col| (-ua * wsum[col] + k as i64 * ua * zw[col]) as i32)
+            .map(|col| (-ua_sub * wsum[col] + k as i64 * ua_sub * zw[col]) as i32)
             .collect();
-        let dev = ua.max(255 - ua);
+        let dev = ua_sub.max(255 - ua_sub);
         let colbound = wabs.iter().map(|&a| dev.saturating_mul(a)).collect();
         let need_rowsum = zw.iter().any(|&z| z != 0);
         let pack_a = conv.is_some() || signed_x || need_rowsum || k != kp || path == DotPath::Amx;

@@ -9,7 +9,7 @@ use crate::plan::{Buf, Ek};
 use crate::shim::DotPath;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value};
-use qcc_ir::op::{Conv2dAttrs, Op, Pool2dAttrs, RequantMode};
+use qcc_ir::op::{Conv2dAttrs, IntAttrs, Op, Pool2dAttrs, RequantMode};
 use qcc_ir::quant::{MAX_MULTIPLIER, Rescale};
 use qcc_ir::types::{QuantType, ScalarType, TensorType};
 use qcc_ir::{Graph, ValueId};
@@ -167,14 +167,16 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     }
     let node = graph.node(v);
     let args = graph.args(v);
-    if let Op::Conv2dInt(a) = &node.op
+    if let Op::Conv2dInt(a, int) = &node.op
         && a.groups > 1
     {
-        return depthwise(graph, v, path, a).unwrap_or(Prep::Plain);
+        return depthwise(graph, v, path, a, int).unwrap_or(Prep::Plain);
     }
-    let (is_conv, attrs) = match &node.op {
-        Op::MatMulInt => (false, None),
-        Op::Conv2dInt(a) if a.groups == 1 => (true, Some(a)),
+    let (is_conv, attrs, int) = match &node.op {
+        // Row sums as an operand: not constant weights, the generic loop.
+        Op::MatMulInt(_) if args.len() > 3 => return Prep::Plain,
+        Op::MatMulInt(int) => (false, None, *int),
+        Op::Conv2dInt(a, int) if a.groups == 1 => (true, Some(a), *int),
         Op::Requantize { .. } if crate::shim::host_features().avx512vnni => {
             return Prep::VecRequant;
         }
@@ -224,6 +226,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
             n,
             signed_x,
             zx,
+            int.zx_in_bias,
             zw,
             |kk, col| wv[kk * n + col] as i64,
             None,
@@ -257,6 +260,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
             o,
             signed_x,
             zx,
+            int.zx_in_bias,
             zw,
             // Packed in the im2col order `kk = (ky·kw + kx)·c + ci` (see
             // `shim::qcc_im2col`); the weights are `[o][c][kh][kw]`.
@@ -472,7 +476,13 @@ fn graph_mode(m: crate::shim::FusedMode) -> RequantMode {
 /// per group and one output per channel, constant 8-bit weights of zero
 /// point 0, 8-bit per-tensor activations, an i32 result and a host with the
 /// kernel.
-fn depthwise(graph: &Graph, v: ValueId, path: DotPath, a: &Conv2dAttrs) -> Option<Prep> {
+fn depthwise(
+    graph: &Graph,
+    v: ValueId,
+    path: DotPath,
+    a: &Conv2dAttrs,
+    int: &IntAttrs,
+) -> Option<Prep> {
     use crate::shim::DepthwiseGeometry;
     if !matches!(path, DotPath::Avx512Vnni | DotPath::Amx) || !crate::shim::has_depthwise_kernel() {
         return None;
@@ -514,6 +524,9 @@ fn depthwise(graph: &Graph, v: ValueId, path: DotPath, a: &Conv2dAttrs) -> Optio
     }
     let (lo, hi) = node.ty.elem.int_range()?;
     let ua = zx + if signed { 128 } else { 0 };
+    // What the sums subtract: `ua` itself, or only the flip of signed
+    // inputs when x's zero point is in the bias (padding still holds `ua`).
+    let ua_sub = if int.zx_in_bias { ua - zx } else { ua };
     let mut geo = DepthwiseGeometry {
         n,
         c,
@@ -556,8 +569,8 @@ fn depthwise(graph: &Graph, v: ValueId, path: DotPath, a: &Conv2dAttrs) -> Optio
                 w4.push(i32::from_le_bytes(b));
             }
         }
-        colc.push((-ua * taps.iter().sum::<i64>()) as i32);
-        colbound.push(ua.max(255 - ua) * taps.iter().map(|w| w.abs()).sum::<i64>());
+        colc.push((-ua_sub * taps.iter().sum::<i64>()) as i32);
+        colbound.push(ua_sub.max(255 - ua_sub) * taps.iter().map(|w| w.abs()).sum::<i64>());
     }
     Some(Prep::Depthwise(Box::new(DepthwisePrep {
         geo,
@@ -750,14 +763,14 @@ pub(crate) fn lower(
     };
     match &node.op {
         Op::Input(_) | Op::Const(_) => Ok(()),
-        Op::MatMulInt => match prep {
+        Op::MatMulInt(int) => match prep {
             Prep::Gemm(g) => {
                 gemm::emit(fx, g, &a[0], a.get(2), &out, temps, phase);
                 Ok(())
             }
-            _ => matmul_int(fx, &a, &at, &out, out_ty).map_err(e),
+            _ => matmul_int(fx, &a, &at, &out, out_ty, int).map_err(e),
         },
-        Op::Conv2dInt(attrs) => match prep {
+        Op::Conv2dInt(attrs, int) => match prep {
             #[cfg(target_arch = "x86_64")]
             Prep::DirectConv(d) => {
                 direct_conv_emit(fx, d, &a[0], &out, temps, phase);
@@ -789,9 +802,10 @@ pub(crate) fn lower(
                 gemm::emit(fx, g, &a[0], a.get(2), &out, temps, phase);
                 Ok(())
             }
-            _ => conv(fx, &a, &at, &out, out_ty, attrs, true).map_err(e),
+            _ => conv(fx, &a, &at, &out, out_ty, attrs, Some(int)).map_err(e),
         },
-        Op::Conv2d(attrs) => conv(fx, &a, &at, &out, out_ty, attrs, false).map_err(e),
+        Op::Conv2d(attrs) => conv(fx, &a, &at, &out, out_ty, attrs, None).map_err(e),
+        Op::RowSums => row_sums(fx, &a[0], at[0], &out).map_err(e),
         Op::MatMul => matmul_f32(fx, &a, &at, &out, out_ty),
         Op::Dense => dense(fx, &a, &at, &out),
         Op::Add | Op::Mul if at[0].shape == out_ty.shape && at[1].shape == out_ty.shape => {
@@ -1400,26 +1414,36 @@ fn add_int(
 }
 
 /// Generic `matmul_int` (the scalar path, and weights that are not constant
-/// or not narrow): exact i64 sums.
+/// or not narrow): exact i64 sums. With row sums (`a[3]`) the weights' zero
+/// points are not subtracted in the sum; `zw · rs` is, after it.
 fn matmul_int(
     fx: &mut Fx,
     a: &[Buf],
     at: &[&TensorType],
     out: &Buf,
     out_ty: &TensorType,
+    int: &IntAttrs,
 ) -> Result<(), String> {
     let (xt, wt) = (at[0], at[1]);
     let (k, n) = (wt.shape[0], wt.shape[1]);
     let m = numel(&xt.shape) / k;
     let zx = match xt.elem.as_quant() {
         None => 0,
+        Some(_) if int.zx_in_bias => 0,
         Some(q) if !q.is_per_axis() => q.zero_points[0],
         Some(_) => return Err("the input must be per tensor".into()),
     };
-    let zw: Vec<i64> = match wt.elem.as_quant() {
+    let zw_type: Vec<i64> = match wt.elem.as_quant() {
         None => vec![0; n],
         Some(q) => (0..n).map(|c| q.zero_point(c)).collect(),
     };
+    let rows = a.get(3).map(|rs| (fx.base(rs), rs.ek));
+    let zw = if rows.is_some() {
+        vec![0; n]
+    } else {
+        zw_type.clone()
+    };
+    let zt_tab = per_channel_i64(fx, &zw_type);
     let (lo, hi) = out_ty
         .elem
         .int_range()
@@ -1446,6 +1470,12 @@ fn matmul_int(
             fx.b.def_var(acc, nv);
         });
         let mut s = fx.b.use_var(acc);
+        if let Some((rb, re)) = rows {
+            let rv = fx.ld(re, rb, r);
+            let zt = channel_value(fx, &zw_type, zt_tab, col);
+            let t = fx.b.ins().imul(rv, zt);
+            s = fx.b.ins().isub(s, t);
+        }
         if let Some((bb, be)) = bias {
             let bv = fx.ld(be, bb, col);
             s = fx.b.ins().iadd(s, bv);
@@ -1453,6 +1483,35 @@ fn matmul_int(
         let y = fx.clamp(s, lo, hi);
         let oi = fx.lin(&[(r, n as i64), (col, 1)], 0);
         fx.st(out.ek, ob, oi, y);
+    });
+    Ok(())
+}
+
+/// `row_sums`: `Σ_k (x − zx)` per row, exact (the verifier proves it fits
+/// i32).
+fn row_sums(fx: &mut Fx, x: &Buf, xt: &TensorType, out: &Buf) -> Result<(), String> {
+    let k = *xt.shape.last().ok_or("rank 0 input")?;
+    let m = numel(&xt.shape) / k.max(1);
+    let zx = match xt.elem.as_quant() {
+        None => 0,
+        Some(q) if !q.is_per_axis() => q.zero_points[0],
+        Some(_) => return Err("the input must be per tensor".into()),
+    };
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    fx.nest(&[m], &mut |fx, i| {
+        let r = i[0];
+        let z = fx.c(0);
+        let acc = fx.var(I64, z);
+        fx.for_n(k, |fx, kk| {
+            let xi = fx.lin(&[(r, k as i64), (kk, 1)], 0);
+            let xv = fx.ld(x.ek, xb, xi);
+            let xc = fx.b.ins().iadd_imm_s(xv, -zx);
+            let cur = fx.b.use_var(acc);
+            let nv = fx.b.ins().iadd(cur, xc);
+            fx.b.def_var(acc, nv);
+        });
+        let s = fx.b.use_var(acc);
+        fx.st(out.ek, ob, r, s);
     });
     Ok(())
 }
@@ -1485,8 +1544,10 @@ fn conv(
     out: &Buf,
     out_ty: &TensorType,
     attrs: &Conv2dAttrs,
-    int: bool,
+    int: Option<&IntAttrs>,
 ) -> Result<(), String> {
+    let zx_in_bias = int.is_some_and(|i| i.zx_in_bias);
+    let int = int.is_some();
     let (xt, wt) = (at[0], at[1]);
     let [n, c, h, w] = <[usize; 4]>::try_from(xt.shape.as_slice()).map_err(|_| "rank 4 input")?;
     let [o, cg, kh, kw] =
@@ -1558,11 +1619,14 @@ fn conv(
             let wv = fx.ld(we, wb, wi);
             let cur = fx.b.use_var(acc);
             let nv = if int {
-                let xc = fx.b.ins().iadd_imm_s(xv, -zx);
+                // Padding reads zx: it contributes 0, or zx·(w − zw)
+                // when x's zero point is in the bias.
+                let zxv = fx.c(zx);
+                let xv = fx.b.ins().select(valid, xv, zxv);
+                let xc = fx.b.ins().iadd_imm_s(xv, if zx_in_bias { 0 } else { -zx });
                 let wc = fx.b.ins().isub(wv, zwv.expect("zw"));
                 let p = fx.b.ins().imul(xc, wc);
-                let s = fx.b.ins().iadd(cur, p);
-                fx.b.ins().select(valid, s, cur)
+                fx.b.ins().iadd(cur, p)
             } else {
                 // Padding reads 0.0 and still takes part in the sum.
                 let z = fx.cf(0.0);

@@ -152,5 +152,7 @@ pub(super) fn conv2d_int_dyn(
     let zw = channel_zero_points(zw, g.o)?;
     expect_shape(out, &g.out_shape())?;
     let i32_range = (i32::MIN as i64, i32::MAX as i64);
-    Ok(Vals::Int(conv_sums(xv, wv, zx, &zw, None, &g, i32_range)))
+    Ok(Vals::Int(conv_sums(
+        xv, wv, zx, zx, &zw, None, &g, i32_range,
+    )))
 }

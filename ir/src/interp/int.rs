@@ -5,7 +5,7 @@
 
 use super::index::{ConvGeom, MatDims, broadcast_offsets, broadcast_shape, for_each_nchw};
 use super::{Arg, Vals, expect_shape, rescale, saturate_i32, saturate_wide};
-use crate::op::{Conv2dAttrs, RequantMode};
+use crate::op::{Conv2dAttrs, IntAttrs, RequantMode};
 use crate::quant::{Rescale, f32_to_i64_sat, round_half_even, saturate};
 use crate::types::{ScalarType, TensorType};
 
@@ -57,22 +57,58 @@ fn int_bias(b: Option<Arg<'_>>, channels: usize) -> Result<Option<&[i64]>, Strin
     b.ints("the bias").map(Some)
 }
 
-/// `matmul_int x, w[, bias]`:
-/// `y[.., i, n] = saturate(Σ_k (x[.., i, k] − zx) · (w[k, n] − zw[n]) + bias[n])`.
+/// `matmul_int x, w[, bias[, rs]] {zx_in_bias}`:
+/// `y[.., i, n] = saturate(Σ_k (x[.., i, k] − zx') · (w[k, n] − zw'[n]) − t + bias[n])`
+/// with `zx' = 0` when `zx_in_bias` (else `zx`), and with row sums `rs`:
+/// `zw' = 0` and `t = zw[n] · rs[.., i, 0]` (else `zw' = zw`, `t = 0`).
 pub(super) fn matmul_int(
     x: Arg,
     w: Arg,
     bias: Option<Arg>,
+    rs: Option<Arg>,
+    attrs: &IntAttrs,
     out: &TensorType,
 ) -> Result<Vals, String> {
     let (xv, wv) = (x.ints("the input")?, w.ints("the weights")?);
     let zx = x.int_zero_point("the input")?;
+    let zx = if attrs.zx_in_bias { 0 } else { zx };
     let d = MatDims::new(x.shape(), w.shape(), false)?;
     let zw = weight_zero_points(w, 1, d.n)?;
     let bias = int_bias(bias, d.n)?;
     let range = accumulator_range(out)?;
     expect_shape(out, &d.out_shape())?;
-    Ok(Vals::Int(matmul_sums(xv, wv, zx, &zw, bias, &d, range)))
+    let Some(rs) = rs else {
+        return Ok(Vals::Int(matmul_sums(xv, wv, zx, &zw, bias, &d, range)));
+    };
+    let mut rows = d.out_shape();
+    *rows.last_mut().expect("rank ≥ 2") = 1;
+    if rs.shape() != rows {
+        return Err(format!(
+            "the row sums must have shape {rows:?}, found {:?}",
+            rs.shape()
+        ));
+    }
+    if rs.quant().is_some() || rs.ty.elem.storage() != ScalarType::I32 {
+        return Err(format!(
+            "the row sums must be plain i32, found `{}`",
+            rs.ty.elem
+        ));
+    }
+    let rv = rs.ints("the row sums")?;
+    // Without the zero points, wide enough (i64 of i32 saturated values is
+    // not: the raw sums can pass i32), then the row term, then saturate.
+    let wide = matmul_sums(xv, wv, zx, &vec![0; d.n], None, &d, (i64::MIN, i64::MAX));
+    Ok(Vals::Int(
+        wide.iter()
+            .enumerate()
+            .map(|(j, &acc)| {
+                let (row, n) = (j / d.n, j % d.n);
+                let b = bias.map_or(0, |b| b[n]) as i128;
+                let t = zw[n] as i128 * rv[row] as i128;
+                saturate_wide(acc as i128 - t + b, range.0, range.1)
+            })
+            .collect(),
+    ))
 }
 
 /// `saturate(Σ_k (x[.., i, k] − zx) · (w[k, n] − zw[n]) + bias[n], lo, hi)` for
@@ -105,32 +141,71 @@ pub(super) fn matmul_sums(
     y
 }
 
-/// `conv2d_int x, w[, bias]`: `conv2d` on `(x − zx) · (w − zw[o])`, exact,
-/// padding contributing 0; then the bias, saturating.
+/// `row_sums x`: `Σ_k (x[.., i, k] − zx)` as `[.., i, 1]`, exact.
+pub(super) fn row_sums(x: Arg, out: &TensorType) -> Result<Vals, String> {
+    let xv = x.ints("the input")?;
+    let zx = x.int_zero_point("the input")?;
+    let Some((&k, rest)) = x.shape().split_last() else {
+        return Err("the input must have rank ≥ 1".into());
+    };
+    let mut shape = rest.to_vec();
+    shape.push(1);
+    expect_shape(out, &shape)?;
+    let range = accumulator_range(out)?;
+    if out.elem.as_quant().is_some() {
+        return Err(format!(
+            "the result must be plain i32, found `{}`",
+            out.elem
+        ));
+    }
+    if k == 0 {
+        return Ok(Vals::Int(vec![0; shape.iter().product()]));
+    }
+    Ok(Vals::Int(
+        xv.chunks(k)
+            .map(|row| {
+                let s: i128 = row.iter().map(|&v| (v - zx) as i128).sum();
+                saturate_wide(s, range.0, range.1)
+            })
+            .collect(),
+    ))
+}
+
+/// `conv2d_int x, w[, bias] {zx_in_bias}`: `conv2d` on `(x − zx') · (w −
+/// zw[o])`, exact, padding reading `zx`; then the bias, saturating. `zx' =
+/// 0` when `zx_in_bias` (padding then contributes `zx · (w − zw[o])`),
+/// else `zx` (padding contributes 0).
 pub(super) fn conv2d_int(
     x: Arg,
     w: Arg,
     bias: Option<Arg>,
     attrs: &Conv2dAttrs,
+    int: &IntAttrs,
     out: &TensorType,
 ) -> Result<Vals, String> {
     let (xv, wv) = (x.ints("the input")?, w.ints("the weights")?);
     let zx = x.int_zero_point("the input")?;
+    let zx_sub = if int.zx_in_bias { 0 } else { zx };
     let g = ConvGeom::new(x.shape(), w.shape(), attrs)?;
     let zw = weight_zero_points(w, 0, g.o)?;
     let bias = int_bias(bias, g.o)?;
     let range = accumulator_range(out)?;
     expect_shape(out, &g.out_shape())?;
-    Ok(Vals::Int(conv_sums(xv, wv, zx, &zw, bias, &g, range)))
+    Ok(Vals::Int(conv_sums(
+        xv, wv, zx, zx_sub, &zw, bias, &g, range,
+    )))
 }
 
 /// The integer convolution of `conv2d_int` and `conv2d_int_dyn`: for every
-/// output element `saturate(Σ (x − zx) · (w − zw[o]) + bias[o], lo, hi)`, the
-/// sum exact, positions in the padding contributing 0.
+/// output element `saturate(Σ (x − zx_sub) · (w − zw[o]) + bias[o], lo, hi)`,
+/// the sum exact, positions in the padding reading `zx` (so contributing 0
+/// when `zx_sub = zx`).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn conv_sums(
     xv: &[i64],
     wv: &[i64],
     zx: i64,
+    zx_sub: i64,
     zw: &[i64],
     bias: Option<&[i64]>,
     g: &ConvGeom,
@@ -140,10 +215,9 @@ pub(super) fn conv_sums(
     for_each_nchw(g.out_shape(), |n, o, oy, ox| {
         let mut acc: i128 = 0;
         g.for_each_tap(n, o, oy, ox, |xi, wi| {
-            // A position in the padding reads zx: (zx − zx) · w = 0.
-            if let Some(xi) = xi {
-                acc += (xv[xi] - zx) as i128 * (wv[wi] - zw[o]) as i128;
-            }
+            // A position in the padding reads zx.
+            let xq = xi.map_or(zx, |xi| xv[xi]);
+            acc += (xq - zx_sub) as i128 * (wv[wi] - zw[o]) as i128;
         });
         let b = bias.map_or(0, |b| b[o]);
         y.push(saturate_wide(acc + b as i128, lo, hi));

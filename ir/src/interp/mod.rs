@@ -603,8 +603,11 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         Op::Quantize => quantize::quantize(args[0], out),
         Op::Dequantize => quantize::dequantize(args[0], out),
         Op::Requantize { mode } => quantize::requantize(args[0], *mode, out),
-        Op::MatMulInt => int::matmul_int(args[0], args[1], bias, out),
-        Op::Conv2dInt(attrs) => int::conv2d_int(args[0], args[1], bias, attrs, out),
+        Op::MatMulInt(int) => {
+            int::matmul_int(args[0], args[1], bias, args.get(3).copied(), int, out)
+        }
+        Op::Conv2dInt(attrs, int) => int::conv2d_int(args[0], args[1], bias, attrs, int, out),
+        Op::RowSums => int::row_sums(args[0], out),
         Op::AddInt { mode } => int::add_int(args[0], args[1], *mode, out),
         Op::ClampInt { min, max } => int::clamp_int(args[0], *min, *max, out),
         Op::DynamicScale => dynamic::dynamic_scale(args[0], out),

@@ -4,7 +4,7 @@
 //! those equal to the table's default, so both sides agree on names, order
 //! and defaults by construction.
 
-use crate::op::{Conv2dAttrs, F32Attr, Op, Pool2dAttrs, RequantMode};
+use crate::op::{Conv2dAttrs, F32Attr, IntAttrs, Op, Pool2dAttrs, RequantMode};
 use crate::types::fmt_f32;
 use std::fmt;
 
@@ -199,6 +199,12 @@ impl AttrSet {
         }
     }
 
+    fn int_attrs(&self) -> IntAttrs {
+        IntAttrs {
+            zx_in_bias: self.bool("zx_in_bias"),
+        }
+    }
+
     fn pool(&self) -> Pool2dAttrs {
         Pool2dAttrs {
             kernel: self.array("kernel"),
@@ -227,6 +233,14 @@ const CONV: &[AttrSpec] = &[
     attr("pads", K::Sizes(Some(4)), D::Sizes(&[0, 0, 0, 0])),
     attr("dilations", K::Sizes(Some(2)), D::Sizes(&[1, 1])),
     attr("groups", K::Size, D::Size(1)),
+];
+const INT: &[AttrSpec] = &[attr("zx_in_bias", K::Bool, D::Bool(false))];
+const CONV_INT: &[AttrSpec] = &[
+    attr("strides", K::Sizes(Some(2)), D::Sizes(&[1, 1])),
+    attr("pads", K::Sizes(Some(4)), D::Sizes(&[0, 0, 0, 0])),
+    attr("dilations", K::Sizes(Some(2)), D::Sizes(&[1, 1])),
+    attr("groups", K::Size, D::Size(1)),
+    attr("zx_in_bias", K::Bool, D::Bool(false)),
 ];
 const MAXPOOL: &[AttrSpec] = &[
     attr("kernel", K::Sizes(Some(2)), D::Required),
@@ -364,13 +378,18 @@ pub(crate) const OPS: &[OpDef] = &[
     },
     OpDef {
         name: "matmul_int",
-        attrs: NONE,
-        build: |_| Op::MatMulInt,
+        attrs: INT,
+        build: |a| Op::MatMulInt(a.int_attrs()),
     },
     OpDef {
         name: "conv2d_int",
-        attrs: CONV,
-        build: |a| Op::Conv2dInt(a.conv()),
+        attrs: CONV_INT,
+        build: |a| Op::Conv2dInt(a.conv(), a.int_attrs()),
+    },
+    OpDef {
+        name: "row_sums",
+        attrs: NONE,
+        build: |_| Op::RowSums,
     },
     OpDef {
         name: "add_int",
@@ -449,7 +468,13 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
         v
     };
     match op {
-        Op::Conv2d(c) | Op::Conv2dInt(c) | Op::Conv2dIntDyn(c) => conv(c),
+        Op::Conv2d(c) | Op::Conv2dIntDyn(c) => conv(c),
+        Op::Conv2dInt(c, i) => {
+            let mut v = conv(c);
+            v.push(("zx_in_bias", V::Bool(i.zx_in_bias)));
+            v
+        }
+        Op::MatMulInt(i) => vec![("zx_in_bias", V::Bool(i.zx_in_bias))],
         Op::MaxPool2d(p) => pool(p, false),
         Op::AvgPool2d(p) => pool(p, true),
         Op::GlobalAvgPool { mode } | Op::Requantize { mode } | Op::AddInt { mode } => {
@@ -471,7 +496,7 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
         | Op::Reshape
         | Op::Quantize
         | Op::Dequantize
-        | Op::MatMulInt
+        | Op::RowSums
         | Op::DynamicScale
         | Op::DynamicZeroPoint
         | Op::QuantizeDyn

@@ -266,6 +266,10 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %mi = matmul_int %i, %i : tensor<1x2x4x4x!acc>
   %wi = const dense<[1, 2]> : tensor<2x1x1x1xi8>
   %ci = conv2d_int %i, %wi {groups = 2} : tensor<1x2x4x4xi32>
+  %cz = conv2d_int %i, %wi {pads = [1, 1, 1, 1], groups = 2, zx_in_bias = true} : tensor<1x2x6x6xi32>
+  %ro = row_sums %i : tensor<1x2x4x1xi32>
+  %bz = const dense<7> : tensor<4xi32>
+  %mz = matmul_int %i, %i, %bz, %ro {zx_in_bias = true} : tensor<1x2x4x4x!acc>
   %ai = add_int %i, %i {mode = double_round} : tensor<1x2x4x4x!q>
   %ai2 = add_int %i, %i : tensor<1x2x4x4x!q>
   %ki = clamp_int %i {min = -9223372036854775808, max = 9223372036854775807} : tensor<1x2x4x4x!q>
@@ -305,6 +309,9 @@ fn every_op_and_attribute_round_trips() {
             "requantize %qz : ",
             "matmul_int %i, %i : ",
             "conv2d_int %i, %wi {groups = 2}",
+            "conv2d_int %i, %wi {pads = [1, 1, 1, 1], groups = 2, zx_in_bias = true}",
+            "row_sums %i : tensor<1x2x4x1xi32>",
+            "matmul_int %i, %i, %bz, %ro {zx_in_bias = true}",
             "add_int %i, %i {mode = double_round}",
             "add_int %i, %i : ",
             "clamp_int %i {min = -9223372036854775808, max = 9223372036854775807}",
@@ -1419,8 +1426,10 @@ mod props {
             Just(Op::Quantize),
             Just(Op::Dequantize),
             mode().prop_map(|mode| Op::Requantize { mode }),
-            Just(Op::MatMulInt),
-            conv().prop_map(Op::Conv2dInt),
+            any::<bool>().prop_map(|zx_in_bias| Op::MatMulInt(crate::op::IntAttrs { zx_in_bias })),
+            (conv(), any::<bool>())
+                .prop_map(|(c, zx_in_bias)| Op::Conv2dInt(c, crate::op::IntAttrs { zx_in_bias })),
+            Just(Op::RowSums),
             mode().prop_map(|mode| Op::AddInt { mode }),
             (any::<i64>(), any::<i64>()).prop_map(|(min, max)| Op::ClampInt { min, max }),
         ]

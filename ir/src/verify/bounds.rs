@@ -9,13 +9,17 @@
 //! bound exceeds 2^31 − 1 on some channel is rejected. Arithmetic is in
 //! `u128`, saturating, so no bound overflows.
 //!
+//! With `zx_in_bias`, `max|x|` (deviation from 0) replaces `max|x − zx|`;
+//! with row sums (`matmul_int`'s fourth operand), `|w|` replaces
+//! `|w − zw|` (the term `zw · rs` is added exactly after the sum).
+//!
 //! `matmul_int_dyn` and `conv2d_int_dyn` take their zero points as
 //! operands: `max|x − zx|` is then `hi_x − lo_x` (any `zx` of x's type), and
 //! `|w[k, n] − zw[n]|` comes from the data when both `w` and `zw` are
 //! constants, is `max(|w − lo_w|, |w − hi_w|)` per element when only `w` is,
 //! and `hi_w − lo_w` otherwise.
 
-use super::rules::{I32_MAX, max_deviation};
+use super::rules::{I32_MAX, max_deviation, max_deviation_from};
 use crate::graph::{Graph, ValueId};
 use crate::op::Op;
 use crate::tensor::TensorData;
@@ -128,7 +132,7 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
     let args = graph.args(v);
     let tys: Vec<&TensorType> = args.iter().map(|&a| graph.ty(a)).collect();
     let dynamic = matches!(node.op, Op::MatMulIntDyn | Op::Conv2dIntDyn(_));
-    if !(dynamic || matches!(node.op, Op::MatMulInt | Op::Conv2dInt(_)))
+    if !(dynamic || matches!(node.op, Op::MatMulInt(_) | Op::Conv2dInt(..)))
         || super::check_op(&node.op, &tys, &node.ty).is_err()
     {
         return None;
@@ -141,7 +145,20 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
     // Output channels and the weight terms per channel (a row of a
     // convolution's weights, a column of a matmul's).
     let (channels, per_channel, conv) = geometry(&node.op, w)?;
-    let x_dev = max_deviation(&x.elem, 0)?;
+    // `zx_in_bias`: x's zero point is not subtracted. Row sums `rs`: the
+    // weights' zero point is not subtracted in the sum (the term `zw · rs`
+    // is added in i64 after it, exactly).
+    let (zx_in_bias, has_rs) = match &node.op {
+        Op::MatMulInt(i) => (i.zx_in_bias, args.len() > 3),
+        Op::Conv2dInt(_, i) => (i.zx_in_bias, false),
+        _ => (false, false),
+    };
+    let x_dev = if zx_in_bias {
+        max_deviation_from(&x.elem, 0)?
+    } else {
+        max_deviation(&x.elem, 0)?
+    };
+    let w_zero_point = |n: usize| if has_rs { 0 } else { zero_point(&w.elem, n) };
     let w_data = const_ints(graph, wv, w);
     let bias_data = args.get(2).and_then(|&b| {
         let bt = graph.ty(b);
@@ -161,7 +178,7 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
         // i64 sums cannot overflow: each term is below 2^32 and there are
         // fewer than 2^31 of them per channel (the element limits).
         let mut s = vec![0u64; channels];
-        let zws: Vec<i64> = (0..channels).map(|n| zero_point(&w.elem, n)).collect();
+        let zws: Vec<i64> = (0..channels).map(w_zero_point).collect();
         if let TensorData::I8(v) = d {
             // The common case, without a match per element.
             if conv {
@@ -201,6 +218,7 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
     for n in 0..distinct {
         let w_sum = match &sums {
             Some(s) => s[n],
+            None if has_rs => max_deviation_from(&w.elem, 0)?.saturating_mul(per_channel as u128),
             None => max_deviation(&w.elem, n)?.saturating_mul(per_channel as u128),
         };
         let bias = match bias_data {
@@ -220,8 +238,10 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
 /// matmul-like (`w [K, N]`) or conv-like (`w [O, C/g, KH, KW]`) op.
 fn geometry(op: &Op, w: &TensorType) -> Option<(usize, usize, bool)> {
     match op {
-        Op::MatMulInt | Op::MatMulIntDyn if w.rank() == 2 => Some((w.shape[1], w.shape[0], false)),
-        Op::Conv2dInt(_) | Op::Conv2dIntDyn(_) if w.rank() == 4 => {
+        Op::MatMulInt(_) | Op::MatMulIntDyn if w.rank() == 2 => {
+            Some((w.shape[1], w.shape[0], false))
+        }
+        Op::Conv2dInt(..) | Op::Conv2dIntDyn(_) if w.rank() == 4 => {
             let per = w.shape[1]
                 .checked_mul(w.shape[2])?
                 .checked_mul(w.shape[3])?;

@@ -494,7 +494,7 @@ impl Verifier<'_> {
         }
         if matches!(
             op,
-            Op::MatMulInt | Op::Conv2dInt(_) | Op::MatMulIntDyn | Op::Conv2dIntDyn(_)
+            Op::MatMulInt(_) | Op::Conv2dInt(..) | Op::MatMulIntDyn | Op::Conv2dIntDyn(_)
         ) {
             self.check_accumulator(v);
         }

@@ -409,11 +409,16 @@ pub fn pool_counts(h: usize, w: usize, attrs: &Pool2dAttrs) -> Option<(u128, u12
 /// `max |q − z|` over a type's integer range: `max(z − lo, hi − z)`, with
 /// `z = 0` for a plain integer type. `None` for `f32`.
 pub fn max_deviation(elem: &ElemType, channel: usize) -> Option<u128> {
-    let (lo, hi) = elem.int_range()?;
     let z = match elem {
         ElemType::Quant(q) => *q.zero_points.get(channel).or(q.zero_points.first())?,
         ElemType::Scalar(_) => 0,
     };
+    max_deviation_from(elem, z)
+}
+
+/// `max |q − z|` over the storage range of `elem`, for a given `z`.
+pub fn max_deviation_from(elem: &ElemType, z: i64) -> Option<u128> {
+    let (lo, hi) = elem.int_range()?;
     let d = (z as i128 - lo as i128).max(hi as i128 - z as i128).max(0);
     Some(d as u128)
 }
@@ -476,8 +481,9 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         Op::Quantize => r.quantize(),
         Op::Dequantize => r.dequantize(),
         Op::Requantize { .. } => r.requantize(),
-        Op::MatMulInt => r.matmul_int(),
-        Op::Conv2dInt(a) => r.conv2d_int(a),
+        Op::MatMulInt(_) => r.matmul_int(),
+        Op::Conv2dInt(a, _) => r.conv2d_int(a),
+        Op::RowSums => r.row_sums(),
         Op::AddInt { mode } => r.add_int(*mode),
         Op::ClampInt { min, max } => r.clamp_int(*min, *max),
         Op::DynamicScale => r.dynamic_param(ElemType::F32),
@@ -671,7 +677,7 @@ impl Rule<'_> {
         let names: &[&str] = match self.op {
             Op::MatMul | Op::Add | Op::Mul | Op::AddInt { .. } => &["a", "b"],
             Op::Dense | Op::Conv2d(_) => &["x", "w", "b"],
-            Op::MatMulInt | Op::Conv2dInt(_) => &["x", "w", "bias"],
+            Op::MatMulInt(_) | Op::Conv2dInt(..) => &["x", "w", "bias", "rs"],
             Op::QuantizeDyn => &["x", "s", "z"],
             Op::DequantizeDyn => &["q", "s", "z"],
             Op::MatMulIntDyn | Op::Conv2dIntDyn(_) => &["x", "w", "zx", "zw"],
@@ -1312,6 +1318,19 @@ impl Rule<'_> {
             ));
         }
         self.bias_shape(n);
+        if let Some(rs) = self.args.get(3) {
+            let mut rows = x.shape[..rx - 1].to_vec();
+            rows.push(1);
+            if rs.shape != rows {
+                self.err(format!(
+                    "`rs` (the row sums of `x`) must have shape {rows:?}, found {:?}",
+                    rs.shape
+                ));
+            }
+            if rs.elem != ElemType::I32 {
+                self.err(format!("`rs` must be plain `i32`, found `{}`", rs.elem));
+            }
+        }
         let elem = self.accumulator(n, rx - 1)?;
         let mut shape = x.shape[..rx - 1].to_vec();
         shape.push(n);
@@ -1335,6 +1354,35 @@ impl Rule<'_> {
         (self.errs.len() == before).then_some(Inferred {
             shape: ShapeRule::Exact(shape),
             elem,
+        })
+    }
+
+    /// `row_sums x`: `[..., K]` → `[..., 1]` in plain i32; the sums must fit
+    /// i32 for every value `x`'s type allows.
+    fn row_sums(&mut self) -> Option<Inferred> {
+        let ok =
+            self.want_int(0) & self.want_not_per_axis(0, "the row sums subtract one zero point");
+        let x = self.args[0];
+        let Some((&k, rest)) = x.shape.split_last() else {
+            self.err("`x` must have rank 1 or more");
+            return None;
+        };
+        let (lo, hi) = x.elem.int_range()?;
+        let z = x.elem.as_quant().map_or(0, |q| q.zero_points[0]);
+        let dev = (lo as i128 - z as i128)
+            .abs()
+            .max((hi as i128 - z as i128).abs());
+        if dev * k as i128 > i32::MAX as i128 {
+            self.err(format!(
+                "the row sums of `x` could overflow i32: K = {k} values of up to {dev} in magnitude"
+            ));
+            return None;
+        }
+        let mut shape = rest.to_vec();
+        shape.push(1);
+        ok.then_some(Inferred {
+            shape: ShapeRule::Exact(shape),
+            elem: ElemRule::Exact(ElemType::I32),
         })
     }
 

@@ -1125,7 +1125,12 @@ impl Converter<'_> {
         let a = self.quant_of(at, &av, &aq)?;
         let b = self.quant_of(at, &bv, &bq)?;
         if bshape.len() == 2 {
-            let acc = self.add(at, Op::MatMulInt, &[a, b], None)?;
+            let acc = self.add(
+                at,
+                Op::MatMulInt(qcc_ir::IntAttrs::default()),
+                &[a, b],
+                None,
+            )?;
             return self.requant_out(at, n, acc, 6, 7);
         }
         // Batched b: qcc's matmul_int takes a 2-d b, so go through float
@@ -1168,7 +1173,12 @@ impl Converter<'_> {
         let attrs = self.conv_attrs(at, n, &self.g.ty(x).shape.clone(), k)?;
         let mut args = vec![x, w];
         args.extend(self.bias_in(at, n, 8)?);
-        let acc = self.add(at, Op::Conv2dInt(attrs), &args, None)?;
+        let acc = self.add(
+            at,
+            Op::Conv2dInt(attrs, qcc_ir::IntAttrs::default()),
+            &args,
+            None,
+        )?;
         self.requant_out(at, n, acc, 6, 7)
     }
 
@@ -1218,7 +1228,12 @@ impl Converter<'_> {
         let a = self.raw_operand(at, n, 0, 2, None)?;
         let brank = self.shape_of(&self.val(at, n, 1)?).len();
         let b = self.raw_operand(at, n, 1, 3, Some(brank.saturating_sub(1)))?;
-        let v = self.add(at, Op::MatMulInt, &[a, b], None)?;
+        let v = self.add(
+            at,
+            Op::MatMulInt(qcc_ir::IntAttrs::default()),
+            &[a, b],
+            None,
+        )?;
         self.set(n, 0, Val::Node(v));
         Ok(())
     }
@@ -1231,7 +1246,12 @@ impl Converter<'_> {
         let w = self.raw_operand(at, n, 1, 3, Some(0))?;
         let k = self.kernel_hw(at, &self.g.ty(w).shape.clone())?;
         let attrs = self.conv_attrs(at, n, &self.g.ty(x).shape.clone(), k)?;
-        let v = self.add(at, Op::Conv2dInt(attrs), &[x, w], None)?;
+        let v = self.add(
+            at,
+            Op::Conv2dInt(attrs, qcc_ir::IntAttrs::default()),
+            &[x, w],
+            None,
+        )?;
         self.set(n, 0, Val::Node(v));
         Ok(())
     }
@@ -1270,7 +1290,7 @@ impl Converter<'_> {
         };
         let mut args = vec![a, b];
         args.extend(self.bias_in(at, n, 6)?);
-        let acc = self.add(at, Op::MatMulInt, &args, None)?;
+        let acc = self.add(at, Op::MatMulInt(qcc_ir::IntAttrs::default()), &args, None)?;
         if Self::input_name(n, 7).is_some() {
             self.requant_out(at, n, acc, 7, 8)
         } else {

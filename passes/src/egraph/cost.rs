@@ -4,7 +4,9 @@
 //! (and quantize / dequantize, which are float arithmetic) are dear,
 //! integer ops cheap, a constant costs almost nothing (it is folded at
 //! compile time), and a `matmul_int` / `conv2d_int` whose weights keep a
-//! zero point pays for the run-time row sums it needs.
+//! zero point pays for the run-time row sums it needs (less when they are
+//! an explicit, shareable `row_sums` operand), and one whose input's zero
+//! point is not in the bias pays a little for the term the kernel folds.
 //!
 //! The cost of an e-node is a pair compared lexicographically: the most
 //! expensive path from it down to the leaves (`base + max(children)`), then
@@ -43,13 +45,24 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
         Op::Transpose { .. } | Op::Concat { .. } if float => 8,
         Op::Transpose { .. } | Op::Concat { .. } => 4,
         Op::Requantize { .. } => 8,
-        Op::MatMulInt | Op::Conv2dInt(_) => {
+        Op::MatMulInt(_) | Op::Conv2dInt(..) => {
             let mut c = 20;
+            let zx_in_bias = matches!(op, Op::MatMulInt(i) | Op::Conv2dInt(_, i) if i.zx_in_bias);
+            if !zx_in_bias
+                && args
+                    .first()
+                    .and_then(|x| x.elem.as_quant())
+                    .is_some_and(|q| q.zero_points.iter().any(|&z| z != 0))
+            {
+                // Zx · Σw: a term per channel the kernel must fold.
+                c += 1;
+            }
             if let Some(w) = args.get(1) {
                 if let Some(q) = w.elem.as_quant()
                     && q.zero_points.iter().any(|&z| z != 0)
+                    && args.len() < 4
                 {
-                    // Zw · Σx: row sums of x at run time.
+                    // Zw · Σx: row sums of x inside the kernel, at run time.
                     c += 6;
                 }
                 if w.elem.storage().bits() > 8 {
@@ -59,6 +72,7 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
             c
         }
         Op::AddInt { .. } => 10,
+        Op::RowSums => 4,
         Op::ClampInt { .. } => 2,
         // Run-time quantization parameters: no rule produces or removes
         // them; the costs only place them among the others.

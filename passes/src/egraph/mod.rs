@@ -277,10 +277,12 @@ impl egg::Applier<QNode, QAnalysis> for RuleAdapter {
             }
             Err(_) if !self.rule.reports() => Vec::new(),
             Err(r) => {
-                let already =
-                    egraph.analysis.rejections.iter().any(|x| {
-                        x.class == eclass && x.rule == self.rule.name() && x.guard == r.guard
-                    });
+                let already = egraph.analysis.rejections.iter().any(|x| {
+                    x.class == eclass
+                        && x.root == root
+                        && x.rule == self.rule.name()
+                        && x.guard == r.guard
+                });
                 if !already {
                     egraph.analysis.rejections.push(Rejection {
                         class: eclass,

@@ -6,32 +6,48 @@
 //! - `fold-weight-zero-point`: for constant weights, `w − Zw` is computed
 //!   at compile time and stored with zero point 0 (in `i8`, when every
 //!   value fits; per channel for per-axis weights). Then `Zw = 0`, so the
-//!   run-time term `Zw·Σx` and the constant `K·Zx·Zw` vanish, and what
-//!   remains of `Zx` is `Zx·Σ(w − Zw)`, one constant per output channel
-//!   that the kernel adds to its bias. Exact: the op computes the same
-//!   products. Conv padding keeps reading `Zx` (`conv2d_int`'s semantics),
-//!   so padded positions still contribute 0.
-//! - `row-sums-needed`: asymmetric weights that are not constant need the
-//!   row sums `Σx` at run time; the IR has no op to express them, so such
-//!   ops stay as they are and the pass says so.
-//!
-//! The IR has no way either to state that `Zx·Σw` has moved into the bias
-//! (`matmul_int` always subtracts `Zx` by its semantics); the pass counts
-//! these compile-time terms in its stats for the kernel to fold.
+//!   run-time term `Zw·Σx` and the constant `K·Zx·Zw` vanish. Exact: the
+//!   op computes the same products.
+//! - `fold-input-zero-point`: for constant weights, the term
+//!   `−Zx·Σ_k (w − Zw)` (one constant per output channel) is added to the
+//!   bias at compile time and the op gets `zx_in_bias`, so that it sums
+//!   `x·(w − Zw)` and no kernel handles `Zx` again. A convolution's padding
+//!   keeps reading `Zx` (`conv2d_int`'s semantics), so the border outputs
+//!   stay exact too. Guards: the bias is constant (or absent), the new bias
+//!   fits i32, and the accumulator bound with `max|x|` in place of
+//!   `max|x − Zx|` still fits i32.
+//! - `row-sums`: asymmetric weights that are not constant need the row sums
+//!   `Σ (x − Zx)` at run time: the `matmul_int` gets them as an explicit
+//!   operand, `row_sums x`, which every matmul of the same `x` shares (the
+//!   e-graph holds one `row_sums` per `x`). A zero bias is added when there
+//!   was none (the row sums come fourth).
+//! - `window-sums-needed`: a convolution with such weights needs a sum per
+//!   output window; the IR has no op for that, so it stays as it is and
+//!   the pass says so.
 
-use crate::egraph::{Match, QEGraph, QNode, Reject, Rule, add_const, add_op, entry, guard};
+use crate::egraph::{
+    Match, QEGraph, QNode, Reject, Rule, add_checked, add_const, add_op, entry, guard,
+};
 use egg::Id;
-use qcc_ir::{ElemType, Op, QuantType, ScalarType, TensorData, TensorType};
+use qcc_ir::{ElemType, IntAttrs, Op, QuantType, ScalarType, TensorData, TensorType};
 use std::sync::Arc;
 
 pub fn rules() -> Vec<Arc<dyn Rule>> {
-    vec![Arc::new(FoldWeightZeroPoint), Arc::new(RowSumsNeeded)]
+    vec![
+        Arc::new(FoldWeightZeroPoint),
+        Arc::new(FoldInputZeroPoint),
+        Arc::new(RowSums),
+        Arc::new(WindowSumsNeeded),
+    ]
 }
 
 /// Matches `matmul_int(x, w[, b])` and `conv2d_int(x, w[, b])` whose
 /// weights have a non-zero zero point: `ops = [op]`, `ids = operands`.
+/// Nodes that already take row sums are left alone.
 fn search_asymmetric(eg: &QEGraph, node: &QNode, constant: bool, out: &mut Vec<Match>) {
-    if !matches!(entry(eg, node).op, Op::MatMulInt | Op::Conv2dInt(_)) {
+    if !matches!(entry(eg, node).op, Op::MatMulInt(_) | Op::Conv2dInt(..))
+        || node.children.len() > 3
+    {
         return;
     }
     let w = &eg[node.children[1]].data;
@@ -120,12 +136,24 @@ impl Rule for FoldWeightZeroPoint {
     }
 }
 
-#[derive(Debug)]
-pub struct RowSumsNeeded;
+/// The channel of element `i` of constant weights of type `wty`:
+/// `matmul_int`'s w `[K, N]` has channels on axis 1, `conv2d_int`'s
+/// w `[O, ...]` on axis 0.
+fn weight_channel(wty: &TensorType, conv: bool, i: usize) -> usize {
+    if conv {
+        let inner: usize = wty.shape[1..].iter().product();
+        i / inner.max(1)
+    } else {
+        i % wty.shape[1].max(1)
+    }
+}
 
-impl Rule for RowSumsNeeded {
+#[derive(Debug)]
+pub struct FoldInputZeroPoint;
+
+impl Rule for FoldInputZeroPoint {
     fn name(&self) -> &'static str {
-        "row-sums-needed"
+        "fold-input-zero-point"
     }
 
     fn reports(&self) -> bool {
@@ -133,14 +161,154 @@ impl Rule for RowSumsNeeded {
     }
 
     fn search(&self, eg: &QEGraph, node: &QNode, out: &mut Vec<Match>) {
-        search_asymmetric(eg, node, false, out);
+        let folded = match &entry(eg, node).op {
+            Op::MatMulInt(i) | Op::Conv2dInt(_, i) => i.zx_in_bias,
+            _ => return,
+        };
+        if folded || node.children.len() > 3 || eg[node.children[1]].data.konst.is_none() {
+            return;
+        }
+        let zx = eg[node.children[0]]
+            .data
+            .quant()
+            .is_some_and(|q| !q.is_per_axis() && q.zero_points[0] != 0);
+        if zx {
+            out.push(Match {
+                ops: vec![node.op],
+                ids: node.children.iter().map(|&c| eg.find(c)).collect(),
+            });
+        }
+    }
+
+    fn apply(&self, eg: &mut QEGraph, m: &Match) -> Result<Id, Reject> {
+        let root = eg.analysis.table.get(m.ops[0]).clone();
+        let (x, w) = (m.ids[0], m.ids[1]);
+        let (xty, wty) = (eg[x].data.ty.clone(), eg[w].data.ty.clone());
+        let conv = matches!(root.op, Op::Conv2dInt(..));
+        let qx = xty
+            .elem
+            .as_quant()
+            .ok_or_else(|| Reject::new("typing", "x not quantized"))?;
+        let zx = qx.zero_points[0];
+        let data = eg[w]
+            .data
+            .const_data()
+            .filter(|d| d.scalar_type().is_int())
+            .ok_or_else(|| Reject::new("constant", "w is not constant"))?;
+        let channels = if conv { wty.shape[0] } else { wty.shape[1] };
+        let zws: Vec<i64> = (0..channels)
+            .map(|c| wty.elem.as_quant().map_or(0, |q| q.zero_point(c)))
+            .collect();
+        // Σ_k (w − zw) and Σ_k |w − zw| per channel, in one pass over the
+        // data as it is stored (no copy: weights can be many megabytes).
+        let mut sum = vec![0i64; channels];
+        let mut abs = vec![0i64; channels];
+        let mut add = |i: usize, v: i64| {
+            let c = weight_channel(&wty, conv, i);
+            let d = v - zws[c];
+            sum[c] += d;
+            abs[c] += d.abs();
+        };
+        match data {
+            TensorData::I8(v) => v.iter().enumerate().for_each(|(i, &q)| add(i, q as i64)),
+            d => (0..d.len()).for_each(|i| add(i, d.get_int(i).unwrap_or(0))),
+        }
+        let old: Vec<i64> = match m.ids.get(2) {
+            Some(&b) => super::const_ints(eg, b).ok_or_else(|| {
+                Reject::new(
+                    "constant-bias",
+                    "the bias is not constant: nothing to fold into",
+                )
+            })?,
+            None => vec![0; channels],
+        };
+        let bias: Vec<i64> = old.iter().zip(&sum).map(|(b, s)| b - zx * s).collect();
+        let (lo, hi) = xty.elem.int_range().unwrap_or((0, 0));
+        let dev = lo.abs().max(hi.abs());
+        for c in 0..channels {
+            let b = bias[c];
+            guard("bias-fits-i32", i32::try_from(b).is_ok(), || {
+                format!(
+                    "channel {c}: the bias with −Zx·Σ(w − Zw) would be {b}, which does not fit in i32"
+                )
+            })?;
+            let bound = dev as i128 * abs[c] as i128 + (b as i128).abs();
+            guard("accumulator-bound", bound <= i32::MAX as i128, || {
+                format!(
+                    "channel {c}: with x's zero point in the bias the accumulator bound is {bound}, past 2^31 − 1"
+                )
+            })?;
+        }
+        let bias_ty = match m.ids.get(2) {
+            Some(&b) => eg[b].data.ty.clone(),
+            None => TensorType::new(vec![channels], ElemType::I32),
+        };
+        let td = TensorData::from_i64s(ScalarType::I32, &bias)
+            .map_err(|e| Reject::new("bias-fits-i32", e.to_string()))?;
+        let b = add_const(eg, td, bias_ty);
+        let op = match &root.op {
+            Op::Conv2dInt(a, _) => Op::Conv2dInt(a.clone(), IntAttrs::ZX_IN_BIAS),
+            _ => Op::MatMulInt(IntAttrs::ZX_IN_BIAS),
+        };
+        add_checked(eg, op, &[x, w, b], root.ty.clone())
+    }
+}
+
+#[derive(Debug)]
+pub struct RowSums;
+
+impl Rule for RowSums {
+    fn name(&self) -> &'static str {
+        "row-sums"
+    }
+
+    fn search(&self, eg: &QEGraph, node: &QNode, out: &mut Vec<Match>) {
+        if matches!(entry(eg, node).op, Op::MatMulInt(_)) {
+            search_asymmetric(eg, node, false, out);
+        }
+    }
+
+    fn apply(&self, eg: &mut QEGraph, m: &Match) -> Result<Id, Reject> {
+        let root = eg.analysis.table.get(m.ops[0]).clone();
+        let (x, w) = (m.ids[0], m.ids[1]);
+        let n = eg[w].data.ty.shape[1];
+        let rs = add_op(eg, Op::RowSums, &[x], None)?;
+        let b = match m.ids.get(2) {
+            Some(&b) => b,
+            None => {
+                let td = TensorData::from_i64s(ScalarType::I32, &vec![0; n])
+                    .map_err(|e| Reject::new("typing", e.to_string()))?;
+                add_const(eg, td, TensorType::new(vec![n], ElemType::I32))
+            }
+        };
+        add_checked(eg, root.op.clone(), &[x, w, b, rs], root.ty.clone())
+    }
+}
+
+#[derive(Debug)]
+pub struct WindowSumsNeeded;
+
+impl Rule for WindowSumsNeeded {
+    fn name(&self) -> &'static str {
+        "window-sums-needed"
+    }
+
+    fn reports(&self) -> bool {
+        true
+    }
+
+    fn search(&self, eg: &QEGraph, node: &QNode, out: &mut Vec<Match>) {
+        if matches!(entry(eg, node).op, Op::Conv2dInt(..)) {
+            search_asymmetric(eg, node, false, out);
+        }
     }
 
     fn apply(&self, _eg: &mut QEGraph, _m: &Match) -> Result<Id, Reject> {
         Err(Reject::new(
-            "ir-has-no-row-sum-op",
-            "the weights are not constant and have a non-zero zero point: Zw·Σx needs the row \
-             sums of x at run time, which the IR cannot express; left unfolded",
+            "ir-has-no-window-sum-op",
+            "the convolution's weights are not constant and have a non-zero zero point: \
+             Zw·Σx needs a sum of x over every window at run time, which the IR cannot \
+             express; left to the kernel",
         ))
     }
 }

@@ -31,7 +31,7 @@ use crate::egraph::{Match, QEGraph, QNode, Reject, Rule, add_const, add_op, entr
 use egg::Id;
 use qcc_ir::quant::quantize_f32;
 use qcc_ir::verify::rules::{accumulator_scale, max_deviation, scale_matches};
-use qcc_ir::{ElemType, Op, QuantType, ScalarType, TensorData, TensorType};
+use qcc_ir::{ElemType, IntAttrs, Op, QuantType, ScalarType, TensorData, TensorType};
 use std::sync::Arc;
 
 /// Which float ops a rule lowers.
@@ -462,8 +462,8 @@ fn lower_linear(eg: &mut QEGraph, op: &Op, qy: &QuantType, xs: &[Id]) -> Result<
         args.push(b);
     }
     let int_op = match op {
-        Op::Conv2d(a) => Op::Conv2dInt(a.clone()),
-        _ => Op::MatMulInt,
+        Op::Conv2d(a) => Op::Conv2dInt(a.clone(), IntAttrs::default()),
+        _ => Op::MatMulInt(IntAttrs::default()),
     };
     let acc = add_op(eg, int_op, &args, None)?;
     requant_to(eg, acc, qy)

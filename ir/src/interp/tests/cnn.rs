@@ -57,7 +57,11 @@ fn conv_block(g: &mut Graph, x: ValueId, l: &Layer, sx: f32, groups: usize, sy: 
         groups,
         ..Conv2dAttrs::default()
     };
-    let acc = g.add_node(Op::Conv2dInt(attrs), &[x, l.w, l.b], acc_ty);
+    let acc = g.add_node(
+        Op::Conv2dInt(attrs, crate::op::IntAttrs::default()),
+        &[x, l.w, l.b],
+        acc_ty,
+    );
     g.add_node(
         Op::Requantize {
             mode: RequantMode::DoubleRound,
@@ -124,7 +128,7 @@ fn cnn() -> Graph {
         ty(&[16, 10], qt(I8, 0.01, 0)),
     );
     let logits_q = g.add_node(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[flat, fc_w],
         ty(&[1, 10], qt(I32, s3 * 0.01, 0)),
     );

@@ -218,7 +218,7 @@ fn malformed_graphs_are_errors() {
     assert!(unsupported_reason(r).contains("does not fit"));
     // matmul_int with a per-axis input.
     let r = eval(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[
             iop(ty(&[1, 2], qaxis(I8, 1, &[1.0, 1.0], &[0, 0])), &[1, 2]),
             iop(ty(&[2, 1], scalar(I8)), &[1, 1]),
@@ -305,7 +305,7 @@ fn never_panics_on_graphs_it_cannot_run() {
         Op::Softmax { axis: 3 },
         Op::Quantize,
         Op::Dequantize,
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         Op::ClampInt { min: 5, max: -5 },
         Op::ClampInt {
             min: i64::MIN,
@@ -319,7 +319,7 @@ fn never_panics_on_graphs_it_cannot_run() {
     }
     for a in &conv_attrs {
         ops.push(Op::Conv2d(a.clone()));
-        ops.push(Op::Conv2dInt(a.clone()));
+        ops.push(Op::Conv2dInt(a.clone(), crate::op::IntAttrs::default()));
     }
     for a in &pool_attrs {
         ops.push(Op::MaxPool2d(a.clone()));

@@ -29,10 +29,14 @@ fn matmul_int_zero_points_and_per_channel_weights() {
     // y00 = 4 + 0 + 0 = 4, + 10 = 14;     y01 = 0 − 2 + 0 = −2, − 20 = −22;
     // y10 = −256 + 0 − 2 = −258, + 10 = −248; y11 = 0 + 254 + 7 = 261, − 20 = 241.
     let (x, w, b, out) = matmul_int_case();
-    let y = eval_ok(Op::MatMulInt, &[x.clone(), w.clone(), b], out.clone());
+    let y = eval_ok(
+        Op::MatMulInt(crate::op::IntAttrs::default()),
+        &[x.clone(), w.clone(), b],
+        out.clone(),
+    );
     assert_eq!(ints(&y), [14, -22, -248, 241]);
     // Without the bias.
-    let y = eval_ok(Op::MatMulInt, &[x, w], out);
+    let y = eval_ok(Op::MatMulInt(crate::op::IntAttrs::default()), &[x, w], out);
     assert_eq!(ints(&y), [4, -2, -258, 261]);
 }
 
@@ -45,7 +49,11 @@ fn matmul_int_equals_the_qdq_float_computation() {
     let xv = g.add_input("x", x.0.clone());
     let wv = g.add_const(w.1.clone(), w.0.clone());
     let bv = g.add_const(b.1.clone(), b.0.clone());
-    let acc = g.add_node(Op::MatMulInt, &[xv, wv, bv], out);
+    let acc = g.add_node(
+        Op::MatMulInt(crate::op::IntAttrs::default()),
+        &[xv, wv, bv],
+        out,
+    );
     let int_path = g.add_node(Op::Dequantize, &[acc], f32ty(&[2, 2]));
     let xd = g.add_node(Op::Dequantize, &[xv], f32ty(&[2, 3]));
     let wd = g.add_node(Op::Dequantize, &[wv], f32ty(&[3, 2]));
@@ -67,7 +75,7 @@ fn matmul_int_bias_addition_saturates() {
     let x = iop(ty(&[1, 1], scalar(I32)), &[1 << 30]);
     let out = ty(&[1, 1], scalar(I32));
     let y = eval_ok(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[
             x.clone(),
             iop(ty(&[1, 1], scalar(I32)), &[2]),
@@ -77,7 +85,7 @@ fn matmul_int_bias_addition_saturates() {
     );
     assert_eq!(ints(&y), [i32::MAX as i64]);
     let y = eval_ok(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[
             x,
             iop(ty(&[1, 1], scalar(I32)), &[-2]),
@@ -104,7 +112,11 @@ fn matmul_int_sums_wide_operands_exactly() {
         &[i32::MIN as i64, i32::MIN as i64],
     );
     assert_eq!(
-        ints(&eval_ok(Op::MatMulInt, &[x, w.clone()], out.clone())),
+        ints(&eval_ok(
+            Op::MatMulInt(crate::op::IntAttrs::default()),
+            &[x, w.clone()],
+            out.clone()
+        )),
         [i32::MAX as i64]
     );
     let x = iop(
@@ -113,7 +125,11 @@ fn matmul_int_sums_wide_operands_exactly() {
     );
     let minus_one = iop(ty(&[1], scalar(I32)), &[-1]);
     assert_eq!(
-        ints(&eval_ok(Op::MatMulInt, &[x, w, minus_one], out)),
+        ints(&eval_ok(
+            Op::MatMulInt(crate::op::IntAttrs::default()),
+            &[x, w, minus_one],
+            out
+        )),
         [i32::MAX as i64]
     );
 }
@@ -122,7 +138,7 @@ fn matmul_int_sums_wide_operands_exactly() {
 fn matmul_int_four_bit_and_batched() {
     // x i8 [3, −4] × w i4 zp −1 [−8; 7] → 3·(−7) + (−4)·8 = −53.
     let y = eval_ok(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[
             iop(ty(&[1, 2], scalar(I8)), &[3, -4]),
             iop(ty(&[2, 1], qt(I4, 0.5, -1)), &[-8, 7]),
@@ -132,7 +148,7 @@ fn matmul_int_four_bit_and_batched() {
     assert_eq!(ints(&y), [-53]);
     // x u4 zp 8: [15, 0] → [7, −8]; · [1; 1] = −1.
     let y = eval_ok(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[
             iop(ty(&[1, 2], qt(U4, 1.0, 8)), &[15, 0]),
             iop(ty(&[2, 1], scalar(I8)), &[1, 1]),
@@ -142,7 +158,7 @@ fn matmul_int_four_bit_and_batched() {
     assert_eq!(ints(&y), [-1]);
     // Batched x [2, 1, 2] with one w [2, 1]: [1 2]·[1 10] = 21, [3 4]·[1 10] = 43.
     let y = eval_ok(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[
             iop(ty(&[2, 1, 2], scalar(I8)), &[1, 2, 3, 4]),
             iop(ty(&[2, 1], scalar(I8)), &[1, 10]),
@@ -180,7 +196,7 @@ fn conv2d_int_padding_reads_the_input_zero_point() {
     };
     let out = ty(&[1, 2, 3, 3], qaxis(I32, 1, &[0.5, 0.25], &[0, 0]));
     let y = eval_ok(
-        Op::Conv2dInt(attrs.clone()),
+        Op::Conv2dInt(attrs.clone(), crate::op::IntAttrs::default()),
         &[x.clone(), w.clone()],
         out.clone(),
     );
@@ -191,7 +207,11 @@ fn conv2d_int_padding_reads_the_input_zero_point() {
     ]);
     // With a bias [100, −100].
     let b = iop(ty(&[2], qaxis(I32, 0, &[0.5, 0.25], &[0, 0])), &[100, -100]);
-    let y = eval_ok(Op::Conv2dInt(attrs), &[x, w, b], out);
+    let y = eval_ok(
+        Op::Conv2dInt(attrs, crate::op::IntAttrs::default()),
+        &[x, w, b],
+        out,
+    );
     #[rustfmt::skip]
     assert_eq!(ints(&y), [
         101, 102, 100, 103, 105, 102, 100, 103, 104,
@@ -214,7 +234,11 @@ fn conv2d_int_equals_the_qdq_float_computation() {
     let wv = g.add_const(w.1.clone(), w.0.clone());
     // OH = 2 + 1 + 0 − 2 + 1 = 2, OW = 2 + 0 + 1 − 2 + 1 = 2.
     let out = ty(&[1, 2, 2, 2], qaxis(I32, 1, &[0.5, 0.25], &[0, 0]));
-    let acc = g.add_node(Op::Conv2dInt(attrs.clone()), &[xv, wv], out);
+    let acc = g.add_node(
+        Op::Conv2dInt(attrs.clone(), crate::op::IntAttrs::default()),
+        &[xv, wv],
+        out,
+    );
     let int_path = g.add_node(Op::Dequantize, &[acc], f32ty(&[1, 2, 2, 2]));
     let xd = g.add_node(Op::Dequantize, &[xv], f32ty(&[1, 1, 2, 2]));
     let wd = g.add_node(Op::Dequantize, &[wv], f32ty(&[2, 1, 2, 2]));
@@ -246,7 +270,7 @@ fn conv2d_int_depthwise_strides_and_per_tensor_weights() {
         ..Conv2dAttrs::default()
     };
     let y = eval_ok(
-        Op::Conv2dInt(attrs),
+        Op::Conv2dInt(attrs, crate::op::IntAttrs::default()),
         &[x, w],
         ty(&[1, 2, 2, 2], scalar(I32)),
     );
@@ -265,7 +289,7 @@ fn conv2d_int_dilation() {
     };
     let b = iop(ty(&[1], scalar(I32)), &[5]);
     let y = eval_ok(
-        Op::Conv2dInt(attrs),
+        Op::Conv2dInt(attrs, crate::op::IntAttrs::default()),
         &[x, w, b],
         ty(&[1, 1, 1, 1], scalar(I32)),
     );
@@ -383,4 +407,68 @@ fn clamp_int_on_stored_codes() {
         t,
     );
     assert_eq!(ints(&y), [0, 6, 6]);
+}
+
+#[test]
+fn matmul_int_zx_in_bias_and_row_sums_give_the_same_sums() {
+    // Σ_k (w − zw) per column: [2 + 0 − 2, 0 + 2 + 7] = [0, 9]; with zx =
+    // 128 in the bias: [10 − 0, −20 − 128·9] = [10, −1172].
+    let (x, w, _, out) = matmul_int_case();
+    let bq = ty(&[2], qaxis(I32, 0, &[0.125, 0.0625], &[0, 0]));
+    let folded = iop(bq.clone(), &[10, -1172]);
+    let y = eval_ok(
+        Op::MatMulInt(crate::op::IntAttrs::ZX_IN_BIAS),
+        &[x.clone(), w.clone(), folded],
+        out.clone(),
+    );
+    assert_eq!(ints(&y), [14, -22, -248, 241]);
+    // Row sums of x − 128: [2 − 1 + 0, −128 + 127 + 1] = [1, 0].
+    let rs = eval_ok(Op::RowSums, &[x.clone()], ty(&[2, 1], scalar(I32)));
+    assert_eq!(ints(&rs), [1, 0]);
+    // Σ (x − zx)·w − zw·rs + bias, the weights' zero point out of the sum.
+    let rs = iop(ty(&[2, 1], scalar(I32)), &[1, 0]);
+    let b = iop(bq, &[10, -20]);
+    let y = eval_ok(
+        Op::MatMulInt(crate::op::IntAttrs::default()),
+        &[x, w, b, rs],
+        out,
+    );
+    assert_eq!(ints(&y), [14, -22, -248, 241]);
+}
+
+#[test]
+fn conv2d_int_zx_in_bias_keeps_the_padding_exact() {
+    // Σ (w − zw) per channel: [2, 1]; zx = 100: bias [100 − 200, −100 − 100].
+    // Padded positions read zx, so they contribute zx·(w − zw), which the
+    // folded bias takes back: the same outputs as without the flag.
+    let (x, w) = conv_int_case();
+    let attrs = Conv2dAttrs {
+        pads: [1, 1, 1, 1],
+        ..Conv2dAttrs::default()
+    };
+    let out = ty(&[1, 2, 3, 3], qaxis(I32, 1, &[0.5, 0.25], &[0, 0]));
+    let b = iop(
+        ty(&[2], qaxis(I32, 0, &[0.5, 0.25], &[0, 0])),
+        &[-100, -200],
+    );
+    let y = eval_ok(
+        Op::Conv2dInt(attrs, crate::op::IntAttrs::ZX_IN_BIAS),
+        &[x, w, b],
+        out,
+    );
+    #[rustfmt::skip]
+    assert_eq!(ints(&y), [
+        101, 102, 100, 103, 105, 102, 100, 103, 104,
+        -101, -102, -100, -103, -102, -96, -100, -94, -92,
+    ]);
+}
+
+#[test]
+fn row_sums_need_a_per_tensor_input_and_an_i32_result() {
+    let x = iop(ty(&[1, 3], qt(I8, 1.0, -5)), &[-128, 0, 127]);
+    // (−128 + 5) + 5 + (127 + 5) = 14.
+    let y = eval_ok(Op::RowSums, &[x.clone()], ty(&[1, 1], scalar(I32)));
+    assert_eq!(ints(&y), [14]);
+    let e = unsupported_reason(eval(Op::RowSums, &[x], ty(&[1, 3], scalar(I32))));
+    assert!(e.contains("shape"), "{e}");
 }

@@ -25,7 +25,7 @@ fn infer_gives_the_whole_float_type() {
 fn infer_gives_the_accumulator() {
     let x = ty(&[2, 16], qt(U8, 0.02, 128));
     let w = ty(&[16, 4], qax(I8, 1, &[0.01, 0.02, 0.03, 0.04], &[0; 4]));
-    let inf = infer(&Op::MatMulInt, &[&x, &w]).unwrap();
+    let inf = infer(&Op::MatMulInt(crate::op::IntAttrs::default()), &[&x, &w]).unwrap();
     let acc = inf.accumulator_type().unwrap();
     let scales: Vec<f32> = [0.01f32, 0.02, 0.03, 0.04]
         .iter()
@@ -38,7 +38,7 @@ fn infer_gives_the_accumulator() {
     assert!(inf.check(&int(&[2, 4], I32)).is_ok());
     // With a plain operand the result is plain i32.
     let xi = int(&[2, 16], I8);
-    let inf = infer(&Op::MatMulInt, &[&xi, &w]).unwrap();
+    let inf = infer(&Op::MatMulInt(crate::op::IntAttrs::default()), &[&xi, &w]).unwrap();
     assert_eq!(inf.exact_type(), Some(int(&[2, 4], I32)));
 }
 
@@ -197,7 +197,11 @@ fn result_type_for_building_nodes() {
     let xq = ty(&[1, 4], qt(U8, 0.5, 128));
     let wq = ty(&[4, 2], qt(I8, 0.25, 0));
     assert_eq!(
-        result_type(&Op::MatMulInt, &[&xq, &wq], None),
+        result_type(
+            &Op::MatMulInt(crate::op::IntAttrs::default()),
+            &[&xq, &wq],
+            None
+        ),
         Ok(ty(&[1, 2], qt(I32, 0.125, 0)))
     );
     // The parameters are checked with the whole rule: M = 1e10 is too large.

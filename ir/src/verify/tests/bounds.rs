@@ -23,7 +23,11 @@ fn matmul(
     if let Some(b) = bias {
         args.push(g.add_const(ints(I32, &b), int(&[n], I32)));
     }
-    let y = g.add_node(Op::MatMulInt, &args, int(&[1, n], I32));
+    let y = g.add_node(
+        Op::MatMulInt(crate::op::IntAttrs::default()),
+        &args,
+        int(&[1, n], I32),
+    );
     g.add_output("y", y);
     (g, y)
 }
@@ -104,7 +108,11 @@ fn per_axis_zero_points_of_the_weights() {
     let mut g = Graph::new("t");
     let x = g.add_input("x", ty(&[1, 4], qt(U8, 0.02, 0)));
     let w = g.add_input("w", ty(&[4, 2], qax(U8, 1, &[0.01, 0.01], &[0, 128])));
-    let y = g.add_node(Op::MatMulInt, &[x, w], int(&[1, 2], I32));
+    let y = g.add_node(
+        Op::MatMulInt(crate::op::IntAttrs::default()),
+        &[x, w],
+        int(&[1, 2], I32),
+    );
     g.add_output("y", y);
     let b = accumulator_bounds(&g, y).unwrap();
     assert_eq!(b.channel(0).unwrap().total(), 255 * 255 * 4);
@@ -118,7 +126,7 @@ fn conv2d_int_overflow() {
     let x = g.add_input("x", ty(&[1, 64, 5, 5], qt(I16, 0.001, 0)));
     let w = g.add_input("w", ty(&[2, 64, 3, 3], qt(I8, 0.01, 0)));
     let y = g.add_node(
-        Op::Conv2dInt(Conv2dAttrs::default()),
+        Op::Conv2dInt(Conv2dAttrs::default(), crate::op::IntAttrs::default()),
         &[x, w],
         int(&[1, 2, 3, 3], I32),
     );
@@ -144,7 +152,7 @@ fn conv2d_int_constant_weights_per_output_channel() {
     data.extend([0; 8]);
     let w = g.add_const(ints(I8, &data), ty(&[2, 2, 2, 2], qt(I8, 0.25, 0)));
     let y = g.add_node(
-        Op::Conv2dInt(Conv2dAttrs::default()),
+        Op::Conv2dInt(Conv2dAttrs::default(), crate::op::IntAttrs::default()),
         &[x, w],
         int(&[1, 2, 1, 1], I32),
     );
@@ -158,7 +166,7 @@ fn conv2d_int_constant_weights_per_output_channel() {
 #[test]
 fn plain_i32_operands_are_bounded_too() {
     let g = single(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[int(&[1, 1], I32), int(&[1, 1], I8)],
         int(&[1, 1], I32),
     );

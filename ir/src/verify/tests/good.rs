@@ -270,21 +270,25 @@ fn matmul_int() {
     let x = ty(&[1, 16], qt(U8, 0.02, 128));
     let w = ty(&[16, 8], qt(I8, 0.01, 0));
     let acc = ty(&[1, 8], qt(I32, 0.02f32 * 0.01f32, 0));
-    assert_ok(&single(Op::MatMulInt, &[x.clone(), w.clone()], acc.clone()));
+    assert_ok(&single(
+        Op::MatMulInt(crate::op::IntAttrs::default()),
+        &[x.clone(), w.clone()],
+        acc.clone(),
+    ));
     // The result may always be plain i32.
     assert_ok(&single(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[x.clone(), w.clone()],
         int(&[1, 8], I32),
     ));
     // A plain i32 bias or a quantized one with the accumulator's scale.
     assert_ok(&single(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[x.clone(), w.clone(), int(&[8], I32)],
         acc.clone(),
     ));
     assert_ok(&single(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[
             x.clone(),
             w.clone(),
@@ -296,7 +300,7 @@ fn matmul_int() {
     let wa = ty(&[16, 2], qax(I8, 1, &[0.01, 0.03], &[0, 0]));
     let scales = [0.02f32 * 0.01f32, 0.02f32 * 0.03f32];
     assert_ok(&single(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[
             ty(&[3, 5, 16], qt(U8, 0.02, 128)),
             wa.clone(),
@@ -306,7 +310,7 @@ fn matmul_int() {
     ));
     // Plain integers.
     assert_ok(&single(
-        Op::MatMulInt,
+        Op::MatMulInt(crate::op::IntAttrs::default()),
         &[int(&[2, 16], I8), int(&[16, 2], I4), int(&[2], I32)],
         int(&[2, 2], I32),
     ));
@@ -324,12 +328,12 @@ fn conv2d_int() {
     let acc_scales: Vec<f32> = sw.iter().map(|s| 0.02f32 * s).collect();
     let bias = ty(&[4], qax(I32, 0, &acc_scales, &[0; 4]));
     assert_ok(&single(
-        Op::Conv2dInt(a.clone()),
+        Op::Conv2dInt(a.clone(), crate::op::IntAttrs::default()),
         &[x.clone(), w.clone(), bias],
         ty(&[1, 4, 6, 6], qax(I32, 1, &acc_scales, &[0; 4])),
     ));
     assert_ok(&single(
-        Op::Conv2dInt(a),
+        Op::Conv2dInt(a, crate::op::IntAttrs::default()),
         &[x, w, int(&[4], I32)],
         int(&[1, 4, 6, 6], I32),
     ));
@@ -339,7 +343,7 @@ fn conv2d_int() {
         ..Conv2dAttrs::default()
     };
     assert_ok(&single(
-        Op::Conv2dInt(dw),
+        Op::Conv2dInt(dw, crate::op::IntAttrs::default()),
         &[
             ty(&[1, 2, 3, 3], qt(I8, 0.5, -1)),
             ty(&[2, 1, 3, 3], qt(I8, 0.25, 0)),
@@ -414,7 +418,7 @@ fn integer_network() {
         ..Conv2dAttrs::default()
     };
     let c = g.add_node(
-        Op::Conv2dInt(pads),
+        Op::Conv2dInt(pads, crate::op::IntAttrs::default()),
         &[xq, w, b],
         ty(&[1, 3, 4, 4], qax(I32, 1, &acc, &[0; 3])),
     );

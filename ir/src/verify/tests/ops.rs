@@ -743,7 +743,7 @@ fn requantize_just_below_the_limit() {
 fn mm_int(x: TensorType, w: TensorType, bias: Option<TensorType>, out: TensorType) -> Graph {
     let mut ins = vec![x, w];
     ins.extend(bias);
-    single(Op::MatMulInt, &ins, out)
+    single(Op::MatMulInt(crate::op::IntAttrs::default()), &ins, out)
 }
 
 #[test]
@@ -989,7 +989,11 @@ fn matmul_int_quantized_bias_needs_quantized_operands() {
 fn conv_int(x: TensorType, w: TensorType, bias: Option<TensorType>, out: TensorType) -> Graph {
     let mut ins = vec![x, w];
     ins.extend(bias);
-    single(Op::Conv2dInt(Conv2dAttrs::default()), &ins, out)
+    single(
+        Op::Conv2dInt(Conv2dAttrs::default(), crate::op::IntAttrs::default()),
+        &ins,
+        out,
+    )
 }
 
 #[test]

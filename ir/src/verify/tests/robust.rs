@@ -134,8 +134,8 @@ fn random_op(r: &mut Rng) -> Op {
         15 => Op::Quantize,
         16 => Op::Dequantize,
         17 => Op::Requantize { mode },
-        18 => Op::MatMulInt,
-        19 => Op::Conv2dInt(conv),
+        18 => Op::MatMulInt(crate::op::IntAttrs::default()),
+        19 => Op::Conv2dInt(conv, crate::op::IntAttrs::default()),
         20 => Op::AddInt { mode },
         21 => Op::ClampInt {
             min: r.pick(&[i64::MIN, 0, 5]),
@@ -236,7 +236,7 @@ fn extreme_but_valid_parameters() {
             let w = ty(&[2, 2, 3, 3], qt(I32, sw, i32::MAX as i64));
             let out = ty(&[1, 2, 1, 1], qt(I32, sx * sw, 0));
             let g = single(
-                Op::Conv2dInt(Conv2dAttrs::default()),
+                Op::Conv2dInt(Conv2dAttrs::default(), crate::op::IntAttrs::default()),
                 &[x.clone(), w],
                 out.clone(),
             );
