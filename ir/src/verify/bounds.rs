@@ -186,6 +186,23 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
                     let z = zws[n];
                     s[n] = row.iter().map(|&q| (q as i64 - z).unsigned_abs()).sum();
                 }
+            } else if zws.iter().all(|z| (-255..=255).contains(z)) {
+                // |q − z| ≤ 383 fits u16 lanes and sums of 2^16 of them fit
+                // u32 lanes: blocks of rows in narrow lanes (which the
+                // compiler vectorizes), flushed into the u64 sums.
+                let z16: Vec<i16> = zws.iter().map(|&z| z as i16).collect();
+                let mut block = vec![0u32; channels];
+                for rows in v.chunks(channels.max(1) << 16) {
+                    block.fill(0);
+                    for row in rows.chunks(channels.max(1)) {
+                        for ((acc, &q), &z) in block.iter_mut().zip(row).zip(&z16) {
+                            *acc += (q as i16 - z).unsigned_abs() as u32;
+                        }
+                    }
+                    for (t, b) in s.iter_mut().zip(&block) {
+                        *t += *b as u64;
+                    }
+                }
             } else {
                 for row in v.chunks(channels.max(1)) {
                     for ((acc, &q), &z) in s.iter_mut().zip(row).zip(&zws) {

@@ -136,18 +136,6 @@ impl Rule for FoldWeightZeroPoint {
     }
 }
 
-/// The channel of element `i` of constant weights of type `wty`:
-/// `matmul_int`'s w `[K, N]` has channels on axis 1, `conv2d_int`'s
-/// w `[O, ...]` on axis 0.
-fn weight_channel(wty: &TensorType, conv: bool, i: usize) -> usize {
-    if conv {
-        let inner: usize = wty.shape[1..].iter().product();
-        i / inner.max(1)
-    } else {
-        i % wty.shape[1].max(1)
-    }
-}
-
 #[derive(Debug)]
 pub struct FoldInputZeroPoint;
 
@@ -203,15 +191,41 @@ impl Rule for FoldInputZeroPoint {
         // data as it is stored (no copy: weights can be many megabytes).
         let mut sum = vec![0i64; channels];
         let mut abs = vec![0i64; channels];
-        let mut add = |i: usize, v: i64| {
-            let c = weight_channel(&wty, conv, i);
+        // One pass over the data as stored: a matmul's [K, N] row by row
+        // (channels across), a convolution's [O, ...] channel by channel.
+        let mut add = |c: usize, v: i64| {
             let d = v - zws[c];
             sum[c] += d;
             abs[c] += d.abs();
         };
-        match data {
-            TensorData::I8(v) => v.iter().enumerate().for_each(|(i, &q)| add(i, q as i64)),
-            d => (0..d.len()).for_each(|i| add(i, d.get_int(i).unwrap_or(0))),
+        match (data, conv) {
+            (TensorData::I8(v), false) => {
+                for row in v.chunks(channels.max(1)) {
+                    for ((s, a), (&q, &z)) in
+                        sum.iter_mut().zip(abs.iter_mut()).zip(row.iter().zip(&zws))
+                    {
+                        let d = q as i64 - z;
+                        *s += d;
+                        *a += d.abs();
+                    }
+                }
+            }
+            (TensorData::I8(v), true) => {
+                for (c, taps) in v
+                    .chunks(v.len() / channels.max(1))
+                    .enumerate()
+                    .take(channels)
+                {
+                    taps.iter().for_each(|&q| add(c, q as i64));
+                }
+            }
+            (d, _) => {
+                let per = d.len() / channels.max(1);
+                for i in 0..d.len() {
+                    let c = if conv { i / per } else { i % channels };
+                    add(c, d.get_int(i).unwrap_or(0));
+                }
+            }
         }
         let old: Vec<i64> = match m.ids.get(2) {
             Some(&b) => super::const_ints(eg, b).ok_or_else(|| {

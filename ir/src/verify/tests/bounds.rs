@@ -228,3 +228,28 @@ fn dynamic_bounds_from_constant_weights() {
         255
     );
 }
+
+#[test]
+fn constant_weight_sums_are_exact_across_row_blocks() {
+    // K = 70000 rows cross the 2^16-row blocks of narrow sums; column 0
+    // holds −128 and 127 alternately, column 1 the row number mod 256 as i8.
+    let k = 70000;
+    let data: Vec<i64> = (0..k)
+        .flat_map(|r| [if r % 2 == 0 { -128 } else { 127 }, (r % 256) as i8 as i64])
+        .collect();
+    let want: [u128; 2] = [
+        data.iter()
+            .step_by(2)
+            .map(|v| v.unsigned_abs() as u128)
+            .sum(),
+        data.iter()
+            .skip(1)
+            .step_by(2)
+            .map(|v| v.unsigned_abs() as u128)
+            .sum(),
+    ];
+    let (g, y) = matmul(k, 2, 0, Some(data), None);
+    let b = accumulator_bounds(&g, y).unwrap();
+    assert_eq!(b.channel(0).unwrap().w_sum, want[0]);
+    assert_eq!(b.channel(1).unwrap().w_sum, want[1]);
+}
