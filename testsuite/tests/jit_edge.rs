@@ -463,3 +463,79 @@ fn quantized_pools_and_add_edges() {
     }
     assert_eq!(ran, 27);
 }
+
+/// `requantize` from 8 bits to 8 bits becomes a table lookup: every code of
+/// the input (a 2·4·32 tensor holds each u8 code once per channel pair),
+/// per tensor and per axis, narrow ranges, every mode, signed and unsigned
+/// both ways.
+#[test]
+fn requantize_8_bit_tables() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut ran = 0;
+    let (ns, nc, nw) = (2, 4, 32);
+    for mode in RequantMode::ALL {
+        for (si, so) in [
+            (ScalarType::U8, ScalarType::U8),
+            (ScalarType::I8, ScalarType::U8),
+            (ScalarType::U8, ScalarType::I8),
+            (ScalarType::I8, ScalarType::I8),
+        ] {
+            for per_axis in [false, true] {
+                let zi = if si == ScalarType::U8 { 131 } else { -7 };
+                let qi = if per_axis {
+                    QuantType::per_axis(
+                        si,
+                        1,
+                        vec![0.02, 0.5, 3e-4, 1.0],
+                        vec![zi, 0, 255.min(zi + 100), (-1i64).max(zi)],
+                    )
+                } else {
+                    QuantType::per_tensor(si, 0.037, zi)
+                };
+                let qo =
+                    QuantType::per_tensor(so, 0.05, if so == ScalarType::U8 { 9 } else { 100 });
+                let mut g = Graph::new("rq8");
+                let x = g.add_input("x", TensorType::new(vec![ns, nc, nw], ElemType::quant(qi)));
+                let y = g.add_node(
+                    Op::Requantize { mode },
+                    &[x],
+                    TensorType::new(vec![ns, nc, nw], ElemType::quant(qo)),
+                );
+                g.add_output("y", y);
+                ran += check(
+                    &g,
+                    &format!("requantize {mode} {si}->{so} per_axis={per_axis}"),
+                    &mut rng,
+                ) as usize;
+            }
+        }
+    }
+    // A narrow input range: codes −127..=127 only.
+    let mut g = Graph::new("rq8n");
+    let qi = QuantType {
+        storage_min: -127,
+        ..QuantType::per_tensor(ScalarType::I8, 0.1, 3)
+    };
+    let x = g.add_input("x", TensorType::new(vec![4, 64], ElemType::quant(qi)));
+    let y = g.add_node(
+        Op::Requantize {
+            mode: RequantMode::Float,
+        },
+        &[x],
+        TensorType::new(vec![4, 64], q(ScalarType::U8, 0.3, 128)),
+    );
+    g.add_output("y", y);
+    let vals: Vec<i64> = (0..256).map(|i| -127 + i % 255).collect();
+    let input = Tensor::new(
+        vec![4, 64],
+        TensorData::from_i64s(ScalarType::I8, &vals).unwrap(),
+    );
+    let want = qcc_ir::interp::run(&g, std::slice::from_ref(&input)).unwrap();
+    for p in qcc_compiler::model::supported_paths() {
+        let got = compile_forced(&g, p)
+            .run(std::slice::from_ref(&input))
+            .unwrap();
+        assert_same(&want, &got, &format!("requantize narrow path {p}"));
+    }
+    assert_eq!(ran, 24, "cases skipped");
+}

@@ -113,6 +113,25 @@ fn add_int_8(a: &[u8], b: &[u8], p: &[i64], out: &mut [u8]) {
     }));
 }
 
+/// `out = table[c][x]` over `[outer, channels, inner]` bytes: a requantize
+/// (or any function of one byte) as a lookup, `table` holding 256 bytes per
+/// channel.
+#[inline(always)]
+fn lut8(x: &[u8], outer: usize, channels: usize, inner: usize, table: &[u8], out: &mut [u8]) {
+    let mut i = 0;
+    for _ in 0..outer {
+        for c in 0..channels {
+            let t: &[u8; 256] = table[c * 256..(c + 1) * 256]
+                .try_into()
+                .expect("256 entries");
+            for (o, &v) in out[i..i + inner].iter_mut().zip(&x[i..i + inner]) {
+                *o = t[v as usize];
+            }
+            i += inner;
+        }
+    }
+}
+
 /// Declares each helper: the C entry point, which checks the host once and
 /// calls the body built with AVX-512 or the plain one.
 macro_rules! helpers {
@@ -194,6 +213,17 @@ helpers! {
     /// `out` overlapping neither.
     fn qcc_add_int_8 / add_int_8_wide(a: *const u8, b: *const u8, n: usize, prm: *const i64, out: *mut u8)
         => add_int_8(rd(a, n), rd(b, n), rd(prm, 9), wr(out, n));
+
+    /// `out[o, c, i] = table[c · 256 + x[o, c, i]]` over bytes.
+    ///
+    /// # Safety
+    /// `x` readable and `out` writable for `outer · channels · inner` bytes
+    /// (not overlapping), `table` readable for `channels · 256`.
+    fn qcc_lut8 / lut8_wide(x: *const u8, outer: usize, channels: usize, inner: usize, table: *const u8, out: *mut u8)
+        => {
+            let n = outer * channels * inner;
+            lut8(rd(x, n), outer, channels, inner, rd(table, channels * 256), wr(out, n))
+        };
 }
 
 /// The helpers' symbols, to register with the JIT.
@@ -204,5 +234,6 @@ pub(crate) fn symbols() -> Vec<(String, *const u8)> {
         ("qcc_relu_f32".into(), qcc_relu_f32 as *const u8),
         ("qcc_binary_f32".into(), qcc_binary_f32 as *const u8),
         ("qcc_add_int_8".into(), qcc_add_int_8 as *const u8),
+        ("qcc_lut8".into(), qcc_lut8 as *const u8),
     ]
 }
