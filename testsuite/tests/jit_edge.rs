@@ -357,6 +357,39 @@ fn conv2d_int_edges() {
             [1, 1],
             conv([1, 1], [0, 0, 0, 0], [1, 1], 1),
         ),
+        // im2col rows built in 32- and 64-byte pieces (kernel rows of 24,
+        // 36 and 60 bytes; 40-byte taps with dilation 2), and rows just
+        // past the short-row limit (3·3·29 = 261 bytes).
+        (
+            [2, 8, 6, 5],
+            8,
+            [3, 3],
+            conv([1, 1], [1, 1, 1, 1], [1, 1], 1),
+        ),
+        (
+            [1, 12, 5, 6],
+            6,
+            [3, 3],
+            conv([1, 1], [1, 1, 1, 1], [1, 1], 1),
+        ),
+        (
+            [1, 20, 4, 4],
+            3,
+            [2, 3],
+            conv([1, 1], [0, 1, 1, 1], [1, 1], 1),
+        ),
+        (
+            [1, 40, 6, 6],
+            5,
+            [2, 2],
+            conv([1, 1], [1, 1, 1, 1], [2, 2], 1),
+        ),
+        (
+            [1, 29, 5, 5],
+            7,
+            [3, 3],
+            conv([1, 1], [1, 1, 1, 1], [1, 1], 1),
+        ),
     ];
     let xs = [
         (ScalarType::U8, 37),
@@ -389,7 +422,7 @@ fn conv2d_int_edges() {
             ) as usize;
         }
     }
-    assert!(ran >= 45, "only {ran} cases ran");
+    assert!(ran >= 65, "only {ran} cases ran");
 }
 
 #[test]

@@ -217,7 +217,13 @@ impl GemmPrep {
                 } else {
                     self.m
                 };
+                // Slack that the im2col's 64-byte row stores may write.
                 rows * self.kp
+                    + if self.conv.is_some() {
+                        shim::IM2COL_SLACK
+                    } else {
+                        0
+                    }
             } else {
                 0
             },
@@ -230,7 +236,8 @@ impl GemmPrep {
             // One padded image in HWC order, plus the slack `qcc_im2col`
             // reads.
             self.conv.as_ref().map_or(0, |g| {
-                (g.pads[0] + g.h + g.pads[2]) * (g.pads[1] + g.w + g.pads[3]) * g.c + 16
+                (g.pads[0] + g.h + g.pads[2]) * (g.pads[1] + g.w + g.pads[3]) * g.c
+                    + shim::IM2COL_SLACK
             }),
         ]
     }

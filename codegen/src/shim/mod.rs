@@ -574,10 +574,11 @@ pub fn has_depthwise_kernel() -> bool {
 ///
 /// # Safety
 /// `prm` readable for 19 i64 describing a valid geometry, `x` readable for
-/// `n·c·h·w` bytes, `a` writable for `n·oh·ow·kp` bytes (`kp ≥ c·kh·kw`),
-/// `rs` null or writable for `n·oh·ow` i32, `hwc` writable for
-/// `(pt + h + pb)·(pl + w + pr)·c + 16` bytes (the last 16 are slack that
-/// short runs read past the image); none overlapping.
+/// `n·c·h·w` bytes, `a` writable for `n·oh·ow·kp + IM2COL_SLACK` bytes
+/// (`kp ≥ c·kh·kw`; short rows are stored 64 bytes at a time into the
+/// slack), `rs` null or writable for `n·oh·ow` i32, `hwc` writable for
+/// `(pt + h + pb)·(pl + w + pr)·c + IM2COL_SLACK` bytes (slack that short
+/// runs read past the image); none overlapping.
 pub(crate) unsafe extern "C" fn qcc_im2col(
     x: *const u8,
     prm: *const i64,
@@ -615,15 +616,29 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
     let k = c * kh * kw;
     let rows = n * oh * ow;
     // SAFETY: the extents the contract guarantees.
-    let (xs, dst, t) = unsafe {
+    let (xs, dst_ext, t) = unsafe {
         (
             std::slice::from_raw_parts(x, n * c * h * w),
-            std::slice::from_raw_parts_mut(a, rows * kp),
-            std::slice::from_raw_parts_mut(hwc, hp * wp * c + 16),
+            std::slice::from_raw_parts_mut(a, rows * kp + IM2COL_SLACK),
+            std::slice::from_raw_parts_mut(hwc, hp * wp * c + IM2COL_SLACK),
         )
     };
     // A kernel row's taps as one run when the dilation is 1.
     let (run, runs) = if dw == 1 { (kw * c, 1) } else { (c, kw) };
+    // Short rows (small convolutions: few channels, small kernels, so a
+    // tail under 64 bytes) are written in place with copies of a fixed size
+    // (16, 32 or 64 bytes, reading into `hwc`'s slack; the excess of a copy
+    // is overwritten by the next copy, the zeroed tail or the next row, or
+    // lands in `a`'s slack): no `memcpy` / `memset` calls, and nothing is
+    // read back (which would stall on the stores).
+    let short = kp <= SHORT_ROW && kp - k < 64 && run <= 64;
+    let chunk = if run <= 16 {
+        16
+    } else if run <= 32 {
+        32
+    } else {
+        64
+    };
     let mut r = 0usize;
     for img in 0..n {
         // CHW → padded HWC, with the sign flip.
@@ -638,9 +653,38 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
                 }
             }
         }
+        if short {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let at = r * kp;
+                    for ky in 0..kh {
+                        let src0 = ((oy * sh + ky * dh) * wp + ox * sw) * c;
+                        for j in 0..runs {
+                            let src = src0 + j * dw * c;
+                            let pos = at + (ky * kw + j) * c;
+                            match chunk {
+                                16 => copy_fixed::<16>(dst_ext, pos, t, src),
+                                32 => copy_fixed::<32>(dst_ext, pos, t, src),
+                                _ => copy_fixed::<64>(dst_ext, pos, t, src),
+                            }
+                        }
+                    }
+                    // The row's tail (fewer than 64 bytes) must be zeros;
+                    // the store's excess lands in the next row or the slack.
+                    *dst_ext[at + k..].first_chunk_mut::<64>().expect("64 bytes") = [0; 64];
+                    if !rs.is_null() {
+                        let sum: u32 = dst_ext[at..at + k].iter().map(|&v| v as u32).sum();
+                        // SAFETY: `r < rows` (the contract).
+                        unsafe { rs.add(r).write(sum as i32) };
+                    }
+                    r += 1;
+                }
+            }
+            continue;
+        }
         for oy in 0..oh {
             for ox in 0..ow {
-                let row = &mut dst[r * kp..(r + 1) * kp];
+                let row = &mut dst_ext[r * kp..(r + 1) * kp];
                 for ky in 0..kh {
                     let src0 = ((oy * sh + ky * dh) * wp + ox * sw) * c;
                     for j in 0..runs {
@@ -672,6 +716,22 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
             }
         }
     }
+}
+
+/// Rows of `qcc_im2col` up to this many bytes are written with fixed-size
+/// copies.
+const SHORT_ROW: usize = 256;
+
+/// The bytes past the end of `qcc_im2col`'s packed rows and of its HWC
+/// image that it may write or read (the caller allocates them).
+pub(crate) const IM2COL_SLACK: usize = 64;
+
+/// `dst[pos..pos + N] = t[src..src + N]`, a copy of a size known at compile
+/// time (vector moves).
+#[inline(always)]
+fn copy_fixed<const N: usize>(dst: &mut [u8], pos: usize, t: &[u8], src: usize) {
+    let from: &[u8; N] = t[src..].first_chunk().expect("N bytes");
+    *dst[pos..].first_chunk_mut::<N>().expect("N bytes") = *from;
 }
 
 /// The symbol name of a fused AVX512-VNNI micro-kernel.
