@@ -221,6 +221,10 @@ pub enum Op {
     MatMulInt(IntAttrs),
     /// `conv2d_int x, w[, bias]`: like `conv2d` on `q − z`; padding reads zx.
     Conv2dInt(Conv2dAttrs, IntAttrs),
+    /// `lookup x, table`: `table[x as byte]` elementwise: `x` 8-bit (u8 or
+    /// i8, quantized or plain), `table` 256 values of the result's 8-bit
+    /// storage indexed by x's stored byte (two's complement for i8).
+    Lookup,
     /// `row_sums x`: `Σ_k (x[..., m, k] − zx)` over the last axis, exact,
     /// as i32 `[..., M, 1]` (the run-time term `zw · Σx` of a `matmul_int`
     /// whose weights are not constant and have a zero point).
@@ -330,6 +334,7 @@ pub const OP_NAMES: &[&str] = &[
     "matmul_int",
     "conv2d_int",
     "row_sums",
+    "lookup",
     "add_int",
     "clamp_int",
     "dynamic_scale",
@@ -367,6 +372,7 @@ impl Op {
             Op::MatMulInt(_) => "matmul_int",
             Op::Conv2dInt(..) => "conv2d_int",
             Op::RowSums => "row_sums",
+            Op::Lookup => "lookup",
             Op::AddInt { .. } => "add_int",
             Op::ClampInt { .. } => "clamp_int",
             Op::DynamicScale => "dynamic_scale",
@@ -384,7 +390,7 @@ impl Op {
             Op::Input(_) | Op::Const(_) => Arity::Exactly(0),
             Op::Dense | Op::Conv2d(_) | Op::Conv2dInt(..) => Arity::Range(2, 3),
             Op::MatMulInt(_) => Arity::Range(2, 4),
-            Op::MatMul | Op::Add | Op::Mul | Op::AddInt { .. } => Arity::Exactly(2),
+            Op::MatMul | Op::Add | Op::Mul | Op::AddInt { .. } | Op::Lookup => Arity::Exactly(2),
             Op::QuantizeDyn | Op::DequantizeDyn => Arity::Exactly(3),
             Op::MatMulIntDyn | Op::Conv2dIntDyn(_) => Arity::Exactly(4),
             Op::Concat { .. } => Arity::AtLeast(1),

@@ -21,6 +21,7 @@ mod cse;
 mod dce;
 pub mod egraph;
 mod egraph_passes;
+mod lookup;
 pub mod rules;
 
 use qcc_ir::{Diagnostic, Graph, RequantMode};
@@ -79,6 +80,11 @@ pub static PASSES: &[PassInfo] = &[
         run: egraph_passes::fold_constants,
     },
     PassInfo {
+        name: "fold-lookup",
+        summary: "an elementwise computation of one 8-bit tensor becomes a 256-entry table lookup",
+        run: lookup::run,
+    },
+    PassInfo {
         name: "cse",
         summary: "merge ops that compute the same value from the same operands",
         run: cse::run,
@@ -97,6 +103,7 @@ pub const DEFAULT_PIPELINE: &[&str] = &[
     "fuse-requant",
     "fold-zero-points",
     "fold-constants",
+    "fold-lookup",
     "cse",
     "dce",
 ];

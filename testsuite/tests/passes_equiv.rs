@@ -1,7 +1,8 @@
 //! Meaning is preserved (`docs/semantics.md` § What rewrites may change):
 //! the interpreter's outputs before and after each pass alone, and after
 //! the whole pipeline, agree: exactly for the pure integer rewrites
-//! (`fold-zero-points`, `fold-constants`, `cse`, `dce`) and within one
+//! (`fold-zero-points`, `fold-constants`, `fold-lookup`, `cse`, `dce`) and
+//! within one
 //! quantization step of the output for the rewrites that turn a float
 //! computation or rescale into integers (`lower-qdq`, `fuse-requant`).
 
@@ -16,12 +17,19 @@ const PASSES: &[&str] = &[
     "fuse-requant",
     "fold-zero-points",
     "fold-constants",
+    "fold-lookup",
     "cse",
     "dce",
     "default",
 ];
 
-const EXACT: &[&str] = &["fold-zero-points", "fold-constants", "cse", "dce"];
+const EXACT: &[&str] = &[
+    "fold-zero-points",
+    "fold-constants",
+    "fold-lookup",
+    "cse",
+    "dce",
+];
 
 fn run_pipeline(g: &Graph, passes: &str, mode: RequantMode) -> Graph {
     let options = CompileOptions {

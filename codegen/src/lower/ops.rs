@@ -806,6 +806,15 @@ pub(crate) fn lower(
         },
         Op::Conv2d(attrs) => conv(fx, &a, &at, &out, out_ty, attrs, None).map_err(e),
         Op::RowSums => row_sums(fx, &a[0], at[0], &out).map_err(e),
+        Op::Lookup => {
+            // The table is the op's second operand: 256 bytes.
+            let (xb, tb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(&out));
+            let sig = fx.sig(&[I64; 6], &[]);
+            let f = fx.import("qcc_lut8", sig);
+            let (o, c, i) = (fx.c(1), fx.c(1), fx.c(numel(&at[0].shape) as i64));
+            fx.b.ins().call(f, &[xb, o, c, i, tb, ob]);
+            Ok(())
+        }
         Op::MatMul => matmul_f32(fx, &a, &at, &out, out_ty),
         Op::Dense => dense(fx, &a, &at, &out),
         Op::Add | Op::Mul if at[0].shape == out_ty.shape && at[1].shape == out_ty.shape => {

@@ -225,6 +225,39 @@ pub(super) fn conv_sums(
     y
 }
 
+/// `lookup x, table`: `y[i] = table[byte(x[i])]`, the byte of an i8 code
+/// in two's complement.
+pub(super) fn lookup(x: Arg, table: Arg, out: &TensorType) -> Result<Vals, String> {
+    let byte = |t: ScalarType| matches!(t, ScalarType::U8 | ScalarType::I8);
+    if !byte(x.ty.elem.storage()) || !byte(out.elem.storage()) {
+        return Err("the operand and the result must have 8-bit storage (u8 or i8)".into());
+    }
+    if table.shape() != [256] || table.ty.elem != crate::types::ElemType::Scalar(out.elem.storage())
+    {
+        return Err(format!(
+            "the table must be a plain `{}` tensor of shape [256], found `{}` {:?}",
+            out.elem.storage(),
+            table.ty.elem,
+            table.shape()
+        ));
+    }
+    expect_shape(out, x.shape())?;
+    let (xv, tv) = (x.ints("the operand")?, table.ints("the table")?);
+    let (lo, hi) = out.elem.int_range().unwrap_or((i64::MIN, i64::MAX));
+    let mut y = Vec::with_capacity(xv.len());
+    for &q in xv {
+        let v = tv[(q as u8) as usize];
+        if v < lo || v > hi {
+            return Err(format!(
+                "table entry {} = {v} lies outside the result's range {lo}..={hi}",
+                q as u8
+            ));
+        }
+        y.push(v);
+    }
+    Ok(Vals::Int(y))
+}
+
 /// TFLite's left shift of the operands in the fixed-point modes of `add_int`.
 const ADD_LEFT_SHIFT: u32 = 20;
 

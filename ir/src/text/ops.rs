@@ -392,6 +392,11 @@ pub(crate) const OPS: &[OpDef] = &[
         build: |_| Op::RowSums,
     },
     OpDef {
+        name: "lookup",
+        attrs: NONE,
+        build: |_| Op::Lookup,
+    },
+    OpDef {
         name: "add_int",
         attrs: MODE,
         build: |a| Op::AddInt {
@@ -497,6 +502,7 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
         | Op::Quantize
         | Op::Dequantize
         | Op::RowSums
+        | Op::Lookup
         | Op::DynamicScale
         | Op::DynamicZeroPoint
         | Op::QuantizeDyn

@@ -270,6 +270,8 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %ro = row_sums %i : tensor<1x2x4x1xi32>
   %bz = const dense<7> : tensor<4xi32>
   %mz = matmul_int %i, %i, %bz, %ro {zx_in_bias = true} : tensor<1x2x4x4x!acc>
+  %lt = const dense<3> : tensor<256xu8>
+  %lk = lookup %i, %lt : tensor<1x2x4x4x!q>
   %ai = add_int %i, %i {mode = double_round} : tensor<1x2x4x4x!q>
   %ai2 = add_int %i, %i : tensor<1x2x4x4x!q>
   %ki = clamp_int %i {min = -9223372036854775808, max = 9223372036854775807} : tensor<1x2x4x4x!q>
@@ -311,6 +313,7 @@ fn every_op_and_attribute_round_trips() {
             "conv2d_int %i, %wi {groups = 2}",
             "conv2d_int %i, %wi {pads = [1, 1, 1, 1], groups = 2, zx_in_bias = true}",
             "row_sums %i : tensor<1x2x4x1xi32>",
+            "lookup %i, %lt : tensor<1x2x4x4x!q>",
             "matmul_int %i, %i, %bz, %ro {zx_in_bias = true}",
             "add_int %i, %i {mode = double_round}",
             "add_int %i, %i : ",
@@ -1430,6 +1433,7 @@ mod props {
             (conv(), any::<bool>())
                 .prop_map(|(c, zx_in_bias)| Op::Conv2dInt(c, crate::op::IntAttrs { zx_in_bias })),
             Just(Op::RowSums),
+            Just(Op::Lookup),
             mode().prop_map(|mode| Op::AddInt { mode }),
             (any::<i64>(), any::<i64>()).prop_map(|(min, max)| Op::ClampInt { min, max }),
         ]

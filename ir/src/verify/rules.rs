@@ -95,6 +95,9 @@ pub enum ElemRule {
     /// `sx · sw[n]`; a written scale may differ by a relative
     /// [`SCALE_TOLERANCE`]).
     Accumulator(Arc<QuantType>),
+    /// Plain of this storage, or quantized per tensor with it (parameters
+    /// the writer's choice): `lookup`.
+    Storage(ScalarType),
 }
 
 /// Where a quantized result may be per axis.
@@ -160,6 +163,8 @@ impl Inferred {
             (ElemRule::Quantized(_), None) => Err(TypeError::new(
                 "the result is quantized with parameters of the caller's choice; none were given",
             )),
+            (ElemRule::Storage(_), Some(q)) => self.with_elem(ElemType::quant(q.clone())),
+            (ElemRule::Storage(st), None) => self.with_elem(ElemType::Scalar(*st)),
             _ => self.with_elem(ElemType::F32),
         }
     }
@@ -226,6 +231,14 @@ impl Inferred {
                 other => errs.push(format!("result must be quantized, found `{other}`")),
             },
             ElemRule::Accumulator(acc) => check_accumulator_elem(acc, &written.elem, &mut errs),
+            ElemRule::Storage(st) => match &written.elem {
+                ElemType::Scalar(s) if s == st => {}
+                ElemType::Quant(q) if q.storage == *st && q.axis.is_none() => {}
+                other => errs.push(format!(
+                    "result must be `{st}` or quantized per tensor with `{st}` storage (the \
+                     table's), found `{other}`"
+                )),
+            },
         }
         if errs.is_empty() {
             Ok(())
@@ -484,6 +497,7 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         Op::MatMulInt(_) => r.matmul_int(),
         Op::Conv2dInt(a, _) => r.conv2d_int(a),
         Op::RowSums => r.row_sums(),
+        Op::Lookup => r.lookup(),
         Op::AddInt { mode } => r.add_int(*mode),
         Op::ClampInt { min, max } => r.clamp_int(*min, *max),
         Op::DynamicScale => r.dynamic_param(ElemType::F32),
@@ -681,6 +695,7 @@ impl Rule<'_> {
             Op::QuantizeDyn => &["x", "s", "z"],
             Op::DequantizeDyn => &["q", "s", "z"],
             Op::MatMulIntDyn | Op::Conv2dIntDyn(_) => &["x", "w", "zx", "zw"],
+            Op::Lookup => &["x", "table"],
             Op::Concat { .. } => &[],
             _ => &["x"],
         };
@@ -1354,6 +1369,33 @@ impl Rule<'_> {
         (self.errs.len() == before).then_some(Inferred {
             shape: ShapeRule::Exact(shape),
             elem,
+        })
+    }
+
+    /// `lookup x, table`: x 8-bit, table plain `[256]` of the result's
+    /// 8-bit storage; the result has x's shape.
+    fn lookup(&mut self) -> Option<Inferred> {
+        let byte = |t: ScalarType| matches!(t, ScalarType::U8 | ScalarType::I8);
+        let (x, t) = (self.args[0], self.args[1]);
+        let mut ok = true;
+        if !byte(x.elem.storage()) || x.elem.is_f32() {
+            self.err(format!(
+                "`x` must have 8-bit storage (u8 or i8), found `{}`",
+                x.elem
+            ));
+            ok = false;
+        }
+        if t.shape != [256] || !matches!(t.elem, ElemType::Scalar(st) if byte(st)) {
+            self.err(format!(
+                "`table` must be a plain `u8` or `i8` tensor of shape [256], found `tensor<{:?} x {}>`",
+                t.shape, t.elem
+            ));
+            ok = false;
+        }
+        let storage = t.elem.storage();
+        ok.then(|| Inferred {
+            shape: ShapeRule::Exact(x.shape.clone()),
+            elem: ElemRule::Storage(storage),
         })
     }
 

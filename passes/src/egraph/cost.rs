@@ -73,6 +73,7 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
         }
         Op::AddInt { .. } => 10,
         Op::RowSums => 4,
+        Op::Lookup => 2,
         Op::ClampInt { .. } => 2,
         // Run-time quantization parameters: no rule produces or removes
         // them; the costs only place them among the others.

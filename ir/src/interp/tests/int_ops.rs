@@ -472,3 +472,19 @@ fn row_sums_need_a_per_tensor_input_and_an_i32_result() {
     let e = unsupported_reason(eval(Op::RowSums, &[x], ty(&[1, 3], scalar(I32))));
     assert!(e.contains("shape"), "{e}");
 }
+
+#[test]
+fn lookup_indexes_by_the_stored_byte() {
+    // i8 codes −128, −1, 0, 5 index bytes 128, 255, 0, 5.
+    let x = iop(ty(&[4], qt(I8, 0.5, 0)), &[-128, -1, 0, 5]);
+    let table: Vec<i64> = (0..256).map(|i| (i as i64 * 7) % 200).collect();
+    let t = iop(ty(&[256], scalar(U8)), &table);
+    let y = eval_ok(Op::Lookup, &[x.clone(), t], ty(&[4], qt(U8, 1.0, 3)));
+    assert_eq!(ints(&y), [128 * 7 % 200, 255 * 7 % 200, 0, 35]);
+    // A table entry outside the result's range is an error when it is read.
+    let mut bad = table.clone();
+    bad[5] = 300;
+    let t = iop(ty(&[256], scalar(I32)), &bad);
+    let e = unsupported_reason(eval(Op::Lookup, &[x, t], ty(&[4], qt(U8, 1.0, 3))));
+    assert!(e.contains("table"), "{e}");
+}
