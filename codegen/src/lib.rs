@@ -466,7 +466,10 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
         if let Op::Const(c) = &graph.node(v).op
             && read_as_is.contains(&v)
         {
-            let id = lower::declare_rodata(&mut module, &mut counter, ek_bytes(&c.data));
+            // Read as written: in logical order (a packed constant that is
+            // not only a GEMM's weights is unpacked).
+            let data = c.logical(graph.ty(v));
+            let id = lower::declare_rodata(&mut module, &mut counter, ek_bytes(&data));
             const_data.insert(v, (id, data_ids.len()));
             data_ids.push(id);
         }

@@ -185,6 +185,29 @@ pub struct CompileOptions {
     pub passes: Option<String>,
     /// The arithmetic of the requantize ops the passes create.
     pub requant: qcc_ir::RequantMode,
+    /// The kernels `pick-layout` packs constant weights for; `None`: the
+    /// ones this host runs ([`layout_target`] of the JIT's best path).
+    pub target: Option<qcc_passes::LayoutTarget>,
+}
+
+pub use qcc_passes::LayoutTarget;
+
+/// The weight layout the JIT's dot-product path `path` reads: AMX tiles,
+/// the VNNI-style panels (the zmm and ymm micro-kernels and Cranelift's
+/// 128-bit tree read the same panels), or row-major for the scalar loops.
+pub fn layout_target(path: model::DotPath) -> LayoutTarget {
+    use model::DotPath;
+    match path {
+        DotPath::Amx => LayoutTarget::Amx,
+        DotPath::Avx512Vnni | DotPath::AvxVnni | DotPath::Clif128 => LayoutTarget::Vnni,
+        DotPath::Scalar => LayoutTarget::Portable,
+    }
+}
+
+/// The layout target of this host (its best dot-product path, detected
+/// once by `qcc_codegen`).
+pub fn host_layout_target() -> LayoutTarget {
+    layout_target(model::best_path())
 }
 
 /// Why [`compile`] failed: a pass list naming an unknown pass, or a pass
@@ -217,6 +240,7 @@ pub fn compile_with(
     let passes = qcc_passes::parse_pipeline(spec).map_err(CompileError::Pipeline)?;
     let pass_options = qcc_passes::PassOptions {
         requant: options.requant,
+        target: options.target.unwrap_or_else(host_layout_target),
     };
     Ok(qcc_passes::run_pipeline(
         graph,

@@ -142,7 +142,12 @@ impl Compiler {
     pub fn compile(&self, graph: &Graph) -> Result<CompiledModel, CompileError> {
         let t0 = Instant::now();
         let g = if self.run_passes {
-            crate::compile(graph.clone(), &self.pipeline)?
+            // Weights are packed for the path the code will use.
+            let mut pipeline = self.pipeline.clone();
+            if let (None, TargetFeatures::Force(p)) = (pipeline.target, self.features) {
+                pipeline.target = Some(crate::layout_target(p));
+            }
+            crate::compile(graph.clone(), &pipeline)?
         } else {
             graph.clone()
         };

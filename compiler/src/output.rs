@@ -42,8 +42,9 @@ pub fn print_to_file(graph: &Graph, out: &Path, inline_max: usize) -> std::io::R
         }
         std::fs::create_dir_all(&dir)?;
         let file = format!("{name}.npy");
+        // A packed constant's file holds its packed data, one dimension.
         let t = Tensor {
-            shape: node.ty.shape.clone(),
+            shape: node.ty.storage_shape(),
             data: c.data.clone(),
         };
         qcc_ir::npy::write(&dir.join(&file), &t)?;

@@ -23,6 +23,7 @@
 pub mod diag;
 pub mod graph;
 pub mod interp;
+pub mod layout;
 pub mod limits;
 pub mod npy;
 pub mod op;

@@ -231,11 +231,13 @@ pub fn conform(t: Tensor, ty: &TensorType, path: &str) -> Result<Tensor, NpyErro
             expected: format!("{want} ({})", descr(want)),
         });
     }
-    if t.shape != ty.shape {
+    // A packed layout's data is one dimension of its padded size.
+    let want_shape = ty.storage_shape();
+    if t.shape != want_shape {
         return Err(NpyError::Shape {
             path: path.to_string(),
             found: t.shape.iter().map(|&d| d as u64).collect(),
-            expected: ty.shape.clone(),
+            expected: want_shape,
         });
     }
     let data = if want != carrier {

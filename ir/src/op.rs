@@ -122,7 +122,9 @@ impl Pool2dAttrs {
 }
 
 /// A constant tensor. The type is the node's type; `data` holds the stored
-/// elements (storage type of a quantized type), row-major.
+/// elements (storage type of a quantized type), row-major, or in the packed
+/// order of the type's layout (`crate::layout`): read the elements in
+/// logical order with [`ConstData::logical`].
 ///
 /// Equality and hashing look at the data only: `file` says where the data
 /// is kept, not what the constant is.
@@ -132,6 +134,22 @@ pub struct ConstData {
     /// Where the data came from when it was not inline: a `.npy` path,
     /// relative to the graph file. The printer writes the reference back.
     pub file: Option<String>,
+}
+
+impl ConstData {
+    /// The elements in the logical (row-major) order of `ty`, the
+    /// constant's type: the data itself, or unpacked from a packed layout.
+    /// Data that does not fit the layout (a graph the verifier rejects) is
+    /// returned as it is.
+    pub fn logical(&self, ty: &crate::TensorType) -> std::borrow::Cow<'_, TensorData> {
+        if !ty.layout.is_packed() {
+            return std::borrow::Cow::Borrowed(&self.data);
+        }
+        match crate::layout::unpack(ty.layout, &ty.shape, &self.data) {
+            Some(d) => std::borrow::Cow::Owned(d),
+            None => std::borrow::Cow::Borrowed(&self.data),
+        }
+    }
 }
 
 impl PartialEq for ConstData {

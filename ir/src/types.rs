@@ -418,17 +418,7 @@ impl fmt::Display for ElemType {
     }
 }
 
-/// How the elements of a tensor are laid out in memory.
-///
-/// Only the dense row-major layout exists today; the layout passes will add
-/// packed layouts for weights (for example K grouped by 4 and N blocked by the
-/// vector width). A non-default layout is printed after the element type:
-/// `tensor<64x128xi8, #layout>`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Layout {
-    #[default]
-    RowMajor,
-}
+pub use crate::layout::Layout;
 
 /// The type of every value: static shape, element type, layout.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -504,7 +494,35 @@ impl TensorType {
         if self.num_elements().is_none() {
             return Err("the number of elements overflows".into());
         }
-        Ok(())
+        self.layout.check(&self.shape, &self.elem)
+    }
+
+    /// Same shape and element type, laid out in `layout`.
+    pub fn with_layout(&self, layout: Layout) -> TensorType {
+        TensorType {
+            shape: self.shape.clone(),
+            elem: self.elem.clone(),
+            layout,
+        }
+    }
+
+    /// How many elements the data of a value of this type stores: the
+    /// element count, or the padded size of a packed layout
+    /// (`crate::layout`). `None` on overflow or a layout that does not fit.
+    pub fn storage_len(&self) -> Option<usize> {
+        match self.layout {
+            Layout::RowMajor => self.num_elements(),
+            l => l.geometry(&self.shape).map(|g| g.len()),
+        }
+    }
+
+    /// The shape of the stored data: the shape, or `[storage_len]` for a
+    /// packed layout (what a `.npy` file of the data holds).
+    pub fn storage_shape(&self) -> Vec<usize> {
+        match self.layout {
+            Layout::RowMajor => self.shape.clone(),
+            _ => vec![self.storage_len().unwrap_or(0)],
+        }
     }
 }
 
@@ -515,8 +533,8 @@ impl fmt::Display for TensorType {
             write!(f, "{d}x")?;
         }
         write!(f, "{}", self.elem)?;
-        match self.layout {
-            Layout::RowMajor => {}
+        if self.layout.is_packed() {
+            write!(f, ", {}", self.layout)?;
         }
         f.write_str(">")
     }

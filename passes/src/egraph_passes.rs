@@ -2,7 +2,7 @@
 //! words the remarks.
 
 use crate::egraph::{self, Remark, Rule};
-use crate::rules::{fold_constants, fold_zero_points, fuse_requant, lower_qdq};
+use crate::rules::{fold_constants, fold_zero_points, fuse_requant, lower_qdq, pick_layout};
 use crate::{PassLog, PassOptions};
 use qcc_ir::{ElemType, Graph, Op, ValueId};
 use std::collections::HashMap;
@@ -50,6 +50,24 @@ pub fn fold_zero_points(graph: &mut Graph, options: &PassOptions, log: &mut Pass
 /// `fold-constants`.
 pub fn fold_constants(graph: &mut Graph, options: &PassOptions, log: &mut PassLog) {
     run(graph, &fold_constants::rules(), options, log);
+}
+
+/// `pick-layout`.
+pub fn pick_layout(graph: &mut Graph, options: &PassOptions, log: &mut PassLog) {
+    run(graph, &pick_layout::rules(), options, log);
+    let mut packed = 0;
+    let mut bytes = 0;
+    for v in graph.node_ids() {
+        let n = graph.node(v);
+        if let Op::Const(c) = &n.op
+            && n.ty.layout.is_packed()
+        {
+            packed += 1;
+            bytes += c.data.len() as u64;
+        }
+    }
+    log.stat("packed constants", packed);
+    log.stat("packed bytes", bytes);
 }
 
 fn run(graph: &mut Graph, rules: &[Arc<dyn Rule>], options: &PassOptions, log: &mut PassLog) {

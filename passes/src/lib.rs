@@ -10,10 +10,10 @@
 //! ([`egraph`]: the IR graph becomes an e-graph keeping its sharing, named
 //! rules with named guards saturate it within explicit limits, a cost model
 //! extracts the cheapest graph). Their rules are in [`rules`]:
-//! `lower-qdq`, `fuse-requant`, `fold-zero-points`, `fold-constants`. The
-//! graph-level clean-ups `cse` and `dce` work on the graph directly.
-//! `pick-layout` needs packed layouts in the IR's types and is not there
-//! yet.
+//! `lower-qdq`, `fuse-requant`, `fold-zero-points`, `fold-constants`,
+//! `pick-layout` (constant weights packed for the target's dot-product
+//! kernels, [`PassOptions::target`]). The graph-level clean-ups `cse` and
+//! `dce` work on the graph directly.
 
 #![forbid(unsafe_code)]
 
@@ -32,6 +32,45 @@ use std::time::{Duration, Instant};
 pub struct PassOptions {
     /// The arithmetic given to requantize ops that passes create.
     pub requant: RequantMode,
+    /// The dot-product kernels `pick-layout` lays constant weights out for
+    /// (default: portable, which keeps them row-major; `qcc compile`
+    /// defaults to the host's).
+    pub target: LayoutTarget,
+}
+
+/// Which dot-product kernels run the graph, as far as the layout of their
+/// weights goes (`pick-layout`; the layouts are `qcc_ir::layout`'s).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LayoutTarget {
+    /// Any machine (the scalar loops, or unknown): weights stay row-major.
+    #[default]
+    Portable,
+    /// 4-way dot-product micro-kernels (AVX512-VNNI, AVX-VNNI, and the
+    /// 128-bit Cranelift tree): panels with `K` padded to 4 (`#k4n64`).
+    Vnni,
+    /// AMX-INT8 tiles for the GEMMs large enough for them (`K` padded to
+    /// 64, `#k4n64_k64`), the VNNI panels for the others.
+    Amx,
+}
+
+impl LayoutTarget {
+    pub const ALL: [LayoutTarget; 3] = [
+        LayoutTarget::Portable,
+        LayoutTarget::Vnni,
+        LayoutTarget::Amx,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LayoutTarget::Portable => "portable",
+            LayoutTarget::Vnni => "vnni",
+            LayoutTarget::Amx => "amx",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<LayoutTarget> {
+        LayoutTarget::ALL.into_iter().find(|t| t.name() == s)
+    }
 }
 
 /// What a pass reports: counters (`--stats`) and remarks for the user (for
@@ -85,6 +124,11 @@ pub static PASSES: &[PassInfo] = &[
         run: lookup::run,
     },
     PassInfo {
+        name: "pick-layout",
+        summary: "pack constant weights in the layout the target's dot-product kernels read",
+        run: egraph_passes::pick_layout,
+    },
+    PassInfo {
         name: "cse",
         summary: "merge ops that compute the same value from the same operands",
         run: cse::run,
@@ -104,6 +148,7 @@ pub const DEFAULT_PIPELINE: &[&str] = &[
     "fold-zero-points",
     "fold-constants",
     "fold-lookup",
+    "pick-layout",
     "cse",
     "dce",
 ];

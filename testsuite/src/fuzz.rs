@@ -116,6 +116,8 @@ fn passes(g: &Graph, passes: &str, requant: RequantMode) -> Graph {
     let options = CompileOptions {
         passes: Some(passes.into()),
         requant,
+        // The host's layouts: the JIT then reads packed weights.
+        target: None,
     };
     match compile(g.clone(), &options) {
         Ok(out) => out,

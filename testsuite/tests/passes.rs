@@ -1,12 +1,14 @@
 //! Pass pipelines on files, in the manner of Cranelift's filetests: every
 //! file under `testsuite/passes/` is a graph with its pipeline in a header
 //! comment (`// pipeline: lower-qdq,fuse-requant`, optionally
-//! `// requant: single_round`). The snapshot is what the pipeline prints:
+//! `// requant: single_round` and `// target: vnni`, the layout target of
+//! `pick-layout`, portable when not given, so that snapshots never depend
+//! on the host). The snapshot is what the pipeline prints:
 //! its remarks, then the resulting graph. Each result must also parse back
 //! and verify (the printed result of any pipeline is a valid graph). Add a
 //! case by adding a file.
 
-use qcc_compiler::{CompileOptions, compile_with, load_str};
+use qcc_compiler::{CompileOptions, LayoutTarget, compile_with, load_str};
 use qcc_ir::RequantMode;
 use qcc_testsuite::header;
 
@@ -24,9 +26,12 @@ fn pass_pipelines_on_files() {
         };
         let g = load_str(&text, &name, Some(std::path::Path::new("passes")))
             .unwrap_or_else(|e| panic!("{}", e.render()));
+        let target = header(&text, "target")
+            .map(|t| LayoutTarget::from_name(t).unwrap_or_else(|| panic!("{name}: target `{t}`")));
         let options = CompileOptions {
             passes: Some(pipeline.to_string()),
             requant,
+            target: Some(target.unwrap_or(LayoutTarget::Portable)),
         };
         let (out, runs) =
             compile_with(g, &options, &mut |_, _| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -37,7 +42,13 @@ fn pass_pipelines_on_files() {
             back == out,
             "{name}: the printed result does not parse back to itself"
         );
-        let mut snap = format!("// pipeline: {pipeline} (requant {requant})\n");
+        let mut snap = match target {
+            None => format!("// pipeline: {pipeline} (requant {requant})\n"),
+            Some(t) => format!(
+                "// pipeline: {pipeline} (requant {requant}, target {})\n",
+                t.name()
+            ),
+        };
         for r in &runs {
             for m in &r.log.remarks {
                 snap.push_str(&format!("// remark: {}: {m}\n", r.name));

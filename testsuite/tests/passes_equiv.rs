@@ -1,13 +1,14 @@
 //! Meaning is preserved (`docs/semantics.md` § What rewrites may change):
 //! the interpreter's outputs before and after each pass alone, and after
 //! the whole pipeline, agree: exactly for the pure integer rewrites
-//! (`fold-zero-points`, `fold-constants`, `fold-lookup`, `cse`, `dce`) and
+//! (`fold-zero-points`, `fold-constants`, `fold-lookup`, `pick-layout`, `cse`,
+//! `dce`) and
 //! within one
 //! quantization step of the output for the rewrites that turn a float
 //! computation or rescale into integers (`lower-qdq`, `fuse-requant`).
 
 use proptest::prelude::*;
-use qcc_compiler::{CompileOptions, compile};
+use qcc_compiler::{CompileOptions, LayoutTarget, compile};
 use qcc_ir::{Graph, RequantMode, Tensor, TensorData, interp};
 use qcc_testsuite::arb_graph;
 use qcc_testsuite::gen_qdq::arb_qdq_graph;
@@ -18,6 +19,7 @@ const PASSES: &[&str] = &[
     "fold-zero-points",
     "fold-constants",
     "fold-lookup",
+    "pick-layout",
     "cse",
     "dce",
     "default",
@@ -27,14 +29,22 @@ const EXACT: &[&str] = &[
     "fold-zero-points",
     "fold-constants",
     "fold-lookup",
+    "pick-layout",
     "cse",
     "dce",
 ];
 
 fn run_pipeline(g: &Graph, passes: &str, mode: RequantMode) -> Graph {
+    run_for(g, passes, mode, LayoutTarget::Amx)
+}
+
+/// [`run_pipeline`] with weights packed for `target` (the default target
+/// above: AMX, so that both K paddings appear on every host).
+fn run_for(g: &Graph, passes: &str, mode: RequantMode, target: LayoutTarget) -> Graph {
     let options = CompileOptions {
         passes: Some(passes.into()),
         requant: mode,
+        target: Some(target),
     };
     match compile(g.clone(), &options) {
         Ok(out) => out,
@@ -100,6 +110,27 @@ proptest! {
             let bound = if EXACT.contains(p) { 0.0 } else { 1.0 };
             prop_assert!(d <= bound, "{p} ({mode}): codes differ by {d}\nbefore:\n{}\nafter:\n{}",
                 qcc_ir::text::print(&g), qcc_ir::text::print(&after));
+        }
+    }
+
+    /// `pick-layout` on lowered QDQ graphs, for every target: bit for bit
+    /// (a layout orders bytes, never changes a value), and the packed
+    /// result loads back from its printed text.
+    #[test]
+    fn pick_layout_is_exact(g in arb_qdq_graph(), m in 0usize..3) {
+        let mode = RequantMode::ALL[m];
+        let lowered = run_pipeline(&g, "lower-qdq,fuse-requant,fold-zero-points,fold-constants", mode);
+        for target in LayoutTarget::ALL {
+            let packed = run_for(&lowered, "pick-layout", mode, target);
+            let d = compare(&lowered, &packed, 3);
+            prop_assert!(d == 0.0, "pick-layout ({target:?}): outputs differ\nbefore:\n{}\nafter:\n{}",
+                qcc_ir::text::print(&lowered), qcc_ir::text::print(&packed));
+            let text = qcc_ir::text::print(&packed);
+            let back = qcc_compiler::load_str(&text, "packed.txt", None).map_err(|e| e.render());
+            prop_assert!(back.as_ref().is_ok_and(|b| *b == packed), "{back:?}\n{text}");
+            if target == LayoutTarget::Portable {
+                prop_assert!(!text.contains(", #"), "portable packed something:\n{text}");
+            }
         }
     }
 

@@ -53,6 +53,8 @@ fn pass_test_graphs_run_bit_exact_on_the_jit() {
         let options = CompileOptions {
             passes: Some(header(&text, "pipeline").unwrap_or("default").to_string()),
             requant,
+            // The host's layouts, which the JIT reads as they are.
+            target: None,
         };
         let (out, _) = compile_with(g.clone(), &options, &mut |_, _| {})
             .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -87,8 +87,9 @@ fn json_num(x: Option<f64>) -> String {
 }
 
 pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
-    let (graph, inputs) = prepare(&args.model, ctx, Some(0))?;
-    let features = match dot_path(args.dot_path.as_deref())? {
+    let forced = dot_path(args.dot_path.as_deref())?;
+    let (graph, inputs) = prepare(&args.model, ctx, Some(0), forced)?;
+    let features = match forced {
         Some(p) => TargetFeatures::Force(p),
         None => TargetFeatures::Host,
     };

@@ -190,6 +190,24 @@ struct PassArgs {
     /// The arithmetic of the requantize ops the passes create.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = RequantArg::Float)]
     requant: RequantArg,
+    /// The dot-product kernels `pick-layout` packs constant weights for:
+    /// `portable` (row-major), `vnni` (panels, K by 4), `amx` (K by 64 for
+    /// the GEMMs AMX runs), or `host` (this machine's; for `qcc run`, the
+    /// `--dot-path` when one is given).
+    #[arg(long, value_enum, value_name = "TARGET")]
+    target: Option<TargetArg>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TargetArg {
+    /// Whatever this machine runs best (the default).
+    Host,
+    /// Row-major weights, for the portable scalar loops.
+    Portable,
+    /// Panels of 64 columns with K in groups of 4 (AVX512-VNNI, AVX-VNNI, clif128).
+    Vnni,
+    /// As `vnni`, with K padded to 64 where the GEMM runs on AMX tiles.
+    Amx,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -205,13 +223,22 @@ enum RequantArg {
 }
 
 impl PassArgs {
-    fn options(&self) -> CompileOptions {
+    /// The pipeline's options; `dot_path`: the JIT path forced with
+    /// `--dot-path`, whose layout is the default target.
+    fn options(&self, dot_path: Option<DotPath>) -> CompileOptions {
+        use qcc_compiler::LayoutTarget;
         CompileOptions {
             passes: Some(self.passes.clone()),
             requant: match self.requant {
                 RequantArg::Float => qcc_ir::RequantMode::Float,
                 RequantArg::SingleRound => qcc_ir::RequantMode::SingleRound,
                 RequantArg::DoubleRound => qcc_ir::RequantMode::DoubleRound,
+            },
+            target: match self.target {
+                None | Some(TargetArg::Host) => dot_path.map(qcc_compiler::layout_target),
+                Some(TargetArg::Portable) => Some(LayoutTarget::Portable),
+                Some(TargetArg::Vnni) => Some(LayoutTarget::Vnni),
+                Some(TargetArg::Amx) => Some(LayoutTarget::Amx),
             },
         }
     }
@@ -354,7 +381,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
                 stats,
                 remarks: true,
             };
-            let g = compile(g, &graph, &passes, report)?;
+            let g = compile(g, &graph, &passes, None, report)?;
             match what {
                 EmitArg::Graph => emit(&g, output.as_deref()),
                 EmitArg::Clif | EmitArg::Asm => {
@@ -433,14 +460,20 @@ struct Report {
     remarks: bool,
 }
 
-fn compile(g: Graph, path: &Path, passes: &PassArgs, report: Report) -> Result<Graph, Failure> {
+fn compile(
+    g: Graph,
+    path: &Path,
+    passes: &PassArgs,
+    dot_path: Option<DotPath>,
+    report: Report,
+) -> Result<Graph, Failure> {
     let mut after = |run: &qcc_compiler::PassRun, g: &Graph| {
         if report.print_after_all {
             eprintln!("// ----- after {} -----", run.name);
             eprint!("{}", qcc_ir::text::print(g));
         }
     };
-    let (g, runs) = qcc_compiler::compile_with(g, &passes.options(), &mut after)
+    let (g, runs) = qcc_compiler::compile_with(g, &passes.options(dot_path), &mut after)
         .map_err(|e| error(format!("{}: {e}", path.display())))?;
     for run in &runs {
         if report.remarks {
@@ -510,6 +543,7 @@ fn prepare(
     args: &ModelInputArgs,
     ctx: &Ctx,
     default_seed: Option<u64>,
+    dot_path: Option<DotPath>,
 ) -> Result<(Graph, Vec<Tensor>), Failure> {
     let given = parse_input_args(&args.inputs, "--input")?;
     let graph = if qcc_compiler::is_onnx(&args.graph) {
@@ -528,7 +562,13 @@ fn prepare(
     } else {
         ctx.load(&args.graph)?
     };
-    let graph = compile(graph, &args.graph, &args.passes, Report::default())?;
+    let graph = compile(
+        graph,
+        &args.graph,
+        &args.passes,
+        dot_path,
+        Report::default(),
+    )?;
     let names: Vec<String> = graph
         .inputs()
         .iter()
@@ -588,10 +628,14 @@ fn dot_path(name: Option<&str>) -> Result<Option<DotPath>, Failure> {
 }
 
 fn run(args: RunArgs, ctx: &Ctx) -> Result<(), Failure> {
-    let (graph, inputs) = prepare(&args.model, ctx, None)?;
+    let path = match args.backend {
+        BackendArg::Interp => None,
+        BackendArg::Jit => dot_path(args.dot_path.as_deref())?,
+    };
+    let (graph, inputs) = prepare(&args.model, ctx, None, path)?;
     let backend = match args.backend {
         BackendArg::Interp => Backend::Interp,
-        BackendArg::Jit => Backend::Jit(dot_path(args.dot_path.as_deref())?),
+        BackendArg::Jit => Backend::Jit(path),
     };
     let outputs = qcc_compiler::run(&graph, &inputs, backend).map_err(error)?;
     if let Some(dir) = &args.output_dir {

@@ -38,6 +38,14 @@ pub(crate) struct ConvShape {
     pub ow: usize,
 }
 
+/// Whether the AMX path runs a GEMM of this size (else AVX512-VNNI does):
+/// at least 8 rows, `k ≥ 48` and `m·k·n ≥ 2^18`. The `pick-layout` pass
+/// keeps the same rule (`passes::rules::pick_layout`), so that it packs
+/// `K` to 64 exactly where this path reads it so.
+pub fn amx_gemm_pays(m: usize, k: usize, n: usize) -> bool {
+    m >= 8 && k >= 48 && m.saturating_mul(k).saturating_mul(n) >= 1 << 18
+}
+
 /// Everything decided at compile time for one GEMM-lowered op.
 #[derive(Clone, Debug)]
 pub(crate) struct GemmPrep {
@@ -72,7 +80,12 @@ pub(crate) struct GemmPrep {
 
 impl GemmPrep {
     /// `m × k` activations against the constant weights `w(k, n)` with
-    /// per-column zero points `zw`.
+    /// per-column zero points `zw`. `pre`: the weights already packed by
+    /// the `pick-layout` pass (a constant in a panel layout of
+    /// `qcc_ir::layout`, which is this packing with `K` padded to the given
+    /// alignment, 4 or 64); they are used as they are when that padding
+    /// suits the path (any path reads `K` padded to 64; AMX needs 64), and
+    /// packed again from `w` otherwise.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         path: DotPath,
@@ -84,6 +97,7 @@ impl GemmPrep {
         zx_in_bias: bool,
         zw: Vec<i64>,
         w: impl Fn(usize, usize) -> i64,
+        pre: Option<(&[i8], usize)>,
         conv: Option<ConvShape>,
         (lo, hi): (i64, i64),
     ) -> GemmPrep {
@@ -91,40 +105,63 @@ impl GemmPrep {
         // faster on the zmm kernels.
         // Short dot products (k < 48) waste most of a 64-byte tile row, and
         // a small GEMM does not repay the tile configuration of each call.
-        let path = if path == DotPath::Amx && (m < 8 || k < 48 || m * k * n < 1 << 18) {
+        let path = if path == DotPath::Amx && !amx_gemm_pays(m, k, n) {
             DotPath::Avx512Vnni
         } else {
             path
         };
         // AMX steps through k 64 at a time (the packed rows are padded).
-        let kp = if path == DotPath::Amx {
-            k.next_multiple_of(shim::AMX_K)
-        } else {
-            k.next_multiple_of(4)
-        };
+        let k_align = if path == DotPath::Amx { shim::AMX_K } else { 4 };
         let np = n.next_multiple_of(NR);
         let ua = zx + if signed_x { 128 } else { 0 };
-        let mut packed = Vec::with_capacity(kp * np);
-        for p0 in (0..np).step_by(PANEL) {
-            let width = PANEL.min(np - p0);
-            for k4 in 0..kp / 4 {
-                for j in 0..width {
-                    for q in 0..4 {
-                        let (kk, col) = (4 * k4 + q, p0 + j);
-                        let v = if kk < k && col < n { w(kk, col) } else { 0 };
-                        packed.push(v as i8 as u8);
+        let pre = pre.filter(|&(data, pre_align)| {
+            pre_align % k_align == 0 && data.len() == k.next_multiple_of(pre_align) * np
+        });
+        let (kp, packed) = match pre {
+            Some((data, pre_align)) => {
+                // The constant's bytes as they are (i8 to u8: the same bits).
+                let bytes: Vec<u8> = data.iter().map(|&v| v as u8).collect();
+                (k.next_multiple_of(pre_align), bytes)
+            }
+            None => {
+                let kp = k.next_multiple_of(k_align);
+                let mut packed = Vec::with_capacity(kp * np);
+                for p0 in (0..np).step_by(PANEL) {
+                    let width = PANEL.min(np - p0);
+                    for k4 in 0..kp / 4 {
+                        for j in 0..width {
+                            for q in 0..4 {
+                                let (kk, col) = (4 * k4 + q, p0 + j);
+                                let v = if kk < k && col < n { w(kk, col) } else { 0 };
+                                packed.push(v as i8 as u8);
+                            }
+                        }
                     }
                 }
+                (kp, packed)
             }
-        }
-        // Σ_k w and Σ_k |w − zw| per column, in one pass over k.
+        };
+        // Σ_k w and Σ_k |w − zw| per column, in one pass over the packed
+        // bytes in memory order (padding skipped).
         let mut wsum = vec![0i64; n];
         let mut wabs = vec![0i64; n];
-        for kk in 0..k {
-            for col in 0..n {
-                let v = w(kk, col);
-                wsum[col] += v;
-                wabs[col] += (v - zw[col]).abs();
+        for p0 in (0..np).step_by(PANEL) {
+            let width = PANEL.min(np - p0);
+            let panel = &packed[p0 * kp..(p0 + width) * kp];
+            let cols = width.min(n.saturating_sub(p0));
+            for (k4, group) in panel.chunks_exact(4 * width).enumerate() {
+                let rows = 4.min(k.saturating_sub(4 * k4));
+                if rows == 0 {
+                    break;
+                }
+                for j in 0..cols {
+                    let col = p0 + j;
+                    for &b in &group[4 * j..4 * j + rows] {
+                        let v = b as i8 as i64;
+                        wsum[col] += v;
+                        wabs[col] += (v - zw[col]).abs();
+                    }
+                }
             }
         }
         // What the sums subtract from `u`: `ua`, or only the flip of signed

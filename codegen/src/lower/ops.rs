@@ -197,14 +197,35 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     if !x_ok || !w_ok || xt.elem.as_quant().is_some_and(|q| q.is_per_axis()) {
         return Prep::Plain;
     }
-    // The weights as bytes (i8 data borrowed; 4-bit values fit in i8),
-    // not as a vector of i64 eight times their size.
-    let wv: std::borrow::Cow<[i8]> = match &wc.data {
-        qcc_ir::TensorData::I8(v) => std::borrow::Cow::Borrowed(v),
-        d => match d.to_i64s() {
-            Some(v) => std::borrow::Cow::Owned(v.into_iter().map(|x| x as i8).collect()),
-            None => return Prep::Plain,
-        },
+    // The weights as bytes in logical order (i8 data borrowed; 4-bit
+    // values fit in i8), not as a vector of i64 eight times their size.
+    // A packed constant (`pick-layout`) is unpacked only if the GEMM cannot
+    // take its bytes as they are (see `GemmPrep::new`).
+    let logical = std::cell::OnceCell::new();
+    let wv = || -> &[i8] {
+        logical.get_or_init(|| match &*wc.logical(wt) {
+            qcc_ir::TensorData::I8(v) => v.clone(),
+            d => d
+                .to_i64s()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|x| x as i8)
+                .collect(),
+        })
+    };
+    let borrowed: Option<&[i8]> = match &wc.data {
+        qcc_ir::TensorData::I8(v) if !wt.layout.is_packed() => Some(v),
+        _ => None,
+    };
+    let wv = move || borrowed.unwrap_or_else(wv);
+    if wc.data.as_f32().is_some() {
+        return Prep::Plain;
+    }
+    let pre = match &wc.data {
+        qcc_ir::TensorData::I8(v) if wt.layout.is_packed() => {
+            Some((v.as_slice(), wt.layout.k_align()))
+        }
+        _ => None,
     };
     let Some(range) = node.ty.elem.int_range() else {
         return Prep::Plain;
@@ -228,7 +249,8 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
             zx,
             int.zx_in_bias,
             zw,
-            |kk, col| wv[kk * n + col] as i64,
+            |kk, col| wv()[kk * n + col] as i64,
+            pre.filter(|_| !wt.layout.is_conv()),
             None,
             range,
         );
@@ -264,7 +286,8 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
             zw,
             // Packed in the im2col order `kk = (ky·kw + kx)·c + ci` (see
             // `shim::qcc_im2col`); the weights are `[o][c][kh][kw]`.
-            |kk, col| wv[col * k + (kk % c) * kh * kw + kk / c] as i64,
+            |kk, col| wv()[col * k + (kk % c) * kh * kw + kk / c] as i64,
+            pre.filter(|_| wt.layout.is_conv()),
             Some(shape),
             range,
         );
@@ -518,7 +541,7 @@ fn depthwise(
         return None;
     }
     let wc = graph.node(args[1]).op.as_const()?;
-    let wv = wc.data.to_i64s()?;
+    let wv = wc.logical(graph.ty(args[1])).to_i64s()?;
     if wv.iter().any(|&x| !(-128..=127).contains(&x)) {
         return None;
     }
@@ -666,8 +689,9 @@ pub(crate) fn direct_conv(
     {
         return None;
     }
-    let wc = graph.node(graph.args(v)[1]).op.as_const()?;
-    let wv = wc.data.to_i64s()?;
+    let wv_id = graph.args(v)[1];
+    let wc = graph.node(wv_id).op.as_const()?;
+    let wv = wc.logical(graph.ty(wv_id)).to_i64s()?;
     let cp = cs.c.next_multiple_of(64);
     let op = cs.o.next_multiple_of(32);
     let kp = cs.kh * cs.kw * cp;

@@ -543,7 +543,20 @@ fn evaluate(graph: &Graph, inputs: &[Tensor]) -> Result<HashMap<ValueId, Vals>, 
                         format!("the packed constant needs {expected} bytes but has {found}"),
                     ));
                 }
-                Vals::from_data(&c.data)
+                if node.ty.layout.is_packed() && node.ty.storage_len() != Some(c.data.len()) {
+                    return Err(unsupported(
+                        graph,
+                        v,
+                        format!(
+                            "the constant in layout `{}` needs {} elements but has {}",
+                            node.ty.layout,
+                            node.ty.storage_len().unwrap_or(0),
+                            c.data.len()
+                        ),
+                    ));
+                }
+                // Packed constants are read in logical order.
+                Vals::from_data(&c.logical(&node.ty))
             }
             op => {
                 let args = graph.args(v);

@@ -26,6 +26,9 @@ pub(crate) enum Tok {
     /// `!name`: a type alias, or `!quant.uniform`.
     #[regex(r"![A-Za-z_][A-Za-z0-9_.$]*")]
     AliasName,
+    /// `#name`: a layout (`#k4n64`).
+    #[regex(r"#[A-Za-z0-9_]+")]
+    LayoutName,
     /// Keywords, op names, attribute names, scalar types, `inf`, `nan`.
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident,
@@ -76,6 +79,7 @@ impl Tok {
             Tok::ValueName => "a value name (`%name`)",
             Tok::GraphName => "a graph name (`@name`)",
             Tok::AliasName => "a type alias (`!name`)",
+            Tok::LayoutName => "a layout (`#k4n64`)",
             Tok::Ident => "an identifier",
             Tok::Int => "an integer",
             Tok::Float => "a float",

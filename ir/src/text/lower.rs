@@ -769,10 +769,31 @@ impl<'a> Lowerer<'a, '_> {
             }
         }
         let elem = self.elem(&t.elem)?;
+        let mut layout = crate::Layout::RowMajor;
+        if let Some(l) = &t.layout {
+            match crate::Layout::from_name(l.text) {
+                Some(found) => layout = found,
+                None => {
+                    let names: Vec<String> = crate::Layout::PACKED
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect();
+                    self.error(
+                        Diagnostic::error(format!("unknown layout `#{}`", l.text))
+                            .with_span(l.span, "not a layout")
+                            .with_note(format!(
+                                "the layouts are: {} (row-major is written without one)",
+                                names.join(", ")
+                            )),
+                    );
+                    return None;
+                }
+            }
+        }
         if !ok {
             return None;
         }
-        let ty = TensorType::new(shape, elem);
+        let ty = TensorType::new(shape, elem).with_layout(layout);
         if let Err(msg) = ty.check() {
             let mut d = Diagnostic::error(format!("invalid tensor type: {msg}"))
                 .with_span(t.span, "in this type");
@@ -795,7 +816,8 @@ impl<'a> Lowerer<'a, '_> {
         ty: &TensorType,
         ty_span: Span,
     ) -> Option<ConstData> {
-        let n = ty.num_elements()?;
+        // A packed layout stores its padded data, in packed order.
+        let n = ty.storage_len()?;
         let storage = ty.elem.storage();
         let data = match c {
             ConstAst::Splat(l) => {
@@ -827,17 +849,19 @@ impl<'a> Lowerer<'a, '_> {
                 }
             }
             ConstAst::List(list) => {
-                let leaves = self.list_leaves(list, &ty.shape)?;
+                let leaves = self.list_leaves(list, &ty.storage_shape())?;
                 if leaves.len() != n {
-                    self.error(
-                        Diagnostic::error(format!(
-                            "expected {n} element{} for `{ty}`, found {}",
-                            if n == 1 { "" } else { "s" },
-                            leaves.len()
-                        ))
-                        .with_span(list.span, format!("{} elements", leaves.len()))
-                        .with_secondary(ty_span, format!("{n} elements declared here")),
-                    );
+                    let mut d = Diagnostic::error(format!(
+                        "expected {n} element{} for `{ty}`, found {}",
+                        if n == 1 { "" } else { "s" },
+                        leaves.len()
+                    ))
+                    .with_span(list.span, format!("{} elements", leaves.len()))
+                    .with_secondary(ty_span, format!("{n} elements declared here"));
+                    if ty.layout.is_packed() {
+                        d = d.with_note(packed_note(ty));
+                    }
+                    self.error(d);
                     return None;
                 }
                 self.elements(&leaves, ty)?
@@ -1035,19 +1059,21 @@ impl<'a> Lowerer<'a, '_> {
             .chunks_exact(2)
             .map(|p| (p[0] << 4) | p[1])
             .collect();
-        let n = ty.num_elements()?;
+        let n = ty.storage_len()?;
         let storage = ty.elem.storage();
         // Compare the byte count first, without overflow for huge types.
         let want = (n as u128 * storage.bits() as u128).div_ceil(8);
         if want != bytes.len() as u128 {
-            self.error(
-                Diagnostic::error(format!(
-                    "wrong hex data for `{ty}`: expected {want} bytes for {n} elements of {storage}, found {}",
-                    bytes.len()
-                ))
-                .with_span(s.span, format!("{} bytes", bytes.len()))
-                .with_secondary(ty_span, "the constant's type"),
-            );
+            let mut d = Diagnostic::error(format!(
+                "wrong hex data for `{ty}`: expected {want} bytes for {n} elements of {storage}, found {}",
+                bytes.len()
+            ))
+            .with_span(s.span, format!("{} bytes", bytes.len()))
+            .with_secondary(ty_span, "the constant's type");
+            if ty.layout.is_packed() {
+                d = d.with_note(packed_note(ty));
+            }
+            self.error(d);
             return None;
         }
         let data = match TensorData::from_le_bytes(storage, &bytes, n) {
@@ -1112,6 +1138,21 @@ impl<'a> Lowerer<'a, '_> {
                 None
             }
         }
+    }
+}
+
+/// Why a packed constant stores more elements than its shape has.
+fn packed_note(ty: &TensorType) -> String {
+    match ty.layout.geometry(&ty.shape) {
+        Some(g) => format!(
+            "layout `{}` stores the [K, N] = [{}, {}] weights padded to [{}, {}], in packed order \
+             (docs/format.md, \"Layouts\")",
+            ty.layout, g.k, g.n, g.kp, g.np
+        ),
+        None => format!(
+            "layout `{}` stores its data padded, in packed order",
+            ty.layout
+        ),
     }
 }
 

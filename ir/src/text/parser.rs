@@ -75,6 +75,8 @@ pub(crate) struct TensorTypeAst<'a> {
     /// Each dimension's digits and span.
     pub dims: Vec<Name<'a>>,
     pub elem: ElemAst<'a>,
+    /// `, #layout` after the element type (the name without `#`).
+    pub layout: Option<Name<'a>>,
 }
 
 /// `%name: tensor<...>` in the signature.
@@ -605,11 +607,21 @@ impl<'a> Parser<'a> {
             ));
         }
         let elem = self.elem_type()?;
+        let layout = if self.eat(Tok::Comma).is_some() {
+            let t = self.expect_desc(Tok::LayoutName, "a layout (`#k4n64`) after `,`")?;
+            Some(Name {
+                text: self.text(t.span).get(1..).unwrap_or(""),
+                span: t.span,
+            })
+        } else {
+            None
+        };
         let end = self.expect_desc(Tok::Gt, "`>` closing the tensor type")?;
         Ok(TensorTypeAst {
             span: start.to(end.span),
             dims,
             elem,
+            layout,
         })
     }
 

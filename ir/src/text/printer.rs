@@ -158,6 +158,9 @@ impl Printer<'_> {
             let _ = write!(s, "{d}x");
         }
         s.push_str(&self.elem(&t.elem));
+        if t.layout.is_packed() {
+            let _ = write!(s, ", {}", t.layout);
+        }
         s.push('>');
         s
     }

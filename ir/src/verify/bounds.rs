@@ -96,16 +96,21 @@ pub(super) fn data_is_sound(d: &TensorData) -> bool {
     }
 }
 
-/// The integer data of `v` when it is a constant whose data matches its type
-/// (element count and storage); `None` otherwise.
-fn const_ints<'g>(graph: &'g Graph, v: ValueId, ty: &TensorType) -> Option<&'g TensorData> {
+/// The integer data of `v`, in logical order (unpacked from a packed
+/// layout), when it is a constant whose data matches its type (element
+/// count and storage); `None` otherwise.
+fn const_ints<'g>(
+    graph: &'g Graph,
+    v: ValueId,
+    ty: &TensorType,
+) -> Option<std::borrow::Cow<'g, TensorData>> {
     let c = graph.node(v).op.as_const()?;
     let d = &c.data;
     let ok = d.scalar_type() == ty.elem.storage()
         && ty.elem.storage().is_int()
-        && Some(d.len()) == ty.num_elements()
+        && Some(d.len()) == ty.storage_len()
         && data_is_sound(d);
-    ok.then_some(d)
+    ok.then(|| c.logical(ty))
 }
 
 /// The zero point of channel `n` (0 for a plain integer type).
@@ -159,11 +164,13 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
         max_deviation(&x.elem, 0)?
     };
     let w_zero_point = |n: usize| if has_rs { 0 } else { zero_point(&w.elem, n) };
-    let w_data = const_ints(graph, wv, w);
-    let bias_data = args.get(2).and_then(|&b| {
+    let w_owned = const_ints(graph, wv, w);
+    let w_data = w_owned.as_deref();
+    let bias_owned = args.get(2).and_then(|&b| {
         let bt = graph.ty(b);
         const_ints(graph, b, bt).filter(|d| d.len() == channels)
     });
+    let bias_data = bias_owned.as_deref();
     let w_per_axis = w.elem.as_quant().is_some_and(|q| q.axis.is_some());
     // Channels differ only through data or per-axis zero points; both have
     // one entry per channel in memory already.
@@ -285,8 +292,10 @@ fn dynamic_bounds(graph: &Graph, op: &Op, args: &[ValueId]) -> Option<Accumulato
     let (xlo, xhi) = x.elem.int_range()?;
     let (wlo, whi) = w.elem.int_range()?;
     let x_dev = (xhi as i128 - xlo as i128).unsigned_abs();
-    let w_data = const_ints(graph, wv, w);
-    let zw_data = const_ints(graph, zwv, zw);
+    let w_owned = const_ints(graph, wv, w);
+    let w_data = w_owned.as_deref();
+    let zw_owned = const_ints(graph, zwv, zw);
+    let zw_data = zw_owned.as_deref();
     let distinct = if w_data.is_some() { channels } else { 1 };
     let mut out = Vec::with_capacity(distinct);
     for n in 0..distinct {

@@ -23,12 +23,18 @@
 //!
 //! - Every value's type passes [`TensorType::check`]: every scale finite
 //!   and positive, zero points inside the (narrow) storage range, a
-//!   per-axis axis below the rank with one scale per index along it.
+//!   per-axis axis below the rank with one scale per index along it; a
+//!   packed layout on `i8` data of the rank its kind needs, per-axis
+//!   parameters on its channel axis (`crate::layout`).
 //! - Every dimension is at least 1.
+//! - Only constants are in a packed layout (not inputs, not op results),
+//!   a packed constant is no output, and ops read it only as the weights
+//!   its layout is for (`rules::layout_misplaced`).
 //!
 //! Constants
 //!
-//! - The data has as many elements as the type and is stored in the type's
+//! - The data has as many elements as the type (for a packed layout: the
+//!   padded size, every padding element 0) and is stored in the type's
 //!   storage type (packed 4-bit data has exactly the bytes it needs and a
 //!   zero unused high nibble).
 //! - Every integer element lies in the storage range (the narrow range of a
@@ -92,7 +98,7 @@ mod tests;
 pub use bounds::{AccumulatorBounds, ChannelBound, accumulator_bounds};
 pub use rules::{
     AxisRule, ElemRule, Inferred, ShapeRule, TypeError, broadcast_shapes, check_op, check_type,
-    infer, result_type, scale_matches, window_output_size,
+    infer, layout_misplaced, result_type, scale_matches, window_output_size,
 };
 
 use crate::diag::Diagnostic;
@@ -470,6 +476,22 @@ impl Verifier<'_> {
             );
             self.report(d);
         }
+        if node.ty.layout.is_packed() && !matches!(op, Op::Const(_)) {
+            let what = match op {
+                Op::Input(_) => "a graph input".to_string(),
+                op => format!("the result of `{}`", op.name()),
+            };
+            let d = self
+                .at(
+                    v,
+                    format!(
+                        "{what} cannot be in layout `{}`: only constants are packed",
+                        node.ty.layout
+                    ),
+                )
+                .with_note("values computed or given at run time are row-major");
+            self.report(d);
+        }
         match op {
             Op::Input(_) => return,
             Op::Const(c) => {
@@ -504,7 +526,11 @@ impl Verifier<'_> {
         let ty = self.graph.ty(v);
         let storage = ty.elem.storage();
         let mut sound = true;
-        if let Some(n) = ty.num_elements()
+        if ty.layout.is_packed() {
+            if type_valid {
+                self.check_packed(v, data);
+            }
+        } else if let Some(n) = ty.num_elements()
             && data.len() != n
         {
             sound = false;
@@ -581,6 +607,55 @@ impl Verifier<'_> {
             if more > 0 {
                 d = d.with_note(format!("{more} more elements are out of range"));
             }
+            self.report(d);
+        }
+    }
+
+    /// A constant in a packed layout: its data has the padded size, the
+    /// padding is 0, and it is not an output (that its users read it as
+    /// the weights its layout is for is their typing rule's check).
+    fn check_packed(&mut self, v: ValueId, data: &TensorData) {
+        let g = self.graph;
+        let ty = g.ty(v);
+        let layout = ty.layout;
+        let Some(geo) = layout.geometry(&ty.shape) else {
+            return;
+        };
+        if data.len() != geo.len() {
+            let d = self
+                .at(
+                    v,
+                    format!(
+                        "the constant in layout `{layout}` has {} elements but needs {}",
+                        data.len(),
+                        geo.len()
+                    ),
+                )
+                .with_note(format!(
+                    "the [K, N] = [{}, {}] weights are stored padded to [{}, {}]",
+                    geo.k, geo.n, geo.kp, geo.np
+                ));
+            self.report(d);
+        } else if let TensorData::I8(bytes) = data
+            && let Some(i) = geo.nonzero_padding(bytes)
+        {
+            let d = self.at(
+                v,
+                format!(
+                    "padding element {i} of the constant in layout `{layout}` is {}, not 0",
+                    bytes[i]
+                ),
+            );
+            self.report(d);
+        }
+        if let Some(o) = g.outputs().iter().find(|o| o.value == v) {
+            let d = self.at(
+                v,
+                format!(
+                    "output `{}` is a constant in layout `{layout}`; outputs are row-major",
+                    o.name
+                ),
+            );
             self.report(d);
         }
     }

@@ -464,6 +464,16 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
     if !bad.is_empty() {
         return Err(TypeError { messages: bad });
     }
+    let misplaced: Vec<String> = args
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| layout_misplaced(op, i, t.layout))
+        .collect();
+    if !misplaced.is_empty() {
+        return Err(TypeError {
+            messages: misplaced,
+        });
+    }
     let mut r = Rule {
         op,
         args,
@@ -512,6 +522,33 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         _ if r.errs.is_empty() => Err(TypeError::new("cannot be typed")),
         _ => Err(TypeError { messages: r.errs }),
     }
+}
+
+/// Why operand `i` of `op` may not be in `layout` (`None`: it may). Packed
+/// layouts are read only as the weights `w` of the op their kind is for:
+/// `matmul_int` (`#k4n64`, `#k4n64_k64`) and `conv2d_int` with `groups = 1`
+/// (`#hwc_k4n64`, `#hwc_k4n64_k64`).
+pub fn layout_misplaced(op: &Op, i: usize, layout: crate::Layout) -> Option<String> {
+    if !layout.is_packed() {
+        return None;
+    }
+    let fits = i == 1
+        && match op {
+            Op::MatMulInt => !layout.is_conv(),
+            Op::Conv2dInt(a) => layout.is_conv() && a.groups == 1,
+            _ => false,
+        };
+    if fits {
+        return None;
+    }
+    let reader = if layout.is_conv() {
+        "the weights `w` of `conv2d_int` with `groups = 1`"
+    } else {
+        "the weights `w` of `matmul_int`"
+    };
+    Some(format!(
+        "operand {i} is in layout `{layout}`; only {reader} may be packed in it"
+    ))
 }
 
 /// The result type of `op` on `args`, for a pass that builds a node:

@@ -8,6 +8,10 @@
 //! an explicit, shareable `row_sums` operand), and one whose input's zero
 //! point is not in the bias pays a little for the term the kernel folds.
 //!
+//! A `matmul_int` / `conv2d_int` whose constant weights are not in the
+//! layout the target's kernels read (`rules::pick_layout::preferred_layout`)
+//! costs one more, so that `pick-layout`'s packed alternative wins.
+//!
 //! The cost of an e-node is a pair compared lexicographically: the most
 //! expensive path from it down to the leaves (`base + max(children)`), then
 //! the tree sum as a tie-breaker. Paths, unlike tree sums, do not count a
@@ -96,7 +100,21 @@ impl CostFunction<QNode> for QCost<'_> {
             .iter()
             .map(|&c| &self.eg[c].data.ty)
             .collect();
-        let base = base_cost(&entry.op, &entry.ty, &args);
+        let mut base = base_cost(&entry.op, &entry.ty, &args);
+        if matches!(entry.op, Op::MatMulInt | Op::Conv2dInt(_))
+            && args.len() >= 2
+            && self.eg[enode.children[1]].data.konst.is_some()
+            && crate::rules::pick_layout::preferred_layout(
+                self.eg.analysis.target,
+                &entry.op,
+                args[0],
+                args[1],
+                &entry.ty,
+            )
+            .is_ok_and(|want| want != args[1].layout)
+        {
+            base += 1;
+        }
         let mut path = 0u64;
         let mut sum = base;
         for &c in &enode.children {

@@ -28,7 +28,7 @@ pub mod cost;
 pub mod extract;
 pub mod lang;
 
-use crate::{PassLog, PassOptions};
+use crate::{LayoutTarget, PassLog, PassOptions};
 use egg::{Analysis, DidMerge, EGraph, Id, Rewrite, Runner, SearchMatches, Subst, Var};
 pub use lang::{OpEntry, OpId, OpTable, QNode};
 use qcc_ir::{Graph, Op, QuantType, RequantMode, TensorData, TensorType, ValueId};
@@ -56,10 +56,18 @@ pub struct ClassData {
     pub ty: TensorType,
     /// A constant e-node of the class (its data), if any.
     pub konst: Option<Arc<OpEntry>>,
+    /// For a constant in a packed layout: its elements in logical order.
+    logical: Option<Arc<TensorData>>,
 }
 
 impl ClassData {
+    /// The constant's elements in logical (row-major) order, whatever the
+    /// layout it is stored in: rules read constants through this, so they
+    /// work the same on packed constants.
     pub fn const_data(&self) -> Option<&TensorData> {
+        if let Some(l) = &self.logical {
+            return Some(l);
+        }
         self.konst
             .as_ref()
             .and_then(|e| e.op.as_const())
@@ -87,6 +95,9 @@ pub struct Rejection {
 pub struct QAnalysis {
     pub table: OpTable,
     pub mode: RequantMode,
+    /// The kernels constant weights are laid out for (`pick-layout`; the
+    /// cost model charges weights in another layout).
+    pub target: LayoutTarget,
     pub rejections: Vec<Rejection>,
 }
 
@@ -96,9 +107,16 @@ impl Analysis<QNode> for QAnalysis {
     fn make(egraph: &mut QEGraph, enode: &QNode, _id: Id) -> ClassData {
         let entry = egraph.analysis.table.get(enode.op).clone();
         let konst = entry.op.is_const().then(|| entry.clone());
+        let logical = match entry.op.as_const() {
+            Some(c) if entry.ty.layout.is_packed() => {
+                Some(Arc::new(c.logical(&entry.ty).into_owned()))
+            }
+            _ => None,
+        };
         ClassData {
             ty: entry.ty.clone(),
             konst,
+            logical,
         }
     }
 
@@ -108,6 +126,7 @@ impl Analysis<QNode> for QAnalysis {
         let other_gains = to.konst.is_some() && from.konst.is_none();
         if take {
             to.konst = from.konst;
+            to.logical = from.logical;
         }
         DidMerge(take, other_gains)
     }
@@ -363,8 +382,14 @@ pub fn add_checked(eg: &mut QEGraph, op: Op, args: &[Id], ty: TensorType) -> Res
     Ok(add_typed(eg, op, args, ty))
 }
 
-/// Adds a constant of type `ty` (the data must match it).
+/// Adds a constant of type `ty` from its elements in logical (row-major)
+/// order: data for a packed layout is packed here (`qcc_ir::layout`).
 pub fn add_const(eg: &mut QEGraph, data: TensorData, ty: TensorType) -> Id {
+    let data = if ty.layout.is_packed() {
+        qcc_ir::layout::pack(ty.layout, &ty.shape, &data).unwrap_or(data)
+    } else {
+        data
+    };
     add_typed(
         eg,
         Op::Const(qcc_ir::ConstData { data, file: None }),
@@ -487,6 +512,7 @@ fn rewrite_region(
 ) -> Vec<Remark> {
     let mut eg: QEGraph = EGraph::new(QAnalysis {
         mode: options.requant,
+        target: options.target,
         ..QAnalysis::default()
     });
     // Leaves: values used by the region but defined outside it (graph

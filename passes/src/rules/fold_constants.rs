@@ -7,7 +7,7 @@
 
 use crate::egraph::{Match, QEGraph, QNode, Reject, Rule, add_const, entry, guard};
 use egg::Id;
-use qcc_ir::{Graph, Op};
+use qcc_ir::{Graph, Layout, Op};
 use std::sync::Arc;
 
 /// Results with more elements than this are not folded.
@@ -53,7 +53,9 @@ impl Rule for FoldConstant {
                 .const_data()
                 .cloned()
                 .ok_or_else(|| Reject::new("constant", "operand"))?;
-            args.push(g.add_const(d, eg[c].data.ty.clone()));
+            // `const_data` is in logical order: the row-major type.
+            let ty = eg[c].data.ty.with_layout(Layout::RowMajor);
+            args.push(g.add_const(d, ty));
         }
         let v = g.add_node(e.op.clone(), &args, e.ty.clone());
         g.add_output("y", v);

@@ -11,6 +11,7 @@ pub mod fold_constants;
 pub mod fold_zero_points;
 pub mod fuse_requant;
 pub mod lower_qdq;
+pub mod pick_layout;
 
 use crate::egraph::{QEGraph, Reject, add_op, guard};
 use egg::Id;
