@@ -46,6 +46,7 @@ mod lower;
 mod plan;
 pub mod shim;
 
+pub use lower::gemm::amx_gemm_pays;
 pub use shim::{DotPath, HostFeatures, best_path, host_features, supported_paths};
 
 use cranelift_codegen::ir::{AbiParam, InstBuilder, UserFuncName};
@@ -213,6 +214,7 @@ pub struct Executable {
     text: Vec<OpCode>,
     path: DotPath,
     fused: Vec<String>,
+    prepacked: Vec<String>,
 }
 
 fn ek_bytes(data: &TensorData) -> Vec<u8> {
@@ -374,6 +376,12 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
             g.plan_units(options.threads.max(1));
         }
     }
+    let prepacked: Vec<String> = preps
+        .iter()
+        .zip(&ops_order)
+        .filter(|(p, _)| matches!(p, Prep::Gemm(g) if g.prepacked))
+        .map(|(_, &v)| graph.describe(v))
+        .collect();
 
     // Inputs and outputs whose tensors have the arena's layout are read and
     // written in place through the I/O table (no copy in or out).
@@ -639,6 +647,7 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
         text,
         path,
         fused: fused_names,
+        prepacked,
     })
 }
 
@@ -653,6 +662,13 @@ impl Executable {
     /// steps do nothing, the GEMM writes their results.
     pub fn fused_requantizes(&self) -> &[String] {
         &self.fused
+    }
+
+    /// The GEMM-lowered ops whose weights were constants already packed
+    /// the way their kernel reads them (`pick-layout`): their bytes went
+    /// into the code as they are, without repacking.
+    pub fn prepacked_weights(&self) -> &[String] {
+        &self.prepacked
     }
 
     /// Bytes of scratch memory one run uses.

@@ -214,6 +214,12 @@ impl CompiledModel {
         self.compile_time
     }
 
+    /// The GEMMs whose weights the code generator took as they were packed
+    /// (`pick-layout`), without repacking them.
+    pub fn prepacked_weights(&self) -> &[String] {
+        self.exe.prepacked_weights()
+    }
+
     /// The requantizes the code generator fused into the GEMM before them
     /// (AVX512-VNNI path only).
     pub fn fused_requantizes(&self) -> &[String] {

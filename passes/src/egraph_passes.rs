@@ -4,7 +4,7 @@
 use crate::egraph::{self, Remark, Rule};
 use crate::rules::{fold_constants, fold_zero_points, fuse_requant, lower_qdq, pick_layout};
 use crate::{PassLog, PassOptions};
-use qcc_ir::{ElemType, Graph, Op, ValueId};
+use qcc_ir::{ElemType, Graph, Op, TensorData, TensorType, ValueId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -52,22 +52,80 @@ pub fn fold_constants(graph: &mut Graph, options: &PassOptions, log: &mut PassLo
     run(graph, &fold_constants::rules(), options, log);
 }
 
-/// `pick-layout`.
+/// `pick-layout`. A packed constant is a new value; it takes the name of
+/// the row-major constant it replaced (when that one is gone), so that
+/// `%w` stays `%w`.
 pub fn pick_layout(graph: &mut Graph, options: &PassOptions, log: &mut PassLog) {
+    // Named row-major constants read as weights: what a packed copy may
+    // be named after.
+    let named: Vec<(
+        ValueId,
+        String,
+        TensorType,
+        TensorData,
+        Option<qcc_ir::Span>,
+    )> = graph
+        .node_ids()
+        .filter(|&v| {
+            !graph.ty(v).layout.is_packed()
+                && graph.users(v).iter().any(|&(u, slot)| {
+                    slot == 1 && matches!(graph.node(u).op, Op::MatMulInt | Op::Conv2dInt(_))
+                })
+        })
+        .filter_map(|v| {
+            let n = graph.node(v);
+            let c = n.op.as_const()?;
+            Some((v, n.name.clone()?, n.ty.clone(), c.data.clone(), n.span))
+        })
+        .collect();
     run(graph, &pick_layout::rules(), options, log);
     let mut packed = 0;
     let mut bytes = 0;
-    for v in graph.node_ids() {
+    let mut taken: std::collections::HashSet<String> = graph
+        .node_ids()
+        .filter_map(|v| graph.node(v).name.clone())
+        .collect();
+    let ids: Vec<ValueId> = graph.node_ids().collect();
+    for v in ids {
         let n = graph.node(v);
-        if let Op::Const(c) = &n.op
-            && n.ty.layout.is_packed()
-        {
-            packed += 1;
-            bytes += c.data.len() as u64;
+        let Op::Const(c) = &n.op else { continue };
+        if !n.ty.layout.is_packed() {
+            continue;
+        }
+        packed += 1;
+        bytes += c.data.len() as u64;
+        if n.name.is_some() {
+            continue;
+        }
+        let source = named.iter().find(|(old, name, ty, data, _)| {
+            !graph.contains(*old)
+                && !taken.contains(name)
+                && ty.with_layout(n.ty.layout) == n.ty
+                && same_elements(data, &c.data, &n.ty)
+        });
+        if let Some((_, name, _, _, span)) = source {
+            taken.insert(name.clone());
+            let node = graph.node_mut(v);
+            node.name = Some(name.clone());
+            node.span = *span;
         }
     }
     log.stat("packed constants", packed);
     log.stat("packed bytes", bytes);
+}
+
+/// Whether the row-major `logical` data and the `packed` data of type
+/// `ty` hold the same elements (one pass, stops at the first difference).
+fn same_elements(logical: &TensorData, packed: &TensorData, ty: &TensorType) -> bool {
+    let (TensorData::I8(l), TensorData::I8(p)) = (logical, packed) else {
+        return false;
+    };
+    let Some(g) = ty.layout.geometry(&ty.shape) else {
+        return false;
+    };
+    l.len() == g.k * g.n
+        && p.len() == g.len()
+        && (0..g.k).all(|k| (0..g.n).all(|n| l[g.logical_index(k, n)] == p[g.offset(k, n)]))
 }
 
 fn run(graph: &mut Graph, rules: &[Arc<dyn Rule>], options: &PassOptions, log: &mut PassLog) {

@@ -308,6 +308,98 @@ fn compile_pass_flags() {
 }
 
 #[test]
+fn packed_output_checks_and_runs() {
+    // `--target` fixes the layouts; the packed constants go to .npy files
+    // beside the output (one dimension: the packed data), and `qcc check`
+    // and `qcc run` (JIT on every path, and the interpreter) take the file
+    // and compute what the original computes.
+    let d = tmpdir("packed");
+    let x = "x=examples/digits/cnn_digit_7_81.npy";
+    for (model, input) in [
+        (
+            "examples/digits_mlp.txt",
+            "x=examples/digits/digit_7_81.npy",
+        ),
+        ("examples/digits_cnn.txt", x),
+    ] {
+        let want = qcc(&[
+            "run",
+            model,
+            "--input",
+            input,
+            "--passes",
+            "none",
+            "--backend",
+            "interp",
+        ]);
+        assert!(want.status.success(), "{}", stderr(&want));
+        for target in ["vnni", "amx", "portable"] {
+            let out = d.join(format!("{target}.txt"));
+            let o = qcc(&[
+                "compile",
+                model,
+                "--target",
+                target,
+                "-o",
+                out.to_str().unwrap(),
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            let text = std::fs::read_to_string(&out).unwrap();
+            assert_eq!(text.contains(", #k4n64"), target != "portable", "{text}");
+            if model.contains("cnn") {
+                assert_eq!(
+                    text.contains(", #hwc_k4n64"),
+                    target != "portable",
+                    "{text}"
+                );
+            }
+            let c = qcc(&["check", out.to_str().unwrap()]);
+            assert!(c.status.success(), "{}", stderr(&c));
+            let run = |extra: &[&str]| {
+                let mut args = vec![
+                    "run",
+                    out.to_str().unwrap(),
+                    "--input",
+                    input,
+                    "--passes",
+                    "none",
+                ];
+                args.extend_from_slice(extra);
+                let r = qcc(&args);
+                assert!(r.status.success(), "{target} {extra:?}: {}", stderr(&r));
+                stdout(&r)
+            };
+            let interp = run(&["--backend", "interp"]);
+            assert!(interp.contains("argmax"), "{interp}");
+            for path in ["scalar", "clif128"] {
+                assert_eq!(
+                    run(&["--dot-path", path]),
+                    interp,
+                    "{model} {target} {path}"
+                );
+            }
+            assert_eq!(run(&[]), interp, "{model} {target} host path");
+        }
+        // The same top class as the original graph.
+        let first = |s: &str| s.lines().find(|l| l.contains("argmax")).map(str::to_string);
+        let o = qcc(&[
+            "run",
+            d.join("vnni.txt").to_str().unwrap(),
+            "--input",
+            input,
+            "--passes",
+            "none",
+        ]);
+        assert_eq!(first(&stdout(&o)), first(&stdout(&want)));
+    }
+    // A packed .npy holds the packed data in one dimension.
+    let files: Vec<_> = std::fs::read_dir(d.join("vnni_data")).unwrap().collect();
+    assert!(!files.is_empty());
+    let bad = qcc(&["compile", "examples/digits_mlp.txt", "--target", "risc"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
+#[test]
 fn compiled_output_loads_from_another_folder() {
     // The input's constants live in .npy files beside it; the output is
     // written elsewhere, with its constants beside it.

@@ -76,6 +76,9 @@ pub(crate) struct GemmPrep {
     /// Row chunks of the fused tile loop: its work units are
     /// `chunks × panels` (chunk-major), split between threads.
     pub chunks: usize,
+    /// The weights were a constant already in this packing (`pick-layout`),
+    /// used as they are.
+    pub prepacked: bool,
 }
 
 impl GemmPrep {
@@ -117,6 +120,7 @@ impl GemmPrep {
         let pre = pre.filter(|&(data, pre_align)| {
             pre_align % k_align == 0 && data.len() == k.next_multiple_of(pre_align) * np
         });
+        let prepacked = pre.is_some();
         let (kp, packed) = match pre {
             Some((data, pre_align)) => {
                 // The constant's bytes as they are (i8 to u8: the same bits).
@@ -196,6 +200,7 @@ impl GemmPrep {
             fused: None,
             fused_into: None,
             chunks: 1,
+            prepacked,
         }
     }
 
