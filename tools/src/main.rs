@@ -118,7 +118,7 @@ enum Command {
     /// Parse, verify and compile a graph, and print the result.
     ///
     /// Runs the pass pipeline (by default: cse, lower-qdq, fuse-requant,
-    /// fold-zero-points, fold-constants, fold-lookup, cse, dce), verifying the graph after
+    /// fold-zero-points, fold-constants, fold-lookup, pick-layout, cse, dce), verifying the graph after
     /// every pass, and prints the result in canonical form. Remarks (ops left
     /// in float, rules that did not apply) go to standard error.
     Compile {
@@ -182,8 +182,8 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct PassArgs {
     /// Comma-separated passes to run, in order (`lower-qdq`, `fuse-requant`,
-    /// `fold-zero-points`, `fold-constants`, `fold-lookup`, `cse`, `dce`), or
-    /// `default`, or
+    /// `fold-zero-points`, `fold-constants`, `fold-lookup`, `pick-layout`, `cse`,
+    /// `dce`), or `default`, or
     /// `none` to take the graph exactly as written.
     #[arg(long, value_name = "LIST", default_value = "default")]
     passes: String,
