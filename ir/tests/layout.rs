@@ -59,8 +59,8 @@ fn pack_weights(g: &Graph, k_align: usize) -> Graph {
     let ids: Vec<_> = g.node_ids().collect();
     for v in ids {
         let conv = match g.node(v).op {
-            Op::MatMulInt => false,
-            Op::Conv2dInt(_) => true,
+            Op::MatMulInt(_) => false,
+            Op::Conv2dInt(..) => true,
             _ => continue,
         };
         let w = g.args(v)[1];

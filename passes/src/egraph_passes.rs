@@ -69,7 +69,7 @@ pub fn pick_layout(graph: &mut Graph, options: &PassOptions, log: &mut PassLog) 
         .filter(|&v| {
             !graph.ty(v).layout.is_packed()
                 && graph.users(v).iter().any(|&(u, slot)| {
-                    slot == 1 && matches!(graph.node(u).op, Op::MatMulInt | Op::Conv2dInt(_))
+                    slot == 1 && matches!(graph.node(u).op, Op::MatMulInt(_) | Op::Conv2dInt(..))
                 })
         })
         .filter_map(|v| {

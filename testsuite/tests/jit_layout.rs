@@ -23,8 +23,8 @@ fn pack_weights(g: &Graph, k_align: usize) -> Graph {
     let ids: Vec<_> = g.node_ids().collect();
     for v in ids {
         let conv = match &g.node(v).op {
-            Op::MatMulInt => false,
-            Op::Conv2dInt(a) if a.groups == 1 => true,
+            Op::MatMulInt(_) => false,
+            Op::Conv2dInt(a, _) if a.groups == 1 => true,
             _ => continue,
         };
         let w = g.args(v)[1];
@@ -136,7 +136,7 @@ fn matmul(
         TensorType::new(vec![n], ElemType::quant(bq)),
     );
     let accv = g.add_node(
-        Op::MatMulInt,
+        Op::MatMulInt(Default::default()),
         &[x, w, b],
         TensorType::new(vec![m, n], ElemType::quant(acc)),
     );
@@ -240,7 +240,7 @@ fn conv(
         vec![0; o],
     );
     let accv = g.add_node(
-        Op::Conv2dInt(attrs),
+        Op::Conv2dInt(attrs, Default::default()),
         &[x, wt],
         TensorType::new(vec![n, o, oh, ow], ElemType::quant(acc)),
     );

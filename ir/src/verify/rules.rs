@@ -534,8 +534,8 @@ pub fn layout_misplaced(op: &Op, i: usize, layout: crate::Layout) -> Option<Stri
     }
     let fits = i == 1
         && match op {
-            Op::MatMulInt => !layout.is_conv(),
-            Op::Conv2dInt(a) => layout.is_conv() && a.groups == 1,
+            Op::MatMulInt(_) => !layout.is_conv(),
+            Op::Conv2dInt(a, _) => layout.is_conv() && a.groups == 1,
             _ => false,
         };
     if fits {

@@ -101,7 +101,7 @@ impl CostFunction<QNode> for QCost<'_> {
             .map(|&c| &self.eg[c].data.ty)
             .collect();
         let mut base = base_cost(&entry.op, &entry.ty, &args);
-        if matches!(entry.op, Op::MatMulInt | Op::Conv2dInt(_))
+        if matches!(entry.op, Op::MatMulInt(_) | Op::Conv2dInt(..))
             && args.len() >= 2
             && self.eg[enode.children[1]].data.konst.is_some()
             && crate::rules::pick_layout::preferred_layout(

@@ -48,8 +48,8 @@ pub fn preferred_layout(
     y: &TensorType,
 ) -> Result<Layout, Reject> {
     let conv = match op {
-        Op::MatMulInt => false,
-        Op::Conv2dInt(a) if a.groups == 1 => true,
+        Op::MatMulInt(_) => false,
+        Op::Conv2dInt(a, _) if a.groups == 1 => true,
         _ => {
             return Err(Reject::new(
                 "op",
@@ -97,7 +97,7 @@ impl Rule for PackWeights {
 
     fn search(&self, eg: &QEGraph, node: &QNode, out: &mut Vec<Match>) {
         let e = entry(eg, node);
-        if !matches!(e.op, Op::MatMulInt | Op::Conv2dInt(_)) || node.children.len() < 2 {
+        if !matches!(e.op, Op::MatMulInt(_) | Op::Conv2dInt(..)) || node.children.len() < 2 {
             return;
         }
         let w = &eg[node.children[1]].data;
