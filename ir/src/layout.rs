@@ -254,12 +254,36 @@ impl Panels {
         }
     }
 
-    /// Calls `f(logical index, packed offset)` for every element, in the
-    /// logical tensor's order for matmul weights.
+    /// The logical offset of row `k` at column 0, and the logical stride
+    /// from one column to the next.
+    fn logical_strides(&self) -> (Vec<usize>, usize) {
+        match self.conv {
+            None => ((0..self.k).map(|k| k * self.n).collect(), 1),
+            Some((c, kh, kw)) => (
+                (0..self.k).map(|k| (k % c) * (kh * kw) + k / c).collect(),
+                self.k,
+            ),
+        }
+    }
+
+    /// Calls `f(logical index, packed offset)` for every element, in
+    /// packed order (no division per element: large weights pack fast).
+    #[inline]
     fn for_each(&self, mut f: impl FnMut(usize, usize)) {
-        for k in 0..self.k {
-            for n in 0..self.n {
-                f(self.logical_index(k, n), self.offset(k, n));
+        let (row_off, col_step) = self.logical_strides();
+        let mut p = 0;
+        for p0 in (0..self.np).step_by(PANEL_COLS) {
+            let width = PANEL_COLS.min(self.np - p0);
+            let cols = width.min(self.n.saturating_sub(p0));
+            for k4 in (0..self.kp).step_by(K_GROUP) {
+                let rows = K_GROUP.min(self.k.saturating_sub(k4));
+                for j in 0..cols {
+                    let base = (p0 + j) * col_step;
+                    for q in 0..rows {
+                        f(row_off[k4 + q] + base, p + K_GROUP * j + q);
+                    }
+                }
+                p += K_GROUP * width;
             }
         }
     }
@@ -267,22 +291,99 @@ impl Panels {
     /// Packs row-major `i8` elements.
     pub fn pack_i8(&self, logical: &[i8]) -> Vec<i8> {
         let mut out = vec![0i8; self.len()];
-        self.for_each(|l, p| out[p] = logical[l]);
+        if self.conv.is_none() {
+            self.matmul_groups(
+                |rows, p0, cols, group| {
+                    if let &[r0, r1, r2, r3] = rows {
+                        // A full group: one 4-byte store per column.
+                        let row = |r: usize| &logical[r + p0..r + p0 + cols];
+                        let (a, b, c, d) = (row(r0), row(r1), row(r2), row(r3));
+                        for (j, dst) in group.chunks_exact_mut(K_GROUP).take(cols).enumerate() {
+                            dst.copy_from_slice(&[a[j], b[j], c[j], d[j]]);
+                        }
+                        return;
+                    }
+                    for (q, &r) in rows.iter().enumerate() {
+                        let src = &logical[r + p0..r + p0 + cols];
+                        for (d, &v) in group.chunks_exact_mut(K_GROUP).zip(src) {
+                            d[q] = v;
+                        }
+                    }
+                },
+                &mut out,
+            );
+        } else {
+            self.for_each(|l, p| out[p] = logical[l]);
+        }
         out
     }
 
     /// The row-major elements of packed `i8` data.
     pub fn unpack_i8(&self, packed: &[i8]) -> Vec<i8> {
         let mut out = vec![0i8; self.k * self.n];
-        self.for_each(|l, p| out[l] = packed[p]);
+        if self.conv.is_none() {
+            // The same walk, copying the other way.
+            let mut p = 0;
+            for p0 in (0..self.np).step_by(PANEL_COLS) {
+                let width = PANEL_COLS.min(self.np - p0);
+                let cols = width.min(self.n.saturating_sub(p0));
+                for k4 in (0..self.kp).step_by(K_GROUP) {
+                    let group = &packed[p..p + K_GROUP * width];
+                    for q in 0..K_GROUP.min(self.k.saturating_sub(k4)) {
+                        let r = (k4 + q) * self.n + p0;
+                        for (d, s) in out[r..r + cols].iter_mut().zip(group.chunks_exact(K_GROUP)) {
+                            *d = s[q];
+                        }
+                    }
+                    p += K_GROUP * width;
+                }
+            }
+        } else {
+            self.for_each(|l, p| out[l] = packed[p]);
+        }
         out
     }
 
-    /// The first padding byte of packed data that is not 0.
+    /// For matmul weights: calls `f(row starts, p0, cols, group)` for every
+    /// group of 4 rows of every panel, with the logical offsets of its rows
+    /// (fewer than 4 at the end of `K`) and its packed bytes.
+    fn matmul_groups(&self, mut f: impl FnMut(&[usize], usize, usize, &mut [i8]), out: &mut [i8]) {
+        let mut p = 0;
+        let mut rows = Vec::with_capacity(K_GROUP);
+        for p0 in (0..self.np).step_by(PANEL_COLS) {
+            let width = PANEL_COLS.min(self.np - p0);
+            let cols = width.min(self.n.saturating_sub(p0));
+            for k4 in (0..self.kp).step_by(K_GROUP) {
+                rows.clear();
+                rows.extend((k4..self.k.min(k4 + K_GROUP)).map(|k| k * self.n));
+                f(&rows, p0, cols, &mut out[p..p + K_GROUP * width]);
+                p += K_GROUP * width;
+            }
+        }
+    }
+
+    /// The first padding byte of packed data (of the packed length) that
+    /// is not 0.
     pub fn nonzero_padding(&self, packed: &[i8]) -> Option<usize> {
-        let mut used = vec![false; self.len()];
-        self.for_each(|_, p| used[p] = true);
-        used.iter().zip(packed).position(|(&u, &b)| !u && b != 0)
+        let mut p = 0;
+        for p0 in (0..self.np).step_by(PANEL_COLS) {
+            let width = PANEL_COLS.min(self.np - p0);
+            let cols = width.min(self.n.saturating_sub(p0));
+            for k4 in (0..self.kp).step_by(K_GROUP) {
+                let rows = K_GROUP.min(self.k.saturating_sub(k4));
+                for j in 0..width {
+                    let used = if j < cols { rows } else { 0 };
+                    for q in used..K_GROUP {
+                        let i = p + K_GROUP * j + q;
+                        if packed.get(i).is_some_and(|&b| b != 0) {
+                            return Some(i);
+                        }
+                    }
+                }
+                p += K_GROUP * width;
+            }
+        }
+        None
     }
 }
 
@@ -357,6 +458,25 @@ mod tests {
             let TensorData::I8(pv) = &p else { panic!() };
             assert_eq!(g.nonzero_padding(pv), None);
             assert_eq!(unpack(layout, &shape, &p).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn packing_follows_the_offset_formula() {
+        for (layout, shape) in [
+            (Layout::K4N64, vec![7, 130]),
+            (Layout::K4N64K64, vec![70, 50]),
+            (Layout::HwcK4N64, vec![17, 3, 2, 3]),
+        ] {
+            let g = layout.geometry(&shape).unwrap();
+            let n: usize = shape.iter().product();
+            let vals: Vec<i8> = (0..n).map(|i| (i % 251) as i8).collect();
+            let p = g.pack_i8(&vals);
+            for k in 0..g.k {
+                for c in 0..g.n {
+                    assert_eq!(p[g.offset(k, c)], vals[g.logical_index(k, c)], "{k} {c}");
+                }
+            }
         }
     }
 

@@ -54,15 +54,17 @@ pub fn fold_constants(graph: &mut Graph, options: &PassOptions, log: &mut PassLo
 
 /// `pick-layout`. A packed constant is a new value; it takes the name of
 /// the row-major constant it replaced (when that one is gone), so that
-/// `%w` stays `%w`.
+/// `%w` stays `%w`. (Names are matched on the type and a sample of the
+/// elements: a name is a label, and copying large weights to compare them
+/// in full would cost more than the pass.)
 pub fn pick_layout(graph: &mut Graph, options: &PassOptions, log: &mut PassLog) {
     // Named row-major constants read as weights: what a packed copy may
-    // be named after.
+    // be named after, with a sample of their elements.
     let named: Vec<(
         ValueId,
         String,
         TensorType,
-        TensorData,
+        Vec<(usize, i64)>,
         Option<qcc_ir::Span>,
     )> = graph
         .node_ids()
@@ -75,7 +77,7 @@ pub fn pick_layout(graph: &mut Graph, options: &PassOptions, log: &mut PassLog) 
         .filter_map(|v| {
             let n = graph.node(v);
             let c = n.op.as_const()?;
-            Some((v, n.name.clone()?, n.ty.clone(), c.data.clone(), n.span))
+            Some((v, n.name.clone()?, n.ty.clone(), sample(&c.data), n.span))
         })
         .collect();
     run(graph, &pick_layout::rules(), options, log);
@@ -97,11 +99,17 @@ pub fn pick_layout(graph: &mut Graph, options: &PassOptions, log: &mut PassLog) 
         if n.name.is_some() {
             continue;
         }
-        let source = named.iter().find(|(old, name, ty, data, _)| {
+        let Some(geo) = n.ty.layout.geometry(&n.ty.shape) else {
+            continue;
+        };
+        let source = named.iter().find(|(old, name, ty, sample, _)| {
             !graph.contains(*old)
                 && !taken.contains(name)
                 && ty.with_layout(n.ty.layout) == n.ty
-                && same_elements(data, &c.data, &n.ty)
+                && sample.iter().all(|&(i, x)| {
+                    let (k, col) = logical_coords(&n.ty.shape, i);
+                    c.data.get_int(geo.offset(k, col)) == Some(x)
+                })
         });
         if let Some((_, name, _, _, span)) = source {
             taken.insert(name.clone());
@@ -114,18 +122,28 @@ pub fn pick_layout(graph: &mut Graph, options: &PassOptions, log: &mut PassLog) 
     log.stat("packed bytes", bytes);
 }
 
-/// Whether the row-major `logical` data and the `packed` data of type
-/// `ty` hold the same elements (one pass, stops at the first difference).
-fn same_elements(logical: &TensorData, packed: &TensorData, ty: &TensorType) -> bool {
-    let (TensorData::I8(l), TensorData::I8(p)) = (logical, packed) else {
-        return false;
-    };
-    let Some(g) = ty.layout.geometry(&ty.shape) else {
-        return false;
-    };
-    l.len() == g.k * g.n
-        && p.len() == g.len()
-        && (0..g.k).all(|k| (0..g.n).all(|n| l[g.logical_index(k, n)] == p[g.offset(k, n)]))
+/// About 1024 elements `(row-major index, value)` spread over the data.
+fn sample(d: &TensorData) -> Vec<(usize, i64)> {
+    let n = d.len();
+    let step = (n / 1024).max(1);
+    (0..n)
+        .step_by(step)
+        .filter_map(|i| d.get_int(i).map(|x| (i, x)))
+        .collect()
+}
+
+/// The GEMM coordinates `(k, n)` of row-major element `i` of weights of
+/// logical `shape` (`[K, N]`, or `[O, C, KH, KW]` with rows `(ky, kx, c)`).
+fn logical_coords(shape: &[usize], i: usize) -> (usize, usize) {
+    match *shape {
+        [_, n] => (i / n, i % n),
+        [_, c, kh, kw] => {
+            let (o, rest) = (i / (c * kh * kw), i % (c * kh * kw));
+            let (ci, tap) = (rest / (kh * kw), rest % (kh * kw));
+            (tap * c + ci, o)
+        }
+        _ => (0, 0),
+    }
 }
 
 fn run(graph: &mut Graph, rules: &[Arc<dyn Rule>], options: &PassOptions, log: &mut PassLog) {

@@ -46,6 +46,34 @@ pub fn amx_gemm_pays(m: usize, k: usize, n: usize) -> bool {
     m >= 8 && k >= 48 && m.saturating_mul(k).saturating_mul(n) >= 1 << 18
 }
 
+/// The path a GEMM of `m × k × n` runs on when `path` is asked for.
+fn gemm_path(path: DotPath, m: usize, k: usize, n: usize) -> DotPath {
+    if path == DotPath::Amx && !amx_gemm_pays(m, k, n) {
+        DotPath::Avx512Vnni
+    } else {
+        path
+    }
+}
+
+/// Whether [`GemmPrep::new`] takes `len` bytes of weights packed with `K`
+/// padded to `pre_align` as they are: every path reads `K` padded to 64,
+/// AMX needs it.
+pub(crate) fn takes_prepacked(
+    path: DotPath,
+    m: usize,
+    k: usize,
+    n: usize,
+    pre_align: usize,
+    len: usize,
+) -> bool {
+    let k_align = if gemm_path(path, m, k, n) == DotPath::Amx {
+        shim::AMX_K
+    } else {
+        4
+    };
+    pre_align % k_align == 0 && len == k.next_multiple_of(pre_align) * n.next_multiple_of(NR)
+}
+
 /// Everything decided at compile time for one GEMM-lowered op.
 #[derive(Clone, Debug)]
 pub(crate) struct GemmPrep {
@@ -108,18 +136,13 @@ impl GemmPrep {
         // faster on the zmm kernels.
         // Short dot products (k < 48) waste most of a 64-byte tile row, and
         // a small GEMM does not repay the tile configuration of each call.
-        let path = if path == DotPath::Amx && !amx_gemm_pays(m, k, n) {
-            DotPath::Avx512Vnni
-        } else {
-            path
-        };
+        let path = gemm_path(path, m, k, n);
         // AMX steps through k 64 at a time (the packed rows are padded).
         let k_align = if path == DotPath::Amx { shim::AMX_K } else { 4 };
         let np = n.next_multiple_of(NR);
         let ua = zx + if signed_x { 128 } else { 0 };
-        let pre = pre.filter(|&(data, pre_align)| {
-            pre_align % k_align == 0 && data.len() == k.next_multiple_of(pre_align) * np
-        });
+        let pre =
+            pre.filter(|&(data, pre_align)| takes_prepacked(path, m, k, n, pre_align, data.len()));
         let prepacked = pre.is_some();
         let (kp, packed) = match pre {
             Some((data, pre_align)) => {

@@ -197,27 +197,6 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     if !x_ok || !w_ok || xt.elem.as_quant().is_some_and(|q| q.is_per_axis()) {
         return Prep::Plain;
     }
-    // The weights as bytes in logical order (i8 data borrowed; 4-bit
-    // values fit in i8), not as a vector of i64 eight times their size.
-    // A packed constant (`pick-layout`) is unpacked only if the GEMM cannot
-    // take its bytes as they are (see `GemmPrep::new`).
-    let logical = std::cell::OnceCell::new();
-    let wv = || -> &[i8] {
-        logical.get_or_init(|| match &*wc.logical(wt) {
-            qcc_ir::TensorData::I8(v) => v.clone(),
-            d => d
-                .to_i64s()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|x| x as i8)
-                .collect(),
-        })
-    };
-    let borrowed: Option<&[i8]> = match &wc.data {
-        qcc_ir::TensorData::I8(v) if !wt.layout.is_packed() => Some(v),
-        _ => None,
-    };
-    let wv = move || borrowed.unwrap_or_else(wv);
     if wc.data.as_f32().is_some() {
         return Prep::Plain;
     }
@@ -227,6 +206,39 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
         }
         _ => None,
     };
+    // The GEMM's rows, reduction and columns.
+    let (gm, gk, gn) = if is_conv {
+        let o = wt.shape[0];
+        (
+            numel(&node.ty.shape) / o.max(1),
+            numel(&wt.shape) / o.max(1),
+            o,
+        )
+    } else {
+        (
+            numel(&xt.shape) / wt.shape[0].max(1),
+            wt.shape[0],
+            wt.shape[1],
+        )
+    };
+    let prepacked = pre
+        .is_some_and(|(d, a)| a > 1 && super::gemm::takes_prepacked(path, gm, gk, gn, a, d.len()));
+    // The weights as bytes in logical order (i8 data borrowed; 4-bit
+    // values fit in i8), not as a vector of i64 eight times their size;
+    // not needed when the GEMM takes packed weights (`pick-layout`) as
+    // they are.
+    let wv: std::borrow::Cow<[i8]> = match &wc.data {
+        _ if prepacked => std::borrow::Cow::Borrowed(&[]),
+        qcc_ir::TensorData::I8(v) if !wt.layout.is_packed() => std::borrow::Cow::Borrowed(v),
+        _ => match &*wc.logical(wt) {
+            qcc_ir::TensorData::I8(v) => std::borrow::Cow::Owned(v.clone()),
+            d => match d.to_i64s() {
+                Some(v) => std::borrow::Cow::Owned(v.into_iter().map(|x| x as i8).collect()),
+                None => return Prep::Plain,
+            },
+        },
+    };
+    let pre = pre.filter(|_| prepacked);
     let Some(range) = node.ty.elem.int_range() else {
         return Prep::Plain;
     };
@@ -249,7 +261,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
             zx,
             int.zx_in_bias,
             zw,
-            |kk, col| wv()[kk * n + col] as i64,
+            |kk, col| wv[kk * n + col] as i64,
             pre.filter(|_| !wt.layout.is_conv()),
             None,
             range,
@@ -286,7 +298,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
             zw,
             // Packed in the im2col order `kk = (ky·kw + kx)·c + ci` (see
             // `shim::qcc_im2col`); the weights are `[o][c][kh][kw]`.
-            |kk, col| wv()[col * k + (kk % c) * kh * kw + kk / c] as i64,
+            |kk, col| wv[col * k + (kk % c) * kh * kw + kk / c] as i64,
             pre.filter(|_| wt.layout.is_conv()),
             Some(shape),
             range,

@@ -56,8 +56,9 @@ pub struct ClassData {
     pub ty: TensorType,
     /// A constant e-node of the class (its data), if any.
     pub konst: Option<Arc<OpEntry>>,
-    /// For a constant in a packed layout: its elements in logical order.
-    logical: Option<Arc<TensorData>>,
+    /// For a constant in a packed layout: its elements in logical order,
+    /// unpacked when a rule first asks (shared by the clones).
+    logical: Option<Arc<std::sync::OnceLock<TensorData>>>,
 }
 
 impl ClassData {
@@ -65,13 +66,12 @@ impl ClassData {
     /// layout it is stored in: rules read constants through this, so they
     /// work the same on packed constants.
     pub fn const_data(&self) -> Option<&TensorData> {
-        if let Some(l) = &self.logical {
-            return Some(l);
+        let konst = self.konst.as_ref()?;
+        let c = konst.op.as_const()?;
+        match &self.logical {
+            Some(l) => Some(l.get_or_init(|| c.logical(&konst.ty).into_owned())),
+            None => Some(&c.data),
         }
-        self.konst
-            .as_ref()
-            .and_then(|e| e.op.as_const())
-            .map(|c| &c.data)
     }
 
     pub fn quant(&self) -> Option<&QuantType> {
@@ -107,12 +107,8 @@ impl Analysis<QNode> for QAnalysis {
     fn make(egraph: &mut QEGraph, enode: &QNode, _id: Id) -> ClassData {
         let entry = egraph.analysis.table.get(enode.op).clone();
         let konst = entry.op.is_const().then(|| entry.clone());
-        let logical = match entry.op.as_const() {
-            Some(c) if entry.ty.layout.is_packed() => {
-                Some(Arc::new(c.logical(&entry.ty).into_owned()))
-            }
-            _ => None,
-        };
+        let logical = (entry.op.is_const() && entry.ty.layout.is_packed())
+            .then(|| Arc::new(std::sync::OnceLock::new()));
         ClassData {
             ty: entry.ty.clone(),
             konst,
@@ -390,6 +386,17 @@ pub fn add_const(eg: &mut QEGraph, data: TensorData, ty: TensorType) -> Id {
     } else {
         data
     };
+    add_typed(
+        eg,
+        Op::Const(qcc_ir::ConstData { data, file: None }),
+        &[],
+        ty,
+    )
+}
+
+/// Adds a constant of type `ty` whose data is already in the stored order
+/// of its layout (packed for a packed layout).
+pub fn add_stored_const(eg: &mut QEGraph, data: TensorData, ty: TensorType) -> Id {
     add_typed(
         eg,
         Op::Const(qcc_ir::ConstData { data, file: None }),

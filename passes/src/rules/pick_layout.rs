@@ -21,7 +21,9 @@
 //! the weights in logical order (`ClassData::const_data`).
 
 use crate::LayoutTarget;
-use crate::egraph::{Match, QEGraph, QNode, Reject, Rule, add_checked, add_const, entry, guard};
+use crate::egraph::{
+    Match, QEGraph, QNode, Reject, Rule, add_checked, add_stored_const, entry, guard,
+};
 use egg::Id;
 use qcc_ir::{Layout, Op, ScalarType, TensorType};
 use std::sync::Arc;
@@ -115,12 +117,13 @@ impl Rule for PackWeights {
         let wty = eg[w].data.ty.clone();
         let layout =
             preferred_layout(eg.analysis.target, &root.op, &eg[x].data.ty, &wty, &root.ty)?;
-        let data = eg[w]
+        let logical = eg[w]
             .data
             .const_data()
-            .cloned()
             .ok_or_else(|| Reject::new("constant", "w is not constant"))?;
-        let packed = add_const(eg, data, wty.with_layout(layout));
+        let data = qcc_ir::layout::pack(layout, &wty.shape, logical)
+            .ok_or_else(|| Reject::new("kernel-reads-it", "the weights do not pack"))?;
+        let packed = add_stored_const(eg, data, wty.with_layout(layout));
         let mut args = m.ids.clone();
         args[1] = packed;
         add_checked(eg, root.op.clone(), &args, root.ty.clone())
