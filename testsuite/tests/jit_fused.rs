@@ -587,6 +587,57 @@ fn threaded_fused_gemms_match_the_interpreter() {
     }
 }
 
+/// A GEMM large enough for the AMX path to split it (2^29 MACs and more:
+/// 520×1024×1030, rows and panels with remainders): 2 and 3 threads give
+/// the bytes of 1 thread, on every path (the 1-thread kernels are checked
+/// against the interpreter above; the interpreter is too slow for this size
+/// in a debug build).
+#[test]
+fn large_gemms_split_like_one_thread() {
+    let mut rng = Rng(0x51ed_270b_27d4_eb2f);
+    let c = Case {
+        m: 520,
+        k: 1024,
+        n: 1030,
+        xs: ScalarType::U8,
+        zx: 3,
+        zw: &[0],
+        bias: 1,
+        per_channel: true,
+        mode: RequantMode::Float,
+        out: ScalarType::U8,
+        zo: 128,
+        zi: 0,
+        s_out: 370.0,
+    };
+    let g = matmul_graph(&c, &mut rng);
+    qcc_ir::verify::verify(&g).unwrap_or_else(|d| panic!("{}", d[0].message));
+    let inputs: Vec<Tensor> = g
+        .inputs()
+        .iter()
+        .map(|&v| {
+            let ty = g.ty(v);
+            let n = ty.shape.iter().product();
+            Tensor::new(ty.shape.clone(), fill(ty.elem.storage(), n, 0, &mut rng))
+        })
+        .collect();
+    for p in qcc_compiler::model::supported_paths() {
+        let compile = |threads: usize| {
+            qcc_compiler::model::Compiler::new()
+                .run_passes(false)
+                .target_features(qcc_compiler::model::TargetFeatures::Force(p))
+                .threads(threads)
+                .compile(&g)
+                .unwrap()
+        };
+        let want = compile(1).run(&inputs).unwrap();
+        for threads in [2, 3] {
+            let got = compile(threads).run(&inputs).unwrap();
+            assert_same(&want, &got, &format!("path {p}, {threads} threads"));
+        }
+    }
+}
+
 /// Depthwise convolutions (one channel per group) on every path: the
 /// AVX-512 depthwise kernel where the host has it, with strides, pads on
 /// every side, dilations, kernels of 1 to 7 taps a row, signed and unsigned

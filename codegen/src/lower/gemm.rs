@@ -256,8 +256,18 @@ impl GemmPrep {
     /// microseconds of synchronization).
     pub fn plan_units(&mut self, threads: usize) {
         const MIN_MACS: usize = 1 << 22;
+        // AMX does 2^29 MACs in about 0.3 ms on one thread; below that, on
+        // the hosts measured, waking the second thread cost more than its
+        // share of the work saved (512³ and 256×1024×1024: slower on 2
+        // threads than on 1; 1024³: 1.2 → 0.8 ms).
+        const MIN_MACS_AMX: usize = 1 << 29;
         let macs = self.m * self.kp * self.n;
-        if self.fused.is_none() || threads <= 1 || macs < MIN_MACS {
+        let min = if self.path == DotPath::Amx {
+            MIN_MACS_AMX
+        } else {
+            MIN_MACS
+        };
+        if self.fused.is_none() || threads <= 1 || macs < min {
             return;
         }
         // At least 4 units per thread, so that uneven units still balance.
@@ -268,6 +278,13 @@ impl GemmPrep {
             self.m / MR
         };
         self.chunks = want.div_ceil(self.panels()).clamp(1, tiles.max(1));
+        if self.path == DotPath::Amx {
+            // Units are chunk-major, so with at least one row chunk per
+            // thread each thread takes its own rows over every panel (its
+            // rows of A stay in its cache) rather than all rows of some
+            // panels.
+            self.chunks = self.chunks.max(threads).min(tiles.max(1));
+        }
     }
 
     /// Sizes of the temporaries: packed activations, row sums, i32 tile,
