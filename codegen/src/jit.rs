@@ -219,11 +219,14 @@ impl JitCode {
             match pool {
                 Some(pool) if s.tasks > 1 && pool.current_num_threads() > 1 => {
                     let n = pool.current_num_threads().min(s.tasks);
-                    pool.scope(|sc| {
-                        for i in 0..n {
+                    // The calling thread runs the first share itself (its
+                    // caches are warm, and one pool thread fewer is woken).
+                    pool.in_place_scope(|sc| {
+                        for i in 1..n {
                             let (lo, hi) = (s.tasks * i / n, s.tasks * (i + 1) / n);
                             sc.spawn(move |_| task.call(lo, hi));
                         }
+                        task.call(0, s.tasks / n);
                     });
                 }
                 _ => task.call(0, s.tasks),

@@ -638,6 +638,78 @@ fn large_gemms_split_like_one_thread() {
     }
 }
 
+/// A stride-1 convolution large enough for the direct AMX kernel to split
+/// its pixels between threads (2^29 MACs and more: 3×3, 128 → 96 channels
+/// at 62×62, batch 2): 2 and 3 threads give the bytes of 1 thread on every
+/// path.
+#[test]
+fn large_convs_split_like_one_thread() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (n, c, h, o) = (2, 128, 62, 96);
+    let mut g = Graph::new("conv");
+    let x = g.add_input(
+        "x",
+        TensorType::new(
+            vec![n, c, h, h],
+            ElemType::quant(QuantType::per_tensor(ScalarType::U8, 0.5, 9)),
+        ),
+    );
+    let sw: Vec<f32> = (0..o).map(|q| 2f32.powi(-(q as i32 % 7)) * 0.01).collect();
+    let wq = QuantType::per_axis(ScalarType::I8, 0, sw.clone(), vec![0; o]);
+    let wvals: Vec<i64> = (0..o * c * 9).map(|_| rng.range(-127, 127)).collect();
+    let wv = g.add_const(
+        TensorData::from_i64s(ScalarType::I8, &wvals).unwrap(),
+        TensorType::new(vec![o, c, 3, 3], ElemType::quant(wq)),
+    );
+    let acc_s: Vec<f32> = sw.iter().map(|s| 0.5 * s).collect();
+    let bq = QuantType::per_axis(ScalarType::I32, 0, acc_s.clone(), vec![0; o]);
+    let bvals: Vec<i64> = (0..o).map(|_| rng.range(-3000, 3000)).collect();
+    let b = g.add_const(
+        TensorData::from_i64s(ScalarType::I32, &bvals).unwrap(),
+        TensorType::new(vec![o], ElemType::quant(bq)),
+    );
+    let accq = QuantType::per_axis(ScalarType::I32, 1, acc_s, vec![0; o]);
+    let attrs = Conv2dAttrs {
+        pads: [1, 1, 1, 1],
+        ..Conv2dAttrs::default()
+    };
+    let acc = g.add_node(
+        Op::Conv2dInt(attrs, IntAttrs::default()),
+        &[x, wv, b],
+        TensorType::new(vec![n, o, h, h], ElemType::quant(accq)),
+    );
+    let y = g.add_node(
+        Op::Requantize {
+            mode: RequantMode::Float,
+        },
+        &[acc],
+        TensorType::new(
+            vec![n, o, h, h],
+            ElemType::quant(QuantType::per_tensor(ScalarType::U8, 3.0, 7)),
+        ),
+    );
+    g.add_output("y", y);
+    let inputs = vec![Tensor::new(
+        vec![n, c, h, h],
+        fill(ScalarType::U8, n * c * h * h, 0, &mut rng),
+    )];
+    for p in qcc_compiler::model::supported_paths() {
+        let compile = |threads: usize| {
+            qcc_compiler::model::Compiler::new()
+                .run_passes(false)
+                .target_features(qcc_compiler::model::TargetFeatures::Force(p))
+                .threads(threads)
+                .compile(&g)
+                .unwrap()
+        };
+        let want = compile(1).run(&inputs).unwrap();
+        for threads in [2, 3] {
+            let got = compile(threads).run(&inputs).unwrap();
+            assert_same(&want, &got, &format!("path {p}, {threads} threads"));
+        }
+    }
+}
+
 /// Depthwise convolutions (one channel per group) on every path: the
 /// AVX-512 depthwise kernel where the host has it, with strides, pads on
 /// every side, dilations, kernels of 1 to 7 taps a row, signed and unsigned

@@ -21,6 +21,14 @@ use crate::shim::{self, DotPath, FusedMode, FusedParams, MR, NR, PANEL};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value, types};
 
+/// The fewest multiply-adds of an AMX op (GEMM or direct convolution) that
+/// is split between threads. AMX does 2^29 MACs in about 0.3 ms on one
+/// thread; below that, on the hosts measured, waking the second thread cost
+/// more than its share of the work saved (512³, 256×1024×1024 and the
+/// 3×3 64→64 conv at 56×56 were no faster or slower on 2 threads; 1024³:
+/// 1.2 → 0.65 ms at best).
+pub(crate) const AMX_SPLIT_MACS: usize = 1 << 29;
+
 /// Convolution geometry for the im2col packing.
 #[derive(Clone, Debug)]
 pub(crate) struct ConvShape {
@@ -256,14 +264,9 @@ impl GemmPrep {
     /// microseconds of synchronization).
     pub fn plan_units(&mut self, threads: usize) {
         const MIN_MACS: usize = 1 << 22;
-        // AMX does 2^29 MACs in about 0.3 ms on one thread; below that, on
-        // the hosts measured, waking the second thread cost more than its
-        // share of the work saved (512³ and 256×1024×1024: slower on 2
-        // threads than on 1; 1024³: 1.2 → 0.8 ms).
-        const MIN_MACS_AMX: usize = 1 << 29;
         let macs = self.m * self.kp * self.n;
         let min = if self.path == DotPath::Amx {
-            MIN_MACS_AMX
+            AMX_SPLIT_MACS
         } else {
             MIN_MACS
         };

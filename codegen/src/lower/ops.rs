@@ -755,7 +755,7 @@ pub(crate) fn direct_conv(
     }
     let blocks = geo.q().div_ceil(32);
     let macs = cs.n * cs.o * cs.oh * cs.ow * kh * kw * c;
-    let chunks = if threads > 1 && macs >= 1 << 22 {
+    let chunks = if threads > 1 && macs >= super::gemm::AMX_SPLIT_MACS {
         blocks.min(4 * threads)
     } else {
         1
