@@ -19,7 +19,7 @@
 //! still use stay, and the others are removed.
 
 use crate::{PassLog, PassOptions};
-use qcc_ir::{ElemType, Graph, Op, ScalarType, Tensor, TensorData, TensorType, ValueId};
+use qcc_ir::{ElemType, Graph, Op, ScalarType, TensorData, TensorType, ValueId};
 use std::collections::{HashMap, HashSet};
 
 /// The most ops one island may hold (they are re-run on 256 codes).
@@ -171,39 +171,22 @@ fn island_of(graph: &Graph, y: ValueId) -> Option<Island> {
     (float && ops.len() >= 2).then_some(Island { x, ops, consts })
 }
 
-/// The island's 256 results, by the
-/// interpreter on a copy of the island whose shapes are `[codes]`.
+/// The island's 256 results: the interpreter on a copy of the island over
+/// every code of `x` ([`qcc_ir::interp::byte_tables`]).
 fn table_of(graph: &Graph, island: &Island) -> Option<Vec<i64>> {
-    let xt = graph.ty(island.x);
-    let (lo, hi) = xt.elem.int_range()?;
-    let codes = (hi - lo + 1) as usize;
-    let mut g = Graph::new("table");
-    let mut map: HashMap<ValueId, ValueId> = HashMap::new();
-    let x = g.add_input("x", TensorType::new(vec![codes], xt.elem.clone()));
-    map.insert(island.x, x);
-    for &c in &island.consts {
-        let data = graph.node(c).op.as_const()?.data.clone();
-        map.insert(c, g.add_const(data, graph.ty(c).clone()));
-    }
-    for &v in &island.ops {
-        let node = graph.node(v);
-        let args: Vec<ValueId> = graph.args(v).iter().map(|a| map[a]).collect();
-        let ty = TensorType::new(vec![codes], node.ty.elem.clone());
-        map.insert(v, g.add_node(node.op.clone(), &args, ty));
-    }
-    let y = *island.ops.last()?;
-    g.add_output("y", map[&y]);
-    qcc_ir::verify::verify(&g).ok()?;
-    let input = Tensor {
-        shape: vec![codes],
-        data: TensorData::from_i64s(xt.elem.storage(), &(lo..=hi).collect::<Vec<_>>()).ok()?,
-    };
-    let out = qcc_ir::interp::run(&g, &[input]).ok()?;
-    let ys = out.first()?.data.to_i64s()?;
-    // Codes outside x's range never occur; they get a valid result.
-    let mut table = vec![*ys.first()?; 256];
-    for (j, q) in (lo..=hi).enumerate() {
-        table[(q as u8) as usize] = ys[j];
-    }
-    Some(table)
+    qcc_ir::interp::byte_tables(&graph.ty(island.x).elem, 1, |g, x, shape| {
+        let mut map: HashMap<ValueId, ValueId> = HashMap::new();
+        map.insert(island.x, x);
+        for &c in &island.consts {
+            let data = graph.node(c).op.as_const()?.data.clone();
+            map.insert(c, g.add_const(data, graph.ty(c).clone()));
+        }
+        for &v in &island.ops {
+            let node = graph.node(v);
+            let args: Vec<ValueId> = graph.args(v).iter().map(|a| map[a]).collect();
+            let ty = TensorType::new(shape.to_vec(), node.ty.elem.clone());
+            map.insert(v, g.add_node(node.op.clone(), &args, ty));
+        }
+        island.ops.last().map(|y| map[y])
+    })
 }

@@ -587,6 +587,25 @@ fn threaded_fused_gemms_match_the_interpreter() {
     }
 }
 
+/// On every path, 2 and 3 threads give the bytes of 1 thread.
+fn threads_match_one_thread(g: &Graph, inputs: &[Tensor]) {
+    for p in qcc_compiler::model::supported_paths() {
+        let compile = |threads: usize| {
+            qcc_compiler::model::Compiler::new()
+                .run_passes(false)
+                .target_features(qcc_compiler::model::TargetFeatures::Force(p))
+                .threads(threads)
+                .compile(g)
+                .unwrap()
+        };
+        let want = compile(1).run(inputs).unwrap();
+        for threads in [2, 3] {
+            let got = compile(threads).run(inputs).unwrap();
+            assert_same(&want, &got, &format!("path {p}, {threads} threads"));
+        }
+    }
+}
+
 /// A GEMM large enough for the AMX path to split it (2^29 MACs and more:
 /// 520×1024×1030, rows and panels with remainders): 2 and 3 threads give
 /// the bytes of 1 thread, on every path (the 1-thread kernels are checked
@@ -621,21 +640,7 @@ fn large_gemms_split_like_one_thread() {
             Tensor::new(ty.shape.clone(), fill(ty.elem.storage(), n, 0, &mut rng))
         })
         .collect();
-    for p in qcc_compiler::model::supported_paths() {
-        let compile = |threads: usize| {
-            qcc_compiler::model::Compiler::new()
-                .run_passes(false)
-                .target_features(qcc_compiler::model::TargetFeatures::Force(p))
-                .threads(threads)
-                .compile(&g)
-                .unwrap()
-        };
-        let want = compile(1).run(&inputs).unwrap();
-        for threads in [2, 3] {
-            let got = compile(threads).run(&inputs).unwrap();
-            assert_same(&want, &got, &format!("path {p}, {threads} threads"));
-        }
-    }
+    threads_match_one_thread(&g, &inputs);
 }
 
 /// A stride-1 convolution large enough for the direct AMX kernel to split
@@ -693,21 +698,7 @@ fn large_convs_split_like_one_thread() {
         vec![n, c, h, h],
         fill(ScalarType::U8, n * c * h * h, 0, &mut rng),
     )];
-    for p in qcc_compiler::model::supported_paths() {
-        let compile = |threads: usize| {
-            qcc_compiler::model::Compiler::new()
-                .run_passes(false)
-                .target_features(qcc_compiler::model::TargetFeatures::Force(p))
-                .threads(threads)
-                .compile(&g)
-                .unwrap()
-        };
-        let want = compile(1).run(&inputs).unwrap();
-        for threads in [2, 3] {
-            let got = compile(threads).run(&inputs).unwrap();
-            assert_same(&want, &got, &format!("path {p}, {threads} threads"));
-        }
-    }
+    threads_match_one_thread(&g, &inputs);
 }
 
 /// Depthwise convolutions (one channel per group) on every path: the

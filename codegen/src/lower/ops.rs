@@ -844,11 +844,8 @@ pub(crate) fn lower(
         Op::RowSums => row_sums(fx, &a[0], at[0], &out).map_err(e),
         Op::Lookup => {
             // The table is the op's second operand: 256 bytes.
-            let (xb, tb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(&out));
-            let sig = fx.sig(&[I64; 6], &[]);
-            let f = fx.import("qcc_lut8", sig);
-            let (o, c, i) = (fx.c(1), fx.c(1), fx.c(numel(&at[0].shape) as i64));
-            fx.b.ins().call(f, &[xb, o, c, i, tb, ob]);
+            let tb = fx.base(&a[1]);
+            call_channel_helper(fx, "qcc_lut8", &a[0], &out, &at[0].shape, None, tb);
             Ok(())
         }
         Op::MatMul => matmul_f32(fx, &a, &at, &out, out_ty),
@@ -1245,22 +1242,10 @@ fn requantize(
     }
     let (lo, hi) = (qo.storage_min, qo.storage_max);
     if let Some(tables) = requant_tables(xt, out_ty, mode) {
-        // 8-bit in and out: one table of 256 results per channel, computed
-        // by the interpreter itself, then a byte lookup per element.
-        let (outer, inner) = match axis {
-            None => (1, numel(&xt.shape)),
-            Some(a) => (numel(&xt.shape[..a]), numel(&xt.shape[a + 1..])),
-        };
+        // 8-bit in and out: one table of 256 results per channel, then a
+        // byte lookup per element.
         let tp = fx.rodata(tables);
-        let (xb, ob) = (fx.base(x), fx.base(out));
-        let sig = fx.sig(&[I64; 6], &[]);
-        let f = fx.import("qcc_lut8", sig);
-        let (o, c, i) = (
-            fx.c(outer as i64),
-            fx.c(channels as i64),
-            fx.c(inner as i64),
-        );
-        fx.b.ins().call(f, &[xb, o, c, i, tp, ob]);
+        call_channel_helper(fx, "qcc_lut8", x, out, &xt.shape, axis, tp);
         return Ok(());
     }
     if vec && x.ek == Ek::I32 && out.ek.size() == 1 {
@@ -1288,24 +1273,12 @@ fn requantize(
             }
         }
         if tab.len() == channels && numel(&xt.shape) > 0 {
-            let (outer, inner) = match axis {
-                None => (1, numel(&xt.shape)),
-                Some(a) => (numel(&xt.shape[..a]), numel(&xt.shape[a + 1..])),
-            };
             let bytes: Vec<u8> = (0..4)
                 .flat_map(|t| tab.iter().map(move |e| e[t]))
                 .flat_map(|v| v.to_le_bytes())
                 .collect();
             let tp = fx.rodata(bytes);
-            let (xb, ob) = (fx.base(x), fx.base(out));
-            let sig = fx.sig(&[I64; 6], &[]);
-            let f = fx.import("qcc_requant_f32", sig);
-            let (o, c, i) = (
-                fx.c(outer as i64),
-                fx.c(channels as i64),
-                fx.c(inner as i64),
-            );
-            fx.b.ins().call(f, &[xb, o, c, i, tp, ob]);
+            call_channel_helper(fx, "qcc_requant_f32", x, out, &xt.shape, axis, tp);
             return Ok(());
         }
     }
@@ -1348,48 +1321,58 @@ fn requantize(
 
 /// The `requantize` of 8-bit input and output as tables: for each channel
 /// (one when neither side is per axis) the 256 results indexed by the
-/// input byte (`q as u8`), each computed by the reference interpreter, so
-/// the lookup is its semantics by construction. Bytes outside the input's
-/// storage range never occur (every op keeps its results in range, inputs
-/// are checked) and map to 0. `None` when the types do not qualify or the
-/// interpreter refuses the op.
+/// input byte, computed by the reference interpreter
+/// ([`qcc_ir::interp::byte_tables`]), so the lookup is its semantics by
+/// construction. `None` when the types do not qualify or the interpreter
+/// refuses the op.
 fn requant_tables(xt: &TensorType, out_ty: &TensorType, mode: RequantMode) -> Option<Vec<u8>> {
-    use qcc_ir::{Graph, Tensor, TensorData};
     let byte = |t: ScalarType| matches!(t, ScalarType::U8 | ScalarType::I8);
     let (qi, qo) = (xt.elem.as_quant()?, out_ty.elem.as_quant()?);
     if !byte(qi.storage) || !byte(qo.storage) || numel(&xt.shape) < 64 {
         return None;
     }
-    let axis = qi.axis.or(qo.axis);
-    let channels = axis.map_or(1, |a| xt.shape[a]);
-    let (lo, hi) = (qi.storage_min, qi.storage_max);
-    let codes = (hi - lo + 1) as usize;
-    // The table graph: `[channels, codes]`, per axis on 0 where the op is.
-    let retype = |q: &QuantType| {
+    let channels = qi.axis.or(qo.axis).map_or(1, |a| xt.shape[a]);
+    // The table graph is `[channels, codes]`: per axis on 0 where the op is.
+    let on_rows = |q: &QuantType| {
         let mut q = q.clone();
         if q.axis.is_some() {
             q.axis = Some(0);
         }
-        TensorType::new(vec![channels, codes], qcc_ir::ElemType::quant(q))
+        qcc_ir::ElemType::quant(q)
     };
-    let mut g = Graph::new("lut");
-    let x = g.add_input("x", retype(qi));
-    let y = g.add_node(Op::Requantize { mode }, &[x], retype(qo));
-    g.add_output("y", y);
-    let vals: Vec<i64> = (0..channels).flat_map(|_| lo..=hi).collect();
-    let input = Tensor {
-        shape: vec![channels, codes],
-        data: TensorData::from_i64s(qi.storage, &vals).ok()?,
+    let tables = qcc_ir::interp::byte_tables(&on_rows(qi), channels, |g, x, shape| {
+        let ty = TensorType::new(shape.to_vec(), on_rows(qo));
+        Some(g.add_node(Op::Requantize { mode }, &[x], ty))
+    })?;
+    Some(tables.into_iter().map(|v| v as u8).collect())
+}
+
+/// Calls the shim helper `name(x, outer, channels, inner, table, out)` over
+/// `shape` split around `axis` (`outer = 1` and `channels = 1` without one):
+/// the elementwise helpers with a table per channel.
+#[allow(clippy::too_many_arguments)]
+fn call_channel_helper(
+    fx: &mut Fx,
+    name: &str,
+    x: &Buf,
+    out: &Buf,
+    shape: &[usize],
+    axis: Option<usize>,
+    table: Value,
+) {
+    let (outer, channels, inner) = match axis {
+        None => (1, 1, numel(shape)),
+        Some(a) => (numel(&shape[..a]), shape[a], numel(&shape[a + 1..])),
     };
-    let got = qcc_ir::interp::run(&g, &[input]).ok()?;
-    let ys = got.first()?.data.to_i64s()?;
-    let mut tables = vec![0u8; channels * 256];
-    for c in 0..channels {
-        for (j, q) in (lo..=hi).enumerate() {
-            tables[c * 256 + (q as u8) as usize] = ys[c * codes + j] as u8;
-        }
-    }
-    Some(tables)
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    let sig = fx.sig(&[I64; 6], &[]);
+    let f = fx.import(name, sig);
+    let (o, c, i) = (
+        fx.c(outer as i64),
+        fx.c(channels as i64),
+        fx.c(inner as i64),
+    );
+    fx.b.ins().call(f, &[xb, o, c, i, table, ob]);
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -118,6 +118,49 @@ pub enum InterpError {
     },
 }
 
+/// Tabulates elementwise functions of an 8-bit value (the tables of
+/// `lookup` and of the JIT's 8-bit requantize): `build` adds to a graph
+/// whose input `x` has element type `x_elem` (u8 or i8 storage) and shape
+/// `shape = [rows, codes]` the ops that compute the result (elementwise,
+/// so that each element depends on its own code only) and returns it; the
+/// graph is verified and run with every code of x's storage range in every
+/// row. Returns `rows` tables of 256 results each, indexed by the stored
+/// byte (two's complement for i8); bytes outside the range never occur and
+/// get the row's first result. `None` when `x_elem` is not 8-bit or the
+/// graph does not verify or run.
+pub fn byte_tables(
+    x_elem: &crate::types::ElemType,
+    rows: usize,
+    build: impl FnOnce(&mut Graph, ValueId, &[usize]) -> Option<ValueId>,
+) -> Option<Vec<i64>> {
+    if !matches!(x_elem.storage(), ScalarType::U8 | ScalarType::I8) || rows == 0 {
+        return None;
+    }
+    let (lo, hi) = x_elem.int_range()?;
+    let codes = (hi - lo + 1) as usize;
+    let shape = [rows, codes];
+    let mut g = Graph::new("tables");
+    let x = g.add_input("x", TensorType::new(shape.to_vec(), x_elem.clone()));
+    let y = build(&mut g, x, &shape)?;
+    g.add_output("y", y);
+    crate::verify::verify(&g).ok()?;
+    let vals: Vec<i64> = (0..rows).flat_map(|_| lo..=hi).collect();
+    let input = Tensor {
+        shape: shape.to_vec(),
+        data: TensorData::from_i64s(x_elem.storage(), &vals).ok()?,
+    };
+    let ys = run(&g, &[input]).ok()?.first()?.data.to_i64s()?;
+    let mut tables = Vec::with_capacity(rows * 256);
+    for row in ys.chunks(codes) {
+        let mut t = vec![row[0]; 256];
+        for (j, q) in (lo..=hi).enumerate() {
+            t[(q as u8) as usize] = row[j];
+        }
+        tables.extend(t);
+    }
+    Some(tables)
+}
+
 /// Runs a verified graph on `inputs` (in the order of [`Graph::inputs`]) and
 /// returns its outputs in the order of [`Graph::outputs`].
 ///
