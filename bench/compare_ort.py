@@ -555,9 +555,9 @@ def main():
     print(f"\nµs: median per run. GOPS = 2·MACs/time; % of the peak ({PEAK[1]:.0f} GOPS 1T, "
           f"{PEAK[2]:.0f} 2T). "
           f"qcc/ORT speed > 1: qcc faster. 2T: one run on 2 threads (both). Outputs equal: share of output elements bit-identical "
-          "to ORT's on the same input. Compile: qcc's `compile_ns` (code generation; "
-          "the ONNX import and the passes come before it), the wall time of one `qcc run` "
-          "process, onnxruntime's session creation.")
+          "to ORT's on the same input. Compile: qcc's `compile_ns` (the pass pipeline and "
+          "code generation; the ONNX import comes before it, `load_ns`), the wall time of one "
+          "`qcc run` process, onnxruntime's session creation.")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": results}, f, indent=1)

@@ -188,6 +188,9 @@ pub struct CompileOptions {
     /// The kernels `pick-layout` packs constant weights for; `None`: the
     /// ones this host runs ([`layout_target`] of the JIT's best path).
     pub target: Option<qcc_passes::LayoutTarget>,
+    /// Verify the graph after every pass, not only at the end (see
+    /// [`qcc_passes::PassOptions::verify_each`]).
+    pub verify_each: bool,
 }
 
 pub use qcc_passes::LayoutTarget;
@@ -220,8 +223,9 @@ pub enum CompileError {
     Pass(#[from] qcc_passes::PipelineError),
 }
 
-/// Runs the pass pipeline of `options` on a verified graph; the graph is
-/// verified again after every pass.
+/// Runs the pass pipeline of `options` on a verified graph; the result is
+/// verified again (after every pass with `verify_each`), and an invalid
+/// graph is reported against the pass that produced it.
 pub fn compile(graph: Graph, options: &CompileOptions) -> Result<Graph, CompileError> {
     compile_with(graph, options, &mut |_, _| {}).map(|(g, _)| g)
 }
@@ -241,6 +245,7 @@ pub fn compile_with(
     let pass_options = qcc_passes::PassOptions {
         requant: options.requant,
         target: options.target.unwrap_or_else(host_layout_target),
+        verify_each: options.verify_each,
     };
     Ok(qcc_passes::run_pipeline(
         graph,

@@ -45,7 +45,7 @@ pub fn print_to_file(graph: &Graph, out: &Path, inline_max: usize) -> std::io::R
         // A packed constant's file holds its packed data, one dimension.
         let t = Tensor {
             shape: node.ty.storage_shape(),
-            data: c.data.clone(),
+            data: (*c.data).clone(),
         };
         qcc_ir::npy::write(&dir.join(&file), &t)?;
         if let Op::Const(c) = &mut g.node_mut(v).op {

@@ -114,9 +114,17 @@ impl Graph {
         v
     }
 
-    /// Adds a constant.
-    pub fn add_const(&mut self, data: TensorData, ty: TensorType) -> ValueId {
-        self.add_node(Op::Const(ConstData { data, file: None }), &[], ty)
+    /// Adds a constant (its data, or data shared with another constant).
+    pub fn add_const(
+        &mut self,
+        data: impl Into<std::sync::Arc<TensorData>>,
+        ty: TensorType,
+    ) -> ValueId {
+        let c = ConstData {
+            data: data.into(),
+            file: None,
+        };
+        self.add_node(Op::Const(c), &[], ty)
     }
 
     /// Appends a named output.

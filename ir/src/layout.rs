@@ -226,6 +226,56 @@ pub struct Panels {
 }
 
 impl Panels {
+    /// The panels of a `[K, N]` GEMM operand with `K` padded to a multiple
+    /// of `k_align` (4 or 64); `None` if the sizes overflow.
+    pub fn matmul(k: usize, n: usize, k_align: usize) -> Option<Panels> {
+        let kp = k.checked_next_multiple_of(k_align.max(1))?;
+        let np = n.checked_next_multiple_of(COL_ALIGN)?;
+        kp.checked_mul(np)?;
+        Some(Panels {
+            k,
+            n,
+            kp,
+            np,
+            conv: None,
+        })
+    }
+
+    /// `(p0, width, bytes)` of every panel of `packed` (the packed data of
+    /// this geometry), in memory order.
+    pub fn panels<'a, T>(&self, packed: &'a [T]) -> impl Iterator<Item = (usize, usize, &'a [T])> {
+        let (kp, np) = (self.kp, self.np);
+        (0..np).step_by(PANEL_COLS).map(move |p0| {
+            let width = PANEL_COLS.min(np - p0);
+            (
+                p0,
+                width,
+                packed.get(p0 * kp..(p0 + width) * kp).unwrap_or(&[]),
+            )
+        })
+    }
+
+    /// Calls `f(logical index, packed offset, column)` for every element
+    /// (padding skipped), in packed order.
+    pub fn for_each_element(&self, mut f: impl FnMut(usize, usize, usize)) {
+        let (row_off, col_step) = self.logical_strides();
+        let mut p = 0;
+        for p0 in (0..self.np).step_by(PANEL_COLS) {
+            let width = PANEL_COLS.min(self.np - p0);
+            let cols = width.min(self.n.saturating_sub(p0));
+            for k4 in (0..self.kp).step_by(K_GROUP) {
+                let rows = K_GROUP.min(self.k.saturating_sub(k4));
+                for j in 0..cols {
+                    let base = (p0 + j) * col_step;
+                    for q in 0..rows {
+                        f(row_off[k4 + q] + base, p + K_GROUP * j + q, p0 + j);
+                    }
+                }
+                p += K_GROUP * width;
+            }
+        }
+    }
+
     /// Bytes of the packed data: `Kp · Np`.
     pub fn len(&self) -> usize {
         self.kp * self.np
@@ -270,22 +320,7 @@ impl Panels {
     /// packed order (no division per element: large weights pack fast).
     #[inline]
     fn for_each(&self, mut f: impl FnMut(usize, usize)) {
-        let (row_off, col_step) = self.logical_strides();
-        let mut p = 0;
-        for p0 in (0..self.np).step_by(PANEL_COLS) {
-            let width = PANEL_COLS.min(self.np - p0);
-            let cols = width.min(self.n.saturating_sub(p0));
-            for k4 in (0..self.kp).step_by(K_GROUP) {
-                let rows = K_GROUP.min(self.k.saturating_sub(k4));
-                for j in 0..cols {
-                    let base = (p0 + j) * col_step;
-                    for q in 0..rows {
-                        f(row_off[k4 + q] + base, p + K_GROUP * j + q);
-                    }
-                }
-                p += K_GROUP * width;
-            }
-        }
+        self.for_each_element(|l, p, _| f(l, p));
     }
 
     /// Packs row-major `i8` elements.
@@ -365,23 +400,37 @@ impl Panels {
     /// The first padding byte of packed data (of the packed length) that
     /// is not 0.
     pub fn nonzero_padding(&self, packed: &[i8]) -> Option<usize> {
+        let full_groups = self.k / K_GROUP;
+        let nonzero = |from: usize, to: usize| -> Option<usize> {
+            let bytes = packed.get(from..to.min(packed.len()))?;
+            bytes.iter().position(|&b| b != 0).map(|i| from + i)
+        };
         let mut p = 0;
         for p0 in (0..self.np).step_by(PANEL_COLS) {
             let width = PANEL_COLS.min(self.np - p0);
             let cols = width.min(self.n.saturating_sub(p0));
-            for k4 in (0..self.kp).step_by(K_GROUP) {
-                let rows = K_GROUP.min(self.k.saturating_sub(k4));
+            let group = K_GROUP * width;
+            for g in 0..self.kp / K_GROUP {
+                let at = p + g * group;
+                if g < full_groups {
+                    // Only the padding columns of a full group.
+                    if cols < width
+                        && let Some(i) = nonzero(at + K_GROUP * cols, at + group)
+                    {
+                        return Some(i);
+                    }
+                    continue;
+                }
+                let rows = K_GROUP.min(self.k.saturating_sub(K_GROUP * g));
                 for j in 0..width {
                     let used = if j < cols { rows } else { 0 };
-                    for q in used..K_GROUP {
-                        let i = p + K_GROUP * j + q;
-                        if packed.get(i).is_some_and(|&b| b != 0) {
-                            return Some(i);
-                        }
+                    let col = at + K_GROUP * j;
+                    if let Some(i) = nonzero(col + used, col + K_GROUP) {
+                        return Some(i);
                     }
                 }
-                p += K_GROUP * width;
             }
+            p += self.kp * width;
         }
         None
     }
@@ -458,6 +507,34 @@ mod tests {
             let TensorData::I8(pv) = &p else { panic!() };
             assert_eq!(g.nonzero_padding(pv), None);
             assert_eq!(unpack(layout, &shape, &p).unwrap(), d);
+        }
+    }
+
+    /// Every padding byte, and no element byte, is reported when it alone
+    /// is not zero.
+    #[test]
+    fn nonzero_padding_finds_every_padding_byte() {
+        for (layout, shape) in [
+            (Layout::K4N64, vec![7, 130]),
+            (Layout::K4N64, vec![8, 64]),
+            (Layout::K4N64K64, vec![70, 50]),
+            (Layout::HwcK4N64, vec![17, 3, 2, 3]),
+            (Layout::HwcK4N64K64, vec![16, 4, 1, 1]),
+        ] {
+            let g = layout.geometry(&shape).unwrap();
+            let mut real = vec![false; g.len()];
+            g.for_each_element(|_, p, _| real[p] = true);
+            let mut bytes = vec![0i8; g.len()];
+            for i in 0..g.len() {
+                bytes[i] = 1;
+                let want = (!real[i]).then_some(i);
+                assert_eq!(
+                    g.nonzero_padding(&bytes),
+                    want,
+                    "{layout:?} {shape:?} byte {i}"
+                );
+                bytes[i] = 0;
+            }
         }
     }
 

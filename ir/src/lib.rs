@@ -32,6 +32,7 @@ pub mod tensor;
 pub mod text;
 pub mod types;
 pub mod verify;
+pub mod weights;
 
 pub use diag::{Diagnostic, Span};
 pub use graph::{Graph, Node, Output, TypeAlias, ValueId};

@@ -128,15 +128,26 @@ impl Pool2dAttrs {
 ///
 /// Equality and hashing look at the data only: `file` says where the data
 /// is kept, not what the constant is.
+///
+/// The data is shared: cloning a constant (as the passes and their e-graphs
+/// do, once per pass) copies a pointer, never the elements.
 #[derive(Clone, Debug)]
 pub struct ConstData {
-    pub data: TensorData,
+    pub data: std::sync::Arc<TensorData>,
     /// Where the data came from when it was not inline: a `.npy` path,
     /// relative to the graph file. The printer writes the reference back.
     pub file: Option<String>,
 }
 
 impl ConstData {
+    /// A constant holding `data`, not read from a file.
+    pub fn new(data: TensorData) -> ConstData {
+        ConstData {
+            data: std::sync::Arc::new(data),
+            file: None,
+        }
+    }
+
     /// The elements in the logical (row-major) order of `ty`, the
     /// constant's type: the data itself, or unpacked from a packed layout.
     /// Data that does not fit the layout (a graph the verifier rejects) is
@@ -154,7 +165,7 @@ impl ConstData {
 
 impl PartialEq for ConstData {
     fn eq(&self, other: &Self) -> bool {
-        self.data == other.data
+        std::sync::Arc::ptr_eq(&self.data, &other.data) || self.data == other.data
     }
 }
 impl Eq for ConstData {}

@@ -132,7 +132,13 @@ impl TensorData {
     /// `ty` must be an integer type.
     pub fn from_i64s(ty: ScalarType, vals: &[i64]) -> Result<TensorData, OutOfRange> {
         let (lo, hi) = ty.int_range().expect("from_i64s needs an integer type");
-        if let Some((index, &value)) = vals.iter().enumerate().find(|(_, v)| **v < lo || **v > hi) {
+        // A branch-free scan first (it vectorizes: weights can be large),
+        // the position only when something is out of range.
+        let in_range = vals.iter().fold(true, |ok, &v| ok & (v >= lo) & (v <= hi));
+        if !in_range
+            && let Some((index, &value)) =
+                vals.iter().enumerate().find(|(_, v)| **v < lo || **v > hi)
+        {
             return Err(OutOfRange { value, index, ty });
         }
         Ok(match ty {

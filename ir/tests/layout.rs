@@ -75,7 +75,7 @@ fn pack_weights(g: &Graph, k_align: usize) -> Graph {
         let data = layout::pack(lay, &ty.shape, &c.data).expect("packs");
         let node = g.node_mut(w);
         node.ty = ty;
-        node.op = Op::Const(qcc_ir::ConstData { data, file: None });
+        node.op = Op::Const(qcc_ir::ConstData::new(data));
     }
     g
 }
@@ -148,7 +148,7 @@ fn packed_constants_round_trip_and_compute_the_same() {
                     let Op::Const(pc) = &p.node(v).op else {
                         panic!()
                     };
-                    assert_eq!(*pc.logical(p.ty(v)), c.data);
+                    assert_eq!(*pc.logical(p.ty(v)), *c.data);
                 }
             }
         }
@@ -269,7 +269,7 @@ fn verifier_rejects_nonzero_padding() {
     let mut g = parse_ok(MM);
     let w = g.args(g.outputs()[0].value)[1];
     if let Op::Const(c) = &mut g.node_mut(w).op {
-        let TensorData::I8(v) = &mut c.data else {
+        let TensorData::I8(v) = std::sync::Arc::make_mut(&mut c.data) else {
             panic!()
         };
         // Row k = 3 of column 0 is padding (K = 3).
@@ -279,7 +279,7 @@ fn verifier_rejects_nonzero_padding() {
     assert!(e[0].message.contains("padding element 3"), "{e:?}");
     // A graph built in code with data of the wrong length: a diagnostic, no panic.
     if let Op::Const(c) = &mut g.node_mut(w).op {
-        c.data = TensorData::I8(vec![0; 15]);
+        c.data = TensorData::I8(vec![0; 15]).into();
     }
     let e = verify::verify(&g).unwrap_err();
     assert!(
@@ -311,7 +311,7 @@ fn npy_data_of_packed_constants() {
     let w = g.args(g.outputs()[0].value)[1];
     assert_eq!(
         g.node(w).op.as_const().unwrap().data,
-        TensorData::I8(packed)
+        TensorData::I8(packed).into()
     );
     // The logical shape is refused, naming the packed one.
     qcc_ir::npy::write(

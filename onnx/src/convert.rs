@@ -554,9 +554,9 @@ impl<'a> Converter<'a> {
             .to_data(ty.elem.storage())
             .map_err(|m| at.invalid(format!("constant: {m}")))?;
         if let Some((lo, hi)) = ty.elem.int_range()
-            && let Some(x) = t
-                .ints()
-                .and_then(|v| v.iter().find(|x| **x < lo || **x > hi))
+            && let Some(v) = t.ints()
+            && !v.iter().fold(true, |ok, &x| ok & (x >= lo) & (x <= hi))
+            && let Some(x) = v.iter().find(|x| **x < lo || **x > hi)
         {
             return Err(at.invalid(format!(
                 "constant value {x} is outside the range {lo}..={hi}"

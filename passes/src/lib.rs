@@ -36,6 +36,12 @@ pub struct PassOptions {
     /// (default: portable, which keeps them row-major; `qcc compile`
     /// defaults to the host's).
     pub target: LayoutTarget,
+    /// Verify the graph after every pass (tests, `qcc compile
+    /// --verify-each`). Otherwise [`run_pipeline`] verifies the final graph
+    /// only, and runs the pipeline again verifying each pass when that
+    /// fails, to name the pass: the same error, without the cost of a
+    /// verification per pass on large weights when nothing is wrong.
+    pub verify_each: bool,
 }
 
 /// Which dot-product kernels run the graph, as far as the layout of their
@@ -219,9 +225,37 @@ impl std::fmt::Display for PipelineError {
 
 impl std::error::Error for PipelineError {}
 
-/// Runs `passes` in order on a verified graph, verifying after each one.
-/// `after_pass` sees the graph after every pass (for `--print-after-all`).
+/// Runs `passes` in order on a verified graph, verifying the result (after
+/// each pass with [`PassOptions::verify_each`]; either way an invalid graph
+/// is reported against the first pass that produced one). `after_pass`
+/// sees the graph after every pass (for `--print-after-all`).
 pub fn run_pipeline(
+    graph: Graph,
+    passes: &[&'static PassInfo],
+    options: &PassOptions,
+    after_pass: &mut dyn FnMut(&PassRun, &Graph),
+) -> Result<(Graph, Vec<PassRun>), PipelineError> {
+    // Constants are shared, so keeping the input for a second run is cheap.
+    let input = (!options.verify_each).then(|| graph.clone());
+    let (graph, runs) = run_passes(graph, passes, options, after_pass)?;
+    if let Some(input) = input
+        && let Err(diagnostics) = qcc_ir::verify::verify(&graph)
+    {
+        // Name the pass that broke the graph.
+        let each = PassOptions {
+            verify_each: true,
+            ..options.clone()
+        };
+        run_passes(input, passes, &each, &mut |_, _| {})?;
+        return Err(PipelineError {
+            pass: runs.last().map_or("the pipeline", |r| r.name),
+            diagnostics,
+        });
+    }
+    Ok((graph, runs))
+}
+
+fn run_passes(
     mut graph: Graph,
     passes: &[&'static PassInfo],
     options: &PassOptions,
@@ -237,10 +271,12 @@ pub fn run_pipeline(
             time: start.elapsed(),
             log,
         };
-        qcc_ir::verify::verify(&graph).map_err(|diagnostics| PipelineError {
-            pass: p.name,
-            diagnostics,
-        })?;
+        if options.verify_each {
+            qcc_ir::verify::verify(&graph).map_err(|diagnostics| PipelineError {
+                pass: p.name,
+                diagnostics,
+            })?;
+        }
         after_pass(&run, &graph);
         runs.push(run);
     }
@@ -256,6 +292,35 @@ pub fn run_default_pipeline(graph: Graph) -> Result<Graph, PipelineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pass that breaks the graph (gives the output a shape its op
+    /// cannot produce) is named whether the graph is verified after every
+    /// pass or only at the end.
+    #[test]
+    fn the_pass_that_breaks_the_graph_is_named() {
+        static BREAK: PassInfo = PassInfo {
+            name: "break",
+            summary: "",
+            run: |g, _, _| {
+                let out = g.outputs()[0].value;
+                g.node_mut(out).ty.shape = vec![7];
+            },
+        };
+        let text = "graph @g(%x: tensor<2xf32>) -> (%y: tensor<2xf32>) {\n  %r = relu %x : tensor<2xf32>\n  return %r\n}\n";
+        let g = qcc_ir::text::parse(text, None).expect("parses");
+        qcc_ir::verify::verify(&g).expect("verifies");
+        let cse = PASSES.iter().find(|p| p.name == "cse").unwrap();
+        let dce = PASSES.iter().find(|p| p.name == "dce").unwrap();
+        for verify_each in [false, true] {
+            let options = PassOptions {
+                verify_each,
+                ..PassOptions::default()
+            };
+            let e = run_pipeline(g.clone(), &[cse, &BREAK, dce], &options, &mut |_, _| {})
+                .expect_err("the graph is broken");
+            assert_eq!(e.pass, "break", "verify_each = {verify_each}");
+        }
+    }
 
     #[test]
     fn pipeline_names() {

@@ -118,6 +118,7 @@ fn passes(g: &Graph, passes: &str, requant: RequantMode) -> Graph {
         requant,
         // The host's layouts: the JIT then reads packed weights.
         target: None,
+        verify_each: true,
     };
     match compile(g.clone(), &options) {
         Ok(out) => out,

@@ -39,7 +39,7 @@ fn pack_weights(g: &Graph, k_align: usize) -> Graph {
         let data = layout::pack(lay, &ty.shape, &c.data).expect("i8 weights pack");
         let node = g.node_mut(w);
         node.ty = ty;
-        node.op = Op::Const(ConstData { data, file: None });
+        node.op = Op::Const(ConstData::new(data));
     }
     g
 }

@@ -32,6 +32,7 @@ fn pass_pipelines_on_files() {
             passes: Some(pipeline.to_string()),
             requant,
             target: Some(target.unwrap_or(LayoutTarget::Portable)),
+            verify_each: true,
         };
         let (out, runs) =
             compile_with(g, &options, &mut |_, _| {}).unwrap_or_else(|e| panic!("{name}: {e}"));

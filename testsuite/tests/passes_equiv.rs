@@ -45,6 +45,7 @@ fn run_for(g: &Graph, passes: &str, mode: RequantMode, target: LayoutTarget) -> 
         passes: Some(passes.into()),
         requant: mode,
         target: Some(target),
+        verify_each: true,
     };
     match compile(g.clone(), &options) {
         Ok(out) => out,

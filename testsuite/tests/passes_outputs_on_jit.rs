@@ -55,6 +55,7 @@ fn pass_test_graphs_run_bit_exact_on_the_jit() {
             requant,
             // The host's layouts, which the JIT reads as they are.
             target: None,
+            verify_each: true,
         };
         let (out, _) = compile_with(g.clone(), &options, &mut |_, _| {})
             .unwrap_or_else(|e| panic!("{name}: {e}"));

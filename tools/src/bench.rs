@@ -9,7 +9,7 @@
 //! count 2 operations per multiply-accumulate of the graph's matmul and conv
 //! ops.
 
-use crate::{BenchArgs, Ctx, Failure, dot_path, error, prepare};
+use crate::{BenchArgs, Ctx, Failure, Prepared, dot_path, error, prepare};
 use qcc_compiler::model::{BenchStats, CompiledModel, Compiler, TargetFeatures, count_macs};
 use qcc_ir::Tensor;
 use std::fmt::Write;
@@ -88,7 +88,12 @@ fn json_num(x: Option<f64>) -> String {
 
 pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
     let forced = dot_path(args.dot_path.as_deref())?;
-    let (graph, inputs) = prepare(&args.model, ctx, Some(0), forced)?;
+    let Prepared {
+        graph,
+        inputs,
+        load_time,
+        pass_time,
+    } = prepare(&args.model, ctx, Some(0), forced)?;
     let features = match forced {
         Some(p) => TargetFeatures::Force(p),
         None => TargetFeatures::Host,
@@ -103,6 +108,10 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
             .map_err(error)
     };
     let model = compile(threads)?;
+    // Compile time is the pass pipeline and code generation, from the
+    // loaded and verified graph to machine code.
+    let codegen_time = model.compile_time();
+    let compile_time = pass_time + codegen_time;
     let stats: BenchStats = model
         .bench(&inputs, args.warmup, args.runs)
         .map_err(error)?;
@@ -154,7 +163,14 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
             ", \"backend\": \"jit\", \"dot_path\": {}",
             json_str(path)
         );
-        let _ = write!(j, ", \"compile_ns\": {}", model.compile_time().as_nanos());
+        let _ = write!(j, ", \"compile_ns\": {}", compile_time.as_nanos());
+        let _ = write!(
+            j,
+            ", \"passes_ns\": {}, \"codegen_ns\": {}, \"load_ns\": {}",
+            pass_time.as_nanos(),
+            codegen_time.as_nanos(),
+            load_time.as_nanos()
+        );
         let _ = write!(
             j,
             ", \"runs\": {}, \"warmup\": {}",
@@ -206,7 +222,14 @@ pub fn bench(args: BenchArgs, ctx: &Ctx) -> Result<(), Failure> {
         args.model.graph.display(),
         if threads == 1 { "" } else { "s" }
     );
-    let _ = writeln!(o, "  compile      {}", fmt_time(model.compile_time()));
+    let _ = writeln!(
+        o,
+        "  compile      {}   (passes {}, code generation {}; loading the file took {})",
+        fmt_time(compile_time),
+        fmt_time(pass_time),
+        fmt_time(codegen_time),
+        fmt_time(load_time)
+    );
     let _ = writeln!(
         o,
         "  latency      median {}   min {}   max {}   ({} runs after {} warm-up)",

@@ -196,6 +196,10 @@ struct PassArgs {
     /// `--dot-path` when one is given).
     #[arg(long, value_enum, value_name = "TARGET")]
     target: Option<TargetArg>,
+    /// Verify the graph after every pass (default: once, after the last;
+    /// a pass that breaks the graph is named either way).
+    #[arg(long)]
+    verify_each: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -240,6 +244,7 @@ impl PassArgs {
                 Some(TargetArg::Vnni) => Some(LayoutTarget::Vnni),
                 Some(TargetArg::Amx) => Some(LayoutTarget::Amx),
             },
+            verify_each: self.verify_each,
         }
     }
 }
@@ -544,8 +549,9 @@ fn prepare(
     ctx: &Ctx,
     default_seed: Option<u64>,
     dot_path: Option<DotPath>,
-) -> Result<(Graph, Vec<Tensor>), Failure> {
+) -> Result<Prepared, Failure> {
     let given = parse_input_args(&args.inputs, "--input")?;
+    let t0 = std::time::Instant::now();
     let graph = if qcc_compiler::is_onnx(&args.graph) {
         // Symbolic dimensions are bound from the shapes of the inputs given.
         let mut onnx = ctx.onnx.clone();
@@ -562,6 +568,8 @@ fn prepare(
     } else {
         ctx.load(&args.graph)?
     };
+    let load_time = t0.elapsed();
+    let t0 = std::time::Instant::now();
     let graph = compile(
         graph,
         &args.graph,
@@ -569,6 +577,7 @@ fn prepare(
         dot_path,
         Report::default(),
     )?;
+    let pass_time = t0.elapsed();
     let names: Vec<String> = graph
         .inputs()
         .iter()
@@ -608,7 +617,22 @@ fn prepare(
             missing.join(", ")
         )));
     }
-    Ok((graph, inputs))
+    Ok(Prepared {
+        graph,
+        inputs,
+        load_time,
+        pass_time,
+    })
+}
+
+/// A graph loaded, verified and through the pass pipeline, with its inputs.
+struct Prepared {
+    graph: Graph,
+    inputs: Vec<Tensor>,
+    /// Reading, importing and verifying the file.
+    load_time: std::time::Duration,
+    /// The pass pipeline (verification included).
+    pass_time: std::time::Duration,
 }
 
 fn dot_path(name: Option<&str>) -> Result<Option<DotPath>, Failure> {
@@ -632,7 +656,7 @@ fn run(args: RunArgs, ctx: &Ctx) -> Result<(), Failure> {
         BackendArg::Interp => None,
         BackendArg::Jit => dot_path(args.dot_path.as_deref())?,
     };
-    let (graph, inputs) = prepare(&args.model, ctx, None, path)?;
+    let Prepared { graph, inputs, .. } = prepare(&args.model, ctx, None, path)?;
     let backend = match args.backend {
         BackendArg::Interp => Backend::Interp,
         BackendArg::Jit => Backend::Jit(path),

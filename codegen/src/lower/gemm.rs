@@ -18,6 +18,11 @@
 use super::{Fx, I64, flags};
 use crate::plan::{Buf, Ek};
 use crate::shim::{self, DotPath, FusedMode, FusedParams, MR, NR, PANEL};
+use qcc_ir::TensorData;
+use std::sync::Arc;
+
+// The kernels' panels are the packed layouts of `qcc_ir::layout`.
+const _: () = assert!(PANEL == qcc_ir::layout::PANEL_COLS && NR == qcc_ir::layout::COL_ALIGN);
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value, types};
 
@@ -93,7 +98,7 @@ pub(crate) struct GemmPrep {
     pub np: usize,
     pub signed_x: bool,
     pub ua: i64,
-    pub packed: Vec<u8>,
+    pub packed: PanelBytes,
     pub colc: Vec<i32>,
     /// A bound on `|Σ_k (u − ua)(w − zw)|` per column (the exact
     /// accumulator before the bias).
@@ -117,6 +122,35 @@ pub(crate) struct GemmPrep {
     pub prepacked: bool,
 }
 
+/// The `B` panels a GEMM reads: a packed constant's own data (shared with
+/// the graph, not copied until the JIT places it), or packed here.
+#[derive(Clone, Debug)]
+pub enum PanelBytes {
+    /// `TensorData::I8` in the panel layout (checked when made).
+    Shared(Arc<TensorData>),
+    Packed(Vec<i8>),
+}
+
+impl PanelBytes {
+    pub fn as_i8(&self) -> &[i8] {
+        match self {
+            PanelBytes::Shared(d) => match &**d {
+                TensorData::I8(v) => v,
+                _ => &[],
+            },
+            PanelBytes::Packed(v) => v,
+        }
+    }
+
+    /// The same bytes as `u8` (the kernels' view of the weights' bits).
+    pub fn as_u8(&self) -> &[u8] {
+        let v = self.as_i8();
+        // SAFETY: `i8` and `u8` have the same size and alignment and every
+        // bit pattern is valid for both; the slice keeps `v`'s lifetime.
+        unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len()) }
+    }
+}
+
 impl GemmPrep {
     /// `m × k` activations against the constant weights `w(k, n)` with
     /// per-column zero points `zw`. `pre`: the weights already packed by
@@ -136,7 +170,7 @@ impl GemmPrep {
         zx_in_bias: bool,
         zw: Vec<i64>,
         w: impl Fn(usize, usize) -> i64,
-        pre: Option<(&[i8], usize)>,
+        pre: Option<(&Arc<TensorData>, usize)>,
         conv: Option<ConvShape>,
         (lo, hi): (i64, i64),
     ) -> GemmPrep {
@@ -151,13 +185,14 @@ impl GemmPrep {
         let ua = zx + if signed_x { 128 } else { 0 };
         let pre =
             pre.filter(|&(data, pre_align)| takes_prepacked(path, m, k, n, pre_align, data.len()));
+        let pre = pre.and_then(|(data, align)| match &**data {
+            TensorData::I8(_) => Some((data.clone(), align)),
+            _ => None,
+        });
         let prepacked = pre.is_some();
         let (kp, packed) = match pre {
-            Some((data, pre_align)) => {
-                // The constant's bytes as they are (i8 to u8: the same bits).
-                let bytes: Vec<u8> = data.iter().map(|&v| v as u8).collect();
-                (k.next_multiple_of(pre_align), bytes)
-            }
+            // The constant's bytes as they are, shared with the graph.
+            Some((data, pre_align)) => (k.next_multiple_of(pre_align), PanelBytes::Shared(data)),
             None => {
                 let kp = k.next_multiple_of(k_align);
                 let mut packed = Vec::with_capacity(kp * np);
@@ -168,37 +203,21 @@ impl GemmPrep {
                             for q in 0..4 {
                                 let (kk, col) = (4 * k4 + q, p0 + j);
                                 let v = if kk < k && col < n { w(kk, col) } else { 0 };
-                                packed.push(v as i8 as u8);
+                                packed.push(v as i8);
                             }
                         }
                     }
                 }
-                (kp, packed)
+                (kp, PanelBytes::Packed(packed))
             }
         };
         // Σ_k w and Σ_k |w − zw| per column, in one pass over the packed
         // bytes in memory order (padding skipped).
-        let mut wsum = vec![0i64; n];
-        let mut wabs = vec![0i64; n];
-        for p0 in (0..np).step_by(PANEL) {
-            let width = PANEL.min(np - p0);
-            let panel = &packed[p0 * kp..(p0 + width) * kp];
-            let cols = width.min(n.saturating_sub(p0));
-            for (k4, group) in panel.chunks_exact(4 * width).enumerate() {
-                let rows = 4.min(k.saturating_sub(4 * k4));
-                if rows == 0 {
-                    break;
-                }
-                for j in 0..cols {
-                    let col = p0 + j;
-                    for &b in &group[4 * j..4 * j + rows] {
-                        let v = b as i8 as i64;
-                        wsum[col] += v;
-                        wabs[col] += (v - zw[col]).abs();
-                    }
-                }
-            }
-        }
+        let geometry = qcc_ir::layout::Panels::matmul(k, n, kp).expect("the packed size fits");
+        let sums = qcc_ir::weights::packed_sums(&geometry, packed.as_i8(), &zw)
+            .expect("packed weights of the geometry");
+        let wsum: Vec<i64> = (0..n).map(|c| sums.sum[c] + k as i64 * zw[c]).collect();
+        let wabs = sums.abs;
         // What the sums subtract from `u`: `ua`, or only the flip of signed
         // inputs when x's zero point is in the bias (`zx_in_bias`; padding
         // still holds `ua`, so it contributes `zx · (w − zw)`).
@@ -207,7 +226,7 @@ impl GemmPrep {
             .map(|col| (-ua_sub * wsum[col] + k as i64 * ua_sub * zw[col]) as i32)
             .collect();
         let dev = ua_sub.max(255 - ua_sub);
-        let colbound = wabs.iter().map(|&a| dev.saturating_mul(a)).collect();
+        let colbound = wabs.iter().map(|&a| dev.saturating_mul(a as i64)).collect();
         let need_rowsum = zw.iter().any(|&z| z != 0);
         let pack_a = conv.is_some() || signed_x || need_rowsum || k != kp || path == DotPath::Amx;
         GemmPrep {
@@ -354,7 +373,7 @@ pub(crate) fn emit(
     if phase + 1 < p.phases() {
         return;
     }
-    let bptr = fx.rodata(p.packed.clone());
+    let bptr = fx.rodata(p.packed.as_u8().to_vec());
     if let Some((mode, fp)) = &p.fused {
         let rs = if p.need_rowsum { rs } else { fx.c(0) };
         let ob = fx.base(out);

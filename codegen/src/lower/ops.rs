@@ -200,10 +200,8 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     if wc.data.as_f32().is_some() {
         return Prep::Plain;
     }
-    let pre = match &wc.data {
-        qcc_ir::TensorData::I8(v) if wt.layout.is_packed() => {
-            Some((v.as_slice(), wt.layout.k_align()))
-        }
+    let pre = match &*wc.data {
+        qcc_ir::TensorData::I8(_) if wt.layout.is_packed() => Some((&wc.data, wt.layout.k_align())),
         _ => None,
     };
     // The GEMM's rows, reduction and columns.
@@ -227,7 +225,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     // values fit in i8), not as a vector of i64 eight times their size;
     // not needed when the GEMM takes packed weights (`pick-layout`) as
     // they are.
-    let wv: std::borrow::Cow<[i8]> = match &wc.data {
+    let wv: std::borrow::Cow<[i8]> = match &*wc.data {
         _ if prepacked => std::borrow::Cow::Borrowed(&[]),
         qcc_ir::TensorData::I8(v) if !wt.layout.is_packed() => std::borrow::Cow::Borrowed(v),
         _ => match &*wc.logical(wt) {

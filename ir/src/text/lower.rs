@@ -882,7 +882,7 @@ impl<'a> Lowerer<'a, '_> {
                 }
             },
         };
-        Some(ConstData { data, file: None })
+        Some(ConstData::new(data))
     }
 
     /// Converts literals to the constant's element type, checking the range.
@@ -1101,7 +1101,7 @@ impl<'a> Lowerer<'a, '_> {
             );
             return None;
         }
-        Some(ConstData { data, file: None })
+        Some(ConstData::new(data))
     }
 
     /// `dense_file<"path.npy">`.
@@ -1119,7 +1119,7 @@ impl<'a> Lowerer<'a, '_> {
         };
         match npy::read_as(&base.join(s.text), ty) {
             Ok(t) => Some(ConstData {
-                data: t.data,
+                data: t.data.into(),
                 file: Some(s.text.to_string()),
             }),
             Err(e) => {

@@ -24,6 +24,7 @@ use crate::graph::{Graph, ValueId};
 use crate::op::Op;
 use crate::tensor::TensorData;
 use crate::types::{ElemType, TensorType};
+use crate::weights::WeightView;
 
 /// One output channel's bound, split into its terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,12 +106,18 @@ fn const_ints<'g>(
     ty: &TensorType,
 ) -> Option<std::borrow::Cow<'g, TensorData>> {
     let c = graph.node(v).op.as_const()?;
-    let d = &c.data;
+    const_stored(graph, v, ty).map(|_| c.logical(ty))
+}
+
+/// The integer data of `v` as stored (packed or not), under the same
+/// conditions as [`const_ints`].
+fn const_stored<'g>(graph: &'g Graph, v: ValueId, ty: &TensorType) -> Option<&'g TensorData> {
+    let d: &TensorData = &graph.node(v).op.as_const()?.data;
     let ok = d.scalar_type() == ty.elem.storage()
         && ty.elem.storage().is_int()
         && Some(d.len()) == ty.storage_len()
         && data_is_sound(d);
-    ok.then(|| c.logical(ty))
+    ok.then_some(d)
 }
 
 /// The zero point of channel `n` (0 for a plain integer type).
@@ -130,6 +137,17 @@ fn zero_point(elem: &ElemType, n: usize) -> i64 {
 /// `None` for other nodes, and when the node does not pass its typing rule
 /// ([`super::check_op`]).
 pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds> {
+    bounds(graph, v, true)
+}
+
+/// [`accumulator_bounds`] from the types alone (`|w − zw|` at its largest
+/// for `w`'s type, even for constant weights): looser, but free of a pass
+/// over the weights. When these bounds fit, so do the data's.
+pub fn type_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds> {
+    bounds(graph, v, false)
+}
+
+fn bounds(graph: &Graph, v: ValueId, from_data: bool) -> Option<AccumulatorBounds> {
     if !graph.contains(v) {
         return None;
     }
@@ -164,8 +182,7 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
         max_deviation(&x.elem, 0)?
     };
     let w_zero_point = |n: usize| if has_rs { 0 } else { zero_point(&w.elem, n) };
-    let w_owned = const_ints(graph, wv, w);
-    let w_data = w_owned.as_deref();
+    let w_data = const_stored(graph, wv, w).filter(|_| from_data);
     let bias_owned = args.get(2).and_then(|&b| {
         let bt = graph.ty(b);
         const_ints(graph, b, bt).filter(|d| d.len() == channels)
@@ -179,64 +196,17 @@ pub fn accumulator_bounds(graph: &Graph, v: ValueId) -> Option<AccumulatorBounds
     } else {
         1
     };
-    // Σ_k |w − zw| of every channel in one pass over the data in memory
-    // order (the weights of a matmul's channel are a strided column).
-    let sums: Option<Vec<u128>> = w_data.map(|d| {
-        // i64 sums cannot overflow: each term is below 2^32 and there are
-        // fewer than 2^31 of them per channel (the element limits).
-        let mut s = vec![0u64; channels];
+    // Σ_k |w − zw| of every channel, in one pass over the data as stored
+    // (packed or not; see `crate::weights`).
+    let sums: Option<Vec<u128>> = w_data.and_then(|d| {
         let zws: Vec<i64> = (0..channels).map(w_zero_point).collect();
-        if let TensorData::I8(v) = d {
-            // The common case, without a match per element.
-            if conv {
-                for (n, row) in v.chunks(per_channel.max(1)).enumerate().take(channels) {
-                    let z = zws[n];
-                    s[n] = row.iter().map(|&q| (q as i64 - z).unsigned_abs()).sum();
-                }
-            } else if zws.iter().all(|z| (-255..=255).contains(z)) {
-                // |q − z| ≤ 383 fits u16 lanes and sums of 2^16 of them fit
-                // u32 lanes: blocks of rows in narrow lanes (which the
-                // compiler vectorizes), flushed into the u64 sums.
-                let z16: Vec<i16> = zws.iter().map(|&z| z as i16).collect();
-                let mut block = vec![0u32; channels];
-                for rows in v.chunks(channels.max(1) << 16) {
-                    block.fill(0);
-                    for row in rows.chunks(channels.max(1)) {
-                        for ((acc, &q), &z) in block.iter_mut().zip(row).zip(&z16) {
-                            *acc += (q as i16 - z).unsigned_abs() as u32;
-                        }
-                    }
-                    for (t, b) in s.iter_mut().zip(&block) {
-                        *t += *b as u64;
-                    }
-                }
-            } else {
-                for row in v.chunks(channels.max(1)) {
-                    for ((acc, &q), &z) in s.iter_mut().zip(row).zip(&zws) {
-                        *acc += (q as i64 - z).unsigned_abs();
-                    }
-                }
-            }
-            return s.into_iter().map(u128::from).collect();
-        }
-        let (mut n, mut k) = (0, 0);
-        for i in 0..d.len() {
-            let q = d.get_int(i).unwrap_or(0);
-            s[n] = s[n].saturating_add((q - zws[n]).unsigned_abs());
-            // The channel of the next element.
-            if conv {
-                k += 1;
-                if k == per_channel {
-                    (n, k) = (n + 1, 0);
-                }
-            } else {
-                n += 1;
-                if n == channels {
-                    n = 0;
-                }
-            }
-        }
-        s.into_iter().map(u128::from).collect()
+        let view = match w.layout.geometry(&w.shape) {
+            Some(p) => WeightView::Panels(p),
+            None if conv => WeightView::Rows { o: channels },
+            None => WeightView::Columns { n: channels },
+        };
+        let s = crate::weights::channel_sums(d, view, &zws)?;
+        Some(s.abs.into_iter().map(u128::from).collect())
     });
     let mut out = Vec::new();
     for n in 0..distinct {

@@ -662,6 +662,10 @@ impl Verifier<'_> {
 
     fn check_accumulator(&mut self, v: ValueId) {
         let g = self.graph;
+        // The types' bound first: when it fits, the weights need no pass.
+        if bounds::type_bounds(g, v).is_some_and(|b| b.first_overflow().is_none()) {
+            return;
+        }
         let Some(b) = accumulator_bounds(g, v) else {
             return;
         };

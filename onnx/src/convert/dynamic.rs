@@ -321,7 +321,7 @@ impl Converter<'_> {
                     .node(v)
                     .op
                     .as_const()
-                    .is_some_and(|k| &k.data == want)
+                    .is_some_and(|k| *k.data == *want)
             };
             let zero_ty = self.g.ty(args[2]).elem.storage();
             let zero = qcc_ir::TensorData::zeros(zero_ty, 1);

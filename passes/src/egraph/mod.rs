@@ -386,23 +386,13 @@ pub fn add_const(eg: &mut QEGraph, data: TensorData, ty: TensorType) -> Id {
     } else {
         data
     };
-    add_typed(
-        eg,
-        Op::Const(qcc_ir::ConstData { data, file: None }),
-        &[],
-        ty,
-    )
+    add_typed(eg, Op::Const(qcc_ir::ConstData::new(data)), &[], ty)
 }
 
 /// Adds a constant of type `ty` whose data is already in the stored order
 /// of its layout (packed for a packed layout).
 pub fn add_stored_const(eg: &mut QEGraph, data: TensorData, ty: TensorType) -> Id {
-    add_typed(
-        eg,
-        Op::Const(qcc_ir::ConstData { data, file: None }),
-        &[],
-        ty,
-    )
+    add_typed(eg, Op::Const(qcc_ir::ConstData::new(data)), &[], ty)
 }
 
 fn add_typed(eg: &mut QEGraph, op: Op, args: &[Id], ty: TensorType) -> Id {

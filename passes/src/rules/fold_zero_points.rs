@@ -29,6 +29,7 @@ use crate::egraph::{
     Match, QEGraph, QNode, Reject, Rule, add_checked, add_const, add_op, entry, guard,
 };
 use egg::Id;
+use qcc_ir::weights::{ChannelSums, WeightView};
 use qcc_ir::{ElemType, IntAttrs, Op, QuantType, ScalarType, TensorData, TensorType};
 use std::sync::Arc;
 
@@ -178,55 +179,26 @@ impl Rule for FoldInputZeroPoint {
             .as_quant()
             .ok_or_else(|| Reject::new("typing", "x not quantized"))?;
         let zx = qx.zero_points[0];
-        let data = eg[w]
-            .data
-            .const_data()
-            .filter(|d| d.scalar_type().is_int())
-            .ok_or_else(|| Reject::new("constant", "w is not constant"))?;
         let channels = if conv { wty.shape[0] } else { wty.shape[1] };
         let zws: Vec<i64> = (0..channels)
             .map(|c| wty.elem.as_quant().map_or(0, |q| q.zero_point(c)))
             .collect();
         // Σ_k (w − zw) and Σ_k |w − zw| per channel, in one pass over the
-        // data as it is stored (no copy: weights can be many megabytes).
-        let mut sum = vec![0i64; channels];
-        let mut abs = vec![0i64; channels];
-        // One pass over the data as stored: a matmul's [K, N] row by row
-        // (channels across), a convolution's [O, ...] channel by channel.
-        let mut add = |c: usize, v: i64| {
-            let d = v - zws[c];
-            sum[c] += d;
-            abs[c] += d.abs();
+        // data as it is stored (weights can be many megabytes).
+        let stored = eg[w]
+            .data
+            .konst
+            .as_ref()
+            .and_then(|k| k.op.as_const())
+            .map(|c| c.data.clone())
+            .ok_or_else(|| Reject::new("constant", "w is not constant"))?;
+        let view = match wty.layout.geometry(&wty.shape) {
+            Some(p) => WeightView::Panels(p),
+            None if conv => WeightView::Rows { o: channels },
+            None => WeightView::Columns { n: channels },
         };
-        match (data, conv) {
-            (TensorData::I8(v), false) => {
-                for row in v.chunks(channels.max(1)) {
-                    for ((s, a), (&q, &z)) in
-                        sum.iter_mut().zip(abs.iter_mut()).zip(row.iter().zip(&zws))
-                    {
-                        let d = q as i64 - z;
-                        *s += d;
-                        *a += d.abs();
-                    }
-                }
-            }
-            (TensorData::I8(v), true) => {
-                for (c, taps) in v
-                    .chunks(v.len() / channels.max(1))
-                    .enumerate()
-                    .take(channels)
-                {
-                    taps.iter().for_each(|&q| add(c, q as i64));
-                }
-            }
-            (d, _) => {
-                let per = d.len() / channels.max(1);
-                for i in 0..d.len() {
-                    let c = if conv { i / per } else { i % channels };
-                    add(c, d.get_int(i).unwrap_or(0));
-                }
-            }
-        }
+        let ChannelSums { sum, abs } = qcc_ir::weights::channel_sums(&stored, view, &zws)
+            .ok_or_else(|| Reject::new("constant", "w is not integer data of its type"))?;
         let old: Vec<i64> = match m.ids.get(2) {
             Some(&b) => super::const_ints(eg, b).ok_or_else(|| {
                 Reject::new(

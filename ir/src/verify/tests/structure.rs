@@ -88,7 +88,7 @@ fn graph_input_that_is_not_an_input_node() {
     let mut g = Graph::new("t");
     let x = g.add_input("x", f32t(&[4]));
     g.node_mut(x).op = Op::Const(ConstData {
-        data: TensorData::F32(vec![0.0; 4]),
+        data: TensorData::F32(vec![0.0; 4]).into(),
         file: None,
     });
     g.add_output("y", x);
