@@ -134,6 +134,27 @@ unsafe fn amx_fused<const MODE: u8, const FAST: bool>(
         asm!("ldtilecfg [{}]", in(reg) &CONFIG as *const TileConfig, options(nostack, readonly))
     };
     for rb in (0..rows).step_by(AMX_ROWS) {
+        if rows - rb <= 16 {
+            // SAFETY: the contract, for this block of at most 16 rows.
+            unsafe {
+                amx_block16::<MODE, FAST>(
+                    ksteps,
+                    a.wrapping_add(rb * lda),
+                    lda,
+                    b,
+                    ldb,
+                    out,
+                    row0 + rb,
+                    col0,
+                    ep,
+                    rs,
+                    rows - rb,
+                    width,
+                    &mut c.0,
+                )
+            };
+            continue;
+        }
         for cb in (0..width).step_by(32) {
             let two = cb + 32 <= width;
             // SAFETY: tile registers only.
@@ -246,6 +267,152 @@ unsafe fn amx_fused<const MODE: u8, const FAST: bool>(
     }
     // SAFETY: releases the tile state of this thread.
     unsafe { asm!("tilerelease", options(nostack, nomem)) };
+}
+
+/// A block of at most 16 rows of [`amx_fused`] (the tiles configured): one
+/// A tile and the whole panel at once, 16 rows × `width` columns in up to
+/// four C tiles (tmm0–3), with the B tiles of each step (tmm5–7, the fourth
+/// reloading tmm5) reading `16 · ldb` consecutive bytes of the panel, then
+/// the fused store of the valid rows. `c` is the stack buffer for the C
+/// tiles (read as 16 rows of 64 i32).
+///
+/// # Safety
+/// As [`amx_fused`]'s for rows `row0 .. row0 + rows` (`rows ≤ 16`, `a`
+/// readable for 16 rows), with the tile configuration loaded.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn amx_block16<const MODE: u8, const FAST: bool>(
+    ksteps: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    ldb: usize,
+    out: *mut u8,
+    row0: usize,
+    col0: usize,
+    ep: *const i64,
+    rs: *const i32,
+    rows: usize,
+    width: usize,
+    c: &mut [[i32; 32]; 32],
+) {
+    let cp = c.as_mut_ptr() as *mut u8;
+    const CSTRIDE: usize = 256;
+    // SAFETY: tile registers only.
+    unsafe {
+        asm!(
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            options(nostack, nomem)
+        )
+    };
+    let nt = width / 16;
+    for ks in 0..ksteps {
+        let a0 = a.wrapping_add(ks * AMX_K);
+        let b0 = b.wrapping_add(ks * 16 * ldb);
+        // SAFETY: one A tile of 16 rows × 64 bytes inside the padded rows;
+        // `nt` B tiles of 16 rows × 64 bytes at columns `16 j < width` of
+        // the panel's rows (the contract).
+        unsafe {
+            match nt {
+                4 => asm!(
+                    "tileloadd tmm4, [{a0} + {lda}*1]",
+                    "tileloadd tmm5, [{b0} + {ldb}*1]",
+                    "tileloadd tmm6, [{b0} + {ldb}*1 + 64]",
+                    "tileloadd tmm7, [{b0} + {ldb}*1 + 128]",
+                    "tdpbusd tmm0, tmm4, tmm5",
+                    "tdpbusd tmm1, tmm4, tmm6",
+                    "tileloadd tmm5, [{b0} + {ldb}*1 + 192]",
+                    "tdpbusd tmm2, tmm4, tmm7",
+                    "tdpbusd tmm3, tmm4, tmm5",
+                    a0 = in(reg) a0,
+                    b0 = in(reg) b0,
+                    lda = in(reg) lda,
+                    ldb = in(reg) ldb,
+                    options(nostack, readonly)
+                ),
+                3 => asm!(
+                    "tileloadd tmm4, [{a0} + {lda}*1]",
+                    "tileloadd tmm5, [{b0} + {ldb}*1]",
+                    "tileloadd tmm6, [{b0} + {ldb}*1 + 64]",
+                    "tileloadd tmm7, [{b0} + {ldb}*1 + 128]",
+                    "tdpbusd tmm0, tmm4, tmm5",
+                    "tdpbusd tmm1, tmm4, tmm6",
+                    "tdpbusd tmm2, tmm4, tmm7",
+                    a0 = in(reg) a0,
+                    b0 = in(reg) b0,
+                    lda = in(reg) lda,
+                    ldb = in(reg) ldb,
+                    options(nostack, readonly)
+                ),
+                2 => asm!(
+                    "tileloadd tmm4, [{a0} + {lda}*1]",
+                    "tileloadd tmm5, [{b0} + {ldb}*1]",
+                    "tileloadd tmm6, [{b0} + {ldb}*1 + 64]",
+                    "tdpbusd tmm0, tmm4, tmm5",
+                    "tdpbusd tmm1, tmm4, tmm6",
+                    a0 = in(reg) a0,
+                    b0 = in(reg) b0,
+                    lda = in(reg) lda,
+                    ldb = in(reg) ldb,
+                    options(nostack, readonly)
+                ),
+                _ => asm!(
+                    "tileloadd tmm4, [{a0} + {lda}*1]",
+                    "tileloadd tmm5, [{b0} + {ldb}*1]",
+                    "tdpbusd tmm0, tmm4, tmm5",
+                    a0 = in(reg) a0,
+                    b0 = in(reg) b0,
+                    lda = in(reg) lda,
+                    ldb = in(reg) ldb,
+                    options(nostack, readonly)
+                ),
+            }
+        }
+    }
+    // SAFETY: four 16 × 64-byte stores inside `c` (16 rows of 256 bytes):
+    // tile `j` at column `16 j`.
+    unsafe {
+        asm!(
+            "tilestored [{c0} + {s}*1], tmm0",
+            "tilestored [{c0} + {s}*1 + 64], tmm1",
+            "tilestored [{c0} + {s}*1 + 128], tmm2",
+            "tilestored [{c0} + {s}*1 + 192], tmm3",
+            c0 = in(reg) cp,
+            s = in(reg) CSTRIDE,
+            options(nostack)
+        )
+    };
+    let load = |r: usize, j: usize| {
+        // SAFETY: row `r < 16` of 256 bytes, 16 lanes at column `16 j < 64`.
+        unsafe { _mm512_load_si512(cp.add(r * CSTRIDE + 64 * j) as *const _) }
+    };
+    macro_rules! store {
+        ($mr:literal, $nb:literal, $r:expr) => {{
+            let acc: [[__m512i; $nb]; $mr] =
+                core::array::from_fn(|i| core::array::from_fn(|j| load($r + i, j)));
+            // SAFETY: rows `row0 + r ..` of the range and the panel's
+            // columns (the contract).
+            unsafe { fused_store::<$mr, $nb, MODE, FAST>(acc, out, row0 + $r, col0, ep, rs) }
+        }};
+    }
+    let mut r = 0;
+    while r < rows {
+        let four = r + 4 <= rows;
+        match (four, nt) {
+            (true, 4) => store!(4, 4, r),
+            (true, 3) => store!(4, 3, r),
+            (true, 2) => store!(4, 2, r),
+            (true, _) => store!(4, 1, r),
+            (false, 4) => store!(1, 4, r),
+            (false, 3) => store!(1, 3, r),
+            (false, 2) => store!(1, 2, r),
+            (false, _) => store!(1, 1, r),
+        }
+        r += if four { 4 } else { 1 };
+    }
 }
 
 /// Signature of the fused AMX kernels: the zmm fused kernel's arguments
@@ -639,3 +806,4 @@ pub(super) fn conv_symbols() -> Vec<(String, *const u8)> {
     }
     v
 }
+
