@@ -618,8 +618,11 @@ fn fused_units(
     });
 }
 
-/// The AMX form of [`fused_units`]: one kernel call per unit, for the
-/// unit's rows (blocks of `AMX_ROWS`) of its panel.
+/// The AMX form of [`fused_units`]: one kernel call per row chunk among the
+/// units `t0..t1`, for the chunk's rows (blocks of `AMX_ROWS`) and its
+/// panels in the range (units are chunk-major: unit `u` is panel
+/// `u % panels` of chunk `u / panels`), so that the kernel configures the
+/// tiles once and reads the panels in memory order.
 #[allow(clippy::too_many_arguments)]
 fn amx_units(
     fx: &mut Fx,
@@ -634,32 +637,12 @@ fn amx_units(
 ) {
     let sig = fx.sig(&[I64; 12], &[]);
     let kern = fx.import(&shim::amx_kernel_name(mode, fast), sig);
-    let npan = p.panels();
-    let last_w = match p.np % PANEL {
-        0 => PANEL,
-        w => w,
-    };
+    let npan = p.panels() as i64;
     let chunks = p.chunks;
     let blocks = p.m.div_ceil(shim::AMX_ROWS);
     let per_chunk = blocks.div_ceil(chunks).max(1) * shim::AMX_ROWS;
     let (t0, t1) = (fx.t0, fx.t1);
-    fx.for_range(t0, t1, |fx, u| {
-        let (chunk, pan) = if chunks == 1 {
-            (fx.c(0), u)
-        } else {
-            (
-                fx.b.ins().udiv_imm_u(u, npan as i64),
-                fx.b.ins().urem_imm_u(u, npan as i64),
-            )
-        };
-        let col0 = fx.b.ins().imul_imm_s(pan, PANEL as i64);
-        let boff = fx.b.ins().imul_imm_s(col0, p.kp as i64);
-        let b = fx.b.ins().iadd(bptr, boff);
-        // The panel's width and row stride: `PANEL` but for the last.
-        let is_last = fx.b.ins().icmp_imm_s(IntCC::Equal, pan, (npan - 1) as i64);
-        let (wf, wl) = (fx.c(PANEL as i64), fx.c(last_w as i64));
-        let width = fx.b.ins().select(is_last, wl, wf);
-        let ldb = fx.b.ins().imul_imm_s(width, 4);
+    let call = |fx: &mut Fx, chunk: Value, p0: Value, p1: Value| {
         let row0 = fx.b.ins().imul_imm_s(chunk, per_chunk as i64);
         let end = fx.b.ins().iadd_imm_s(row0, per_chunk as i64);
         let m = fx.c(p.m as i64);
@@ -672,10 +655,30 @@ fn amx_units(
         let at = fx.b.ins().iadd(a, aoff);
         let ksteps = fx.c((p.kp / shim::AMX_K) as i64);
         let lda = fx.c(p.kp as i64);
+        let np = fx.c(p.np as i64);
         fx.b.ins().call(
             kern,
-            &[ksteps, at, lda, b, ldb, ob, row0, col0, ep, rs, rows, width],
+            &[ksteps, at, lda, bptr, np, ob, row0, ep, rs, rows, p0, p1],
         );
+    };
+    if chunks == 1 {
+        let zero = fx.c(0);
+        call(fx, zero, t0, t1);
+        return;
+    }
+    // The chunks the units touch, each with its range of panels.
+    let c_lo = fx.b.ins().udiv_imm_u(t0, npan);
+    let t1_up = fx.b.ins().iadd_imm_s(t1, npan - 1);
+    let c_hi = fx.b.ins().udiv_imm_u(t1_up, npan);
+    fx.for_range(c_lo, c_hi, |fx, chunk| {
+        let first = fx.b.ins().imul_imm_s(chunk, npan);
+        let zero = fx.c(0);
+        let p0 = fx.b.ins().isub(t0, first);
+        let p0 = fx.b.ins().smax(p0, zero);
+        let p1 = fx.b.ins().isub(t1, first);
+        let all = fx.c(npan);
+        let p1 = fx.b.ins().smin(p1, all);
+        call(fx, chunk, p0, p1);
     });
 }
 

@@ -5,13 +5,17 @@
 //! AMX tiles: 16 consecutive k4 rows of a panel, 64 bytes each at the
 //! panel's row stride, are one B tile.
 //!
-//! One call computes a block of rows of one panel: 32 rows × 32 columns at a
-//! time in four C tiles (tmm0–3), with two A tiles (tmm4–5) and two B tiles
-//! (tmm6–7) per step of 64 k, then stores the C tiles to the stack and
-//! applies the fused requantizing store of the zmm kernels
-//! (`x86::fused_store`) row by row. The instructions are written as inline
-//! assembly: Rust has no stable AMX intrinsics, and the assembler accepts the
-//! mnemonics without a target feature. Their only state is the tile
+//! One call computes a block of rows of a range of panels (the tile
+//! configuration loaded once per call): 32 rows × 32 columns at a time in
+//! four C tiles (tmm0–3), with two A tiles (tmm4–5) and two B tiles
+//! (tmm6–7) per step of 64 k; a block of at most 16 rows (a GEMM of 16
+//! rows, the last rows of a larger one) takes one A tile against the whole
+//! panel width instead (four B tiles, 4 KB of the panel in memory order per
+//! step). The C tiles go to the stack, then through the fused requantizing
+//! store of the zmm kernels (`x86::fused_store`) row by row. The
+//! instructions are written as inline assembly: Rust has no stable AMX
+//! intrinsics, and the assembler accepts the mnemonics without a target
+//! feature. Their only state is the tile
 //! registers, which compiled Rust code never touches.
 
 use super::x86::fused_store;
@@ -96,20 +100,21 @@ unsafe fn xgetbv0() -> u64 {
     unsafe { _xgetbv(0) }
 }
 
-/// The fused AMX kernel: rows `row0 .. row0 + rows` of one panel of `width`
-/// columns (a multiple of 16) starting at column `col0`, over `ksteps`
-/// steps of 64 k, requantized and stored as [`fused_store`] does.
+/// One panel of [`amx_fused`] (the tiles configured): rows `row0 .. row0 +
+/// rows` of the panel of `width` columns (a multiple of 16) starting at
+/// column `col0`, over `ksteps` steps of 64 k, requantized and stored as
+/// [`fused_store`] does.
 ///
 /// # Safety
-/// The host must have AVX512F/BW/VNNI and AMX-INT8, with the permission
-/// granted ([`detect`]). `a` points to row `row0` of packed activations with
+/// The host must have AVX512F/BW/VNNI and AMX-INT8, with the tile
+/// configuration loaded. `a` points to row `row0` of packed activations with
 /// row stride `lda ≥ 64 · ksteps`, readable for `rows` rounded up to 32 rows;
 /// `b` to the panel, readable for `16 · ksteps` rows of `ldb ≥ 4 · width`
 /// bytes; `out`, `ep` and `rs` as for [`fused_store`] for every row of the
 /// range and every column of the panel.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn amx_fused<const MODE: u8, const FAST: bool>(
+unsafe fn amx_panel<const MODE: u8, const FAST: bool>(
     ksteps: usize,
     a: *const u8,
     lda: usize,
@@ -128,11 +133,6 @@ unsafe fn amx_fused<const MODE: u8, const FAST: bool>(
     let mut c = CTiles([[0; 32]; 32]);
     let cp = c.0.as_mut_ptr() as *mut u8;
     const CSTRIDE: usize = 128;
-    // SAFETY: `CONFIG` is a valid palette-1 configuration (64 bytes,
-    // 64-byte aligned); the host has AMX (the contract).
-    unsafe {
-        asm!("ldtilecfg [{}]", in(reg) &CONFIG as *const TileConfig, options(nostack, readonly))
-    };
     for rb in (0..rows).step_by(AMX_ROWS) {
         if rows - rb <= 16 {
             // SAFETY: the contract, for this block of at most 16 rows.
@@ -265,11 +265,73 @@ unsafe fn amx_fused<const MODE: u8, const FAST: bool>(
             }
         }
     }
+}
+
+/// The fused AMX kernel: rows `row0 .. row0 + rows` of the panels `p0 ..
+/// p1` of the packed weights (`np` columns in panels of `PANEL`, the last
+/// one narrower when `np` is not a multiple; panel `p` at byte `64 p ·
+/// 64 ksteps`), requantized and stored as [`fused_store`] does. One call
+/// covers a range of panels, so the tile configuration is loaded once per
+/// range and the panels are read in memory order.
+///
+/// # Safety
+/// The host must have AVX512F/BW/VNNI and AMX-INT8, with the permission
+/// granted ([`detect`]). `a` points to row `row0` of packed activations with
+/// row stride `lda ≥ 64 · ksteps`, readable for `rows` rounded up to 32 rows;
+/// `b` to the packed weights, readable for `np · 64 · ksteps` bytes; `out`,
+/// `ep` and `rs` as for [`fused_store`] for every row of the range and every
+/// column of the panels.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn amx_fused<const MODE: u8, const FAST: bool>(
+    ksteps: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    np: usize,
+    out: *mut u8,
+    row0: usize,
+    ep: *const i64,
+    rs: *const i32,
+    rows: usize,
+    p0: usize,
+    p1: usize,
+) {
+    if rows == 0 || p0 >= p1 {
+        return;
+    }
+    // SAFETY: `CONFIG` is a valid palette-1 configuration (64 bytes,
+    // 64-byte aligned); the host has AMX (the contract).
+    unsafe {
+        asm!("ldtilecfg [{}]", in(reg) &CONFIG as *const TileConfig, options(nostack, readonly))
+    };
+    for p in p0..p1 {
+        let col0 = p * super::PANEL;
+        let width = super::PANEL.min(np - col0);
+        let bp = b.wrapping_add(col0 * ksteps * AMX_K);
+        // SAFETY: the contract, for panel `p`.
+        unsafe {
+            amx_panel::<MODE, FAST>(
+                ksteps,
+                a,
+                lda,
+                bp,
+                4 * width,
+                out,
+                row0,
+                col0,
+                ep,
+                rs,
+                rows,
+                width,
+            )
+        };
+    }
     // SAFETY: releases the tile state of this thread.
     unsafe { asm!("tilerelease", options(nostack, nomem)) };
 }
 
-/// A block of at most 16 rows of [`amx_fused`] (the tiles configured): one
+/// A block of at most 16 rows of [`amx_panel`] (the tiles configured): one
 /// A tile and the whole panel at once, 16 rows × `width` columns in up to
 /// four C tiles (tmm0–3), with the B tiles of each step (tmm5–7, the fourth
 /// reloading tmm5) reading `16 · ldb` consecutive bytes of the panel, then
@@ -277,8 +339,8 @@ unsafe fn amx_fused<const MODE: u8, const FAST: bool>(
 /// tiles (read as 16 rows of 64 i32).
 ///
 /// # Safety
-/// As [`amx_fused`]'s for rows `row0 .. row0 + rows` (`rows ≤ 16`, `a`
-/// readable for 16 rows), with the tile configuration loaded.
+/// As [`amx_panel`]'s for rows `row0 .. row0 + rows` (`rows ≤ 16`, `a`
+/// readable for 16 rows).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn amx_block16<const MODE: u8, const FAST: bool>(
@@ -415,8 +477,8 @@ unsafe fn amx_block16<const MODE: u8, const FAST: bool>(
     }
 }
 
-/// Signature of the fused AMX kernels: the zmm fused kernel's arguments
-/// (`ksteps` in place of `kp4`), then `rows` and `width`.
+/// Signature of the fused AMX kernels: `(ksteps, a, lda, b, np, out, row0,
+/// ep, rs, rows, p0, p1)` (see [`amx_fused`]).
 pub type AmxKernelFn = unsafe extern "C" fn(
     usize,
     *const u8,
@@ -425,9 +487,9 @@ pub type AmxKernelFn = unsafe extern "C" fn(
     usize,
     *mut u8,
     usize,
-    usize,
     *const i64,
     *const i32,
+    usize,
     usize,
     usize,
 );
@@ -443,17 +505,17 @@ unsafe extern "C" fn amx_entry<const MODE: u8, const FAST: bool>(
     a: *const u8,
     lda: usize,
     b: *const i8,
-    ldb: usize,
+    np: usize,
     out: *mut u8,
     row0: usize,
-    col0: usize,
     ep: *const i64,
     rs: *const i32,
     rows: usize,
-    width: usize,
+    p0: usize,
+    p1: usize,
 ) {
     // SAFETY: same contract as this function's.
-    unsafe { amx_fused::<MODE, FAST>(ksteps, a, lda, b, ldb, out, row0, col0, ep, rs, rows, width) }
+    unsafe { amx_fused::<MODE, FAST>(ksteps, a, lda, b, np, out, row0, ep, rs, rows, p0, p1) }
 }
 
 /// The fused AMX kernel of `mode` (`0` float, `1` single rounding), general
