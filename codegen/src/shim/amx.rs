@@ -232,37 +232,82 @@ unsafe fn amx_panel<const MODE: u8, const FAST: bool>(
                 )
             };
             let valid = (rows - rb).min(AMX_ROWS);
-            let load = |r: usize, j: usize| {
-                // SAFETY: row `r < 32`, 16 lanes at column `16 j < 32`.
-                unsafe { _mm512_load_si512(c.0[r].as_ptr().add(16 * j) as *const _) }
+            // SAFETY: `valid` rows of `c` (128 bytes each) hold the block's
+            // 32 (or 16) columns; rows and columns of the contract's range.
+            unsafe {
+                amx_store::<MODE, FAST>(
+                    cp,
+                    CSTRIDE,
+                    valid,
+                    if two { 32 } else { 16 },
+                    out,
+                    row0 + rb,
+                    col0 + cb,
+                    ep,
+                    rs,
+                )
             };
-            let mut r = 0;
-            while r < valid {
-                let (row, col) = (row0 + rb + r, col0 + cb);
-                // SAFETY: rows and columns of the range the contract covers.
-                unsafe {
-                    if r + 4 <= valid && two {
-                        let acc: [[__m512i; 2]; 4] =
-                            core::array::from_fn(|i| [load(r + i, 0), load(r + i, 1)]);
-                        fused_store::<4, 2, MODE, FAST>(acc, out, row, col, ep, rs);
-                        r += 4;
-                        continue;
-                    }
-                    if two {
-                        fused_store::<1, 2, MODE, FAST>(
-                            [[load(r, 0), load(r, 1)]],
-                            out,
-                            row,
-                            col,
-                            ep,
-                            rs,
-                        );
-                    } else {
-                        fused_store::<1, 1, MODE, FAST>([[load(r, 0)]], out, row, col, ep, rs);
-                    }
+        }
+    }
+}
+
+/// The fused store of C tiles stored to the stack: `rows` rows of `c` at
+/// `cstride` bytes, `width` columns (a multiple of 16), for output rows
+/// `row0 ..` and columns `col0 ..`: [`fused_store`] on 4 rows × 32 columns
+/// at a time. Out of line, so that the tile loops around it stay small and
+/// each `fused_store` here is inlined (as in the zmm kernels, which use the
+/// same three forms).
+///
+/// # Safety
+/// As [`fused_store`]'s for every row and column of the block; `c`
+/// readable for `rows` rows of `4 · width` bytes, 64-byte aligned.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+unsafe fn amx_store<const MODE: u8, const FAST: bool>(
+    c: *const u8,
+    cstride: usize,
+    rows: usize,
+    width: usize,
+    out: *mut u8,
+    row0: usize,
+    col0: usize,
+    ep: *const i64,
+    rs: *const i32,
+) {
+    let load = |r: usize, j: usize| {
+        // SAFETY: row `r < rows`, 16 lanes at column `16 j < width`.
+        unsafe { _mm512_load_si512(c.add(r * cstride + 64 * j) as *const _) }
+    };
+    for cb in (0..width).step_by(32) {
+        let two = cb + 32 <= width;
+        let j0 = cb / 16;
+        let mut r = 0;
+        while r < rows {
+            let (row, col) = (row0 + r, col0 + cb);
+            // SAFETY: rows and columns of the range the contract covers.
+            unsafe {
+                if r + 4 <= rows && two {
+                    let acc: [[__m512i; 2]; 4] =
+                        core::array::from_fn(|i| [load(r + i, j0), load(r + i, j0 + 1)]);
+                    fused_store::<4, 2, MODE, FAST>(acc, out, row, col, ep, rs);
+                    r += 4;
+                    continue;
                 }
-                r += 1;
+                if two {
+                    fused_store::<1, 2, MODE, FAST>(
+                        [[load(r, j0), load(r, j0 + 1)]],
+                        out,
+                        row,
+                        col,
+                        ep,
+                        rs,
+                    );
+                } else {
+                    fused_store::<1, 1, MODE, FAST>([[load(r, j0)]], out, row, col, ep, rs);
+                }
             }
+            r += 1;
         }
     }
 }
@@ -447,34 +492,9 @@ unsafe fn amx_block16<const MODE: u8, const FAST: bool>(
             options(nostack)
         )
     };
-    let load = |r: usize, j: usize| {
-        // SAFETY: row `r < 16` of 256 bytes, 16 lanes at column `16 j < 64`.
-        unsafe { _mm512_load_si512(cp.add(r * CSTRIDE + 64 * j) as *const _) }
-    };
-    macro_rules! store {
-        ($mr:literal, $nb:literal, $r:expr) => {{
-            let acc: [[__m512i; $nb]; $mr] =
-                core::array::from_fn(|i| core::array::from_fn(|j| load($r + i, j)));
-            // SAFETY: rows `row0 + r ..` of the range and the panel's
-            // columns (the contract).
-            unsafe { fused_store::<$mr, $nb, MODE, FAST>(acc, out, row0 + $r, col0, ep, rs) }
-        }};
-    }
-    let mut r = 0;
-    while r < rows {
-        let four = r + 4 <= rows;
-        match (four, nt) {
-            (true, 4) => store!(4, 4, r),
-            (true, 3) => store!(4, 3, r),
-            (true, 2) => store!(4, 2, r),
-            (true, _) => store!(4, 1, r),
-            (false, 4) => store!(1, 4, r),
-            (false, 3) => store!(1, 3, r),
-            (false, 2) => store!(1, 2, r),
-            (false, _) => store!(1, 1, r),
-        }
-        r += if four { 4 } else { 1 };
-    }
+    // SAFETY: `rows ≤ 16` rows of 256 bytes of `c` hold the panel's
+    // `width` columns; rows and columns of the contract's range.
+    unsafe { amx_store::<MODE, FAST>(cp, CSTRIDE, rows, width, out, row0, col0, ep, rs) };
 }
 
 /// Signature of the fused AMX kernels: `(ksteps, a, lda, b, np, out, row0,
