@@ -251,6 +251,42 @@ fn fused_matmul_requantize() {
     );
 }
 
+/// The AMX GEMM's blocks: every row count a 32-row block can be left with
+/// (a block of at most 16 rows takes the whole panel a step, one A tile
+/// against up to four B tiles; a larger one 32 × 32), every width of the last
+/// panel (16, 32, 48, 64 columns, and 64 with padded columns), K padded to
+/// 64, row sums and saturating biases; on every path, so the other paths
+/// check the same shapes.
+#[test]
+fn amx_gemm_blocks_match_the_interpreter() {
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let ns = [208, 224, 240, 256, 250];
+    let ms = [8, 13, 15, 16, 17, 24, 31, 32, 33, 45, 48, 49, 63, 64, 80];
+    for (i, &m) in ms.iter().enumerate() {
+        let c = Case {
+            m,
+            k: 200,
+            n: ns[i % ns.len()],
+            xs: if i % 2 == 0 {
+                ScalarType::U8
+            } else {
+                ScalarType::I8
+            },
+            zx: [3, -7][i % 2],
+            zw: [&[0][..], &[-128, 127, 3][..], &[0][..]][i % 3],
+            bias: (i % 3) as u8,
+            per_channel: i % 4 != 3,
+            mode: [RequantMode::Float, RequantMode::SingleRound][(i / 2) % 2],
+            out: [ScalarType::U8, ScalarType::I8][(i / 3) % 2],
+            zo: [128, -3][(i / 3) % 2],
+            zi: 0,
+            s_out: 37.0,
+        };
+        let g = matmul_graph(&c, &mut rng);
+        assert!(check(&g, &format!("{c:?}"), true, &mut rng), "{c:?}");
+    }
+}
+
 /// An accumulator with a second user, or that is an output, stays apart.
 #[test]
 fn no_fusion_when_the_accumulator_is_shared() {

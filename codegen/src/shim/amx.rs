@@ -895,4 +895,3 @@ pub(super) fn conv_symbols() -> Vec<(String, *const u8)> {
     }
     v
 }
-
