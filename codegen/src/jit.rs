@@ -217,8 +217,9 @@ impl JitCode {
                 io: table.as_ptr() as *const *mut u8,
             };
             match pool {
-                Some(pool) if s.tasks > 1 && pool.current_num_threads() > 1 => {
-                    let n = pool.current_num_threads().min(s.tasks);
+                Some(pool) if s.tasks > 1 => {
+                    // The pool's threads and the calling thread.
+                    let n = (pool.current_num_threads() + 1).min(s.tasks);
                     // The calling thread runs the first share itself (its
                     // caches are warm, and one pool thread fewer is woken).
                     pool.in_place_scope(|sc| {

@@ -75,7 +75,8 @@ pub struct CodegenOptions {
     /// Keep the CLIF text and the disassembly of every op ([`Executable::op_code`]).
     pub keep_text: bool,
     /// Threads one run may use: large GEMMs split their tiles into units
-    /// that run on a pool of this many threads (1: no pool, no split).
+    /// that run on the calling thread and a pool of `threads − 1` (1: no
+    /// pool, no split).
     pub threads: usize,
 }
 
@@ -800,8 +801,10 @@ impl Executable {
                 let parallel = self.exec.iter().any(|s| s.tasks > 1);
                 (self.threads > 1 && parallel)
                     .then(|| {
+                        // The calling thread runs a share itself: the
+                        // pool holds the other `threads − 1`.
                         rayon::ThreadPoolBuilder::new()
-                            .num_threads(self.threads)
+                            .num_threads(self.threads - 1)
                             .thread_name(|i| format!("qcc-worker-{i}"))
                             .build()
                             .ok()

@@ -109,9 +109,9 @@ impl Compiler {
     }
 
     /// The number of threads one run may use (at least 1; default 1).
-    /// With more than one, large GEMMs split their tiles between a pool of
-    /// that many threads, owned by the compiled model. Separate runs may go
-    /// in parallel either way.
+    /// With more than one, large GEMMs split their tiles between the calling
+    /// thread and a pool of the other `threads − 1`, owned by the compiled
+    /// model. Separate runs may go in parallel either way.
     pub fn threads(mut self, threads: usize) -> Compiler {
         self.threads = threads.max(1);
         self
