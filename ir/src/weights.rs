@@ -38,7 +38,37 @@ pub struct ChannelSums {
     pub abs: Vec<u64>,
 }
 
+impl ChannelSums {
+    /// All sums 0, for `channels` channels.
+    pub fn zeros(channels: usize) -> ChannelSums {
+        ChannelSums {
+            sum: vec![0; channels],
+            abs: vec![0; channels],
+        }
+    }
+
+    /// Adds the term `d = w − zw` to channel `c` (the exact, slow paths).
+    fn add(&mut self, c: usize, d: i64) {
+        self.sum[c] += d;
+        self.abs[c] += d.unsigned_abs();
+    }
+}
+
 impl WeightView {
+    /// The view of constant weights of type `ty`: its packed panels, or
+    /// row-major `[O, ...]` (a convolution's, `conv`) or `[K, N]`.
+    pub fn of(ty: &crate::TensorType, conv: bool) -> WeightView {
+        match ty.layout.geometry(&ty.shape) {
+            Some(p) => WeightView::Panels(p),
+            None if conv => WeightView::Rows {
+                o: ty.shape.first().copied().unwrap_or(0),
+            },
+            None => WeightView::Columns {
+                n: ty.shape.get(1).copied().unwrap_or(0),
+            },
+        }
+    }
+
     /// The number of output channels.
     pub fn channels(&self) -> usize {
         match *self {
@@ -67,22 +97,22 @@ pub fn channel_sums(data: &TensorData, view: WeightView, zws: &[i64]) -> Option<
             (v.len() % o == 0).then(|| row_sums(v, zws))
         }
         (d, WeightView::Panels(p)) => (d.len() == p.len()).then(|| {
-            let mut s = Sums::new(channels);
+            let mut s = ChannelSums::zeros(channels);
             p.for_each_element(|_, off, col| s.add(col, d.get_int(off).unwrap_or(0) - zws[col]));
-            s.finish()
+            s
         }),
         (d, WeightView::Columns { n: c } | WeightView::Rows { o: c }) => {
             if c == 0 || d.len() % c != 0 {
-                return (d.is_empty() || c == 0).then(|| Sums::new(c).finish());
+                return (d.is_empty() || c == 0).then(|| ChannelSums::zeros(c));
             }
             let per = d.len() / c;
             let columns = matches!(view, WeightView::Columns { .. });
-            let mut s = Sums::new(c);
+            let mut s = ChannelSums::zeros(c);
             for i in 0..d.len() {
                 let ch = if columns { i % c } else { i / per };
                 s.add(ch, d.get_int(i).unwrap_or(0) - zws[ch]);
             }
-            Some(s.finish())
+            Some(s)
         }
     }
 }
@@ -97,30 +127,9 @@ pub fn packed_sums(p: &Panels, v: &[i8], zws: &[i64]) -> Option<ChannelSums> {
     if zws.iter().all(|z| (-255..=255).contains(z)) {
         return Some(panel_sums(p, v, zws));
     }
-    let mut s = Sums::new(p.n);
+    let mut s = ChannelSums::zeros(p.n);
     p.for_each_element(|_, off, col| s.add(col, v[off] as i64 - zws[col]));
-    Some(s.finish())
-}
-
-/// Exact `i64` / `u64` accumulators, for the general (slow) paths.
-struct Sums(ChannelSums);
-
-impl Sums {
-    fn new(channels: usize) -> Sums {
-        Sums(ChannelSums {
-            sum: vec![0; channels],
-            abs: vec![0; channels],
-        })
-    }
-
-    fn add(&mut self, c: usize, d: i64) {
-        self.0.sum[c] += d;
-        self.0.abs[c] += d.unsigned_abs();
-    }
-
-    fn finish(self) -> ChannelSums {
-        self.0
-    }
+    Some(s)
 }
 
 /// Rows added in 16-bit lanes between flushes into the 64-bit sums: each
@@ -205,7 +214,7 @@ fn column_sums(v: &[i8], zws: &[i64]) -> ChannelSums {
 fn row_sums(v: &[i8], zws: &[i64]) -> ChannelSums {
     const W: usize = 64;
     let per = v.len() / zws.len();
-    let mut out = Sums::new(zws.len()).finish();
+    let mut out = ChannelSums::zeros(zws.len());
     for (c, row) in v.chunks_exact(per.max(1)).take(zws.len()).enumerate() {
         let mut lanes = Lanes::new(vec![zws[c] as i16; W]);
         let mut chunks = row.chunks_exact(W);
@@ -230,7 +239,7 @@ fn row_sums(v: &[i8], zws: &[i64]) -> ChannelSums {
 /// rows and columns hold zeros and are skipped).
 fn panel_sums(p: &Panels, v: &[i8], zws: &[i64]) -> ChannelSums {
     const G: usize = crate::layout::K_GROUP;
-    let mut out = Sums::new(p.n).finish();
+    let mut out = ChannelSums::zeros(p.n);
     let full_groups = p.k / G;
     let tail_rows = p.k % G;
     for (p0, width, panel) in p.panels(v) {
@@ -269,13 +278,13 @@ mod tests {
 
     /// The sums straight from the definition, on row-major `[K, N]` data.
     fn reference(k: usize, n: usize, w: &[i64], zws: &[i64]) -> ChannelSums {
-        let mut s = Sums::new(n);
+        let mut s = ChannelSums::zeros(n);
         for kk in 0..k {
             for c in 0..n {
                 s.add(c, w[kk * n + c] - zws[c]);
             }
         }
-        s.finish()
+        s
     }
 
     fn data(k: usize, n: usize, seed: u64) -> Vec<i8> {

@@ -200,12 +200,7 @@ fn bounds(graph: &Graph, v: ValueId, from_data: bool) -> Option<AccumulatorBound
     // (packed or not; see `crate::weights`).
     let sums: Option<Vec<u128>> = w_data.and_then(|d| {
         let zws: Vec<i64> = (0..channels).map(w_zero_point).collect();
-        let view = match w.layout.geometry(&w.shape) {
-            Some(p) => WeightView::Panels(p),
-            None if conv => WeightView::Rows { o: channels },
-            None => WeightView::Columns { n: channels },
-        };
-        let s = crate::weights::channel_sums(d, view, &zws)?;
+        let s = crate::weights::channel_sums(d, WeightView::of(w, conv), &zws)?;
         Some(s.abs.into_iter().map(u128::from).collect())
     });
     let mut out = Vec::new();

@@ -165,6 +165,16 @@ pub struct Match {
     pub ids: Vec<Id>,
 }
 
+impl Match {
+    /// A match of the one e-node `node`: its op and its operand classes.
+    pub fn node(eg: &QEGraph, node: &QNode) -> Match {
+        Match {
+            ops: vec![node.op],
+            ids: node.children.iter().map(|&c| eg.find(c)).collect(),
+        }
+    }
+}
+
 /// Most ops and classes one match may carry.
 const MATCH_SLOTS: usize = 12;
 

@@ -31,10 +31,7 @@ impl Rule for FoldConstant {
             return;
         }
         if node.children.iter().all(|&c| eg[c].data.konst.is_some()) {
-            out.push(Match {
-                ops: vec![node.op],
-                ids: node.children.iter().map(|&c| eg.find(c)).collect(),
-            });
+            out.push(Match::node(eg, node));
         }
     }
 

@@ -56,10 +56,7 @@ fn search_asymmetric(eg: &QEGraph, node: &QNode, constant: bool, out: &mut Vec<M
         .quant()
         .is_some_and(|q| q.zero_points.iter().any(|&z| z != 0));
     if asym && w.konst.is_some() == constant {
-        out.push(Match {
-            ops: vec![node.op],
-            ids: node.children.iter().map(|&c| eg.find(c)).collect(),
-        });
+        out.push(Match::node(eg, node));
     }
 }
 
@@ -162,10 +159,7 @@ impl Rule for FoldInputZeroPoint {
             .quant()
             .is_some_and(|q| !q.is_per_axis() && q.zero_points[0] != 0);
         if zx {
-            out.push(Match {
-                ops: vec![node.op],
-                ids: node.children.iter().map(|&c| eg.find(c)).collect(),
-            });
+            out.push(Match::node(eg, node));
         }
     }
 
@@ -192,11 +186,7 @@ impl Rule for FoldInputZeroPoint {
             .and_then(|k| k.op.as_const())
             .map(|c| c.data.clone())
             .ok_or_else(|| Reject::new("constant", "w is not constant"))?;
-        let view = match wty.layout.geometry(&wty.shape) {
-            Some(p) => WeightView::Panels(p),
-            None if conv => WeightView::Rows { o: channels },
-            None => WeightView::Columns { n: channels },
-        };
+        let view = WeightView::of(&wty, conv);
         let ChannelSums { sum, abs } = qcc_ir::weights::channel_sums(&stored, view, &zws)
             .ok_or_else(|| Reject::new("constant", "w is not integer data of its type"))?;
         let old: Vec<i64> = match m.ids.get(2) {

@@ -104,10 +104,7 @@ impl Rule for PackWeights {
         }
         let w = &eg[node.children[1]].data;
         if w.konst.is_some() && !w.ty.layout.is_packed() {
-            out.push(Match {
-                ops: vec![node.op],
-                ids: node.children.iter().map(|&c| eg.find(c)).collect(),
-            });
+            out.push(Match::node(eg, node));
         }
     }
 
