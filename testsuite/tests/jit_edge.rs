@@ -497,6 +497,54 @@ fn quantized_pools_and_add_edges() {
     assert_eq!(ran, 27);
 }
 
+/// `add_int` in float mode where one operand broadcasts along the outer
+/// dimensions or along the innermost run (the helper's broadcast forms: a
+/// per-column bias after a GEMM, a per-channel bias over NCHW, a row added
+/// to every row, either operand first), with runs long enough for the
+/// helper and ragged lengths, signed and unsigned both ways.
+#[test]
+fn add_int_broadcast_runs() {
+    let mut rng = Rng(0x5eed_add1);
+    let mut ran = 0;
+    let cases: [(&[usize], &[usize]); 6] = [
+        (&[5, 67], &[67]),
+        (&[3, 4, 33], &[1, 1, 33]),
+        (&[2, 3, 40], &[1, 3, 1]),
+        (&[1, 6, 7, 9], &[6, 1, 1]),
+        (&[4, 17], &[4, 1]),
+        (&[2, 19, 16], &[19, 16]),
+    ];
+    for (xs, ys) in cases {
+        for (sx, sy, so) in [
+            (ScalarType::U8, ScalarType::U8, ScalarType::U8),
+            (ScalarType::I8, ScalarType::U8, ScalarType::I8),
+            (ScalarType::U8, ScalarType::I8, ScalarType::U8),
+        ] {
+            for swap in [false, true] {
+                let z = |s: ScalarType| if s == ScalarType::U8 { 131 } else { -5 };
+                let mut g = Graph::new("add_bcast");
+                let x = g.add_input("x", TensorType::new(xs.to_vec(), q(sx, 0.03, z(sx))));
+                let y = g.add_input("y", TensorType::new(ys.to_vec(), q(sy, 0.11, z(sy))));
+                let args = if swap { [y, x] } else { [x, y] };
+                let r = g.add_node(
+                    Op::AddInt {
+                        mode: RequantMode::Float,
+                    },
+                    &args,
+                    TensorType::new(xs.to_vec(), q(so, 0.05, z(so) / 2)),
+                );
+                g.add_output("r", r);
+                ran += check(
+                    &g,
+                    &format!("add_int {xs:?} + {ys:?} {sx} {sy} {so} {swap}"),
+                    &mut rng,
+                ) as usize;
+            }
+        }
+    }
+    assert_eq!(ran, 36);
+}
+
 /// `requantize` from 8 bits to 8 bits becomes a table lookup: every code of
 /// the input (a 2·4·32 tensor holds each u8 code once per channel pair),
 /// per tensor and per axis, narrow ranges, every mode, signed and unsigned

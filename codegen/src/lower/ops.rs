@@ -1395,6 +1395,35 @@ fn requant_one(
 
 const ADD_LEFT_SHIFT: i64 = 20;
 
+/// The parameter block of the `qcc_add_int_8` helpers.
+#[allow(clippy::too_many_arguments)]
+fn add_int_8_params(
+    ma: f32,
+    mb: f32,
+    za: i64,
+    zb: i64,
+    zy: i64,
+    lo: i64,
+    hi: i64,
+    ea: Ek,
+    eb: Ek,
+) -> Vec<u8> {
+    [
+        ma.to_bits() as i64,
+        mb.to_bits() as i64,
+        za,
+        zb,
+        zy,
+        lo,
+        hi,
+        (ea == Ek::I8) as i64,
+        (eb == Ek::I8) as i64,
+    ]
+    .iter()
+    .flat_map(|v| v.to_le_bytes())
+    .collect()
+}
+
 fn add_int(
     fx: &mut Fx,
     a: &[Buf],
@@ -1428,20 +1457,7 @@ fn add_int(
                 && bytes(out.ek)
             {
                 // Same shapes, bytes: the helper.
-                let prm: Vec<u8> = [
-                    ma.to_bits() as i64,
-                    mb.to_bits() as i64,
-                    za,
-                    zb,
-                    zy,
-                    lo,
-                    hi,
-                    (a[0].ek == Ek::I8) as i64,
-                    (a[1].ek == Ek::I8) as i64,
-                ]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
+                let prm = add_int_8_params(ma, mb, za, zb, zy, lo, hi, a[0].ek, a[1].ek);
                 let prm = fx.rodata(prm);
                 let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
                 let n = fx.c(numel(&out_ty.shape) as i64);
@@ -1449,6 +1465,44 @@ fn add_int(
                 let f = fx.import("qcc_add_int_8", sig);
                 fx.b.ins().call(f, &[ab, bb, n, prm, ob]);
                 return Ok(());
+            }
+            if bytes(a[0].ek) && bytes(a[1].ek) && bytes(out.ek) {
+                let shape = &out_ty.shape;
+                let (dims, [sa_, sb_, so]) = collapse(
+                    shape,
+                    [
+                        bcast_strides(&at[0].shape, shape),
+                        bcast_strides(&at[1].shape, shape),
+                        strides(shape),
+                    ],
+                );
+                let last = dims.len() - 1;
+                let inner = dims[last];
+                let unit = |s: &[i64]| matches!(s[last], 0 | 1);
+                if inner >= 16 && unit(&sa_) && unit(&sb_) && so[last] == 1 {
+                    // A broadcast along the outer dimensions (a per-channel
+                    // bias, a row added to every row): the helper on each
+                    // innermost run.
+                    let prm = add_int_8_params(ma, mb, za, zb, zy, lo, hi, a[0].ek, a[1].ek);
+                    let prm = fx.rodata(prm);
+                    let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+                    let sig = fx.sig(&[I64; 7], &[]);
+                    let f = fx.import("qcc_add_int_8_bcast", sig);
+                    fx.nest(&dims[..last], &mut |fx, idx| {
+                        let t = |s: &[i64]| -> Vec<(Value, i64)> {
+                            idx.iter().copied().zip(s.iter().copied()).collect()
+                        };
+                        let ia = fx.lin(&t(&sa_), 0);
+                        let ib = fx.lin(&t(&sb_), 0);
+                        let io = fx.lin(&t(&so), 0);
+                        let pa = fx.b.ins().iadd(ab, ia);
+                        let pb = fx.b.ins().iadd(bb, ib);
+                        let po = fx.b.ins().iadd(ob, io);
+                        let (sa1, sb1, n) = (fx.c(sa_[last]), fx.c(sb_[last]), fx.c(inner as i64));
+                        fx.b.ins().call(f, &[pa, sa1, pb, sb1, n, prm, po]);
+                    });
+                    return Ok(());
+                }
             }
             binary(fx, a, at, out, out_ty, &mut |fx, x, y| {
                 let da = fx.b.ins().iadd_imm_s(x, -za);

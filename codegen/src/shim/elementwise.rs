@@ -6,7 +6,8 @@
 //! `round_ties_even` is one instruction instead of a library call; the
 //! results are the same IEEE roundings), and picks the second on hosts that
 //! have it. The generated scalar loops remain for the other cases
-//! (broadcasts, per-axis parameters, other storage types).
+//! (broadcasts other than along the innermost run, per-axis parameters,
+//! other storage types).
 
 use qcc_ir::quant::{dequantize_f32, f32_to_i64_sat, quantize_f32, round_half_even, saturate};
 
@@ -81,18 +82,47 @@ fn binary_f32(a: &[f32], b: &[f32], mul: bool, out: &mut [f32]) {
 
 #[inline(always)]
 fn add_int_8(a: &[u8], b: &[u8], p: &[i64], out: &mut [u8]) {
+    add_int_8_iter(a.iter().copied(), b.iter().copied(), p, out);
+}
+
+/// `add_int_8` where `a` (`a_step = 0`) or `b` (`b_step = 0`) is one value
+/// repeated, or both step through `n` bytes: the inner loop of a
+/// broadcasting add (a per-channel bias, a residual of one row).
+#[inline(always)]
+fn add_int_8_bcast(a: &[u8], a_step: bool, b: &[u8], b_step: bool, p: &[i64], out: &mut [u8]) {
+    let rep = |v: &[u8]| std::iter::repeat(v[0]);
+    match (a_step, b_step) {
+        (true, true) => add_int_8_iter(a.iter().copied(), b.iter().copied(), p, out),
+        (true, false) => add_int_8_iter(a.iter().copied(), rep(b), p, out),
+        (false, true) => add_int_8_iter(rep(a), b.iter().copied(), p, out),
+        (false, false) => add_int_8_iter(rep(a), rep(b), p, out),
+    }
+}
+
+#[inline(always)]
+fn add_int_8_iter(
+    a: impl Iterator<Item = u8> + Clone,
+    b: impl Iterator<Item = u8> + Clone,
+    p: &[i64],
+    out: &mut [u8],
+) {
     let (ma, mb) = (f32::from_bits(p[0] as u32), f32::from_bits(p[1] as u32));
     let (za, zb, zy, lo, hi) = (p[2], p[3], p[4], p[5], p[6]);
-    let val = |v: u8, signed: bool| if signed { v as i8 as i64 } else { v as i64 };
     let (sa, sb) = (p[7] != 0, p[8] != 0);
     // `saturate(f32_to_i64_sat(r) + zy, lo, hi)` as in `quantize_8`: the
     // rounded sum clamped in f32 to `[lo − zy, hi − zy]`; NaN gives `zy`
     // saturated.
     let (flo, fhi) = ((lo - zy) as f32, (hi - zy) as f32);
     let nan_y = saturate(zy, lo, hi) as i32;
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        let da = val(x, sa) - za;
-        let db = val(y, sb) - zb;
+    // In i32 lanes (so the loop vectorizes 16 wide): a signed byte is its
+    // bits with the top one flipped, less 128, and that 128 joins the zero
+    // point (`|v − z|` stays far inside i32, and its f32 is the same).
+    let (fa, fb) = ((sa as u8) << 7, (sb as u8) << 7);
+    let za = za as i32 + 128 * sa as i32;
+    let zb = zb as i32 + 128 * sb as i32;
+    for ((o, x), y) in out.iter_mut().zip(a.clone()).zip(b.clone()) {
+        let da = (x ^ fa) as i32 - za;
+        let db = (y ^ fb) as i32 - zb;
         let sum = (da as f32) * ma + (db as f32) * mb;
         let r = round_half_even(sum);
         let q = if r.is_nan() {
@@ -103,7 +133,9 @@ fn add_int_8(a: &[u8], b: &[u8], p: &[i64], out: &mut [u8]) {
         };
         *o = q as u8;
     }
-    debug_assert!(a.iter().zip(b).zip(out.iter()).all(|((&x, &y), &o)| {
+    let val = |v: u8, signed: bool| if signed { v as i8 as i64 } else { v as i64 };
+    let (za, zb) = (p[2], p[3]);
+    debug_assert!(a.zip(b).zip(out.iter()).all(|((x, y), &o)| {
         let sum = ((val(x, sa) - za) as f32) * ma + ((val(y, sb) - zb) as f32) * mb;
         o == saturate(
             f32_to_i64_sat(round_half_even(sum)).saturating_add(zy),
@@ -214,6 +246,20 @@ helpers! {
     fn qcc_add_int_8 / add_int_8_wide(a: *const u8, b: *const u8, n: usize, prm: *const i64, out: *mut u8)
         => add_int_8(rd(a, n), rd(b, n), rd(prm, 9), wr(out, n));
 
+    /// `qcc_add_int_8` on `n` output bytes where `a` steps through `n`
+    /// bytes (`a_step = 1`) or is one byte repeated (`a_step = 0`), and
+    /// likewise `b`: the innermost loop of a broadcasting add.
+    ///
+    /// # Safety
+    /// `a` readable for `n` bytes (one when `a_step = 0`), `b` likewise,
+    /// `out` writable for `n` bytes, overlapping neither, `prm` for 9 i64;
+    /// `n ≥ 1`.
+    fn qcc_add_int_8_bcast / add_int_8_bcast_wide(a: *const u8, a_step: usize, b: *const u8, b_step: usize, n: usize, prm: *const i64, out: *mut u8)
+        => {
+            let len = |step: usize| if step != 0 { n } else { 1 };
+            add_int_8_bcast(rd(a, len(a_step)), a_step != 0, rd(b, len(b_step)), b_step != 0, rd(prm, 9), wr(out, n))
+        };
+
     /// `out[o, c, i] = table[c · 256 + x[o, c, i]]` over bytes.
     ///
     /// # Safety
@@ -234,6 +280,10 @@ pub(crate) fn symbols() -> Vec<(String, *const u8)> {
         ("qcc_relu_f32".into(), qcc_relu_f32 as *const u8),
         ("qcc_binary_f32".into(), qcc_binary_f32 as *const u8),
         ("qcc_add_int_8".into(), qcc_add_int_8 as *const u8),
+        (
+            "qcc_add_int_8_bcast".into(),
+            qcc_add_int_8_bcast as *const u8,
+        ),
         ("qcc_lut8".into(), qcc_lut8 as *const u8),
     ]
 }
