@@ -87,7 +87,9 @@ mod tests {
         let g = qcc_ir::text::parse(text, None).expect("parses");
         qcc_ir::verify::verify(&g).expect("verifies");
         let p = parse_pipeline("fold-constants").unwrap();
-        run_pipeline(g, &p, &PassOptions::default(), &mut |_, _| {}).expect("runs").0
+        run_pipeline(g, &p, &PassOptions::default(), &mut |_, _| {})
+            .expect("runs")
+            .0
     }
 
     fn count(g: &qcc_ir::Graph, f: impl Fn(&Op) -> bool) -> usize {
@@ -118,12 +120,20 @@ mod tests {
             %z = const dense<0.0> : tensor<2048x1024xf32>\n\
             %s = add %z, %c : tensor<2048x1024xf32>\n  return %s\n}\n";
         let g = fold(text);
-        assert_eq!(count(&g, |op| matches!(op, Op::Add)), 0, "same size as an operand: folds");
+        assert_eq!(
+            count(&g, |op| matches!(op, Op::Add)),
+            0,
+            "same size as an operand: folds"
+        );
         let text = "graph @g() -> (%y: tensor<2048x1024xf32>) {\n\
             %a = const dense<1.5> : tensor<2048x1xf32>\n\
             %b = const dense<2.0> : tensor<1x1024xf32>\n\
             %m = matmul %a, %b : tensor<2048x1024xf32>\n  return %m\n}\n";
         let g = fold(text);
-        assert_eq!(count(&g, |op| matches!(op, Op::MatMul)), 1, "an outer product grows");
+        assert_eq!(
+            count(&g, |op| matches!(op, Op::MatMul)),
+            1,
+            "an outer product grows"
+        );
     }
 }
