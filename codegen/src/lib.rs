@@ -360,6 +360,62 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
         if last_value != r {
             fused_names.push(graph.describe(last_value));
         }
+        // Then an `add_int` of a per-column constant (a bias the quantizer
+        // put after the requantize), and a `clamp_int` after that.
+        if matches!(preps[i], Prep::Gemm(_)) && !outputs.contains(&last_value) {
+            let only_user = |x: ValueId| -> Option<ValueId> {
+                let us: Vec<ValueId> = ops_order
+                    .iter()
+                    .copied()
+                    .filter(|&u| graph.args(u).contains(&x))
+                    .collect();
+                match us[..] {
+                    [u] => Some(u),
+                    _ => None,
+                }
+            };
+            if let Some(add) = only_user(last_value)
+                && matches!(graph.node(add).op, Op::AddInt { .. })
+            {
+                let clamp = (!outputs.contains(&add))
+                    .then(|| only_user(add))
+                    .flatten()
+                    .and_then(|c| match graph.node(c).op {
+                        Op::ClampInt { min, max } if graph.args(c).len() == 1 => {
+                            Some((c, min, max))
+                        }
+                        _ => None,
+                    });
+                let Prep::Gemm(g) = &mut preps[i] else {
+                    unreachable!("checked above")
+                };
+                let saved = g.fused.clone();
+                let mut end = None;
+                if let Some((c, min, max)) = clamp
+                    && ops::try_fuse_add(graph, last_value, add, Some((min, max)), g)
+                {
+                    end = Some(c);
+                } else {
+                    g.fused = saved;
+                    if ops::try_fuse_add(graph, last_value, add, None, g) {
+                        end = Some(add);
+                    }
+                }
+                if let Some(end) = end {
+                    g.fused_into = Some(end);
+                    fused_acc.insert(last_value);
+                    fused_names.push(graph.describe(add));
+                    preps[step[&add] - 1] = Prep::Fused;
+                    if end != add {
+                        fused_names.push(graph.describe(end));
+                        fused_acc.insert(add);
+                        preps[step[&end] - 1] = Prep::Fused;
+                    }
+                    preps[step[&last_value] - 1] = Prep::Fused;
+                    last_value = end;
+                }
+            }
+        }
         fused_acc.insert(v);
         fused_start.insert(last_value, step[&v]);
         preps[step[&r] - 1] = Prep::Fused;

@@ -244,7 +244,7 @@ fn the_amx_path_calls_the_tile_kernel() {
     let exe = compile(&g, &opts).unwrap();
     assert_eq!(exe.fused_requantizes().len(), 1);
     // The AMX kernel is the one import with 12 arguments.
-    let amx_sig = format!("= ({}) system_v", vec!["i64"; 12].join(", "));
+    let amx_sig = format!("= ({}) system_v", ["i64"; 12].join(", "));
     assert!(
         exe.op_code().iter().any(|o| o.clif.contains(&amx_sig)),
         "{:#?}",
@@ -260,7 +260,10 @@ fn the_amx_path_calls_the_tile_kernel() {
         },
     )
     .unwrap();
-    assert_eq!(exe.run(&[x.clone()]).unwrap(), zmm.run(&[x]).unwrap());
+    assert_eq!(
+        exe.run(std::slice::from_ref(&x)).unwrap(),
+        zmm.run(&[x]).unwrap()
+    );
 }
 
 /// The Cranelift path's dot-product tree, compiled for aarch64 with I8MM:

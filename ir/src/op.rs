@@ -244,9 +244,9 @@ pub enum Op {
     /// i32. x quantized `[..., M, K]`, w quantized `[K, N]` (per axis: axis
     /// 1), bias i32 `[N]`; result i32 or `!quant.uniform<i32:f32, sx·sw>`.
     /// With `rs` (the row sums of x, i32 `[..., M, 1]`, see [`Op::RowSums`])
-    /// the weight zero-point term is `zw · rs` instead: `Σ (x − zx)·w − zw·rs
-    /// + bias`. With [`IntAttrs::zx_in_bias`], x's zero point is not
-    /// subtracted.
+    /// the weight zero-point term is `zw · rs` instead:
+    /// `Σ (x − zx)·w − zw·rs + bias`. With [`IntAttrs::zx_in_bias`], x's
+    /// zero point is not subtracted.
     MatMulInt(IntAttrs),
     /// `conv2d_int x, w[, bias]`: like `conv2d` on `q − z`; padding reads zx.
     Conv2dInt(Conv2dAttrs, IntAttrs),

@@ -60,6 +60,7 @@ pub fn fold_constants(graph: &mut Graph, options: &PassOptions, log: &mut PassLo
 pub fn pick_layout(graph: &mut Graph, options: &PassOptions, log: &mut PassLog) {
     // Named row-major constants read as weights: what a packed copy may
     // be named after, with a sample of their elements.
+    #[allow(clippy::type_complexity)]
     let named: Vec<(
         ValueId,
         String,

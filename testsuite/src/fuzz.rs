@@ -459,7 +459,7 @@ fn mutate_tensor(t: &mut proto::TensorProto, b: &mut Bytes) {
             }
         }
         1 => {
-            if b.u8() % 2 == 0 {
+            if b.u8().is_multiple_of(2) {
                 t.dims.pop();
             } else {
                 t.dims.push(b.int());
@@ -515,7 +515,7 @@ fn mutate_attribute(a: &mut proto::AttributeProto, b: &mut Bytes) {
         0 => a.i = Some(b.int()),
         1 => a.f = Some(b.float()),
         2 => {
-            if a.ints.is_empty() || b.u8() % 4 == 0 {
+            if a.ints.is_empty() || b.u8().is_multiple_of(4) {
                 a.ints.push(b.int());
             } else {
                 let i = b.below(a.ints.len());
@@ -581,7 +581,7 @@ fn mutate(m: &mut ModelProto, b: &mut Bytes) {
             if !g.node.is_empty() {
                 let n = b.below(g.node.len());
                 let node = &mut g.node[n];
-                if node.attribute.is_empty() || b.u8() % 4 == 0 {
+                if node.attribute.is_empty() || b.u8().is_multiple_of(4) {
                     let name = ATTR_NAMES[b.below(ATTR_NAMES.len())];
                     node.attribute.push(proto::AttributeProto {
                         name: Some(name.into()),
@@ -635,7 +635,7 @@ fn mutate(m: &mut ModelProto, b: &mut Bytes) {
             if !g.node.is_empty() {
                 let n = b.below(g.node.len());
                 let node = &mut g.node[n];
-                let new = if names.is_empty() || b.u8() % 2 == 0 {
+                let new = if names.is_empty() || b.u8().is_multiple_of(2) {
                     format!("fresh{}", b.u8())
                 } else {
                     names[b.below(names.len())].clone()
@@ -650,7 +650,7 @@ fn mutate(m: &mut ModelProto, b: &mut Bytes) {
         }
         9 | 10 => {
             // A graph input's or output's declared type.
-            let list = if b.u8() % 3 == 0 {
+            let list = if b.u8().is_multiple_of(3) {
                 &mut g.output
             } else {
                 &mut g.input
@@ -681,7 +681,7 @@ fn mutate(m: &mut ModelProto, b: &mut Bytes) {
                         _ => Some(Value::DimValue(b.int())),
                     };
                     let s = t.shape.get_or_insert_with(Default::default);
-                    if s.dim.is_empty() || b.u8() % 4 == 0 {
+                    if s.dim.is_empty() || b.u8().is_multiple_of(4) {
                         s.dim.push(Dimension { value });
                     } else {
                         let k = b.below(s.dim.len());

@@ -30,10 +30,10 @@ fn every_example_matches_the_interpreter_on_every_path() {
             (&lowered, 1),
             (&lowered, 2),
         ] {
-            let inputs = qcc_compiler::random_inputs(&g, seed);
-            let want = qcc_ir::interp::run(&g, &inputs).unwrap();
+            let inputs = qcc_compiler::random_inputs(g, seed);
+            let want = qcc_ir::interp::run(g, &inputs).unwrap();
             for p in qcc_compiler::model::supported_paths() {
-                let m = compile_forced(&g, p);
+                let m = compile_forced(g, p);
                 let got = m.run(&inputs).unwrap();
                 assert_same(
                     &want,

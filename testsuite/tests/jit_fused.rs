@@ -9,6 +9,8 @@
 //! runs on every path this host can run, and the fusion is checked to happen
 //! where it should (the AVX512-VNNI and AMX paths).
 
+#![allow(clippy::type_complexity)]
+
 mod jit_common;
 
 use jit_common::{Rng, assert_same, compile_forced};
@@ -967,4 +969,143 @@ fn stride_one_convs_match_the_interpreter() {
         }
     }
     assert!(ran >= 12, "only {ran} cases ran");
+}
+
+/// An `add_int` (float mode) of a per-column constant after the fused
+/// requantize (the bias onnxruntime's quantizer adds after a MatMul), and a
+/// `clamp_int` after it, fuse into the tile store too: constants of shape
+/// `[n]`, `[1, n]` and `[1]`, either operand first, signed and unsigned
+/// operands and results, scales that saturate, tiles of 16 and 32 rows
+/// (AMX) and ragged columns. Where the add is an output or its result is
+/// broadcast, it stays apart (and the results still match).
+#[test]
+fn fused_bias_add_after_requantize() {
+    let mut rng = Rng(0xb1a5_add0_0000_0001);
+    let mut fused_cases = 0;
+    for (i, &(m, k, n)) in [(5, 40, 70), (33, 64, 96), (1, 17, 3), (40, 130, 200)]
+        .iter()
+        .enumerate()
+    {
+        for mode in RequantMode::ALL {
+            let c = Case {
+                m,
+                k,
+                n,
+                xs: ScalarType::U8,
+                zx: 100,
+                zw: &[0, 2],
+                bias: 1,
+                per_channel: false,
+                mode,
+                out: if i % 2 == 0 {
+                    ScalarType::U8
+                } else {
+                    ScalarType::I8
+                },
+                zo: if i % 2 == 0 { 128 } else { -3 },
+                zi: 0,
+                s_out: [1.0, 0.25, 37.0, 4.0][i],
+            };
+            for (j, cshape) in [vec![n], vec![1, n], vec![1]].into_iter().enumerate() {
+                for (cs, ys, sy, clamp) in [
+                    (ScalarType::U8, ScalarType::U8, 0.7f32, None),
+                    (ScalarType::I8, ScalarType::I8, 0.02, Some((-20, 90))),
+                    (ScalarType::U8, ScalarType::I8, 3.0, None),
+                    (ScalarType::I8, ScalarType::U8, 0.5, Some((0, 255))),
+                ] {
+                    let swap = (i + j) % 2 == 1;
+                    let mut g = matmul_graph(&c, &mut rng);
+                    let y = g.outputs()[0].value;
+                    let (lo, hi) = cs.int_range().unwrap();
+                    let cn: usize = cshape.iter().product();
+                    let cvals: Vec<i64> = (0..cn)
+                        .map(|t| match t % 5 {
+                            0 => lo,
+                            1 => hi,
+                            _ => rng.range(lo, hi),
+                        })
+                        .collect();
+                    let zc = if cs == ScalarType::U8 { 77 } else { -9 };
+                    let cv = g.add_const(
+                        TensorData::from_i64s(cs, &cvals).unwrap(),
+                        TensorType::new(
+                            cshape.clone(),
+                            ElemType::quant(QuantType::per_tensor(cs, 1.5 * c.s_out, zc)),
+                        ),
+                    );
+                    let zy = if ys == ScalarType::U8 { 10 } else { 0 };
+                    let yt = TensorType::new(
+                        vec![m, n],
+                        ElemType::quant(QuantType::per_tensor(ys, sy * c.s_out, zy)),
+                    );
+                    let args = if swap { [cv, y] } else { [y, cv] };
+                    let add = g.add_node(
+                        Op::AddInt {
+                            mode: RequantMode::Float,
+                        },
+                        &args,
+                        yt.clone(),
+                    );
+                    let mut last = add;
+                    if let Some((a, b)) = clamp {
+                        last = g.add_node(Op::ClampInt { min: a, max: b }, &[add], yt);
+                    }
+                    g.outputs_mut()[0].value = last;
+                    let what = format!("{c:?} + {cs}{cshape:?} -> {ys} {sy} {clamp:?} swap {swap}");
+                    if qcc_ir::verify::verify(&g).is_err() {
+                        continue;
+                    }
+                    let fuse = mode != RequantMode::DoubleRound;
+                    let want = if fuse {
+                        2 + clamp.is_some() as usize
+                    } else {
+                        0
+                    };
+                    run_fused(&g, &what, want, &mut rng);
+                    fused_cases += fuse as usize;
+                    // The add is an output too: the requantize and the add
+                    // fuse, the clamp after it does not.
+                    if clamp.is_some() {
+                        g.add_output("sum", add);
+                        let want = if fuse { 2 } else { 0 };
+                        run_fused(&g, &format!("{what}, the add an output"), want, &mut rng);
+                    }
+                }
+            }
+        }
+    }
+    assert!(fused_cases >= 60, "only {fused_cases} fused");
+}
+
+/// Runs `g` on every path and fill against the interpreter, asserting that
+/// the AVX512-VNNI and AMX paths fused `want` ops into the GEMM.
+fn run_fused(g: &Graph, what: &str, want: usize, rng: &mut Rng) {
+    let models: Vec<_> = qcc_compiler::model::supported_paths()
+        .into_iter()
+        .map(|p| (p, compile_forced(g, p)))
+        .collect();
+    for (p, model) in &models {
+        let w = if matches!(p, DotPath::Avx512Vnni | DotPath::Amx) {
+            want
+        } else {
+            0
+        };
+        assert_eq!(model.fused_requantizes().len(), w, "{what} on {p}");
+    }
+    for how in 0..4 {
+        let inputs: Vec<Tensor> = g
+            .inputs()
+            .iter()
+            .map(|&v| {
+                let ty = g.ty(v);
+                let n = ty.shape.iter().product();
+                Tensor::new(ty.shape.clone(), fill(ty.elem.storage(), n, how, rng))
+            })
+            .collect();
+        let expect = qcc_ir::interp::run(g, &inputs).unwrap();
+        for (p, model) in &models {
+            let got = model.run(&inputs).unwrap();
+            assert_same(&expect, &got, &format!("{what} fill {how} path {p}"));
+        }
+    }
 }

@@ -84,7 +84,8 @@ pub(crate) fn takes_prepacked(
     } else {
         4
     };
-    pre_align % k_align == 0 && len == k.next_multiple_of(pre_align) * n.next_multiple_of(NR)
+    pre_align.is_multiple_of(k_align)
+        && len == k.next_multiple_of(pre_align) * n.next_multiple_of(NR)
 }
 
 /// Everything decided at compile time for one GEMM-lowered op.

@@ -354,6 +354,112 @@ pub(crate) fn try_fuse_requant(
     true
 }
 
+/// Tries to fuse the `add_int` `add` of a per-column constant (and then
+/// `clamp`, a `clamp_int` after it) into `g`'s fused store, after the
+/// requantize already fused (`q`, the value the add reads): the store then
+/// writes the add's result ([`crate::shim::AddStage`]). Only in float mode,
+/// per-tensor parameters, 8-bit operands and result, the add's result of
+/// `q`'s shape, and a constant that varies along the GEMM's columns only
+/// (the last axis of a matmul, the channel axis of a convolution).
+pub(crate) fn try_fuse_add(
+    graph: &Graph,
+    q: ValueId,
+    add: ValueId,
+    clamp: Option<(i64, i64)>,
+    g: &mut GemmPrep,
+) -> bool {
+    let Some((_, fp)) = g.fused.as_mut() else {
+        return false;
+    };
+    let Op::AddInt {
+        mode: RequantMode::Float,
+    } = graph.node(add).op
+    else {
+        return false;
+    };
+    let args = graph.args(add);
+    // Either operand order: the two products are summed once, and f32
+    // addition is commutative.
+    let c = match args[..] {
+        [a, b] if a == q && b != q => b,
+        [a, b] if b == q && a != q => a,
+        _ => return false,
+    };
+    let (qt, ct, yt) = (graph.ty(q), graph.ty(c), graph.ty(add));
+    if yt.shape != qt.shape || Ek::of(yt.elem.storage()).size() != 1 {
+        return false;
+    }
+    let per_tensor = |t: &TensorType| t.elem.as_quant().filter(|q| !q.is_per_axis()).cloned();
+    let (Some(qx), Some(qc), Some(qy)) = (per_tensor(qt), per_tensor(ct), per_tensor(yt)) else {
+        return false;
+    };
+    if Ek::of(ct.elem.storage()).size() != 1 {
+        return false;
+    }
+    let Some(cdata) = graph
+        .node(c)
+        .op
+        .as_const()
+        .and_then(|k| k.logical(ct).to_i64s())
+    else {
+        return false;
+    };
+    // The constant's values per column: it may vary along the column axis
+    // only (right-aligned broadcasting).
+    let rank = qt.shape.len();
+    let col_axis = if g.conv.is_some() { 1 } else { rank - 1 };
+    if ct.shape.len() > rank {
+        return false;
+    }
+    let off = rank - ct.shape.len();
+    let mut per_col = false;
+    for (d, &n) in ct.shape.iter().enumerate() {
+        if n == 1 {
+            continue;
+        }
+        if d + off != col_axis || n != qt.shape[col_axis] {
+            return false;
+        }
+        per_col = true;
+    }
+    let (Ok(Rescale::Float(mx)), Ok(Rescale::Float(mc))) = (
+        rescale(RequantMode::Float, qx.scales[0], qy.scales[0], 1),
+        rescale(RequantMode::Float, qc.scales[0], qy.scales[0], 1),
+    ) else {
+        return false;
+    };
+    let (mut lo, mut hi) = (qy.storage_min, qy.storage_max);
+    if let Some((cmin, cmax)) = clamp {
+        lo = lo.max(cmin);
+        hi = hi.min(cmax);
+        if lo > hi {
+            return false;
+        }
+    }
+    let zc = qc.zero_points[0];
+    let cb: Vec<f32> = (0..g.n)
+        .map(|col| {
+            let v = if per_col { cdata[col] } else { cdata[0] };
+            ((v - zc) as f32) * mc
+        })
+        .collect();
+    let fits = |v: i64| i32::try_from(v).is_ok();
+    let zy = qy.zero_points[0];
+    if !fits(zy) || !fits(qx.zero_points[0]) || !mx.is_finite() {
+        return false;
+    }
+    fp.add = Some(crate::shim::AddStage {
+        mx,
+        zx: qx.zero_points[0] as i32,
+        zy: zy as i32,
+        lo: lo as i32,
+        hi: hi as i32,
+        cb,
+    });
+    fp.signed_out = yt.elem.storage().is_signed();
+    true
+}
+
 /// The fusion of a requantize into the depthwise kernel before it (see
 /// [`try_fuse_requant`]); the kernel stores bytes, one channel at a time.
 pub(crate) fn try_fuse_depthwise(
@@ -688,7 +794,8 @@ pub(crate) fn direct_conv(
     use crate::shim::ConvGeometry;
     let cs = g.conv.as_ref()?;
     let (mode, fp) = g.fused.clone()?;
-    if !crate::shim::has_direct_conv()
+    if fp.add.is_some()
+        || !crate::shim::has_direct_conv()
         || g.path != DotPath::Amx
         || cs.strides != [1, 1]
         // Fewer channels waste most of each 64-channel block.

@@ -121,6 +121,25 @@ pub struct FusedParams {
     pub fhi: Vec<i32>,
     pub zo: Vec<i32>,
     pub s: Vec<i32>,
+    /// An `add_int` (float mode) of a per-column constant applied to the
+    /// requantized value before it is stored (a bias added after the
+    /// GEMM's own requantize, as onnxruntime's quantizer writes it).
+    pub add: Option<AddStage>,
+}
+
+/// The second stage of a fused store: with `q` the requantized output
+/// (zero point included), `y = saturate(round_half_even(f32(q − zx) · mx +
+/// cb[c]) + zy, lo, hi)`, NaN giving `saturate(zy, lo, hi)`: `add_int`'s
+/// float formula, `cb[c]` being the constant operand's product
+/// `f32(b[c] − zb) · mb`, already rounded to f32 as the formula rounds it.
+#[derive(Clone, Debug, Default)]
+pub struct AddStage {
+    pub mx: f32,
+    pub zx: i32,
+    pub zy: i32,
+    pub lo: i32,
+    pub hi: i32,
+    pub cb: Vec<f32>,
 }
 
 impl FusedParams {
@@ -136,8 +155,10 @@ impl FusedParams {
     }
 
     /// The block the kernels read: 8 i64 (`np, ncols, pix, img_stride,
-    /// row_stride, col_stride, signed_out, 0`), then the 10 arrays, each padded with
-    /// zeros to `np` i32.
+    /// row_stride, col_stride, signed_out, has_add`), then the 10 arrays,
+    /// each padded with zeros to `np` i32; with an [`AddStage`], then 8 i64
+    /// (`mx` bits, `zx`, `zy`, `lo − zy` and `hi − zy` as f32 bits, the
+    /// NaN result, 0, 0) and `cb` as `np` f32.
     pub fn bytes(&self, np: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let head = [
@@ -148,7 +169,7 @@ impl FusedParams {
             self.row_stride,
             self.col_stride,
             self.signed_out as usize,
-            0,
+            self.add.is_some() as usize,
         ];
         for h in head {
             out.extend_from_slice(&(h as i64).to_le_bytes());
@@ -160,6 +181,26 @@ impl FusedParams {
             for c in 0..np {
                 let v = t.get(c).copied().unwrap_or(0);
                 out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        if let Some(a) = &self.add {
+            let nan_y = a.zy.clamp(a.lo, a.hi);
+            let head = [
+                a.mx.to_bits() as i64,
+                a.zx as i64,
+                a.zy as i64,
+                ((a.lo - a.zy) as f32).to_bits() as i64,
+                ((a.hi - a.zy) as f32).to_bits() as i64,
+                nan_y as i64,
+                0,
+                0,
+            ];
+            for h in head {
+                out.extend_from_slice(&h.to_le_bytes());
+            }
+            for c in 0..np {
+                let v = a.cb.get(c).copied().unwrap_or(0.0);
+                out.extend_from_slice(&v.to_bits().to_le_bytes());
             }
         }
         out
@@ -698,6 +739,8 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
                         if run < 16 && pos + 16 <= kp {
                             row[pos..pos + 16].copy_from_slice(&t[src..src + 16]);
                         } else if run <= 4 {
+                            // Byte by byte: a call to `memcpy` costs more.
+                            #[allow(clippy::manual_memcpy)]
                             for b in 0..run {
                                 row[pos + b] = t[src + b];
                             }

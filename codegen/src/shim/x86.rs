@@ -264,6 +264,28 @@ pub(super) unsafe fn fused_store<
         *o = out.wrapping_add(off);
     }
     let signed_out = h[6] != 0;
+    // The add stage (`super::AddStage`), after the 10 arrays.
+    let has_add = h[7] != 0;
+    // SAFETY: with `has_add`, the block holds 8 i64 and `np` f32 past the
+    // arrays (the contract).
+    let add_at = unsafe { (ep.add(EP_HEADER) as *const i32).add(10 * np) as *const i64 };
+    let add_h: [i64; 6] = if has_add {
+        // SAFETY: as above.
+        core::array::from_fn(|i| unsafe { add_at.add(i).read() })
+    } else {
+        [0; 6]
+    };
+    let add_v = [
+        _mm512_set1_epi32(add_h[0] as i32),
+        _mm512_set1_epi32(add_h[1] as i32),
+        _mm512_set1_epi32(add_h[2] as i32),
+        _mm512_set1_epi32(add_h[3] as i32),
+        _mm512_set1_epi32(add_h[4] as i32),
+        _mm512_set1_epi32(add_h[5] as i32),
+    ];
+    // SAFETY: `col0 + 16·NB ≤ np`: inside the `cb` array.
+    let ld_cb =
+        |j: usize| unsafe { _mm512_loadu_ps((add_at.add(8) as *const f32).add(col0 + 16 * j)) };
     // The requantized lanes of `v` (row `r`), as i32 within the output
     // range; `t` holds the ten per-column vectors of its column block.
     let epi = |r: usize, v: __m512i, t: &[__m512i; 10]| -> __m512i {
@@ -287,6 +309,13 @@ pub(super) unsafe fn fused_store<
         });
         for (r, row) in acc.iter_mut().enumerate() {
             row[j] = epi(r, row[j], &t);
+        }
+        if has_add {
+            let cb = ld_cb(j);
+            for row in acc.iter_mut() {
+                // SAFETY: same features as this function.
+                row[j] = unsafe { add_lanes(row[j], cb, &add_v) };
+            }
         }
     }
     if NB == 4 && col_stride == 1 && col0 + 64 <= ncols {
@@ -337,6 +366,28 @@ pub(super) unsafe fn fused_store<
             }
         }
     }
+}
+
+/// The add stage of a fused store (`super::AddStage`) on 16 requantized
+/// lanes `q`: `p = [mx, zx, zy, lo − zy, hi − zy, NaN result]` (f32 bits
+/// where f32), `cb` the lanes' constant products.
+///
+/// # Safety
+/// The host must have AVX512F.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+unsafe fn add_lanes(q: __m512i, cb: __m512, p: &[__m512i; 6]) -> __m512i {
+    let d = _mm512_cvtepi32_ps(_mm512_sub_epi32(q, p[1]));
+    // Two roundings, as the formula: the product, then the sum.
+    let s = _mm512_add_ps(_mm512_mul_ps(d, _mm512_castsi512_ps(p[0])), cb);
+    let ord = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(s, s);
+    let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(s);
+    let r = _mm512_min_ps(
+        _mm512_max_ps(r, _mm512_castsi512_ps(p[3])),
+        _mm512_castsi512_ps(p[4]),
+    );
+    let y = _mm512_add_epi32(_mm512_cvtps_epi32(r), p[2]);
+    _mm512_mask_mov_epi32(p[5], ord, y)
 }
 
 /// Stores the low bytes of the 16 lanes of `y` (each within the byte's
@@ -613,10 +664,10 @@ pub(super) unsafe fn gemm_epilogue_zmm(
 ) {
     let (lov, hiv) = (_mm512_set1_epi32(lo), _mm512_set1_epi32(hi));
     for r in 0..m {
-        // SAFETY: `r < m` (the contract).
         let rsv = _mm512_set1_epi32(if rs.is_null() {
             0
         } else {
+            // SAFETY: `r < m` (the contract).
             unsafe { rs.add(r).read() }
         });
         let mut col = 0;
