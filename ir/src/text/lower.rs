@@ -10,7 +10,7 @@
 //!
 //! Op typing rules are not checked here: that is the verifier's job.
 
-use super::ops::{self, AttrKind, AttrSet, AttrValue, OpDef};
+use super::ops;
 use super::parser::{
     AttrAst, AttrValueAst, ConstAst, ElemAst, FileAst, ListAst, ListItem, Lit, LitKind, Name,
     QuantAst, StmtKind, TensorTypeAst,
@@ -18,6 +18,7 @@ use super::parser::{
 use crate::diag::{Diagnostic, Span};
 use crate::graph::{Graph, TypeAlias, ValueId};
 use crate::npy::{self, NpyError};
+use crate::op::{AttrKind, AttrSet, AttrValue, OpSchema};
 use crate::op::{ConstData, OP_NAMES, RequantMode};
 use crate::tensor::TensorData;
 use crate::types::{ElemType, QuantType, ScalarType, TensorType};
@@ -287,12 +288,12 @@ impl<'a> Lowerer<'a, '_> {
             .iter()
             .map(|n| self.use_value(*n, defined_later))
             .collect();
-        let Some(def) = ops::lookup(op.text) else {
+        let Some((def, build)) = ops::lookup(op.text) else {
             self.unknown_op(op);
             return None;
         };
         let set = self.attrs(def, op, attrs, attrs_span)?;
-        let built = (def.build)(&set);
+        let built = build(&set);
         let arity = built.arity();
         if !arity.accepts(operands.len()) {
             let span = operands.last().map_or(op.span, |l| op.span.to(l.span));
@@ -332,7 +333,7 @@ impl<'a> Lowerer<'a, '_> {
     /// in defaults.
     fn attrs(
         &mut self,
-        def: &OpDef,
+        def: &OpSchema,
         op: Name<'a>,
         attrs: &[AttrAst<'a>],
         attrs_span: Option<Span>,

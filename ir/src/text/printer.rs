@@ -5,8 +5,8 @@
 //! nothing depends on petgraph indices. Parsing the text gives back an equal
 //! graph, and printing that graph gives the same text.
 
-use super::ops::printed_attrs;
 use crate::graph::{Graph, ValueId};
+use crate::op::printed_attrs;
 use crate::op::{ConstData, Op};
 use crate::tensor::TensorData;
 use crate::types::{ElemType, TensorType, fmt_f32};

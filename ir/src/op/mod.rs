@@ -10,7 +10,14 @@
 //! `[x1_begin, x2_begin, x1_end, x2_end]`); strides and dilations are
 //! `[height, width]`.
 
+pub(crate) mod attrs;
+
 use crate::tensor::TensorData;
+use attrs::{
+    AVGPOOL, AXIS, CLAMP, CLAMP_INT, CONV, CONV_INT, FLATTEN, INT, MAXPOOL, MODE, NONE, PERM,
+};
+pub use attrs::{AttrDefault, AttrKind, AttrSpec, AttrValue};
+pub(crate) use attrs::{AttrSet, printed_attrs};
 use std::fmt;
 
 /// How a rescale by a real multiplier `M` is carried out on integers. See
@@ -175,69 +182,185 @@ impl std::hash::Hash for ConstData {
     }
 }
 
-/// An operation. Operands are the node's arguments in order (see
-/// [`crate::Graph::args`]); the result type is the node's type.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Op {
+/// Which part of the op set an op belongs to. The verifier's rules are
+/// filed by family (`verify/rules/{float, quant, int, movement, dynamic}.rs`),
+/// and `qcc` lists ops by family in its documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OpFamily {
+    /// Graph inputs and constants.
+    Structure,
+    /// Float arithmetic (some of it also defined on quantized tensors, as
+    /// the pools).
+    Float,
+    /// Data movement: the values are unchanged, only their places.
+    Movement,
+    /// Conversions between float and quantized values, and between scales.
+    Quant,
+    /// Integer arithmetic on stored values and i32 accumulators.
+    Int,
+    /// Quantization parameters computed at run time (ONNX dynamic
+    /// quantization).
+    Dynamic,
+}
+
+impl OpFamily {
+    pub const ALL: [OpFamily; 6] = [
+        OpFamily::Structure,
+        OpFamily::Float,
+        OpFamily::Movement,
+        OpFamily::Quant,
+        OpFamily::Int,
+        OpFamily::Dynamic,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OpFamily::Structure => "structure",
+            OpFamily::Float => "float",
+            OpFamily::Movement => "movement",
+            OpFamily::Quant => "quant",
+            OpFamily::Int => "int",
+            OpFamily::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// What the op table says about one op: everything about it that is not
+/// its typing rule (the verifier), its meaning (the interpreter) or its
+/// machine code (codegen).
+#[derive(Debug)]
+pub struct OpSchema {
+    pub kind: OpKind,
+    /// The name in the text format.
+    pub name: &'static str,
+    pub family: OpFamily,
+    pub arity: Arity,
+    /// Its attributes, in the order the printer writes them.
+    pub attrs: &'static [AttrSpec],
+    /// Builds the op from validated attributes; `None` for the ops that have
+    /// no `%v = name ...` form (`input`, and `const` with its own syntax).
+    pub(crate) build: Option<BuildOp>,
+    /// The op's doc comment, one line per `///` line.
+    pub doc: &'static str,
+}
+
+/// Builds an op from its validated attributes.
+pub(crate) type BuildOp = fn(&AttrSet) -> Op;
+
+/// Declares every op once: its variant of [`Op`] (with its payload and doc
+/// comment), its text name, family, arity, attribute schema and how the
+/// parser builds it. [`Op`], [`OpKind`], [`Op::kind`] and [`SCHEMA`] are
+/// generated from this one list; `Op::name`, `Op::arity`, [`OP_NAMES`], the
+/// parser's op table and the printer's defaults all read [`SCHEMA`].
+macro_rules! declare_ops {
+    (
+        $(
+            $(#[doc = $doc:literal])*
+            $variant:ident $( ( $($tuple:ty),* ) )? $( { $($field:ident : $fty:ty),* $(,)? } )?
+                => $name:literal, $family:ident, $arity:expr, $attrs:expr, $build:expr;
+        )*
+    ) => {
+        /// An operation. Operands are the node's arguments in order (see
+        /// [`crate::Graph::args`]); the result type is the node's type.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum Op {
+            $( $(#[doc = $doc])* $variant $( ( $($tuple),* ) )? $( { $($field : $fty),* } )?, )*
+        }
+
+        /// The op without its attributes: an index into [`SCHEMA`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum OpKind {
+            $( $variant, )*
+        }
+
+        impl Op {
+            pub fn kind(&self) -> OpKind {
+                match self {
+                    $( Op::$variant { .. } => OpKind::$variant, )*
+                }
+            }
+        }
+
+        /// The op table, in [`OpKind`] order.
+        pub const SCHEMA: &[OpSchema] = &[
+            $(
+                OpSchema {
+                    kind: OpKind::$variant,
+                    name: $name,
+                    family: OpFamily::$family,
+                    arity: {
+                        #[allow(unused_imports)]
+                        use Arity::{AtLeast, Exactly, Range};
+                        $arity
+                    },
+                    attrs: $attrs,
+                    build: $build,
+                    doc: concat!($($doc, "\n",)*),
+                },
+            )*
+        ];
+    };
+}
+
+declare_ops! {
     // ---- graph structure ----
     /// The graph's input number `n` (its name is the node's name).
-    Input(usize),
+    Input(usize) => "input", Structure, Exactly(0), NONE, None;
     /// A constant.
-    Const(ConstData),
+    Const(ConstData) => "const", Structure, Exactly(0), NONE, None;
 
     // ---- float ops (f32 in, f32 out) ----
     /// `matmul a, b`: a `[..., M, K]` × b `[K, N]` or `[..., K, N]` (same
     /// batch dims) → `[..., M, N]`.
-    MatMul,
+    MatMul => "matmul", Float, Exactly(2), NONE, Some(|_| Op::MatMul);
     /// `dense x, w[, b]`: x `[M, K]`, w `[N, K]`, b `[N]` → `x·wᵀ + b`, `[M, N]`.
-    Dense,
+    Dense => "dense", Float, Range(2, 3), NONE, Some(|_| Op::Dense);
     /// `conv2d x, w[, b]`: x `[N, C, H, W]`, w `[O, C/groups, KH, KW]`, b `[O]`.
-    Conv2d(Conv2dAttrs),
+    Conv2d(Conv2dAttrs) => "conv2d", Float, Range(2, 3), CONV, Some(|a| Op::Conv2d(a.conv()));
     /// Elementwise with numpy broadcasting.
-    Add,
+    Add => "add", Float, Exactly(2), NONE, Some(|_| Op::Add);
     /// Elementwise with numpy broadcasting.
-    Mul,
-    Relu,
-    Clamp {
-        min: F32Attr,
-        max: F32Attr,
-    },
+    Mul => "mul", Float, Exactly(2), NONE, Some(|_| Op::Mul);
+    /// `max(x, 0)`.
+    Relu => "relu", Float, Exactly(1), NONE, Some(|_| Op::Relu);
+    /// `min(max(x, min), max)`.
+    Clamp { min: F32Attr, max: F32Attr } => "clamp", Float, Exactly(1), CLAMP,
+        Some(|a| Op::Clamp { min: a.float("min"), max: a.float("max") });
     /// Also on quantized and integer tensors (same type in and out).
-    MaxPool2d(Pool2dAttrs),
+    MaxPool2d(Pool2dAttrs) => "maxpool2d", Float, Exactly(1), MAXPOOL,
+        Some(|a| Op::MaxPool2d(a.pool()));
     /// f32, or quantized in and out (sum of `q - zp` in i32, then rescaled).
-    AvgPool2d(Pool2dAttrs),
+    AvgPool2d(Pool2dAttrs) => "avgpool2d", Float, Exactly(1), AVGPOOL,
+        Some(|a| Op::AvgPool2d(a.pool()));
     /// `[N, C, H, W]` → `[N, C, 1, 1]`; f32, or quantized like avgpool2d.
-    GlobalAvgPool {
-        mode: RequantMode,
-    },
+    GlobalAvgPool { mode: RequantMode } => "global_avgpool", Float, Exactly(1), MODE,
+        Some(|a| Op::GlobalAvgPool { mode: a.mode("mode") });
+
+    // ---- data movement (any element type) ----
     /// Any element type; the target shape is the result type's shape.
-    Reshape,
+    Reshape => "reshape", Movement, Exactly(1), NONE, Some(|_| Op::Reshape);
     /// Any element type; `[d0..d(axis-1)] × [d(axis)..]` → 2-d.
-    Flatten {
-        axis: usize,
-    },
+    Flatten { axis: usize } => "flatten", Movement, Exactly(1), FLATTEN,
+        Some(|a| Op::Flatten { axis: a.size("axis") });
     /// Any element type.
-    Transpose {
-        perm: Vec<usize>,
-    },
+    Transpose { perm: Vec<usize> } => "transpose", Movement, Exactly(1), PERM,
+        Some(|a| Op::Transpose { perm: a.sizes("perm") });
     /// Any element type; quantized inputs must all have the result's params.
-    Concat {
-        axis: usize,
-    },
-    Softmax {
-        axis: usize,
-    },
+    Concat { axis: usize } => "concat", Movement, AtLeast(1), AXIS,
+        Some(|a| Op::Concat { axis: a.size("axis") });
+    /// Softmax along `axis` (f32; listed here to keep the documented order).
+    Softmax { axis: usize } => "softmax", Float, Exactly(1), AXIS,
+        Some(|a| Op::Softmax { axis: a.size("axis") });
 
     // ---- quantization ----
     /// f32 → quantized: `saturate(round_half_even(x / s) + z)`.
-    Quantize,
+    Quantize => "quantize", Quant, Exactly(1), NONE, Some(|_| Op::Quantize);
     /// quantized → f32: `(q - z) * s`.
-    Dequantize,
+    Dequantize => "dequantize", Quant, Exactly(1), NONE, Some(|_| Op::Dequantize);
     /// quantized (or i32 accumulator type) → quantized, by the real multiplier
     /// `s_in / s_out` (per axis if either is), with the given arithmetic.
-    Requantize {
-        mode: RequantMode,
-    },
+    Requantize { mode: RequantMode } => "requantize", Quant, Exactly(1), MODE,
+        Some(|a| Op::Requantize { mode: a.mode("mode") });
 
     // ---- integer ops ----
     /// `matmul_int x, w[, bias[, rs]]`: Σ (x − zx)(w − zw) + bias, exact in
@@ -247,48 +370,49 @@ pub enum Op {
     /// the weight zero-point term is `zw · rs` instead:
     /// `Σ (x − zx)·w − zw·rs + bias`. With [`IntAttrs::zx_in_bias`], x's
     /// zero point is not subtracted.
-    MatMulInt(IntAttrs),
+    MatMulInt(IntAttrs) => "matmul_int", Int, Range(2, 4), INT,
+        Some(|a| Op::MatMulInt(a.int_attrs()));
     /// `conv2d_int x, w[, bias]`: like `conv2d` on `q − z`; padding reads zx.
-    Conv2dInt(Conv2dAttrs, IntAttrs),
-    /// `lookup x, table`: `table[x as byte]` elementwise: `x` 8-bit (u8 or
-    /// i8, quantized or plain), `table` 256 values of the result's 8-bit
-    /// storage indexed by x's stored byte (two's complement for i8).
-    Lookup,
+    Conv2dInt(Conv2dAttrs, IntAttrs) => "conv2d_int", Int, Range(2, 3), CONV_INT,
+        Some(|a| Op::Conv2dInt(a.conv(), a.int_attrs()));
     /// `row_sums x`: `Σ_k (x[..., m, k] − zx)` over the last axis, exact,
     /// as i32 `[..., M, 1]` (the run-time term `zw · Σx` of a `matmul_int`
     /// whose weights are not constant and have a zero point).
-    RowSums,
+    RowSums => "row_sums", Int, Exactly(1), NONE, Some(|_| Op::RowSums);
+    /// `lookup x, table`: `table[x as byte]` elementwise: `x` 8-bit (u8 or
+    /// i8, quantized or plain), `table` 256 values of the result's 8-bit
+    /// storage indexed by x's stored byte (two's complement for i8).
+    Lookup => "lookup", Int, Exactly(2), NONE, Some(|_| Op::Lookup);
     /// `add_int a, b`: both sides rescaled to the result's scale, summed,
     /// rounded once per `mode` (see semantics.md), broadcast like `add`.
-    AddInt {
-        mode: RequantMode,
-    },
+    AddInt { mode: RequantMode } => "add_int", Int, Exactly(2), MODE,
+        Some(|a| Op::AddInt { mode: a.mode("mode") });
     /// Clamp of stored integer values (same type in and out).
-    ClampInt {
-        min: i64,
-        max: i64,
-    },
+    ClampInt { min: i64, max: i64 } => "clamp_int", Int, Exactly(1), CLAMP_INT,
+        Some(|a| Op::ClampInt { min: a.int("min"), max: a.int("max") });
 
     // ---- run-time quantization parameters (ONNX dynamic quantization) ----
     /// `dynamic_scale x`: the f32 scale (rank 0) ONNX's
     /// DynamicQuantizeLinear computes from the data of `x` (u8 range).
-    DynamicScale,
+    DynamicScale => "dynamic_scale", Dynamic, Exactly(1), NONE, Some(|_| Op::DynamicScale);
     /// `dynamic_zero_point x`: the u8 zero point (rank 0) that goes with
     /// [`Op::DynamicScale`].
-    DynamicZeroPoint,
+    DynamicZeroPoint => "dynamic_zero_point", Dynamic, Exactly(1), NONE,
+        Some(|_| Op::DynamicZeroPoint);
     /// `quantize_dyn x, s, z`: quantize with scale and zero point operands
     /// (broadcast to `x`'s shape) into a plain integer tensor of `z`'s type.
-    QuantizeDyn,
+    QuantizeDyn => "quantize_dyn", Dynamic, Exactly(3), NONE, Some(|_| Op::QuantizeDyn);
     /// `dequantize_dyn q, s, z`: `f32(q − z) · s` with scale and zero point
     /// operands broadcast to `q`'s shape.
-    DequantizeDyn,
+    DequantizeDyn => "dequantize_dyn", Dynamic, Exactly(3), NONE, Some(|_| Op::DequantizeDyn);
     /// `matmul_int_dyn x, w, zx, zw`: `Σ (x − zx)(w − zw)` exact in i32, plain
     /// integer operands, the zero points operands (`zx` rank 0, `zw` rank 0
     /// or `[N]`).
-    MatMulIntDyn,
+    MatMulIntDyn => "matmul_int_dyn", Dynamic, Exactly(4), NONE, Some(|_| Op::MatMulIntDyn);
     /// `conv2d_int_dyn x, w, zx, zw`: `conv2d` on `(x − zx)(w − zw[o])`,
     /// the zero points operands; padding reads `zx`.
-    Conv2dIntDyn(Conv2dAttrs),
+    Conv2dIntDyn(Conv2dAttrs) => "conv2d_int_dyn", Dynamic, Exactly(4), CONV,
+        Some(|a| Op::Conv2dIntDyn(a.conv()));
 }
 
 /// An `f32` attribute compared, ordered and hashed by its bits.
@@ -340,106 +464,54 @@ impl fmt::Display for Arity {
 /// Names of all ops that may appear in the text format, in the order they are
 /// documented. (`input` is not written as an op: inputs are the graph's
 /// parameters.)
-pub const OP_NAMES: &[&str] = &[
-    "const",
-    "matmul",
-    "dense",
-    "conv2d",
-    "add",
-    "mul",
-    "relu",
-    "clamp",
-    "maxpool2d",
-    "avgpool2d",
-    "global_avgpool",
-    "reshape",
-    "flatten",
-    "transpose",
-    "concat",
-    "softmax",
-    "quantize",
-    "dequantize",
-    "requantize",
-    "matmul_int",
-    "conv2d_int",
-    "row_sums",
-    "lookup",
-    "add_int",
-    "clamp_int",
-    "dynamic_scale",
-    "dynamic_zero_point",
-    "quantize_dyn",
-    "dequantize_dyn",
-    "matmul_int_dyn",
-    "conv2d_int_dyn",
-];
+pub const OP_NAMES: &[&str] = &{
+    let mut names = [""; SCHEMA.len() - 1];
+    let mut i = 1;
+    while i < SCHEMA.len() {
+        names[i - 1] = SCHEMA[i].name;
+        i += 1;
+    }
+    names
+};
+
+impl OpKind {
+    /// Every op kind, in table order.
+    pub fn all() -> impl Iterator<Item = OpKind> {
+        SCHEMA.iter().map(|s| s.kind)
+    }
+
+    /// The op's entry in the table.
+    pub fn schema(self) -> &'static OpSchema {
+        &SCHEMA[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.schema().name
+    }
+
+    pub fn family(self) -> OpFamily {
+        self.schema().family
+    }
+}
 
 impl Op {
+    /// The op's entry in the table.
+    pub fn schema(&self) -> &'static OpSchema {
+        self.kind().schema()
+    }
+
     /// The op's name in the text format.
     pub fn name(&self) -> &'static str {
-        match self {
-            Op::Input(_) => "input",
-            Op::Const(_) => "const",
-            Op::MatMul => "matmul",
-            Op::Dense => "dense",
-            Op::Conv2d(_) => "conv2d",
-            Op::Add => "add",
-            Op::Mul => "mul",
-            Op::Relu => "relu",
-            Op::Clamp { .. } => "clamp",
-            Op::MaxPool2d(_) => "maxpool2d",
-            Op::AvgPool2d(_) => "avgpool2d",
-            Op::GlobalAvgPool { .. } => "global_avgpool",
-            Op::Reshape => "reshape",
-            Op::Flatten { .. } => "flatten",
-            Op::Transpose { .. } => "transpose",
-            Op::Concat { .. } => "concat",
-            Op::Softmax { .. } => "softmax",
-            Op::Quantize => "quantize",
-            Op::Dequantize => "dequantize",
-            Op::Requantize { .. } => "requantize",
-            Op::MatMulInt(_) => "matmul_int",
-            Op::Conv2dInt(..) => "conv2d_int",
-            Op::RowSums => "row_sums",
-            Op::Lookup => "lookup",
-            Op::AddInt { .. } => "add_int",
-            Op::ClampInt { .. } => "clamp_int",
-            Op::DynamicScale => "dynamic_scale",
-            Op::DynamicZeroPoint => "dynamic_zero_point",
-            Op::QuantizeDyn => "quantize_dyn",
-            Op::DequantizeDyn => "dequantize_dyn",
-            Op::MatMulIntDyn => "matmul_int_dyn",
-            Op::Conv2dIntDyn(_) => "conv2d_int_dyn",
-        }
+        self.schema().name
     }
 
     /// How many operands the op takes.
     pub fn arity(&self) -> Arity {
-        match self {
-            Op::Input(_) | Op::Const(_) => Arity::Exactly(0),
-            Op::Dense | Op::Conv2d(_) | Op::Conv2dInt(..) => Arity::Range(2, 3),
-            Op::MatMulInt(_) => Arity::Range(2, 4),
-            Op::MatMul | Op::Add | Op::Mul | Op::AddInt { .. } | Op::Lookup => Arity::Exactly(2),
-            Op::QuantizeDyn | Op::DequantizeDyn => Arity::Exactly(3),
-            Op::MatMulIntDyn | Op::Conv2dIntDyn(_) => Arity::Exactly(4),
-            Op::Concat { .. } => Arity::AtLeast(1),
-            Op::Relu
-            | Op::Clamp { .. }
-            | Op::MaxPool2d(_)
-            | Op::AvgPool2d(_)
-            | Op::GlobalAvgPool { .. }
-            | Op::Reshape
-            | Op::Flatten { .. }
-            | Op::Transpose { .. }
-            | Op::Softmax { .. }
-            | Op::Quantize
-            | Op::Dequantize
-            | Op::Requantize { .. }
-            | Op::ClampInt { .. }
-            | Op::DynamicScale
-            | Op::DynamicZeroPoint
-            | Op::RowSums => Arity::Exactly(1),
-        }
+        self.schema().arity
+    }
+
+    pub fn family(&self) -> OpFamily {
+        self.schema().family
     }
 
     pub fn is_const(&self) -> bool {
@@ -457,6 +529,16 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_is_in_kind_order() {
+        for (i, s) in SCHEMA.iter().enumerate() {
+            assert_eq!(s.kind as usize, i, "{}", s.name);
+            assert!(!s.doc.trim().is_empty(), "{} has no doc line", s.name);
+        }
+        assert_eq!(OP_NAMES.len() + 1, SCHEMA.len());
+        assert_eq!(SCHEMA[0].kind, OpKind::Input);
+    }
 
     #[test]
     fn names_are_unique_and_listed() {
