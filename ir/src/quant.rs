@@ -242,6 +242,44 @@ impl Rescale {
         }
     }
 
+    /// [`Rescale::new`] after checking everything it relies on; the one
+    /// check every stage (verifier, interpreter, code generator) applies, so
+    /// that they accept the same rescales (docs/semantics.md §
+    /// Requantization):
+    ///
+    /// - both scales finite and positive, `divisor ≥ 1`;
+    /// - the real multiplier `s_in / (s_out · divisor)` (f64) below 2^31 in
+    ///   every mode (in float mode a larger one would only saturate, but the
+    ///   fixed-point modes cannot represent it, and one rule for all modes
+    ///   keeps a graph valid whatever arithmetic a pass picks);
+    /// - in the fixed-point modes, a multiplier that does not round up to
+    ///   2^31 (a shift above 31).
+    pub fn try_new(
+        mode: RequantMode,
+        s_in: f32,
+        s_out: f32,
+        divisor: u32,
+    ) -> Result<Rescale, RescaleError> {
+        let positive = |s: f32| s.is_finite() && s > 0.0;
+        if !positive(s_in) || !positive(s_out) || divisor == 0 {
+            return Err(RescaleError::BadScales {
+                s_in,
+                s_out,
+                divisor,
+            });
+        }
+        let real = Rescale::real_multiplier(s_in, s_out, divisor);
+        if real >= MAX_MULTIPLIER {
+            return Err(RescaleError::TooLarge { real });
+        }
+        match Rescale::new(mode, s_in, s_out, divisor) {
+            Rescale::SingleRound(fm) | Rescale::DoubleRound(fm) if fm.shift > 31 => {
+                Err(RescaleError::RoundsTo2p31 { real, mode })
+            }
+            r => Ok(r),
+        }
+    }
+
     /// The real multiplier of a rescale from `s_in` to `s_out` (what the
     /// verifier bounds): `s_in / (s_out · divisor)` in f64.
     pub fn real_multiplier(s_in: f32, s_out: f32, divisor: u32) -> f64 {
@@ -269,6 +307,41 @@ impl Rescale {
     }
 }
 
+/// Why a rescale cannot be built ([`Rescale::try_new`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RescaleError {
+    /// A scale is zero, negative, infinite or NaN, or the divisor is 0.
+    BadScales { s_in: f32, s_out: f32, divisor: u32 },
+    /// The real multiplier is 2^31 or more.
+    TooLarge { real: f64 },
+    /// A fixed-point multiplier just below 2^31 rounds up to 2^31.
+    RoundsTo2p31 { real: f64, mode: RequantMode },
+}
+
+impl std::fmt::Display for RescaleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            RescaleError::BadScales {
+                s_in,
+                s_out,
+                divisor,
+            } => write!(
+                f,
+                "cannot rescale from scale {s_in:?} to {s_out:?} (divisor {divisor})"
+            ),
+            RescaleError::TooLarge { real } => {
+                write!(f, "the multiplier {real:e} is not below 2^31")
+            }
+            RescaleError::RoundsTo2p31 { real, mode } => write!(
+                f,
+                "the multiplier {real:e} rounds to 2^31 in mode {mode}; it must be < 2^31 - 1/2"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RescaleError {}
+
 /// Scale and zero point for real values in `[min, max]` stored in integers
 /// `[qmin, qmax]` (asymmetric, as onnxruntime's quantization tools do):
 ///
@@ -292,6 +365,41 @@ pub fn choose_params(min: f32, max: f32, qmin: i64, qmax: i64) -> (f32, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn try_new_is_the_one_rescale_check() {
+        use RequantMode::*;
+        for mode in RequantMode::ALL {
+            assert!(Rescale::try_new(mode, 0.5, 0.25, 1).is_ok());
+            for (si, so, d) in [
+                (0.0, 1.0, 1),
+                (1.0, -1.0, 1),
+                (f32::NAN, 1.0, 1),
+                (1.0, 1.0, 0),
+            ] {
+                assert!(matches!(
+                    Rescale::try_new(mode, si, so, d),
+                    Err(RescaleError::BadScales { .. })
+                ));
+            }
+            // 2^31 and more is refused in every mode, float included.
+            assert_eq!(
+                Rescale::try_new(mode, 1.0, 2f32.powi(-31), 1),
+                Err(RescaleError::TooLarge {
+                    real: 2f64.powi(31)
+                })
+            );
+        }
+        // Just below 2^31: float keeps it, the fixed-point modes round it
+        // up to 2^31 and refuse it.
+        let (si, so) = (1.0f32, 1.0 / 2147483520.0f32);
+        let real = Rescale::real_multiplier(si, so, 1);
+        assert!(real < MAX_MULTIPLIER);
+        assert!(Rescale::try_new(Float, si, so, 1).is_ok());
+        let fm = FixedMultiplier::from_real(real);
+        let fixed = Rescale::try_new(SingleRound, si, so, 1);
+        assert_eq!(fixed.is_err(), fm.shift > 31, "{fixed:?} {fm:?}");
+    }
 
     #[test]
     fn ties_round_to_even() {

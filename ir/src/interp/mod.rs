@@ -43,7 +43,7 @@ mod tests;
 
 use crate::graph::{Graph, ValueId};
 use crate::op::{Op, RequantMode};
-use crate::quant::{self, MAX_MULTIPLIER, Rescale};
+use crate::quant::{self, Rescale};
 use crate::tensor::{Tensor, TensorData};
 use crate::types::{QuantType, ScalarType, TensorType};
 use std::collections::{HashMap, HashSet};
@@ -468,34 +468,10 @@ fn saturate_wide(v: i128, lo: i64, hi: i64) -> i64 {
     quant::saturate(v.clamp(i64::MIN as i128, i64::MAX as i128) as i64, lo, hi)
 }
 
-/// The rescale by `s_in / (s_out · divisor)` in `mode` ([`Rescale::new`]),
-/// after checking what it relies on: the fixed-point modes need a multiplier
-/// below 2^31 whose shift, after the 2^31 corner of
-/// `FixedMultiplier::from_real`, is at most 31.
+/// The rescale by `s_in / (s_out · divisor)` in `mode`, checked
+/// ([`Rescale::try_new`]).
 fn rescale(mode: RequantMode, s_in: f32, s_out: f32, divisor: u32) -> Result<Rescale, String> {
-    let positive = |s: f32| s.is_finite() && s > 0.0;
-    if !positive(s_in) || !positive(s_out) || divisor == 0 {
-        return Err(format!(
-            "cannot rescale from scale {s_in:?} to {s_out:?} (divisor {divisor})"
-        ));
-    }
-    if mode == RequantMode::Float {
-        return Ok(Rescale::new(mode, s_in, s_out, divisor));
-    }
-    let real = Rescale::real_multiplier(s_in, s_out, divisor);
-    if real >= MAX_MULTIPLIER {
-        return Err(format!(
-            "the multiplier {real:e} (= {s_in:?} / ({s_out:?} · {divisor})) is not below 2^31, which {mode} requires"
-        ));
-    }
-    let r = Rescale::new(mode, s_in, s_out, divisor);
-    match r {
-        Rescale::SingleRound(fm) | Rescale::DoubleRound(fm) if fm.shift > 31 => Err(format!(
-            "the multiplier {real:e} rounds to 2^31, whose shift {} exceeds 31",
-            fm.shift
-        )),
-        _ => Ok(r),
-    }
+    Rescale::try_new(mode, s_in, s_out, divisor).map_err(|e| e.to_string())
 }
 
 fn unsupported(graph: &Graph, v: ValueId, reason: String) -> InterpError {
