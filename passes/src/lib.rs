@@ -44,40 +44,7 @@ pub struct PassOptions {
     pub verify_each: bool,
 }
 
-/// Which dot-product kernels run the graph, as far as the layout of their
-/// weights goes (`pick-layout`; the layouts are `qcc_ir::layout`'s).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum LayoutTarget {
-    /// Any machine (the scalar loops, or unknown): weights stay row-major.
-    #[default]
-    Portable,
-    /// 4-way dot-product micro-kernels (AVX512-VNNI, AVX-VNNI, and the
-    /// 128-bit Cranelift tree): panels with `K` padded to 4 (`#k4n64`).
-    Vnni,
-    /// AMX-INT8 tiles for the GEMMs large enough for them (`K` padded to
-    /// 64, `#k4n64_k64`), the VNNI panels for the others.
-    Amx,
-}
-
-impl LayoutTarget {
-    pub const ALL: [LayoutTarget; 3] = [
-        LayoutTarget::Portable,
-        LayoutTarget::Vnni,
-        LayoutTarget::Amx,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            LayoutTarget::Portable => "portable",
-            LayoutTarget::Vnni => "vnni",
-            LayoutTarget::Amx => "amx",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<LayoutTarget> {
-        LayoutTarget::ALL.into_iter().find(|t| t.name() == s)
-    }
-}
+pub use qcc_ir::target::LayoutTarget;
 
 /// What a pass reports: counters (`--stats`) and remarks for the user (for
 /// example an op left in float because it has no integer form).

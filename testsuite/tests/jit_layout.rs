@@ -306,23 +306,6 @@ fn packed_convs_match_the_interpreter() {
     }
 }
 
-/// `pick-layout` pads K to 64 exactly where the code generator runs a GEMM
-/// on AMX tiles: the two copies of the rule agree.
-#[test]
-fn amx_rule_agrees_with_the_code_generator() {
-    for m in [1, 7, 8, 9, 64, 4096] {
-        for k in [1, 47, 48, 64, 4096] {
-            for n in [1, 16, 64, 4096] {
-                assert_eq!(
-                    qcc_passes::rules::pick_layout::amx_gemm_pays(m, k, n),
-                    qcc_codegen::amx_gemm_pays(m, k, n),
-                    "{m}x{k}x{n}"
-                );
-            }
-        }
-    }
-}
-
 /// The default pipeline on this host's target, then the JIT: what
 /// `qcc run` does. The result equals the interpreter on the compiled graph,
 /// and on an AVX-512 or AMX host the GEMMs took their weights as packed.

@@ -51,13 +51,7 @@ pub(crate) struct ConvShape {
     pub ow: usize,
 }
 
-/// Whether the AMX path runs a GEMM of this size (else AVX512-VNNI does):
-/// at least 8 rows, `k ≥ 48` and `m·k·n ≥ 2^18`. The `pick-layout` pass
-/// keeps the same rule (`passes::rules::pick_layout`), so that it packs
-/// `K` to 64 exactly where this path reads it so.
-pub fn amx_gemm_pays(m: usize, k: usize, n: usize) -> bool {
-    m >= 8 && k >= 48 && m.saturating_mul(k).saturating_mul(n) >= 1 << 18
-}
+pub use qcc_ir::target::amx_gemm_pays;
 
 /// The path a GEMM of `m × k × n` runs on when `path` is asked for.
 fn gemm_path(path: DotPath, m: usize, k: usize, n: usize) -> DotPath {

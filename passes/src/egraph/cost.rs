@@ -9,7 +9,7 @@
 //! point is not in the bias pays a little for the term the kernel folds.
 //!
 //! A `matmul_int` / `conv2d_int` whose constant weights are not in the
-//! layout the target's kernels read (`rules::pick_layout::preferred_layout`)
+//! layout the target's kernels read (`qcc_ir::target::preferred_layout`)
 //! costs one more, so that `pick-layout`'s packed alternative wins.
 //!
 //! The cost of an e-node is a pair compared lexicographically: the most
@@ -104,7 +104,7 @@ impl CostFunction<QNode> for QCost<'_> {
         if matches!(entry.op, Op::MatMulInt(_) | Op::Conv2dInt(..))
             && args.len() >= 2
             && self.eg[enode.children[1]].data.konst.is_some()
-            && crate::rules::pick_layout::preferred_layout(
+            && qcc_ir::target::preferred_layout(
                 self.eg.analysis.target,
                 &entry.op,
                 args[0],
