@@ -34,6 +34,7 @@ pub mod text;
 pub mod types;
 pub mod verify;
 pub mod weights;
+pub mod window;
 
 pub use diag::{Diagnostic, Span};
 pub use graph::{Graph, Node, Output, TypeAlias, ValueId};

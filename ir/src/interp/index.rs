@@ -7,6 +7,7 @@
 //! `InterpError::Unsupported`.
 
 use crate::op::Conv2dAttrs;
+use crate::window::Window;
 
 /// Number of elements of a shape (1 for rank 0).
 pub(super) fn num_elements(shape: &[usize]) -> usize {
@@ -191,139 +192,6 @@ impl MatDims {
             0
         };
         base + k * self.n + j
-    }
-}
-
-/// The geometry of a 2-d sliding window over an `H × W` plane (convolution or
-/// pooling): kernel, strides, pads `[top, left, bottom, right]`, dilations,
-/// and the output size `OH × OW` with
-/// `OH = ⌊(H + pt + pb − dh·(KH − 1) − 1) / sh⌋ + 1` (pooling: `dh = 1`).
-#[derive(Clone, Debug)]
-pub(super) struct Window {
-    pub h: usize,
-    pub w: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub dh: usize,
-    pub dw: usize,
-    pub pt: usize,
-    pub pl: usize,
-    pub oh: usize,
-    pub ow: usize,
-}
-
-impl Window {
-    pub(super) fn new(
-        plane: [usize; 2],
-        kernel: [usize; 2],
-        strides: [usize; 2],
-        pads: [usize; 4],
-        dilations: [usize; 2],
-    ) -> Result<Window, String> {
-        if kernel.contains(&0) {
-            return Err(format!("kernel size {kernel:?} must be ≥ 1"));
-        }
-        if strides.contains(&0) {
-            return Err(format!("strides {strides:?} must be ≥ 1"));
-        }
-        if dilations.contains(&0) {
-            return Err(format!("dilations {dilations:?} must be ≥ 1"));
-        }
-        let [pt, pl, pb, pr] = pads;
-        let out = |size: usize, before: usize, after: usize, k: usize, d: usize, s: usize| {
-            // Checked, so that absurd attributes are an error, not an overflow.
-            let padded = size.checked_add(before)?.checked_add(after)?;
-            if padded > usize::MAX / 4 {
-                return None;
-            }
-            let span = d.checked_mul(k - 1)?.checked_add(1)?;
-            padded.checked_sub(span).map(|r| r / s + 1)
-        };
-        let oh = out(plane[0], pt, pb, kernel[0], dilations[0], strides[0]);
-        let ow = out(plane[1], pl, pr, kernel[1], dilations[1], strides[1]);
-        let (Some(oh), Some(ow)) = (oh, ow) else {
-            return Err(format!(
-                "the window (kernel {kernel:?}, dilations {dilations:?}) does not fit the padded input {plane:?} with pads {pads:?}"
-            ));
-        };
-        Ok(Window {
-            h: plane[0],
-            w: plane[1],
-            kh: kernel[0],
-            kw: kernel[1],
-            sh: strides[0],
-            sw: strides[1],
-            dh: dilations[0],
-            dw: dilations[1],
-            pt,
-            pl,
-            oh,
-            ow,
-        })
-    }
-
-    /// The input position `(row, column)` read by kernel tap `(ky, kx)` of
-    /// output position `(oy, ox)`: `(oy·sh − pt + ky·dh, ox·sw − pl + kx·dw)`,
-    /// or `None` when it lies in the padding.
-    pub(super) fn position(
-        &self,
-        oy: usize,
-        ox: usize,
-        ky: usize,
-        kx: usize,
-    ) -> Option<(usize, usize)> {
-        let row = (oy * self.sh + ky * self.dh).checked_sub(self.pt)?;
-        let col = (ox * self.sw + kx * self.dw).checked_sub(self.pl)?;
-        (row < self.h && col < self.w).then_some((row, col))
-    }
-
-    /// The kernel taps `k` (along one dimension) whose input coordinate
-    /// `base + k·d` lies in `0..size`, where `base = o·s − p` may be
-    /// negative: the taps that read real elements.
-    fn real_taps(
-        o: usize,
-        s: usize,
-        p: usize,
-        d: usize,
-        k: usize,
-        size: usize,
-    ) -> std::ops::Range<usize> {
-        let base = (o * s) as i128 - p as i128;
-        let d = d as i128;
-        // First tap with base + k·d ≥ 0, last with base + k·d ≤ size − 1.
-        let lo = if base >= 0 { 0 } else { (-base + d - 1) / d };
-        let hi = if size as i128 - 1 - base < 0 {
-            0
-        } else {
-            (size as i128 - 1 - base) / d + 1
-        };
-        let lo = lo.min(k as i128) as usize;
-        let hi = hi.min(k as i128) as usize;
-        lo..hi.max(lo)
-    }
-
-    /// Calls `f(row, column)` for every kernel tap of output `(oy, ox)` that
-    /// reads a real element (not the padding), in row-major kernel order.
-    /// Only those taps are visited, so the cost does not depend on the pads.
-    pub(super) fn for_each_real_position(
-        &self,
-        oy: usize,
-        ox: usize,
-        mut f: impl FnMut(usize, usize),
-    ) {
-        let rows = Self::real_taps(oy, self.sh, self.pt, self.dh, self.kh, self.h);
-        let cols = Self::real_taps(ox, self.sw, self.pl, self.dw, self.kw, self.w);
-        for ky in rows {
-            for kx in cols.clone() {
-                // The taps are real, so the subtractions cannot underflow.
-                f(
-                    oy * self.sh + ky * self.dh - self.pt,
-                    ox * self.sw + kx * self.dw - self.pl,
-                );
-            }
-        }
     }
 }
 

@@ -4,11 +4,12 @@
 #![allow(clippy::assign_op_pattern)] // sums are written `sum = sum + x`, as in `float`
 
 use super::float::maximum;
-use super::index::{Window, for_each_nchw, nchw, rank4};
+use super::index::{for_each_nchw, nchw, rank4};
 use super::{Arg, Vals, expect_shape, rescale, saturate_wide};
 use crate::op::{Pool2dAttrs, RequantMode};
 use crate::quant::Rescale;
 use crate::types::TensorType;
+use crate::window::Window;
 use std::collections::BTreeMap;
 
 /// The input's `[N, C, H, W]` and the window, after checking the pooling
