@@ -28,6 +28,7 @@ pub mod limits;
 pub mod npy;
 pub mod op;
 pub mod quant;
+pub mod signature;
 pub mod target;
 pub mod tensor;
 pub mod text;

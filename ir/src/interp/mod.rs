@@ -26,7 +26,7 @@
 //!
 //! The interpreter expects a verified graph, but it never panics on one it
 //! cannot run: inputs that do not match the signature are reported before
-//! anything runs ([`InterpError::InputCount`] and the other `Input*`
+//! anything runs ([`InterpError::Input`]: [`InputError::Count`] and the others
 //! variants), and an op whose operands, attributes or types break the rules
 //! it relies on is reported as [`InterpError::Unsupported`].
 //! Only the values the outputs depend on are computed.
@@ -44,6 +44,7 @@ mod tests;
 use crate::graph::{Graph, ValueId};
 use crate::op::{Op, RequantMode};
 use crate::quant::{self, Rescale};
+use crate::signature::{self, InputError};
 use crate::tensor::{Tensor, TensorData};
 use crate::types::{QuantType, ScalarType, TensorType};
 use std::collections::{HashMap, HashSet};
@@ -52,51 +53,10 @@ use std::collections::{HashMap, HashSet};
 /// graph the interpreter cannot run.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InterpError {
-    #[error("the graph has {expected} inputs but {found} were given")]
-    InputCount { expected: usize, found: usize },
-    #[error("input `%{name}` has type `{ty}`, stored as {expected}, but the tensor holds {found}")]
-    InputType {
-        name: String,
-        ty: String,
-        expected: ScalarType,
-        found: ScalarType,
-    },
-    #[error("input `%{name}` has shape {expected:?}, but the tensor has shape {found:?}")]
-    InputShape {
-        name: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
-    #[error(
-        "input `%{name}`: the tensor's shape {shape:?} has {expected} elements, but its data has {found}"
-    )]
-    InputDataLength {
-        name: String,
-        shape: Vec<usize>,
-        expected: usize,
-        found: usize,
-    },
-    #[error(
-        "input `%{name}`: element {index} is {value}, outside the storage range {lo}..={hi} of `{ty}`"
-    )]
-    InputOutOfRange {
-        name: String,
-        ty: String,
-        index: usize,
-        value: i64,
-        lo: i64,
-        hi: i64,
-    },
-    #[error(
-        "input `%{name}`: {len} elements of {ty} take {expected} bytes, but the data has {found}"
-    )]
-    InputPacking {
-        name: String,
-        ty: ScalarType,
-        len: usize,
-        expected: usize,
-        found: usize,
-    },
+    /// The inputs do not match the graph's signature
+    /// ([`crate::signature::check_inputs`]).
+    #[error(transparent)]
+    Input(#[from] InputError),
     #[error("no tensor was given for input `%{name}`")]
     MissingInput { name: String },
     #[error("`%{name}` is not an input of the graph (its inputs are: {known})")]
@@ -232,82 +192,7 @@ pub fn run_named(
 /// Checks the inputs against the graph's signature, in order; the first
 /// problem found is the error.
 fn check_inputs(graph: &Graph, inputs: &[Tensor]) -> Result<(), InterpError> {
-    if inputs.len() != graph.inputs().len() {
-        return Err(InterpError::InputCount {
-            expected: graph.inputs().len(),
-            found: inputs.len(),
-        });
-    }
-    for (&v, t) in graph.inputs().iter().zip(inputs) {
-        let node = graph.node(v);
-        let name = node.name.clone().unwrap_or_default();
-        let ty = &node.ty;
-        let storage = ty.elem.storage();
-        if t.data.scalar_type() != storage {
-            return Err(InterpError::InputType {
-                name,
-                ty: ty.to_string(),
-                expected: storage,
-                found: t.data.scalar_type(),
-            });
-        }
-        if t.shape != ty.shape {
-            return Err(InterpError::InputShape {
-                name,
-                expected: ty.shape.clone(),
-                found: t.shape.clone(),
-            });
-        }
-        let expected = t
-            .shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d));
-        if expected != Some(t.data.len()) {
-            return Err(InterpError::InputDataLength {
-                name,
-                shape: t.shape.clone(),
-                expected: expected.unwrap_or(usize::MAX),
-                found: t.data.len(),
-            });
-        }
-        if let Some(reason) = packing_error(&t.data) {
-            return Err(InterpError::InputPacking {
-                name,
-                ty: storage,
-                len: t.data.len(),
-                expected: reason.0,
-                found: reason.1,
-            });
-        }
-        if let Some((lo, hi)) = ty.elem.int_range() {
-            let bad = (0..t.data.len())
-                .filter_map(|i| t.data.get_int(i).map(|q| (i, q)))
-                .find(|&(_, q)| q < lo || q > hi);
-            if let Some((index, value)) = bad {
-                return Err(InterpError::InputOutOfRange {
-                    name,
-                    ty: ty.elem.to_string(),
-                    index,
-                    value,
-                    lo,
-                    hi,
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// For packed 4-bit data whose byte count is not the one its length needs
-/// (possible only for data built by hand, the fields being public),
-/// `(expected, found)` bytes.
-fn packing_error(d: &TensorData) -> Option<(usize, usize)> {
-    let bytes = match d {
-        TensorData::I4(p) | TensorData::U4(p) => p.bytes.len(),
-        _ => return None,
-    };
-    let expected = d.scalar_type().storage_bytes(d.len());
-    (bytes != expected).then_some((expected, bytes))
+    Ok(signature::check_inputs(&signature::of(graph), inputs)?)
 }
 
 /// The elements of one value, row-major. Integers (stored codes of quantized
@@ -555,7 +440,7 @@ fn evaluate(graph: &Graph, inputs: &[Tensor]) -> Result<HashMap<ValueId, Vals>, 
                         ),
                     ));
                 }
-                if let Some((expected, found)) = packing_error(&c.data) {
+                if let Some((expected, found)) = signature::packing_error(&c.data) {
                     return Err(unsupported(
                         graph,
                         v,

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::op::{Conv2dAttrs, F32Attr, Pool2dAttrs, RequantMode};
+use crate::signature::InputError;
 use ScalarType::{F32, I4, I8, I32, U4, U8};
 
 /// `y = relu(x)` on f32 `[4]`, and `q` (i8<−127:127>, `[2]`) passed through.
@@ -33,17 +34,17 @@ fn inputs_are_checked_before_anything_runs() {
     // Count.
     assert_eq!(
         run(&g, &good_inputs()[..1]),
-        Err(InterpError::InputCount {
+        Err(InterpError::Input(InputError::Count {
             expected: 2,
             found: 1
-        })
+        }))
     );
     // Storage type.
     let mut bad = good_inputs();
     bad[1] = Tensor::new(vec![2], TensorData::from_i64s(U8, &[1, 2]).unwrap());
     let e = run(&g, &bad).unwrap_err();
     assert!(
-        matches!(&e, InterpError::InputType { name, expected: I8, found: U8, .. } if name == "q")
+        matches!(&e, InterpError::Input(InputError::Type { name, expected: I8, found: U8, .. }) if name == "q")
     );
     assert_eq!(
         e.to_string(),
@@ -54,11 +55,11 @@ fn inputs_are_checked_before_anything_runs() {
     bad[0] = Tensor::f32(vec![2, 2], vec![0.0; 4]);
     assert_eq!(
         run(&g, &bad),
-        Err(InterpError::InputShape {
+        Err(InterpError::Input(InputError::Shape {
             name: "x".into(),
             expected: vec![4],
             found: vec![2, 2]
-        })
+        }))
     );
     // Data that disagrees with the tensor's own shape.
     let mut bad = good_inputs();
@@ -68,11 +69,11 @@ fn inputs_are_checked_before_anything_runs() {
     };
     assert!(matches!(
         run(&g, &bad),
-        Err(InterpError::InputDataLength {
+        Err(InterpError::Input(InputError::DataLength {
             expected: 4,
             found: 3,
             ..
-        })
+        }))
     ));
     // A code outside the narrow range −127..=127.
     let mut bad = good_inputs();
@@ -80,14 +81,14 @@ fn inputs_are_checked_before_anything_runs() {
     let e = run(&g, &bad).unwrap_err();
     assert_eq!(
         e,
-        InterpError::InputOutOfRange {
+        InterpError::Input(InputError::OutOfRange {
             name: "q".into(),
             ty: "!quant.uniform<i8<-127:127>:f32, 0.5>".into(),
             index: 1,
             value: -128,
             lo: -127,
             hi: 127
-        }
+        })
     );
     assert!(
         e.to_string()
@@ -103,20 +104,20 @@ fn four_bit_inputs_are_checked_against_narrow_ranges() {
     let t = Tensor::new(vec![3], TensorData::from_i64s(U4, &[0, 7, 9]).unwrap());
     assert!(matches!(
         run(&g, &[t]),
-        Err(InterpError::InputOutOfRange {
+        Err(InterpError::Input(InputError::OutOfRange {
             index: 2,
             value: 9,
             ..
-        })
+        }))
     ));
     let t = Tensor::new(vec![3], TensorData::from_i64s(I4, &[0, 7, 1]).unwrap());
     assert!(matches!(
         run(&g, &[t]),
-        Err(InterpError::InputType {
+        Err(InterpError::Input(InputError::Type {
             expected: U4,
             found: I4,
             ..
-        })
+        }))
     ));
 }
 
@@ -136,11 +137,11 @@ fn malformed_packed_data_and_empty_shapes_are_errors() {
     };
     assert!(matches!(
         run(&g, &[t]),
-        Err(InterpError::InputPacking {
+        Err(InterpError::Input(InputError::Packing {
             expected: 2,
             found: 1,
             ..
-        })
+        }))
     ));
     // A dimension 0 (the verifier rejects it; the interpreter refuses it).
     let r = eval(Op::Relu, &[fop(&[0], &[])], f32ty(&[0]));
