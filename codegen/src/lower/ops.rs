@@ -9,6 +9,7 @@ use crate::plan::{Buf, Ek};
 use crate::shim::DotPath;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value};
+use qcc_ir::elementwise::{Binary, Unary};
 use qcc_ir::op::{Conv2dAttrs, IntAttrs, Op, Pool2dAttrs, RequantMode};
 use qcc_ir::quant::{MAX_MULTIPLIER, Rescale};
 use qcc_ir::types::{QuantType, ScalarType, TensorType};
@@ -976,6 +977,25 @@ pub(crate) fn lower(
             });
             Ok(())
         }
+        Op::Sub | Op::Div | Op::Pow | Op::Max | Op::Min => {
+            binary_code(fx, &a, &at, &out, out_ty, &node.op).map_err(e)
+        }
+        Op::Neg
+        | Op::Abs
+        | Op::Sqrt
+        | Op::Reciprocal
+        | Op::Exp
+        | Op::Log
+        | Op::Floor
+        | Op::Ceil
+        | Op::Round
+        | Op::Erf
+        | Op::Tanh
+        | Op::Sigmoid
+        | Op::HardSigmoid { .. }
+        | Op::HardSwish
+        | Op::LeakyRelu { .. }
+        | Op::Gelu => unary_code(fx, &a[0], &out, out_ty, &node.op).map_err(e),
         Op::Relu => {
             let (xb, ob) = (fx.base(&a[0]), fx.base(&out));
             let n = fx.c(numel(&out_ty.shape) as i64);
@@ -1149,6 +1169,86 @@ fn binary(
         let r = f(fx, x, y);
         fx.st(out.ek, ob, io, r);
     });
+}
+
+/// A float unary elementwise op: the shim's `qcc_unary_f32` over the
+/// tensor, which applies the interpreter's function
+/// (`qcc_ir::elementwise::Unary`).
+fn unary_code(fx: &mut Fx, x: &Buf, out: &Buf, out_ty: &TensorType, op: &Op) -> Result<(), String> {
+    let u =
+        Unary::of(op).ok_or_else(|| format!("`{}` is not a unary elementwise op", op.name()))?;
+    let ab = (u.alpha.to_bits() as u64 | ((u.beta.to_bits() as u64) << 32)) as i64;
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    let n = fx.c(numel(&out_ty.shape) as i64);
+    let code = fx.c(u.f as i64);
+    let ab = fx.c(ab);
+    let sig = fx.sig(&[I64; 5], &[]);
+    let f = fx.import("qcc_unary_f32", sig);
+    fx.b.ins().call(f, &[xb, n, code, ab, ob]);
+    Ok(())
+}
+
+/// A float binary elementwise op with broadcasting: the shim's
+/// `qcc_binary_code_f32` on each innermost run of the collapsed loop nest
+/// (after `collapse`, every operand walks the innermost dimension with
+/// stride 0 or 1).
+fn binary_code(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+    op: &Op,
+) -> Result<(), String> {
+    let code =
+        Binary::of(op).ok_or_else(|| format!("`{}` is not a binary elementwise op", op.name()))?;
+    let shape = &out_ty.shape;
+    let (dims, [sa, sb, so]) = collapse(
+        shape,
+        [
+            bcast_strides(&at[0].shape, shape),
+            bcast_strides(&at[1].shape, shape),
+            strides(shape),
+        ],
+    );
+    let last = dims.len() - 1;
+    let inner = dims[last] as i64;
+    // A run of one element: its strides do not matter.
+    let step = |s: i64| if inner == 1 { 0 } else { s };
+    let (sa_last, sb_last) = (step(sa[last]), step(sb[last]));
+    if !(matches!(sa_last, 0 | 1) && matches!(sb_last, 0 | 1) && (inner == 1 || so[last] == 1)) {
+        return Err("an innermost dimension that is not contiguous".into());
+    }
+    let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    let sig = fx.sig(&[I64; 7], &[]);
+    let f = fx.import("qcc_binary_code_f32", sig);
+    let mut run = |fx: &mut Fx, idx: &[Value]| {
+        let t = |s: &[i64]| -> Vec<(Value, i64)> {
+            idx.iter().copied().zip(s.iter().copied()).collect()
+        };
+        let ia = fx.lin(&t(&sa), 0);
+        let ib = fx.lin(&t(&sb), 0);
+        let io = fx.lin(&t(&so), 0);
+        let pa = fx.b.ins().imul_imm_s(ia, 4);
+        let pb = fx.b.ins().imul_imm_s(ib, 4);
+        let po = fx.b.ins().imul_imm_s(io, 4);
+        let pa = fx.b.ins().iadd(ab, pa);
+        let pb = fx.b.ins().iadd(bb, pb);
+        let po = fx.b.ins().iadd(ob, po);
+        let (sa1, sb1, n, c) = (
+            fx.c(sa[last]),
+            fx.c(sb[last]),
+            fx.c(inner),
+            fx.c(code as i64),
+        );
+        fx.b.ins().call(f, &[pa, sa1, pb, sb1, n, c, po]);
+    };
+    if last == 0 {
+        run(fx, &[]);
+    } else {
+        fx.nest(&dims[..last], &mut run);
+    }
+    Ok(())
 }
 
 /// Merges adjacent dimensions that every operand walks contiguously (or

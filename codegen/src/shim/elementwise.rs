@@ -9,22 +9,8 @@
 //! (broadcasts other than along the innermost run, per-axis parameters,
 //! other storage types).
 
+use qcc_ir::elementwise::{Binary, Unary, UnaryFn, maximum};
 use qcc_ir::quant::{dequantize_f32, f32_to_i64_sat, quantize_f32, round_half_even, saturate};
-
-/// `maximum(a, b)` of the interpreter (`relu`): NaN wins, then the larger,
-/// `+0.0` over `−0.0`.
-#[inline(always)]
-fn maximum(a: f32, b: f32) -> f32 {
-    if a.is_nan() {
-        a
-    } else if b.is_nan() {
-        b
-    } else if a > b || (a == b && a.is_sign_positive()) {
-        a
-    } else {
-        b
-    }
-}
 
 /// `quantize_f32` for 8-bit storage, in a form that vectorizes: the
 /// rounded quotient is clamped in f32 to `[lo − z, hi − z]` (integers,
@@ -78,6 +64,96 @@ fn binary_f32(a: &[f32], b: &[f32], mul: bool, out: &mut [f32]) {
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = if mul { x * y } else { x + y };
     }
+}
+
+/// `out[i] = f(x[i])` for the unary function of `code` (a
+/// [`UnaryFn`] code) with its attributes `alpha` (the low 32 bits of `ab`)
+/// and `beta` (the high 32): [`Unary::apply`], the interpreter's function.
+/// One loop per function, so that the simple ones vectorize.
+#[inline(always)]
+fn unary_f32(x: &[f32], code: usize, ab: usize, out: &mut [f32]) {
+    let Some(f) = u32::try_from(code).ok().and_then(UnaryFn::from_code) else {
+        return;
+    };
+    let u = Unary {
+        f,
+        alpha: f32::from_bits(ab as u32),
+        beta: f32::from_bits((ab as u64 >> 32) as u32),
+    };
+    macro_rules! per_fn {
+        ($($f:ident),*) => {
+            match f {
+                $(UnaryFn::$f => {
+                    let u = Unary { f: UnaryFn::$f, ..u };
+                    for (o, &v) in out.iter_mut().zip(x) {
+                        *o = u.apply(v);
+                    }
+                })*
+            }
+        };
+    }
+    per_fn!(
+        Relu,
+        Neg,
+        Abs,
+        Sqrt,
+        Reciprocal,
+        Exp,
+        Log,
+        Floor,
+        Ceil,
+        Round,
+        Erf,
+        Tanh,
+        Sigmoid,
+        HardSigmoid,
+        HardSwish,
+        LeakyRelu,
+        Gelu
+    );
+}
+
+/// `out[i] = f(a[i·a_step], b[i·b_step])` for the binary function of
+/// `code` (a [`Binary`] code), each step 0 (one value repeated) or 1: a
+/// same-shape op, or the innermost run of a broadcasting one.
+#[inline(always)]
+fn binary_code_f32(a: &[f32], a_step: bool, b: &[f32], b_step: bool, code: usize, out: &mut [f32]) {
+    let Some(f) = u32::try_from(code).ok().and_then(Binary::from_code) else {
+        return;
+    };
+    macro_rules! per_fn {
+        ($($f:ident),*) => {
+            match f {
+                $(Binary::$f => {
+                    let f = Binary::$f;
+                    match (a_step, b_step) {
+                        (true, true) => {
+                            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                                *o = f.apply(x, y);
+                            }
+                        }
+                        (true, false) => {
+                            let y = b[0];
+                            for (o, &x) in out.iter_mut().zip(a) {
+                                *o = f.apply(x, y);
+                            }
+                        }
+                        (false, true) => {
+                            let x = a[0];
+                            for (o, &y) in out.iter_mut().zip(b) {
+                                *o = f.apply(x, y);
+                            }
+                        }
+                        (false, false) => {
+                            let r = f.apply(a[0], b[0]);
+                            out.fill(r);
+                        }
+                    }
+                })*
+            }
+        };
+    }
+    per_fn!(Add, Mul, Sub, Div, Pow, Max, Min);
 }
 
 #[inline(always)]
@@ -235,6 +311,26 @@ helpers! {
     fn qcc_binary_f32 / binary_f32_wide(a: *const f32, b: *const f32, n: usize, mul: usize, out: *mut f32)
         => binary_f32(rd(a, n), rd(b, n), mul != 0, wr(out, n));
 
+    /// `out[i] = f(x[i])`, `f` the float unary function of `code` with its
+    /// attributes packed in `ab` (see `unary_f32`).
+    ///
+    /// # Safety
+    /// `x` readable and `out` writable for `n` f32; not overlapping.
+    fn qcc_unary_f32 / unary_f32_wide(x: *const f32, n: usize, code: usize, ab: usize, out: *mut f32)
+        => unary_f32(rd(x, n), code, ab, wr(out, n));
+
+    /// `out[i] = f(a[i·a_step], b[i·b_step])`, `f` the float binary
+    /// function of `code`, each step 0 or 1.
+    ///
+    /// # Safety
+    /// `a` readable for `n` f32 (one when `a_step = 0`), `b` likewise,
+    /// `out` writable for `n` f32, overlapping neither; `n ≥ 1`.
+    fn qcc_binary_code_f32 / binary_code_f32_wide(a: *const f32, a_step: usize, b: *const f32, b_step: usize, n: usize, code: usize, out: *mut f32)
+        => {
+            let len = |step: usize| if step != 0 { n } else { 1 };
+            binary_code_f32(rd(a, len(a_step)), a_step != 0, rd(b, len(b_step)), b_step != 0, code, wr(out, n))
+        };
+
     /// `add_int` in float mode on 8-bit operands of the same shape:
     /// `saturate(round_half_even(f32(a − za) · ma + f32(b − zb) · mb) + zy,
     /// lo, hi)`; `prm = [ma bits, mb bits, za, zb, zy, lo, hi, a signed, b
@@ -279,6 +375,11 @@ pub(crate) fn symbols() -> Vec<(String, *const u8)> {
         ("qcc_dequantize_8".into(), qcc_dequantize_8 as *const u8),
         ("qcc_relu_f32".into(), qcc_relu_f32 as *const u8),
         ("qcc_binary_f32".into(), qcc_binary_f32 as *const u8),
+        ("qcc_unary_f32".into(), qcc_unary_f32 as *const u8),
+        (
+            "qcc_binary_code_f32".into(),
+            qcc_binary_code_f32 as *const u8,
+        ),
         ("qcc_add_int_8".into(), qcc_add_int_8 as *const u8),
         (
             "qcc_add_int_8_bcast".into(),

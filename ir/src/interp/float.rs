@@ -8,35 +8,11 @@
 
 use super::index::{ConvGeom, MatDims, broadcast_offsets, broadcast_shape, for_each_nchw};
 use super::{Arg, Vals, expect_shape};
-use crate::op::Conv2dAttrs;
+use crate::elementwise::{Binary, Unary};
+use crate::op::{Conv2dAttrs, Op};
 use crate::types::TensorType;
 
-/// IEEE 754-2019 `maximum`: NaN if either operand is NaN, and −0.0 < +0.0.
-/// `relu`, `clamp`, f32 `maxpool2d` and `softmax` take maxima this way.
-pub(super) fn maximum(a: f32, b: f32) -> f32 {
-    if a.is_nan() {
-        a
-    } else if b.is_nan() {
-        b
-    } else if a > b || (a == b && a.is_sign_positive()) {
-        a
-    } else {
-        b
-    }
-}
-
-/// IEEE 754-2019 `minimum`: NaN if either operand is NaN, and −0.0 < +0.0.
-pub(super) fn minimum(a: f32, b: f32) -> f32 {
-    if a.is_nan() {
-        a
-    } else if b.is_nan() {
-        b
-    } else if a < b || (a == b && a.is_sign_negative()) {
-        a
-    } else {
-        b
-    }
-}
+pub(super) use crate::elementwise::{maximum, minimum};
 
 /// `matmul a, b`: `y[.., i, j] = Σ_k a[.., i, k] · b[.., k, j]`, summed in
 /// increasing `k` from +0.0.
@@ -132,7 +108,7 @@ pub(super) fn conv2d(
     Ok(Vals::F32(y))
 }
 
-/// `add`, `mul`: one f32 operation per element of the broadcast shape.
+/// One f32 operation per element of the broadcast shape.
 pub(super) fn binary(
     a: Arg,
     b: Arg,
@@ -149,11 +125,24 @@ pub(super) fn binary(
     ))
 }
 
-/// `relu x = maximum(x, +0.0)`: `relu(−0.0) = +0.0`, NaN stays NaN.
-pub(super) fn relu(x: Arg, out: &TensorType) -> Result<Vals, String> {
+/// The float binary elementwise ops (`add`, `mul`, `sub`, `div`, `pow`,
+/// `max`, `min`): [`Binary::apply`] per element of the broadcast shape.
+pub(super) fn binary_op(op: &Op, a: Arg, b: Arg, out: &TensorType) -> Result<Vals, String> {
+    let Some(f) = Binary::of(op) else {
+        return Err(format!("`{}` is not a binary elementwise op", op.name()));
+    };
+    binary(a, b, out, |x, y| f.apply(x, y))
+}
+
+/// The float unary elementwise ops (`relu`, `exp`, `sigmoid`, ...):
+/// [`Unary::apply`] per element (`relu(−0.0) = +0.0`, NaN stays NaN).
+pub(super) fn unary_op(op: &Op, x: Arg, out: &TensorType) -> Result<Vals, String> {
+    let Some(f) = Unary::of(op) else {
+        return Err(format!("`{}` is not a unary elementwise op", op.name()));
+    };
     let xv = x.f32s("the operand")?;
     expect_shape(out, x.shape())?;
-    Ok(Vals::F32(xv.iter().map(|&v| maximum(v, 0.0)).collect()))
+    Ok(Vals::F32(xv.iter().map(|&v| f.apply(v)).collect()))
 }
 
 /// `clamp x {min, max} = minimum(maximum(x, min), max)`.

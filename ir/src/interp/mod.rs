@@ -505,9 +505,26 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         Op::MatMul => float::matmul(args[0], args[1], out),
         Op::Dense => float::dense(args[0], args[1], bias, out),
         Op::Conv2d(attrs) => float::conv2d(args[0], args[1], bias, attrs, out),
-        Op::Add => float::binary(args[0], args[1], out, |a, b| a + b),
-        Op::Mul => float::binary(args[0], args[1], out, |a, b| a * b),
-        Op::Relu => float::relu(args[0], out),
+        Op::Add | Op::Mul | Op::Sub | Op::Div | Op::Pow | Op::Max | Op::Min => {
+            float::binary_op(op, args[0], args[1], out)
+        }
+        Op::Relu
+        | Op::Neg
+        | Op::Abs
+        | Op::Sqrt
+        | Op::Reciprocal
+        | Op::Exp
+        | Op::Log
+        | Op::Floor
+        | Op::Ceil
+        | Op::Round
+        | Op::Erf
+        | Op::Tanh
+        | Op::Sigmoid
+        | Op::HardSigmoid { .. }
+        | Op::HardSwish
+        | Op::LeakyRelu { .. }
+        | Op::Gelu => float::unary_op(op, args[0], out),
         Op::Clamp { min, max } => float::clamp(args[0], min.0, max.0, out),
         Op::Softmax { axis } => float::softmax(args[0], *axis, out),
         Op::MaxPool2d(attrs) => pool::maxpool2d(args[0], attrs, out),

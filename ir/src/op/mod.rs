@@ -14,7 +14,8 @@ pub(crate) mod attrs;
 
 use crate::tensor::TensorData;
 use attrs::{
-    AVGPOOL, AXIS, CLAMP, CLAMP_INT, CONV, CONV_INT, FLATTEN, INT, MAXPOOL, MODE, NONE, PERM,
+    AVGPOOL, AXIS, CLAMP, CLAMP_INT, CONV, CONV_INT, FLATTEN, HARD_SIGMOID, INT, LEAKY_RELU,
+    MAXPOOL, MODE, NONE, PERM,
 };
 pub use attrs::{AttrDefault, AttrKind, AttrSpec, AttrValue};
 pub(crate) use attrs::{AttrSet, printed_attrs};
@@ -326,6 +327,50 @@ declare_ops! {
     /// `min(max(x, min), max)`.
     Clamp { min: F32Attr, max: F32Attr } => "clamp", Float, Exactly(1), CLAMP,
         Some(|a| Op::Clamp { min: a.float("min"), max: a.float("max") });
+    /// `sub a, b`: `a − b`, broadcast like `add`.
+    Sub => "sub", Float, Exactly(2), NONE, Some(|_| Op::Sub);
+    /// `div a, b`: `a / b` (one IEEE division), broadcast like `add`.
+    Div => "div", Float, Exactly(2), NONE, Some(|_| Op::Div);
+    /// `pow a, b`: `powf(a, b)` (the `libm` crate's), broadcast like `add`.
+    Pow => "pow", Float, Exactly(2), NONE, Some(|_| Op::Pow);
+    /// `max a, b`: IEEE `maximum` (NaN wins, +0 > −0), broadcast like `add`.
+    Max => "max", Float, Exactly(2), NONE, Some(|_| Op::Max);
+    /// `min a, b`: IEEE `minimum` (NaN wins, −0 < +0), broadcast like `add`.
+    Min => "min", Float, Exactly(2), NONE, Some(|_| Op::Min);
+    /// `−x` (the sign bit flipped).
+    Neg => "neg", Float, Exactly(1), NONE, Some(|_| Op::Neg);
+    /// `|x|` (the sign bit cleared).
+    Abs => "abs", Float, Exactly(1), NONE, Some(|_| Op::Abs);
+    /// IEEE square root (correctly rounded).
+    Sqrt => "sqrt", Float, Exactly(1), NONE, Some(|_| Op::Sqrt);
+    /// `1 / x` (one IEEE division).
+    Reciprocal => "reciprocal", Float, Exactly(1), NONE, Some(|_| Op::Reciprocal);
+    /// `expf(x)` (the `libm` crate's).
+    Exp => "exp", Float, Exactly(1), NONE, Some(|_| Op::Exp);
+    /// `logf(x)`, the natural logarithm (the `libm` crate's).
+    Log => "log", Float, Exactly(1), NONE, Some(|_| Op::Log);
+    /// Rounds towards −∞ (exact).
+    Floor => "floor", Float, Exactly(1), NONE, Some(|_| Op::Floor);
+    /// Rounds towards +∞ (exact).
+    Ceil => "ceil", Float, Exactly(1), NONE, Some(|_| Op::Ceil);
+    /// Rounds to the nearest integer, ties to even (exact), as ONNX Round.
+    Round => "round", Float, Exactly(1), NONE, Some(|_| Op::Round);
+    /// `erff(x)` (the `libm` crate's).
+    Erf => "erf", Float, Exactly(1), NONE, Some(|_| Op::Erf);
+    /// `tanhf(x)` (the `libm` crate's).
+    Tanh => "tanh", Float, Exactly(1), NONE, Some(|_| Op::Tanh);
+    /// `1 / (1 + expf(−x))`.
+    Sigmoid => "sigmoid", Float, Exactly(1), NONE, Some(|_| Op::Sigmoid);
+    /// `minimum(maximum(alpha·x + beta, 0), 1)`.
+    HardSigmoid { alpha: F32Attr, beta: F32Attr } => "hard_sigmoid", Float, Exactly(1),
+        HARD_SIGMOID, Some(|a| Op::HardSigmoid { alpha: a.float("alpha"), beta: a.float("beta") });
+    /// `x · hard_sigmoid(x) {alpha = 1/6, beta = 1/2}`.
+    HardSwish => "hard_swish", Float, Exactly(1), NONE, Some(|_| Op::HardSwish);
+    /// `x` where `x ≥ 0` (and NaN), else `alpha·x`.
+    LeakyRelu { alpha: F32Attr } => "leaky_relu", Float, Exactly(1), LEAKY_RELU,
+        Some(|a| Op::LeakyRelu { alpha: a.float("alpha") });
+    /// `(0.5·x) · (1 + erff(x · (1/√2)))`: exact (erf) GELU.
+    Gelu => "gelu", Float, Exactly(1), NONE, Some(|_| Op::Gelu);
     /// Also on quantized and integer tensors (same type in and out).
     MaxPool2d(Pool2dAttrs) => "maxpool2d", Float, Exactly(1), MAXPOOL,
         Some(|a| Op::MaxPool2d(a.pool()));

@@ -248,6 +248,29 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %a = add %x, %x : tensor<1x2x4x4xf32>
   %mu = mul %x, %x : tensor<1x2x4x4xf32>
   %r = relu %x : tensor<1x2x4x4xf32>
+  %e_sub = sub %x, %x : tensor<1x2x4x4xf32>
+  %e_div = div %x, %x : tensor<1x2x4x4xf32>
+  %e_pow = pow %x, %x : tensor<1x2x4x4xf32>
+  %e_max = max %x, %x : tensor<1x2x4x4xf32>
+  %e_min = min %x, %x : tensor<1x2x4x4xf32>
+  %e_neg = neg %x : tensor<1x2x4x4xf32>
+  %e_abs = abs %x : tensor<1x2x4x4xf32>
+  %e_sqrt = sqrt %x : tensor<1x2x4x4xf32>
+  %e_reciprocal = reciprocal %x : tensor<1x2x4x4xf32>
+  %e_exp = exp %x : tensor<1x2x4x4xf32>
+  %e_log = log %x : tensor<1x2x4x4xf32>
+  %e_floor = floor %x : tensor<1x2x4x4xf32>
+  %e_ceil = ceil %x : tensor<1x2x4x4xf32>
+  %e_round = round %x : tensor<1x2x4x4xf32>
+  %e_erf = erf %x : tensor<1x2x4x4xf32>
+  %e_tanh = tanh %x : tensor<1x2x4x4xf32>
+  %e_sigmoid = sigmoid %x : tensor<1x2x4x4xf32>
+  %e_hard_swish = hard_swish %x : tensor<1x2x4x4xf32>
+  %e_gelu = gelu %x : tensor<1x2x4x4xf32>
+  %hs1 = hard_sigmoid %x : tensor<1x2x4x4xf32>
+  %hs2 = hard_sigmoid %x {alpha = 0.25, beta = 0.0} : tensor<1x2x4x4xf32>
+  %lr1 = leaky_relu %x : tensor<1x2x4x4xf32>
+  %lr2 = leaky_relu %x {alpha = 0.5} : tensor<1x2x4x4xf32>
   %cl = clamp %x {min = -1.5, max = 6} : tensor<1x2x4x4xf32>
   %mp = maxpool2d %x {kernel = [2, 2], strides = [2, 2], pads = [0, 1, 0, 1]} : tensor<1x2x2x3xf32>
   %ap = avgpool2d %i {kernel = [3, 1], count_include_pad = true, mode = double_round} : tensor<1x2x2x4x!q>
@@ -298,6 +321,12 @@ fn every_op_and_attribute_round_trips() {
             "conv2d %x, %w, %b {strides = [2, 1], pads = [1, 2, 3, 4], dilations = [1, 2], groups = 2}",
             "conv2d %x, %w : ",
             "clamp %x {min = -1.5, max = 6.0}",
+            "hard_sigmoid %x : ",
+            "hard_sigmoid %x {alpha = 0.25, beta = 0.0}",
+            "leaky_relu %x : ",
+            "leaky_relu %x {alpha = 0.5}",
+            "pow %x, %x : ",
+            "gelu %x : ",
             "maxpool2d %x {kernel = [2, 2], strides = [2, 2], pads = [0, 1, 0, 1]}",
             "avgpool2d %i {kernel = [3, 1], count_include_pad = true, mode = double_round}",
             "global_avgpool %i {mode = single_round}",

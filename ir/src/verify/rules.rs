@@ -490,8 +490,26 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         Op::MatMul => r.matmul(),
         Op::Dense => r.dense(),
         Op::Conv2d(a) => r.conv2d(a),
-        Op::Add | Op::Mul => r.elementwise_f32(),
-        Op::Relu => r.unary_f32(),
+        Op::Add | Op::Mul | Op::Sub | Op::Div | Op::Pow | Op::Max | Op::Min => r.elementwise_f32(),
+        Op::Relu
+        | Op::Neg
+        | Op::Abs
+        | Op::Sqrt
+        | Op::Reciprocal
+        | Op::Exp
+        | Op::Log
+        | Op::Floor
+        | Op::Ceil
+        | Op::Round
+        | Op::Erf
+        | Op::Tanh
+        | Op::Sigmoid
+        | Op::HardSwish
+        | Op::Gelu => r.unary_f32(),
+        Op::HardSigmoid { alpha, beta } => {
+            r.unary_f32_finite(&[("alpha", alpha.0), ("beta", beta.0)])
+        }
+        Op::LeakyRelu { alpha } => r.unary_f32_finite(&[("alpha", alpha.0)]),
         Op::Clamp { min, max } => r.clamp(min.0, max.0),
         Op::MaxPool2d(a) => r.maxpool(a),
         Op::AvgPool2d(a) => r.avgpool(a),
@@ -726,7 +744,15 @@ impl Rule<'_> {
     /// How messages name operand `i`: its name in semantics.md, in backticks.
     fn opnd(&self, i: usize) -> String {
         let names: &[&str] = match self.op {
-            Op::MatMul | Op::Add | Op::Mul | Op::AddInt { .. } => &["a", "b"],
+            Op::MatMul
+            | Op::Add
+            | Op::Mul
+            | Op::Sub
+            | Op::Div
+            | Op::Pow
+            | Op::Max
+            | Op::Min
+            | Op::AddInt { .. } => &["a", "b"],
             Op::Dense | Op::Conv2d(_) => &["x", "w", "b"],
             Op::MatMulInt(_) | Op::Conv2dInt(..) => &["x", "w", "bias", "rs"],
             Op::QuantizeDyn => &["x", "s", "z"],
@@ -999,6 +1025,19 @@ impl Rule<'_> {
 
     fn unary_f32(&mut self) -> Option<Inferred> {
         self.want_f32(0).then(|| self.same_type())
+    }
+
+    /// A unary f32 op whose float attributes must be finite.
+    fn unary_f32_finite(&mut self, attrs: &[(&str, f32)]) -> Option<Inferred> {
+        let ok = self.want_f32(0);
+        let mut finite = true;
+        for &(name, v) in attrs {
+            if !v.is_finite() {
+                self.err(format!("`{name}` must be finite, found {v}"));
+                finite = false;
+            }
+        }
+        (ok && finite).then(|| self.same_type())
     }
 
     fn clamp(&mut self, min: f32, max: f32) -> Option<Inferred> {

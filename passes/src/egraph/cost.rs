@@ -38,7 +38,26 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
         Op::Const(_) => 1,
         Op::MatMul | Op::Dense | Op::Conv2d(_) => 100,
         Op::Softmax { .. } => 50,
-        Op::Add | Op::Mul | Op::Relu | Op::Clamp { .. } => 40,
+        Op::Add
+        | Op::Mul
+        | Op::Sub
+        | Op::Div
+        | Op::Max
+        | Op::Min
+        | Op::Relu
+        | Op::Clamp { .. }
+        | Op::Neg
+        | Op::Abs
+        | Op::Sqrt
+        | Op::Reciprocal
+        | Op::Floor
+        | Op::Ceil
+        | Op::Round
+        | Op::HardSigmoid { .. }
+        | Op::HardSwish
+        | Op::LeakyRelu { .. } => 40,
+        // A library call per element.
+        Op::Pow | Op::Exp | Op::Log | Op::Erf | Op::Tanh | Op::Sigmoid | Op::Gelu => 60,
         Op::Quantize | Op::Dequantize => 30,
         Op::MaxPool2d(_) if float => 40,
         Op::MaxPool2d(_) => 5,
