@@ -33,29 +33,6 @@ fn matmul(
 }
 
 #[test]
-fn overflow_from_the_types() {
-    // u8 × i8 with K = 70000: 255 · 128 · 70000 = 2284800000 > 2^31 − 1.
-    let (g, _) = matmul(70000, 8, 0, None, None);
-    let d = assert_one(
-        &g,
-        "`matmul_int`: the accumulator of output channel 0 may overflow i32: its bound \
-         2284800000 exceeds 2^31 - 1 = 2147483647",
-    );
-    assert!(
-        d.notes
-            .iter()
-            .any(|n| n.contains("= 255 · 8960000 + 0, with |w - zw| at its largest")),
-        "{:?}",
-        d.notes
-    );
-    assert!(
-        d.notes
-            .iter()
-            .any(|n| n == "7 more of the 8 output channels exceed the bound")
-    );
-}
-
-#[test]
 fn zero_point_in_the_middle_halves_the_bound() {
     // max|x − 128| = 128: 128 · 128 · 70000 = 1146880000 fits.
     let (g, _) = matmul(70000, 2, 128, None, None);
@@ -70,35 +47,6 @@ fn constant_weights_give_a_tighter_bound() {
     let b = accumulator_bounds(&g, y).unwrap();
     assert!(b.w_from_data);
     assert_eq!(b.channel(0).unwrap().total(), 255 * 70000);
-}
-
-#[test]
-fn constant_weights_name_the_channel() {
-    // Column 0 holds 1s, column 1 holds −128s: only channel 1 overflows.
-    let data: Vec<i64> = (0..140000)
-        .map(|i| if i % 2 == 0 { 1 } else { -128 })
-        .collect();
-    let (g, _) = matmul(70000, 2, 0, Some(data), None);
-    let d = assert_one(
-        &g,
-        "the accumulator of output channel 1 may overflow i32: its bound 2284800000",
-    );
-    assert!(
-        d.notes
-            .iter()
-            .any(|n| n.contains("from the constant weights"))
-    );
-}
-
-#[test]
-fn constant_bias_counts() {
-    let (g, _) = matmul(1, 1, 0, Some(vec![1]), Some(vec![i32::MAX as i64]));
-    assert_one(
-        &g,
-        "the accumulator of output channel 0 may overflow i32: its bound 2147483902",
-    );
-    let (g, _) = matmul(1, 1, 0, Some(vec![1]), Some(vec![i32::MAX as i64 - 255]));
-    assert_ok(&g);
 }
 
 #[test]
@@ -117,30 +65,6 @@ fn per_axis_zero_points_of_the_weights() {
     let b = accumulator_bounds(&g, y).unwrap();
     assert_eq!(b.channel(0).unwrap().total(), 255 * 255 * 4);
     assert_eq!(b.channel(1).unwrap().total(), 255 * 128 * 4);
-}
-
-#[test]
-fn conv2d_int_overflow() {
-    // i16 activations: 32768 · 128 · (64 · 3 · 3) = 2415919104.
-    let mut g = Graph::new("t");
-    let x = g.add_input("x", ty(&[1, 64, 5, 5], qt(I16, 0.001, 0)));
-    let w = g.add_input("w", ty(&[2, 64, 3, 3], qt(I8, 0.01, 0)));
-    let y = g.add_node(
-        Op::Conv2dInt(Conv2dAttrs::default(), crate::op::IntAttrs::default()),
-        &[x, w],
-        int(&[1, 2, 3, 3], I32),
-    );
-    g.add_output("y", y);
-    let d = assert_one(
-        &g,
-        "`conv2d_int`: the accumulator of output channel 0 may overflow i32: its bound \
-         2415919104",
-    );
-    assert!(
-        d.notes
-            .iter()
-            .any(|n| n.contains("at its largest for `w`'s type (`w` is not a constant)"))
-    );
 }
 
 #[test]
@@ -163,16 +87,6 @@ fn conv2d_int_constant_weights_per_output_channel() {
     assert_eq!(b.channel(1).unwrap().total(), 0);
 }
 
-#[test]
-fn plain_i32_operands_are_bounded_too() {
-    let g = single(
-        Op::MatMulInt(crate::op::IntAttrs::default()),
-        &[int(&[1, 1], I32), int(&[1, 1], I8)],
-        int(&[1, 1], I32),
-    );
-    assert_one(&g, "its bound 274877906944 exceeds 2^31 - 1");
-}
-
 /// `matmul_int_dyn x [1, K] u8, w [K, N] i8` with run-time `zx`; `w` and
 /// `zw` constants or inputs.
 fn matmul_dyn(k: usize, w: Option<Vec<i64>>, zw: Option<i64>) -> (Graph, ValueId) {
@@ -190,23 +104,6 @@ fn matmul_dyn(k: usize, w: Option<Vec<i64>>, zw: Option<i64>) -> (Graph, ValueId
     let y = g.add_node(Op::MatMulIntDyn, &[x, w, zx, zw], int(&[1, 1], I32));
     g.add_output("y", y);
     (g, y)
-}
-
-#[test]
-fn dynamic_bounds_from_the_types() {
-    // |x − zx| ≤ 255, |w − zw| ≤ 255: 65025 · K. K = 33025 fits
-    // (2147450625), K = 33026 does not (2147515650).
-    let (g, y) = matmul_dyn(33025, None, None);
-    assert_ok(&g);
-    let b = accumulator_bounds(&g, y).unwrap();
-    assert_eq!(b.channel(0).unwrap().total(), 2_147_450_625);
-    let (g, _) = matmul_dyn(33026, None, None);
-    let d = assert_one(
-        &g,
-        "`matmul_int_dyn`: the accumulator of output channel 0 may overflow i32: its bound \
-         2147515650 exceeds",
-    );
-    assert!(d.notes.iter().any(|n| n.contains("run-time values")));
 }
 
 #[test]

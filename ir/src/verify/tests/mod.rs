@@ -1,6 +1,8 @@
-//! Verifier tests: one bad graph per rule (asserting the message), good
-//! graphs of every op, the public typing API, and robustness on malformed
-//! graphs. Graphs are built through the `Graph` API.
+//! Verifier tests: good graphs of every op, the public typing API,
+//! robustness on malformed graphs, and the bad graphs the text format cannot
+//! express. Graphs are built through the `Graph` API. A bad graph that can be
+//! written as text belongs in `testsuite/errors/` instead, where its rendered
+//! diagnostic is a snapshot.
 
 // `&[x.clone()]` reads better in a test than `std::slice::from_ref(&x)`.
 #![allow(clippy::cloned_ref_to_slice_refs)]
