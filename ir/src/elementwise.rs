@@ -211,7 +211,7 @@ impl Unary {
                     x
                 }
             }
-            UnaryFn::Gelu => (0.5 * x) * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)),
+            UnaryFn::Gelu => (0.5 * x) * libm::erfcf(-x * std::f32::consts::FRAC_1_SQRT_2),
         }
     }
 }

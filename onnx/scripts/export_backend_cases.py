@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Export the ONNX backend test suite's node cases for the quantization ops.
+"""Export the ONNX backend test suite's node cases for the quantization ops
+and the float elementwise ops.
 
 Recent `onnx` wheels ship the case generators (`onnx.backend.test.case.node`)
 but not the generated data folders. This script runs the generators and
@@ -39,6 +40,17 @@ OPS = [
     "DynamicQuantizeLinear",
 ]
 
+# Float ops between and around the quantized regions (issue 14). Their
+# reference outputs come from numpy (often in float64, then rounded), so the
+# runner compares them within a small tolerance (testsuite/tests/
+# onnx_conformance.rs, FLOAT_FNS); the JIT must still equal qcc's
+# interpreter bit for bit.
+FLOAT_OPS = [
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min",
+    "Neg", "Abs", "Sqrt", "Reciprocal", "Exp", "Log", "Floor", "Ceil", "Round",
+    "Erf", "Tanh", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Relu", "Gelu",
+]
+
 
 def onnx_dtype_of(value_info):
     t = value_info.type.tensor_type
@@ -76,8 +88,14 @@ def main():
         model = case.model
         if model is None or len(model.graph.node) != 1:
             continue
-        if model.graph.node[0].op_type not in OPS:
+        op = model.graph.node[0].op_type
+        if op not in OPS and op not in FLOAT_OPS:
             continue
+        if op in FLOAT_OPS and any(
+            vi.type.tensor_type.elem_type != TensorProto.FLOAT
+            for vi in list(model.graph.input) + list(model.graph.output)
+        ):
+            continue  # integer, double and float16 variants: not float ops
         d = os.path.join(out, case.name)
         os.makedirs(d)
         onnx.save(model, os.path.join(d, "model.onnx"))

@@ -3,8 +3,9 @@
 //!
 //! A value `y` with 8-bit storage (u8 or i8) that depends on exactly one
 //! non-constant value `x`, itself 8-bit, through elementwise ops only
-//! (`dequantize`, `quantize`, `requantize`, `relu`, `clamp`, `clamp_int`, and
-//! `add` / `mul` whose other operands are scalar constants or the same
+//! (`dequantize`, `quantize`, `requantize`, `clamp`, `clamp_int`, the float
+//! unary functions of `qcc_ir::elementwise` (relu, sigmoid, tanh, ...), and
+//! its binary ones whose other operands are scalar constants or the same
 //! computation of `x`) is a function of each code of `x`: there are at most
 //! 256 of them. The pass computes that function once, with the reference
 //! interpreter on a graph of the same ops applied to every code, and
@@ -19,6 +20,7 @@
 //! still use stay, and the others are removed.
 
 use crate::{PassLog, PassOptions};
+use qcc_ir::elementwise::{Binary, Unary};
 use qcc_ir::{ElemType, Graph, Op, ScalarType, TensorData, TensorType, ValueId};
 use std::collections::{HashMap, HashSet};
 
@@ -125,12 +127,10 @@ fn island_of(graph: &Graph, y: ValueId) -> Option<Island> {
             Op::Dequantize
                 | Op::Quantize
                 | Op::Requantize { .. }
-                | Op::Relu
                 | Op::Clamp { .. }
                 | Op::ClampInt { .. }
-                | Op::Add
-                | Op::Mul
-        );
+        ) || Unary::of(&node.op).is_some()
+            || Binary::of(&node.op).is_some();
         // The leaf: the first 8-bit value below the root (the island stops
         // there; an island of its own may start at it).
         if !root && is_byte(t) {

@@ -369,7 +369,8 @@ declare_ops! {
     /// `x` where `x ≥ 0` (and NaN), else `alpha·x`.
     LeakyRelu { alpha: F32Attr } => "leaky_relu", Float, Exactly(1), LEAKY_RELU,
         Some(|a| Op::LeakyRelu { alpha: a.float("alpha") });
-    /// `(0.5·x) · (1 + erff(x · (1/√2)))`: exact (erf) GELU.
+    /// `(0.5·x) · erfcf(−x · (1/√2))`: the exact (erf-based) GELU, written
+    /// with erfc so that large negative `x` keeps its precision.
     Gelu => "gelu", Float, Exactly(1), NONE, Some(|_| Op::Gelu);
     /// Also on quantized and integer tensors (same type in and out).
     MaxPool2d(Pool2dAttrs) => "maxpool2d", Float, Exactly(1), MAXPOOL,

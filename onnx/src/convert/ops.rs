@@ -62,9 +62,51 @@ impl Converter<'_> {
             "Gemm" => self.gemm(&at, n),
             "Conv" => self.conv(&at, n),
             "Add" | "Mul" | "Sub" => self.binary(&at, n, &op),
-            "Relu" => {
+            "Div" | "Pow" => {
+                let a = self.f32_in(&at, n, 0)?;
+                let b = self.f32_in(&at, n, 1)?;
+                let f = if op == "Div" { Op::Div } else { Op::Pow };
+                let v = self.add(&at, f, &[a, b], None)?;
+                self.set(n, 0, Val::Node(v));
+                Ok(())
+            }
+            "Max" | "Min" => self.variadic(&at, n, if op == "Max" { Op::Max } else { Op::Min }),
+            "Relu" | "Neg" | "Abs" | "Sqrt" | "Reciprocal" | "Exp" | "Log" | "Floor" | "Ceil"
+            | "Round" | "Erf" | "Tanh" | "Sigmoid" | "HardSwish" | "HardSigmoid" | "Gelu" => {
+                let f = match op.as_str() {
+                    "Relu" => Op::Relu,
+                    "Neg" => Op::Neg,
+                    "Abs" => Op::Abs,
+                    "Sqrt" => Op::Sqrt,
+                    "Reciprocal" => Op::Reciprocal,
+                    "Exp" => Op::Exp,
+                    "Log" => Op::Log,
+                    "Floor" => Op::Floor,
+                    "Ceil" => Op::Ceil,
+                    "Round" => Op::Round,
+                    "Erf" => Op::Erf,
+                    "Tanh" => Op::Tanh,
+                    "Sigmoid" => Op::Sigmoid,
+                    "HardSwish" => Op::HardSwish,
+                    "HardSigmoid" => Op::HardSigmoid {
+                        alpha: F32Attr(Self::attr_f(n, "alpha", 0.2)),
+                        beta: F32Attr(Self::attr_f(n, "beta", 0.5)),
+                    },
+                    _ => {
+                        let approx = Self::attr(n, "approximate")
+                            .and_then(|a| a.s.clone())
+                            .unwrap_or_default();
+                        if !approx.is_empty() && approx != b"none" {
+                            return Err(at.unsupported(format!(
+                                "Gelu with approximate = \"{}\" (qcc has the exact, erf-based Gelu)",
+                                String::from_utf8_lossy(&approx)
+                            )));
+                        }
+                        Op::Gelu
+                    }
+                };
                 let x = self.f32_in(&at, n, 0)?;
-                let v = self.add(&at, Op::Relu, &[x], None)?;
+                let v = self.add(&at, f, &[x], None)?;
                 self.set(n, 0, Val::Node(v));
                 Ok(())
             }
@@ -109,10 +151,7 @@ impl Converter<'_> {
                 Ok(())
             }
             "QLinearLeakyRelu" => self.qlinear_leaky_relu(&at, n),
-            "QLinearSigmoid" | "Sigmoid" | "Tanh" => {
-                Err(at
-                    .unsupported("qcc has no sigmoid or tanh (neither an integer nor a float op)"))
-            }
+            "QLinearSigmoid" => self.qlinear_unary(&at, n, Op::Sigmoid),
             _ => Err(at.unsupported("qcc does not import this operator")),
         }
     }
@@ -678,10 +717,13 @@ impl Converter<'_> {
         let bv = self.val(at, n, 1)?;
         let (qop, b) = match op {
             "Sub" => {
-                // a − b is a + (−b) exactly in IEEE arithmetic; qcc has no
-                // subtraction, so b must be a constant.
+                // a − b is a + (−b) exactly in IEEE arithmetic: a constant
+                // b becomes an add (which the QDQ rules know).
                 let Val::Const(t) = &bv else {
-                    return Err(at.unsupported("subtraction of a run-time value (qcc has no sub)"));
+                    let b = self.f32_of(at, &bv)?;
+                    let v = self.add(at, Op::Sub, &[a, b], None)?;
+                    self.set(n, 0, Val::Node(v));
+                    return Ok(());
                 };
                 let v: Vec<f32> = t
                     .floats()
@@ -1377,13 +1419,46 @@ impl Converter<'_> {
     /// x ≥ 0 it is x; only the sign of a zero result can differ from
     /// ONNX's definition.
     fn leaky_relu(&mut self, at: &At, x: ValueId, alpha: f32) -> Result<ValueId, ImportError> {
-        let pos = self.add(at, Op::Relu, &[x], None)?;
-        let m1 = self.f32_scalar(at, -1.0)?;
-        let negx = self.add(at, Op::Mul, &[x, m1], None)?;
-        let rn = self.add(at, Op::Relu, &[negx], None)?;
-        let na = self.f32_scalar(at, -alpha)?;
-        let t = self.add(at, Op::Mul, &[rn, na], None)?;
-        self.add(at, Op::Add, &[pos, t], None)
+        self.add(
+            at,
+            Op::LeakyRelu {
+                alpha: F32Attr(alpha),
+            },
+            &[x],
+            None,
+        )
+    }
+
+    /// `Max` / `Min` of one or more inputs (numpy broadcasting), folded
+    /// left to right into binary ops.
+    fn variadic(&mut self, at: &At, n: &NodeProto, f: Op) -> Result<(), ImportError> {
+        let count = n.input.iter().filter(|s| !s.is_empty()).count();
+        if count == 0 {
+            return Err(at.invalid("no inputs"));
+        }
+        let mut acc = self.f32_in(at, n, 0)?;
+        for i in 1..count {
+            let b = self.f32_in(at, n, i)?;
+            acc = self.add(at, f.clone(), &[acc, b], None)?;
+        }
+        self.set(n, 0, Val::Node(acc));
+        Ok(())
+    }
+
+    /// A com.microsoft QLinear unary op (`QLinearSigmoid`): dequantize, the
+    /// float function, quantize, as onnxruntime defines it (its kernel is a
+    /// table built from that float computation; `fold-lookup` builds qcc's
+    /// from the interpreter's).
+    fn qlinear_unary(&mut self, at: &At, n: &NodeProto, f: Op) -> Result<(), ImportError> {
+        let xv = self.val(at, n, 0)?;
+        let xq = self.per_tensor(at, n, 1, 2, self.dtype_of(&xv), "X")?;
+        let yq = self.per_tensor(at, n, 3, 4, DType::of_scalar(xq.storage), "Y")?;
+        let x = self.quant_of(at, &xv, &xq)?;
+        let d = self.add(at, Op::Dequantize, &[x], None)?;
+        let y = self.add(at, f, &[d], None)?;
+        let v = self.add(at, Op::Quantize, &[y], Some(&yq))?;
+        self.set(n, 0, Val::Node(v));
+        Ok(())
     }
 
     fn qlinear_leaky_relu(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
