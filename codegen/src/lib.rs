@@ -114,34 +114,10 @@ pub enum CodegenError {
 /// A run-time failure: inputs or outputs that do not fit the graph.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RunError {
-    #[error("the graph has {expected} inputs but {found} were given")]
-    InputCount { expected: usize, found: usize },
-    #[error("input `%{name}` is stored as {expected}, but the tensor holds {found}")]
-    InputType {
-        name: String,
-        expected: ScalarType,
-        found: ScalarType,
-    },
-    #[error("input `%{name}` has shape {expected:?}, but the tensor has shape {found:?}")]
-    InputShape {
-        name: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
-    #[error("input `%{name}`: its shape has {expected} elements, but its data has {found}")]
-    InputDataLength {
-        name: String,
-        expected: usize,
-        found: usize,
-    },
-    #[error("input `%{name}`: element {index} is {value}, outside the storage range {lo}..={hi}")]
-    InputOutOfRange {
-        name: String,
-        index: usize,
-        value: i64,
-        lo: i64,
-        hi: i64,
-    },
+    /// The inputs do not fit the graph's signature: the interpreter's
+    /// check and message ([`qcc_ir::signature::check_inputs`]).
+    #[error(transparent)]
+    Input(#[from] qcc_ir::signature::InputError),
     #[error("the graph has {expected} outputs but {found} tensors were given to write them")]
     OutputCount { expected: usize, found: usize },
 }
@@ -162,15 +138,12 @@ pub struct OpCode {
 
 #[derive(Clone, Debug)]
 struct InputSlot {
-    name: String,
+    /// The input's name and type, for the run-time check.
+    sig: qcc_ir::signature::InputSig,
     /// Where the runner copies the input (storage types whose arena layout
     /// differs from the tensor's); `None`: the code reads the tensor's own
     /// memory through the I/O table.
     offset: Option<usize>,
-    storage: ScalarType,
-    shape: Vec<usize>,
-    len: usize,
-    range: Option<(i64, i64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -645,12 +618,11 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
             let node = graph.node(v);
             let ty = &node.ty;
             InputSlot {
-                name: node.name.clone().unwrap_or_default(),
+                sig: qcc_ir::signature::InputSig {
+                    name: node.name.clone().unwrap_or_default(),
+                    ty: ty.clone(),
+                },
                 offset: (!io_slot.contains_key(&v)).then(|| value_off[&v]),
-                storage: ty.elem.storage(),
-                shape: ty.shape.clone(),
-                len: ty.shape.iter().product(),
-                range: ty.elem.int_range(),
             }
         })
         .collect();
@@ -756,54 +728,14 @@ impl Executable {
     /// data length, storage range).
     pub fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), RunError> {
         if inputs.len() != self.inputs.len() {
-            return Err(RunError::InputCount {
+            return Err(qcc_ir::signature::InputError::Count {
                 expected: self.inputs.len(),
                 found: inputs.len(),
-            });
+            }
+            .into());
         }
         for (slot, t) in self.inputs.iter().zip(inputs) {
-            let name = || slot.name.clone();
-            if t.data.scalar_type() != slot.storage {
-                return Err(RunError::InputType {
-                    name: name(),
-                    expected: slot.storage,
-                    found: t.data.scalar_type(),
-                });
-            }
-            if t.shape != slot.shape {
-                return Err(RunError::InputShape {
-                    name: name(),
-                    expected: slot.shape.clone(),
-                    found: t.shape.clone(),
-                });
-            }
-            let packed_ok = match &t.data {
-                TensorData::I4(p) | TensorData::U4(p) => p.bytes.len() == p.len.div_ceil(2),
-                _ => true,
-            };
-            if t.data.len() != slot.len || !packed_ok {
-                return Err(RunError::InputDataLength {
-                    name: name(),
-                    expected: slot.len,
-                    found: t.data.len(),
-                });
-            }
-            if let Some((lo, hi)) = slot.range
-                && (lo, hi) != slot.storage.int_range().unwrap_or((lo, hi))
-            {
-                for i in 0..t.data.len() {
-                    let q = t.data.get_int(i).unwrap_or(lo);
-                    if q < lo || q > hi {
-                        return Err(RunError::InputOutOfRange {
-                            name: name(),
-                            index: i,
-                            value: q,
-                            lo,
-                            hi,
-                        });
-                    }
-                }
-            }
+            qcc_ir::signature::check_input(&slot.sig, t)?;
         }
         Ok(())
     }

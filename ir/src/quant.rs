@@ -268,16 +268,22 @@ impl Rescale {
                 divisor,
             });
         }
-        let real = Rescale::real_multiplier(s_in, s_out, divisor);
-        if real >= MAX_MULTIPLIER {
+        Rescale::check_multiplier(mode, Rescale::real_multiplier(s_in, s_out, divisor))?;
+        Ok(Rescale::new(mode, s_in, s_out, divisor))
+    }
+
+    /// The multiplier part of [`Rescale::try_new`], for a real multiplier
+    /// already computed (the verifier checks `s_in / s_out` and products of
+    /// scales this way): finite, below 2^31, and in the fixed-point modes
+    /// not rounding up to 2^31.
+    pub fn check_multiplier(mode: RequantMode, real: f64) -> Result<(), RescaleError> {
+        if !(real.is_finite() && (0.0..MAX_MULTIPLIER).contains(&real)) {
             return Err(RescaleError::TooLarge { real });
         }
-        match Rescale::new(mode, s_in, s_out, divisor) {
-            Rescale::SingleRound(fm) | Rescale::DoubleRound(fm) if fm.shift > 31 => {
-                Err(RescaleError::RoundsTo2p31 { real, mode })
-            }
-            r => Ok(r),
+        if mode != RequantMode::Float && FixedMultiplier::from_real(real).shift > 31 {
+            return Err(RescaleError::RoundsTo2p31 { real, mode });
         }
+        Ok(())
     }
 
     /// The real multiplier of a rescale from `s_in` to `s_out` (what the

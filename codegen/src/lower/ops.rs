@@ -11,7 +11,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value};
 use qcc_ir::elementwise::{Binary, Unary};
 use qcc_ir::op::{Conv2dAttrs, IntAttrs, Op, Pool2dAttrs, RequantMode};
-use qcc_ir::quant::{MAX_MULTIPLIER, Rescale};
+use qcc_ir::quant::Rescale;
 use qcc_ir::types::{QuantType, ScalarType, TensorType};
 use qcc_ir::{Graph, ValueId};
 
@@ -109,26 +109,10 @@ fn err(graph: &Graph, v: ValueId, reason: impl Into<String>) -> CodegenError {
     }
 }
 
-/// The rescale by `s_in / (s_out · divisor)`, with the interpreter's checks.
+/// The rescale by `s_in / (s_out · divisor)`, checked as in every stage
+/// ([`Rescale::try_new`]).
 fn rescale(mode: RequantMode, s_in: f32, s_out: f32, divisor: u32) -> Result<Rescale, String> {
-    let positive = |s: f32| s.is_finite() && s > 0.0;
-    if !positive(s_in) || !positive(s_out) || divisor == 0 {
-        return Err(format!("cannot rescale from scale {s_in:?} to {s_out:?}"));
-    }
-    if mode != RequantMode::Float {
-        let real = Rescale::real_multiplier(s_in, s_out, divisor);
-        if real >= MAX_MULTIPLIER {
-            return Err(format!("the multiplier {real:e} is not below 2^31"));
-        }
-    }
-    let r = Rescale::new(mode, s_in, s_out, divisor);
-    match r {
-        Rescale::SingleRound(fm) | Rescale::DoubleRound(fm) if fm.shift > 31 => Err(format!(
-            "the multiplier rounds to 2^31 (shift {})",
-            fm.shift
-        )),
-        _ => Ok(r),
-    }
+    Rescale::try_new(mode, s_in, s_out, divisor).map_err(|e| e.to_string())
 }
 
 fn strides(shape: &[usize]) -> Vec<i64> {
