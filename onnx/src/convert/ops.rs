@@ -70,6 +70,7 @@ impl Converter<'_> {
                 self.set(n, 0, Val::Node(v));
                 Ok(())
             }
+            "BatchNormalization" => self.batch_norm(&at, n),
             "Max" | "Min" => self.variadic(&at, n, if op == "Max" { Op::Max } else { Op::Min }),
             "Relu" | "Neg" | "Abs" | "Sqrt" | "Reciprocal" | "Exp" | "Log" | "Floor" | "Ceil"
             | "Round" | "Erf" | "Tanh" | "Sigmoid" | "HardSwish" | "HardSigmoid" | "Gelu" => {
@@ -1427,6 +1428,50 @@ impl Converter<'_> {
             &[x],
             None,
         )
+    }
+
+    /// Inference-mode `BatchNormalization` with constant statistics:
+    /// `y = x·a + b` per channel (axis 1), with `a = scale / sqrt(var + ε)`
+    /// and `b = B − mean·a` computed in f32 at import, as onnxruntime's
+    /// kernel precomputes them; `fold-constants` and the QDQ rules then see
+    /// a `mul` and an `add` of constants.
+    fn batch_norm(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        if extra_outputs(n) || Self::attr_i(n, "training_mode", 0) != 0 {
+            return Err(at.unsupported("BatchNormalization in training mode"));
+        }
+        let x = self.f32_in(at, n, 0)?;
+        let rank = self.g.ty(x).shape.len();
+        let c = *self
+            .g
+            .ty(x)
+            .shape
+            .get(1)
+            .ok_or_else(|| at.invalid("the input has no channel axis"))?;
+        let eps = Self::attr_f(n, "epsilon", 1e-5);
+        let mut p = Vec::new();
+        for (i, role) in ["scale", "B", "input_mean", "input_var"].iter().enumerate() {
+            let t = self
+                .konst(at, n, i + 1, role)?
+                .ok_or_else(|| at.invalid(format!("missing input `{role}`")))?;
+            let v = t
+                .floats()
+                .filter(|v| v.len() == c)
+                .ok_or_else(|| at.unsupported(format!("`{role}` must be {c} f32 values")))?
+                .to_vec();
+            p.push(v);
+        }
+        let a: Vec<f32> = (0..c).map(|k| p[0][k] / (p[3][k] + eps).sqrt()).collect();
+        let b: Vec<f32> = (0..c).map(|k| p[1][k] - p[2][k] * a[k]).collect();
+        let mut shape = vec![c];
+        shape.resize(rank.saturating_sub(1).max(1), 1);
+        let ta = Rc::new(OnnxTensor::from_f32(shape.clone(), a));
+        let tb = Rc::new(OnnxTensor::from_f32(shape, b));
+        let va = self.const_value(at, &ta, ElemType::F32)?;
+        let vb = self.const_value(at, &tb, ElemType::F32)?;
+        let m = self.add(at, Op::Mul, &[x, va], None)?;
+        let v = self.add(at, Op::Add, &[m, vb], None)?;
+        self.set(n, 0, Val::Node(v));
+        Ok(())
     }
 
     /// `Max` / `Min` of one or more inputs (numpy broadcasting), folded

