@@ -126,6 +126,7 @@ impl Converter<'_> {
                 self.set(n, 0, Val::Node(v));
                 Ok(())
             }
+            "ReduceMean" => self.reduce_mean(&at, n),
             "Reshape" => self.reshape(&at, n),
             "Flatten" => self.flatten(&at, n),
             "Squeeze" | "Unsqueeze" => self.squeeze(&at, n, op == "Unsqueeze"),
@@ -1470,6 +1471,47 @@ impl Converter<'_> {
         let vb = self.const_value(at, &tb, ElemType::F32)?;
         let m = self.add(at, Op::Mul, &[x, va], None)?;
         let v = self.add(at, Op::Add, &[m, vb], None)?;
+        self.set(n, 0, Val::Node(v));
+        Ok(())
+    }
+
+    /// `ReduceMean` over the two spatial axes of an NCHW tensor with
+    /// `keepdims = 1` (the squeeze-and-excitation pooling exporters write
+    /// instead of GlobalAveragePool): `global_avgpool`, the same sum in
+    /// row-major order divided once by `H·W`. Other reductions are not yet
+    /// imported.
+    fn reduce_mean(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let x = self.f32_in(at, n, 0)?;
+        let rank = self.g.ty(x).shape.len() as i64;
+        let axes: Vec<i64> = if self.opset >= 18 {
+            match self.konst(at, n, 1, "axes")? {
+                Some(t) => t.ints().map(|v| v.to_vec()).unwrap_or_default(),
+                None => Vec::new(),
+            }
+        } else {
+            Self::attr(n, "axes")
+                .map(|a| a.ints.clone())
+                .unwrap_or_default()
+        };
+        let mut axes: Vec<i64> = axes
+            .iter()
+            .map(|&a| if a < 0 { a + rank } else { a })
+            .collect();
+        axes.sort_unstable();
+        if rank != 4 || axes != [2, 3] || Self::attr_i(n, "keepdims", 1) != 1 {
+            return Err(at.unsupported(format!(
+                "ReduceMean over axes {axes:?} of a rank-{rank} tensor (qcc imports the mean over \
+                 the spatial axes [2, 3] of NCHW with keepdims = 1)"
+            )));
+        }
+        let v = self.add(
+            at,
+            Op::GlobalAvgPool {
+                mode: RequantMode::Float,
+            },
+            &[x],
+            None,
+        )?;
         self.set(n, 0, Val::Node(v));
         Ok(())
     }
