@@ -12,9 +12,26 @@
 //! This file: the function-building helpers ([`Fx`]: loops, loads, stores,
 //! constants) and the rescale arithmetic, a mirror of `qcc_ir::quant`.
 
+mod common;
+mod conv;
 pub(crate) mod dynamic;
+mod elementwise;
+mod fuse;
 pub(crate) mod gemm;
+mod matmul;
+mod movement;
 pub(crate) mod ops;
+mod pool;
+mod quant;
+mod softmax;
+
+#[allow(unused_imports)]
+use ops::{DepthwisePrep, DirectConvPrep, Prep};
+#[allow(unused_imports)]
+use {
+    common::*, conv::*, elementwise::*, fuse::*, matmul::*, movement::*, pool::*, quant::*,
+    softmax::*,
+};
 
 use crate::plan::{Buf, Ek};
 use cranelift_codegen::ir::condcodes::IntCC;

@@ -1,0 +1,188 @@
+//! Elementwise loops: unary and broadcasting binary loop nests, the float
+//! elementwise ops through the shim's helpers, and the dimension collapsing
+//! they share.
+
+#[allow(unused_imports)]
+use super::*;
+use super::{Fx, I64};
+use crate::plan::Buf;
+use cranelift_codegen::ir::{InstBuilder, Value};
+use qcc_ir::elementwise::{Binary, Unary};
+use qcc_ir::op::Op;
+use qcc_ir::types::TensorType;
+
+/// `y[i] = f(x[i])` over `n` elements (same index).
+pub(super) fn unary(
+    fx: &mut Fx,
+    x: &Buf,
+    out: &Buf,
+    n: usize,
+    f: &mut dyn FnMut(&mut Fx, Value) -> Value,
+) {
+    let xb = fx.base(x);
+    let ob = fx.base(out);
+    fx.for_n(n, |fx, i| {
+        let v = fx.ld(x.ek, xb, i);
+        let y = f(fx, v);
+        fx.st(out.ek, ob, i, y);
+    });
+}
+
+/// Broadcast binary op over the result shape.
+pub(super) fn binary(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+    f: &mut dyn FnMut(&mut Fx, Value, Value) -> Value,
+) {
+    let shape = &out_ty.shape;
+    let (dims, [sa, sb, so]) = collapse(
+        shape,
+        [
+            bcast_strides(&at[0].shape, shape),
+            bcast_strides(&at[1].shape, shape),
+            strides(shape),
+        ],
+    );
+    let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    fx.nest(&dims, &mut |fx, idx| {
+        let t = |s: &[i64]| -> Vec<(Value, i64)> {
+            idx.iter().copied().zip(s.iter().copied()).collect()
+        };
+        let ia = fx.lin(&t(&sa), 0);
+        let ib = fx.lin(&t(&sb), 0);
+        let io = fx.lin(&t(&so), 0);
+        let x = fx.ld(a[0].ek, ab, ia);
+        let y = fx.ld(a[1].ek, bb, ib);
+        let r = f(fx, x, y);
+        fx.st(out.ek, ob, io, r);
+    });
+}
+
+/// A float unary elementwise op: the shim's `qcc_unary_f32` over the
+/// tensor, which applies the interpreter's function
+/// (`qcc_ir::elementwise::Unary`).
+pub(super) fn unary_code(
+    fx: &mut Fx,
+    x: &Buf,
+    out: &Buf,
+    out_ty: &TensorType,
+    op: &Op,
+) -> Result<(), String> {
+    let u =
+        Unary::of(op).ok_or_else(|| format!("`{}` is not a unary elementwise op", op.name()))?;
+    let ab = (u.alpha.to_bits() as u64 | ((u.beta.to_bits() as u64) << 32)) as i64;
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    let n = fx.c(numel(&out_ty.shape) as i64);
+    let code = fx.c(u.f as i64);
+    let ab = fx.c(ab);
+    let sig = fx.sig(&[I64; 5], &[]);
+    let f = fx.import("qcc_unary_f32", sig);
+    fx.b.ins().call(f, &[xb, n, code, ab, ob]);
+    Ok(())
+}
+
+/// A float binary elementwise op with broadcasting: the shim's
+/// `qcc_binary_code_f32` on each innermost run of the collapsed loop nest
+/// (after `collapse`, every operand walks the innermost dimension with
+/// stride 0 or 1).
+pub(super) fn binary_code(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+    op: &Op,
+) -> Result<(), String> {
+    let code =
+        Binary::of(op).ok_or_else(|| format!("`{}` is not a binary elementwise op", op.name()))?;
+    let shape = &out_ty.shape;
+    let (dims, [sa, sb, so]) = collapse(
+        shape,
+        [
+            bcast_strides(&at[0].shape, shape),
+            bcast_strides(&at[1].shape, shape),
+            strides(shape),
+        ],
+    );
+    let last = dims.len() - 1;
+    let inner = dims[last] as i64;
+    // A run of one element: its strides do not matter.
+    let step = |s: i64| if inner == 1 { 0 } else { s };
+    let (sa_last, sb_last) = (step(sa[last]), step(sb[last]));
+    if !(matches!(sa_last, 0 | 1) && matches!(sb_last, 0 | 1) && (inner == 1 || so[last] == 1)) {
+        return Err("an innermost dimension that is not contiguous".into());
+    }
+    let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    let sig = fx.sig(&[I64; 7], &[]);
+    let f = fx.import("qcc_binary_code_f32", sig);
+    let mut run = |fx: &mut Fx, idx: &[Value]| {
+        let t = |s: &[i64]| -> Vec<(Value, i64)> {
+            idx.iter().copied().zip(s.iter().copied()).collect()
+        };
+        let ia = fx.lin(&t(&sa), 0);
+        let ib = fx.lin(&t(&sb), 0);
+        let io = fx.lin(&t(&so), 0);
+        let pa = fx.b.ins().imul_imm_s(ia, 4);
+        let pb = fx.b.ins().imul_imm_s(ib, 4);
+        let po = fx.b.ins().imul_imm_s(io, 4);
+        let pa = fx.b.ins().iadd(ab, pa);
+        let pb = fx.b.ins().iadd(bb, pb);
+        let po = fx.b.ins().iadd(ob, po);
+        let (sa1, sb1, n, c) = (
+            fx.c(sa[last]),
+            fx.c(sb[last]),
+            fx.c(inner),
+            fx.c(code as i64),
+        );
+        fx.b.ins().call(f, &[pa, sa1, pb, sb1, n, c, po]);
+    };
+    if last == 0 {
+        run(fx, &[]);
+    } else {
+        fx.nest(&dims[..last], &mut run);
+    }
+    Ok(())
+}
+
+/// Merges adjacent dimensions that every operand walks contiguously (or
+/// broadcasts along both), so that a loop nest over `shape` needs as few
+/// loops as possible (one for same-shape operands). A scalar shape becomes
+/// `[1]`.
+pub(super) fn collapse<const N: usize>(
+    shape: &[usize],
+    strides: [Vec<i64>; N],
+) -> (Vec<usize>, [Vec<i64>; N]) {
+    let mut dims: Vec<usize> = Vec::new();
+    let mut out: [Vec<i64>; N] = std::array::from_fn(|_| Vec::new());
+    for (d, &n) in shape.iter().enumerate() {
+        if n == 1 {
+            continue;
+        }
+        let mergeable = !dims.is_empty()
+            && (0..N).all(|k| {
+                let prev = *out[k].last().expect("one per dim");
+                prev == strides[k][d] * n as i64
+            });
+        if mergeable {
+            *dims.last_mut().expect("a dim") *= n;
+            for (k, o) in out.iter_mut().enumerate() {
+                *o.last_mut().expect("one per dim") = strides[k][d];
+            }
+        } else {
+            dims.push(n);
+            for (k, o) in out.iter_mut().enumerate() {
+                o.push(strides[k][d]);
+            }
+        }
+    }
+    if dims.is_empty() {
+        dims.push(1);
+        for o in out.iter_mut() {
+            o.push(0);
+        }
+    }
+    (dims, out)
+}
