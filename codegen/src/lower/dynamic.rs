@@ -9,39 +9,13 @@
 //! i64 integer arithmetic and one IEEE operation per f32 step, so the
 //! results equal the interpreter's bit for bit.
 
+use super::common::{bcast_strides, numel, strides};
 use super::{F32, Fx, I64};
 use crate::plan::{Buf, Ek};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use qcc_ir::op::{Conv2dAttrs, Op};
 use qcc_ir::types::TensorType;
-
-fn strides(shape: &[usize]) -> Vec<i64> {
-    let mut s = vec![1i64; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1] as i64;
-    }
-    s
-}
-
-/// Strides of `from` broadcast to `to` (aligned right, 0 on broadcast dims).
-fn bcast_strides(from: &[usize], to: &[usize]) -> Vec<i64> {
-    let fs = strides(from);
-    let off = to.len() - from.len();
-    (0..to.len())
-        .map(|i| {
-            if i < off || from[i - off] == 1 {
-                0
-            } else {
-                fs[i - off]
-            }
-        })
-        .collect()
-}
-
-fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
-}
 
 /// Lowers one of the ops of this module; `a` / `at` are the operands'
 /// buffers and types.

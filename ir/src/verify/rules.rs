@@ -360,7 +360,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 /// Output size of a convolution or pooling window along one dimension:
 /// `⌊(input + pad_begin + pad_end − dilation·(kernel − 1) − 1) / stride⌋ + 1`.
 /// `None` when that is < 1, when kernel, stride or dilation is 0, or on
-/// overflow.
+/// overflow: [`crate::window::output_size`], the one definition.
 pub fn window_output_size(
     input: usize,
     pad_begin: usize,
@@ -369,13 +369,7 @@ pub fn window_output_size(
     stride: usize,
     dilation: usize,
 ) -> Option<usize> {
-    if kernel == 0 || stride == 0 || dilation == 0 {
-        return None;
-    }
-    let padded = input.checked_add(pad_begin)?.checked_add(pad_end)?;
-    let span = dilation.checked_mul(kernel - 1)?.checked_add(1)?;
-    let room = padded.checked_sub(span)?;
-    Some(room / stride + 1)
+    crate::window::output_size(input, pad_begin, pad_end, kernel, stride, dilation)
 }
 
 /// The smallest and largest number of real (not padding) elements in a
