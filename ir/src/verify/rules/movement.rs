@@ -1,0 +1,112 @@
+//! Typing rules of the data-movement ops: reshape, flatten, transpose, concat.
+
+#[allow(unused_imports)]
+use super::*;
+use crate::types::ElemType;
+
+impl Rule<'_> {
+    // ---- data movement ----
+
+    pub(super) fn reshape(&mut self) -> Option<Inferred> {
+        if !self.want_not_per_axis(0, "per-axis tensors cannot be reshaped") {
+            return None;
+        }
+        let x = self.args[0];
+        Some(Inferred {
+            shape: ShapeRule::Elements(x.num_elements()?),
+            elem: ElemRule::Exact(x.elem.clone()),
+        })
+    }
+
+    pub(super) fn flatten(&mut self, axis: usize) -> Option<Inferred> {
+        let ok = self.want_not_per_axis(0, "per-axis tensors cannot be flattened");
+        let x = self.args[0];
+        if axis > x.rank() {
+            self.err(format!(
+                "`axis` = {axis} must be at most the rank {}",
+                x.rank()
+            ));
+            return None;
+        }
+        let outer = x.shape[..axis]
+            .iter()
+            .try_fold(1usize, |p, &d| p.checked_mul(d))?;
+        let inner = x.shape[axis..]
+            .iter()
+            .try_fold(1usize, |p, &d| p.checked_mul(d))?;
+        ok.then(|| Inferred::exact(vec![outer, inner], x.elem.clone()))
+    }
+
+    pub(super) fn transpose(&mut self, perm: &[usize]) -> Option<Inferred> {
+        let x = self.args[0];
+        let rank = x.rank();
+        let mut seen = vec![false; rank];
+        let is_perm = perm.len() == rank
+            && perm
+                .iter()
+                .all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
+        if !is_perm {
+            self.err(format!(
+                "`perm` = {perm:?} is not a permutation of 0..{rank}"
+            ));
+            return None;
+        }
+        let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+        let elem = match &x.elem {
+            ElemType::Quant(q) if q.axis.is_some() => {
+                let old = q.axis?;
+                let new = perm.iter().position(|&p| p == old)?;
+                let mut q2 = (**q).clone();
+                q2.axis = Some(new);
+                ElemType::quant(q2)
+            }
+            e => e.clone(),
+        };
+        Some(Inferred::exact(shape, elem))
+    }
+
+    pub(super) fn concat(&mut self, axis: usize) -> Option<Inferred> {
+        let first = self.args[0];
+        let before = self.errs.len();
+        self.want_not_per_axis(0, "per-axis tensors cannot be concatenated");
+        let rank = first.rank();
+        self.want_axis("`axis`", axis, rank);
+        let mut total = first.shape.get(axis).copied().unwrap_or(0);
+        for i in 1..self.args.len() {
+            let t = self.args[i];
+            if t.elem != first.elem {
+                self.err(format!(
+                    "operand {i} has element type `{}` but operand 0 has `{}`; all operands \
+                     of concat must have exactly the same element type",
+                    t.elem, first.elem
+                ));
+            }
+            if t.rank() != rank {
+                self.err(format!(
+                    "operand {i} has rank {} ({:?}) but operand 0 has rank {rank} ({:?})",
+                    t.rank(),
+                    t.shape,
+                    first.shape
+                ));
+                continue;
+            }
+            let differs = (0..rank).any(|d| d != axis && t.shape[d] != first.shape[d]);
+            if differs {
+                self.err(format!(
+                    "operand {i} is {:?} but operand 0 is {:?}; only the dimension of axis \
+                     {axis} may differ",
+                    t.shape, first.shape
+                ));
+            }
+            if let Some(&d) = t.shape.get(axis) {
+                total = total.saturating_add(d);
+            }
+        }
+        if self.errs.len() > before {
+            return None;
+        }
+        let mut shape = first.shape.clone();
+        shape[axis] = total;
+        Some(Inferred::exact(shape, first.elem.clone()))
+    }
+}
