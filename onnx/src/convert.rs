@@ -833,4 +833,8 @@ impl<'a> Converter<'a> {
 
 // The op conversions.
 mod dynamic;
+mod float;
+mod movement;
 mod ops;
+mod qdq;
+mod qoperator;

@@ -1,0 +1,412 @@
+//! Data movement and constants: Constant, Identity, Shape, Gather, Cast,
+//! Reshape, Flatten, Squeeze/Unsqueeze, Transpose, Concat.
+
+use super::ops::{Registry, extra_outputs};
+use super::*;
+
+/// Registers this family's ONNX operators.
+pub(super) fn register(r: &mut Registry) {
+    r.add("Constant", |c, at, n| c.constant(at, n));
+    r.add("Identity", |c, at, n| c.identity(at, n));
+    r.add("Dropout", |c, at, n| c.identity(at, n));
+    r.add("Reshape", |c, at, n| c.reshape(at, n));
+    r.add("Flatten", |c, at, n| c.flatten(at, n));
+    r.add("Squeeze", |c, at, n| c.squeeze(at, n, false));
+    r.add("Unsqueeze", |c, at, n| c.squeeze(at, n, true));
+    r.add("Transpose", |c, at, n| c.transpose(at, n));
+    r.add("Concat", |c, at, n| c.concat(at, n));
+    r.add("Shape", |c, at, n| c.shape(at, n));
+    r.add("Gather", |c, at, n| c.gather(at, n));
+    r.add("Cast", |c, at, n| c.cast(at, n));
+}
+
+impl Converter<'_> {
+    /// `Identity`, and `Dropout` at inference (its mask output refused).
+    pub(super) fn identity(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        if extra_outputs(n) {
+            return Err(at.unsupported("the mask output of Dropout"));
+        }
+        let v = self.val(at, n, 0)?;
+        self.set(n, 0, v);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------
+    // Constants and shape computations (folded at import time)
+
+    pub(super) fn constant(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let a = n
+            .attribute
+            .first()
+            .ok_or_else(|| at.invalid("Constant without a value"))?;
+        let name = a.name.as_deref().unwrap_or("");
+        let t = match name {
+            "value" => {
+                let tp =
+                    a.t.as_ref()
+                        .ok_or_else(|| at.invalid("`value` is not a tensor"))?;
+                decode(tp, self.base_dir)?
+            }
+            "value_float" => OnnxTensor::from_f32(vec![], vec![a.f.unwrap_or(0.0)]),
+            "value_floats" => OnnxTensor::from_f32(vec![a.floats.len()], a.floats.clone()),
+            "value_int" => OnnxTensor::from_ints(DType::Int64, vec![], vec![a.i.unwrap_or(0)]),
+            "value_ints" => OnnxTensor::from_ints(DType::Int64, vec![a.ints.len()], a.ints.clone()),
+            other => return Err(at.unsupported(format!("Constant attribute `{other}`"))),
+        };
+        self.set(n, 0, Val::Const(Rc::new(t)));
+        Ok(())
+    }
+
+    pub(super) fn shape(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let v = self.val(at, n, 0)?;
+        let s = self.shape_of(&v);
+        let r = s.len() as i64;
+        let clampi = |x: i64| (if x < 0 { x + r } else { x }).clamp(0, r) as usize;
+        let start = clampi(Self::attr_i(n, "start", 0));
+        let end = clampi(Self::attr_i(n, "end", r));
+        let dims: Vec<i64> = s[start..end.max(start)].iter().map(|&d| d as i64).collect();
+        let t = OnnxTensor::from_ints(DType::Int64, vec![dims.len()], dims);
+        self.set(n, 0, Val::Const(Rc::new(t)));
+        Ok(())
+    }
+
+    pub(super) fn gather(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let (Val::Const(data), Val::Const(idx)) = (self.val(at, n, 0)?, self.val(at, n, 1)?) else {
+            return Err(at.unsupported("Gather on run-time values (only constants are folded)"));
+        };
+        let axis = norm_axis(Self::attr_i(n, "axis", 0), data.shape.len(), at)?;
+        let ix = idx.ints().ok_or_else(|| at.invalid("float indices"))?;
+        let d = data.shape[axis] as i64;
+        let outer: usize = data.shape[..axis].iter().product();
+        let inner: usize = data.shape[axis + 1..].iter().product();
+        let mut pick = Vec::new();
+        for o in 0..outer {
+            for &i in ix {
+                let i = if i < 0 { i + d } else { i };
+                if !(0..d).contains(&i) {
+                    return Err(at.invalid(format!("index {i} out of range")));
+                }
+                for k in 0..inner {
+                    pick.push((o * data.shape[axis] + i as usize) * inner + k);
+                }
+            }
+        }
+        let mut shape = data.shape[..axis].to_vec();
+        shape.extend_from_slice(&idx.shape);
+        shape.extend_from_slice(&data.shape[axis + 1..]);
+        let data = match &data.data {
+            OnnxData::F32(v) => OnnxData::F32(pick.iter().map(|&i| v[i]).collect()),
+            OnnxData::Int(v) => OnnxData::Int(pick.iter().map(|&i| v[i]).collect()),
+        };
+        let t = OnnxTensor {
+            dtype: if matches!(data, OnnxData::F32(_)) {
+                DType::Float
+            } else {
+                self.dtype_of(&self.val(at, n, 0)?)
+            },
+            shape,
+            data,
+        };
+        self.set(n, 0, Val::Const(Rc::new(t)));
+        Ok(())
+    }
+
+    pub(super) fn cast(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let to = DType::from_code(Self::attr_i(n, "to", 0) as i32);
+        let v = self.val(at, n, 0)?;
+        let from = self.dtype_of(&v);
+        match &v {
+            Val::Const(t) => {
+                let out = match (&t.data, to.is_float(), to.is_int()) {
+                    (OnnxData::F32(x), true, _) => OnnxTensor::from_f32(t.shape.clone(), x.clone()),
+                    (OnnxData::Int(x), true, _) => {
+                        OnnxTensor::from_f32(t.shape.clone(), x.iter().map(|&i| i as f32).collect())
+                    }
+                    (OnnxData::Int(x), _, true) => {
+                        let (lo, hi) = to.int_range().unwrap_or((i64::MIN, i64::MAX));
+                        if x.iter().any(|&i| i < lo || i > hi) {
+                            return Err(at.unsupported("a wrapping integer Cast"));
+                        }
+                        OnnxTensor::from_ints(to, t.shape.clone(), x.clone())
+                    }
+                    _ => return Err(at.unsupported(format!("Cast to {}", to.name()))),
+                };
+                self.set(n, 0, Val::Const(Rc::new(out)));
+                Ok(())
+            }
+            Val::Node(id) => {
+                if from == to {
+                    self.set(n, 0, v.clone());
+                    return Ok(());
+                }
+                let elem = self.g.ty(*id).elem.clone();
+                if to == DType::Float && matches!(elem, ElemType::Scalar(st) if st.is_int()) {
+                    let f = self.int_to_float(at, *id)?;
+                    self.set(n, 0, Val::Node(f));
+                    return Ok(());
+                }
+                if to == DType::Float
+                    && let Some(q) = elem.as_quant()
+                    && is_raw(q)
+                {
+                    // Integer to float: the raw view dequantizes exactly.
+                    let d = self.add(at, Op::Dequantize, &[*id], None)?;
+                    self.set(n, 0, Val::Node(d));
+                    return Ok(());
+                }
+                Err(at.unsupported(format!(
+                    "Cast from {} to {} of a run-time value",
+                    from.name(),
+                    to.name()
+                )))
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Data movement
+
+    pub(super) fn move_val(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        shape: Vec<usize>,
+    ) -> Result<(), ImportError> {
+        let v = self.val(at, n, 0)?;
+        let out = match v {
+            Val::Const(t) => {
+                if dims_product(&shape) != Some(t.len()) {
+                    return Err(at.invalid(format!("cannot reshape {:?} to {shape:?}", t.shape)));
+                }
+                let mut t = (*t).clone();
+                t.shape = shape;
+                Val::Const(Rc::new(t))
+            }
+            Val::Node(id) => Val::Node(self.add_reshape(at, id, shape)?),
+        };
+        self.set(n, 0, out);
+        Ok(())
+    }
+
+    pub(super) fn reshape(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let v = self.val(at, n, 0)?;
+        let ins = self.shape_of(&v);
+        let target: Vec<i64> = if self.opset < 5 {
+            Self::attr_ints(n, "shape").ok_or_else(|| at.invalid("no `shape`"))?
+        } else {
+            let t = self
+                .konst(at, n, 1, "shape")?
+                .ok_or_else(|| at.invalid("the shape is missing"))?;
+            t.ints()
+                .ok_or_else(|| at.invalid("the shape must be integers"))?
+                .to_vec()
+        };
+        let allowzero = Self::attr_i(n, "allowzero", 0) != 0;
+        let total = dims_product(&ins).unwrap_or(0);
+        let mut out = Vec::with_capacity(target.len());
+        let mut infer = None;
+        for (i, &d) in target.iter().enumerate() {
+            match d {
+                0 if !allowzero => out.push(
+                    *ins.get(i)
+                        .ok_or_else(|| at.invalid("a 0 in the shape past the input's rank"))?,
+                ),
+                -1 if infer.is_none() => {
+                    infer = Some(i);
+                    out.push(1);
+                }
+                d if d >= 1 => out.push(d as usize),
+                d => return Err(at.invalid(format!("bad target dimension {d} in {target:?}"))),
+            }
+        }
+        if let Some(i) = infer {
+            let known = dims_product(&out).unwrap_or(0);
+            if known == 0 || !total.is_multiple_of(known) {
+                return Err(at.invalid(format!("cannot reshape {ins:?} to {target:?}")));
+            }
+            out[i] = total / known;
+        }
+        self.move_val(at, n, out)
+    }
+
+    pub(super) fn flatten(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let v = self.val(at, n, 0)?;
+        let s = self.shape_of(&v);
+        let r = s.len() as i64;
+        let mut axis = Self::attr_i(n, "axis", 1);
+        if axis < 0 {
+            axis += r;
+        }
+        if !(0..=r).contains(&axis) {
+            return Err(at.invalid(format!("axis {axis} out of range")));
+        }
+        let a = axis as usize;
+        let out = vec![s[..a].iter().product(), s[a..].iter().product()];
+        self.move_val(at, n, out)
+    }
+
+    pub(super) fn squeeze(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        unsqueeze: bool,
+    ) -> Result<(), ImportError> {
+        let v = self.val(at, n, 0)?;
+        let s = self.shape_of(&v);
+        let axes: Option<Vec<i64>> = if self.opset >= 13 {
+            self.konst(at, n, 1, "axes")?
+                .map(|t| {
+                    t.ints()
+                        .map(|v| v.to_vec())
+                        .ok_or_else(|| at.invalid("float axes"))
+                })
+                .transpose()?
+        } else {
+            Self::attr_ints(n, "axes")
+        };
+        let out = if unsqueeze {
+            let axes = axes.ok_or_else(|| at.invalid("Unsqueeze needs axes"))?;
+            let r = s.len() + axes.len();
+            let mut ax = Vec::new();
+            for a in axes {
+                ax.push(norm_axis(a, r, at)?);
+            }
+            let mut out = Vec::with_capacity(r);
+            let mut it = s.iter();
+            for i in 0..r {
+                if ax.contains(&i) {
+                    out.push(1);
+                } else {
+                    out.push(*it.next().ok_or_else(|| at.invalid("duplicate axes"))?);
+                }
+            }
+            out
+        } else {
+            match axes {
+                None => s.iter().copied().filter(|&d| d != 1).collect(),
+                Some(axes) => {
+                    let mut ax = Vec::new();
+                    for a in axes {
+                        ax.push(norm_axis(a, s.len(), at)?);
+                    }
+                    s.iter()
+                        .enumerate()
+                        .filter(|(i, _)| !ax.contains(i))
+                        .map(|(_, &d)| d)
+                        .collect()
+                }
+            }
+        };
+        self.move_val(at, n, out)
+    }
+
+    pub(super) fn transpose(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let v = self.val(at, n, 0)?;
+        let r = self.shape_of(&v).len();
+        let perm: Vec<usize> = match Self::attr_ints(n, "perm") {
+            Some(p) => {
+                let mut out = Vec::new();
+                for a in p {
+                    out.push(norm_axis(a, r, at)?);
+                }
+                out
+            }
+            None => (0..r).rev().collect(),
+        };
+        let mut seen = perm.clone();
+        seen.sort();
+        if seen != (0..r).collect::<Vec<_>>() {
+            return Err(at.invalid(format!("perm {perm:?} is not a permutation")));
+        }
+        let out = match v {
+            Val::Const(t) => Val::Const(Rc::new(transpose_const(&t, &perm))),
+            Val::Node(id) => {
+                let q = self.g.ty(id).elem.as_quant().map(|q| {
+                    let mut q = q.clone();
+                    q.axis = q.axis.and_then(|a| perm.iter().position(|&p| p == a));
+                    q
+                });
+                Val::Node(self.add(at, Op::Transpose { perm }, &[id], q.as_ref())?)
+            }
+        };
+        self.set(n, 0, out);
+        Ok(())
+    }
+
+    pub(super) fn concat(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let vals: Vec<Val> = (0..n.input.len())
+            .filter(|&i| Self::input_name(n, i).is_some())
+            .map(|i| self.val(at, n, i))
+            .collect::<Result<_, _>>()?;
+        let first = vals.first().ok_or_else(|| at.invalid("no inputs"))?;
+        let r = self.shape_of(first).len();
+        let axis = norm_axis(Self::attr_i(n, "axis", 0), r, at)?;
+        if vals.iter().all(|v| matches!(v, Val::Const(_))) {
+            // Fold (shape computations).
+            let ts: Vec<Rc<OnnxTensor>> = vals
+                .iter()
+                .map(|v| match v {
+                    Val::Const(t) => t.clone(),
+                    Val::Node(_) => unreachable!(),
+                })
+                .collect();
+            for t in &ts {
+                let fits =
+                    t.shape.len() == r && (0..r).all(|k| k == axis || t.shape[k] == ts[0].shape[k]);
+                if !fits {
+                    return Err(at.invalid(format!(
+                        "operand shapes {:?} and {:?} differ off axis {axis}",
+                        ts[0].shape, t.shape
+                    )));
+                }
+            }
+            let outer: usize = ts[0].shape[..axis].iter().product();
+            let mut shape = ts[0].shape.clone();
+            shape[axis] = ts
+                .iter()
+                .map(|t| t.shape.get(axis).copied().unwrap_or(0))
+                .sum();
+            let mut fl = Vec::new();
+            let mut it = Vec::new();
+            for o in 0..outer {
+                for t in &ts {
+                    if t.shape.len() != r {
+                        return Err(at.invalid("operands of different ranks"));
+                    }
+                    let chunk: usize = t.shape[axis..].iter().product();
+                    match &t.data {
+                        OnnxData::F32(v) => fl.extend_from_slice(&v[o * chunk..(o + 1) * chunk]),
+                        OnnxData::Int(v) => it.extend_from_slice(&v[o * chunk..(o + 1) * chunk]),
+                    }
+                }
+            }
+            let t = if !fl.is_empty() && it.is_empty() {
+                OnnxTensor::from_f32(shape, fl)
+            } else if fl.is_empty() {
+                OnnxTensor::from_ints(ts[0].dtype, shape, it)
+            } else {
+                return Err(at.invalid("operands of different types"));
+            };
+            self.set(n, 0, Val::Const(Rc::new(t)));
+            return Ok(());
+        }
+        // The element type of the first run-time operand.
+        let elem = vals
+            .iter()
+            .find_map(|v| match v {
+                Val::Node(id) => Some(self.g.ty(*id).elem.clone()),
+                Val::Const(_) => None,
+            })
+            .expect("a run-time operand");
+        let mut args = Vec::new();
+        for v in &vals {
+            args.push(match (v, elem.as_quant()) {
+                (_, None) => self.f32_of(at, v)?,
+                (_, Some(q)) => self.quant_of(at, v, &q.clone())?,
+            });
+        }
+        let out = self.add(at, Op::Concat { axis }, &args, elem.as_quant())?;
+        self.set(n, 0, Val::Node(out));
+        Ok(())
+    }
+}
