@@ -68,26 +68,16 @@ pub(super) fn depthwise(
     // What the sums subtract: `ua` itself, or only the flip of signed
     // inputs when x's zero point is in the bias (padding still holds `ua`).
     let ua_sub = if int.zx_in_bias { ua - zx } else { ua };
+    let win = qcc_ir::window::Window::new([h, w], [kh, kw], a.strides, a.pads, a.dilations).ok()?;
+    if [win.oh, win.ow] != [node.ty.shape[2], node.ty.shape[3]] {
+        return None;
+    }
     let mut geo = DepthwiseGeometry {
-        n,
-        c,
-        h,
-        w,
-        kh,
-        kw,
-        sh: a.strides[0],
-        sw: a.strides[1],
-        dh: a.dilations[0],
-        dw: a.dilations[1],
-        pt: a.pads[0],
-        pl: a.pads[1],
-        oh: node.ty.shape[2],
-        ow: node.ty.shape[3],
         flip: signed as usize,
         ua: ua as usize,
         lo,
         hi,
-        ..Default::default()
+        ..DepthwiseGeometry::from_window(n, c, &win)
     };
     if !(0..=255).contains(&ua) || kh == 0 || kw == 0 || !geo.supported() {
         return None;

@@ -380,6 +380,29 @@ pub struct DepthwiseGeometry {
 }
 
 impl DepthwiseGeometry {
+    /// The geometry of `n` images of `c` channels under the window `win`
+    /// (`qcc_ir::window`, the one definition of sizes and padding); the
+    /// kernel parameters (`flip`, `ua`, bounds, output mode) start at 0.
+    pub fn from_window(n: usize, c: usize, win: &qcc_ir::window::Window) -> DepthwiseGeometry {
+        DepthwiseGeometry {
+            n,
+            c,
+            h: win.h,
+            w: win.w,
+            kh: win.kh,
+            kw: win.kw,
+            sh: win.sh,
+            sw: win.sw,
+            dh: win.dh,
+            dw: win.dw,
+            pt: win.pt,
+            pl: win.pl,
+            oh: win.oh,
+            ow: win.ow,
+            ..Default::default()
+        }
+    }
+
     /// Whether [`qcc_depthwise`]'s kernel covers it: at most 16 rows
     /// and 16 columns of taps, and 16 pixels' taps within 64 input bytes.
     pub fn supported(&self) -> bool {
