@@ -5,7 +5,7 @@
 #[allow(unused_imports)]
 use super::*;
 use crate::op::{Op, RequantMode};
-use crate::quant::{FixedMultiplier, MAX_MULTIPLIER, Rescale};
+use crate::quant::{Rescale, RescaleError};
 use crate::types::{ElemType, TensorType};
 
 /// Checks a real multiplier: below [`MAX_MULTIPLIER`] (2^31) in every mode,
@@ -18,18 +18,23 @@ pub(super) fn check_multiplier(
     mode: RequantMode,
     errs: &mut Vec<String>,
 ) -> bool {
-    if !(m.is_finite() && (0.0..MAX_MULTIPLIER).contains(&m)) {
-        errs.push(format!(
-            "the rescale multiplier {what} = {m:.6e} must be < 2^31"
-        ));
-        return false;
-    }
-    if mode != RequantMode::Float && FixedMultiplier::from_real(m).shift > 31 {
-        errs.push(format!(
-            "the rescale multiplier {what} = {m} rounds to 2^31 in mode {mode}; it must be \
-             < 2^31 - 1/2"
-        ));
-        return false;
+    // The one rule of every stage (`Rescale::check_multiplier`), reported
+    // with the verifier's wording, which names the multiplier.
+    match Rescale::check_multiplier(mode, m) {
+        Ok(()) => {}
+        Err(RescaleError::TooLarge { .. } | RescaleError::BadScales { .. }) => {
+            errs.push(format!(
+                "the rescale multiplier {what} = {m:.6e} must be < 2^31"
+            ));
+            return false;
+        }
+        Err(RescaleError::RoundsTo2p31 { .. }) => {
+            errs.push(format!(
+                "the rescale multiplier {what} = {m} rounds to 2^31 in mode {mode}; it must be \
+                 < 2^31 - 1/2"
+            ));
+            return false;
+        }
     }
     true
 }
