@@ -71,7 +71,11 @@ fn first_quantize(graph: &Graph, v: ValueId) -> Option<&QuantType> {
             let node = graph.node(user);
             match &node.op {
                 Op::Quantize => return node.ty.elem.as_quant(),
-                Op::Reshape | Op::Flatten { .. } | Op::Transpose { .. } | Op::Concat { .. }
+                Op::Reshape
+                | Op::Flatten { .. }
+                | Op::Transpose { .. }
+                | Op::Slice { .. }
+                | Op::Concat { .. }
                     if seen.insert(user) =>
                 {
                     queue.push_back(user);

@@ -30,6 +30,7 @@ pub mod npy;
 pub mod op;
 pub mod quant;
 pub mod signature;
+pub mod slicing;
 pub mod target;
 pub mod tensor;
 pub mod text;

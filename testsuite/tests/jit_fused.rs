@@ -485,7 +485,11 @@ fn fused_requantize_then_clamp_int() {
             }
         }
     }
-    assert!(folded >= 20, "only {folded} folded");
+    // Fusion needs the AVX-512 helpers; elsewhere every case took the
+    // unfused path above and was still checked.
+    if DotPath::Avx512Vnni.is_supported() {
+        assert!(folded >= 20, "only {folded} folded");
+    }
 }
 
 /// The requantize that is not fused (an i32 input): per tensor and per

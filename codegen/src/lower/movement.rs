@@ -1,4 +1,4 @@
-//! Data movement: strided copies (transpose, concat, reshape of
+//! Data movement: strided copies (transpose, slice, concat, reshape of
 //! non-contiguous views).
 
 use super::Fx;
@@ -7,12 +7,14 @@ use super::*;
 use crate::plan::Buf;
 use cranelift_codegen::ir::{InstBuilder, Value};
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn copy_strided(
     fx: &mut Fx,
     x: &Buf,
     out: &Buf,
     shape: &[usize],
     src: &[i64],
+    src_off: i64,
     dst: &[i64],
     dst_off: i64,
 ) {
@@ -31,7 +33,7 @@ pub(super) fn copy_strided(
         let row = |fx: &mut Fx, idx: &[Value]| {
             let s: Vec<_> = idx.iter().copied().zip(src.iter().copied()).collect();
             let d: Vec<_> = idx.iter().copied().zip(dst.iter().copied()).collect();
-            let si = fx.lin(&s, 0);
+            let si = fx.lin(&s, src_off);
             let di = fx.lin(&d, dst_off);
             let so = fx.b.ins().imul_imm_s(si, size);
             let dof = fx.b.ins().imul_imm_s(di, size);
@@ -49,7 +51,7 @@ pub(super) fn copy_strided(
     fx.nest(&shape, &mut |fx, idx| {
         let s: Vec<_> = idx.iter().copied().zip(src.iter().copied()).collect();
         let d: Vec<_> = idx.iter().copied().zip(dst.iter().copied()).collect();
-        let si = fx.lin(&s, 0);
+        let si = fx.lin(&s, src_off);
         let di = fx.lin(&d, dst_off);
         let v = fx.ld(x.ek, xb, si);
         fx.st(out.ek, ob, di, v);

@@ -419,7 +419,26 @@ pub(crate) fn lower(
             let ins = strides(&at[0].shape);
             let src: Vec<i64> = perm.iter().map(|&p| ins[p]).collect();
             let dst = strides(&out_ty.shape);
-            copy_strided(fx, &a[0], &out, &out_ty.shape, &src, &dst, 0);
+            copy_strided(fx, &a[0], &out, &out_ty.shape, &src, 0, &dst, 0);
+            Ok(())
+        }
+        Op::Slice {
+            starts,
+            ends,
+            steps,
+        } => {
+            let plan = qcc_ir::slicing::slice_plan(&at[0].shape, starts, ends, steps).map_err(e)?;
+            let ins = strides(&at[0].shape);
+            let src: Vec<i64> = plan.iter().zip(&ins).map(|(p, &s)| p.step * s).collect();
+            let src_off: i64 = plan
+                .iter()
+                .zip(&ins)
+                .map(|(p, &s)| p.start as i64 * s)
+                .sum();
+            let dst = strides(&out_ty.shape);
+            if numel(&out_ty.shape) > 0 {
+                copy_strided(fx, &a[0], &out, &out_ty.shape, &src, src_off, &dst, 0);
+            }
             Ok(())
         }
         Op::Concat { axis } => {
@@ -427,7 +446,7 @@ pub(crate) fn lower(
             let mut start = 0i64;
             for (buf, ty) in a.iter().zip(&at) {
                 let src = strides(&ty.shape);
-                copy_strided(fx, buf, &out, &ty.shape, &src, &dst, start * dst[*axis]);
+                copy_strided(fx, buf, &out, &ty.shape, &src, 0, &dst, start * dst[*axis]);
                 start += ty.shape[*axis] as i64;
             }
             Ok(())

@@ -533,6 +533,11 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         Op::Reshape => movement::reshape(args[0], out),
         Op::Flatten { axis } => movement::flatten(args[0], *axis, out),
         Op::Transpose { perm } => movement::transpose(args[0], perm, out),
+        Op::Slice {
+            starts,
+            ends,
+            steps,
+        } => movement::slice(args[0], starts, ends, steps, out),
         Op::Concat { axis } => movement::concat(args, *axis, out),
         Op::Quantize => quantize::quantize(args[0], out),
         Op::Dequantize => quantize::dequantize(args[0], out),

@@ -1,4 +1,4 @@
-//! Data movement: `reshape`, `flatten`, `transpose`, `concat`. Any element
+//! Data movement: `reshape`, `flatten`, `transpose`, `slice`, `concat`. Any element
 //! type; the stored elements are copied unchanged.
 
 use super::index::{gather_offsets, num_elements, strides};
@@ -91,6 +91,52 @@ pub(super) fn transpose(x: Arg, perm: &[usize], out: &TensorType) -> Result<Vals
     let own = strides(s);
     let source_strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
     Ok(x.vals.gather(&gather_offsets(&out_shape, &source_strides)))
+}
+
+/// `slice x {starts, ends, steps}`: ONNX `Slice` over every axis (the index
+/// rule is `crate::slicing`): result element `i` along axis `a` is operand
+/// element `start[a] + i·step[a]`.
+pub(super) fn slice(
+    x: Arg,
+    starts: &[i64],
+    ends: &[i64],
+    steps: &[i64],
+    out: &TensorType,
+) -> Result<Vals, String> {
+    same_elem(x, out)?;
+    let s = x.shape();
+    let plan = crate::slicing::slice_plan(s, starts, ends, steps)?;
+    if let Some(q) = x.quant()
+        && let Some(a) = q.axis
+        && !plan[a].is_identity(s[a])
+    {
+        return Err(format!(
+            "the operand is quantized per axis {a}, which must be kept whole"
+        ));
+    }
+    let out_shape: Vec<usize> = plan.iter().map(|p| p.len).collect();
+    expect_shape(out, &out_shape)?;
+    let own = strides(s);
+    let n = num_elements(&out_shape);
+    let mut offsets = Vec::with_capacity(n);
+    let mut index = vec![0usize; s.len()];
+    for _ in 0..n {
+        let off: i64 = plan
+            .iter()
+            .zip(&index)
+            .zip(&own)
+            .map(|((p, &i), &st)| (p.start as i64 + i as i64 * p.step) * st as i64)
+            .sum();
+        offsets.push(off as usize);
+        for d in (0..s.len()).rev() {
+            index[d] += 1;
+            if index[d] < out_shape[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    Ok(x.vals.gather(&offsets))
 }
 
 /// `concat x1, ..., xn {axis}`: the operands side by side along `axis`.

@@ -23,6 +23,8 @@ pub enum AttrKind {
     Mode,
     /// A list of non-negative integers, of a fixed length if given.
     Sizes(Option<usize>),
+    /// A list of integers that fit in i64.
+    Ints,
 }
 
 impl AttrKind {
@@ -35,6 +37,7 @@ impl AttrKind {
             AttrKind::Mode => "a rounding mode (`float`, `single_round` or `double_round`)".into(),
             AttrKind::Sizes(Some(n)) => format!("a list of {n} non-negative integers"),
             AttrKind::Sizes(None) => "a list of non-negative integers".into(),
+            AttrKind::Ints => "a list of integers".into(),
         }
     }
 }
@@ -88,6 +91,7 @@ pub enum AttrValue {
     Bool(bool),
     Mode(RequantMode),
     Sizes(Vec<usize>),
+    Ints(Vec<i64>),
 }
 
 impl PartialEq for AttrValue {
@@ -100,6 +104,7 @@ impl PartialEq for AttrValue {
             (AttrValue::Bool(a), AttrValue::Bool(b)) => a == b,
             (AttrValue::Mode(a), AttrValue::Mode(b)) => a == b,
             (AttrValue::Sizes(a), AttrValue::Sizes(b)) => a == b,
+            (AttrValue::Ints(a), AttrValue::Ints(b)) => a == b,
             _ => false,
         }
     }
@@ -114,18 +119,21 @@ impl fmt::Display for AttrValue {
             AttrValue::Float(x) => f.write_str(&fmt_f32(*x)),
             AttrValue::Bool(b) => write!(f, "{b}"),
             AttrValue::Mode(m) => f.write_str(m.name()),
-            AttrValue::Sizes(v) => {
-                f.write_str("[")?;
-                for (i, x) in v.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{x}")?;
-                }
-                f.write_str("]")
-            }
+            AttrValue::Sizes(v) => write_list(f, v),
+            AttrValue::Ints(v) => write_list(f, v),
         }
     }
+}
+
+fn write_list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, v: &[T]) -> fmt::Result {
+    f.write_str("[")?;
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{x}")?;
+    }
+    f.write_str("]")
 }
 
 /// Validated attributes of one op, complete with defaults.
@@ -181,6 +189,13 @@ impl AttrSet {
     pub(super) fn sizes(&self, name: &str) -> Vec<usize> {
         match self.get(name) {
             Some(AttrValue::Sizes(v)) => v.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub(super) fn ints(&self, name: &str) -> Vec<i64> {
+        match self.get(name) {
+            Some(AttrValue::Ints(v)) => v.clone(),
             _ => Vec::new(),
         }
     }
@@ -265,6 +280,11 @@ pub(super) const CLAMP_INT: &[AttrSpec] = &[
 pub(super) const FLATTEN: &[AttrSpec] = &[attr("axis", K::Size, D::Size(1))];
 pub(super) const AXIS: &[AttrSpec] = &[attr("axis", K::Size, D::Required)];
 pub(super) const PERM: &[AttrSpec] = &[attr("perm", K::Sizes(None), D::Required)];
+pub(super) const SLICE: &[AttrSpec] = &[
+    attr("starts", K::Ints, D::Required),
+    attr("ends", K::Ints, D::Required),
+    attr("steps", K::Ints, D::Required),
+];
 pub(super) const NONE: &[AttrSpec] = &[];
 
 /// All attributes of an op with their values (defaults included), in the
@@ -314,6 +334,15 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
             vec![("axis", V::Size(*axis))]
         }
         Op::Transpose { perm } => vec![("perm", V::Sizes(perm.clone()))],
+        Op::Slice {
+            starts,
+            ends,
+            steps,
+        } => vec![
+            ("starts", V::Ints(starts.clone())),
+            ("ends", V::Ints(ends.clone())),
+            ("steps", V::Ints(steps.clone())),
+        ],
         // Ops without attributes (the table test checks that every op's
         // listed attributes are its schema's).
         _ => Vec::new(),

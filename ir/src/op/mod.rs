@@ -15,7 +15,7 @@ pub(crate) mod attrs;
 use crate::tensor::TensorData;
 use attrs::{
     AVGPOOL, AXIS, CLAMP, CLAMP_INT, CONV, CONV_INT, FLATTEN, HARD_SIGMOID, INT, LEAKY_RELU,
-    MAXPOOL, MODE, NONE, PERM,
+    MAXPOOL, MODE, NONE, PERM, SLICE,
 };
 pub use attrs::{AttrDefault, AttrKind, AttrSpec, AttrValue};
 pub(crate) use attrs::{AttrSet, printed_attrs};
@@ -394,6 +394,11 @@ declare_ops! {
     /// Any element type; quantized inputs must all have the result's params.
     Concat { axis: usize } => "concat", Movement, AtLeast(1), AXIS,
         Some(|a| Op::Concat { axis: a.size("axis") });
+    /// Any element type: ONNX `Slice` with every axis listed (negative
+    /// starts and ends count from the end, then clamp; see `crate::slicing`).
+    /// A per-axis quantized operand keeps its quantized axis whole.
+    Slice { starts: Vec<i64>, ends: Vec<i64>, steps: Vec<i64> } => "slice", Movement, Exactly(1),
+        SLICE, Some(|a| Op::Slice { starts: a.ints("starts"), ends: a.ints("ends"), steps: a.ints("steps") });
     /// Softmax along `axis` (f32; listed here to keep the documented order).
     Softmax { axis: usize } => "softmax", Float, Exactly(1), AXIS,
         Some(|a| Op::Softmax { axis: a.size("axis") });

@@ -87,6 +87,7 @@ mod tests {
                     AttrKind::Bool => AttrValue::Bool(true),
                     AttrKind::Mode => AttrValue::Mode(RequantMode::DoubleRound),
                     AttrKind::Sizes(n) => AttrValue::Sizes(vec![2; n.unwrap_or(3)]),
+                    AttrKind::Ints => AttrValue::Ints(vec![-1, 0, 5]),
                 });
                 set.insert(s.name, v);
             }

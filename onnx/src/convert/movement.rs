@@ -1,5 +1,5 @@
 //! Data movement and constants: Constant, Identity, Shape, Gather, Cast,
-//! Reshape, Flatten, Squeeze/Unsqueeze, Transpose, Concat.
+//! Reshape, Flatten, Squeeze/Unsqueeze, Transpose, Slice, Concat.
 
 use super::ops::{Registry, extra_outputs};
 use super::*;
@@ -15,6 +15,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add("Unsqueeze", |c, at, n| c.squeeze(at, n, true));
     r.add("Transpose", |c, at, n| c.transpose(at, n));
     r.add("Concat", |c, at, n| c.concat(at, n));
+    r.add("Slice", |c, at, n| c.slice(at, n));
     r.add("Shape", |c, at, n| c.shape(at, n));
     r.add("Gather", |c, at, n| c.gather(at, n));
     r.add("Cast", |c, at, n| c.cast(at, n));
@@ -327,6 +328,111 @@ impl Converter<'_> {
                     q
                 });
                 Val::Node(self.add(at, Op::Transpose { perm }, &[id], q.as_ref())?)
+            }
+        };
+        self.set(n, 0, out);
+        Ok(())
+    }
+
+    /// `Slice` (opset 1's attributes or opset 10's inputs, which must be
+    /// constants once dims are bound): folded on constants, else qcc's
+    /// `slice` over every axis.
+    pub(super) fn slice(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let v = self.val(at, n, 0)?;
+        let shape = self.shape_of(&v);
+        let r = shape.len();
+        let list =
+            |c: &Self, i: usize, attr: &str, role: &str| -> Result<Option<Vec<i64>>, ImportError> {
+                if c.opset < 10 {
+                    return Ok(Self::attr_ints(n, attr));
+                }
+                match c.konst(at, n, i, role)? {
+                    None => Ok(None),
+                    Some(t) => t
+                        .ints()
+                        .map(|v| Some(v.to_vec()))
+                        .ok_or_else(|| at.invalid(format!("`{role}` must be integers"))),
+                }
+            };
+        let starts = list(self, 1, "starts", "starts")?.ok_or_else(|| at.invalid("no `starts`"))?;
+        let ends = list(self, 2, "ends", "ends")?.ok_or_else(|| at.invalid("no `ends`"))?;
+        let axes = match list(self, 3, "axes", "axes")? {
+            Some(a) => a,
+            None => (0..starts.len() as i64).collect(),
+        };
+        let steps = match (self.opset >= 10)
+            .then(|| list(self, 4, "", "steps"))
+            .transpose()?
+        {
+            Some(Some(s)) => s,
+            _ => vec![1; starts.len()],
+        };
+        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+            return Err(at.invalid("`starts`, `ends`, `axes` and `steps` differ in length"));
+        }
+        let (mut fs, mut fe, mut ft) = (vec![0i64; r], vec![i64::MAX; r], vec![1i64; r]);
+        let mut seen = vec![false; r];
+        for (k, &a) in axes.iter().enumerate() {
+            let a = norm_axis(a, r, at)?;
+            if std::mem::replace(&mut seen[a], true) {
+                return Err(at.invalid(format!("axis {a} is listed twice")));
+            }
+            (fs[a], fe[a], ft[a]) = (starts[k], ends[k], steps[k]);
+        }
+        let plan = qcc_ir::slicing::slice_plan(&shape, &fs, &fe, &ft).map_err(|e| at.invalid(e))?;
+        let out = match v {
+            _ if plan.iter().zip(&shape).all(|(p, &d)| p.is_identity(d)) => v,
+            Val::Const(t) => {
+                let out_shape: Vec<usize> = plan.iter().map(|p| p.len).collect();
+                let st = strides(&shape);
+                let total: usize = out_shape.iter().product();
+                let mut pick = Vec::with_capacity(total);
+                let mut index = vec![0usize; r];
+                for _ in 0..total {
+                    let off: i64 = (0..r)
+                        .map(|a| {
+                            (plan[a].start as i64 + index[a] as i64 * plan[a].step) * st[a] as i64
+                        })
+                        .sum();
+                    pick.push(off as usize);
+                    for d in (0..r).rev() {
+                        index[d] += 1;
+                        if index[d] < out_shape[d] {
+                            break;
+                        }
+                        index[d] = 0;
+                    }
+                }
+                let data = match &t.data {
+                    OnnxData::F32(v) => OnnxData::F32(pick.iter().map(|&i| v[i]).collect()),
+                    OnnxData::Int(v) => OnnxData::Int(pick.iter().map(|&i| v[i]).collect()),
+                };
+                Val::Const(Rc::new(OnnxTensor {
+                    dtype: t.dtype,
+                    shape: out_shape,
+                    data,
+                }))
+            }
+            Val::Node(id) => {
+                let q = self.g.ty(id).elem.as_quant().cloned();
+                // Written out plainly: the first index kept and the one
+                // just past the last (`i64::MIN` for "down through 0").
+                let ends = plan
+                    .iter()
+                    .map(|p| match p.len {
+                        0 => p.start as i64,
+                        l => match p.start as i64 + (l as i64 - 1) * p.step + p.step.signum() {
+                            -1 => i64::MIN,
+                            e => e,
+                        },
+                    })
+                    .collect();
+                let op = Op::Slice {
+                    starts: plan.iter().map(|p| p.start as i64).collect(),
+                    ends,
+                    steps: plan.iter().map(|p| p.step).collect(),
+                };
+                Val::Node(self.add(at, op, &[id], q.as_ref())?)
             }
         };
         self.set(n, 0, out);

@@ -78,7 +78,7 @@ impl Kind {
                 | (Kind::AvgPool, Op::AvgPool2d(_) | Op::GlobalAvgPool { .. })
                 | (
                     Kind::Movement,
-                    Op::Reshape | Op::Flatten { .. } | Op::Transpose { .. }
+                    Op::Reshape | Op::Flatten { .. } | Op::Transpose { .. } | Op::Slice { .. }
                 )
                 | (Kind::Concat, Op::Concat { .. })
         )
@@ -131,7 +131,11 @@ impl Rule for SinkDequantize {
         let e = entry(eg, node);
         if !matches!(
             e.op,
-            Op::Reshape | Op::Flatten { .. } | Op::Transpose { .. } | Op::MaxPool2d(_)
+            Op::Reshape
+                | Op::Flatten { .. }
+                | Op::Transpose { .. }
+                | Op::Slice { .. }
+                | Op::MaxPool2d(_)
         ) || e.ty.elem != ElemType::F32
         {
             return;
@@ -258,7 +262,7 @@ impl Rule for Lower {
                 let r = crate::egraph::add_checked(eg, Op::Reshape, &[xs[0]], ty)?;
                 requant_to(eg, r, &qy)
             }
-            (Op::Flatten { .. } | Op::Transpose { .. }, _) => {
+            (Op::Flatten { .. } | Op::Transpose { .. } | Op::Slice { .. }, _) => {
                 let r = add_op(eg, mid.op.clone(), &[xs[0]], None)?;
                 requant_to(eg, r, &qy)
             }

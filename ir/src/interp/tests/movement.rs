@@ -1,4 +1,4 @@
-//! reshape, flatten, transpose, concat.
+//! reshape, flatten, transpose, slice, concat.
 
 use super::*;
 use ScalarType::{I8, U8};
@@ -156,4 +156,53 @@ fn concat_along_each_axis() {
         t(2),
     );
     assert!(unsupported_reason(r).contains("operand 1"));
+}
+
+#[test]
+fn slice_picks_onnx_indices() {
+    let s = |starts: &[i64], ends: &[i64], steps: &[i64]| Op::Slice {
+        starts: starts.to_vec(),
+        ends: ends.to_vec(),
+        steps: steps.to_vec(),
+    };
+    // [3, 4] = 0..12: rows 1.., columns 3 down to 0 by 2 → [[7, 5], [11, 9]].
+    let y = eval_ok(
+        s(&[1, -1], &[i64::MAX, i64::MIN], &[1, -2]),
+        &[iota_f(&[3, 4])],
+        f32ty(&[2, 2]),
+    );
+    assert_eq!(floats(&y), [7.0, 5.0, 11.0, 9.0]);
+    // Quantized codes move unchanged; a per-axis operand keeps its axis
+    // whole and may be sliced elsewhere.
+    let t = |s: &[usize]| ty(s, qt(U8, 0.5, 7));
+    let y = eval_ok(
+        s(&[0, 1], &[1, 3], &[1, 1]),
+        &[iop(t(&[2, 3]), &[1, 2, 3, 4, 5, 6])],
+        t(&[1, 2]),
+    );
+    assert_eq!(ints(&y), [2, 3]);
+    let pa = |s: &[usize]| ty(s, qaxis(I8, 1, &[1.0, 2.0], &[0, 0]));
+    let y = eval_ok(
+        s(&[1, 0], &[2, 2], &[1, 1]),
+        &[iop(pa(&[2, 2]), &[1, 2, 3, 4])],
+        pa(&[1, 2]),
+    );
+    assert_eq!(ints(&y), [3, 4]);
+    let r = eval(
+        s(&[0, 1], &[2, 2], &[1, 1]),
+        &[iop(pa(&[2, 2]), &[1, 2, 3, 4])],
+        pa(&[2, 1]),
+    );
+    let why = unsupported_reason(r);
+    assert!(
+        why.contains("kept whole") || why.contains("scales"),
+        "{why}"
+    );
+    // A step of 0, a list of the wrong length, a wrong result shape.
+    let r = eval(s(&[0], &[1], &[0]), &[iota_f(&[3])], f32ty(&[1]));
+    assert!(unsupported_reason(r).contains("step of 0"));
+    let r = eval(s(&[0], &[1], &[1]), &[iota_f(&[3, 1])], f32ty(&[1, 1]));
+    assert!(unsupported_reason(r).contains("rank 2"));
+    let r = eval(s(&[0], &[2], &[1]), &[iota_f(&[3])], f32ty(&[3]));
+    assert!(unsupported_reason(r).contains("shape"));
 }

@@ -455,6 +455,13 @@ impl<'a> Lowerer<'a, '_> {
                 }
                 AttrValue::Sizes(out)
             }
+            (AttrKind::Ints, AttrValueAst::List(items, _)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for l in items {
+                    out.push(self.int_lit(*l)?);
+                }
+                AttrValue::Ints(out)
+            }
             _ => {
                 let found = match v {
                     AttrValueAst::Num(l) => format!("`{}`", l.text),

@@ -461,6 +461,11 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         Op::Reshape => r.reshape(),
         Op::Flatten { axis } => r.flatten(*axis),
         Op::Transpose { perm } => r.transpose(perm),
+        Op::Slice {
+            starts,
+            ends,
+            steps,
+        } => r.slice(starts, ends, steps),
         Op::Concat { axis } => r.concat(*axis),
         Op::Softmax { axis } => r.softmax(*axis),
         Op::Quantize => r.quantize(),

@@ -1,4 +1,5 @@
-//! Typing rules of the data-movement ops: reshape, flatten, transpose, concat.
+//! Typing rules of the data-movement ops: reshape, flatten, transpose,
+//! slice, concat.
 
 #[allow(unused_imports)]
 use super::*;
@@ -63,6 +64,33 @@ impl Rule<'_> {
             e => e.clone(),
         };
         Some(Inferred::exact(shape, elem))
+    }
+
+    pub(super) fn slice(
+        &mut self,
+        starts: &[i64],
+        ends: &[i64],
+        steps: &[i64],
+    ) -> Option<Inferred> {
+        let x = self.args[0];
+        let plan = match crate::slicing::slice_plan(&x.shape, starts, ends, steps) {
+            Ok(p) => p,
+            Err(e) => {
+                self.err(e);
+                return None;
+            }
+        };
+        if let ElemType::Quant(q) = &x.elem
+            && let Some(a) = q.axis
+            && !plan[a].is_identity(x.shape[a])
+        {
+            self.err(format!(
+                "the operand is quantized per axis {a}, which must be kept whole"
+            ));
+            return None;
+        }
+        let shape = plan.iter().map(|p| p.len).collect();
+        Some(Inferred::exact(shape, x.elem.clone()))
     }
 
     pub(super) fn concat(&mut self, axis: usize) -> Option<Inferred> {
