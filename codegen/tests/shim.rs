@@ -20,10 +20,10 @@ impl Rng {
 fn every_kernel_matches_the_reference_tile() {
     let mut rng = Rng(7);
     let mut ran = 0;
-    for path in [DotPath::Avx512Vnni, DotPath::AvxVnni] {
+    for path in [DotPath::Avx512Vnni, DotPath::AvxVnni, DotPath::Avx2] {
         for mr in 1..=shim::MR {
             for nb in 1..=4 {
-                for kp4 in [1, 2, 5, 33] {
+                for kp4 in [1, 2, 5, 8, 33, 64, 65, 200] {
                     for extreme in [false, true] {
                         let lda = 4 * kp4 + 4;
                         let width = 64; // a full panel; the kernel reads 16·nb columns of it
@@ -148,7 +148,7 @@ fn the_cranelift_path_emits_vpdpbusd() {
 #[test]
 fn kernel_paths_call_the_micro_kernels() {
     let g = matmul_graph();
-    for path in [DotPath::Avx512Vnni, DotPath::AvxVnni] {
+    for path in [DotPath::Avx512Vnni, DotPath::AvxVnni, DotPath::Avx2] {
         if !path.is_supported() {
             continue;
         }

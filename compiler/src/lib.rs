@@ -202,7 +202,9 @@ pub fn layout_target(path: model::DotPath) -> LayoutTarget {
     use model::DotPath;
     match path {
         DotPath::Amx => LayoutTarget::Amx,
-        DotPath::Avx512Vnni | DotPath::AvxVnni | DotPath::Clif128 => LayoutTarget::Vnni,
+        DotPath::Avx512Vnni | DotPath::AvxVnni | DotPath::Avx2 | DotPath::Clif128 => {
+            LayoutTarget::Vnni
+        }
         DotPath::Scalar => LayoutTarget::Portable,
     }
 }

@@ -261,7 +261,7 @@ struct RunArgs {
     /// bit for bit.
     #[arg(long, value_enum, default_value_t = BackendArg::Jit)]
     backend: BackendArg,
-    /// Force the JIT's dot-product path (`avx512vnni`, `avxvnni`, `clif128`,
+    /// Force the JIT's dot-product path (`amx`, `avx512vnni`, `avxvnni`, `avx2`, `clif128`,
     /// `scalar`); default: the best this machine runs.
     #[arg(long, value_name = "PATH")]
     dot_path: Option<String>,
@@ -317,7 +317,7 @@ struct BenchArgs {
     /// Also print the time of each op (the median of `--runs` profiled runs).
     #[arg(long)]
     profile: bool,
-    /// Force the JIT's dot-product path (`avx512vnni`, `avxvnni`, `clif128`, `scalar`).
+    /// Force the JIT's dot-product path (`amx`, `avx512vnni`, `avxvnni`, `avx2`, `clif128`, `scalar`).
     #[arg(long, value_name = "PATH")]
     dot_path: Option<String>,
 }

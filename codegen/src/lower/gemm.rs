@@ -376,7 +376,9 @@ pub(crate) fn emit(
         return;
     }
     match p.path {
-        DotPath::Amx | DotPath::Avx512Vnni | DotPath::AvxVnni => kernel_calls(fx, p, a, bptr, cb),
+        DotPath::Amx | DotPath::Avx512Vnni | DotPath::AvxVnni | DotPath::Avx2 => {
+            kernel_calls(fx, p, a, bptr, cb)
+        }
         _ => clif_dot(fx, p, a, bptr, cb),
     }
     epilogue(fx, p, rs, cb, bias, out);
@@ -731,7 +733,7 @@ fn epilogue(fx: &mut Fx, p: &GemmPrep, rs: Value, cb: Value, bias: Option<&Buf>,
         && out.ek == Ek::I32
         && bias.is_none_or(|b| b.ek == Ek::I32)
         && i32_range
-        && shim::host_features().avx512vnni
+        && shim::has_vector_helpers()
     {
         // The AVX-512 helper (a matmul's row-major i32 result).
         let zw: Vec<u8> =

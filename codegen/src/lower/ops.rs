@@ -120,7 +120,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
         Op::MatMulInt(_) if args.len() > 3 => return Prep::Plain,
         Op::MatMulInt(int) => (false, None, *int),
         Op::Conv2dInt(a, int) if a.groups == 1 => (true, Some(a), *int),
-        Op::Requantize { .. } if crate::shim::host_features().avx512vnni => {
+        Op::Requantize { .. } if crate::shim::has_vector_helpers() => {
             return Prep::VecRequant;
         }
         _ => return Prep::Plain,

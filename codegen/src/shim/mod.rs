@@ -11,6 +11,9 @@
 //!   symbols and called from generated code that owns the loop nest;
 //! - [`DotPath::AvxVnni`]: the same kernels on ymm registers (AVX-VNNI) for
 //!   hosts without AVX-512;
+//! - [`DotPath::Avx2`]: the same ymm kernels for AVX2 hosts without VNNI,
+//!   each 4-way dot as two exact `vpmaddwd` on the even and odd bytes
+//!   widened to i16 (not `vpmaddubsw`, whose i16 pair sums saturate);
 //! - [`DotPath::Clif128`]: 128-bit code emitted by Cranelift as the exact
 //!   widening tree that its x64 backend folds into one `vpdpbusd xmm` and its
 //!   aarch64 backend into `usdot` ([`emit_dot4`]);
@@ -93,6 +96,8 @@ pub enum DotPath {
     Avx512Vnni,
     /// `vpdpbusd ymm` micro-kernels (AVX-VNNI).
     AvxVnni,
+    /// ymm micro-kernels on plain AVX2: `vpmaddwd` of the widened bytes.
+    Avx2,
     /// Cranelift-emitted 128-bit dot-product tree (`vpdpbusd xmm`, `usdot`).
     Clif128,
     /// Portable scalar loops.
@@ -100,10 +105,11 @@ pub enum DotPath {
 }
 
 impl DotPath {
-    pub const ALL: [DotPath; 5] = [
+    pub const ALL: [DotPath; 6] = [
         DotPath::Amx,
         DotPath::Avx512Vnni,
         DotPath::AvxVnni,
+        DotPath::Avx2,
         DotPath::Clif128,
         DotPath::Scalar,
     ];
@@ -113,6 +119,7 @@ impl DotPath {
             DotPath::Amx => "amx",
             DotPath::Avx512Vnni => "avx512vnni",
             DotPath::AvxVnni => "avxvnni",
+            DotPath::Avx2 => "avx2",
             DotPath::Clif128 => "clif128",
             DotPath::Scalar => "scalar",
         }
@@ -129,13 +136,17 @@ impl DotPath {
             DotPath::Amx => f.amx && f.avx512vnni,
             DotPath::Avx512Vnni => f.avx512vnni,
             DotPath::AvxVnni => f.avxvnni,
+            DotPath::Avx2 => f.avx2,
             DotPath::Clif128 | DotPath::Scalar => true,
         }
     }
 
     /// Whether the path calls micro-kernels.
     pub fn uses_kernels(self) -> bool {
-        matches!(self, DotPath::Amx | DotPath::Avx512Vnni | DotPath::AvxVnni)
+        matches!(
+            self,
+            DotPath::Amx | DotPath::Avx512Vnni | DotPath::AvxVnni | DotPath::Avx2
+        )
     }
 }
 
@@ -154,6 +165,8 @@ pub struct HostFeatures {
     pub avxvnni: bool,
     /// AMX-TILE + AMX-INT8, enabled by the OS for this process.
     pub amx: bool,
+    /// AVX2 (the `vpmaddwd` kernels of [`DotPath::Avx2`]).
+    pub avx2: bool,
     /// aarch64 FEAT_DotProd (`sdot`).
     pub dotprod: bool,
     /// aarch64 FEAT_I8MM (`usdot`).
@@ -176,6 +189,7 @@ fn detect() -> HostFeatures {
             && std::is_x86_feature_detected!("avx512vnni"),
         avxvnni: std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni"),
         amx: amx::detect(),
+        avx2: std::is_x86_feature_detected!("avx2"),
         dotprod: false,
         i8mm: false,
     }
@@ -187,6 +201,7 @@ fn detect() -> HostFeatures {
         avx512vnni: false,
         avxvnni: false,
         amx: false,
+        avx2: false,
         dotprod: std::arch::is_aarch64_feature_detected!("dotprod"),
         i8mm: std::arch::is_aarch64_feature_detected!("i8mm"),
     }
@@ -206,6 +221,8 @@ pub fn best_path() -> DotPath {
         DotPath::Avx512Vnni
     } else if f.avxvnni {
         DotPath::AvxVnni
+    } else if f.avx2 {
+        DotPath::Avx2
     } else if cfg!(target_arch = "x86_64") || f.i8mm {
         DotPath::Clif128
     } else {
@@ -288,10 +305,11 @@ pub(crate) unsafe extern "C" fn qcc_pack_rows(
 /// `y = clamp(round_half_even(f32(x) · m[c]), flo[c], fhi[c]) + zo[c]`,
 /// where `flo`/`fhi` are the output bounds less `zo` (integers, as f32).
 /// `tab` holds four arrays of `ch` 32-bit values: `m` and `flo`, `fhi` as
-/// f32 bits, then `zo`. AVX-512 hosts only (registered only there).
+/// f32 bits, then `zo`. Hosts with AVX-512 or AVX2 only (registered only
+/// there: [`has_vector_helpers`]).
 ///
 /// # Safety
-/// The host must have AVX512F/BW; `x` readable and `out` writable for
+/// The host must have AVX512F/BW or AVX2; `x` readable and `out` writable for
 /// `outer · ch · inner` elements, `tab` readable for `4 · ch` values.
 pub(crate) unsafe extern "C" fn qcc_requant_f32(
     x: *const i32,
@@ -302,9 +320,14 @@ pub(crate) unsafe extern "C" fn qcc_requant_f32(
     out: *mut u8,
 ) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the contract (the symbol is only registered on AVX-512 hosts).
+    // SAFETY: the contract (the symbol is only registered on hosts with
+    // the features of the variant called).
     unsafe {
-        x86::requant_f32_zmm(x, outer, ch, inner, tab, out)
+        if host_features().avx512vnni {
+            x86::requant_f32_zmm(x, outer, ch, inner, tab, out)
+        } else {
+            x86::requant_f32_ymm(x, outer, ch, inner, tab, out)
+        }
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (x, outer, ch, inner, tab, out);
@@ -313,10 +336,11 @@ pub(crate) unsafe extern "C" fn qcc_requant_f32(
 /// The unfused GEMM epilogue of a `matmul_int` with an i32 result:
 /// `out[r, j] = clamp(sat_i32(wrap_i32(c[r, j] − rs[r] · zw[j] + colc[j]) + bias[j]), lo, hi)`
 /// with `c` of row stride `np` and `out` of row stride `n` (`rs` and `bias`
-/// may be null: 0). AVX-512 hosts only (registered only there).
+/// may be null: 0). Hosts with AVX-512 or AVX2 only (registered only there:
+/// [`has_vector_helpers`]).
 ///
 /// # Safety
-/// The host must have AVX512F/BW; `c` readable for `m` rows of `np ≥ n`
+/// The host must have AVX512F/BW or AVX2; `c` readable for `m` rows of `np ≥ n`
 /// i32, `out` writable for `m · n` i32, `rs` null or readable for `m`,
 /// `zw`, `colc` readable and `bias` null or readable for `n` i32.
 #[allow(clippy::too_many_arguments)]
@@ -336,7 +360,11 @@ pub(crate) unsafe extern "C" fn qcc_gemm_epilogue_i32(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the contract; `lo..=hi` lies within i32 (the caller's check).
     unsafe {
-        x86::gemm_epilogue_zmm(c, np, m, n, rs, zw, colc, bias, lo as i32, hi as i32, out)
+        if host_features().avx512vnni {
+            x86::gemm_epilogue_zmm(c, np, m, n, rs, zw, colc, bias, lo as i32, hi as i32, out)
+        } else {
+            x86::gemm_epilogue_ymm(c, np, m, n, rs, zw, colc, bias, lo as i32, hi as i32, out)
+        }
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (c, np, m, n, rs, zw, colc, bias, lo, hi, out);
@@ -490,7 +518,14 @@ pub fn has_direct_conv() -> bool {
     }
 }
 
-/// Whether this host runs [`qcc_depthwise`].
+/// Whether this host runs the vector elementwise helpers
+/// ([`qcc_requant_f32`], [`qcc_gemm_epilogue_i32`]): AVX-512 or AVX2.
+pub fn has_vector_helpers() -> bool {
+    let f = host_features();
+    f.avx512vnni || f.avx2
+}
+
+/// Whether [`qcc_depthwise`] runs here (AVX-512 VNNI and VBMI).
 pub fn has_depthwise_kernel() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -555,10 +590,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
                         x86::zmm_kernel(mr, nb) as *const u8,
                     ));
                 }
-                if f.avx512vnni && mr == 1 && nb == 1 {
-                    if has_depthwise_kernel() {
-                        out.push(("qcc_depthwise".to_string(), qcc_depthwise as *const u8));
-                    }
+                if mr == 1 && nb == 1 && has_depthwise_kernel() {
+                    out.push(("qcc_depthwise".to_string(), qcc_depthwise as *const u8));
+                }
+                if has_vector_helpers() && mr == 1 && nb == 1 {
                     out.push(("qcc_requant_f32".to_string(), qcc_requant_f32 as *const u8));
                     out.push((
                         "qcc_gemm_epilogue_i32".to_string(),
@@ -581,6 +616,12 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
                         x86::ymm_kernel(mr, nb) as *const u8,
                     ));
                 }
+                if f.avx2 {
+                    out.push((
+                        kernel_name(DotPath::Avx2, mr, nb),
+                        x86::avx2_kernel(mr, nb) as *const u8,
+                    ));
+                }
             }
         }
     }
@@ -598,6 +639,7 @@ pub fn kernel(path: DotPath, mr: usize, nb: usize) -> Option<KernelFn> {
         match path {
             DotPath::Avx512Vnni => Some(x86::zmm_kernel(mr, nb)),
             DotPath::AvxVnni => Some(x86::ymm_kernel(mr, nb)),
+            DotPath::Avx2 => Some(x86::avx2_kernel(mr, nb)),
             _ => None,
         }
     }

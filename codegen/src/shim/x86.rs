@@ -104,6 +104,102 @@ unsafe fn ymm_tile<const MR: usize, const NB: usize>(
     }
 }
 
+/// k4 groups per chunk of [`avx2_tile`]'s split activation rows.
+const AVX2_KC: usize = 64;
+
+/// The AVX2 kernel body: the tiles of [`ymm_tile`] without VNNI. Each 4-way
+/// dot of a u8 quad `a` and an i8 quad `b` is split by byte parity: the even
+/// bytes of each 16-bit lane widened to i16 (`a & 0xff`, `(b << 8) >> 8`)
+/// and the odd ones (`a >> 8` logical, `b >> 8` arithmetic), then
+/// `vpmaddwd` of the even pairs plus `vpmaddwd` of the odd pairs is
+/// `a0·b0 + a2·b2 + a1·b1 + a3·b3` in i32, exactly (`|255 · −128 · 2| <
+/// 2^31`; no i16 sum is formed, unlike `vpmaddubsw`, which saturates).
+///
+/// The activation rows are split once per chunk of [`AVX2_KC`] k4 groups
+/// into two stack arrays (even and odd halves, one dword per k4, ready to
+/// broadcast); then each 8-column half block keeps `MR` accumulators, two
+/// split panel registers and two broadcasts live (at most 10 of the 16 ymm
+/// registers), the partial sums of later chunks added to the tile in `c`.
+///
+/// # Safety
+/// The host must have AVX2; pointers as for [`zmm_tile`].
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_tile<const MR: usize, const NB: usize>(
+    kp4: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    ldb: usize,
+    c: *mut i32,
+    ldc: usize,
+) {
+    let low = _mm256_set1_epi16(0xff);
+    let mut even = [[0u32; AVX2_KC]; MR];
+    let mut odd = [[0u32; AVX2_KC]; MR];
+    let mut kc = 0;
+    while kc < kp4 {
+        let n = (kp4 - kc).min(AVX2_KC);
+        for r in 0..MR {
+            // SAFETY: k4 groups `kc .. kc + n ≤ kp4` of row `r` (the contract).
+            let row = unsafe { a.add(r * lda + 4 * kc) };
+            let mut k = 0;
+            while k + 8 <= n {
+                // SAFETY: 8 groups inside the row; `k + 8 ≤ n ≤ AVX2_KC`.
+                unsafe {
+                    let v = _mm256_loadu_si256(row.add(4 * k) as *const __m256i);
+                    _mm256_storeu_si256(
+                        even[r].as_mut_ptr().add(k) as *mut __m256i,
+                        _mm256_and_si256(v, low),
+                    );
+                    _mm256_storeu_si256(
+                        odd[r].as_mut_ptr().add(k) as *mut __m256i,
+                        _mm256_srli_epi16(v, 8),
+                    );
+                }
+                k += 8;
+            }
+            for k in k..n {
+                // SAFETY: group `kc + k < kp4` of the row.
+                let q = unsafe { (row.add(4 * k) as *const u32).read_unaligned() };
+                even[r][k] = q & 0x00ff_00ff;
+                odd[r][k] = (q >> 8) & 0x00ff_00ff;
+            }
+        }
+        for h in 0..2 * NB {
+            let mut acc = [_mm256_setzero_si256(); MR];
+            for k in 0..n {
+                // SAFETY: group `kc + k < kp4` of the panel, its 8 columns
+                // `8·h ..` inside `64 · NB ≤ ldb` bytes; the split rows hold
+                // `n` groups.
+                unsafe {
+                    let bv = _mm256_loadu_si256(b.add((kc + k) * ldb + 32 * h) as *const __m256i);
+                    let be = _mm256_srai_epi16(_mm256_slli_epi16(bv, 8), 8);
+                    let bo = _mm256_srai_epi16(bv, 8);
+                    for (r, v) in acc.iter_mut().enumerate() {
+                        let ae = _mm256_set1_epi32(*even[r].get_unchecked(k) as i32);
+                        let ao = _mm256_set1_epi32(*odd[r].get_unchecked(k) as i32);
+                        *v = _mm256_add_epi32(*v, _mm256_madd_epi16(ae, be));
+                        *v = _mm256_add_epi32(*v, _mm256_madd_epi16(ao, bo));
+                    }
+                }
+            }
+            for (r, v) in acc.iter().enumerate() {
+                // SAFETY: inside the tile the caller owns.
+                unsafe {
+                    let cp = c.add(r * ldc + 8 * h) as *mut __m256i;
+                    let sum = if kc == 0 {
+                        *v
+                    } else {
+                        _mm256_add_epi32(_mm256_loadu_si256(cp), *v)
+                    };
+                    _mm256_storeu_si256(cp, sum);
+                }
+            }
+        }
+        kc += n;
+    }
+}
+
 /// `match (mr, nb)` over every tile shape (`1..=6` rows, `1..=4`
 /// registers of 16 columns), instantiating the generic entry point `$f`
 /// (with the extra const arguments) for each.
@@ -161,6 +257,28 @@ unsafe extern "C" fn ymm_entry<const MR: usize, const NB: usize>(
 ) {
     // SAFETY: same contract as this function's.
     unsafe { ymm_tile::<MR, NB>(kp4, a, lda, b, ldb, c, ldc) }
+}
+
+/// C-ABI entry point of one AVX2 tile shape (see [`avx2_tile`]'s contract).
+///
+/// # Safety
+/// As [`avx2_tile`]'s.
+#[target_feature(enable = "avx2")]
+unsafe extern "C" fn avx2_entry<const MR: usize, const NB: usize>(
+    kp4: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    ldb: usize,
+    c: *mut i32,
+    ldc: usize,
+) {
+    // SAFETY: same contract as this function's.
+    unsafe { avx2_tile::<MR, NB>(kp4, a, lda, b, ldb, c, ldc) }
+}
+
+pub(super) fn avx2_kernel(mr: usize, nb: usize) -> KernelFn {
+    tile_table!(avx2_entry, mr, nb)
 }
 
 pub(super) fn zmm_kernel(mr: usize, nb: usize) -> KernelFn {
@@ -925,6 +1043,191 @@ unsafe fn dw<const KH: usize, const G: usize, const OUT: u8, const FAST: bool>(
                     ox += 16;
                 }
                 oy += rows;
+            }
+        }
+    }
+}
+
+/// The low byte of each of the 8 i32 lanes of `y`, stored at `dst` (8 bytes).
+///
+/// # Safety
+/// The host must have AVX2; `dst` writable for 8 bytes.
+#[target_feature(enable = "avx2")]
+unsafe fn store_bytes8(dst: *mut u8, y: __m256i) {
+    let pick = _mm256_setr_epi8(
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1,
+    );
+    let b = _mm256_shuffle_epi8(y, pick);
+    let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1));
+    // SAFETY: the contract.
+    unsafe { _mm_storel_epi64(dst as *mut __m128i, _mm256_castsi256_si128(b)) };
+}
+
+/// One element of `super::qcc_requant_f32` (the tails of the vector loops):
+/// the same f32 operations as the lanes.
+fn requant_f32_one(d: i32, p: [i32; 4]) -> u8 {
+    let v = d as f32 * f32::from_bits(p[0] as u32);
+    let v = v
+        .max(f32::from_bits(p[1] as u32))
+        .min(f32::from_bits(p[2] as u32));
+    (v.round_ties_even() as i32).wrapping_add(p[3]) as u8
+}
+
+/// `super::qcc_requant_f32` with AVX2: 8 lanes per step, the tail one
+/// element at a time with the same f32 operations (`vcvtps2dq` rounds half
+/// to even under the default MXCSR, as `round_ties_even`).
+///
+/// # Safety
+/// The host must have AVX2; the pointers as `super::qcc_requant_f32`
+/// requires.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn requant_f32_ymm(
+    x: *const i32,
+    outer: usize,
+    ch: usize,
+    inner: usize,
+    tab: *const i32,
+    out: *mut u8,
+) {
+    let lane = |t: usize, c: usize| {
+        // SAFETY: the callers pass `t < 4`, `c < ch`: inside the table.
+        unsafe { tab.add(t * ch + c).read() }
+    };
+    let step = |src: *const i32, dst: *mut u8, p: [__m256i; 4]| {
+        // SAFETY: 8 elements of `x` and `out` (the callers' bounds).
+        unsafe {
+            let d = _mm256_loadu_si256(src as *const __m256i);
+            let v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_castsi256_ps(p[0]));
+            let v = _mm256_min_ps(
+                _mm256_max_ps(v, _mm256_castsi256_ps(p[1])),
+                _mm256_castsi256_ps(p[2]),
+            );
+            let y = _mm256_add_epi32(_mm256_cvtps_epi32(v), p[3]);
+            store_bytes8(dst, y);
+        }
+    };
+    for o in 0..outer {
+        if inner == 1 {
+            // Parameters per element along the last axis: vector loads.
+            let mut c = 0;
+            while c + 8 <= ch {
+                // SAFETY: lanes `c .. c + 8 ≤ ch` of the four tables.
+                let p = [0, 1, 2, 3]
+                    .map(|t| unsafe { _mm256_loadu_si256(tab.add(t * ch + c) as *const __m256i) });
+                let i = o * ch + c;
+                step(x.wrapping_add(i), out.wrapping_add(i), p);
+                c += 8;
+            }
+            for c in c..ch {
+                let i = o * ch + c;
+                // SAFETY: element `i` of `x` and `out`.
+                unsafe {
+                    *out.add(i) = requant_f32_one(x.add(i).read(), [0, 1, 2, 3].map(|t| lane(t, c)))
+                };
+            }
+        } else {
+            for c in 0..ch {
+                let ps = [0, 1, 2, 3].map(|t| lane(t, c));
+                let p = ps.map(|v| _mm256_set1_epi32(v));
+                let base = (o * ch + c) * inner;
+                let mut i = 0;
+                while i + 8 <= inner {
+                    step(x.wrapping_add(base + i), out.wrapping_add(base + i), p);
+                    i += 8;
+                }
+                for i in i..inner {
+                    // SAFETY: element `base + i` of `x` and `out`.
+                    unsafe { *out.add(base + i) = requant_f32_one(x.add(base + i).read(), ps) };
+                }
+            }
+        }
+    }
+}
+
+/// One element of `super::qcc_gemm_epilogue_i32` (the tails).
+fn gemm_epilogue_one(v: i32, rs: i32, zw: i32, colc: i32, b: i32, lo: i32, hi: i32) -> i32 {
+    let v = v.wrapping_sub(rs.wrapping_mul(zw)).wrapping_add(colc);
+    v.saturating_add(b).clamp(lo, hi)
+}
+
+/// `super::qcc_gemm_epilogue_i32` with AVX2: 8 columns per step, the tail
+/// one element at a time.
+///
+/// # Safety
+/// The host must have AVX2; the pointers as `super::qcc_gemm_epilogue_i32`
+/// requires.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm_epilogue_ymm(
+    c: *const i32,
+    np: usize,
+    m: usize,
+    n: usize,
+    rs: *const i32,
+    zw: *const i32,
+    colc: *const i32,
+    bias: *const i32,
+    lo: i32,
+    hi: i32,
+    out: *mut i32,
+) {
+    let (lov, hiv) = (_mm256_set1_epi32(lo), _mm256_set1_epi32(hi));
+    for r in 0..m {
+        let rsr = if rs.is_null() {
+            0
+        } else {
+            // SAFETY: `r < m` (the contract).
+            unsafe { rs.add(r).read() }
+        };
+        let rsv = _mm256_set1_epi32(rsr);
+        let mut col = 0;
+        while col + 8 <= n {
+            // SAFETY: columns `col .. col + 8 ≤ n` of row `r` and of the
+            // tables (the contract).
+            unsafe {
+                let ld = |p: *const i32| _mm256_loadu_si256(p as *const __m256i);
+                let v = ld(c.add(r * np + col));
+                let z = ld(zw.add(col));
+                let cc = ld(colc.add(col));
+                let v = _mm256_add_epi32(_mm256_sub_epi32(v, _mm256_mullo_epi32(rsv, z)), cc);
+                let b = if bias.is_null() {
+                    _mm256_setzero_si256()
+                } else {
+                    ld(bias.add(col))
+                };
+                // Saturating `v + b`: on overflow (the sign of both operands
+                // differs from the sum's) the bound of `v`'s sign.
+                let s = _mm256_add_epi32(v, b);
+                let ov = _mm256_and_si256(_mm256_xor_si256(v, s), _mm256_xor_si256(b, s));
+                let satv = _mm256_xor_si256(_mm256_srai_epi32(v, 31), _mm256_set1_epi32(i32::MAX));
+                let s = _mm256_castps_si256(_mm256_blendv_ps(
+                    _mm256_castsi256_ps(s),
+                    _mm256_castsi256_ps(satv),
+                    _mm256_castsi256_ps(ov),
+                ));
+                let y = _mm256_min_epi32(_mm256_max_epi32(s, lov), hiv);
+                _mm256_storeu_si256(out.add(r * n + col) as *mut __m256i, y);
+            }
+            col += 8;
+        }
+        for col in col..n {
+            // SAFETY: column `col < n` of row `r` and of the tables.
+            unsafe {
+                let b = if bias.is_null() {
+                    0
+                } else {
+                    bias.add(col).read()
+                };
+                *out.add(r * n + col) = gemm_epilogue_one(
+                    c.add(r * np + col).read(),
+                    rsr,
+                    zw.add(col).read(),
+                    colc.add(col).read(),
+                    b,
+                    lo,
+                    hi,
+                );
             }
         }
     }
