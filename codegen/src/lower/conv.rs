@@ -25,7 +25,11 @@ pub(super) fn depthwise(
     int: &IntAttrs,
 ) -> Option<Prep> {
     use crate::shim::DepthwiseGeometry;
-    if !matches!(path, DotPath::Avx512Vnni | DotPath::Amx) || !crate::shim::has_depthwise_kernel() {
+    if !matches!(
+        path,
+        DotPath::Avx512Vnni | DotPath::Amx | DotPath::AvxVnni | DotPath::Avx2
+    ) || !crate::shim::has_depthwise_kernel()
+    {
         return None;
     }
     let node = graph.node(v);

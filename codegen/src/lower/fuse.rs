@@ -175,6 +175,10 @@ pub(crate) fn try_fuse_depthwise(
     clamp: Option<(i64, i64)>,
     d: &mut DepthwisePrep,
 ) -> bool {
+    if !crate::shim::has_fused_depthwise() {
+        // The AVX2 kernel stores the i32 result only.
+        return false;
+    }
     let view = FuseInput {
         channels: d.geo.c,
         conv: true,

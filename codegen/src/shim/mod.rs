@@ -472,11 +472,13 @@ impl DepthwiseGeometry {
 /// hi)` with padding reading `ua` (so contributing 0), computed as
 /// `Σ u · w + colc[c]` (`colc[c] = −ua · Σ w[c]`). `w4` holds, per channel
 /// and kernel row, the weights in groups of 4 taps (`kw.div_ceil(4)` i32,
-/// zero past the kernel's width). AVX512-VBMI hosts only (registered only
-/// there).
+/// zero past the kernel's width). Hosts with AVX512-VBMI or AVX2 only
+/// (registered only there; `ep` not null only with AVX512-VBMI:
+/// [`has_fused_depthwise`]).
 ///
 /// # Safety
-/// The host must have AVX512F/BW/VNNI/VBMI; `g` a valid geometry with
+/// The host must have AVX512F/BW/VNNI/VBMI, or AVX2 with `ep` null; `g` a
+/// valid geometry with
 /// [`DepthwiseGeometry::supported`] and the plane of
 /// [`DepthwiseGeometry::plane`]; `x` readable for `n·c·h·w` bytes; `w4` for
 /// `c·kh·kw.div_ceil(4)` i32, `colc` and `bias` (null: none) for `c` i32;
@@ -497,7 +499,12 @@ pub(crate) unsafe extern "C" fn qcc_depthwise(
     // SAFETY: the contract (the symbol is only registered on hosts with
     // the features); `g` points to a geometry.
     unsafe {
-        x86::depthwise_zmm(x, &*g, w4, colc, bias, out, tmp, ep)
+        if host_features().avx512vnni && std::is_x86_feature_detected!("avx512vbmi") {
+            x86::depthwise_zmm(x, &*g, w4, colc, bias, out, tmp, ep)
+        } else {
+            debug_assert!(ep.is_null(), "the fused depthwise is AVX-512's");
+            x86::depthwise_ymm(x, &*g, w4, colc, bias, out, tmp)
+        }
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (x, g, w4, colc, bias, out, tmp, ep);
@@ -525,8 +532,23 @@ pub fn has_vector_helpers() -> bool {
     f.avx512vnni || f.avx2
 }
 
-/// Whether [`qcc_depthwise`] runs here (AVX-512 VNNI and VBMI).
+/// Whether [`qcc_depthwise`] runs here: AVX-512 VNNI and VBMI (every
+/// output form), or AVX2 (the i32 result; [`has_fused_depthwise`] says
+/// which).
 pub fn has_depthwise_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_fused_depthwise() || host_features().avx2
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether [`qcc_depthwise`] also stores a fused requantize here (its
+/// AVX-512 form).
+pub fn has_fused_depthwise() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         host_features().avx512vnni && std::is_x86_feature_detected!("avx512vbmi")

@@ -1232,3 +1232,177 @@ pub(super) unsafe fn gemm_epilogue_ymm(
         }
     }
 }
+
+/// `super::qcc_depthwise` with AVX2, for the i32 result only (the fused
+/// forms are AVX-512's): the same padded plane per channel, then 8 output
+/// pixels at a time, per tap the pixels widened to i32 (`vpmovzxbd`; for
+/// strides above 1 gathered by `vpshufb` from 16 bytes, or one by one past
+/// stride 2) times the weight (`vpmulld`, exact: `|255 · −128| < 2^15`),
+/// summed in wrapping i32; the epilogue as [`gemm_epilogue_ymm`]'s.
+///
+/// # Safety
+/// The host must have AVX2; the pointers as `super::qcc_depthwise`
+/// requires with `ep` null.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn depthwise_ymm(
+    x: *const u8,
+    g: &super::DepthwiseGeometry,
+    w4: *const i32,
+    colc: *const i32,
+    bias: *const i32,
+    out: *mut u8,
+    tmp: *mut u8,
+) {
+    let groups = g.kw.div_ceil(4);
+    let flip = if g.flip != 0 { 0x80u8 } else { 0 };
+    let (lo, hi) = (
+        _mm256_set1_epi32(g.lo as i32),
+        _mm256_set1_epi32(g.hi as i32),
+    );
+    let plane = g.hp * g.wp;
+    let outp = out as *mut i32;
+    for img in 0..g.n {
+        for ch in 0..g.c {
+            // SAFETY: `tmp` holds `plane + 64` bytes; rows `pt + y` of it
+            // from column `pl` hold row `y` of plane `(img, ch)` of `x`
+            // (`pl + w ≤ wp`), as the contract's geometry says.
+            unsafe {
+                core::ptr::write_bytes(tmp, g.ua as u8, plane + 64);
+                for y in 0..g.h {
+                    let src = x.add(((img * g.c + ch) * g.h + y) * g.w);
+                    let dst = tmp.add((g.pt + y) * g.wp + g.pl);
+                    for i in 0..g.w {
+                        *dst.add(i) = *src.add(i) ^ flip;
+                    }
+                }
+            }
+            // The taps' weights, broadcast.
+            let mut wv = [_mm256_setzero_si256(); 256];
+            for ky in 0..g.kh {
+                for kx in 0..g.kw {
+                    // SAFETY: inside the `c · kh · groups` table.
+                    let quad = unsafe { w4.add((ch * g.kh + ky) * groups + kx / 4).read() };
+                    let wq = (quad >> (8 * (kx % 4))) as i8 as i32;
+                    wv[ky * g.kw + kx] = _mm256_set1_epi32(wq);
+                }
+            }
+            // SAFETY: `ch < c`: inside the tables.
+            let cc = _mm256_set1_epi32(unsafe { colc.add(ch).read() });
+            let bv = _mm256_set1_epi32(if bias.is_null() {
+                0
+            } else {
+                // SAFETY: as above.
+                unsafe { bias.add(ch).read() }
+            });
+            let obase = ((img * g.c + ch) * g.oh) * g.ow;
+            let ep = [cc, bv, lo, hi];
+            // SAFETY: the plane and output as above (the contract).
+            unsafe {
+                match (g.kh, g.kw, g.sw) {
+                    (3, 3, 1) => dw_plane_ymm::<3, 3, 1>(g, tmp, &wv, ep, outp.add(obase)),
+                    (3, 3, 2) => dw_plane_ymm::<3, 3, 2>(g, tmp, &wv, ep, outp.add(obase)),
+                    (5, 5, 1) => dw_plane_ymm::<5, 5, 1>(g, tmp, &wv, ep, outp.add(obase)),
+                    (5, 5, 2) => dw_plane_ymm::<5, 5, 2>(g, tmp, &wv, ep, outp.add(obase)),
+                    _ => dw_plane_ymm::<0, 0, 0>(g, tmp, &wv, ep, outp.add(obase)),
+                }
+            }
+        }
+    }
+}
+
+/// One output plane of [`depthwise_ymm`] from the padded plane `tmp`:
+/// `KH × KW` taps at stride `SW` in width (`0, 0, 0`: from the geometry),
+/// 16 pixels per step in two accumulators; `ep` holds `colc`, the bias and
+/// the bounds, broadcast.
+///
+/// # Safety
+/// As [`depthwise_ymm`]; `out` is the plane's first output element.
+#[target_feature(enable = "avx2")]
+unsafe fn dw_plane_ymm<const KH: usize, const KW: usize, const SW: usize>(
+    g: &super::DepthwiseGeometry,
+    tmp: *const u8,
+    wv: &[__m256i; 256],
+    ep: [__m256i; 4],
+    out: *mut i32,
+) {
+    let kh = if KH == 0 { g.kh } else { KH };
+    let kw = if KW == 0 { g.kw } else { KW };
+    let sw = if SW == 0 { g.sw } else { SW };
+    // Byte `i` of the gather: pixel `i`'s offset at stride 2.
+    let even = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+    // The 8 pixels from `p` at stride `sw`, widened to i32.
+    let pixels = |p: *const u8| -> __m256i {
+        // SAFETY: 16 bytes from a column of a row of `tmp` below
+        // `ow16 · sw + (kw − 1) · dw + 16` (rows of `wp ≥ ow16 · sw + 64`
+        // bytes, 64 more after the plane; `supported`).
+        let px = unsafe {
+            match sw {
+                1 => _mm_loadl_epi64(p as *const __m128i),
+                2 => _mm_shuffle_epi8(_mm_loadu_si128(p as *const __m128i), even),
+                s => {
+                    let mut b = [0u8; 16];
+                    for (i, v) in b.iter_mut().take(8).enumerate() {
+                        *v = *p.add(i * s);
+                    }
+                    _mm_loadu_si128(b.as_ptr() as *const __m128i)
+                }
+            }
+        };
+        _mm256_cvtepu8_epi32(px)
+    };
+    let [cc, bv, lo, hi] = ep;
+    let finish = |acc: __m256i| -> __m256i {
+        // Exact in wrapping i32 (the verifier's bound), then the saturating
+        // bias and the clamp, as the GEMM epilogue.
+        let v = _mm256_add_epi32(acc, cc);
+        let s = _mm256_add_epi32(v, bv);
+        let ov = _mm256_and_si256(_mm256_xor_si256(v, s), _mm256_xor_si256(bv, s));
+        let satv = _mm256_xor_si256(_mm256_srai_epi32(v, 31), _mm256_set1_epi32(i32::MAX));
+        let s = _mm256_castps_si256(_mm256_blendv_ps(
+            _mm256_castsi256_ps(s),
+            _mm256_castsi256_ps(satv),
+            _mm256_castsi256_ps(ov),
+        ));
+        _mm256_min_epi32(_mm256_max_epi32(s, lo), hi)
+    };
+    let store = |y: __m256i, at: usize, n: usize| {
+        if n == 8 {
+            // SAFETY: 8 pixels of a row of the output plane.
+            unsafe { _mm256_storeu_si256(out.add(at) as *mut __m256i, y) };
+        } else {
+            let mut lanes = [0i32; 8];
+            // SAFETY: 8 i32; then `n` pixels of the row.
+            unsafe {
+                _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, y);
+                core::ptr::copy_nonoverlapping(lanes.as_ptr(), out.add(at), n);
+            }
+        }
+    };
+    for oy in 0..g.oh {
+        let mut ox = 0;
+        while ox < g.ow {
+            let mut a0 = _mm256_setzero_si256();
+            let mut a1 = _mm256_setzero_si256();
+            for ky in 0..kh {
+                let row = (oy * g.sh + ky * g.dh) * g.wp + ox * sw;
+                for kx in 0..kw {
+                    let w = wv[ky * kw + kx];
+                    // SAFETY: inside `tmp` (see `pixels`).
+                    let p = unsafe { tmp.add(row + kx * g.dw) };
+                    a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(pixels(p), w));
+                    // SAFETY: as above, 8 pixels further.
+                    let p1 = unsafe { p.add(8 * sw) };
+                    a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(pixels(p1), w));
+                }
+            }
+            let at = oy * g.ow + ox;
+            let n = (g.ow - ox).min(16);
+            store(finish(a0), at, n.min(8));
+            if n > 8 {
+                store(finish(a1), at + 8, n - 8);
+            }
+            ox += 16;
+        }
+    }
+}
