@@ -241,7 +241,9 @@ fn lut8(x: &[u8], outer: usize, channels: usize, inner: usize, table: &[u8], out
 }
 
 /// Declares each helper: the C entry point, which checks the host once and
-/// calls the body built with AVX-512 or the plain one.
+/// calls the body built with AVX-512, with AVX2 or the plain one (the same
+/// Rust code; the builds differ only in the instructions LLVM may use, and
+/// none contracts into FMA: Rust never fuses a multiply and an add).
 macro_rules! helpers {
     ($(
         $(#[$doc:meta])*
@@ -254,6 +256,21 @@ macro_rules! helpers {
                 if super::host_features().avx512vnni {
                     // SAFETY: the contract; the host has AVX-512.
                     unsafe { $wide($($a),*) };
+                    return;
+                }
+                #[cfg(target_arch = "x86_64")]
+                if super::host_features().avx2 {
+                    /// The AVX2 build (SSE4.1 rounding, 256-bit loops).
+                    ///
+                    /// # Safety
+                    /// As the helper's; the host must have AVX2 and FMA.
+                    #[target_feature(enable = "avx2,fma,sse4.1")]
+                    unsafe fn narrow($($a: $t),*) {
+                        // SAFETY: the contract.
+                        unsafe { $body }
+                    }
+                    // SAFETY: the contract; the host has AVX2.
+                    unsafe { narrow($($a),*) };
                     return;
                 }
                 // SAFETY: the contract.

@@ -165,7 +165,8 @@ pub struct HostFeatures {
     pub avxvnni: bool,
     /// AMX-TILE + AMX-INT8, enabled by the OS for this process.
     pub amx: bool,
-    /// AVX2 (the `vpmaddwd` kernels of [`DotPath::Avx2`]).
+    /// AVX2 and FMA (the `vpmaddwd` kernels of [`DotPath::Avx2`], the AVX2
+    /// builds of the helpers).
     pub avx2: bool,
     /// aarch64 FEAT_DotProd (`sdot`).
     pub dotprod: bool,
@@ -189,7 +190,7 @@ fn detect() -> HostFeatures {
             && std::is_x86_feature_detected!("avx512vnni"),
         avxvnni: std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni"),
         amx: amx::detect(),
-        avx2: std::is_x86_feature_detected!("avx2"),
+        avx2: std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
         dotprod: false,
         i8mm: false,
     }
