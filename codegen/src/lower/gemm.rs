@@ -764,6 +764,40 @@ fn epilogue(fx: &mut Fx, p: &GemmPrep, rs: Value, cb: Value, bias: Option<&Buf>,
         );
         return;
     }
+    if let Some(g) = &p.conv
+        && out.ek == Ek::I32
+        && bias.is_none_or(|b| b.ek == Ek::I32)
+        && i32_range
+    {
+        // The blocked helper: the GEMM's pixel rows to NCHW.
+        let zw: Vec<u8> = (0..g.o)
+            .flat_map(|j| (p.zw.get(j).copied().unwrap_or(p.zw[0]) as i32).to_le_bytes())
+            .collect();
+        let zw = fx.rodata(zw);
+        let rsv = if p.need_rowsum { rs } else { fx.c(0) };
+        let bb = match bias {
+            Some(b) => fx.base(b),
+            None => fx.c(0),
+        };
+        let ob = fx.base(out);
+        let sig = fx.sig(&[I64; 12], &[]);
+        let f = fx.import("qcc_conv_epilogue_i32", sig);
+        let args = [
+            fx.c(p.np as i64),
+            fx.c(g.n as i64),
+            fx.c((g.oh * g.ow) as i64),
+            fx.c(g.o as i64),
+            fx.c(p.lo),
+            fx.c(p.hi),
+        ];
+        fx.b.ins().call(
+            f,
+            &[
+                cb, args[0], args[1], args[2], args[3], rsv, zw, colc, bb, args[4], args[5], ob,
+            ],
+        );
+        return;
+    }
     let per_col_zw = p.need_rowsum && p.zw.iter().any(|&z| z != p.zw[0]);
     let zw_tab = per_col_zw.then(|| {
         let bytes: Vec<u8> =

@@ -371,6 +371,84 @@ pub(crate) unsafe extern "C" fn qcc_gemm_epilogue_i32(
     let _ = (c, np, m, n, rs, zw, colc, bias, lo, hi, out);
 }
 
+/// The unfused GEMM epilogue of a `conv2d_int` with an i32 result, from the
+/// GEMM's `[nimg · pix, np]` layout (pixels as rows) to NCHW:
+/// `out[n, j, q] = clamp(sat_i32(wrap_i32(c[r, j] − rs[r] · zw[j] + colc[j]) + bias[j]), lo, hi)`
+/// with `r = n · pix + q` (`rs` and `bias` may be null: 0), the formula of
+/// [`qcc_gemm_epilogue_i32`]. Blocks of 16 pixels keep the rows read in L1
+/// while each channel's 16 outputs are stored contiguously. Every host.
+///
+/// # Safety
+/// `c` readable for `nimg · pix` rows of `np ≥ o` i32, `out` writable for
+/// `nimg · o · pix` i32, `rs` null or readable for `nimg · pix`, `zw`,
+/// `colc` readable and `bias` null or readable for `o` i32; `lo..=hi`
+/// within i32.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe extern "C" fn qcc_conv_epilogue_i32(
+    c: *const i32,
+    np: usize,
+    nimg: usize,
+    pix: usize,
+    o: usize,
+    rs: *const i32,
+    zw: *const i32,
+    colc: *const i32,
+    bias: *const i32,
+    lo: i64,
+    hi: i64,
+    out: *mut i32,
+) {
+    // The full 8×8 blocks with AVX2, where the host has it.
+    #[cfg(target_arch = "x86_64")]
+    let (pix8, o8) = if host_features().avx2 {
+        // SAFETY: the contract; the host has AVX2.
+        unsafe {
+            x86::conv_epilogue_ymm(
+                c, np, nimg, pix, o, rs, zw, colc, bias, lo as i32, hi as i32, out,
+            )
+        }
+    } else {
+        (0, 0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (pix8, o8) = (0, 0);
+    // SAFETY: the extents of the contract.
+    let (c, zw, colc, out) = unsafe {
+        (
+            std::slice::from_raw_parts(c, nimg * pix * np),
+            std::slice::from_raw_parts(zw, o),
+            std::slice::from_raw_parts(colc, o),
+            std::slice::from_raw_parts_mut(out, nimg * o * pix),
+        )
+    };
+    // SAFETY: as above, where not null.
+    let rs = (!rs.is_null()).then(|| unsafe { std::slice::from_raw_parts(rs, nimg * pix) });
+    // SAFETY: as above, where not null.
+    let bias = (!bias.is_null()).then(|| unsafe { std::slice::from_raw_parts(bias, o) });
+    let (lo, hi) = (lo as i32, hi as i32);
+    const QB: usize = 16;
+    for n in 0..nimg {
+        for q0 in (0..pix).step_by(QB) {
+            let q1 = (q0 + QB).min(pix);
+            // The channels the blocks covered, for these pixels.
+            let j0 = if q1 <= pix8 { o8 } else { 0 };
+            for j in j0..o {
+                let (z, cc) = (zw[j], colc[j]);
+                let b = bias.map_or(0, |b| b[j]);
+                let dst = &mut out[(n * o + j) * pix..][q0..q1];
+                for (q, y) in (q0..q1).zip(dst.iter_mut()) {
+                    let r = n * pix + q;
+                    let s = rs.map_or(0, |rs| rs[r]);
+                    let v = c[r * np + j]
+                        .wrapping_sub(s.wrapping_mul(z))
+                        .wrapping_add(cc);
+                    *y = v.saturating_add(b).clamp(lo, hi);
+                }
+            }
+        }
+    }
+}
+
 /// The geometry of a depthwise convolution for [`qcc_depthwise`] (all
 /// fields 64-bit, in this order, so that the JIT can emit it as data).
 #[repr(C)]
@@ -587,6 +665,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
     let mut out = vec![
         ("qcc_pack_rows".to_string(), qcc_pack_rows as *const u8),
         ("qcc_im2col".to_string(), qcc_im2col as *const u8),
+        (
+            "qcc_conv_epilogue_i32".to_string(),
+            qcc_conv_epilogue_i32 as *const u8,
+        ),
     ];
     out.extend(elementwise::symbols());
     #[cfg(target_arch = "x86_64")]

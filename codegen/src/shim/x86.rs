@@ -1406,3 +1406,107 @@ unsafe fn dw_plane_ymm<const KH: usize, const KW: usize, const SW: usize>(
         }
     }
 }
+
+/// Transposes the 8×8 i32 block `r` (row `i` in `r[i]`) in registers.
+#[target_feature(enable = "avx2")]
+fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
+    let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+    let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+    let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+    let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+    let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    let u0 = _mm256_unpacklo_epi64(t0, t2);
+    let u1 = _mm256_unpackhi_epi64(t0, t2);
+    let u2 = _mm256_unpacklo_epi64(t1, t3);
+    let u3 = _mm256_unpackhi_epi64(t1, t3);
+    let u4 = _mm256_unpacklo_epi64(t4, t6);
+    let u5 = _mm256_unpackhi_epi64(t4, t6);
+    let u6 = _mm256_unpacklo_epi64(t5, t7);
+    let u7 = _mm256_unpackhi_epi64(t5, t7);
+    [
+        _mm256_permute2x128_si256(u0, u4, 0x20),
+        _mm256_permute2x128_si256(u1, u5, 0x20),
+        _mm256_permute2x128_si256(u2, u6, 0x20),
+        _mm256_permute2x128_si256(u3, u7, 0x20),
+        _mm256_permute2x128_si256(u0, u4, 0x31),
+        _mm256_permute2x128_si256(u1, u5, 0x31),
+        _mm256_permute2x128_si256(u2, u6, 0x31),
+        _mm256_permute2x128_si256(u3, u7, 0x31),
+    ]
+}
+
+/// The full 8×8 blocks of `super::qcc_conv_epilogue_i32` with AVX2 (8
+/// pixel rows of 8 channels loaded, transposed, each channel's 8 pixels
+/// finished and stored); returns the pixel and channel counts covered
+/// (multiples of 8), the caller finishing the rest.
+///
+/// # Safety
+/// The host must have AVX2; the pointers as
+/// `super::qcc_conv_epilogue_i32` requires.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn conv_epilogue_ymm(
+    c: *const i32,
+    np: usize,
+    nimg: usize,
+    pix: usize,
+    o: usize,
+    rs: *const i32,
+    zw: *const i32,
+    colc: *const i32,
+    bias: *const i32,
+    lo: i32,
+    hi: i32,
+    out: *mut i32,
+) -> (usize, usize) {
+    let (pix8, o8) = (pix / 8 * 8, o / 8 * 8);
+    let (lov, hiv) = (_mm256_set1_epi32(lo), _mm256_set1_epi32(hi));
+    let max = _mm256_set1_epi32(i32::MAX);
+    for n in 0..nimg {
+        for q0 in (0..pix8).step_by(8) {
+            let r0 = n * pix + q0;
+            let rsv = if rs.is_null() {
+                _mm256_setzero_si256()
+            } else {
+                // SAFETY: rows `r0 .. r0 + 8` of `rs` (`q0 + 8 ≤ pix`).
+                unsafe { _mm256_loadu_si256(rs.add(r0) as *const __m256i) }
+            };
+            for j0 in (0..o8).step_by(8) {
+                // SAFETY: rows `r0 + i` and channels `j0 .. j0 + 8 ≤ o ≤ np`.
+                let rows: [__m256i; 8] = core::array::from_fn(|i| unsafe {
+                    _mm256_loadu_si256(c.add((r0 + i) * np + j0) as *const __m256i)
+                });
+                let cols = transpose8(rows);
+                for (jj, &v) in cols.iter().enumerate() {
+                    let j = j0 + jj;
+                    // SAFETY: `j < o`: inside the tables and the output.
+                    unsafe {
+                        let z = _mm256_set1_epi32(zw.add(j).read());
+                        let cc = _mm256_set1_epi32(colc.add(j).read());
+                        let b = _mm256_set1_epi32(if bias.is_null() {
+                            0
+                        } else {
+                            bias.add(j).read()
+                        });
+                        let v =
+                            _mm256_add_epi32(_mm256_sub_epi32(v, _mm256_mullo_epi32(rsv, z)), cc);
+                        let s = _mm256_add_epi32(v, b);
+                        let ov = _mm256_and_si256(_mm256_xor_si256(v, s), _mm256_xor_si256(b, s));
+                        let satv = _mm256_xor_si256(_mm256_srai_epi32(v, 31), max);
+                        let s = _mm256_castps_si256(_mm256_blendv_ps(
+                            _mm256_castsi256_ps(s),
+                            _mm256_castsi256_ps(satv),
+                            _mm256_castsi256_ps(ov),
+                        ));
+                        let y = _mm256_min_epi32(_mm256_max_epi32(s, lov), hiv);
+                        _mm256_storeu_si256(out.add((n * o + j) * pix + q0) as *mut __m256i, y);
+                    }
+                }
+            }
+        }
+    }
+    (pix8, o8)
+}
