@@ -28,6 +28,32 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
     rs: *mut i32,
     hwc: *mut u8,
 ) {
+    /// The AVX2 build of the same body (wider copies and row sums).
+    ///
+    /// # Safety
+    /// As [`qcc_im2col`]'s; the host must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn wide(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *mut u8) {
+        // SAFETY: the contract.
+        unsafe { im2col(x, prm, a, rs, hwc) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if host_features().avx2 {
+        // SAFETY: the contract; the host has AVX2.
+        unsafe { wide(x, prm, a, rs, hwc) };
+        return;
+    }
+    // SAFETY: the contract.
+    unsafe { im2col(x, prm, a, rs, hwc) }
+}
+
+/// The body of [`qcc_im2col`] (inlined into each build).
+///
+/// # Safety
+/// As [`qcc_im2col`]'s.
+#[inline(always)]
+unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *mut u8) {
     // SAFETY: 19 parameters (the contract).
     let p = unsafe { std::slice::from_raw_parts(prm, 19) };
     let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
@@ -86,12 +112,39 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
         // CHW → padded HWC, with the sign flip.
         t[..hp * wp * c].fill(ua);
         let xi = &xs[img * c * h * w..(img + 1) * c * h * w];
-        for ci in 0..c {
-            let plane = &xi[ci * h * w..(ci + 1) * h * w];
-            for y in 0..h {
-                let base = ((pt + y) * wp + pl) * c + ci;
-                for (xx, &v) in plane[y * w..(y + 1) * w].iter().enumerate() {
-                    t[base + xx * c] = v ^ flip;
+        // NCHW to HWC in blocks of 32 pixels of a row, so that the block's
+        // `32 · c` destination bytes stay in L1 while every channel's 32
+        // source bytes are read.
+        for y in 0..h {
+            for x0 in (0..w).step_by(32) {
+                let x1 = (x0 + 32).min(w);
+                let dst = &mut t[((pt + y) * wp + pl + x0) * c..((pt + y) * wp + pl + x1) * c];
+                // Blocks of 16 channels × 16 pixels by a register transpose.
+                let mut c0 = 0;
+                #[cfg(target_arch = "x86_64")]
+                if x1 - x0 == 32 {
+                    while c0 + 16 <= c {
+                        for half in 0..2 {
+                            let px = x0 + 16 * half;
+                            let src: [&[u8; 16]; 16] = core::array::from_fn(|i| {
+                                xi[((c0 + i) * h + y) * w + px..]
+                                    .first_chunk()
+                                    .expect("16 pixels")
+                            });
+                            let cols = transpose16(src, flip);
+                            for (p, col) in cols.iter().enumerate() {
+                                let at = (16 * half + p) * c + c0;
+                                dst[at..at + 16].copy_from_slice(col);
+                            }
+                        }
+                        c0 += 16;
+                    }
+                }
+                for ci in c0..c {
+                    let src = &xi[(ci * h + y) * w + x0..(ci * h + y) * w + x1];
+                    for (d, &v) in dst.iter_mut().skip(ci).step_by(c).zip(src) {
+                        *d = v ^ flip;
+                    }
                 }
             }
         }
@@ -176,4 +229,68 @@ pub(crate) const IM2COL_SLACK: usize = 64;
 fn copy_fixed<const N: usize>(dst: &mut [u8], pos: usize, t: &[u8], src: usize) {
     let from: &[u8; N] = t[src..].first_chunk().expect("N bytes");
     *dst[pos..].first_chunk_mut::<N>().expect("N bytes") = *from;
+}
+
+/// The 16×16 byte block `rows` transposed (`out[p][i] = rows[i][p] ^ flip`),
+/// by four rounds of SSE2 unpacks.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn transpose16(rows: [&[u8; 16]; 16], flip: u8) -> [[u8; 16]; 16] {
+    use core::arch::x86_64::*;
+    // SAFETY: SSE2 is part of x86-64; every load and store is of 16 bytes
+    // from or to a 16-byte array.
+    unsafe {
+        let f = _mm_set1_epi8(flip as i8);
+        let mut r: [__m128i; 16] = core::array::from_fn(|i| {
+            _mm_xor_si128(_mm_loadu_si128(rows[i].as_ptr() as *const __m128i), f)
+        });
+        // Round 1: bytes of row pairs (i, i+1); 2: 16-bit pairs of (i, i+2);
+        // 3: 32-bit of (i, i+4); 4: 64-bit of (i, i+8).
+        let mut t = [_mm_setzero_si128(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+        }
+        for g in 0..4 {
+            let b = 4 * g;
+            r[b] = _mm_unpacklo_epi16(t[b], t[b + 2]);
+            r[b + 1] = _mm_unpackhi_epi16(t[b], t[b + 2]);
+            r[b + 2] = _mm_unpacklo_epi16(t[b + 1], t[b + 3]);
+            r[b + 3] = _mm_unpackhi_epi16(t[b + 1], t[b + 3]);
+        }
+        for g in 0..2 {
+            let b = 8 * g;
+            for j in 0..4 {
+                t[b + 2 * j] = _mm_unpacklo_epi32(r[b + j], r[b + 4 + j]);
+                t[b + 2 * j + 1] = _mm_unpackhi_epi32(r[b + j], r[b + 4 + j]);
+            }
+        }
+        let mut out = [[0u8; 16]; 16];
+        for j in 0..8 {
+            let lo = _mm_unpacklo_epi64(t[j], t[8 + j]);
+            let hi = _mm_unpackhi_epi64(t[j], t[8 + j]);
+            _mm_storeu_si128(out[2 * j].as_mut_ptr() as *mut __m128i, lo);
+            _mm_storeu_si128(out[2 * j + 1].as_mut_ptr() as *mut __m128i, hi);
+        }
+        out
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    #[test]
+    fn transpose16_transposes_and_flips() {
+        let m: Vec<[u8; 16]> = (0..16)
+            .map(|i| core::array::from_fn(|p| (i * 16 + p) as u8))
+            .collect();
+        let rows: [&[u8; 16]; 16] = core::array::from_fn(|i| &m[i]);
+        for flip in [0u8, 0x80] {
+            let t = super::transpose16(rows, flip);
+            for p in 0..16 {
+                for i in 0..16 {
+                    assert_eq!(t[p][i], m[i][p] ^ flip, "pixel {p} channel {i}");
+                }
+            }
+        }
+    }
 }
