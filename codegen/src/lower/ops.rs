@@ -397,6 +397,10 @@ pub(crate) fn lower(
             softmax(fx, &a[0], &out, &out_ty.shape, *axis);
             Ok(())
         }
+        Op::ReduceMean { axes } => {
+            super::softmax::reduce_mean(fx, &a[0], &out, &at[0].shape, axes);
+            Ok(())
+        }
         Op::MaxPool2d(attrs) => {
             pool(fx, &a[0], at[0], &out, out_ty, attrs, PoolKind::Max).map_err(e)
         }

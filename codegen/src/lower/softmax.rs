@@ -52,3 +52,40 @@ pub(super) fn softmax(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axis: us
         });
     });
 }
+
+/// `reduce_mean` over `axes` of `x` (shape `shape`): per output element a
+/// sequential f32 sum in row-major order of the reduced indices from 0.0,
+/// then one division by the count (the interpreter's order).
+pub(super) fn reduce_mean(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axes: &[usize]) {
+    let st = super::common::strides(shape);
+    let mut oshape = shape.to_vec();
+    for &a in axes {
+        oshape[a] = 1;
+    }
+    let ost = super::common::strides(&oshape);
+    let kept: Vec<usize> = (0..shape.len()).filter(|d| !axes.contains(d)).collect();
+    let kdims: Vec<usize> = kept.iter().map(|&d| shape[d]).collect();
+    let rdims: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
+    let count: usize = rdims.iter().product();
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    fx.nest(&kdims, &mut |fx, i| {
+        let z = fx.cf(0.0);
+        let sum = fx.var(F32, z);
+        let ko: Vec<(Value, i64)> = i.iter().zip(&kept).map(|(&v, &d)| (v, st[d])).collect();
+        let oo: Vec<(Value, i64)> = i.iter().zip(&kept).map(|(&v, &d)| (v, ost[d])).collect();
+        fx.nest(&rdims, &mut |fx, r| {
+            let mut terms = ko.clone();
+            terms.extend(r.iter().zip(axes).map(|(&v, &a)| (v, st[a])));
+            let idx = fx.lin(&terms, 0);
+            let v = fx.ld(Ek::F32, xb, idx);
+            let cur = fx.b.use_var(sum);
+            let nv = fx.b.ins().fadd(cur, v);
+            fx.b.def_var(sum, nv);
+        });
+        let s = fx.b.use_var(sum);
+        let n = fx.cf(count as f32);
+        let y = fx.b.ins().fdiv(s, n);
+        let oi = fx.lin(&oo, 0);
+        fx.st(Ek::F32, ob, oi, y);
+    });
+}

@@ -161,6 +161,51 @@ pub(super) fn clamp(x: Arg, min: f32, max: f32, out: &TensorType) -> Result<Vals
 
 /// `softmax x {axis}`: along `axis`, `m = max x`, `e_i = exp(x_i − m)`,
 /// `y_i = e_i / Σ e` (the sum in index order from +0.0).
+/// `reduce_mean`: per output element, the f32 sum of its inputs in
+/// row-major order (starting from 0.0), divided by their count as f32.
+pub(super) fn reduce_mean(x: Arg, axes: &[usize], out: &TensorType) -> Result<Vals, String> {
+    let xv = x.f32s("the operand")?;
+    let shape = x.shape();
+    if axes.iter().any(|&a| a >= shape.len()) {
+        return Err(format!(
+            "axes {axes:?} are out of range for shape {shape:?}"
+        ));
+    }
+    let mut oshape = shape.to_vec();
+    for &a in axes {
+        oshape[a] = 1;
+    }
+    expect_shape(out, &oshape)?;
+    let count: usize = axes.iter().map(|&a| shape[a]).product();
+    let strides = super::index::strides(shape);
+    // The reduced dims and their strides, for the inner walk.
+    let red: Vec<(usize, usize)> = axes.iter().map(|&a| (shape[a], strides[a])).collect();
+    let n_out: usize = oshape.iter().product();
+    let ostrides = super::index::strides(&oshape);
+    let mut y = vec![0.0f32; n_out];
+    for (o, yo) in y.iter_mut().enumerate() {
+        // The input offset of the output's first element.
+        let mut base = 0;
+        let mut rem = o;
+        for (d, &os) in ostrides.iter().enumerate() {
+            base += rem / os * strides[d];
+            rem %= os;
+        }
+        let mut sum = 0.0f32;
+        for k in 0..count {
+            let mut off = base;
+            let mut r = k;
+            for &(len, st) in red.iter().rev() {
+                off += r % len * st;
+                r /= len;
+            }
+            sum = sum + xv[off];
+        }
+        *yo = sum / count as f32;
+    }
+    Ok(Vals::F32(y))
+}
+
 pub(super) fn softmax(x: Arg, axis: usize, out: &TensorType) -> Result<Vals, String> {
     let xv = x.f32s("the operand")?;
     let shape = x.shape();

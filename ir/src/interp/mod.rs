@@ -527,6 +527,7 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         | Op::Gelu => float::unary_op(op, args[0], out),
         Op::Clamp { min, max } => float::clamp(args[0], min.0, max.0, out),
         Op::Softmax { axis } => float::softmax(args[0], *axis, out),
+        Op::ReduceMean { axes } => float::reduce_mean(args[0], axes, out),
         Op::MaxPool2d(attrs) => pool::maxpool2d(args[0], attrs, out),
         Op::AvgPool2d(attrs) => pool::avgpool2d(args[0], attrs, out),
         Op::GlobalAvgPool { mode } => pool::global_avgpool(args[0], *mode, out),

@@ -280,6 +280,7 @@ pub(super) const CLAMP_INT: &[AttrSpec] = &[
 pub(super) const FLATTEN: &[AttrSpec] = &[attr("axis", K::Size, D::Size(1))];
 pub(super) const AXIS: &[AttrSpec] = &[attr("axis", K::Size, D::Required)];
 pub(super) const PERM: &[AttrSpec] = &[attr("perm", K::Sizes(None), D::Required)];
+pub(super) const AXES: &[AttrSpec] = &[attr("axes", K::Sizes(None), D::Required)];
 pub(super) const SLICE: &[AttrSpec] = &[
     attr("starts", K::Ints, D::Required),
     attr("ends", K::Ints, D::Required),
@@ -334,6 +335,7 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
             vec![("axis", V::Size(*axis))]
         }
         Op::Transpose { perm } => vec![("perm", V::Sizes(perm.clone()))],
+        Op::ReduceMean { axes } => vec![("axes", V::Sizes(axes.clone()))],
         Op::Slice {
             starts,
             ends,

@@ -14,7 +14,7 @@ pub(crate) mod attrs;
 
 use crate::tensor::TensorData;
 use attrs::{
-    AVGPOOL, AXIS, CLAMP, CLAMP_INT, CONV, CONV_INT, FLATTEN, HARD_SIGMOID, INT, LEAKY_RELU,
+    AVGPOOL, AXES, AXIS, CLAMP, CLAMP_INT, CONV, CONV_INT, FLATTEN, HARD_SIGMOID, INT, LEAKY_RELU,
     MAXPOOL, MODE, NONE, PERM, SLICE,
 };
 pub use attrs::{AttrDefault, AttrKind, AttrSpec, AttrValue};
@@ -402,6 +402,11 @@ declare_ops! {
     /// Softmax along `axis` (f32; listed here to keep the documented order).
     Softmax { axis: usize } => "softmax", Float, Exactly(1), AXIS,
         Some(|a| Op::Softmax { axis: a.size("axis") });
+    /// The mean over `axes` (f32, distinct and increasing), kept as axes of
+    /// size 1: each output is the f32 sum of its inputs in row-major order,
+    /// divided by their count.
+    ReduceMean { axes: Vec<usize> } => "reduce_mean", Float, Exactly(1), AXES,
+        Some(|a| Op::ReduceMean { axes: a.sizes("axes") });
 
     // ---- quantization ----
     /// f32 → quantized: `saturate(round_half_even(x / s) + z)`.

@@ -55,6 +55,7 @@ pub(super) fn register(r: &mut Registry) {
     });
     r.add("ReduceMean", |c, at, n| c.reduce_mean(at, n));
     r.add("Softmax", |c, at, n| c.softmax(at, n));
+    r.add("LayerNormalization", |c, at, n| c.layer_norm(at, n));
     r.add("BatchNormalization", |c, at, n| c.batch_norm(at, n));
 }
 
@@ -554,21 +555,78 @@ impl Converter<'_> {
             .map(|&a| if a < 0 { a + rank } else { a })
             .collect();
         axes.sort_unstable();
-        if rank != 4 || axes != [2, 3] || Self::attr_i(n, "keepdims", 1) != 1 {
-            return Err(at.unsupported(format!(
-                "ReduceMean over axes {axes:?} of a rank-{rank} tensor (qcc imports the mean over \
-                 the spatial axes [2, 3] of NCHW with keepdims = 1)"
-            )));
+        axes.dedup();
+        if axes.is_empty() {
+            if Self::attr_i(n, "noop_with_empty_axes", 0) != 0 {
+                self.set(n, 0, Val::Node(x));
+                return Ok(());
+            }
+            axes = (0..rank).collect();
         }
-        let v = self.add(
-            at,
-            Op::GlobalAvgPool {
-                mode: RequantMode::Float,
-            },
-            &[x],
-            None,
-        )?;
+        if axes.iter().any(|&a| a < 0 || a >= rank) {
+            return Err(at.invalid(format!("`axes` {axes:?} out of range for rank {rank}")));
+        }
+        let keep = Self::attr_i(n, "keepdims", 1) != 0;
+        let v = if rank == 4 && axes == [2, 3] {
+            // The spatial mean of NCHW: the pool (same sum order).
+            self.add(
+                at,
+                Op::GlobalAvgPool {
+                    mode: RequantMode::Float,
+                },
+                &[x],
+                None,
+            )?
+        } else {
+            let axes: Vec<usize> = axes.iter().map(|&a| a as usize).collect();
+            self.add(at, Op::ReduceMean { axes }, &[x], None)?
+        };
+        let v = if keep {
+            v
+        } else {
+            let s: Vec<usize> = self
+                .g
+                .ty(x)
+                .shape
+                .iter()
+                .enumerate()
+                .filter(|(d, _)| !axes.contains(&(*d as i64)))
+                .map(|(_, &e)| e)
+                .collect();
+            self.add_reshape(at, v, s)?
+        };
         self.set(n, 0, Val::Node(v));
+        Ok(())
+    }
+
+    /// `LayerNormalization` (opset 17), decomposed into float ops:
+    /// `d = x − mean(x)`, `y = d / sqrt(mean(d · d) + epsilon) · scale + B`
+    /// over the axes from `axis` on (the mean as `reduce_mean`).
+    pub(super) fn layer_norm(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        if n.output.iter().skip(1).any(|o| !o.is_empty()) {
+            return Err(at.unsupported("LayerNormalization's Mean and InvStdDev outputs"));
+        }
+        let x = self.f32_in(at, n, 0)?;
+        let rank = self.g.ty(x).shape.len();
+        let axis = norm_axis(Self::attr_i(n, "axis", -1), rank, at)?;
+        let eps = Self::attr_f(n, "epsilon", 1e-5);
+        let axes: Vec<usize> = (axis..rank).collect();
+        let mean = self.add(at, Op::ReduceMean { axes: axes.clone() }, &[x], None)?;
+        let d = self.add(at, Op::Sub, &[x, mean], None)?;
+        let d2 = self.add(at, Op::Mul, &[d, d], None)?;
+        let var = self.add(at, Op::ReduceMean { axes }, &[d2], None)?;
+        let te = Rc::new(OnnxTensor::from_f32(vec![1], vec![eps]));
+        let ve = self.const_value(at, &te, ElemType::F32)?;
+        let ve = self.add(at, Op::Add, &[var, ve], None)?;
+        let sd = self.add(at, Op::Sqrt, &[ve], None)?;
+        let mut y = self.add(at, Op::Div, &[d, sd], None)?;
+        let scale = self.f32_in(at, n, 1)?;
+        y = self.add(at, Op::Mul, &[y, scale], None)?;
+        if n.input.get(2).is_some_and(|s| !s.is_empty()) {
+            let b = self.f32_in(at, n, 2)?;
+            y = self.add(at, Op::Add, &[y, b], None)?;
+        }
+        self.set(n, 0, Val::Node(y));
         Ok(())
     }
 

@@ -371,4 +371,22 @@ impl Rule<'_> {
         let ax = self.want_axis("`axis`", axis, self.args[0].rank());
         (ok && ax).then(|| self.same_type())
     }
+
+    pub(super) fn reduce_mean(&mut self, axes: &[usize]) -> Option<Inferred> {
+        let ok = self.want_f32(0);
+        let x = self.args[0];
+        let rank = x.rank();
+        if axes.is_empty() || !axes.windows(2).all(|w| w[0] < w[1]) || axes[axes.len() - 1] >= rank
+        {
+            self.err(format!(
+                "`axes` = {axes:?} must be distinct increasing axes of the rank-{rank} operand"
+            ));
+            return None;
+        }
+        let mut shape = x.shape.clone();
+        for &a in axes {
+            shape[a] = 1;
+        }
+        ok.then(|| Inferred::exact(shape, x.elem.clone()))
+    }
 }

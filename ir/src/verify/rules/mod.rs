@@ -468,6 +468,7 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         } => r.slice(starts, ends, steps),
         Op::Concat { axis } => r.concat(*axis),
         Op::Softmax { axis } => r.softmax(*axis),
+        Op::ReduceMean { axes } => r.reduce_mean(axes),
         Op::Quantize => r.quantize(),
         Op::Dequantize => r.dequantize(),
         Op::Requantize { .. } => r.requantize(),
