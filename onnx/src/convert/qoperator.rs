@@ -22,6 +22,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add("QLinearSigmoid", |c, at, n| {
         c.qlinear_unary(at, n, Op::Sigmoid)
     });
+    r.add("QLinearSoftmax", |c, at, n| c.qlinear_softmax(at, n));
 }
 
 impl Converter<'_> {
@@ -346,6 +347,33 @@ impl Converter<'_> {
         let x = self.quant_of(at, &xv, &xq)?;
         let d = self.add(at, Op::Dequantize, &[x], None)?;
         let y = self.add(at, f, &[d], None)?;
+        let v = self.add(at, Op::Quantize, &[y], Some(&yq))?;
+        self.set(n, 0, Val::Node(v));
+        Ok(())
+    }
+
+    /// com.microsoft `QLinearSoftmax`: dequantize, `softmax` along `axis`
+    /// (with its `opset` attribute below 13, over the flattened trailing
+    /// dims, as `Softmax` then), quantize. onnxruntime's kernel reads
+    /// `exp` from a table of the input codes' differences from the row's
+    /// maximum: its codes agree with this float form within a step.
+    pub(super) fn qlinear_softmax(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let xv = self.val(at, n, 0)?;
+        let xq = self.per_tensor(at, n, 1, 2, self.dtype_of(&xv), "X")?;
+        let yq = self.per_tensor(at, n, 3, 4, DType::of_scalar(xq.storage), "Y")?;
+        let x = self.quant_of(at, &xv, &xq)?;
+        let d = self.add(at, Op::Dequantize, &[x], None)?;
+        let s = self.g.ty(d).shape.clone();
+        let r = s.len();
+        let old = Self::attr_i(n, "opset", 13) < 13;
+        let axis = super::norm_axis(Self::attr_i(n, "axis", if old { 1 } else { -1 }), r, at)?;
+        let y = if !old || axis == r - 1 {
+            self.add(at, Op::Softmax { axis }, &[d], None)?
+        } else {
+            let f = self.add(at, Op::Flatten { axis }, &[d], None)?;
+            let y = self.add(at, Op::Softmax { axis: 1 }, &[f], None)?;
+            self.add_reshape(at, y, s)?
+        };
         let v = self.add(at, Op::Quantize, &[y], Some(&yq))?;
         self.set(n, 0, Val::Node(v));
         Ok(())
