@@ -83,6 +83,11 @@ class Reader:
         return self.items.pop() if self.items else None
 
 
+def opset_of(model):
+    """The model's default-domain opset."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
 def build(out_dir):
     from onnxruntime.quantization import (
         CalibrationDataReader,  # noqa: F401  (the protocol Reader follows)
@@ -113,12 +118,26 @@ def build(out_dir):
         except Exception as e:  # noqa: BLE001 (report and go on)
             print(f"  {name}: pre-processing failed ({e}); quantizing the model as is")
             shutil.copy(fp, pre)
+        # Per-channel QDQ needs DequantizeLinear's `axis` (opset 13): the
+        # quantizer writes it whatever the model's opset, so older models
+        # are converted first (onnxruntime refuses the file otherwise).
+        static_src = pre
+        m = onnx.load(pre)
+        if opset_of(m) < 13:
+            try:
+                from onnx import version_converter
+
+                static_src = os.path.join(out_dir, f"{name}.pre13.onnx")
+                onnx.save(version_converter.convert_version(m, 13), static_src)
+            except Exception as e:  # noqa: BLE001
+                print(f"  {name}: conversion to opset 13 failed ({e}); quantizing it as is")
+                static_src = pre
         for form, fmt in (("qdq", QuantFormat.QDQ), ("qop", QuantFormat.QOperator)):
             if dtype != "f32":
                 continue
             try:
                 quantize_static(
-                    pre, os.path.join(out_dir, f"{name}.{form}.onnx"), Reader(iname, shape, dtype),
+                    static_src, os.path.join(out_dir, f"{name}.{form}.onnx"), Reader(iname, shape, dtype),
                     quant_format=fmt, per_channel=True, weight_type=QuantType.QInt8,
                     activation_type=QuantType.QUInt8,
                 )
@@ -129,6 +148,8 @@ def build(out_dir):
         except Exception as e:  # noqa: BLE001
             print(f"  {name}.dyn: onnxruntime could not quantize it: {str(e).splitlines()[0]}")
         os.remove(pre)
+        if static_src != pre:
+            os.remove(static_src)
 
 
 def report(out_dir, qcc):

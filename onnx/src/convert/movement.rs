@@ -16,6 +16,10 @@ pub(super) fn register(r: &mut Registry) {
     r.add("Transpose", |c, at, n| c.transpose(at, n));
     r.add("Concat", |c, at, n| c.concat(at, n));
     r.add("Slice", |c, at, n| c.slice(at, n));
+    r.add("Resize", |c, at, n| c.resize(at, n));
+    r.add("SpaceToDepth", |c, at, n| c.space_depth(at, n, true));
+    r.add("DepthToSpace", |c, at, n| c.space_depth(at, n, false));
+    r.add("Upsample", |c, at, n| c.resize(at, n));
     r.add("Shape", |c, at, n| c.shape(at, n));
     r.add("Gather", |c, at, n| c.gather(at, n));
     r.add("Cast", |c, at, n| c.cast(at, n));
@@ -72,8 +76,14 @@ impl Converter<'_> {
     }
 
     pub(super) fn gather(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
-        let (Val::Const(data), Val::Const(idx)) = (self.val(at, n, 0)?, self.val(at, n, 1)?) else {
-            return Err(at.unsupported("Gather on run-time values (only constants are folded)"));
+        let (data, idx) = (self.val(at, n, 0)?, self.val(at, n, 1)?);
+        if let (Val::Node(x), Val::Const(idx)) = (&data, &idx) {
+            return self.gather_runtime(at, n, *x, idx);
+        }
+        let (Val::Const(data), Val::Const(idx)) = (data, idx) else {
+            return Err(at.unsupported(
+                "Gather with run-time indices (qcc folds constants and imports constant indices)",
+            ));
         };
         let axis = norm_axis(Self::attr_i(n, "axis", 0), data.shape.len(), at)?;
         let ix = idx.ints().ok_or_else(|| at.invalid("float indices"))?;
@@ -109,6 +119,73 @@ impl Converter<'_> {
             data,
         };
         self.set(n, 0, Val::Const(Rc::new(t)));
+        Ok(())
+    }
+
+    /// `Gather` of a run-time value at constant indices: each run of
+    /// consecutive indices is one `slice` along the axis, the runs joined
+    /// by a `concat` (a scalar index then drops the axis by a reshape).
+    /// Only data movement: quantized operands keep their codes.
+    fn gather_runtime(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        x: qcc_ir::ValueId,
+        idx: &OnnxTensor,
+    ) -> Result<(), ImportError> {
+        let shape = self.g.ty(x).shape.clone();
+        let r = shape.len();
+        let axis = norm_axis(Self::attr_i(n, "axis", 0), r, at)?;
+        let ix = idx.ints().ok_or_else(|| at.invalid("float indices"))?;
+        if idx.shape.len() > 1 || ix.is_empty() {
+            return Err(at.unsupported(format!(
+                "Gather of a run-time value at indices of shape {:?} (qcc imports a scalar or a \
+                 non-empty list)",
+                idx.shape
+            )));
+        }
+        let d = shape[axis] as i64;
+        let mut runs: Vec<(i64, i64)> = Vec::new();
+        for &i in ix {
+            let i = if i < 0 { i + d } else { i };
+            if !(0..d).contains(&i) {
+                return Err(at.invalid(format!("index {i} out of range for dimension {d}")));
+            }
+            match runs.last_mut() {
+                Some((_, end)) if *end == i => *end += 1,
+                _ => runs.push((i, i + 1)),
+            }
+        }
+        let q = self.g.ty(x).elem.as_quant().cloned();
+        let mut parts = Vec::new();
+        for &(s, e) in &runs {
+            let mut starts = vec![0i64; r];
+            let mut ends: Vec<i64> = shape.iter().map(|&v| v as i64).collect();
+            starts[axis] = s;
+            ends[axis] = e;
+            let part = self.add(
+                at,
+                Op::Slice {
+                    starts,
+                    ends,
+                    steps: vec![1; r],
+                },
+                &[x],
+                q.as_ref(),
+            )?;
+            parts.push(part);
+        }
+        let mut v = if parts.len() == 1 {
+            parts[0]
+        } else {
+            self.add(at, Op::Concat { axis }, &parts, q.as_ref())?
+        };
+        if idx.shape.is_empty() {
+            let mut s = shape.clone();
+            s.remove(axis);
+            v = self.add_reshape(at, v, s)?;
+        }
+        self.set(n, 0, Val::Node(v));
         Ok(())
     }
 
@@ -513,6 +590,160 @@ impl Converter<'_> {
         }
         let out = self.add(at, Op::Concat { axis }, &args, elem.as_quant())?;
         self.set(n, 0, Val::Node(out));
+        Ok(())
+    }
+
+    /// `Resize` (and the older `Upsample`) in `nearest` mode with integer
+    /// scales, where the source index is `floor(out / s)` (coordinate mode
+    /// `asymmetric` with `nearest_mode = floor`, as YOLO and PaddleOCR
+    /// export it; `Upsample` and opset-10 `Resize` always are): per scaled
+    /// axis `d`, a reshape that adds a unit axis after `d`, a `concat` of
+    /// `s` copies along it and a reshape that merges the two. Only data
+    /// movement, so quantized operands keep their codes and parameters.
+    pub(super) fn resize(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let s_attr = |name: &str, default: &str| -> String {
+            Self::attr(n, name)
+                .and_then(|a| a.s.clone())
+                .map(|s| String::from_utf8_lossy(&s).into_owned())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let mode = s_attr("mode", "nearest");
+        let old = n.op_type.as_deref() == Some("Upsample") || self.opset < 11;
+        let (ctm, nm) = if old {
+            ("asymmetric".to_string(), "floor".to_string())
+        } else {
+            (
+                s_attr("coordinate_transformation_mode", "half_pixel"),
+                s_attr("nearest_mode", "round_prefer_floor"),
+            )
+        };
+        if mode != "nearest" || ctm != "asymmetric" || nm != "floor" {
+            return Err(at.unsupported(format!(
+                "Resize with mode = {mode}, coordinate_transformation_mode = {ctm}, nearest_mode \
+                 = {nm} (qcc imports nearest, asymmetric, floor with integer scales)"
+            )));
+        }
+        let xv = self.val(at, n, 0)?;
+        let Val::Node(x) = xv else {
+            return Err(at.unsupported("Resize of a constant"));
+        };
+        let shape = self.g.ty(x).shape.clone();
+        let r = shape.len();
+        let (si, zi) = if old { (1, usize::MAX) } else { (2, 3) };
+        let scales: Vec<f32> = match self.konst(at, n, si, "scales")? {
+            Some(t) if t.shape.iter().product::<usize>() > 0 => t
+                .floats()
+                .ok_or_else(|| at.invalid("`scales` must be f32"))?
+                .to_vec(),
+            _ if zi != usize::MAX => {
+                let t = self
+                    .konst(at, n, zi, "sizes")?
+                    .ok_or_else(|| at.invalid("neither `scales` nor `sizes` is given"))?;
+                let sizes = t
+                    .ints()
+                    .ok_or_else(|| at.invalid("`sizes` must be integers"))?;
+                if sizes.len() != r {
+                    return Err(
+                        at.invalid(format!("`sizes` has {} values for rank {r}", sizes.len()))
+                    );
+                }
+                sizes
+                    .iter()
+                    .zip(&shape)
+                    .map(|(&o, &i)| {
+                        if i > 0 && o > 0 && (o as usize).is_multiple_of(i) {
+                            Ok((o as usize / i) as f32)
+                        } else {
+                            Err(at.unsupported(format!(
+                                "Resize from {i} to {o}: qcc imports integer scales"
+                            )))
+                        }
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            _ => return Err(at.invalid("`scales` is not given")),
+        };
+        if scales.len() != r {
+            return Err(at.invalid(format!("`scales` has {} values for rank {r}", scales.len())));
+        }
+        let mut v = x;
+        let mut cur = shape;
+        for (d, &s) in scales.iter().enumerate() {
+            if !(s >= 1.0 && s.fract() == 0.0 && s <= 4096.0) {
+                return Err(at.unsupported(format!(
+                    "Resize with scale {s} on axis {d} (qcc imports integer scales from 1)"
+                )));
+            }
+            let s = s as usize;
+            if s == 1 {
+                continue;
+            }
+            let mut unit = cur.clone();
+            unit.insert(d + 1, 1);
+            let u = self.add_reshape(at, v, unit)?;
+            let q = self.g.ty(u).elem.as_quant().cloned();
+            let c = self.add(at, Op::Concat { axis: d + 1 }, &vec![u; s], q.as_ref())?;
+            cur[d] *= s;
+            v = self.add_reshape(at, c, cur.clone())?;
+        }
+        self.set(n, 0, Val::Node(v));
+        Ok(())
+    }
+
+    /// `SpaceToDepth` (`to_depth`) and `DepthToSpace` on NCHW, as the ONNX
+    /// operator definitions write them: a reshape to 6 axes, a transpose,
+    /// a reshape back (DepthToSpace in its `DCR` and `CRD` modes).
+    pub(super) fn space_depth(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        to_depth: bool,
+    ) -> Result<(), ImportError> {
+        let Val::Node(x) = self.val(at, n, 0)? else {
+            return Err(at.unsupported("SpaceToDepth / DepthToSpace of a constant"));
+        };
+        let b = Self::attr_i(n, "blocksize", 0);
+        let shape = self.g.ty(x).shape.clone();
+        let [nb, c, h, w] = <[usize; 4]>::try_from(shape.as_slice())
+            .map_err(|_| at.invalid(format!("the input must be NCHW, found {shape:?}")))?;
+        if b < 1 {
+            return Err(at.invalid(format!("`blocksize` = {b} must be at least 1")));
+        }
+        let b = b as usize;
+        let (six, perm, out) = if to_depth {
+            if h % b != 0 || w % b != 0 {
+                return Err(at.invalid(format!(
+                    "the spatial dims {h}x{w} are not multiples of the blocksize {b}"
+                )));
+            }
+            (
+                vec![nb, c, h / b, b, w / b, b],
+                vec![0, 3, 5, 1, 2, 4],
+                vec![nb, c * b * b, h / b, w / b],
+            )
+        } else {
+            if c % (b * b) != 0 {
+                return Err(at.invalid(format!(
+                    "the {c} channels are not a multiple of blocksize² = {}",
+                    b * b
+                )));
+            }
+            let cc = c / (b * b);
+            let out = vec![nb, cc, h * b, w * b];
+            let crd = Self::attr(n, "mode")
+                .and_then(|a| a.s.clone())
+                .is_some_and(|s| s == b"CRD");
+            if crd {
+                (vec![nb, cc, b, b, h, w], vec![0, 1, 4, 2, 5, 3], out)
+            } else {
+                (vec![nb, b, b, cc, h, w], vec![0, 3, 4, 1, 5, 2], out)
+            }
+        };
+        let v = self.add_reshape(at, x, six)?;
+        let q = self.g.ty(v).elem.as_quant().cloned();
+        let t = self.add(at, Op::Transpose { perm }, &[v], q.as_ref())?;
+        let y = self.add_reshape(at, t, out)?;
+        self.set(n, 0, Val::Node(y));
         Ok(())
     }
 }
