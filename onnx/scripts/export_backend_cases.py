@@ -49,6 +49,9 @@ FLOAT_OPS = [
     "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min",
     "Neg", "Abs", "Sqrt", "Reciprocal", "Exp", "Log", "Floor", "Ceil", "Round",
     "Erf", "Tanh", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Relu", "Gelu",
+    # Reductions and data movement of the real models (issue 14).
+    "ReduceMean", "LayerNormalization", "Softmax",
+    "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Gather", "Transpose", "Concat",
 ]
 
 

@@ -70,11 +70,20 @@ const FLOAT_FNS: &[&str] = &[
     "Div",
     "Reciprocal",
     "Sqrt",
+    "ReduceMean",
+    "LayerNormalization",
+    "Softmax",
 ];
 
-/// Equal within 4·2^-23 relative (a few ulps) or 1e-30 absolute, with the
+/// The decompositions whose reference forms the result in another order
+/// (LayerNormalization: qcc's mean, difference, mean of squares, sqrt and
+/// divide against numpy's; the bias added last cancels near 0): compared
+/// within 64 ulps or 1e-6 absolute.
+const LOOSE_FNS: &[&str] = &["LayerNormalization"];
+
+/// Equal within `ulps`·2^-23 relative (4: a few ulps) or 1e-30 absolute, with the
 /// same NaNs and infinities.
-fn close(a: &Tensor, b: &Tensor) -> Result<(), String> {
+fn close(a: &Tensor, b: &Tensor, ulps: f32, abs: f32) -> Result<(), String> {
     let (TensorData::F32(x), TensorData::F32(y)) = (&a.data, &b.data) else {
         return same(a, b);
     };
@@ -86,7 +95,7 @@ fn close(a: &Tensor, b: &Tensor) -> Result<(), String> {
             || (p.is_nan() && q.is_nan())
             || (p.is_finite()
                 && q.is_finite()
-                && (p - q).abs() <= 4.0 * f32::EPSILON * p.abs().max(q.abs()) + 1e-30)
+                && (p - q).abs() <= ulps * f32::EPSILON * p.abs().max(q.abs()) + abs)
     };
     let bad: Vec<(f32, f32)> = x
         .iter()
@@ -97,7 +106,7 @@ fn close(a: &Tensor, b: &Tensor) -> Result<(), String> {
     match bad.first() {
         None => Ok(()),
         Some((p, q)) => Err(format!(
-            "{} of {} f32 values differ by more than 4 ulps (first: {p} vs {q})",
+            "{} of {} f32 values differ by more than {ulps} ulps (first: {p} vs {q})",
             bad.len(),
             x.len()
         )),
@@ -246,8 +255,15 @@ fn run_case_with(dir: &Path, bind_params: bool) -> Verdict {
         let float_fn = FLOAT_FNS
             .iter()
             .any(|f| op.contains(&format!("\"op\": \"{f}\"")));
+        let loose = LOOSE_FNS
+            .iter()
+            .any(|f| op.contains(&format!("\"op\": \"{f}\"")));
         let cmp = if float_fn {
-            close(o, &want)
+            if loose {
+                close(o, &want, 64.0, 1e-6)
+            } else {
+                close(o, &want, 4.0, 1e-30)
+            }
         } else {
             same(o, &want)
         };

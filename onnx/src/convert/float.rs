@@ -603,9 +603,6 @@ impl Converter<'_> {
     /// `d = x − mean(x)`, `y = d / sqrt(mean(d · d) + epsilon) · scale + B`
     /// over the axes from `axis` on (the mean as `reduce_mean`).
     pub(super) fn layer_norm(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
-        if n.output.iter().skip(1).any(|o| !o.is_empty()) {
-            return Err(at.unsupported("LayerNormalization's Mean and InvStdDev outputs"));
-        }
         let x = self.f32_in(at, n, 0)?;
         let rank = self.g.ty(x).shape.len();
         let axis = norm_axis(Self::attr_i(n, "axis", -1), rank, at)?;
@@ -619,6 +616,14 @@ impl Converter<'_> {
         let ve = self.const_value(at, &te, ElemType::F32)?;
         let ve = self.add(at, Op::Add, &[var, ve], None)?;
         let sd = self.add(at, Op::Sqrt, &[ve], None)?;
+        // The optional outputs: the mean and `1 / sqrt(var + epsilon)`.
+        if n.output.get(1).is_some_and(|o| !o.is_empty()) {
+            self.set(n, 1, Val::Node(mean));
+        }
+        if n.output.get(2).is_some_and(|o| !o.is_empty()) {
+            let inv = self.add(at, Op::Reciprocal, &[sd], None)?;
+            self.set(n, 2, Val::Node(inv));
+        }
         let mut y = self.add(at, Op::Div, &[d, sd], None)?;
         let scale = self.f32_in(at, n, 1)?;
         y = self.add(at, Op::Mul, &[y, scale], None)?;

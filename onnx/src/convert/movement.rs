@@ -617,10 +617,21 @@ impl Converter<'_> {
                 s_attr("nearest_mode", "round_prefer_floor"),
             )
         };
-        if mode != "nearest" || ctm != "asymmetric" || nm != "floor" {
+        // With an integer scale `s`, output `s·k + j` (`j < s`) maps to
+        // source `k` under `asymmetric` + `floor`; under `half_pixel` the
+        // source coordinate is `k + (j − (s − 1)/2)/s`, strictly within
+        // half a step of `k`, so either rounding mode gives `k`; under
+        // `asymmetric` + `round_prefer_floor` it is `k + j/s`, which rounds
+        // to `k` only for `s ≤ 2` (checked below).
+        let half = matches!(ctm.as_str(), "half_pixel" | "pytorch_half_pixel")
+            && matches!(nm.as_str(), "round_prefer_floor" | "round_prefer_ceil");
+        let asym_floor = ctm == "asymmetric" && nm == "floor";
+        let asym_round = ctm == "asymmetric" && nm == "round_prefer_floor";
+        if mode != "nearest" || !(half || asym_floor || asym_round) {
             return Err(at.unsupported(format!(
                 "Resize with mode = {mode}, coordinate_transformation_mode = {ctm}, nearest_mode \
-                 = {nm} (qcc imports nearest, asymmetric, floor with integer scales)"
+                 = {nm} (qcc imports nearest with integer scales: asymmetric with floor, or \
+                 half_pixel with round_prefer_floor / round_prefer_ceil)"
             )));
         }
         let xv = self.val(at, n, 0)?;
@@ -630,6 +641,21 @@ impl Converter<'_> {
         let shape = self.g.ty(x).shape.clone();
         let r = shape.len();
         let (si, zi) = if old { (1, usize::MAX) } else { (2, 3) };
+        // Opset 18's `axes`: the scales or sizes given are for those axes.
+        let axes: Option<Vec<usize>> = Self::attr(n, "axes")
+            .map(|a| {
+                a.ints
+                    .iter()
+                    .map(|&v| norm_axis(v, r, at))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let full_shape = shape.clone();
+        let shape: Vec<usize> = match &axes {
+            Some(ax) => ax.iter().map(|&a| full_shape[a]).collect(),
+            None => full_shape.clone(),
+        };
+        let r_given = shape.len();
         let scales: Vec<f32> = match self.konst(at, n, si, "scales")? {
             Some(t) if t.shape.iter().product::<usize>() > 0 => t
                 .floats()
@@ -663,12 +689,24 @@ impl Converter<'_> {
             }
             _ => return Err(at.invalid("`scales` is not given")),
         };
-        if scales.len() != r {
-            return Err(at.invalid(format!("`scales` has {} values for rank {r}", scales.len())));
+        if scales.len() != r_given {
+            return Err(at.invalid(format!(
+                "`scales` has {} values for {r_given} axes",
+                scales.len()
+            )));
+        }
+        let mut per_axis = vec![1.0f32; r];
+        for (i, &s) in scales.iter().enumerate() {
+            per_axis[axes.as_ref().map_or(i, |ax| ax[i])] = s;
+        }
+        if asym_round && per_axis.iter().any(|&s| s > 2.0) {
+            return Err(at.unsupported(
+                "Resize asymmetric with round_prefer_floor at a scale above 2 (not a repeat)",
+            ));
         }
         let mut v = x;
-        let mut cur = shape;
-        for (d, &s) in scales.iter().enumerate() {
+        let mut cur = full_shape;
+        for (d, &s) in per_axis.iter().enumerate() {
             if !(s >= 1.0 && s.fract() == 0.0 && s <= 4096.0) {
                 return Err(at.unsupported(format!(
                     "Resize with scale {s} on axis {d} (qcc imports integer scales from 1)"
@@ -716,9 +754,19 @@ impl Converter<'_> {
                     "the spatial dims {h}x{w} are not multiples of the blocksize {b}"
                 )));
             }
+            // `DCR` (the default) puts the block offsets first, `CRD`
+            // (a later opset's mode) after the channel.
+            let crd = Self::attr(n, "mode")
+                .and_then(|a| a.s.clone())
+                .is_some_and(|s| s == b"CRD");
+            let perm = if crd {
+                vec![0, 1, 3, 5, 2, 4]
+            } else {
+                vec![0, 3, 5, 1, 2, 4]
+            };
             (
                 vec![nb, c, h / b, b, w / b, b],
-                vec![0, 3, 5, 1, 2, 4],
+                perm,
                 vec![nb, c * b * b, h / b, w / b],
             )
         } else {
