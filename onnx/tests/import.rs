@@ -460,3 +460,125 @@ fn malformed_files_never_panic() {
         }
     }
 }
+
+fn attr_s(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attribute_type::STRING),
+        s: Some(s.as_bytes().to_vec()),
+        ..Default::default()
+    }
+}
+
+/// One node from `x` (f32 NCHW) to `y`, imported and run on 0, 1, 2, ...
+fn run_movement(
+    n: NodeProto,
+    inits: Vec<TensorProto>,
+    shape: [usize; 4],
+    out: [usize; 4],
+) -> Vec<f32> {
+    let dims = |s: [usize; 4]| s.iter().map(|&d| dim_v(d as i64)).collect();
+    let m = model(
+        vec![n],
+        inits,
+        vec![vi("x", FLOAT, dims(shape))],
+        vec![vi("y", FLOAT, dims(out))],
+    );
+    let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+    assert_eq!(g.ty(g.outputs()[0].value).shape, out.to_vec());
+    let len: usize = shape.iter().product();
+    run1(&g, (0..len).map(|v| v as f32).collect(), shape.to_vec())
+}
+
+#[test]
+fn resize_nearest_repeats_each_pixel() {
+    // 1x2x2x3 → scales [1, 1, 2, 3] (asymmetric, floor): y[c, i, j] =
+    // x[c, i / 2, j / 3].
+    let mut sc = tensor("scales", FLOAT, &[4]);
+    sc.float_data = vec![1.0, 1.0, 2.0, 3.0];
+    let roi = tensor("roi", FLOAT, &[0]);
+    for (ctm, nm) in [("asymmetric", "floor"), ("half_pixel", "round_prefer_floor")] {
+        let n = node(
+            "Resize",
+            &["x", "roi", "scales"],
+            &["y"],
+            vec![
+                attr_s("mode", "nearest"),
+                attr_s("coordinate_transformation_mode", ctm),
+                attr_s("nearest_mode", nm),
+            ],
+        );
+        let y = run_movement(n, vec![roi.clone(), sc.clone()], [1, 2, 2, 3], [1, 2, 4, 9]);
+        for c in 0..2 {
+            for i in 0..4 {
+                for j in 0..9 {
+                    let want = (c * 6 + (i / 2) * 3 + j / 3) as f32;
+                    assert_eq!(y[(c * 4 + i) * 9 + j], want, "{ctm} c{c} i{i} j{j}");
+                }
+            }
+        }
+    }
+    // Not a repeat: refused with the reason.
+    let n = node(
+        "Resize",
+        &["x", "roi", "scales"],
+        &["y"],
+        vec![attr_s("mode", "linear")],
+    );
+    let m = model(
+        vec![n],
+        vec![roi, sc],
+        vec![vi("x", FLOAT, vec![dim_v(1), dim_v(2), dim_v(2), dim_v(3)])],
+        vec![vi("y", FLOAT, vec![dim_v(1), dim_v(2), dim_v(4), dim_v(9)])],
+    );
+    let e = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).unwrap_err();
+    assert!(e.to_string().contains("mode = linear"), "{e}");
+}
+
+#[test]
+fn space_to_depth_and_back_round_trip() {
+    // SpaceToDepth (DCR) by ONNX's definition, then DepthToSpace (DCR)
+    // restores the input.
+    let n = node("SpaceToDepth", &["x"], &["y"], vec![attr_i("blocksize", 2)]);
+    let y = run_movement(n, vec![], [1, 2, 4, 6], [1, 8, 2, 3]);
+    for c in 0..2 {
+        for by in 0..2 {
+            for bx in 0..2 {
+                for h in 0..2 {
+                    for w in 0..3 {
+                        let oc = (by * 2 + bx) * 2 + c;
+                        let got = y[(oc * 2 + h) * 3 + w];
+                        let want = ((c * 4 + h * 2 + by) * 6 + w * 2 + bx) as f32;
+                        assert_eq!(got, want, "c{c} by{by} bx{bx} h{h} w{w}");
+                    }
+                }
+            }
+        }
+    }
+    let m = model(
+        vec![
+            node("SpaceToDepth", &["x"], &["t"], vec![attr_i("blocksize", 2)]),
+            node("DepthToSpace", &["t"], &["y"], vec![attr_i("blocksize", 2)]),
+        ],
+        vec![],
+        vec![vi("x", FLOAT, vec![dim_v(1), dim_v(2), dim_v(4), dim_v(6)])],
+        vec![vi("y", FLOAT, vec![dim_v(1), dim_v(2), dim_v(4), dim_v(6)])],
+    );
+    let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+    let x: Vec<f32> = (0..48).map(|v| v as f32).collect();
+    assert_eq!(run1(&g, x.clone(), vec![1, 2, 4, 6]), x);
+}
+
+#[test]
+fn gather_of_a_run_time_value_at_constant_indices() {
+    // The channel shuffle onnxruntime writes after YOLO's SpaceToDepth.
+    let mut ix = tensor("ix", 7, &[5]);
+    ix.int64_data = vec![2, 3, 0, -1, 1];
+    let n = node("Gather", &["x", "ix"], &["y"], vec![attr_i("axis", 1)]);
+    let y = run_movement(n, vec![ix], [1, 5, 2, 2], [1, 5, 2, 2]);
+    for (k, c) in [2usize, 3, 0, 4, 1].into_iter().enumerate() {
+        for p in 0..4 {
+            assert_eq!(y[k * 4 + p], (c * 4 + p) as f32, "k{k}");
+        }
+    }
+}
