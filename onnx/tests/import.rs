@@ -497,7 +497,10 @@ fn resize_nearest_repeats_each_pixel() {
     let mut sc = tensor("scales", FLOAT, &[4]);
     sc.float_data = vec![1.0, 1.0, 2.0, 3.0];
     let roi = tensor("roi", FLOAT, &[0]);
-    for (ctm, nm) in [("asymmetric", "floor"), ("half_pixel", "round_prefer_floor")] {
+    for (ctm, nm) in [
+        ("asymmetric", "floor"),
+        ("half_pixel", "round_prefer_floor"),
+    ] {
         let n = node(
             "Resize",
             &["x", "roi", "scales"],
@@ -579,6 +582,48 @@ fn gather_of_a_run_time_value_at_constant_indices() {
     for (k, c) in [2usize, 3, 0, 4, 1].into_iter().enumerate() {
         for p in 0..4 {
             assert_eq!(y[k * 4 + p], (c * 4 + p) as f32, "k{k}");
+        }
+    }
+}
+
+#[test]
+fn conv_transpose_with_kernel_equal_to_stride() {
+    // 1x2x2x2 input, 2 → 3 channels, kernel = stride = 2, with a bias:
+    // y[co, 2i + a, 2j + b] = Σ_ci x[ci, i, j] · w[ci, co, a, b] + bias[co].
+    let wv: Vec<f32> = (0..2 * 3 * 4).map(|v| (v as f32) * 0.5 - 3.0).collect();
+    let mut w = tensor("w", FLOAT, &[2, 3, 2, 2]);
+    w.float_data = wv.clone();
+    let mut b = tensor("b", FLOAT, &[3]);
+    b.float_data = vec![0.25, -1.0, 2.0];
+    let n = node(
+        "ConvTranspose",
+        &["x", "w", "b"],
+        &["y"],
+        vec![AttributeProto {
+            name: Some("strides".into()),
+            r#type: Some(attribute_type::INTS),
+            ints: vec![2, 2],
+            ..Default::default()
+        }],
+    );
+    let y = run_movement(n, vec![w, b], [1, 2, 2, 2], [1, 3, 4, 4]);
+    let x: Vec<f32> = (0..8).map(|v| v as f32).collect();
+    for co in 0..3 {
+        for oy in 0..4 {
+            for ox in 0..4 {
+                let (i, a, j, bb) = (oy / 2, oy % 2, ox / 2, ox % 2);
+                let mut want = [0.25f32, -1.0, 2.0][co];
+                let mut acc = 0.0f32;
+                for ci in 0..2 {
+                    acc += x[(ci * 2 + i) * 2 + j] * wv[((ci * 3 + co) * 2 + a) * 2 + bb];
+                }
+                want += acc;
+                let got = y[(co * 4 + oy) * 4 + ox];
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "co{co} oy{oy} ox{ox}: {got} vs {want}"
+                );
+            }
         }
     }
 }

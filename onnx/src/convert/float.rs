@@ -56,6 +56,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add("ReduceMean", |c, at, n| c.reduce_mean(at, n));
     r.add("Softmax", |c, at, n| c.softmax(at, n));
     r.add("LayerNormalization", |c, at, n| c.layer_norm(at, n));
+    r.add("ConvTranspose", |c, at, n| c.conv_transpose(at, n));
     r.add("BatchNormalization", |c, at, n| c.batch_norm(at, n));
 }
 
@@ -296,6 +297,132 @@ impl Converter<'_> {
         }
         let v = self.add(at, Op::Conv2d(attrs), &args, None)?;
         self.set(n, 0, Val::Node(v));
+        Ok(())
+    }
+
+    /// `ConvTranspose` whose kernel equals its stride (no padding,
+    /// dilation 1, one group, no output padding: the upsampling of FPN and
+    /// DBNet heads). Each input pixel then owns an `s × s` output block:
+    /// `y[co, s·i + a, s·j + b] = Σ_ci x[ci, i, j] · w[ci, co, a, b]`, a 1×1
+    /// `conv2d` to `cout · s · s` channels (weights `[co, a, b] × ci`, the
+    /// bias repeated) followed by `DepthToSpace` in `CRD` order (reshape,
+    /// transpose, reshape). Constant weights, float or `DequantizeLinear`
+    /// of constant codes (their rows take their output channel's scale), so
+    /// the QDQ lowering sees an ordinary convolution.
+    pub(super) fn conv_transpose(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let x = self.f32_in(at, n, 0)?;
+        let w = self.f32_in(at, n, 1)?;
+        let xs = self.g.ty(x).shape.clone();
+        let ws = self.g.ty(w).shape.clone();
+        let ([nb, cin, h, wd], [wci, cout, kh, kw]) = (
+            <[usize; 4]>::try_from(xs.as_slice())
+                .map_err(|_| at.unsupported("ConvTranspose of a non-NCHW input"))?,
+            <[usize; 4]>::try_from(ws.as_slice())
+                .map_err(|_| at.unsupported("ConvTranspose with a non-2-d kernel"))?,
+        );
+        let ints = |name: &str, d: Vec<i64>| Self::attr(n, name).map_or(d, |a| a.ints.clone());
+        let strides = ints("strides", vec![1, 1]);
+        let pads = ints("pads", vec![0; 4]);
+        let dil = ints("dilations", vec![1, 1]);
+        let opad = ints("output_padding", vec![0, 0]);
+        let group = Self::attr_i(n, "group", 1);
+        let auto = Self::attr(n, "auto_pad")
+            .and_then(|a| a.s.clone())
+            .unwrap_or_else(|| b"NOTSET".to_vec());
+        let fits = wci == cin
+            && kh == kw
+            && strides == [kh as i64, kw as i64]
+            && pads.iter().all(|&p| p == 0)
+            && dil == [1, 1]
+            && opad.iter().all(|&p| p == 0)
+            && group == 1
+            && auto == b"NOTSET"
+            && Self::attr(n, "output_shape").is_none();
+        if !fits {
+            return Err(at.unsupported(format!(
+                "ConvTranspose with kernel {kh}x{kw}, strides {strides:?}, pads {pads:?}, \
+                 group {group} (qcc imports a kernel equal to its stride, without padding, \
+                 dilation or groups)"
+            )));
+        }
+        let s = kh;
+        // Row `(co·s + a)·s + b`, column `ci` of the 1×1 kernel from
+        // `w[ci, co, a, b]`.
+        let src = |r: usize, ci: usize| {
+            let (co, ab) = (r / (s * s), r % (s * s));
+            ((ci * cout + co) * s + ab / s) * s + ab % s
+        };
+        let rows = cout * s * s;
+        let k1 = vec![rows, cin, 1, 1];
+        let wnode = self.g.node(w);
+        let w1 = if let Some(c) = wnode.op.as_const() {
+            let v = c
+                .logical(self.g.ty(w))
+                .as_f32()
+                .ok_or_else(|| at.invalid("float weights expected"))?
+                .to_vec();
+            let data: Vec<f32> = (0..rows)
+                .flat_map(|r| (0..cin).map(move |ci| (r, ci)))
+                .map(|(r, ci)| v[src(r, ci)])
+                .collect();
+            let t = Rc::new(OnnxTensor::from_f32(k1.clone(), data));
+            self.const_value(at, &t, ElemType::F32)?
+        } else if wnode.op == Op::Dequantize
+            && let Some(&q) = self.g.args(w).first()
+            && let Some(c) = self.g.node(q).op.as_const()
+            && let Some(qt) = self.g.ty(q).elem.as_quant().cloned()
+            && qt.axis.is_none_or(|a| a == 1)
+        {
+            let codes = c
+                .logical(self.g.ty(q))
+                .to_i64s()
+                .ok_or_else(|| at.invalid("integer weight codes expected"))?;
+            let data: Vec<i64> = (0..rows)
+                .flat_map(|r| (0..cin).map(move |ci| (r, ci)))
+                .map(|(r, ci)| codes[src(r, ci)])
+                .collect();
+            let mut q2 = qt.clone();
+            if qt.axis.is_some() {
+                q2.axis = Some(0);
+                q2.scales = (0..rows).map(|r| qt.scales[r / (s * s)]).collect();
+                q2.zero_points = (0..rows).map(|r| qt.zero_points[r / (s * s)]).collect();
+            }
+            let ty = TensorType::new(k1.clone(), ElemType::quant(q2));
+            let td = qcc_ir::TensorData::from_i64s(qt.storage, &data)
+                .map_err(|e| at.invalid(format!("weight codes: {e:?}")))?;
+            let qc = self.g.add_const(td, ty);
+            self.add(at, Op::Dequantize, &[qc], None)?
+        } else {
+            return Err(at.unsupported(
+                "ConvTranspose with run-time weights (qcc imports constant weights, float or \
+                 dequantized)",
+            ));
+        };
+        let mut args = vec![x, w1];
+        if Self::input_name(n, 2).is_some() {
+            let Val::Const(b) = self.val(at, n, 2)? else {
+                return Err(at.unsupported("ConvTranspose with a run-time bias"));
+            };
+            let bv = b
+                .floats()
+                .filter(|v| v.len() == cout)
+                .ok_or_else(|| at.unsupported(format!("the bias must be {cout} f32 values")))?;
+            let rep: Vec<f32> = (0..rows).map(|r| bv[r / (s * s)]).collect();
+            let t = Rc::new(OnnxTensor::from_f32(vec![rows], rep));
+            args.push(self.const_value(at, &t, ElemType::F32)?);
+        }
+        let z = self.add(at, Op::Conv2d(Conv2dAttrs::default()), &args, None)?;
+        let six = self.add_reshape(at, z, vec![nb, cout, s, s, h, wd])?;
+        let t = self.add(
+            at,
+            Op::Transpose {
+                perm: vec![0, 1, 4, 2, 5, 3],
+            },
+            &[six],
+            None,
+        )?;
+        let y = self.add_reshape(at, t, vec![nb, cout, h * s, wd * s])?;
+        self.set(n, 0, Val::Node(y));
         Ok(())
     }
 
