@@ -838,3 +838,8 @@ mod movement;
 mod ops;
 mod qdq;
 mod qoperator;
+
+/// Whether qcc imports `op_type` of `domain` (see `ops::is_registered`).
+pub(crate) fn ops_is_registered(domain: &str, op_type: &str) -> bool {
+    ops::is_registered(domain, op_type)
+}

@@ -194,6 +194,40 @@ pub struct InputInfo {
     pub dims: Vec<Result<usize, String>>,
 }
 
+/// The nodes of `model`'s main graph whose operator qcc does not import at
+/// all, grouped by operator (`domain::op` for other domains) in the order
+/// they first occur: `(operator, node names)`. Nodes of a supported operator
+/// may still be refused for an attribute or a type; only an import says so.
+pub fn unsupported_nodes(model: &proto::ModelProto) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let Some(g) = model.graph.as_ref() else {
+        return out;
+    };
+    for (i, n) in g.node.iter().enumerate() {
+        let op = n.op_type.clone().unwrap_or_default();
+        let domain = n.domain.clone().unwrap_or_default();
+        if convert::ops_is_registered(&domain, &op) {
+            continue;
+        }
+        let key = if matches!(domain.as_str(), "" | "ai.onnx") {
+            op
+        } else {
+            format!("{domain}::{op}")
+        };
+        let name = n
+            .name
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| n.output.first().cloned())
+            .unwrap_or_else(|| format!("#{i}"));
+        match out.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, names)) => names.push(name),
+            None => out.push((key, vec![name])),
+        }
+    }
+    out
+}
+
 /// The graph inputs a caller must provide (initializers excluded).
 pub fn model_inputs(model: &proto::ModelProto) -> Vec<InputInfo> {
     use proto::tensor_shape_proto::dimension::Value as D;

@@ -627,3 +627,36 @@ fn conv_transpose_with_kernel_equal_to_stride() {
         }
     }
 }
+
+#[test]
+fn unsupported_nodes_are_listed_all_at_once() {
+    let mut sc = tensor("s", FLOAT, &[1]);
+    sc.float_data = vec![1.0];
+    let mut ms = node("Foo", &["x"], &["a"], vec![]);
+    ms.domain = Some("com.example".into());
+    let m = model(
+        vec![
+            node("NonMaxSuppression", &["x"], &["b"], vec![]),
+            ms,
+            node("Relu", &["x"], &["c"], vec![]),
+            node("NonMaxSuppression", &["c"], &["d"], vec![]),
+        ],
+        vec![sc],
+        vec![vi("x", FLOAT, vec![dim_v(2)])],
+        vec![vi("d", FLOAT, vec![dim_v(2)])],
+    );
+    let got = qcc_onnx::unsupported_nodes(&m);
+    assert_eq!(
+        got,
+        vec![
+            (
+                "NonMaxSuppression".to_string(),
+                vec![
+                    "NonMaxSuppression_0".to_string(),
+                    "NonMaxSuppression_0".to_string()
+                ]
+            ),
+            ("com.example::Foo".to_string(), vec!["Foo_0".to_string()]),
+        ]
+    );
+}

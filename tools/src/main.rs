@@ -159,6 +159,12 @@ enum Command {
         /// Write the graph here instead of standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// List every node whose operator qcc does not import (grouped by
+        /// operator, with counts and node names), then try the import and
+        /// report its first refusal; write no graph. Exit code 1 when
+        /// anything is refused.
+        #[arg(long)]
+        report_unsupported: bool,
     },
     /// Parse and verify a graph; print nothing but errors (and one line on success).
     Check {
@@ -449,7 +455,14 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
         }
         Command::Run(args) => run(args, ctx),
         Command::Bench(args) => bench::bench(args, ctx),
-        Command::Import { model, output } => {
+        Command::Import {
+            model,
+            output,
+            report_unsupported,
+        } => {
+            if report_unsupported {
+                return report_unsupported_ops(&model, ctx);
+            }
             let g = qcc_compiler::load_onnx(&model, &ctx.load, &ctx.onnx)?;
             emit_with(&g, output.as_deref(), 16)
         }
@@ -691,4 +704,46 @@ fn list(names: &[String]) -> String {
         .map(|n| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `qcc import --report-unsupported`: every node of an operator qcc does
+/// not import, then the import's own verdict.
+fn report_unsupported_ops(model: &Path, ctx: &Ctx) -> Result<(), Failure> {
+    let m = qcc_compiler::onnx::read_model(model)
+        .map_err(|e| error(format!("{}: {e}", model.display())))?;
+    let missing = qcc_compiler::onnx::unsupported_nodes(&m);
+    let total: usize = m.graph.as_ref().map_or(0, |g| g.node.len());
+    if missing.is_empty() {
+        println!(
+            "{}: every operator of its {total} nodes is one qcc imports",
+            model.display()
+        );
+    } else {
+        let n: usize = missing.iter().map(|(_, v)| v.len()).sum();
+        println!(
+            "{}: {n} of {total} nodes use {} operators qcc does not import:",
+            model.display(),
+            missing.len()
+        );
+        for (op, names) in &missing {
+            let shown: Vec<&str> = names.iter().take(3).map(|s| s.as_str()).collect();
+            let more = if names.len() > 3 {
+                format!(", ... ({} more)", names.len() - 3)
+            } else {
+                String::new()
+            };
+            println!("  {op:<28} {:>4} × {}{more}", names.len(), shown.join(", "));
+        }
+    }
+    match qcc_compiler::load_onnx(model, &ctx.load, &ctx.onnx) {
+        Ok(_) if missing.is_empty() => {
+            println!("the import succeeds");
+            Ok(())
+        }
+        Ok(_) => Err(error("the model has operators qcc does not import")),
+        Err(e) => {
+            println!("the import stops at: {e}");
+            Err(error("qcc does not import this model"))
+        }
+    }
 }

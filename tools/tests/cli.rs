@@ -442,6 +442,18 @@ fn onnx_models_import_check_and_run() {
     );
     let o = qcc(&["check", model, "--dim", "N=2"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // Every operator is one qcc imports; without the batch bound the
+    // import itself stops, and the report says where.
+    let o = qcc(&["import", "--report-unsupported", model, "--dim", "N=2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("every operator of its"),
+        "{}",
+        stdout(&o)
+    );
+    let o = qcc(&["import", "--report-unsupported", model]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("the import stops at"), "{}", stdout(&o));
     assert_eq!(
         qcc(&["check", model, "--dim", "N=x"]).status.code(),
         Some(1)

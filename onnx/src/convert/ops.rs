@@ -88,6 +88,12 @@ impl Converter<'_> {
     }
 }
 
+/// Whether qcc has a converter for `op_type` of `domain` (the default
+/// domain or com.microsoft).
+pub(crate) fn is_registered(domain: &str, op_type: &str) -> bool {
+    matches!(domain, "" | "ai.onnx" | "com.microsoft") && registry().get(op_type).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
