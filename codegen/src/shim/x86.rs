@@ -165,6 +165,42 @@ unsafe fn avx2_tile<const MR: usize, const NB: usize>(
                 odd[r][k] = (q >> 8) & 0x00ff_00ff;
             }
         }
+        if MR == 1 {
+            // One row (GEMV): all `2 · NB` half blocks in one pass over the
+            // panel, so each panel row is read once (the panel does not fit
+            // L1 at large k).
+            let mut acc = [_mm256_setzero_si256(); 8];
+            for k in 0..n {
+                // SAFETY: group `kc + k < kp4` of the panel, its `16 · NB`
+                // columns inside `ldb`; the split row holds `n` groups.
+                unsafe {
+                    let ae = _mm256_set1_epi32(*even[0].get_unchecked(k) as i32);
+                    let ao = _mm256_set1_epi32(*odd[0].get_unchecked(k) as i32);
+                    let bp = b.add((kc + k) * ldb);
+                    for (h, v) in acc.iter_mut().enumerate().take(2 * NB) {
+                        let bv = _mm256_loadu_si256(bp.add(32 * h) as *const __m256i);
+                        let be = _mm256_srai_epi16(_mm256_slli_epi16(bv, 8), 8);
+                        let bo = _mm256_srai_epi16(bv, 8);
+                        *v = _mm256_add_epi32(*v, _mm256_madd_epi16(ae, be));
+                        *v = _mm256_add_epi32(*v, _mm256_madd_epi16(ao, bo));
+                    }
+                }
+            }
+            for (h, v) in acc.iter().enumerate().take(2 * NB) {
+                // SAFETY: inside the tile the caller owns (row 0).
+                unsafe {
+                    let cp = c.add(8 * h) as *mut __m256i;
+                    let sum = if kc == 0 {
+                        *v
+                    } else {
+                        _mm256_add_epi32(_mm256_loadu_si256(cp), *v)
+                    };
+                    _mm256_storeu_si256(cp, sum);
+                }
+            }
+            kc += n;
+            continue;
+        }
         for h in 0..2 * NB {
             let mut acc = [_mm256_setzero_si256(); MR];
             for k in 0..n {
