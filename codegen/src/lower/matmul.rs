@@ -127,6 +127,23 @@ pub(super) fn matmul_f32(
     let b_batched = ws.len() > 2;
     let _ = out_ty;
     let (xb, wb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    if batch * m * n > 0 {
+        // The shim's tiled loop (the same order of operations).
+        let sig = fx.sig(&[I64; 8], &[]);
+        let f = fx.import("qcc_matmul_f32", sig);
+        let args = [
+            fx.c(batch as i64),
+            fx.c(m as i64),
+            fx.c(k as i64),
+            fx.c(n as i64),
+            fx.c(b_batched as i64),
+        ];
+        fx.b.ins().call(
+            f,
+            &[xb, wb, args[0], args[1], args[2], args[3], args[4], ob],
+        );
+        return Ok(());
+    }
     fx.nest(&[batch, m, n], &mut |fx, i| {
         let (bi, r, col) = (i[0], i[1], i[2]);
         let z = fx.cf(0.0);

@@ -34,6 +34,7 @@
 #[cfg(target_arch = "x86_64")]
 mod amx;
 mod elementwise;
+mod fmatmul;
 mod fused;
 mod im2col;
 #[cfg(target_arch = "x86_64")]
@@ -665,6 +666,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
     let mut out = vec![
         ("qcc_pack_rows".to_string(), qcc_pack_rows as *const u8),
         ("qcc_im2col".to_string(), qcc_im2col as *const u8),
+        (
+            "qcc_matmul_f32".to_string(),
+            fmatmul::qcc_matmul_f32 as *const u8,
+        ),
         (
             "qcc_conv_epilogue_i32".to_string(),
             qcc_conv_epilogue_i32 as *const u8,
