@@ -93,7 +93,7 @@ unsafe fn body(
                     for (r, row) in acc.iter_mut().enumerate() {
                         let av = am[(i + r) * k + kk];
                         for (c, v) in row.iter_mut().enumerate() {
-                            *v = *v + av * wr[c];
+                            *v += av * wr[c];
                         }
                     }
                 }
@@ -107,7 +107,7 @@ unsafe fn body(
                 for jj in j..n {
                     let mut acc = 0.0f32;
                     for kk in 0..k {
-                        acc = acc + am[r * k + kk] * wm[kk * n + jj];
+                        acc += am[r * k + kk] * wm[kk * n + jj];
                     }
                     om[r * n + jj] = acc;
                 }
