@@ -139,7 +139,7 @@ mod tests {
                     for j in 0..n {
                         let mut acc = 0.0f32;
                         for kk in 0..k {
-                            acc = acc + a[(b * m + i) * k + kk] * w[(b * wb * k + kk) * n + j];
+                            acc += a[(b * m + i) * k + kk] * w[(b * wb * k + kk) * n + j];
                         }
                         assert_eq!(
                             out[(b * m + i) * n + j].to_bits(),
