@@ -50,7 +50,8 @@ FLOAT_OPS = [
     "Neg", "Abs", "Sqrt", "Reciprocal", "Exp", "Log", "Floor", "Ceil", "Round",
     "Erf", "Tanh", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Relu", "Gelu",
     # Reductions and data movement of the real models (issue 14).
-    "ReduceMean", "LayerNormalization", "Softmax",
+    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "GlobalMaxPool", "LayerNormalization",
+    "Softmax",
     "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Gather", "Transpose", "Concat",
 ]
 

@@ -660,3 +660,44 @@ fn unsupported_nodes_are_listed_all_at_once() {
         ]
     );
 }
+
+#[test]
+fn expand_and_reductions_import() {
+    // Expand [1, 2, 1, 3] to [2, 1, 4, 1] → [2, 2, 4, 3]; then ReduceSum
+    // over axis 2 (opset 13: axes as an input) and GlobalMaxPool.
+    let mut shape = tensor("shape", 7, &[4]);
+    shape.int64_data = vec![2, 1, 4, 1];
+    let mut axes = tensor("axes", 7, &[1]);
+    axes.int64_data = vec![2];
+    let m = model(
+        vec![
+            node("Expand", &["x", "shape"], &["e"], vec![]),
+            node(
+                "ReduceSum",
+                &["e", "axes"],
+                &["s"],
+                vec![attr_i("keepdims", 0)],
+            ),
+            node("GlobalMaxPool", &["e"], &["y"], vec![]),
+        ],
+        vec![shape, axes],
+        vec![vi("x", FLOAT, vec![dim_v(1), dim_v(2), dim_v(1), dim_v(3)])],
+        vec![
+            vi("s", FLOAT, vec![dim_v(2), dim_v(2), dim_v(3)]),
+            vi("y", FLOAT, vec![dim_v(2), dim_v(2), dim_v(1), dim_v(1)]),
+        ],
+    );
+    let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+    let x: Vec<f32> = vec![1.0, -2.0, 3.5, 0.5, 4.0, -1.0];
+    let out = interp::run(&g, &[Tensor::f32(vec![1, 2, 1, 3], x.clone())]).expect("runs");
+    assert_eq!(out[0].shape, vec![2, 2, 3]);
+    let s = out[0].data.as_f32().unwrap();
+    for b in 0..2 {
+        for c in 0..2 {
+            for w in 0..3 {
+                assert_eq!(s[(b * 2 + c) * 3 + w], 4.0 * x[c * 3 + w]);
+            }
+        }
+    }
+    assert_eq!(out[1].data.as_f32().unwrap(), &[3.5, 4.0, 3.5, 4.0]);
+}

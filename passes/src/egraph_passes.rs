@@ -169,7 +169,12 @@ fn report_float_ops(graph: &Graph, log: &mut PassLog) {
             continue;
         }
         let why = match n.op {
-            Op::Softmax { .. } | Op::ReduceMean { .. } | Op::Mul => "it has no integer form",
+            Op::Softmax { .. }
+            | Op::ReduceMean { .. }
+            | Op::ReduceSum { .. }
+            | Op::ReduceMax { .. }
+            | Op::ReduceMin { .. }
+            | Op::Mul => "it has no integer form",
             Op::MatMul
             | Op::Dense
             | Op::Conv2d(_)

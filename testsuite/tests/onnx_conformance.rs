@@ -71,6 +71,7 @@ const FLOAT_FNS: &[&str] = &[
     "Reciprocal",
     "Sqrt",
     "ReduceMean",
+    "ReduceSum",
     "LayerNormalization",
     "Softmax",
 ];

@@ -401,6 +401,15 @@ pub(crate) fn lower(
             super::softmax::reduce_mean(fx, &a[0], &out, &at[0].shape, axes);
             Ok(())
         }
+        Op::ReduceSum { axes } | Op::ReduceMax { axes } | Op::ReduceMin { axes } => {
+            let kind = match &node.op {
+                Op::ReduceSum { .. } => 1,
+                Op::ReduceMax { .. } => 2,
+                _ => 3,
+            };
+            super::softmax::reduce(fx, &a[0], &out, &at[0].shape, axes, kind);
+            Ok(())
+        }
         Op::MaxPool2d(attrs) => {
             pool(fx, &a[0], at[0], &out, out_ty, attrs, PoolKind::Max).map_err(e)
         }

@@ -57,6 +57,12 @@ pub(super) fn softmax(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axis: us
 /// sequential f32 sum in row-major order of the reduced indices from 0.0,
 /// then one division by the count (the interpreter's order).
 pub(super) fn reduce_mean(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axes: &[usize]) {
+    reduce(fx, x, out, shape, axes, 0);
+}
+
+/// The reductions of `qcc_ir`'s `reduce_*` ops: `kind` 0 mean, 1 sum, 2
+/// max (IEEE `maximum`, Cranelift's `fmax`), 3 min; the interpreter's order.
+pub(super) fn reduce(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axes: &[usize], kind: u8) {
     let st = super::common::strides(shape);
     let mut oshape = shape.to_vec();
     for &a in axes {
@@ -69,7 +75,11 @@ pub(super) fn reduce_mean(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axes
     let count: usize = rdims.iter().product();
     let (xb, ob) = (fx.base(x), fx.base(out));
     fx.nest(&kdims, &mut |fx, i| {
-        let z = fx.cf(0.0);
+        let z = fx.cf(match kind {
+            2 => f32::NEG_INFINITY,
+            3 => f32::INFINITY,
+            _ => 0.0,
+        });
         let sum = fx.var(F32, z);
         let ko: Vec<(Value, i64)> = i.iter().zip(&kept).map(|(&v, &d)| (v, st[d])).collect();
         let oo: Vec<(Value, i64)> = i.iter().zip(&kept).map(|(&v, &d)| (v, ost[d])).collect();
@@ -79,12 +89,20 @@ pub(super) fn reduce_mean(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axes
             let idx = fx.lin(&terms, 0);
             let v = fx.ld(Ek::F32, xb, idx);
             let cur = fx.b.use_var(sum);
-            let nv = fx.b.ins().fadd(cur, v);
+            let nv = match kind {
+                2 => fx.b.ins().fmax(cur, v),
+                3 => fx.b.ins().fmin(cur, v),
+                _ => fx.b.ins().fadd(cur, v),
+            };
             fx.b.def_var(sum, nv);
         });
         let s = fx.b.use_var(sum);
-        let n = fx.cf(count as f32);
-        let y = fx.b.ins().fdiv(s, n);
+        let y = if kind == 0 {
+            let n = fx.cf(count as f32);
+            fx.b.ins().fdiv(s, n)
+        } else {
+            s
+        };
         let oi = fx.lin(&oo, 0);
         fx.st(Ek::F32, ob, oi, y);
     });

@@ -161,9 +161,25 @@ pub(super) fn clamp(x: Arg, min: f32, max: f32, out: &TensorType) -> Result<Vals
 
 /// `softmax x {axis}`: along `axis`, `m = max x`, `e_i = exp(x_i − m)`,
 /// `y_i = e_i / Σ e` (the sum in index order from +0.0).
-/// `reduce_mean`: per output element, the f32 sum of its inputs in
-/// row-major order (starting from 0.0), divided by their count as f32.
-pub(super) fn reduce_mean(x: Arg, axes: &[usize], out: &TensorType) -> Result<Vals, String> {
+/// Which reduction [`reduce`] computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Reduce {
+    Mean,
+    Sum,
+    Max,
+    Min,
+}
+
+/// `reduce_mean` / `reduce_sum` / `reduce_max` / `reduce_min`: per output
+/// element, its inputs in row-major order folded from +0.0 by `+` (the mean
+/// then divided by their count as f32), or from −inf / +inf by IEEE
+/// `maximum` / `minimum`.
+pub(super) fn reduce(
+    x: Arg,
+    axes: &[usize],
+    kind: Reduce,
+    out: &TensorType,
+) -> Result<Vals, String> {
     let xv = x.f32s("the operand")?;
     let shape = x.shape();
     if axes.iter().any(|&a| a >= shape.len()) {
@@ -191,7 +207,11 @@ pub(super) fn reduce_mean(x: Arg, axes: &[usize], out: &TensorType) -> Result<Va
             base += rem / os * strides[d];
             rem %= os;
         }
-        let mut sum = 0.0f32;
+        let mut acc = match kind {
+            Reduce::Mean | Reduce::Sum => 0.0f32,
+            Reduce::Max => f32::NEG_INFINITY,
+            Reduce::Min => f32::INFINITY,
+        };
         for k in 0..count {
             let mut off = base;
             let mut r = k;
@@ -199,9 +219,17 @@ pub(super) fn reduce_mean(x: Arg, axes: &[usize], out: &TensorType) -> Result<Va
                 off += r % len * st;
                 r /= len;
             }
-            sum = sum + xv[off];
+            acc = match kind {
+                Reduce::Mean | Reduce::Sum => acc + xv[off],
+                Reduce::Max => crate::elementwise::maximum(acc, xv[off]),
+                Reduce::Min => crate::elementwise::minimum(acc, xv[off]),
+            };
         }
-        *yo = sum / count as f32;
+        *yo = if kind == Reduce::Mean {
+            acc / count as f32
+        } else {
+            acc
+        };
     }
     Ok(Vals::F32(y))
 }

@@ -335,7 +335,10 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
             vec![("axis", V::Size(*axis))]
         }
         Op::Transpose { perm } => vec![("perm", V::Sizes(perm.clone()))],
-        Op::ReduceMean { axes } => vec![("axes", V::Sizes(axes.clone()))],
+        Op::ReduceMean { axes }
+        | Op::ReduceSum { axes }
+        | Op::ReduceMax { axes }
+        | Op::ReduceMin { axes } => vec![("axes", V::Sizes(axes.clone()))],
         Op::Slice {
             starts,
             ends,

@@ -407,6 +407,15 @@ declare_ops! {
     /// divided by their count.
     ReduceMean { axes: Vec<usize> } => "reduce_mean", Float, Exactly(1), AXES,
         Some(|a| Op::ReduceMean { axes: a.sizes("axes") });
+    /// The sum over `axes` (as `reduce_mean`, without the division).
+    ReduceSum { axes: Vec<usize> } => "reduce_sum", Float, Exactly(1), AXES,
+        Some(|a| Op::ReduceSum { axes: a.sizes("axes") });
+    /// The IEEE `maximum` over `axes` (NaN if any input is), from −inf.
+    ReduceMax { axes: Vec<usize> } => "reduce_max", Float, Exactly(1), AXES,
+        Some(|a| Op::ReduceMax { axes: a.sizes("axes") });
+    /// The IEEE `minimum` over `axes` (NaN if any input is), from +inf.
+    ReduceMin { axes: Vec<usize> } => "reduce_min", Float, Exactly(1), AXES,
+        Some(|a| Op::ReduceMin { axes: a.sizes("axes") });
 
     // ---- quantization ----
     /// f32 → quantized: `saturate(round_half_even(x / s) + z)`.

@@ -282,6 +282,9 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %tr = transpose %x {perm = [0, 2, 3, 1]} : tensor<1x4x4x2xf32>
   %cc = concat %x, %x, %x {axis = 1} : tensor<1x6x4x4xf32>
   %rm = reduce_mean %x {axes = [1, 3]} : tensor<1x1x4x1xf32>
+  %rsum = reduce_sum %x {axes = [0]} : tensor<1x2x4x4xf32>
+  %rx = reduce_max %x {axes = [2, 3]} : tensor<1x2x1x1xf32>
+  %rn = reduce_min %x {axes = [3]} : tensor<1x2x4x1xf32>
   %sl = slice %x {starts = [0, 0, 1, 3], ends = [1, 2, 4, -9223372036854775808], steps = [1, 1, 2, -2]} : tensor<1x2x2x2xf32>
   %sm = softmax %x {axis = 3} : tensor<1x2x4x4xf32>
   %qz = quantize %x : tensor<1x2x4x4x!q>
@@ -338,6 +341,9 @@ fn every_op_and_attribute_round_trips() {
             "transpose %x {perm = [0, 2, 3, 1]}",
             "concat %x, %x, %x {axis = 1}",
             "reduce_mean %x {axes = [1, 3]} : tensor<1x1x4x1xf32>",
+            "reduce_sum %x {axes = [0]} : tensor<1x2x4x4xf32>",
+            "reduce_max %x {axes = [2, 3]} : tensor<1x2x1x1xf32>",
+            "reduce_min %x {axes = [3]} : tensor<1x2x4x1xf32>",
             "slice %x {starts = [0, 0, 1, 3], ends = [1, 2, 4, -9223372036854775808], steps = [1, 1, 2, -2]}",
             "softmax %x {axis = 3}",
             "requantize %qz {mode = single_round}",
@@ -1476,6 +1482,9 @@ mod props {
                 }),
             axis.prop_map(|axis| Op::Softmax { axis }),
             prop::collection::vec(0usize..6, 0..5).prop_map(|axes| Op::ReduceMean { axes }),
+            prop::collection::vec(0usize..6, 0..5).prop_map(|axes| Op::ReduceSum { axes }),
+            prop::collection::vec(0usize..6, 0..5).prop_map(|axes| Op::ReduceMax { axes }),
+            prop::collection::vec(0usize..6, 0..5).prop_map(|axes| Op::ReduceMin { axes }),
             Just(Op::Quantize),
             Just(Op::Dequantize),
             mode().prop_map(|mode| Op::Requantize { mode }),

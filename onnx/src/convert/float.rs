@@ -54,6 +54,10 @@ pub(super) fn register(r: &mut Registry) {
         c.unary(at, n, f)
     });
     r.add("ReduceMean", |c, at, n| c.reduce_mean(at, n));
+    r.add("ReduceSum", |c, at, n| c.reduce_mean(at, n));
+    r.add("ReduceMax", |c, at, n| c.reduce_mean(at, n));
+    r.add("ReduceMin", |c, at, n| c.reduce_mean(at, n));
+    r.add("GlobalMaxPool", |c, at, n| c.global_max_pool(at, n));
     r.add("Softmax", |c, at, n| c.softmax(at, n));
     r.add("LayerNormalization", |c, at, n| c.layer_norm(at, n));
     r.add("ConvTranspose", |c, at, n| c.conv_transpose(at, n));
@@ -664,10 +668,15 @@ impl Converter<'_> {
     /// instead of GlobalAveragePool): `global_avgpool`, the same sum in
     /// row-major order divided once by `H·W`. Other reductions are not yet
     /// imported.
+    /// `ReduceMean` / `ReduceSum` / `ReduceMax` / `ReduceMin` over any
+    /// axes (the attribute, or the `axes` input from opset 18, 13 for
+    /// ReduceSum), `keepdims` either way.
     pub(super) fn reduce_mean(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
         let x = self.f32_in(at, n, 0)?;
         let rank = self.g.ty(x).shape.len() as i64;
-        let axes: Vec<i64> = if self.opset >= 18 {
+        let op_type = n.op_type.clone().unwrap_or_default();
+        let axes_input = self.opset >= 18 || (op_type == "ReduceSum" && self.opset >= 13);
+        let axes: Vec<i64> = if axes_input {
             match self.konst(at, n, 1, "axes")? {
                 Some(t) => t.ints().map(|v| v.to_vec()).unwrap_or_default(),
                 None => Vec::new(),
@@ -694,7 +703,16 @@ impl Converter<'_> {
             return Err(at.invalid(format!("`axes` {axes:?} out of range for rank {rank}")));
         }
         let keep = Self::attr_i(n, "keepdims", 1) != 0;
-        let v = if rank == 4 && axes == [2, 3] {
+        let make = |axes: Vec<usize>| match op_type.as_str() {
+            "ReduceSum" => Op::ReduceSum { axes },
+            "ReduceMax" => Op::ReduceMax { axes },
+            "ReduceMin" => Op::ReduceMin { axes },
+            _ => Op::ReduceMean { axes },
+        };
+        let v = if op_type != "ReduceMean" {
+            let axes: Vec<usize> = axes.iter().map(|&a| a as usize).collect();
+            self.add(at, make(axes), &[x], None)?
+        } else if rank == 4 && axes == [2, 3] {
             // The spatial mean of NCHW: the pool (same sum order).
             self.add(
                 at,
@@ -722,6 +740,25 @@ impl Converter<'_> {
                 .collect();
             self.add_reshape(at, v, s)?
         };
+        self.set(n, 0, Val::Node(v));
+        Ok(())
+    }
+
+    /// `GlobalMaxPool`: the maximum over every axis after the channel one.
+    pub(super) fn global_max_pool(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let x = self.f32_in(at, n, 0)?;
+        let rank = self.g.ty(x).shape.len();
+        if rank < 3 {
+            return Err(at.invalid(format!("GlobalMaxPool of a rank-{rank} input")));
+        }
+        let v = self.add(
+            at,
+            Op::ReduceMax {
+                axes: (2..rank).collect(),
+            },
+            &[x],
+            None,
+        )?;
         self.set(n, 0, Val::Node(v));
         Ok(())
     }

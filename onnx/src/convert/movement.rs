@@ -17,6 +17,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add("Concat", |c, at, n| c.concat(at, n));
     r.add("Slice", |c, at, n| c.slice(at, n));
     r.add("Resize", |c, at, n| c.resize(at, n));
+    r.add("Expand", |c, at, n| c.expand(at, n));
     r.add("SpaceToDepth", |c, at, n| c.space_depth(at, n, true));
     r.add("DepthToSpace", |c, at, n| c.space_depth(at, n, false));
     r.add("Upsample", |c, at, n| c.resize(at, n));
@@ -792,6 +793,52 @@ impl Converter<'_> {
         let t = self.add(at, Op::Transpose { perm }, &[v], q.as_ref())?;
         let y = self.add_reshape(at, t, out)?;
         self.set(n, 0, Val::Node(y));
+        Ok(())
+    }
+
+    /// `Expand` of a run-time value to a constant shape (numpy
+    /// broadcasting): a reshape that adds the leading unit axes, then per
+    /// axis of size 1 that grows, a `concat` of that many copies along it.
+    /// Only data movement.
+    pub(super) fn expand(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let Val::Node(x) = self.val(at, n, 0)? else {
+            return Err(at.unsupported("Expand of a constant"));
+        };
+        let t = self
+            .konst(at, n, 1, "shape")?
+            .ok_or_else(|| at.unsupported("Expand to a run-time shape"))?;
+        let want = t
+            .ints()
+            .ok_or_else(|| at.invalid("`shape` must be integers"))?
+            .to_vec();
+        let xs = self.g.ty(x).shape.clone();
+        let r = xs.len().max(want.len());
+        let mut cur: Vec<usize> = vec![1; r - xs.len()];
+        cur.extend_from_slice(&xs);
+        let mut tgt: Vec<i64> = vec![1; r - want.len()];
+        tgt.extend_from_slice(&want);
+        let mut out = cur.clone();
+        for d in 0..r {
+            let (a, b) = (cur[d] as i64, tgt[d]);
+            out[d] = if b == 1 || a == b {
+                a as usize
+            } else if a == 1 && b > 1 && b <= 1 << 24 {
+                b as usize
+            } else {
+                return Err(at.invalid(format!(
+                    "cannot broadcast shape {xs:?} to {want:?} (axis {d}: {a} vs {b})"
+                )));
+            };
+        }
+        let mut v = self.add_reshape(at, x, cur.clone())?;
+        let q = self.g.ty(v).elem.as_quant().cloned();
+        for d in 0..r {
+            if out[d] != cur[d] {
+                v = self.add(at, Op::Concat { axis: d }, &vec![v; out[d]], q.as_ref())?;
+                cur[d] = out[d];
+            }
+        }
+        self.set(n, 0, Val::Node(v));
         Ok(())
     }
 }

@@ -38,7 +38,10 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
         Op::Const(_) => 1,
         Op::MatMul | Op::Dense | Op::Conv2d(_) => 100,
         Op::Softmax { .. } => 50,
-        Op::ReduceMean { .. } => 20,
+        Op::ReduceMean { .. }
+        | Op::ReduceSum { .. }
+        | Op::ReduceMax { .. }
+        | Op::ReduceMin { .. } => 20,
         Op::Add
         | Op::Mul
         | Op::Sub

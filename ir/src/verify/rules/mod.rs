@@ -468,7 +468,10 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         } => r.slice(starts, ends, steps),
         Op::Concat { axis } => r.concat(*axis),
         Op::Softmax { axis } => r.softmax(*axis),
-        Op::ReduceMean { axes } => r.reduce_mean(axes),
+        Op::ReduceMean { axes }
+        | Op::ReduceSum { axes }
+        | Op::ReduceMax { axes }
+        | Op::ReduceMin { axes } => r.reduce_mean(axes),
         Op::Quantize => r.quantize(),
         Op::Dequantize => r.dequantize(),
         Op::Requantize { .. } => r.requantize(),
