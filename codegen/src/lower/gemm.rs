@@ -112,6 +112,9 @@ pub(crate) struct GemmPrep {
     /// Row chunks of the fused tile loop: its work units are
     /// `chunks × panels` (chunk-major), split between threads.
     pub chunks: usize,
+    /// The unfused kernel loop is split into units too (`chunks × panels`,
+    /// into the i32 tile), with the epilogue as a phase after it.
+    pub split: bool,
     /// The weights were a constant already in this packing (`pick-layout`),
     /// used as they are.
     pub prepacked: bool,
@@ -245,6 +248,7 @@ impl GemmPrep {
             fused: None,
             fused_into: None,
             chunks: 1,
+            split: false,
             prepacked,
         }
     }
@@ -257,16 +261,24 @@ impl GemmPrep {
     /// Functions the op compiles to: the activation packing runs once
     /// before the tile loop when the tiles are split into units.
     pub fn phases(&self) -> usize {
-        if self.fused.is_some() && self.pack_a {
-            2
+        if self.fused.is_some() {
+            1 + self.pack_a as usize
+        } else if self.split {
+            // Packing, the split kernel loop, the epilogue.
+            2 + self.pack_a as usize
         } else {
             1
         }
     }
 
-    /// Work units of `phase` (only the fused tile loop has several).
+    /// Work units of `phase` (only the tile loops have several).
     pub fn units(&self, phase: usize) -> usize {
-        if self.fused.is_some() && phase + 1 == self.phases() {
+        let tiles = if self.fused.is_some() {
+            phase + 1 == self.phases()
+        } else {
+            self.split && phase + 2 == self.phases()
+        };
+        if tiles {
             self.panels() * self.chunks
         } else {
             1
@@ -284,18 +296,27 @@ impl GemmPrep {
         } else {
             MIN_MACS
         };
-        if self.fused.is_none() || threads <= 1 || macs < min {
+        let unfused = self.fused.is_none();
+        if (unfused && !self.path.uses_kernels()) || threads <= 1 || macs < min {
             return;
         }
         // At least 4 units per thread, so that uneven units still balance.
         let want = 4 * threads;
-        let tiles = if self.path == DotPath::Amx {
+        let amx = self.path == DotPath::Amx && !unfused;
+        let tiles = if amx {
             self.m.div_ceil(shim::AMX_ROWS)
         } else {
             self.m / MR
         };
         self.chunks = want.div_ceil(self.panels()).clamp(1, tiles.max(1));
-        if self.path == DotPath::Amx {
+        if unfused {
+            // The unfused loop: one row chunk per thread at least, so that
+            // each thread's rows of A stay in its cache.
+            self.chunks = self.chunks.max(threads).min(tiles.max(1));
+            self.split = true;
+            return;
+        }
+        if amx {
             // Units are chunk-major, so with at least one row chunk per
             // thread each thread takes its own rows over every panel (its
             // rows of A stay in its cache) rather than all rows of some
@@ -364,6 +385,17 @@ pub(crate) fn emit(
     if p.pack_a && phase == 0 {
         let hwc = fx.b.ins().iadd_imm_s(fx.arena, temps[3] as i64);
         pack_activations(fx, p, x.ek, xb, a, rs, hwc);
+    }
+    if p.split && p.fused.is_none() {
+        // The split unfused form: the kernel units, then the epilogue.
+        let tile_phase = p.pack_a as usize;
+        if phase == tile_phase {
+            let bptr = fx.rodata(p.packed.as_u8().to_vec());
+            unfused_units(fx, p, a, bptr, cb);
+        } else if phase == tile_phase + 1 {
+            epilogue(fx, p, rs, cb, bias, out);
+        }
+        return;
     }
     if phase + 1 < p.phases() {
         return;
@@ -516,6 +548,89 @@ fn kernel_calls(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {
             }
         });
     }
+}
+
+/// The unfused kernel loop over the units `t0..t1` of the call (unit `u`
+/// is panel `u % panels` of row chunk `u / panels`, as [`fused_units`]),
+/// each tile into the i32 buffer `cb` (row stride `np`).
+fn unfused_units(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {
+    let lda = if p.pack_a { p.kp } else { p.k } as i64;
+    let sig = fx.sig(&[I64; 7], &[]);
+    let full_tiles = p.m / MR;
+    let rem = p.m % MR;
+    let npan = p.panels();
+    let full_pan = p.np / PANEL;
+    let last_w = p.np % PANEL;
+    let chunks = p.chunks;
+    let per_chunk = full_tiles.div_ceil(chunks).max(1);
+    let (t0, t1) = (fx.t0, fx.t1);
+    fx.for_range(t0, t1, |fx, u| {
+        let (chunk, pan) = if chunks == 1 {
+            (fx.c(0), u)
+        } else {
+            (
+                fx.b.ins().udiv_imm_u(u, npan as i64),
+                fx.b.ins().urem_imm_u(u, npan as i64),
+            )
+        };
+        let col0 = fx.b.ins().imul_imm_s(pan, PANEL as i64);
+        let boff = fx.b.ins().imul_imm_s(col0, p.kp as i64);
+        let b = fx.b.ins().iadd(bptr, boff);
+        let coff = fx.b.ins().imul_imm_s(col0, 4);
+        let cbase = fx.b.ins().iadd(cb, coff);
+        let tile_lo = fx.b.ins().imul_imm_s(chunk, per_chunk as i64);
+        let end = fx.b.ins().iadd_imm_s(tile_lo, per_chunk as i64);
+        let cap = fx.c(full_tiles as i64);
+        let tile_hi = fx.b.ins().smin(end, cap);
+        let mut width_body = |fx: &mut Fx, width: usize| {
+            let nb = width / NR;
+            let kfull = fx.import(&shim::kernel_name(p.path, MR, nb), sig.clone());
+            let kp4 = fx.c((p.kp / 4) as i64);
+            let ldav = fx.c(lda);
+            let ldb = fx.c((width * 4) as i64);
+            let ldc = fx.c(p.np as i64);
+            fx.for_range(tile_lo, tile_hi, |fx, t| {
+                let aoff = fx.b.ins().imul_imm_s(t, MR as i64 * lda);
+                let at = fx.b.ins().iadd(a, aoff);
+                let coff = fx.b.ins().imul_imm_s(t, (MR * p.np * 4) as i64);
+                let ct = fx.b.ins().iadd(cbase, coff);
+                fx.b.ins().call(kfull, &[kp4, at, ldav, b, ldb, ct, ldc]);
+            });
+            if rem > 0 {
+                let kr = fx.import(&shim::kernel_name(p.path, rem, nb), sig.clone());
+                let call_rem = |fx: &mut Fx| {
+                    let at = fx.b.ins().iadd_imm_s(a, (full_tiles * MR) as i64 * lda);
+                    let ct =
+                        fx.b.ins()
+                            .iadd_imm_s(cbase, (full_tiles * MR * p.np * 4) as i64);
+                    fx.b.ins().call(kr, &[kp4, at, ldav, b, ldb, ct, ldc]);
+                };
+                if chunks == 1 {
+                    call_rem(fx);
+                } else {
+                    let last =
+                        fx.b.ins()
+                            .icmp_imm_s(IntCC::Equal, chunk, (chunks - 1) as i64);
+                    fx.if_else(last, call_rem, |_| {});
+                }
+            }
+        };
+        if last_w == 0 {
+            width_body(fx, PANEL);
+        } else if full_pan == 0 {
+            width_body(fx, last_w);
+        } else {
+            let full =
+                fx.b.ins()
+                    .icmp_imm_s(IntCC::UnsignedLessThan, pan, full_pan as i64);
+            let wb = std::cell::RefCell::new(&mut width_body);
+            fx.if_else(
+                full,
+                |fx| (wb.borrow_mut())(fx, PANEL),
+                |fx| (wb.borrow_mut())(fx, last_w),
+            );
+        }
+    });
 }
 
 /// The fused tile loop over the units `t0..t1` of the call: unit `u` is
