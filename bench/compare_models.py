@@ -48,7 +48,8 @@ on the machine hits all three alike. The figures are medians: of all timed
 calls for onnxruntime and OpenVINO, of the invocations' medians for qcc.
 GOPS = 2 x MACs / latency, with the MACs of the model's MatMul, Gemm and Conv
 nodes (from ONNX shape inference); % of the peak: --peak-amx on a CPU with
-AMX-INT8 (/proc/cpuinfo flag amx_int8), else --peak-vnni, per thread, times
+AMX-INT8 (/proc/cpuinfo flag amx_int8), else --peak-vnni with VNNI, else
+--peak-avx2, per thread, times
 T. The models are rebuilt each time (deterministic: the same files) unless
 --reuse.
 
@@ -732,6 +733,10 @@ def main():
                     help="one thread's int8 peak with AMX (default 6100)")
     ap.add_argument("--peak-vnni", type=float, default=885.0, metavar="GOPS",
                     help="one thread's int8 peak with AVX512-VNNI (default 885)")
+    ap.add_argument("--peak-avx2", type=float, default=167.0, metavar="GOPS",
+                    help="one thread's int8 peak on a CPU with AVX2 but no VNNI (default 167: "
+                         "vpmaddubsw+vpmaddwd+vpaddd ymm measured on the AVX2-only EPYC, "
+                         "2026-12-07)")
     ap.add_argument("--list", action="store_true", help="list the models and exit")
     args = ap.parse_args()
 
@@ -765,7 +770,8 @@ def main():
 
     cpu = co.cpu_info()
     args.amx = "amx_int8" in cpu["flags"]
-    args.peak = args.peak_amx if args.amx else args.peak_vnni
+    args.vnni = "avx512_vnni" in cpu["flags"] or "avx_vnni" in cpu["flags"]
+    args.peak = args.peak_amx if args.amx else args.peak_vnni if args.vnni else args.peak_avx2
 
     import onnxruntime
     import openvino
@@ -809,7 +815,8 @@ def main():
     print(f"\nLatency: median per run, engines interleaved in {args.rounds} rounds "
           f"(trials of {args.trial_s:g} s; qcc: median of {args.rounds} `qcc bench` invocations). "
           f"GOPS = 2·MACs/latency (MACs of MatMul/Gemm/Conv); % of the "
-          f"{'AMX' if args.amx else 'VNNI'} peak, {args.peak:.0f} GOPS per thread × threads. "
+          f"{'AMX' if args.amx else 'VNNI' if args.vnni else 'AVX2 (no VNNI)'} peak, "
+          f"{args.peak:.0f} GOPS per thread × threads. "
           "qcc vs best: the faster other engine's latency / qcc's (> 1: qcc is faster). "
           "exact vs ort: share of qcc's output elements equal to onnxruntime's on the same "
           "input. Steps: multiples of the output's quantization scale.")
