@@ -701,3 +701,128 @@ fn expand_and_reductions_import() {
     }
     assert_eq!(out[1].data.as_f32().unwrap(), &[3.5, 4.0, 3.5, 4.0]);
 }
+
+#[test]
+fn hostile_movement_nodes_are_errors_not_panics() {
+    let x4 = || vi("x", FLOAT, vec![dim_v(1), dim_v(2), dim_v(4), dim_v(4)]);
+    let y4 = || vi("y", FLOAT, vec![dim_v(1), dim_v(2), dim_v(4), dim_v(4)]);
+    let ints = |name: &str, v: Vec<i64>| {
+        let mut t = tensor(name, 7, &[v.len() as i64]);
+        t.int64_data = v;
+        t
+    };
+    let floats = |name: &str, v: Vec<f32>| {
+        let mut t = tensor(name, FLOAT, &[v.len() as i64]);
+        t.float_data = v;
+        t
+    };
+    let cases: Vec<(&str, NodeProto, Vec<TensorProto>, &str)> = vec![
+        (
+            "downsampling Resize",
+            node(
+                "Resize",
+                &["x", "", "sc"],
+                &["y"],
+                vec![
+                    attr_s("coordinate_transformation_mode", "asymmetric"),
+                    attr_s("nearest_mode", "floor"),
+                ],
+            ),
+            vec![floats("sc", vec![1.0, 1.0, 0.5, 0.5])],
+            "integer scales",
+        ),
+        (
+            "huge Resize scale",
+            node(
+                "Resize",
+                &["x", "", "sc"],
+                &["y"],
+                vec![
+                    attr_s("coordinate_transformation_mode", "asymmetric"),
+                    attr_s("nearest_mode", "floor"),
+                ],
+            ),
+            vec![floats("sc", vec![1.0, 1.0, 1e9, 1.0])],
+            "integer scales",
+        ),
+        (
+            "Resize scales of the wrong length",
+            node(
+                "Resize",
+                &["x", "", "sc"],
+                &["y"],
+                vec![
+                    attr_s("coordinate_transformation_mode", "asymmetric"),
+                    attr_s("nearest_mode", "floor"),
+                ],
+            ),
+            vec![floats("sc", vec![2.0, 2.0])],
+            "values for 4 axes",
+        ),
+        (
+            "Gather index out of range",
+            node("Gather", &["x", "ix"], &["y"], vec![attr_i("axis", 1)]),
+            vec![ints("ix", vec![0, 7])],
+            "out of range",
+        ),
+        (
+            "Gather axis out of range",
+            node("Gather", &["x", "ix"], &["y"], vec![attr_i("axis", -9)]),
+            vec![ints("ix", vec![0])],
+            "axis",
+        ),
+        (
+            "SpaceToDepth blocksize 0",
+            node("SpaceToDepth", &["x"], &["y"], vec![attr_i("blocksize", 0)]),
+            vec![],
+            "blocksize",
+        ),
+        (
+            "SpaceToDepth blocksize not dividing",
+            node("SpaceToDepth", &["x"], &["y"], vec![attr_i("blocksize", 3)]),
+            vec![],
+            "multiples of the blocksize",
+        ),
+        (
+            "DepthToSpace channels not dividing",
+            node("DepthToSpace", &["x"], &["y"], vec![attr_i("blocksize", 2)]),
+            vec![],
+            "multiple of blocksize",
+        ),
+        (
+            "Expand to an incompatible shape",
+            node("Expand", &["x", "sh"], &["y"], vec![]),
+            vec![ints("sh", vec![1, 3, 4, 4])],
+            "cannot broadcast",
+        ),
+        (
+            "Expand to a huge shape",
+            node("Expand", &["x", "sh"], &["y"], vec![]),
+            vec![ints("sh", vec![1 << 40, 2, 4, 4])],
+            "cannot broadcast",
+        ),
+        (
+            "ReduceMean axis out of range",
+            node(
+                "ReduceMean",
+                &["x"],
+                &["y"],
+                vec![AttributeProto {
+                    name: Some("axes".into()),
+                    r#type: Some(attribute_type::INTS),
+                    ints: vec![7],
+                    ..Default::default()
+                }],
+            ),
+            vec![],
+            "out of range",
+        ),
+    ];
+    for (what, n, inits, want) in cases {
+        let m = model(vec![n], inits, vec![x4()], vec![y4()]);
+        match import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()) {
+            Ok(_) => panic!("{what}: imported"),
+            Err(e) => assert!(e.to_string().contains(want), "{what}: {e}"),
+        }
+    }
+}

@@ -822,11 +822,12 @@ impl Converter<'_> {
             let (a, b) = (cur[d] as i64, tgt[d]);
             out[d] = if b == 1 || a == b {
                 a as usize
-            } else if a == 1 && b > 1 && b <= 1 << 24 {
+            } else if a == 1 && b > 1 && b <= 1 << 16 {
                 b as usize
             } else {
                 return Err(at.invalid(format!(
-                    "cannot broadcast shape {xs:?} to {want:?} (axis {d}: {a} vs {b})"
+                    "cannot broadcast shape {xs:?} to {want:?} (axis {d}: {a} vs {b}; qcc \
+                     grows an axis of size 1 to at most 65536)"
                 )));
             };
         }
