@@ -152,3 +152,42 @@ mod tests {
         }
     }
 }
+
+/// `softmax` over `[outer, len, inner]` along the middle axis, the
+/// interpreter's order exactly: `m` folded from the first element by IEEE
+/// `maximum` in index order, `e = exp(x − m)` (Rust's `f32::exp`, as
+/// `qcc_expf`), the sum from +0.0 in index order, one division per element.
+///
+/// # Safety
+/// `x` readable and `out` writable for `outer · len · inner` f32, not
+/// overlapping; `len ≥ 1`.
+pub(crate) unsafe extern "C" fn qcc_softmax_f32(
+    x: *const f32,
+    outer: usize,
+    len: usize,
+    inner: usize,
+    out: *mut f32,
+) {
+    // SAFETY: the extents of the contract.
+    let (x, y) = unsafe {
+        (
+            std::slice::from_raw_parts(x, outer * len * inner),
+            std::slice::from_raw_parts_mut(out, outer * len * inner),
+        )
+    };
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |k: usize| (o * len + k) * inner + i;
+            let m = (1..len).fold(x[at(0)], |m, k| qcc_ir::elementwise::maximum(m, x[at(k)]));
+            let mut sum = 0.0f32;
+            for k in 0..len {
+                let e = (x[at(k)] - m).exp();
+                y[at(k)] = e;
+                sum += e;
+            }
+            for k in 0..len {
+                y[at(k)] /= sum;
+            }
+        }
+    }
+}

@@ -671,6 +671,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
             fmatmul::qcc_matmul_f32 as *const u8,
         ),
         (
+            "qcc_softmax_f32".to_string(),
+            fmatmul::qcc_softmax_f32 as *const u8,
+        ),
+        (
             "qcc_conv_epilogue_i32".to_string(),
             qcc_conv_epilogue_i32 as *const u8,
         ),
