@@ -1,4 +1,4 @@
-//! The f32 `matmul` helper: `semantics.md`'s order exactly (per output, the
+//! The f32 `matmul` and `softmax` helpers: `semantics.md`'s order exactly (per output, the
 //! products added in increasing `k` to an accumulator starting at +0.0; a
 //! multiply then an add, never fused), register-tiled 4 rows × 16 columns so
 //! that the compiler vectorizes the columns. Built a second time for AVX2.
@@ -117,42 +117,6 @@ unsafe fn body(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn matches_the_reference_order_bit_for_bit() {
-        let (batch, m, k, n) = (2, 6, 37, 35);
-        let a: Vec<f32> = (0..batch * m * k)
-            .map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 13.0)
-            .collect();
-        let w: Vec<f32> = (0..batch * k * n)
-            .map(|i| ((i * 104_729) % 997) as f32 / 91.0 - 5.0)
-            .collect();
-        for wb in [0usize, 1] {
-            let mut out = vec![0.0f32; batch * m * n];
-            // SAFETY: the extents as allocated.
-            unsafe {
-                super::qcc_matmul_f32(a.as_ptr(), w.as_ptr(), batch, m, k, n, wb, out.as_mut_ptr())
-            };
-            for b in 0..batch {
-                for i in 0..m {
-                    for j in 0..n {
-                        let mut acc = 0.0f32;
-                        for kk in 0..k {
-                            acc += a[(b * m + i) * k + kk] * w[(b * wb * k + kk) * n + j];
-                        }
-                        assert_eq!(
-                            out[(b * m + i) * n + j].to_bits(),
-                            acc.to_bits(),
-                            "{b} {i} {j}"
-                        );
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// `softmax` over `[outer, len, inner]` along the middle axis, the
 /// interpreter's order exactly: `m` folded from the first element by IEEE
 /// `maximum` in index order, `e = exp(x − m)` (Rust's `f32::exp`, as
@@ -187,6 +151,42 @@ pub(crate) unsafe extern "C" fn qcc_softmax_f32(
             }
             for k in 0..len {
                 y[at(k)] /= sum;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn matches_the_reference_order_bit_for_bit() {
+        let (batch, m, k, n) = (2, 6, 37, 35);
+        let a: Vec<f32> = (0..batch * m * k)
+            .map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 13.0)
+            .collect();
+        let w: Vec<f32> = (0..batch * k * n)
+            .map(|i| ((i * 104_729) % 997) as f32 / 91.0 - 5.0)
+            .collect();
+        for wb in [0usize, 1] {
+            let mut out = vec![0.0f32; batch * m * n];
+            // SAFETY: the extents as allocated.
+            unsafe {
+                super::qcc_matmul_f32(a.as_ptr(), w.as_ptr(), batch, m, k, n, wb, out.as_mut_ptr())
+            };
+            for b in 0..batch {
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut acc = 0.0f32;
+                        for kk in 0..k {
+                            acc += a[(b * m + i) * k + kk] * w[(b * wb * k + kk) * n + j];
+                        }
+                        assert_eq!(
+                            out[(b * m + i) * n + j].to_bits(),
+                            acc.to_bits(),
+                            "{b} {i} {j}"
+                        );
+                    }
+                }
             }
         }
     }
