@@ -1,7 +1,9 @@
-//! The f32 `matmul` and `softmax` helpers: `semantics.md`'s order exactly (per output, the
-//! products added in increasing `k` to an accumulator starting at +0.0; a
-//! multiply then an add, never fused), register-tiled 4 rows × 16 columns so
-//! that the compiler vectorizes the columns. Built a second time for AVX2.
+//! The f32 `matmul` and `softmax` helpers, in `semantics.md`'s order
+//! exactly. The matmul adds, per output, the products in increasing `k` to
+//! an accumulator starting at +0.0 (a multiply then an add, never fused),
+//! register-tiled 4 rows × 16 columns so that the compiler vectorizes the
+//! columns, and is built a second time for AVX2. The softmax is the
+//! interpreter's loop over `[outer, len, inner]`.
 
 /// `out[b, i, j] = Σ_k a[b, i, k] · w[b', k, j]` for `batch` matrices
 /// `a [m, k]`, `w [k, n]` (`b' = b` when `w_batched`, else 0).
