@@ -372,6 +372,14 @@ pub(crate) unsafe extern "C" fn qcc_gemm_epilogue_i32(
     let _ = (c, np, m, n, rs, zw, colc, bias, lo, hi, out);
 }
 
+/// One element of the GEMM epilogues ([`qcc_gemm_epilogue_i32`],
+/// [`qcc_conv_epilogue_i32`]): `clamp(sat_i32(wrap_i32(v − rs · zw + colc)
+/// + b), lo, hi)`; the scalar form beside their vector loops.
+pub(super) fn epilogue_one(v: i32, rs: i32, zw: i32, colc: i32, b: i32, lo: i32, hi: i32) -> i32 {
+    let v = v.wrapping_sub(rs.wrapping_mul(zw)).wrapping_add(colc);
+    v.saturating_add(b).clamp(lo, hi)
+}
+
 /// The unfused GEMM epilogue of a `conv2d_int` with an i32 result, from the
 /// GEMM's `[nimg · pix, np]` layout (pixels as rows) to NCHW:
 /// `out[n, j, q] = clamp(sat_i32(wrap_i32(c[r, j] − rs[r] · zw[j] + colc[j]) + bias[j]), lo, hi)`
@@ -440,10 +448,7 @@ pub(crate) unsafe extern "C" fn qcc_conv_epilogue_i32(
                 for (q, y) in (q0..q1).zip(dst.iter_mut()) {
                     let r = n * pix + q;
                     let s = rs.map_or(0, |rs| rs[r]);
-                    let v = c[r * np + j]
-                        .wrapping_sub(s.wrapping_mul(z))
-                        .wrapping_add(cc);
-                    *y = v.saturating_add(b).clamp(lo, hi);
+                    *y = epilogue_one(c[r * np + j], s, z, cc, b, lo, hi);
                 }
             }
         }

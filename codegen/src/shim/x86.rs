@@ -1181,10 +1181,20 @@ pub(super) unsafe fn requant_f32_ymm(
     }
 }
 
-/// One element of `super::qcc_gemm_epilogue_i32` (the tails).
-fn gemm_epilogue_one(v: i32, rs: i32, zw: i32, colc: i32, b: i32, lo: i32, hi: i32) -> i32 {
-    let v = v.wrapping_sub(rs.wrapping_mul(zw)).wrapping_add(colc);
-    v.saturating_add(b).clamp(lo, hi)
+/// `clamp(sat_i32(v + b), lo, hi)` per i32 lane: the GEMM epilogue's
+/// saturating bias add (on overflow, the sign of both operands differs from
+/// the sum's, and the result is the bound of `v`'s sign), then the clamp.
+#[target_feature(enable = "avx2")]
+fn sat_bias_clamp_ymm(v: __m256i, b: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
+    let s = _mm256_add_epi32(v, b);
+    let ov = _mm256_and_si256(_mm256_xor_si256(v, s), _mm256_xor_si256(b, s));
+    let satv = _mm256_xor_si256(_mm256_srai_epi32(v, 31), _mm256_set1_epi32(i32::MAX));
+    let s = _mm256_castps_si256(_mm256_blendv_ps(
+        _mm256_castsi256_ps(s),
+        _mm256_castsi256_ps(satv),
+        _mm256_castsi256_ps(ov),
+    ));
+    _mm256_min_epi32(_mm256_max_epi32(s, lo), hi)
 }
 
 /// `super::qcc_gemm_epilogue_i32` with AVX2: 8 columns per step, the tail
@@ -1232,17 +1242,7 @@ pub(super) unsafe fn gemm_epilogue_ymm(
                 } else {
                     ld(bias.add(col))
                 };
-                // Saturating `v + b`: on overflow (the sign of both operands
-                // differs from the sum's) the bound of `v`'s sign.
-                let s = _mm256_add_epi32(v, b);
-                let ov = _mm256_and_si256(_mm256_xor_si256(v, s), _mm256_xor_si256(b, s));
-                let satv = _mm256_xor_si256(_mm256_srai_epi32(v, 31), _mm256_set1_epi32(i32::MAX));
-                let s = _mm256_castps_si256(_mm256_blendv_ps(
-                    _mm256_castsi256_ps(s),
-                    _mm256_castsi256_ps(satv),
-                    _mm256_castsi256_ps(ov),
-                ));
-                let y = _mm256_min_epi32(_mm256_max_epi32(s, lov), hiv);
+                let y = sat_bias_clamp_ymm(v, b, lov, hiv);
                 _mm256_storeu_si256(out.add(r * n + col) as *mut __m256i, y);
             }
             col += 8;
@@ -1255,7 +1255,7 @@ pub(super) unsafe fn gemm_epilogue_ymm(
                 } else {
                     bias.add(col).read()
                 };
-                *out.add(r * n + col) = gemm_epilogue_one(
+                *out.add(r * n + col) = super::epilogue_one(
                     c.add(r * np + col).read(),
                     rsr,
                     zw.add(col).read(),
@@ -1391,16 +1391,7 @@ unsafe fn dw_plane_ymm<const KH: usize, const KW: usize, const SW: usize>(
     let finish = |acc: __m256i| -> __m256i {
         // Exact in wrapping i32 (the verifier's bound), then the saturating
         // bias and the clamp, as the GEMM epilogue.
-        let v = _mm256_add_epi32(acc, cc);
-        let s = _mm256_add_epi32(v, bv);
-        let ov = _mm256_and_si256(_mm256_xor_si256(v, s), _mm256_xor_si256(bv, s));
-        let satv = _mm256_xor_si256(_mm256_srai_epi32(v, 31), _mm256_set1_epi32(i32::MAX));
-        let s = _mm256_castps_si256(_mm256_blendv_ps(
-            _mm256_castsi256_ps(s),
-            _mm256_castsi256_ps(satv),
-            _mm256_castsi256_ps(ov),
-        ));
-        _mm256_min_epi32(_mm256_max_epi32(s, lo), hi)
+        sat_bias_clamp_ymm(_mm256_add_epi32(acc, cc), bv, lo, hi)
     };
     let store = |y: __m256i, at: usize, n: usize| {
         if n == 8 {
@@ -1500,7 +1491,6 @@ pub(super) unsafe fn conv_epilogue_ymm(
 ) -> (usize, usize) {
     let (pix8, o8) = (pix / 8 * 8, o / 8 * 8);
     let (lov, hiv) = (_mm256_set1_epi32(lo), _mm256_set1_epi32(hi));
-    let max = _mm256_set1_epi32(i32::MAX);
     for n in 0..nimg {
         for q0 in (0..pix8).step_by(8) {
             let r0 = n * pix + q0;
@@ -1529,15 +1519,7 @@ pub(super) unsafe fn conv_epilogue_ymm(
                         });
                         let v =
                             _mm256_add_epi32(_mm256_sub_epi32(v, _mm256_mullo_epi32(rsv, z)), cc);
-                        let s = _mm256_add_epi32(v, b);
-                        let ov = _mm256_and_si256(_mm256_xor_si256(v, s), _mm256_xor_si256(b, s));
-                        let satv = _mm256_xor_si256(_mm256_srai_epi32(v, 31), max);
-                        let s = _mm256_castps_si256(_mm256_blendv_ps(
-                            _mm256_castsi256_ps(s),
-                            _mm256_castsi256_ps(satv),
-                            _mm256_castsi256_ps(ov),
-                        ));
-                        let y = _mm256_min_epi32(_mm256_max_epi32(s, lov), hiv);
+                        let y = sat_bias_clamp_ymm(v, b, lov, hiv);
                         _mm256_storeu_si256(out.add((n * o + j) * pix + q0) as *mut __m256i, y);
                     }
                 }
