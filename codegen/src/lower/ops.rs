@@ -397,12 +397,12 @@ pub(crate) fn lower(
             softmax(fx, &a[0], &out, &out_ty.shape, *axis);
             Ok(())
         }
-        Op::ReduceMean { axes } => {
-            super::softmax::reduce_mean(fx, &a[0], &out, &at[0].shape, axes);
-            Ok(())
-        }
-        Op::ReduceSum { axes } | Op::ReduceMax { axes } | Op::ReduceMin { axes } => {
+        Op::ReduceMean { axes }
+        | Op::ReduceSum { axes }
+        | Op::ReduceMax { axes }
+        | Op::ReduceMin { axes } => {
             let kind = match &node.op {
+                Op::ReduceMean { .. } => 0,
                 Op::ReduceSum { .. } => 1,
                 Op::ReduceMax { .. } => 2,
                 _ => 3,

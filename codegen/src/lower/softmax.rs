@@ -62,15 +62,11 @@ pub(super) fn softmax(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axis: us
     });
 }
 
-/// `reduce_mean` over `axes` of `x` (shape `shape`): per output element a
-/// sequential f32 sum in row-major order of the reduced indices from 0.0,
-/// then one division by the count (the interpreter's order).
-pub(super) fn reduce_mean(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axes: &[usize]) {
-    reduce(fx, x, out, shape, axes, 0);
-}
-
-/// The reductions of `qcc_ir`'s `reduce_*` ops: `kind` 0 mean, 1 sum, 2
-/// max (IEEE `maximum`, Cranelift's `fmax`), 3 min; the interpreter's order.
+/// The reductions of `qcc_ir`'s `reduce_*` ops over `axes` of `x` (shape
+/// `shape`), per output element a fold in row-major order of the reduced
+/// indices (the interpreter's order): `kind` 0 mean (the sum from +0.0, then
+/// one division by the count), 1 sum, 2 max (IEEE `maximum`, Cranelift's
+/// `fmax`, from −inf), 3 min.
 pub(super) fn reduce(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axes: &[usize], kind: u8) {
     let st = super::common::strides(shape);
     let mut oshape = shape.to_vec();
