@@ -41,6 +41,8 @@ pub(crate) struct NodePlan {
     /// A fused chain's final value lives from its GEMM's step on.
     pub fused_start: HashMap<ValueId, usize>,
     pub fused_names: Vec<String>,
+    /// Each fused GEMM (or depthwise conv) and the ops folded into it, in order.
+    pub fused_groups: Vec<(ValueId, Vec<ValueId>)>,
     pub prepacked: Vec<String>,
 }
 
@@ -184,7 +186,7 @@ pub(crate) fn node_plan(
     let outputs: HashSet<ValueId> = graph.outputs().iter().map(|o| o.value).collect();
     let mut fused_acc: HashSet<ValueId> = HashSet::new();
     let mut fused_start: HashMap<ValueId, usize> = HashMap::new();
-    let mut fused_names: Vec<String> = Vec::new();
+    let mut fused_groups: Vec<(ValueId, Vec<ValueId>)> = Vec::new();
     for i in 0..ops_order.len() {
         let v = ops_order[i];
         if !matches!(preps[i], Prep::Gemm(_) | Prep::Depthwise(_)) {
@@ -240,9 +242,9 @@ pub(crate) fn node_plan(
             Prep::Depthwise(d) => d.fused_into = Some(last_value),
             _ => {}
         }
-        fused_names.push(graph.describe(r));
+        let mut members = vec![r];
         if last_value != r {
-            fused_names.push(graph.describe(last_value));
+            members.push(last_value);
         }
         // Then an `add_int` of a per-column constant (a bias the quantizer
         // put after the requantize), and a `clamp_int` after that.
@@ -288,10 +290,10 @@ pub(crate) fn node_plan(
                 if let Some(end) = end {
                     g.fused_into = Some(end);
                     fused_acc.insert(last_value);
-                    fused_names.push(graph.describe(add));
+                    members.push(add);
                     preps[step[&add] - 1] = Prep::Fused;
                     if end != add {
-                        fused_names.push(graph.describe(end));
+                        members.push(end);
                         fused_acc.insert(add);
                         preps[step[&end] - 1] = Prep::Fused;
                     }
@@ -304,7 +306,12 @@ pub(crate) fn node_plan(
         fused_start.insert(last_value, step[&v]);
         preps[step[&r] - 1] = Prep::Fused;
         preps[step[&last_value] - 1] = Prep::Fused;
+        fused_groups.push((v, members));
     }
+    let fused_names: Vec<String> = fused_groups
+        .iter()
+        .flat_map(|(_, m)| m.iter().map(|&x| graph.describe(x)))
+        .collect();
 
     for (i, p) in preps.iter_mut().enumerate() {
         if let Prep::Gemm(g) = p {
@@ -329,6 +336,7 @@ pub(crate) fn node_plan(
         fused_acc,
         fused_start,
         fused_names,
+        fused_groups,
         prepacked,
     }
 }
@@ -672,6 +680,7 @@ pub(crate) fn finalize(
         text,
         path,
         fused: plan.fused_names,
+        fused_groups: plan.fused_groups,
         prepacked: plan.prepacked,
     })
 }

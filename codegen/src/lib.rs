@@ -190,6 +190,7 @@ pub struct Executable {
     text: Vec<OpCode>,
     path: DotPath,
     fused: Vec<String>,
+    fused_groups: Vec<(ValueId, Vec<ValueId>)>,
     prepacked: Vec<String>,
 }
 
@@ -221,6 +222,12 @@ impl Executable {
     /// steps do nothing, the GEMM writes their results.
     pub fn fused_requantizes(&self) -> &[String] {
         &self.fused
+    }
+
+    /// The same fusions as values of the compiled graph: each GEMM (or
+    /// depthwise conv) and the ops folded into its epilogue, in order.
+    pub fn fused_groups(&self) -> &[(ValueId, Vec<ValueId>)] {
+        &self.fused_groups
     }
 
     /// The GEMM-lowered ops whose weights were constants already packed

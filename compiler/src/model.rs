@@ -226,6 +226,13 @@ impl CompiledModel {
         self.exe.fused_requantizes()
     }
 
+    /// The same fusions as values of the compiled graph (the one given to
+    /// [`Compiler::compile`] with `run_passes(false)`): each GEMM and the
+    /// ops folded into its epilogue (`qcc_ir::dot::DotOptions::fused`).
+    pub fn fused_groups(&self) -> &[(qcc_ir::ValueId, Vec<qcc_ir::ValueId>)] {
+        self.exe.fused_groups()
+    }
+
     /// Scratch bytes per run.
     pub fn arena_size(&self) -> usize {
         self.exe.arena_size()

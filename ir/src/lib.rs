@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod diag;
+pub mod dot;
 pub mod elementwise;
 pub mod graph;
 pub mod interp;

@@ -10,7 +10,7 @@ mod bench;
 mod summary;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use qcc_compiler::model::{Compiler, DotPath};
+use qcc_compiler::model::{Compiler, DotPath, TargetFeatures};
 use qcc_compiler::output::DEFAULT_INLINE_MAX;
 use qcc_compiler::{Backend, CompileOptions, ImportOptions, LoadError, LoadOptions};
 use qcc_ir::{Graph, Limits, Tensor};
@@ -344,6 +344,11 @@ enum EmitArg {
     Clif,
     /// The machine code of each op (Cranelift's listing).
     Asm,
+    /// A Graphviz picture of the compiled graph (`dot -Tsvg g.dot -o g.svg`
+    /// renders it); with `--print-after-all`, one picture per pass.
+    Dot,
+    /// The Graphviz picture rendered to SVG (needs Graphviz's `dot`).
+    Svg,
 }
 
 /// A failure to report: already-rendered text, printed to stderr.
@@ -391,10 +396,21 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
                 time_passes,
                 stats,
                 remarks: true,
+                dot_after_all: matches!(what, EmitArg::Dot | EmitArg::Svg),
             };
-            let g = compile(g, &graph, &passes, None, report)?;
+            let mut snapshots = Vec::new();
+            let g = compile(g, &graph, &passes, None, report, &mut snapshots)?;
             match what {
                 EmitArg::Graph => emit(&g, output.as_deref()),
+                EmitArg::Dot | EmitArg::Svg => {
+                    // Fusion is drawn as the code for the weights' layout makes it.
+                    let features = match passes.target {
+                        Some(TargetArg::Portable) => TargetFeatures::Force(DotPath::Scalar),
+                        _ => TargetFeatures::Host,
+                    };
+                    let svg = matches!(what, EmitArg::Svg);
+                    emit_pictures(&g, features, snapshots, output.as_deref(), svg)
+                }
                 EmitArg::Clif | EmitArg::Asm => {
                     let m = Compiler::new()
                         .run_passes(false)
@@ -476,6 +492,9 @@ struct Report {
     time_passes: bool,
     stats: bool,
     remarks: bool,
+    /// With `print_after_all`: keep a Graphviz picture of the graph before
+    /// the passes and after each one, instead of printing its text.
+    dot_after_all: bool,
 }
 
 fn compile(
@@ -484,9 +503,18 @@ fn compile(
     passes: &PassArgs,
     dot_path: Option<DotPath>,
     report: Report,
+    snapshots: &mut Vec<(String, String)>,
 ) -> Result<Graph, Failure> {
+    if report.print_after_all && report.dot_after_all {
+        snapshots.push(("input".into(), dot_of(&g, "input", &[])));
+    }
     let mut after = |run: &qcc_compiler::PassRun, g: &Graph| {
-        if report.print_after_all {
+        if report.print_after_all && report.dot_after_all {
+            snapshots.push((
+                run.name.to_string(),
+                dot_of(g, &format!("after {}", run.name), &[]),
+            ));
+        } else if report.print_after_all {
             eprintln!("// ----- after {} -----", run.name);
             eprint!("{}", qcc_ir::text::print(g));
         }
@@ -528,6 +556,111 @@ fn compile(
 /// where it is (`compiler::output`).
 fn emit(g: &Graph, output: Option<&Path>) -> Result<(), Failure> {
     emit_with(g, output, DEFAULT_INLINE_MAX)
+}
+
+/// A Graphviz picture of `g`, with `fused` (GEMMs and the ops folded into
+/// their epilogues) drawn as one box each.
+fn dot_of(g: &Graph, title: &str, fused: &[(qcc_ir::ValueId, Vec<qcc_ir::ValueId>)]) -> String {
+    let options = qcc_ir::dot::DotOptions {
+        title: Some(format!("@{} ({title})", g.name)),
+        fused: fused.to_vec(),
+    };
+    qcc_ir::dot::to_dot(g, &options)
+}
+
+/// `--emit dot|svg`: the compiled graph (its fused epilogues as the code
+/// generator for this host makes them) and, after `--print-after-all`, one
+/// picture per pass. To standard output one after another, or with `-o
+/// g.dot` into `g.dot` and `g.00-input.dot`, `g.01-<pass>.dot`, ... beside it.
+fn emit_pictures(
+    g: &Graph,
+    features: TargetFeatures,
+    snapshots: Vec<(String, String)>,
+    output: Option<&Path>,
+    svg: bool,
+) -> Result<(), Failure> {
+    // Code generation decides what is fused; a graph it cannot compile is
+    // still drawn, without fusion.
+    let fused = Compiler::new()
+        .target_features(features)
+        .run_passes(false)
+        .compile(g)
+        .map(|m| m.fused_groups().to_vec())
+        .unwrap_or_default();
+    let last = dot_of(g, "compiled", &fused);
+    let render = |dot: String| if svg { render_svg(&dot) } else { Ok(dot) };
+    // Everything is rendered before anything is written.
+    let mut pictures = Vec::new();
+    for (i, (pass, dot)) in snapshots.into_iter().enumerate() {
+        pictures.push((Some(format!("{i:02}-{pass}")), render(dot)?));
+    }
+    pictures.push((None, render(last)?));
+    match output {
+        None => {
+            for (_, text) in pictures {
+                print!("{text}");
+            }
+            Ok(())
+        }
+        Some(p) => {
+            let stem = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let ext = p.extension().map(|s| s.to_string_lossy().into_owned());
+            let mut written: Vec<PathBuf> = Vec::new();
+            for (tag, text) in pictures {
+                let path = match (tag, &ext) {
+                    (None, _) => p.to_path_buf(),
+                    (Some(t), Some(e)) => p.with_file_name(format!("{stem}.{t}.{e}")),
+                    (Some(t), None) => p.with_file_name(format!("{stem}.{t}")),
+                };
+                if let Err(e) = std::fs::write(&path, text) {
+                    for w in &written {
+                        let _ = std::fs::remove_file(w);
+                    }
+                    let _ = std::fs::remove_file(&path);
+                    return Err(error(format!("cannot write `{}`: {e}", path.display())));
+                }
+                written.push(path);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Renders dot text to SVG with Graphviz's `dot` (found on `PATH`, or at
+/// `$QCC_DOT`).
+fn render_svg(dot: &str) -> Result<String, Failure> {
+    use std::io::Write as _;
+    let exe = std::env::var_os("QCC_DOT").unwrap_or_else(|| "dot".into());
+    let mut child = std::process::Command::new(&exe)
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            error(format!(
+                "--emit svg needs Graphviz's `dot` ({e}); install Graphviz (apt-get install graphviz), \
+                 or write the picture with `--emit dot` and render it elsewhere"
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(dot.as_bytes())
+            .map_err(|e| error(format!("cannot feed `dot`: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| error(format!("`dot` failed: {e}")))?;
+    if !out.status.success() {
+        return Err(error(format!(
+            "`dot -Tsvg` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    String::from_utf8(out.stdout).map_err(|e| error(format!("`dot` wrote no UTF-8: {e}")))
 }
 
 /// [`emit`] with the element count above which constants leave the text.
@@ -589,6 +722,7 @@ fn prepare(
         &args.passes,
         dot_path,
         Report::default(),
+        &mut Vec::new(),
     )?;
     let pass_time = t0.elapsed();
     let names: Vec<String> = graph

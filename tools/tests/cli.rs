@@ -598,3 +598,115 @@ fn jit_and_interpreter_agree_and_bench_reports() {
     );
     assert!(stdout(&o).contains("function"), "{}", stdout(&o));
 }
+
+/// Whether Graphviz's `dot` runs here (`.ci/run` installs it).
+fn have_graphviz() -> bool {
+    Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn emit_dot_of_every_example_renders_with_graphviz() {
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 4, "{examples:?}");
+    let graphviz = have_graphviz();
+    if !graphviz {
+        eprintln!("skipped rendering: Graphviz `dot` is not installed (apt-get install graphviz)");
+    }
+    let dir = tmpdir("dot");
+    for ex in &examples {
+        let ex = ex.to_str().unwrap();
+        let o = qcc(&["compile", ex, "--emit", "dot"]);
+        assert!(o.status.success(), "{ex}: {}", stderr(&o));
+        let text = stdout(&o);
+        assert!(text.starts_with("digraph "), "{ex}: {text}");
+        // Every op of the compiled graph is drawn; constants are not nodes.
+        assert!(!text.contains("label=\"%w"), "{ex}: {text}");
+        if graphviz {
+            let f = dir.join("g.dot");
+            std::fs::write(&f, &text).unwrap();
+            let r = Command::new("dot").arg("-Tsvg").arg(&f).output().unwrap();
+            assert!(r.status.success(), "{ex}: dot: {}", stderr(&r));
+            assert!(stdout(&r).contains("<svg"), "{ex}");
+        }
+    }
+}
+
+#[test]
+fn emit_dot_snapshot_of_the_digits_classifier() {
+    // Row-major weights and the portable path: the same text on every host.
+    let o = qcc(&[
+        "compile",
+        "examples/digits_cnn.txt",
+        "--target",
+        "portable",
+        "--emit",
+        "dot",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    insta::assert_snapshot!(stdout(&o));
+}
+
+#[test]
+fn emit_dot_after_all_writes_one_picture_per_pass() {
+    let dir = tmpdir("dot-after-all");
+    let out = dir.join("g.dot");
+    let o = qcc(&[
+        "compile",
+        "examples/digits_mlp.txt",
+        "--emit",
+        "dot",
+        "--print-after-all",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.contains(&"g.dot".to_string()), "{names:?}");
+    assert!(names.contains(&"g.00-input.dot".to_string()), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with("-lower-qdq.dot")),
+        "{names:?}"
+    );
+    let lowered = names
+        .iter()
+        .find(|n| n.ends_with("-lower-qdq.dot"))
+        .unwrap();
+    let text = std::fs::read_to_string(dir.join(lowered)).unwrap();
+    assert!(text.contains("(after lower-qdq)"), "{text}");
+    // The input picture still has the float dense the passes lower.
+    let input = std::fs::read_to_string(dir.join("g.00-input.dot")).unwrap();
+    assert_ne!(input, text);
+}
+
+#[test]
+fn emit_svg_without_graphviz_fails_and_writes_nothing() {
+    let dir = tmpdir("svg-missing");
+    let out = dir.join("g.svg");
+    let o = Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .args(["compile", "examples/digits_mlp.txt", "--emit", "svg", "-o"])
+        .arg(&out)
+        .env("QCC_DOT", dir.join("no-such-dot"))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("needs Graphviz"), "{}", stderr(&o));
+    assert!(!out.exists());
+    if have_graphviz() {
+        let o = qcc(&["compile", "examples/digits_mlp.txt", "--emit", "svg"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("<svg"));
+    }
+}
