@@ -157,6 +157,26 @@ pub fn load_onnx(
     Ok(graph)
 }
 
+/// [`load_onnx`] for a model given as its bytes (the Python binding's
+/// `qcc.compile(bytes)`): `name` is shown in errors, and external data
+/// files are looked up in `base_dir` (none: a model with external data is
+/// an error).
+pub fn load_onnx_bytes(
+    bytes: &[u8],
+    name: &str,
+    base_dir: Option<&Path>,
+    options: &LoadOptions,
+    onnx: &qcc_onnx::ImportOptions,
+) -> Result<Graph, LoadError> {
+    let graph = qcc_onnx::import_bytes(bytes, base_dir, onnx)
+        .map_err(|e| LoadError::without_source(Diagnostic::error(format!("`{name}`: {e}"))))?;
+    qcc_ir::verify::verify_with(&graph, &options.limits).map_err(|diagnostics| LoadError {
+        diagnostics,
+        source: None,
+    })?;
+    Ok(graph)
+}
+
 /// Loads a model by its file name: `.onnx` files through [`load_onnx`],
 /// anything else as a qcc text graph ([`load_file_with`]).
 pub fn load_model(
@@ -297,5 +317,25 @@ pub fn run(graph: &Graph, inputs: &[Tensor], backend: Backend) -> Result<Vec<Ten
                 .compile(graph)?;
             Ok(m.run(inputs)?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model's bytes load to the same graph as its file, and bytes that
+    /// are no ONNX model are a located error, not a panic.
+    #[test]
+    fn onnx_bytes_load_like_the_file() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../onnx/testdata/backend/test_neg/model.onnx");
+        let (options, onnx) = (LoadOptions::default(), ImportOptions::default());
+        let from_file = load_onnx(&path, &options, &onnx).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let from_bytes = load_onnx_bytes(&bytes, "neg.onnx", None, &options, &onnx).unwrap();
+        assert_eq!(from_file, from_bytes);
+        let err = load_onnx_bytes(b"\xff\xff", "bad.onnx", None, &options, &onnx).unwrap_err();
+        assert!(err.render().starts_with("error: `bad.onnx`:"), "{}", err.render());
     }
 }
