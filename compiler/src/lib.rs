@@ -25,6 +25,7 @@
 pub mod inputs;
 pub mod model;
 pub mod output;
+pub mod quantize;
 pub mod session;
 
 use qcc_ir::diag::render;

@@ -1,0 +1,12 @@
+//! Post-training quantization (`qcc quantize`): the calibration statistics
+//! and the choice of scales and zero points.
+//!
+//! - `calib`: the per-tensor observer ([`calib::Histogram`], merged across
+//!   batches so memory is bounded by the number of tensors) and the range
+//!   choosers of every [`calib::Method`], each defined exactly in
+//!   `docs/quantize.md`; [`calib::compute_scale_zp`] turns a range into a
+//!   scale and a zero point as onnxruntime's `compute_scale_zp` does.
+//!
+//! Status: the graph rewrite and the QDQ ONNX writer are not written yet.
+
+pub mod calib;
