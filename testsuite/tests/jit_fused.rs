@@ -340,6 +340,10 @@ fn fused_conv_requantize() {
         ([2, 3, 7, 6], 20, [3, 3], attrs([2, 2], [1, 0, 2, 1])),
         ([3, 4, 5, 5], 70, [1, 1], attrs([1, 1], [0, 0, 0, 0])),
         ([2, 5, 4, 5], 16, [2, 3], attrs([1, 1], [0, 1, 1, 0])),
+        // Images of 22·21 pixels (not a multiple of the tile's rows) and 40
+        // channels: the transposed store of whole columns, and its fallback
+        // where a tile spans two images.
+        ([2, 32, 22, 21], 40, [1, 1], attrs([1, 1], [0, 0, 0, 0])),
     ];
     let mut ran = 0;
     for (i, (xsh, o, kern, a)) in cases.iter().enumerate() {

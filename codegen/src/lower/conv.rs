@@ -114,6 +114,8 @@ pub(super) fn depthwise(
         colbound,
         fused: None,
         fused_into: None,
+        may_fuse: matches!(path, DotPath::Avx512Vnni | DotPath::Amx)
+            && crate::shim::has_fused_depthwise(),
     })))
 }
 

@@ -175,8 +175,9 @@ pub(crate) fn try_fuse_depthwise(
     clamp: Option<(i64, i64)>,
     d: &mut DepthwisePrep,
 ) -> bool {
-    if !crate::shim::has_fused_depthwise() {
-        // The AVX2 kernel stores the i32 result only.
+    if !d.may_fuse {
+        // The AVX2 kernel stores the i32 result only, and paths without
+        // fused GEMMs fuse no depthwise either.
         return false;
     }
     let view = FuseInput {

@@ -64,6 +64,9 @@ pub(crate) struct DepthwisePrep {
     pub fused: Option<crate::shim::FusedParams>,
     /// The requantize (or clamp) whose result the fused op writes.
     pub fused_into: Option<ValueId>,
+    /// Whether the path fuses requantizes into its kernels (AVX512-VNNI
+    /// and AMX, as for GEMMs) and the host has the fused depthwise kernel.
+    pub may_fuse: bool,
 }
 
 impl Prep {

@@ -120,12 +120,15 @@ unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *
                 let x1 = (x0 + 32).min(w);
                 let dst = &mut t[((pt + y) * wp + pl + x0) * c..((pt + y) * wp + pl + x1) * c];
                 // Blocks of 16 channels × 16 pixels by a register transpose.
+                // A block of 16 to 31 pixels (a row's tail) takes two
+                // overlapping transposes: the second ends at the block's end
+                // and rewrites some pixels with the same bytes.
                 let mut c0 = 0;
                 #[cfg(target_arch = "x86_64")]
-                if x1 - x0 == 32 {
+                if x1 - x0 >= 16 {
+                    let starts = [x0, x1 - 16];
                     while c0 + 16 <= c {
-                        for half in 0..2 {
-                            let px = x0 + 16 * half;
+                        for &px in &starts {
                             let src: [&[u8; 16]; 16] = core::array::from_fn(|i| {
                                 xi[((c0 + i) * h + y) * w + px..]
                                     .first_chunk()
@@ -133,7 +136,7 @@ unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *
                             });
                             let cols = transpose16(src, flip);
                             for (p, col) in cols.iter().enumerate() {
-                                let at = (16 * half + p) * c + c0;
+                                let at = (px - x0 + p) * c + c0;
                                 dst[at..at + 16].copy_from_slice(col);
                             }
                         }

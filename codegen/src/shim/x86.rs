@@ -406,16 +406,22 @@ pub(super) unsafe fn fused_store<
             *v = unsafe { rs.add(row0 + r).read() };
         }
     }
+    // One division per tile (none for a matmul, one "image":
+    // `img_stride = 0`), then the rows step through the image.
+    let (mut img, mut at) = if img_stride == 0 {
+        (0, row0)
+    } else {
+        (row0 / pix, row0 % pix)
+    };
+    // Whether the tile's rows are consecutive pixels of one image.
+    let one_image = img_stride == 0 || at + MR <= pix;
     let mut obase = [out; MR];
-    for (r, o) in obase.iter_mut().enumerate() {
-        let row = row0 + r;
-        // No division for a matmul (one "image": `img_stride = 0`).
-        let off = if img_stride == 0 {
-            row * row_stride
-        } else {
-            (row / pix) * img_stride + (row % pix) * row_stride
-        };
-        *o = out.wrapping_add(off);
+    for o in obase.iter_mut() {
+        *o = out.wrapping_add(img * img_stride + at * row_stride);
+        at += 1;
+        if img_stride != 0 && at == pix {
+            (img, at) = (img + 1, 0);
+        }
     }
     let signed_out = h[6] != 0;
     // The add stage (`super::AddStage`), after the 10 arrays.
@@ -491,6 +497,27 @@ pub(super) unsafe fn fused_store<
         }
         return;
     }
+    // Channels-first output (a convolution's NCHW: `col_stride` = the
+    // image's pixels) with the tile's rows consecutive pixels of one image:
+    // each column's MR bytes are contiguous, so they are gathered and
+    // stored together (16 stores per column block, not 16·MR).
+    if col_stride != 1 && row_stride == 1 && one_image {
+        for j in 0..NB {
+            let col = col0 + 16 * j;
+            if col >= ncols {
+                break;
+            }
+            let valid = (ncols - col).min(16);
+            let rows: [__m128i; MR] = core::array::from_fn(|r| _mm512_cvtepi32_epi8(acc[r][j]));
+            let o = obase[0].wrapping_add(col * col_stride);
+            // SAFETY: the MR bytes at `o + l·col_stride` (`l < valid`) are
+            // the output positions of column `col + l` for the tile's
+            // consecutive rows (the contract; `row_stride` = 1 within one
+            // image).
+            unsafe { store_columns::<MR>(rows, o, col_stride, valid) };
+        }
+        return;
+    }
     for j in 0..NB {
         let col = col0 + 16 * j;
         if col >= ncols {
@@ -542,6 +569,72 @@ unsafe fn add_lanes(q: __m512i, cb: __m512, p: &[__m512i; 6]) -> __m512i {
     );
     let y = _mm512_add_epi32(_mm512_cvtps_epi32(r), p[2]);
     _mm512_mask_mov_epi32(p[5], ord, y)
+}
+
+/// Stores an `MR × 16` byte block transposed: byte `l` of `rows[r]` goes
+/// to `dst + l·stride + r`, for the first `valid` columns `l` (an 8×16
+/// transpose by three rounds of unpacks, rows past `MR` zero, then `MR`
+/// bytes per column).
+///
+/// # Safety
+/// The host must have SSE4.1; the `MR` bytes at `dst + l·stride` writable
+/// for every `l < valid`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+unsafe fn store_columns<const MR: usize>(
+    rows: [__m128i; MR],
+    dst: *mut u8,
+    stride: usize,
+    valid: usize,
+) {
+    const { assert!(MR <= 8) };
+    let r: [__m128i; 8] = core::array::from_fn(|i| {
+        if i < MR {
+            rows[i]
+        } else {
+            _mm_setzero_si128()
+        }
+    });
+    // Bytes of row pairs, then 16-bit pairs, then 32-bit: `v[c / 2]` holds
+    // column `c`'s eight rows in its 64-bit lane `c % 2`.
+    let t: [__m128i; 8] = core::array::from_fn(|i| {
+        let (a, b) = (r[2 * (i / 2)], r[2 * (i / 2) + 1]);
+        if i % 2 == 0 {
+            _mm_unpacklo_epi8(a, b)
+        } else {
+            _mm_unpackhi_epi8(a, b)
+        }
+    });
+    // u[0..4]: rows 0–3 of columns 0–3, 4–7, 8–11, 12–15; u[4..8]: rows 4–7.
+    let u: [__m128i; 8] = core::array::from_fn(|i| {
+        let base = if i < 4 { 0 } else { 4 };
+        let q = i % 4;
+        let (a, b) = (t[base + q / 2], t[base + 2 + q / 2]);
+        if q % 2 == 0 {
+            _mm_unpacklo_epi16(a, b)
+        } else {
+            _mm_unpackhi_epi16(a, b)
+        }
+    });
+    let v: [__m128i; 8] = core::array::from_fn(|i| {
+        let (a, b) = (u[i / 2], u[4 + i / 2]);
+        if i % 2 == 0 {
+            _mm_unpacklo_epi32(a, b)
+        } else {
+            _mm_unpackhi_epi32(a, b)
+        }
+    });
+    for l in 0..valid.min(16) {
+        let x = if l % 2 == 0 {
+            _mm_cvtsi128_si64(v[l / 2])
+        } else {
+            _mm_extract_epi64::<1>(v[l / 2])
+        };
+        let bytes = x.to_le_bytes();
+        // SAFETY: `MR ≤ 8` bytes of `bytes`; the destination is writable
+        // (the contract).
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.wrapping_add(l * stride), MR) };
+    }
 }
 
 /// Stores the low bytes of the 16 lanes of `y` (each within the byte's
