@@ -144,6 +144,26 @@ pub fn run(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, InterpError>
         .collect()
 }
 
+/// Runs a verified graph on `inputs` like [`run`] and returns every value
+/// it computed (the live ones: those the outputs depend on), each with its
+/// id, in [`Graph::canonical_order`]: inputs, constants and every
+/// intermediate tensor. Calibration (`qcc quantize`) observes the float
+/// graph's intermediate tensors through it.
+pub fn run_traced(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<(ValueId, Tensor)>, InterpError> {
+    check_inputs(graph, inputs)?;
+    let values = evaluate(graph, inputs)?;
+    graph
+        .canonical_order()
+        .into_iter()
+        .filter_map(|v| values.get(&v).map(|vals| (v, vals)))
+        .map(|(v, vals)| {
+            vals.to_tensor(graph.ty(v))
+                .map(|t| (v, t))
+                .map_err(|reason| unsupported(graph, v, reason))
+        })
+        .collect()
+}
+
 /// Like [`run`], with inputs given by name (in any order) and outputs
 /// returned with their names, in the order of [`Graph::outputs`].
 pub fn run_named(

@@ -14,6 +14,7 @@ mod int_ops;
 mod movement;
 mod pool;
 mod quant_ops;
+mod traced;
 
 use super::*;
 use crate::op::Op;
