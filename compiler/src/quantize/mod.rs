@@ -6,7 +6,11 @@
 //!   choosers of every [`calib::Method`], each defined exactly in
 //!   `docs/quantize.md`; [`calib::compute_scale_zp`] turns a range into a
 //!   scale and a zero point as onnxruntime's `compute_scale_zp` does.
+//! - `observe`: [`observe::Observers`], one histogram per f32 input and op
+//!   result of the float graph, fed by the reference interpreter's
+//!   `run_traced` batch by batch; NaN and Inf inputs are refused.
 //!
 //! Status: the graph rewrite and the QDQ ONNX writer are not written yet.
 
 pub mod calib;
+pub mod observe;
