@@ -337,6 +337,10 @@ mod tests {
         let from_bytes = load_onnx_bytes(&bytes, "neg.onnx", None, &options, &onnx).unwrap();
         assert_eq!(from_file, from_bytes);
         let err = load_onnx_bytes(b"\xff\xff", "bad.onnx", None, &options, &onnx).unwrap_err();
-        assert!(err.render().starts_with("error: `bad.onnx`:"), "{}", err.render());
+        assert!(
+            err.render().starts_with("error: `bad.onnx`:"),
+            "{}",
+            err.render()
+        );
     }
 }

@@ -21,7 +21,14 @@ fn python_module_tests() {
         return;
     }
     let out = Command::new("python3")
-        .args(["-m", "pytest", "python/tests", "-q", "-p", "no:cacheprovider"])
+        .args([
+            "-m",
+            "pytest",
+            "python/tests",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ])
         .env("QCC_BIN", env!("CARGO_BIN_EXE_qcc"))
         .current_dir(&root)
         .output()
