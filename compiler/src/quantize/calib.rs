@@ -405,3 +405,57 @@ mod tests {
         assert!(h.quantization_mse(lo, hi, 0, 255) < minmax);
     }
 }
+
+/// The symmetric scales (zero points 0) of a weight tensor quantized per
+/// channel along `axis` on the codes `-qmax..=qmax` (`qmax` 127 for i8, as
+/// onnxruntime's symmetric int8 range), or per tensor when `axis` is `None`:
+/// each channel's `[min, max]` through [`compute_scale_zp`] with
+/// `symmetric = true`. `shape` is row-major over `data`.
+pub fn weight_scales(data: &[f32], shape: &[usize], axis: Option<usize>, qmax: i64) -> Vec<f32> {
+    let Some(axis) = axis else {
+        let lo = data.iter().copied().fold(0.0f32, f32::min);
+        let hi = data.iter().copied().fold(0.0f32, f32::max);
+        return vec![compute_scale_zp(lo, hi, -qmax, qmax, true).0];
+    };
+    let channels = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut lo = vec![0.0f32; channels];
+    let mut hi = vec![0.0f32; channels];
+    for (i, &x) in data.iter().enumerate() {
+        let c = (i / inner) % channels;
+        lo[c] = lo[c].min(x);
+        hi[c] = hi[c].max(x);
+    }
+    lo.iter()
+        .zip(&hi)
+        .map(|(&l, &h)| compute_scale_zp(l, h, -qmax, qmax, true).0)
+        .collect()
+}
+
+#[cfg(test)]
+mod weight_tests {
+    use super::*;
+
+    #[test]
+    fn per_channel_weight_scales_are_each_channels_absmax_over_127() {
+        // [2, 3] along axis 0: rows |max| 2.54 and 0.5; along axis 1:
+        // columns |max| 1, 2.54, 0.127.
+        let w = [1.0, -2.54, 0.1, 0.5, 0.0, -0.127];
+        let s0 = weight_scales(&w, &[2, 3], Some(0), 127);
+        assert_eq!(
+            s0,
+            vec![(5.08f32 as f64 / 254.0) as f32, (1.0f64 / 254.0) as f32]
+        );
+        let s1 = weight_scales(&w, &[2, 3], Some(1), 127);
+        assert_eq!(s1[0], (2.0f64 / 254.0) as f32);
+        assert_eq!(s1[1], (5.08f32 as f64 / 254.0) as f32);
+        assert_eq!(s1[2], (0.254f32 as f64 / 254.0) as f32);
+        let st = weight_scales(&w, &[2, 3], None, 127);
+        assert_eq!(st, vec![(5.08f32 as f64 / 254.0) as f32]);
+        // an all-zero channel gets scale 1 (onnxruntime's fallback)
+        assert_eq!(
+            weight_scales(&[0.0, 0.0], &[2, 1], Some(0), 127),
+            vec![1.0, 1.0]
+        );
+    }
+}
