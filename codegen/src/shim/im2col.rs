@@ -108,7 +108,27 @@ unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *
         64
     };
     let mut r = 0usize;
+    // A 1×1 convolution of stride 1 without padding: each packed row is a
+    // pixel's channels, transposed straight from CHW into the rows.
+    let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && hp == h && wp == w;
     for img in 0..n {
+        if pointwise {
+            let xi = &xs[img * c * h * w..(img + 1) * c * h * w];
+            let rows = &mut dst_ext[r * kp..(r + h * w) * kp];
+            pointwise_rows(xi, c, h * w, kp, flip, rows);
+            for (i, row) in rows.chunks_exact_mut(kp).enumerate() {
+                if kp > k {
+                    row[k..].fill(0);
+                }
+                if !rs.is_null() {
+                    let sum: u32 = row[..k].iter().map(|&v| v as u32).sum();
+                    // SAFETY: `r + i < rows` (the contract).
+                    unsafe { rs.add(r + i).write(sum as i32) };
+                }
+            }
+            r += h * w;
+            continue;
+        }
         // CHW → padded HWC, with the sign flip.
         t[..hp * wp * c].fill(ua);
         let xi = &xs[img * c * h * w..(img + 1) * c * h * w];
@@ -129,12 +149,7 @@ unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *
                     let starts = [x0, x1 - 16];
                     while c0 + 16 <= c {
                         for &px in &starts {
-                            let src: [&[u8; 16]; 16] = core::array::from_fn(|i| {
-                                xi[((c0 + i) * h + y) * w + px..]
-                                    .first_chunk()
-                                    .expect("16 pixels")
-                            });
-                            let cols = transpose16(src, flip);
+                            let cols = transpose16(xi, (c0 * h + y) * w + px, h * w, flip);
                             for (p, col) in cols.iter().enumerate() {
                                 let at = (px - x0 + p) * c + c0;
                                 dst[at..at + 16].copy_from_slice(col);
@@ -218,6 +233,38 @@ unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *
     }
 }
 
+/// One image's `c × pix` CHW bytes as `pix` rows of `kp` bytes (channels
+/// first in each row, sign-flipped by `flip`; the rows' tails untouched):
+/// blocks of 16 channels × 16 pixels by a register transpose (the last
+/// block of a row of blocks overlapping its neighbour), the rest byte by
+/// byte.
+#[inline(always)]
+fn pointwise_rows(xi: &[u8], c: usize, pix: usize, kp: usize, flip: u8, rows: &mut [u8]) {
+    let mut c0 = 0;
+    #[cfg(target_arch = "x86_64")]
+    if pix >= 16 {
+        while c0 + 16 <= c {
+            let mut p0 = 0;
+            while p0 < pix {
+                let p = p0.min(pix - 16);
+                let cols = transpose16(xi, c0 * pix + p, pix, flip);
+                for (q, col) in cols.iter().enumerate() {
+                    let at = (p + q) * kp + c0;
+                    rows[at..at + 16].copy_from_slice(col);
+                }
+                p0 += 16;
+            }
+            c0 += 16;
+        }
+    }
+    for ci in c0..c {
+        let src = &xi[ci * pix..(ci + 1) * pix];
+        for (q, &v) in src.iter().enumerate() {
+            rows[q * kp + ci] = v ^ flip;
+        }
+    }
+}
+
 /// Rows of `qcc_im2col` up to this many bytes are written with fixed-size
 /// copies.
 const SHORT_ROW: usize = 256;
@@ -234,19 +281,25 @@ fn copy_fixed<const N: usize>(dst: &mut [u8], pos: usize, t: &[u8], src: usize) 
     *dst[pos..].first_chunk_mut::<N>().expect("N bytes") = *from;
 }
 
-/// The 16×16 byte block `rows` transposed (`out[p][i] = rows[i][p] ^ flip`),
-/// by four rounds of SSE2 unpacks.
+/// The 16×16 byte block whose row `i` is `x[base + i·stride ..][..16]`,
+/// transposed (`out[p][i] = row_i[p] ^ flip`), by four rounds of SSE2
+/// unpacks.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn transpose16(rows: [&[u8; 16]; 16], flip: u8) -> [[u8; 16]; 16] {
+fn transpose16(x: &[u8], base: usize, stride: usize, flip: u8) -> [[u8; 16]; 16] {
     use core::arch::x86_64::*;
-    // SAFETY: SSE2 is part of x86-64; every load and store is of 16 bytes
-    // from or to a 16-byte array.
+    let mut r = [unsafe_zero(); 16];
+    // SAFETY: SSE2 is part of x86-64.
+    let f = unsafe { _mm_set1_epi8(flip as i8) };
+    for (i, ri) in r.iter_mut().enumerate() {
+        let at = base + i * stride;
+        let row: &[u8; 16] = x[at..at + 16].try_into().expect("16 bytes");
+        // SAFETY: SSE2 is part of x86-64; a 16-byte load from a 16-byte array.
+        *ri = unsafe { _mm_xor_si128(_mm_loadu_si128(row.as_ptr() as *const __m128i), f) };
+    }
+    // SAFETY: SSE2 is part of x86-64; every store is of 16 bytes to a
+    // 16-byte array.
     unsafe {
-        let f = _mm_set1_epi8(flip as i8);
-        let mut r: [__m128i; 16] = core::array::from_fn(|i| {
-            _mm_xor_si128(_mm_loadu_si128(rows[i].as_ptr() as *const __m128i), f)
-        });
         // Round 1: bytes of row pairs (i, i+1); 2: 16-bit pairs of (i, i+2);
         // 3: 32-bit of (i, i+4); 4: 64-bit of (i, i+8).
         let mut t = [_mm_setzero_si128(); 16];
@@ -279,19 +332,24 @@ fn transpose16(rows: [&[u8; 16]; 16], flip: u8) -> [[u8; 16]; 16] {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn unsafe_zero() -> core::arch::x86_64::__m128i {
+    // SAFETY: SSE2 is part of x86-64.
+    unsafe { core::arch::x86_64::_mm_setzero_si128() }
+}
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     #[test]
     fn transpose16_transposes_and_flips() {
-        let m: Vec<[u8; 16]> = (0..16)
-            .map(|i| core::array::from_fn(|p| (i * 16 + p) as u8))
-            .collect();
-        let rows: [&[u8; 16]; 16] = core::array::from_fn(|i| &m[i]);
+        // Rows 20 bytes apart, from byte 3.
+        let x: Vec<u8> = (0..400).map(|i| (i * 7 % 251) as u8).collect();
         for flip in [0u8, 0x80] {
-            let t = super::transpose16(rows, flip);
+            let t = super::transpose16(&x, 3, 20, flip);
             for p in 0..16 {
                 for i in 0..16 {
-                    assert_eq!(t[p][i], m[i][p] ^ flip, "pixel {p} channel {i}");
+                    assert_eq!(t[p][i], x[3 + 20 * i + p] ^ flip, "pixel {p} channel {i}");
                 }
             }
         }
