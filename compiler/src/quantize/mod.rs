@@ -14,3 +14,4 @@
 
 pub mod calib;
 pub mod observe;
+pub mod rewrite;

@@ -1,0 +1,181 @@
+//! The QDQ rewrite: a float graph and its calibration ranges become a graph
+//! with `quantize` → `dequantize` pairs on every observed activation and
+//! quantized constant weights (symmetric i8, per channel by default) behind a
+//! `dequantize`, the form qcc's `lower-qdq` lowers to integer ops.
+
+use super::calib::{Method, compute_scale_zp, weight_scales};
+use super::observe::Observers;
+use qcc_ir::quant::quantize_f32;
+use qcc_ir::{ElemType, Graph, Op, QuantType, ScalarType, TensorData, TensorType, ValueId};
+
+/// The choices of `qcc quantize`.
+#[derive(Clone, Debug)]
+pub struct QuantOptions {
+    pub method: Method,
+    /// `U8` (asymmetric, the default) or `I8` (asymmetric).
+    pub activations: ScalarType,
+    /// Weights per channel (the default) or per tensor.
+    pub per_channel: bool,
+    /// Node names or op names kept in float.
+    pub exclude: Vec<String>,
+}
+
+impl Default for QuantOptions {
+    fn default() -> QuantOptions {
+        QuantOptions {
+            method: Method::MinMax,
+            activations: ScalarType::U8,
+            per_channel: true,
+            exclude: Vec::new(),
+        }
+    }
+}
+
+fn excluded(g: &Graph, v: ValueId, opts: &QuantOptions) -> bool {
+    let n = g.node(v);
+    opts.exclude
+        .iter()
+        .any(|e| n.name.as_deref() == Some(e.as_str()) || n.op.name() == e)
+}
+
+/// The weight operand slot of an op and the axis of its output channels.
+fn weight_axis(g: &Graph, v: ValueId) -> Option<(u32, usize)> {
+    match &g.node(v).op {
+        Op::Dense | Op::Conv2d(_) => Some((1, 0)),
+        Op::MatMul => {
+            let w = *g.args(v).get(1)?;
+            Some((1, g.ty(w).shape.len().checked_sub(1)?))
+        }
+        _ => None,
+    }
+}
+
+/// The rewritten graph (the input graph is not changed).
+pub fn insert_qdq(graph: &Graph, observers: &Observers, opts: &QuantOptions) -> Graph {
+    let mut g = graph.clone();
+    let order = g.canonical_order();
+    for &v in &order {
+        if excluded(&g, v, opts) {
+            continue;
+        }
+        let Some((slot, axis)) = weight_axis(&g, v) else {
+            continue;
+        };
+        let Some(&w) = g.args(v).get(slot as usize) else {
+            continue;
+        };
+        let Some(data) = g
+            .node(w)
+            .op
+            .as_const()
+            .and_then(|c| c.data.as_f32().map(<[f32]>::to_vec))
+        else {
+            continue;
+        };
+        let shape = g.ty(w).shape.clone();
+        let axis = opts.per_channel.then_some(axis);
+        let scales = weight_scales(&data, &shape, axis, 127);
+        let inner: usize = axis.map_or(1, |a| shape[a + 1..].iter().product());
+        let codes: Vec<i64> = data
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let c = axis.map_or(0, |a| (i / inner) % shape[a]);
+                quantize_f32(x, scales[c], 0, -127, 127)
+            })
+            .collect();
+        let q = match axis {
+            Some(a) => {
+                QuantType::per_axis(ScalarType::I8, a, scales.clone(), vec![0; scales.len()])
+            }
+            None => QuantType::per_tensor(ScalarType::I8, scales[0], 0),
+        };
+        let Ok(td) = TensorData::from_i64s(ScalarType::I8, &codes) else {
+            continue;
+        };
+        let wq = g.add_const(td, TensorType::new(shape.clone(), ElemType::quant(q)));
+        let wd = g.add_node(Op::Dequantize, &[wq], TensorType::f32(shape));
+        g.set_arg(v, slot, wd);
+    }
+    let (qmin, qmax) = opts.activations.int_range().unwrap_or((0, 255));
+    for (v, lo, hi) in observers.ranges(opts.method, qmin, qmax) {
+        if !g.contains(v) || excluded(&g, v, opts) {
+            continue;
+        }
+        let users = g.users(v);
+        let is_output = g.outputs().iter().any(|o| o.value == v);
+        if users.is_empty() && !is_output {
+            continue;
+        }
+        let (scale, zp) = compute_scale_zp(lo, hi, qmin, qmax, false);
+        let shape = g.ty(v).shape.clone();
+        let qt = QuantType::per_tensor(opts.activations, scale, zp);
+        let q = g.add_node(
+            Op::Quantize,
+            &[v],
+            TensorType::new(shape.clone(), ElemType::quant(qt)),
+        );
+        let d = g.add_node(Op::Dequantize, &[q], TensorType::f32(shape));
+        for (user, slot) in users {
+            g.set_arg(user, slot, d);
+        }
+        for o in g.outputs_mut() {
+            if o.value == v {
+                o.value = d;
+            }
+        }
+    }
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qcc_ir::Tensor;
+
+    #[test]
+    fn dense_relu_quantized_runs_close_to_float() {
+        // y = relu(dense(x, w, b)), x: [1, 4], w: [3, 4]
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::f32(vec![1, 4]));
+        let w = g.add_const(
+            TensorData::F32((0..12).map(|i| (i as f32 - 5.5) / 7.0).collect()),
+            TensorType::f32(vec![3, 4]),
+        );
+        let b = g.add_const(
+            TensorData::F32(vec![0.1, -0.2, 0.3]),
+            TensorType::f32(vec![3]),
+        );
+        let d = g.add_node(Op::Dense, &[x, w, b], TensorType::f32(vec![1, 3]));
+        let y = g.add_node(Op::Relu, &[d], TensorType::f32(vec![1, 3]));
+        g.add_output("y", y);
+        qcc_ir::verify::verify(&g).unwrap();
+        let samples: Vec<Tensor> = (0..8)
+            .map(|s| {
+                Tensor::f32(
+                    vec![1, 4],
+                    (0..4).map(|i| ((s * 4 + i) as f32 * 0.37).sin()).collect(),
+                )
+            })
+            .collect();
+        let mut obs = Observers::new(&g, 2048);
+        for s in &samples {
+            obs.observe(&g, std::slice::from_ref(s)).unwrap();
+        }
+        let q = insert_qdq(&g, &obs, &QuantOptions::default());
+        qcc_ir::verify::verify(&q).unwrap();
+        let n_quant = q
+            .node_ids()
+            .filter(|&v| matches!(q.node(v).op, Op::Quantize))
+            .count();
+        assert_eq!(n_quant, 3, "x, dense and relu results");
+        for s in &samples {
+            let f = qcc_ir::interp::run(&g, std::slice::from_ref(s)).unwrap();
+            let r = qcc_ir::interp::run(&q, std::slice::from_ref(s)).unwrap();
+            let (f, r) = (f[0].data.as_f32().unwrap(), r[0].data.as_f32().unwrap());
+            for (a, b) in f.iter().zip(r) {
+                assert!((a - b).abs() < 0.05, "{f:?} vs {r:?}");
+            }
+        }
+    }
+}
