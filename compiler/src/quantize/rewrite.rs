@@ -177,5 +177,13 @@ mod tests {
                 assert!((a - b).abs() < 0.05, "{f:?} vs {r:?}");
             }
         }
+        // compiled (lower-qdq and the rest), the interpreter and the JIT agree
+        // bit for bit
+        let c = crate::compile(q, &crate::CompileOptions::default()).unwrap();
+        for s in &samples {
+            let i = crate::run(&c, std::slice::from_ref(s), crate::Backend::Interp).unwrap();
+            let j = crate::run(&c, std::slice::from_ref(s), crate::Backend::Jit(None)).unwrap();
+            assert_eq!(i, j);
+        }
     }
 }
