@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod quantize;
 mod summary;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -149,6 +150,9 @@ enum Command {
     /// Time a graph: compile time, then latency over many runs, throughput
     /// and GOPS (inputs: the files given, else random from seed 0).
     Bench(BenchArgs),
+    /// Quantize a float model with calibration data (post-training
+    /// quantization): writes a qcc text graph with quant types.
+    Quantize(quantize::QuantizeArgs),
     /// Import an ONNX model (QDQ, QOperator or float) as a qcc graph.
     ///
     /// With `-o`, constants of more than 16 elements are written as .npy
@@ -471,6 +475,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
         }
         Command::Run(args) => run(args, ctx),
         Command::Bench(args) => bench::bench(args, ctx),
+        Command::Quantize(args) => quantize::quantize(args, ctx),
         Command::Import {
             model,
             output,

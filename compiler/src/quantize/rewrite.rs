@@ -125,6 +125,7 @@ pub fn insert_qdq(graph: &Graph, observers: &Observers, opts: &QuantOptions) -> 
             }
         }
     }
+    g.remove_dead();
     g
 }
 

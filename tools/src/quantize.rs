@@ -1,0 +1,204 @@
+//! `qcc quantize`: post-training quantization of a float model with
+//! calibration data (`qcc_compiler::quantize`). Writes a qcc text graph
+//! (`.txt`, constants in `<stem>_data/`); the QDQ ONNX writer is not written
+//! yet, so an `.onnx` output is refused.
+
+use crate::{Ctx, Failure, error, parse_input_args};
+use qcc_compiler::quantize::calib::{DEFAULT_BINS, Method};
+use qcc_compiler::quantize::observe::Observers;
+use qcc_compiler::quantize::rewrite::{QuantOptions, insert_qdq};
+use qcc_ir::{ScalarType, Tensor, TensorData};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct QuantizeArgs {
+    /// The float model (`.onnx` or a qcc text graph).
+    model: PathBuf,
+    /// Calibration data for an input, as NAME=FILE.npy (repeatable); the
+    /// first axis holds the samples.
+    #[arg(long = "calib", value_name = "NAME=FILE", required = true)]
+    calib: Vec<String>,
+    /// minmax | percentile[=P] (default 99.999) | entropy | mse.
+    #[arg(long, default_value = "minmax")]
+    method: String,
+    /// u8 (default) or i8 activations, asymmetric.
+    #[arg(long, default_value = "u8")]
+    activations: String,
+    /// Weight precision: i8 (symmetric).
+    #[arg(long, default_value = "i8")]
+    weights: String,
+    /// One weight scale per tensor instead of per output channel.
+    #[arg(long)]
+    per_tensor: bool,
+    /// Node names or op names to keep in float (repeatable).
+    #[arg(long, num_args = 1..)]
+    exclude: Vec<String>,
+    /// Use at most N calibration samples.
+    #[arg(long, value_name = "N")]
+    calib_limit: Option<usize>,
+    /// No progress output.
+    #[arg(long)]
+    quiet: bool,
+    /// The quantized graph (`.txt`).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+}
+
+fn parse_method(m: &str) -> Result<Method, Failure> {
+    match m {
+        "minmax" => Ok(Method::MinMax),
+        "entropy" => Ok(Method::Entropy),
+        "mse" => Ok(Method::Mse),
+        "percentile" => Ok(Method::Percentile(99.999)),
+        _ => match m.strip_prefix("percentile=").map(str::parse::<f64>) {
+            Some(Ok(p)) if p > 0.0 && p <= 100.0 => Ok(Method::Percentile(p)),
+            _ => Err(error(format!(
+                "`--method {m}`: expected minmax, percentile[=P] with 0 < P <= 100, entropy or mse"
+            ))),
+        },
+    }
+}
+
+pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
+    let method = parse_method(&args.method)?;
+    let activations = match args.activations.as_str() {
+        "u8" => ScalarType::U8,
+        "i8" => ScalarType::I8,
+        a => return Err(error(format!("`--activations {a}`: expected u8 or i8"))),
+    };
+    if args.weights != "i8" {
+        return Err(error(format!(
+            "`--weights {}`: only i8 weights are supported (i4 is not implemented yet)",
+            args.weights
+        )));
+    }
+    let out = &args.output;
+    if out.extension().and_then(|e| e.to_str()) != Some("txt") {
+        return Err(error(format!(
+            "`{}`: only a `.txt` output is written for now (the QDQ ONNX writer is not implemented yet)",
+            out.display()
+        )));
+    }
+    let model = &args.model;
+    let g = ctx.load(model)?;
+    let names: Vec<String> = g
+        .inputs()
+        .iter()
+        .map(|&v| g.node(v).name.clone().unwrap_or_default())
+        .collect();
+    let mut given: Vec<Option<(PathBuf, Tensor)>> = vec![None; names.len()];
+    for (name, path) in parse_input_args(&args.calib, "--calib")? {
+        let Some(i) = names.iter().position(|n| *n == name) else {
+            return Err(error(format!(
+                "`--calib {name}={}`: `{name}` is not an input of `{}` (its inputs are: {})",
+                path.display(),
+                model.display(),
+                names.join(", ")
+            )));
+        };
+        let t =
+            qcc_ir::npy::read(&path).map_err(|e| error(format!("`{}`: {e}", path.display())))?;
+        given[i] = Some((path, t));
+    }
+    let mut per_input = Vec::new();
+    let mut count: Option<usize> = None;
+    for (i, &v) in g.inputs().iter().enumerate() {
+        let name = &names[i];
+        let Some((path, t)) = given[i].take() else {
+            return Err(error(format!(
+                "no `--calib {name}=FILE.npy` for the input `{name}`"
+            )));
+        };
+        let ty = g.ty(v);
+        let bad = |why: String| error(format!("`{}` (input `{name}`): {why}", path.display()));
+        let TensorData::F32(data) = t.data else {
+            return Err(bad("calibration data must be float32".into()));
+        };
+        // samples on the first axis: the file is [n, rest...] with the
+        // input's shape [b, rest...]; b must divide the batch
+        let Some((&b, rest)) = ty.shape.split_first() else {
+            return Err(bad("a scalar input cannot be calibrated".into()));
+        };
+        if t.shape.len() != ty.shape.len() || t.shape[1..] != *rest {
+            return Err(bad(format!(
+                "shape {:?} does not hold samples of the input's shape {:?} on its first axis",
+                t.shape, ty.shape
+            )));
+        }
+        let n = t.shape[0];
+        if n == 0 {
+            return Err(bad("the calibration set is empty".into()));
+        }
+        if n % b != 0 {
+            return Err(bad(format!("{n} samples are not whole batches of {b}")));
+        }
+        if let Some((j, x)) = data.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(bad(format!(
+                "element {j} is {x}: calibration data must be finite"
+            )));
+        }
+        match count {
+            Some(c) if c != n / b => {
+                return Err(bad(format!(
+                    "{} batches, but the other inputs have {c}",
+                    n / b
+                )));
+            }
+            _ => count = Some(n / b),
+        }
+        per_input.push((ty.shape.clone(), data));
+    }
+    let mut batches = count.unwrap_or(0);
+    if let Some(l) = args.calib_limit {
+        batches = batches.min(l.max(1));
+    }
+    let mut obs = Observers::new(&g, DEFAULT_BINS);
+    let bar = progress(batches as u64, args.quiet);
+    for k in 0..batches {
+        let inputs: Vec<Tensor> = per_input
+            .iter()
+            .map(|(shape, data)| {
+                let per: usize = shape.iter().product();
+                Tensor::f32(shape.clone(), data[k * per..(k + 1) * per].to_vec())
+            })
+            .collect();
+        obs.observe(&g, &inputs)
+            .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let opts = QuantOptions {
+        method,
+        activations,
+        per_channel: !args.per_tensor,
+        exclude: args.exclude,
+    };
+    let q = insert_qdq(&g, &obs, &opts);
+    write_atomically(&q, out)
+}
+
+fn progress(n: u64, quiet: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(n);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "calibrating {bar:30} {pos}/{len} samples, {per_sec}, ETA {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Writes the graph to a temporary file beside `out`, then renames it, so a
+/// failure leaves no partial output.
+fn write_atomically(g: &qcc_ir::Graph, out: &Path) -> Result<(), Failure> {
+    let cannot = |e: std::io::Error| error(format!("cannot write `{}`: {e}", out.display()));
+    let text = qcc_compiler::output::print_to_file(g, out, 16).map_err(cannot)?;
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text).map_err(cannot)?;
+    std::fs::rename(&tmp, out).map_err(cannot)
+}

@@ -1,0 +1,136 @@
+//! `qcc quantize`: a float graph quantized from calibration data, and every
+//! bad input refused with a clear error, exit code 1 and no output file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const FLOAT: &str = "graph @f(%x: tensor<1x4xf32>) -> (%y: tensor<1x3xf32>) {
+  %w = const dense<[[0.1, -0.2, 0.3, 0.4], [0.5, 0.6, -0.7, 0.8], [0.9, -1.0, 1.1, 1.2]]> : tensor<3x4xf32>
+  %d = dense %x, %w : tensor<1x3xf32>
+  %y = relu %d : tensor<1x3xf32>
+  return %y
+}
+";
+
+fn dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("quantize_{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("f.txt"), FLOAT).unwrap();
+    d
+}
+
+fn npy(path: &Path, shape: &[usize], data: Vec<f32>) {
+    qcc_ir::npy::write(path, &qcc_ir::Tensor::f32(shape.to_vec(), data)).unwrap();
+}
+
+fn samples(n: usize) -> Vec<f32> {
+    (0..n * 4).map(|i| (i as f32 * 0.37).sin()).collect()
+}
+
+fn quantize(d: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .current_dir(d)
+        .arg("quantize")
+        .arg("f.txt")
+        .args(args)
+        .args(["-o", "q.txt"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn quantizes_a_float_graph_deterministically() {
+    let d = dir("ok");
+    npy(&d.join("x.npy"), &[16, 4], samples(16));
+    let o = quantize(&d, &["--calib", "x=x.npy", "--quiet"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let first = std::fs::read_to_string(d.join("q.txt")).unwrap();
+    assert!(first.contains("quantize %x"), "{first}");
+    assert!(
+        first.contains("!quant.uniform<i8:f32:0"),
+        "per-channel weights:\n{first}"
+    );
+    for m in ["minmax", "percentile=99.9", "entropy", "mse"] {
+        let o = quantize(&d, &["--calib", "x=x.npy", "--method", m]);
+        assert!(
+            o.status.success(),
+            "{m}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let check = Command::new(env!("CARGO_BIN_EXE_qcc"))
+            .current_dir(&d)
+            .args(["run", "q.txt", "--random-inputs", "1"])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{m}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    quantize(&d, &["--calib", "x=x.npy"]);
+    let again = std::fs::read_to_string(d.join("q.txt")).unwrap();
+    assert_eq!(first, again);
+}
+
+#[test]
+fn bad_inputs_are_refused_with_no_output_file() {
+    let d = dir("bad");
+    npy(&d.join("x.npy"), &[16, 4], samples(16));
+    npy(&d.join("wide.npy"), &[4, 5], vec![0.5; 20]);
+    npy(&d.join("empty.npy"), &[0, 4], vec![]);
+    let mut nan = samples(3);
+    nan[6] = f32::NAN;
+    npy(&d.join("nan.npy"), &[3, 4], nan);
+    let mut inf = samples(3);
+    inf[1] = f32::INFINITY;
+    npy(&d.join("inf.npy"), &[3, 4], inf);
+    qcc_ir::npy::write(
+        &d.join("ints.npy"),
+        &qcc_ir::Tensor::new(
+            vec![2, 4],
+            qcc_ir::TensorData::from_i64s(qcc_ir::ScalarType::I32, &[1; 8]).unwrap(),
+        ),
+    )
+    .unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--calib", "x=wide.npy"],
+            "`wide.npy` (input `x`): shape [4, 5] does not hold samples",
+        ),
+        (
+            &["--calib", "x=ints.npy"],
+            "`ints.npy` (input `x`): calibration data must be float32",
+        ),
+        (&["--calib", "z=x.npy"], "`z` is not an input of `f.txt`"),
+        (
+            &["--calib", "x=nan.npy"],
+            "`nan.npy` (input `x`): element 6 is NaN",
+        ),
+        (
+            &["--calib", "x=inf.npy"],
+            "`inf.npy` (input `x`): element 1 is inf",
+        ),
+        (
+            &["--calib", "x=empty.npy"],
+            "`empty.npy` (input `x`): the calibration set is empty",
+        ),
+        (&["--calib", "x=missing.npy"], "`missing.npy`"),
+        (
+            &["--calib", "x=x.npy", "--method", "median"],
+            "`--method median`",
+        ),
+        (
+            &["--calib", "x=x.npy", "--weights", "i4"],
+            "i4 is not implemented",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = quantize(&d, args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: expected `{want}` in:\n{err}");
+        assert!(!d.join("q.txt").exists(), "{args:?} left an output file");
+    }
+}
