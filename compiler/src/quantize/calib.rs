@@ -184,9 +184,7 @@ impl Histogram {
                 if nz != 0 {
                     // integer array in onnxruntime: the share is truncated
                     let share = (sum as f64 / nz as f64).trunc();
-                    for j in s..ee {
-                        q[j] = share;
-                    }
+                    q[s..ee].fill(share);
                 }
             }
             let div = match (smooth(&p), smooth(&q)) {
