@@ -107,6 +107,14 @@ pub fn insert_qdq(graph: &Graph, observers: &Observers, opts: &QuantOptions) -> 
         if users.is_empty() && !is_output {
             continue;
         }
+        // As onnxruntime's QDQ placement: a relu's input is not quantized
+        // (the relu's output range quantizes both), so no codes are spent
+        // on the negative values the relu drops.
+        let only_relu =
+            !users.is_empty() && users.iter().all(|(u, _)| matches!(g.node(*u).op, Op::Relu));
+        if only_relu && !is_output && !matches!(g.node(v).op, Op::Input(_)) {
+            continue;
+        }
         let (scale, zp) = compute_scale_zp(lo, hi, qmin, qmax, false);
         let shape = g.ty(v).shape.clone();
         let qt = QuantType::per_tensor(opts.activations, scale, zp);
@@ -169,7 +177,7 @@ mod tests {
             .node_ids()
             .filter(|&v| matches!(q.node(v).op, Op::Quantize))
             .count();
-        assert_eq!(n_quant, 3, "x, dense and relu results");
+        assert_eq!(n_quant, 2, "x and the relu result (not the relu's input)");
         for s in &samples {
             let f = qcc_ir::interp::run(&g, std::slice::from_ref(s)).unwrap();
             let r = qcc_ir::interp::run(&q, std::slice::from_ref(s)).unwrap();
