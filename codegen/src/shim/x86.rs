@@ -588,13 +588,8 @@ unsafe fn store_columns<const MR: usize>(
     valid: usize,
 ) {
     const { assert!(MR <= 8) };
-    let r: [__m128i; 8] = core::array::from_fn(|i| {
-        if i < MR {
-            rows[i]
-        } else {
-            _mm_setzero_si128()
-        }
-    });
+    let r: [__m128i; 8] =
+        core::array::from_fn(|i| if i < MR { rows[i] } else { _mm_setzero_si128() });
     // Bytes of row pairs, then 16-bit pairs, then 32-bit: `v[c / 2]` holds
     // column `c`'s eight rows in its 64-bit lane `c % 2`.
     let t: [__m128i; 8] = core::array::from_fn(|i| {
