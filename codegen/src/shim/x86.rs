@@ -502,6 +502,7 @@ pub(super) unsafe fn fused_store<
     // each column's MR bytes are contiguous, so they are gathered and
     // stored together (16 stores per column block, not 16·MR).
     if col_stride != 1 && row_stride == 1 && one_image {
+        #[allow(clippy::needless_range_loop)] // `j` picks a register of every row
         for j in 0..NB {
             let col = col0 + 16 * j;
             if col >= ncols {
