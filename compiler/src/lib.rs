@@ -151,6 +151,11 @@ pub fn load_onnx(
     let name = path.display().to_string();
     let graph = qcc_onnx::import_file(path, onnx)
         .map_err(|e| LoadError::without_source(Diagnostic::error(format!("`{name}`: {e}"))))?;
+    verified(graph, options)
+}
+
+/// An imported graph, verified with the limits of `options`.
+fn verified(graph: Graph, options: &LoadOptions) -> Result<Graph, LoadError> {
     qcc_ir::verify::verify_with(&graph, &options.limits).map_err(|diagnostics| LoadError {
         diagnostics,
         source: None,
@@ -171,11 +176,7 @@ pub fn load_onnx_bytes(
 ) -> Result<Graph, LoadError> {
     let graph = qcc_onnx::import_bytes(bytes, base_dir, onnx)
         .map_err(|e| LoadError::without_source(Diagnostic::error(format!("`{name}`: {e}"))))?;
-    qcc_ir::verify::verify_with(&graph, &options.limits).map_err(|diagnostics| LoadError {
-        diagnostics,
-        source: None,
-    })?;
-    Ok(graph)
+    verified(graph, options)
 }
 
 /// Loads a model by its file name: `.onnx` files through [`load_onnx`],

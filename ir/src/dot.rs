@@ -39,18 +39,7 @@ pub struct DotOptions {
 /// The graph in the Graphviz `dot` language.
 pub fn to_dot(g: &Graph, options: &DotOptions) -> String {
     let order = g.canonical_order();
-    let mut names: HashMap<ValueId, String> = HashMap::new();
-    let mut next = 0usize;
-    for &v in &order {
-        let name = match &g.node(v).name {
-            Some(n) => n.clone(),
-            None => {
-                next += 1;
-                (next - 1).to_string()
-            }
-        };
-        names.insert(v, name);
-    }
+    let names = crate::text::printer::value_names(g, &order);
     let name_of = |v: ValueId| names.get(&v).map_or("?", String::as_str);
     let index: HashMap<ValueId, usize> = order.iter().enumerate().map(|(i, &v)| (v, i)).collect();
 

@@ -16,7 +16,7 @@ mod lexer;
 mod lower;
 mod ops;
 mod parser;
-mod printer;
+pub(crate) mod printer;
 #[cfg(test)]
 mod tests;
 

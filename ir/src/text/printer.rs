@@ -19,20 +19,7 @@ pub(crate) const MAX_LIST_ELEMENTS: usize = 16;
 
 pub(crate) fn print(g: &Graph) -> String {
     let order = g.canonical_order();
-
-    // Value names: stored names, then numbers for the unnamed, in order.
-    let mut names: HashMap<ValueId, String> = HashMap::new();
-    let mut next = 0usize;
-    for &v in &order {
-        let name = match &g.node(v).name {
-            Some(n) => n.clone(),
-            None => {
-                next += 1;
-                (next - 1).to_string()
-            }
-        };
-        names.insert(v, name);
-    }
+    let names = value_names(g, &order);
     let name_of = |v: ValueId| names.get(&v).map_or("?", String::as_str);
 
     // Aliases: the declared ones, then one for each per-axis type not
@@ -138,6 +125,24 @@ pub(crate) fn print(g: &Graph) -> String {
     }
     out.push_str("\n}\n");
     out
+}
+
+/// Value names as printed: stored names, then numbers for the unnamed, in
+/// `order` (the canonical order). The Graphviz writer uses them too.
+pub(crate) fn value_names(g: &Graph, order: &[ValueId]) -> HashMap<ValueId, String> {
+    let mut names = HashMap::new();
+    let mut next = 0usize;
+    for &v in order {
+        let name = match &g.node(v).name {
+            Some(n) => n.clone(),
+            None => {
+                next += 1;
+                (next - 1).to_string()
+            }
+        };
+        names.insert(v, name);
+    }
+    names
 }
 
 struct Printer<'a> {
