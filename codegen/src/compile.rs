@@ -14,8 +14,9 @@
 //! 6. [`finalize`]: the machine code, the run-time signature and the
 //!    `Executable`.
 //!
-//! Phases 1–3 know nothing of the JIT module, so an object-file emitter can
-//! reuse them as they are.
+//! Phases 1–3 know nothing of the JIT module, and phases 4–5 take any
+//! `cranelift_module::Module`: the object-file emitter (`crate::aot`)
+//! reuses them and replaces phase 6.
 
 use super::*;
 
@@ -78,21 +79,14 @@ fn is_op(graph: &Graph, v: ValueId) -> bool {
     !matches!(graph.node(v).op, Op::Input(_) | Op::Const(_))
 }
 
-fn elem_bytes(graph: &Graph, v: ValueId) -> usize {
+pub(crate) fn elem_bytes(graph: &Graph, v: ValueId) -> usize {
     let ty = graph.ty(v);
     ty.shape.iter().product::<usize>() * Ek::of(ty.elem.storage()).size()
 }
 
 /// Compiles a graph (verified first) to machine code.
 pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, CodegenError> {
-    qcc_ir::verify::verify(graph).map_err(|d| {
-        CodegenError::Invalid(
-            d.iter()
-                .map(|d| d.message.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    verified(graph)?;
     let path = options.dot_path.unwrap_or_else(best_path);
     if !path.is_supported() {
         return Err(CodegenError::PathUnsupported(path));
@@ -113,10 +107,23 @@ pub fn compile(graph: &Graph, options: &CodegenOptions) -> Result<Executable, Co
         &arena,
         &mut consts,
         options,
+        EmitTarget::jit(),
     )?;
     finalize(
         module, graph, plan, io, arena, consts, emitted, path, options,
     )
+}
+
+/// The verifier's verdict as a `CodegenError`.
+pub(crate) fn verified(graph: &Graph) -> Result<(), CodegenError> {
+    qcc_ir::verify::verify(graph).map_err(|d| {
+        CodegenError::Invalid(
+            d.iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })
 }
 
 /// Phase 1.
@@ -433,7 +440,7 @@ pub(crate) fn arena_plan(
 
 /// Phase 4: the constants read as written become read-only data.
 pub(crate) fn constants(
-    module: &mut cranelift_jit::JITModule,
+    module: &mut dyn Module,
     graph: &Graph,
     sched: &Schedule,
     plan: &NodePlan,
@@ -471,10 +478,28 @@ pub(crate) fn constants(
     }
 }
 
+/// What the emitted code may call and which architecture it is for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EmitTarget {
+    /// No Rust helper may be called (an object file).
+    pub portable: bool,
+    pub aarch64: bool,
+}
+
+impl EmitTarget {
+    /// The JIT: the host's architecture, every shim helper.
+    pub fn jit() -> EmitTarget {
+        EmitTarget {
+            portable: false,
+            aarch64: cfg!(target_arch = "aarch64"),
+        }
+    }
+}
+
 /// Phase 5: one function per op phase; lowering reads the plan.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn emit(
-    module: &mut cranelift_jit::JITModule,
+    module: &mut dyn Module,
     graph: &Graph,
     sched: &Schedule,
     plan: &NodePlan,
@@ -482,6 +507,7 @@ pub(crate) fn emit(
     arena: &ArenaPlan,
     consts: &mut Constants,
     options: &CodegenOptions,
+    target: EmitTarget,
 ) -> Result<Emitted, CodegenError> {
     let (ops_order, preps) = (&sched.ops_order, &plan.preps);
     let (io_slot, value_off, temps) = (&io.io_slot, &arena.value_off, &arena.temps);
@@ -545,6 +571,8 @@ pub(crate) fn emit(
                     t0,
                     t1,
                     module,
+                    portable: target.portable,
+                    aarch64: target.aarch64,
                     new_data: &mut extra_data,
                     data_counter: counter,
                 };
@@ -592,6 +620,31 @@ pub(crate) fn emit(
     })
 }
 
+/// Where each output's bytes come from after the code ran.
+pub(crate) fn output_sources(
+    graph: &Graph,
+    io: &IoSlots,
+    arena: &ArenaPlan,
+    consts: &Constants,
+) -> Vec<OutSrc> {
+    let (io_slot, n_in) = (&io.io_slot, io.n_in);
+    graph
+        .outputs()
+        .iter()
+        .enumerate()
+        .map(|(j, o)| {
+            let first = graph.outputs().iter().position(|p| p.value == o.value);
+            match (consts.const_data.get(&o.value), io_slot.get(&o.value)) {
+                (Some(&(_, i)), _) => OutSrc::Data(i),
+                (None, Some(&i)) if i < n_in => OutSrc::Input(i),
+                (None, Some(&i)) if i == n_in + j => OutSrc::Io,
+                (None, Some(_)) => OutSrc::Output(first.unwrap_or(0)),
+                (None, None) => OutSrc::Arena(arena.value_off[&o.value]),
+            }
+        })
+        .collect()
+}
+
 /// Phase 6: the machine code, the run-time signature, the `Executable`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn finalize(
@@ -605,9 +658,8 @@ pub(crate) fn finalize(
     path: DotPath,
     options: &CodegenOptions,
 ) -> Result<Executable, CodegenError> {
-    let (io_slot, n_in) = (&io.io_slot, io.n_in);
+    let io_slot = &io.io_slot;
     let (value_off, arena_size) = (&arena.value_off, arena.arena_size);
-    let const_data = &consts.const_data;
     let Emitted {
         func_ids,
         text,
@@ -633,18 +685,11 @@ pub(crate) fn finalize(
     let outputs = graph
         .outputs()
         .iter()
-        .enumerate()
-        .map(|(j, o)| {
+        .zip(output_sources(graph, &io, &arena, &consts))
+        .map(|(o, src)| {
             let ty = graph.ty(o.value);
-            let first = graph.outputs().iter().position(|p| p.value == o.value);
             OutputSlot {
-                src: match (const_data.get(&o.value), io_slot.get(&o.value)) {
-                    (Some(&(_, i)), _) => OutSrc::Data(i),
-                    (None, Some(&i)) if i < n_in => OutSrc::Input(i),
-                    (None, Some(&i)) if i == n_in + j => OutSrc::Io,
-                    (None, Some(_)) => OutSrc::Output(first.unwrap_or(0)),
-                    (None, None) => OutSrc::Arena(value_off[&o.value]),
-                },
+                src,
                 storage: ty.elem.storage(),
                 shape: ty.shape.clone(),
                 len: ty.shape.iter().product(),

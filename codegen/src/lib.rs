@@ -41,6 +41,7 @@
 //! assert_eq!(out[0], Tensor::f32(vec![2], vec![0.0, 2.0]));
 //! ```
 
+pub mod aot;
 mod compile;
 mod jit;
 mod lower;
@@ -108,6 +109,9 @@ pub enum CodegenError {
     },
     #[error("the dot-product path `{0}` cannot run on this host")]
     PathUnsupported(DotPath),
+    /// An ahead-of-time target, CPU feature or symbol name that is not valid.
+    #[error("{0}")]
+    Target(String),
     /// Cranelift failed (a bug in the lowering).
     #[error("code generation failed: {0}")]
     Backend(String),

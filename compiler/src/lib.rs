@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aot;
 pub mod inputs;
 pub mod model;
 pub mod output;

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod aot;
 mod bench;
 mod quantize;
 mod summary;
@@ -141,9 +142,19 @@ enum Command {
         #[arg(long)]
         stats: bool,
         /// What to print: the graph, or the JIT's Cranelift IR or machine code
-        /// for each op.
+        /// for each op, or an ahead-of-time object (`obj`) or its C header
+        /// (`header`) for `--target x86_64|aarch64|host`.
         #[arg(long, value_enum, default_value_t = EmitArg::Graph)]
         emit: EmitArg,
+        /// `--emit obj|header`: the C prefix of the object's symbols and
+        /// macros (default: the model's file stem, made a C identifier).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// `--emit obj|header`: CPU features to turn on or off after the
+        /// target's defaults, e.g. `+i8mm` or `-dotprod` (aarch64 default:
+        /// dotprod; x86_64: SSE4.2 and POPCNT).
+        #[arg(long, value_name = "LIST")]
+        cpu_features: Option<String>,
     },
     /// Run a graph on inputs and print a summary of each output.
     Run(RunArgs),
@@ -222,6 +233,12 @@ enum TargetArg {
     Vnni,
     /// As `vnni`, with K padded to 64 where the GEMM runs on AMX tiles.
     Amx,
+    /// `--emit obj|header`: an x86-64 object (row-major weights).
+    #[value(name = "x86_64")]
+    X86_64,
+    /// `--emit obj|header`: an aarch64 object (row-major weights).
+    #[value(name = "aarch64")]
+    Aarch64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -250,7 +267,9 @@ impl PassArgs {
             },
             target: match self.target {
                 None | Some(TargetArg::Host) => dot_path.map(qcc_compiler::layout_target),
-                Some(TargetArg::Portable) => Some(LayoutTarget::Portable),
+                Some(TargetArg::Portable | TargetArg::X86_64 | TargetArg::Aarch64) => {
+                    Some(LayoutTarget::Portable)
+                }
                 Some(TargetArg::Vnni) => Some(LayoutTarget::Vnni),
                 Some(TargetArg::Amx) => Some(LayoutTarget::Amx),
             },
@@ -353,6 +372,11 @@ enum EmitArg {
     Dot,
     /// The Graphviz picture rendered to SVG (needs Graphviz's `dot`).
     Svg,
+    /// An ahead-of-time object file (`-o NAME.o`; without `-o`, `NAME.o`
+    /// in the current directory).
+    Obj,
+    /// The object's C header (`-o NAME.h`, or standard output).
+    Header,
 }
 
 /// A failure to report: already-rendered text, printed to stderr.
@@ -393,7 +417,35 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
             time_passes,
             stats,
             emit: what,
+            name,
+            cpu_features,
         } => {
+            let aot_emit = matches!(what, EmitArg::Obj | EmitArg::Header);
+            let aot_target = match passes.target {
+                None | Some(TargetArg::Host) => Some("host"),
+                Some(TargetArg::X86_64) => Some("x86_64"),
+                Some(TargetArg::Aarch64) => Some("aarch64"),
+                Some(_) => None,
+            };
+            if aot_emit && aot_target.is_none() {
+                return Err(error(
+                    "--emit obj|header takes --target x86_64, aarch64 or host",
+                ));
+            }
+            if !aot_emit && matches!(passes.target, Some(TargetArg::X86_64 | TargetArg::Aarch64)) {
+                return Err(error(
+                    "--target x86_64|aarch64 is for --emit obj|header (the JIT runs on this host)",
+                ));
+            }
+            if !aot_emit && (name.is_some() || cpu_features.is_some()) {
+                return Err(error("--name and --cpu-features are for --emit obj|header"));
+            }
+            let mut passes = passes;
+            if aot_emit {
+                // The object's dot products are the portable loops: weights
+                // row-major.
+                passes.target = Some(TargetArg::Portable);
+            }
             let g = ctx.load(&graph)?;
             let report = Report {
                 print_after_all,
@@ -405,6 +457,17 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
             let mut snapshots = Vec::new();
             let g = compile(g, &graph, &passes, None, report, &mut snapshots)?;
             match what {
+                EmitArg::Obj | EmitArg::Header => aot::emit(
+                    &g,
+                    aot::AotArgs {
+                        header: matches!(what, EmitArg::Header),
+                        target: aot_target,
+                        name: name.as_deref(),
+                        cpu_features: cpu_features.as_deref(),
+                        model: &graph,
+                        output: output.as_deref(),
+                    },
+                ),
                 EmitArg::Graph => emit(&g, output.as_deref()),
                 EmitArg::Dot | EmitArg::Svg => {
                     // Fusion is drawn as the code for the weights' layout makes it.

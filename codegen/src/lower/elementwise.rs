@@ -11,6 +11,12 @@ use qcc_ir::elementwise::{Binary, Unary};
 use qcc_ir::op::Op;
 use qcc_ir::types::TensorType;
 
+/// Why an object file (`crate::aot`) refuses the float functions the JIT
+/// runs through the shim's `qcc_unary_f32` / `qcc_binary_code_f32`.
+pub(crate) const PORTABLE_REFUSED: &str = "not available in an ahead-of-time object yet (the JIT runs it \
+     through a Rust helper whose result an object could match only with its own copy of the \
+     function)";
+
 /// `y[i] = f(x[i])` over `n` elements (same index).
 pub(super) fn unary(
     fx: &mut Fx,
@@ -73,6 +79,9 @@ pub(super) fn unary_code(
 ) -> Result<(), String> {
     let u =
         Unary::of(op).ok_or_else(|| format!("`{}` is not a unary elementwise op", op.name()))?;
+    if fx.portable {
+        return Err(PORTABLE_REFUSED.into());
+    }
     let ab = (u.alpha.to_bits() as u64 | ((u.beta.to_bits() as u64) << 32)) as i64;
     let (xb, ob) = (fx.base(x), fx.base(out));
     let n = fx.c(numel(&out_ty.shape) as i64);
@@ -98,6 +107,9 @@ pub(super) fn binary_code(
 ) -> Result<(), String> {
     let code =
         Binary::of(op).ok_or_else(|| format!("`{}` is not a binary elementwise op", op.name()))?;
+    if fx.portable {
+        return Err(PORTABLE_REFUSED.into());
+    }
     let shape = &out_ty.shape;
     let (dims, [sa, sb, so]) = collapse(
         shape,

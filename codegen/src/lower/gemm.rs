@@ -817,13 +817,7 @@ fn clif_dot(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {
                         for (q, &acc) in accs.iter().enumerate() {
                             let w = fx.b.ins().load(types::I8X16, flags(), bp, (16 * q) as i32);
                             let cur = fx.b.use_var(acc);
-                            let nv = shim::emit_dot4(
-                                &mut fx.b,
-                                cur,
-                                av,
-                                w,
-                                cfg!(target_arch = "aarch64"),
-                            );
+                            let nv = shim::emit_dot4(&mut fx.b, cur, av, w, fx.aarch64);
                             fx.b.def_var(acc, nv);
                         }
                     });

@@ -127,7 +127,7 @@ pub(super) fn matmul_f32(
     let b_batched = ws.len() > 2;
     let _ = out_ty;
     let (xb, wb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
-    if batch * m * n > 0 {
+    if !fx.portable && batch * m * n > 0 {
         // The shim's tiled loop (the same order of operations).
         let sig = fx.sig(&[I64; 8], &[]);
         let f = fx.import("qcc_matmul_f32", sig);

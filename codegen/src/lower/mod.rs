@@ -39,7 +39,6 @@ use cranelift_codegen::ir::{
     AbiParam, BlockArg, InstBuilder, MemFlagsData, Signature, Type, Value, types,
 };
 use cranelift_frontend::FunctionBuilder;
-use cranelift_jit::JITModule;
 use cranelift_module::{DataDescription, DataId, Linkage, Module};
 use qcc_ir::quant::{FixedMultiplier, Rescale};
 
@@ -55,7 +54,14 @@ pub(crate) struct Fx<'a, 'b> {
     /// The range of work units this call does (`t0..t1`).
     pub t0: Value,
     pub t1: Value,
-    pub module: &'a mut JITModule,
+    /// The JIT's module, or an object file's (`crate::aot`).
+    pub module: &'a mut dyn Module,
+    /// No Rust helper can be called (an object file, `crate::aot`): ops
+    /// whose JIT lowering calls a shim helper take their generated loops,
+    /// or are refused.
+    pub portable: bool,
+    /// The code is for aarch64 (the operand order of [`crate::shim::emit_dot4`]).
+    pub aarch64: bool,
     /// Data objects created while lowering (tables, packed weights).
     pub new_data: &'a mut Vec<DataId>,
     pub data_counter: &'a mut usize,
@@ -445,7 +451,7 @@ fn double_params(fm: FixedMultiplier) -> (i64, i64) {
 
 /// Declares and defines a read-only, 64-byte-aligned data object.
 pub(crate) fn declare_rodata(
-    module: &mut JITModule,
+    module: &mut dyn Module,
     counter: &mut usize,
     bytes: Vec<u8>,
 ) -> DataId {

@@ -10,6 +10,7 @@ use crate::CodegenError;
 use crate::plan::Buf;
 use crate::shim::DotPath;
 use cranelift_codegen::ir::InstBuilder;
+use cranelift_codegen::ir::condcodes::FloatCC;
 use qcc_ir::op::{Op, Pool2dAttrs};
 use qcc_ir::types::{ScalarType, TensorType};
 use qcc_ir::{Graph, ValueId};
@@ -331,7 +332,9 @@ pub(crate) fn lower(
         }
         Op::MatMul => matmul_f32(fx, &a, &at, &out, out_ty),
         Op::Dense => dense(fx, &a, &at, &out),
-        Op::Add | Op::Mul if at[0].shape == out_ty.shape && at[1].shape == out_ty.shape => {
+        Op::Add | Op::Mul
+            if !fx.portable && at[0].shape == out_ty.shape && at[1].shape == out_ty.shape =>
+        {
             // Same shapes: the helper (one f32 operation per element).
             let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(&out));
             let n = fx.c(numel(&out_ty.shape) as i64);
@@ -371,6 +374,17 @@ pub(crate) fn lower(
         | Op::HardSwish
         | Op::LeakyRelu { .. }
         | Op::Gelu => unary_code(fx, &a[0], &out, out_ty, &node.op).map_err(e),
+        Op::Relu if fx.portable => {
+            // `maximum(x, +0.0)`: Cranelift's `fmax` is IEEE `maximum`; a
+            // NaN operand is returned as it is (the interpreter's NaN).
+            unary(fx, &a[0], &out, numel(&out_ty.shape), &mut |fx, x| {
+                let z = fx.cf(0.0);
+                let m = fx.b.ins().fmax(x, z);
+                let nan = fx.b.ins().fcmp(FloatCC::Unordered, x, x);
+                fx.b.ins().select(nan, x, m)
+            });
+            Ok(())
+        }
         Op::Relu => {
             let (xb, ob) = (fx.base(&a[0]), fx.base(&out));
             let n = fx.c(numel(&out_ty.shape) as i64);

@@ -75,7 +75,7 @@ pub(super) fn quantize(fx: &mut Fx, x: &Buf, out: &Buf, out_ty: &TensorType) -> 
         .as_quant()
         .ok_or("the result must be quantized")?
         .clone();
-    if q.axis.is_none() && matches!(out.ek, Ek::U8 | Ek::I8) && x.ek == Ek::F32 {
+    if !fx.portable && q.axis.is_none() && matches!(out.ek, Ek::U8 | Ek::I8) && x.ek == Ek::F32 {
         // Per tensor to bytes: the helper.
         let prm: Vec<u8> = [
             q.scales[0].to_bits() as i64,
@@ -114,7 +114,7 @@ pub(super) fn dequantize(fx: &mut Fx, x: &Buf, xt: &TensorType, out: &Buf) -> Re
         .as_quant()
         .ok_or("the operand must be quantized")?
         .clone();
-    if q.axis.is_none() && matches!(x.ek, Ek::U8 | Ek::I8) && out.ek == Ek::F32 {
+    if !fx.portable && q.axis.is_none() && matches!(x.ek, Ek::U8 | Ek::I8) && out.ek == Ek::F32 {
         // Per tensor from bytes: the helper.
         let prm: Vec<u8> = [q.scales[0].to_bits() as i64, q.zero_points[0]]
             .iter()
@@ -298,6 +298,27 @@ pub(super) fn call_channel_helper(
         Some(a) => (numel(&shape[..a]), shape[a], numel(&shape[a + 1..])),
     };
     let (xb, ob) = (fx.base(x), fx.base(out));
+    if fx.portable {
+        // No helper: the byte lookup as a generated loop (`qcc_lut8`'s
+        // loop; the only table helper lowering calls without the JIT).
+        assert_eq!(name, "qcc_lut8", "only the lookup runs without helpers");
+        fx.nest(&[outer, channels, inner], &mut |fx, idx| {
+            let i = fx.lin(
+                &[
+                    (idx[0], (channels * inner) as i64),
+                    (idx[1], inner as i64),
+                    (idx[2], 1),
+                ],
+                0,
+            );
+            let v = fx.ld(Ek::U8, xb, i);
+            let t = fx.lin(&[(idx[1], 256)], 0);
+            let t = fx.b.ins().iadd(t, v);
+            let y = fx.ld(Ek::U8, table, t);
+            fx.st(Ek::U8, ob, i, y);
+        });
+        return;
+    }
     let sig = fx.sig(&[I64; 6], &[]);
     let f = fx.import(name, sig);
     let (o, c, i) = (
@@ -385,7 +406,8 @@ pub(super) fn add_int(
                 return Err("float mode must give a float multiplier".into());
             };
             let bytes = |e: Ek| matches!(e, Ek::U8 | Ek::I8);
-            if at[0].shape == out_ty.shape
+            if !fx.portable
+                && at[0].shape == out_ty.shape
                 && at[1].shape == out_ty.shape
                 && bytes(a[0].ek)
                 && bytes(a[1].ek)
@@ -414,7 +436,7 @@ pub(super) fn add_int(
                 let last = dims.len() - 1;
                 let inner = dims[last];
                 let unit = |s: &[i64]| matches!(s[last], 0 | 1);
-                if inner >= 16 && unit(&sa_) && unit(&sb_) && so[last] == 1 {
+                if !fx.portable && inner >= 16 && unit(&sa_) && unit(&sb_) && so[last] == 1 {
                     // A broadcast along the outer dimensions (a per-channel
                     // bias, a row added to every row): the helper on each
                     // innermost run.
