@@ -20,8 +20,13 @@
 //!
 //! The object links with libc and libm only. It cannot call the shim's Rust
 //! helpers and kernels, so the code is generated with no helper at all
-//! (`Fx::portable`): the dot products on the scalar path (`DotPath::Scalar`,
-//! the generic loops of `matmul_int` / `conv2d_int`), the byte lookups,
+//! (`Fx::portable`): the dot products on the Cranelift path
+//! (`DotPath::Clif128`: the 128-bit dot tree, which aarch64 lowers to
+//! `usdot` with FEAT_I8MM, to `sdot` with FEAT_DotProd alone (the
+//! activations stored as `u − 128`, `GemmPrep::signed_dot`) and to plain
+//! NEON widening multiplies without either; x86-64 to `vpdpbusd` with
+//! AVX-VNNI, else SSE4.1 widening multiplies), with the activation
+//! packing, im2col and epilogue as generated loops; the byte lookups,
 //! quantize, dequantize, relu, add/mul and the float matmul as generated
 //! loops, softmax calling the C library's `expf` (which is what the
 //! interpreter's `f32::exp` calls). The float functions that the JIT runs
@@ -34,6 +39,9 @@
 pub mod header;
 
 use crate::compile::{self, EmitTarget};
+use crate::lower::gemm::GemmPrep;
+use crate::lower::ops::Prep;
+use crate::shim::PANEL;
 use crate::{CodegenError, CodegenOptions, DotPath, OutSrc, jit};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -290,6 +298,31 @@ fn unknown_feature(
     ))
 }
 
+/// Turns a GEMM to the signed dot tree (`sdot`): the activations are
+/// stored as `u − 128`, so every column gains `128 · Σ_k w` back in `colc`
+/// (wrapping i32 arithmetic, as the epilogue's).
+fn signed_dot(g: &mut GemmPrep) {
+    let w = g.packed.as_i8();
+    let mut sums = vec![0i64; g.np];
+    let mut idx = 0;
+    for p0 in (0..g.np).step_by(PANEL) {
+        let width = PANEL.min(g.np - p0);
+        for _k4 in 0..g.kp / 4 {
+            for j in 0..width {
+                for _ in 0..4 {
+                    sums[p0 + j] += w[idx] as i64;
+                    idx += 1;
+                }
+            }
+        }
+    }
+    for (c, s) in g.colc.iter_mut().zip(&sums) {
+        *c = c.wrapping_add((128 * s) as i32);
+    }
+    g.signed_dot = true;
+    g.pack_a = true;
+}
+
 fn tensor(graph: &Graph, name: String, v: ValueId) -> AotTensor {
     let ty = graph.ty(v).clone();
     let bytes = compile::elem_bytes(graph, v);
@@ -325,13 +358,23 @@ pub fn compile_object(graph: &Graph, options: &AotOptions) -> Result<AotObject, 
     let (isa, features) = object_isa(options)?;
     let copts = CodegenOptions {
         optimize: options.optimize,
-        dot_path: Some(DotPath::Scalar),
+        dot_path: Some(DotPath::Clif128),
         keep_text: false,
         threads: 1,
     };
-    let path = DotPath::Scalar;
+    let path = DotPath::Clif128;
     let sched = compile::schedule(graph);
-    let plan = compile::node_plan(graph, &sched, path, &copts);
+    let mut plan = compile::node_plan(graph, &sched, path, &copts);
+    let has = |f: &str| features.iter().any(|x| x == f);
+    let sdot = options.arch == AotArch::Aarch64 && has("dotprod") && !has("i8mm");
+    for p in &mut plan.preps {
+        match p {
+            // Host helpers (chosen by the host's features): the generic loops.
+            Prep::Depthwise(_) | Prep::VecRequant => *p = Prep::Plain,
+            Prep::Gemm(g) if sdot && !g.prepacked && g.fused.is_none() => signed_dot(g),
+            _ => {}
+        }
+    }
     let io = compile::io_slots(graph);
     let arena = compile::arena_plan(graph, &sched, &plan, &io);
     let builder = ObjectBuilder::new(

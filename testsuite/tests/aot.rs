@@ -61,13 +61,17 @@ fn toolchains() -> Vec<Toolchain> {
         eprintln!("note: no native x86-64 `cc`: the x86-64 objects are not run");
     }
     if have("aarch64-linux-gnu-gcc") && have("qemu-aarch64-static") {
-        out.push(Toolchain {
-            arch: AotArch::Aarch64,
-            cc: "aarch64-linux-gnu-gcc",
-            cflags: &["-static"],
-            runner: Some("qemu-aarch64-static"),
-            features: vec![],
-        });
+        // The three forms of the dot tree: `sdot` (the default, dotprod),
+        // `usdot` (i8mm) and the plain NEON widening multiplies.
+        for features in [&[][..], &["+i8mm"], &["-dotprod"]] {
+            out.push(Toolchain {
+                arch: AotArch::Aarch64,
+                cc: "aarch64-linux-gnu-gcc",
+                cflags: &["-static"],
+                runner: Some("qemu-aarch64-static"),
+                features: features.iter().map(|f| f.to_string()).collect(),
+            });
+        }
     } else {
         eprintln!(
             "note: aarch64-linux-gnu-gcc or qemu-aarch64-static is missing \
@@ -126,7 +130,7 @@ fn case(what: String, graph: Graph, inputs: Vec<Tensor>, counts: &mut Counts) ->
 fn run_batch(tc: &Toolchain, tag: &str, cases: &[Case], counts: &mut Counts) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("aot")
-        .join(format!("{tag}-{}", tc.arch.name()));
+        .join(format!("{tag}-{}{}", tc.arch.name(), tc.features.join("")));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut linked: Vec<(String, &Case)> = Vec::new();
@@ -203,10 +207,11 @@ fn run_batch(tc: &Toolchain, tag: &str, cases: &[Case], counts: &mut Counts) {
         if got != want {
             let at = got.iter().zip(&want).position(|(a, b)| a != b);
             panic!(
-                "{} ({}): the object's outputs differ from the interpreter's (first differing \
-                 byte: {at:?}, {} vs {} bytes)\n{}",
+                "{} ({} {:?}): the object's outputs differ from the interpreter's (first \
+                 differing byte: {at:?}, {} vs {} bytes)\n{}",
                 c.what,
                 tc.arch.name(),
+                tc.features,
                 got.len(),
                 want.len(),
                 qcc_ir::text::print(&c.graph)

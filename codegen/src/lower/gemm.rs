@@ -118,6 +118,11 @@ pub(crate) struct GemmPrep {
     /// The weights were a constant already in this packing (`pick-layout`),
     /// used as they are.
     pub prepacked: bool,
+    /// The Cranelift dot tree multiplies signed activations (`u ^ 0x80`,
+    /// that is `u − 128`) by the weights, for aarch64's `sdot`
+    /// (FEAT_DotProd without FEAT_I8MM); `colc` then holds `+128 · Σ_k w`
+    /// besides (set by `crate::aot`). Row sums stay those of `u`.
+    pub signed_dot: bool,
 }
 
 /// The `B` panels a GEMM reads: a packed constant's own data (shared with
@@ -250,6 +255,7 @@ impl GemmPrep {
             chunks: 1,
             split: false,
             prepacked,
+            signed_dot: false,
         }
     }
 
@@ -432,7 +438,7 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
         }
     };
     match &p.conv {
-        None if matches!(ek, Ek::U8 | Ek::I8) && p.m * p.k > 0 => {
+        None if !fx.portable && matches!(ek, Ek::U8 | Ek::I8) && p.m * p.k > 0 => {
             // Row copies with the sign flip and the row sums: a helper
             // the compiler vectorizes.
             let sig = fx.sig(&[I64; 7], &[]);
@@ -452,7 +458,8 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
                 let v = fx.ld(ek, xb, src);
                 let u = fx.b.ins().iadd_imm_s(v, off);
                 let dst = fx.lin(&[(r, kp), (kk, 1)], 0);
-                fx.st(Ek::U8, a, dst, u);
+                let stored = signed_dot_byte(fx, p, u);
+                fx.st(Ek::U8, a, dst, stored);
                 if let Some(s) = sum {
                     let cur = fx.b.use_var(s);
                     let nv = fx.b.ins().iadd(cur, u);
@@ -461,6 +468,7 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
             });
             finish_row(fx, r, sum);
         }),
+        Some(g) if fx.portable => im2col_loop(fx, p, g, ek, xb, a, rs),
         Some(g) => {
             // The im2col helper, in the `kk = (ky·kw + kx)·c + ci` order of
             // the packed weights (`GemmPrep` of a convolution): one image at
@@ -495,6 +503,75 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
             fx.b.ins().call(f, &[xb, prm, a, rsv, hwc]);
         }
     }
+}
+
+/// The byte the dot tree reads for the unsigned activation `u`: `u`, or
+/// `u ^ 0x80` (`u − 128` as i8) for [`GemmPrep::signed_dot`].
+fn signed_dot_byte(fx: &mut Fx, p: &GemmPrep, u: Value) -> Value {
+    if p.signed_dot {
+        let m = fx.c(0x80);
+        fx.b.ins().bxor(u, m)
+    } else {
+        u
+    }
+}
+
+/// The im2col packing as a generated loop (objects, which cannot call
+/// `qcc_im2col`): the helper's rows exactly, `kk = (ky·kw + kx)·c + ci`,
+/// padding positions `ua`, the tail `k..kp` zeroed, the row sums of `u`.
+#[allow(clippy::too_many_arguments)]
+fn im2col_loop(fx: &mut Fx, p: &GemmPrep, g: &ConvShape, ek: Ek, xb: Value, a: Value, rs: Value) {
+    let off = if p.signed_x { 128 } else { 0 };
+    let (c, h, w) = (g.c, g.h as i64, g.w as i64);
+    let (kh, kw) = (g.kh, g.kw);
+    let [sh, sw] = g.strides;
+    let [dh, dw] = g.dil;
+    let (pt, pl) = (g.pads[0] as i64, g.pads[1] as i64);
+    let kp = p.kp as i64;
+    fx.nest(&[g.n, g.oh, g.ow], &mut |fx, i| {
+        let (n, oy, ox) = (i[0], i[1], i[2]);
+        let r = fx.lin(&[(n, (g.oh * g.ow) as i64), (oy, g.ow as i64), (ox, 1)], 0);
+        let row = fx.b.ins().imul_imm_s(r, kp);
+        let row = fx.b.ins().iadd(a, row);
+        let zero = fx.c(0);
+        let sum = p.need_rowsum.then(|| fx.var(I64, zero));
+        fx.nest(&[kh, kw, c], &mut |fx, j| {
+            let (ky, kx, ci) = (j[0], j[1], j[2]);
+            let iy = fx.lin(&[(oy, sh as i64), (ky, dh as i64)], -pt);
+            let ix = fx.lin(&[(ox, sw as i64), (kx, dw as i64)], -pl);
+            // Unsigned compares: a negative coordinate is out of range too.
+            let yin = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, iy, h);
+            let xin = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, ix, w);
+            let inside = fx.b.ins().band(yin, xin);
+            let src = fx.lin(
+                &[(n, (c as i64) * h * w), (ci, h * w), (iy, w), (ix, 1)],
+                0,
+            );
+            let zero = fx.c(0);
+            let src = fx.b.ins().select(inside, src, zero);
+            let v = fx.ld(ek, xb, src);
+            let v = fx.b.ins().iadd_imm_s(v, off);
+            let pad = fx.c(p.ua);
+            let u = fx.b.ins().select(inside, v, pad);
+            let kk = fx.lin(&[(ky, (kw * c) as i64), (kx, c as i64), (ci, 1)], 0);
+            let dst = fx.b.ins().iadd(row, kk);
+            let stored = signed_dot_byte(fx, p, u);
+            fx.b.ins().istore8(flags(), stored, dst, 0);
+            if let Some(s) = sum {
+                let cur = fx.b.use_var(s);
+                let nv = fx.b.ins().iadd(cur, u);
+                fx.b.def_var(s, nv);
+            }
+        });
+        let z = fx.c(0);
+        for kk in p.k..p.kp {
+            fx.b.ins().istore8(flags(), z, row, kk as i32);
+        }
+        if let Some(s) = sum {
+            let s = fx.b.use_var(s);
+            fx.st(Ek::I32, rs, r, s);
+        }
+    });
 }
 
 /// Panel groups: `(count, width, first panel index)`.
@@ -817,7 +894,11 @@ fn clif_dot(fx: &mut Fx, p: &GemmPrep, a: Value, bptr: Value, cb: Value) {
                         for (q, &acc) in accs.iter().enumerate() {
                             let w = fx.b.ins().load(types::I8X16, flags(), bp, (16 * q) as i32);
                             let cur = fx.b.use_var(acc);
-                            let nv = shim::emit_dot4(&mut fx.b, cur, av, w, fx.aarch64);
+                            let nv = if p.signed_dot {
+                                shim::emit_sdot4(&mut fx.b, cur, av, w)
+                            } else {
+                                shim::emit_dot4(&mut fx.b, cur, av, w, fx.aarch64)
+                            };
                             fx.b.def_var(acc, nv);
                         }
                     });
@@ -842,6 +923,7 @@ fn epilogue(fx: &mut Fx, p: &GemmPrep, rs: Value, cb: Value, bias: Option<&Buf>,
         && out.ek == Ek::I32
         && bias.is_none_or(|b| b.ek == Ek::I32)
         && i32_range
+        && !fx.portable
         && shim::has_vector_helpers()
     {
         // The AVX-512 helper (a matmul's row-major i32 result).
@@ -874,6 +956,7 @@ fn epilogue(fx: &mut Fx, p: &GemmPrep, rs: Value, cb: Value, bias: Option<&Buf>,
         return;
     }
     if let Some(g) = &p.conv
+        && !fx.portable
         && out.ek == Ek::I32
         && bias.is_none_or(|b| b.ek == Ek::I32)
         && i32_range
