@@ -43,6 +43,7 @@
 
 mod convert;
 pub mod error;
+pub mod export;
 pub mod fuse;
 pub mod proto;
 pub mod tensor;

@@ -1,11 +1,12 @@
 //! `qcc quantize`: post-training quantization of a float model with
 //! calibration data (`qcc_compiler::quantize`). Writes a qcc text graph
-//! (`.txt`, constants in `<stem>_data/`); the QDQ ONNX writer is not written
-//! yet, so an `.onnx` output is refused.
+//! (`.txt`, constants in `<stem>_data/`) or, from an ONNX model, a QDQ ONNX
+//! model (`.onnx`, `qcc_compiler::quantize::onnx`).
 
 use crate::{Ctx, Failure, error, parse_input_args};
 use qcc_compiler::quantize::calib::{DEFAULT_BINS, Method};
 use qcc_compiler::quantize::observe::Observers;
+use qcc_compiler::quantize::onnx::{plan_qdq, write_qdq};
 use qcc_compiler::quantize::rewrite::{QuantOptions, insert_qdq};
 use qcc_ir::{ScalarType, Tensor, TensorData};
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ pub struct QuantizeArgs {
     /// No progress output.
     #[arg(long)]
     quiet: bool,
-    /// The quantized graph (`.txt`).
+    /// The quantized model: a qcc text graph (`.txt`) or a QDQ ONNX model (`.onnx`).
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
 }
@@ -73,13 +74,31 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
         )));
     }
     let out = &args.output;
-    if out.extension().and_then(|e| e.to_str()) != Some("txt") {
-        return Err(error(format!(
-            "`{}`: only a `.txt` output is written for now (the QDQ ONNX writer is not implemented yet)",
-            out.display()
-        )));
-    }
     let model = &args.model;
+    let ext = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+    };
+    let onnx_out = match ext(out).as_deref() {
+        Some("txt") => false,
+        Some("onnx") => {
+            if ext(model).as_deref() != Some("onnx") {
+                return Err(error(format!(
+                    "`{}`: a `.onnx` output is written from an ONNX model only (`{}` is a qcc text graph; write a `.txt` instead)",
+                    out.display(),
+                    model.display()
+                )));
+            }
+            true
+        }
+        _ => {
+            return Err(error(format!(
+                "`{}`: the output must end in `.txt` (a qcc text graph) or `.onnx` (a QDQ ONNX model)",
+                out.display()
+            )));
+        }
+    };
     let g = ctx.load(model)?;
     let names: Vec<String> = g
         .inputs()
@@ -173,6 +192,15 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
         per_channel: !args.per_tensor,
         exclude: args.exclude,
     };
+    if onnx_out {
+        let proto = qcc_compiler::onnx::read_model(model)
+            .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
+        let plan = plan_qdq(&proto, model.parent(), &g, &obs, &opts, 127)
+            .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
+        let bytes =
+            write_qdq(&proto, &plan).map_err(|e| error(format!("`{}`: {e}", model.display())))?;
+        return write_bytes_atomically(&bytes, out);
+    }
     let q = insert_qdq(&g, &obs, &opts);
     write_atomically(&q, out)
 }
@@ -196,9 +224,15 @@ fn progress(n: u64, quiet: bool) -> indicatif::ProgressBar {
 fn write_atomically(g: &qcc_ir::Graph, out: &Path) -> Result<(), Failure> {
     let cannot = |e: std::io::Error| error(format!("cannot write `{}`: {e}", out.display()));
     let text = qcc_compiler::output::print_to_file(g, out, 16).map_err(cannot)?;
+    write_bytes_atomically(text.as_bytes(), out)
+}
+
+/// Writes `bytes` to a temporary file beside `out`, then renames it.
+fn write_bytes_atomically(bytes: &[u8], out: &Path) -> Result<(), Failure> {
+    let cannot = |e: std::io::Error| error(format!("cannot write `{}`: {e}", out.display()));
     let mut tmp = out.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, text).map_err(cannot)?;
+    std::fs::write(&tmp, bytes).map_err(cannot)?;
     std::fs::rename(&tmp, out).map_err(cannot)
 }

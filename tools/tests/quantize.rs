@@ -134,3 +134,64 @@ fn bad_inputs_are_refused_with_no_output_file() {
         assert!(!d.join("q.txt").exists(), "{args:?} left an output file");
     }
 }
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn onnx_output_is_a_qdq_model_qcc_runs_and_is_deterministic() {
+    let d = dir("onnx");
+    // the digits CNN: Conv, Relu, MaxPool, GlobalAveragePool, Flatten, Gemm
+    let model = root().join("onnx/testdata/models/cnn.onnx");
+    let xs: Vec<f32> = (0..4 * 64).map(|i| (i as f32 * 0.37).sin()).collect();
+    npy(&d.join("x.npy"), &[4, 1, 8, 8], xs);
+    npy(&d.join("t.npy"), &[1, 1, 8, 8], samples(16));
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_qcc"))
+            .current_dir(&d)
+            .arg("quantize")
+            .arg(&model)
+            .args([
+                "--dim", "N=1", "--calib", "x=x.npy", "--quiet", "-o", "q.onnx",
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = run();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let first = std::fs::read(d.join("q.onnx")).unwrap();
+    assert!(run().status.success());
+    assert_eq!(first, std::fs::read(d.join("q.onnx")).unwrap());
+    assert!(!d.join("q.onnx.tmp").exists());
+    // qcc imports the QDQ model (its fusions) and runs it
+    let r = Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .current_dir(&d)
+        .args(["run", "q.onnx", "--dim", "N=1", "--input", "x=t.npy"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
+#[test]
+fn onnx_output_needs_an_onnx_model_and_a_known_extension() {
+    let d = dir("onnx_bad");
+    npy(&d.join("x.npy"), &[16, 4], samples(16));
+    for (out, want) in [
+        (
+            "q.onnx",
+            "a `.onnx` output is written from an ONNX model only",
+        ),
+        ("q.bin", "the output must end in `.txt`"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_qcc"))
+            .current_dir(&d)
+            .args(["quantize", "f.txt", "--calib", "x=x.npy", "-o", out])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{err}");
+        assert!(!d.join(out).exists());
+    }
+}

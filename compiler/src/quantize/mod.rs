@@ -9,9 +9,12 @@
 //! - `observe`: [`observe::Observers`], one histogram per f32 input and op
 //!   result of the float graph, fed by the reference interpreter's
 //!   `run_traced` batch by batch; NaN and Inf inputs are refused.
-//!
-//! Status: the graph rewrite and the QDQ ONNX writer are not written yet.
+//! - `rewrite`: [`rewrite::insert_qdq`], the qcc graph with quantize /
+//!   dequantize pairs and quantized weights (the `.txt` output);
+//! - `onnx`: [`onnx::plan_qdq`], the QDQ ONNX output: the same choices on the
+//!   float ONNX model's own protobuf, as onnxruntime places them.
 
 pub mod calib;
 pub mod observe;
+pub mod onnx;
 pub mod rewrite;
