@@ -296,7 +296,7 @@ pub fn insert_qdq(model: &ModelProto, plan: &QdqPlan) -> Result<ModelProto, Expo
         let (src, dqout) = match producer {
             Some(p) if outputs.contains(name) => {
                 // the graph output keeps its name, on the dequantized value
-                let src = names.fresh(format!("{name}_float"));
+                let src = names.fresh(format!("{name}_QuantizeLinear_Input"));
                 for o in g.node[p].output.iter_mut().filter(|o| *o == name) {
                     *o = src.clone();
                 }
@@ -449,7 +449,7 @@ mod tests {
         );
         assert_eq!(g.node[3].input, ["x_DequantizeLinear_Output", "w"]);
         // the graph output keeps its name
-        assert_eq!(g.node[4].output, ["y_float"]);
+        assert_eq!(g.node[4].output, ["y_QuantizeLinear_Input"]);
         assert_eq!(g.node[6].output, ["y"]);
         assert_eq!(q.opset_import[0].version, Some(13));
         assert!(g.initializer.iter().all(|t| t.name.as_deref() != Some("w")));

@@ -195,3 +195,44 @@ fn onnx_output_needs_an_onnx_model_and_a_known_extension() {
         assert!(!d.join(out).exists());
     }
 }
+
+/// Scale parity with onnxruntime's `quantize_static` (MinMax, QDQ, per
+/// channel, u8/s8) on the digits models, through
+/// `onnx/scripts/compare_quantize.py --check`: every zero point and weight
+/// code equal, every scale within 2 ulp (the two engines' activations differ
+/// in their last bits where their convolutions sum in another order).
+/// Skipped, saying so, without onnxruntime.
+#[test]
+fn minmax_scales_match_onnxruntime() {
+    let have = Command::new("python3")
+        .args(["-c", "import onnx, onnxruntime, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("skip: python3 with onnx and onnxruntime is not available");
+        return;
+    }
+    let models = root().join("onnx/testdata/models");
+    let o = Command::new("python3")
+        .arg(root().join("onnx/scripts/compare_quantize.py"))
+        .args(["cnn.onnx", "mlp.onnx", "res.onnx"].map(|m| models.join(m)))
+        .args([
+            "--methods",
+            "minmax",
+            "--samples",
+            "8",
+            "--check",
+            "--ulps",
+            "2",
+        ])
+        .env("QCC", env!("CARGO_BIN_EXE_qcc"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(out.matches("parity (minmax)").count(), 3, "{out}");
+}
