@@ -19,7 +19,7 @@ pub struct QuantizeArgs {
     /// first axis holds the samples.
     #[arg(long = "calib", value_name = "NAME=FILE", required = true)]
     calib: Vec<String>,
-    /// minmax | percentile[=P] (default 99.999) | entropy | mse.
+    /// minmax | percentile[=P] (default 99.999) | entropy[=BINS] (default 128 bins, as onnxruntime) | mse.
     #[arg(long, default_value = "minmax")]
     method: String,
     /// u8 (default) or i8 activations, asymmetric.
@@ -45,23 +45,41 @@ pub struct QuantizeArgs {
     output: PathBuf,
 }
 
-fn parse_method(m: &str) -> Result<Method, Failure> {
+/// The method and the number of histogram bins it calibrates with: 2048,
+/// but `entropy` takes onnxruntime's default of 128 (`entropy=BINS` for
+/// another count, e.g. TensorRT's 2048).
+fn parse_method(m: &str) -> Result<(Method, usize), Failure> {
+    let bad = || {
+        error(format!(
+            "`--method {m}`: expected minmax, percentile[=P] with 0 < P <= 100, entropy[=BINS] with BINS >= 128, or mse"
+        ))
+    };
     match m {
-        "minmax" => Ok(Method::MinMax),
-        "entropy" => Ok(Method::Entropy),
-        "mse" => Ok(Method::Mse),
-        "percentile" => Ok(Method::Percentile(99.999)),
-        _ => match m.strip_prefix("percentile=").map(str::parse::<f64>) {
-            Some(Ok(p)) if p > 0.0 && p <= 100.0 => Ok(Method::Percentile(p)),
-            _ => Err(error(format!(
-                "`--method {m}`: expected minmax, percentile[=P] with 0 < P <= 100, entropy or mse"
-            ))),
-        },
+        "minmax" => Ok((Method::MinMax, DEFAULT_BINS)),
+        "entropy" => Ok((Method::Entropy, ENTROPY_BINS)),
+        "mse" => Ok((Method::Mse, DEFAULT_BINS)),
+        "percentile" => Ok((Method::Percentile(99.999), DEFAULT_BINS)),
+        _ => {
+            if let Some(b) = m.strip_prefix("entropy=") {
+                return match b.parse::<usize>() {
+                    Ok(b) if (128..=1 << 20).contains(&b) => Ok((Method::Entropy, b)),
+                    _ => Err(bad()),
+                };
+            }
+            match m.strip_prefix("percentile=").map(str::parse::<f64>) {
+                Some(Ok(p)) if p > 0.0 && p <= 100.0 => Ok((Method::Percentile(p), DEFAULT_BINS)),
+                _ => Err(bad()),
+            }
+        }
     }
 }
 
+/// onnxruntime's `EntropyCalibrater` default (`num_bins = 128`, as
+/// `quantize_static` uses it).
+const ENTROPY_BINS: usize = 128;
+
 pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
-    let method = parse_method(&args.method)?;
+    let (method, bins) = parse_method(&args.method)?;
     let activations = match args.activations.as_str() {
         "u8" => ScalarType::U8,
         "i8" => ScalarType::I8,
@@ -171,19 +189,29 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
     if let Some(l) = args.calib_limit {
         batches = batches.min(l.max(1));
     }
-    let mut obs = Observers::new(&g, DEFAULT_BINS);
-    let bar = progress(batches as u64, args.quiet);
-    for k in 0..batches {
-        let inputs: Vec<Tensor> = per_input
-            .iter()
-            .map(|(shape, data)| {
-                let per: usize = shape.iter().product();
-                Tensor::f32(shape.clone(), data[k * per..(k + 1) * per].to_vec())
-            })
-            .collect();
-        obs.observe(&g, &inputs)
-            .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
-        bar.inc(1);
+    // entropy and percentile: a first pass finds each tensor's range, a
+    // second fills histograms over it, as onnxruntime's collector bins all
+    // samples at once (the merged histogram of one pass grows bins instead)
+    let two_pass = matches!(method, Method::Entropy | Method::Percentile(_));
+    let passes = if two_pass { 2 } else { 1 };
+    let mut obs = Observers::new(&g, bins);
+    let bar = progress(passes * batches as u64, args.quiet);
+    for pass in 0..passes {
+        if pass == 1 {
+            obs = obs.refit(bins);
+        }
+        for k in 0..batches {
+            let inputs: Vec<Tensor> = per_input
+                .iter()
+                .map(|(shape, data)| {
+                    let per: usize = shape.iter().product();
+                    Tensor::f32(shape.clone(), data[k * per..(k + 1) * per].to_vec())
+                })
+                .collect();
+            obs.observe(&g, &inputs)
+                .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
     let opts = QuantOptions {

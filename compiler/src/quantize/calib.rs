@@ -8,9 +8,8 @@
 //!   `HistogramCollector.merge_histogram`), so old counts are never
 //!   re-binned and the number of bins stays even;
 //! - `minmax`: the range is `[min x, max x]`;
-//! - `percentile(P)`: the range is `[max(-e, min x), min(e, max x)]` where `e`
-//!   is the upper edge of the first bin of the |x| distribution at which the
-//!   cumulative fraction reaches `P/100`;
+//! - `percentile(P)`: `(100 − P)/200` of the distribution is cut on each
+//!   side (onnxruntime's non-symmetric percentile), clipped to `[min x, max x]`;
 //! - `entropy`: the KL-divergence search of TensorRT / onnxruntime over
 //!   symmetric windows of `2i` bins around the middle, `i` from
 //!   `target_bins/2` to `bins/2`; the range is the window's edges;
@@ -57,6 +56,22 @@ impl Histogram {
             max: 0.0,
             seen: false,
         }
+    }
+
+    /// An empty histogram of `bins` bins over the final range of this one
+    /// (`[-t, t]`, `t` the largest |x| seen), keeping its min and max: a
+    /// second calibration pass into it gives the histogram onnxruntime's
+    /// collector builds from all samples at once (one `np.histogram` over
+    /// the global range), with no bins grown on the way.
+    pub fn refit(&self, bins: usize) -> Histogram {
+        let mut h = Histogram::new(bins);
+        if self.seen {
+            h.threshold = self.min.abs().max(self.max.abs());
+            h.min = self.min;
+            h.max = self.max;
+            h.seen = true;
+        }
+        h
     }
 
     /// The lower edge of bin `i` (`i == len` gives the upper edge).
@@ -124,10 +139,7 @@ impl Histogram {
         }
         match method {
             Method::MinMax => (self.min, self.max),
-            Method::Percentile(p) => {
-                let e = self.abs_percentile(p);
-                ((-e).max(self.min), e.min(self.max))
-            }
+            Method::Percentile(p) => self.percentile_range(p),
             Method::Entropy => {
                 let levels = (qmax - qmin + 1) as usize;
                 let target = (levels / 2).clamp(2, self.counts.len());
@@ -137,20 +149,29 @@ impl Histogram {
         }
     }
 
-    /// The upper edge of the |x| bin where the cumulative fraction reaches
-    /// `p` percent.
-    fn abs_percentile(&self, p: f64) -> f32 {
-        let n = self.counts.len();
-        let half = n / 2;
+    /// onnxruntime's percentile range (not symmetric): `c = (100 − p) / 200`
+    /// is cut from each side of the cumulative distribution of the
+    /// histogram; `lo` is the lower edge of the first bin whose cumulative
+    /// fraction reaches `c`, `hi` the lower edge of the first reaching
+    /// `1 − c` (`np.searchsorted` on the cdf), clipped to `[min x, max x]`.
+    fn percentile_range(&self, p: f64) -> (f32, f32) {
         let total = self.total() as f64;
-        let mut acc = 0u64;
-        for k in 0..half {
-            acc += self.counts[half + k] + self.counts[half - 1 - k];
-            if acc as f64 / total >= p / 100.0 {
-                return self.edge(half + k + 1) as f32;
+        let c = (100.0 - p) / 200.0;
+        let mut cdf = 0.0;
+        let (mut left, mut right) = (None, None);
+        for (i, &n) in self.counts.iter().enumerate() {
+            cdf += n as f64 / total;
+            if left.is_none() && cdf >= c {
+                left = Some(i);
+            }
+            if right.is_none() && cdf >= 1.0 - c {
+                right = Some(i);
             }
         }
-        self.threshold
+        let len = self.counts.len();
+        let lo = self.edge(left.unwrap_or(len)) as f32;
+        let hi = self.edge(right.unwrap_or(len)) as f32;
+        (lo.max(self.min), hi.min(self.max))
     }
 
     fn entropy_range(&self, target: usize) -> (f32, f32) {
@@ -348,16 +369,19 @@ mod tests {
 
     #[test]
     fn percentile_cuts_the_outlier() {
-        // 995 values at 0.5 and five at 10: the 99th percentile of |x| is in
-        // the bin holding 0.5 (bins of width 20/2000 = 0.01, upper edge 0.51).
+        // 995 values at 0.5 and five at 10, P = 98: 1% is cut on each side;
+        // the cdf reaches 0.99 in the bin holding 0.5 (bins of width
+        // 20/2000 = 0.01), whose lower edge is the top of the range.
         let mut xs = vec![0.5f32; 995];
         xs.extend([10.0; 5]);
         let h = hist(&xs, 2000);
-        let (lo, hi) = h.range(Method::Percentile(99.0), 0, 255);
+        let (lo, hi) = h.range(Method::Percentile(98.0), 0, 255);
         assert_eq!(lo, 0.5); // clipped to the observed minimum
-        assert!((hi - 0.51).abs() < 1e-5, "{hi}");
-        // 100 keeps everything
-        assert_eq!(h.range(Method::Percentile(100.0), 0, 255).1, 10.0);
+        assert!((hi - 0.5).abs() < 1e-5, "{hi}");
+        // 100 cuts nothing but still ends at the lower edge of the last
+        // bin, as onnxruntime's `compute_percentile`
+        let hi = h.range(Method::Percentile(100.0), 0, 255).1;
+        assert!((hi - 9.99).abs() < 1e-5, "{hi}");
     }
 
     #[test]

@@ -73,6 +73,19 @@ impl Observers {
         Ok(())
     }
 
+    /// Observers for a second pass over the same batches (see
+    /// [`Histogram::refit`]): `bins` bins over each tensor's observed range.
+    pub fn refit(&self, bins: usize) -> Observers {
+        Observers {
+            observed: self
+                .observed
+                .iter()
+                .map(|(v, h)| (*v, h.refit(bins)))
+                .collect(),
+            batches: 0,
+        }
+    }
+
     /// The number of batches observed.
     pub fn batches(&self) -> usize {
         self.batches
