@@ -834,6 +834,7 @@ impl<'a> Converter<'a> {
 // The op conversions.
 mod dynamic;
 mod float;
+mod logic;
 mod movement;
 mod ops;
 mod qdq;

@@ -104,6 +104,8 @@ impl DType {
             DType::Int16 => ScalarType::I16,
             DType::Uint16 => ScalarType::U16,
             DType::Int32 => ScalarType::I32,
+            // A boolean is a u8 holding 0 or 1.
+            DType::Bool => ScalarType::U8,
             DType::Uint4 => ScalarType::U4,
             DType::Int4 => ScalarType::I4,
             _ => return None,

@@ -19,6 +19,7 @@ mod elementwise;
 mod fuse;
 pub(crate) mod gemm;
 mod matmul;
+mod logic;
 mod movement;
 pub(crate) mod ops;
 mod pool;

@@ -332,6 +332,22 @@ pub(crate) fn lower(
         }
         Op::MatMul => matmul_f32(fx, &a, &at, &out, out_ty),
         Op::Dense => dense(fx, &a, &at, &out),
+        Op::Add | Op::Mul | Op::Sub if !out_ty.elem.is_f32() => {
+            super::logic::int_arith(fx, &a, &at, &out, out_ty, &node.op);
+            Ok(())
+        }
+        Op::Cast => {
+            super::logic::cast(fx, &a[0], &out, numel(&out_ty.shape));
+            Ok(())
+        }
+        Op::Equal | Op::Less | Op::Greater => {
+            super::logic::compare(fx, &a, &at, &out, out_ty, &node.op);
+            Ok(())
+        }
+        Op::Where => {
+            super::logic::select(fx, &a, &at, &out, out_ty);
+            Ok(())
+        }
         Op::Add | Op::Mul
             if !fx.portable && at[0].shape == out_ty.shape && at[1].shape == out_ty.shape =>
         {

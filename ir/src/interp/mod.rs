@@ -35,6 +35,7 @@ mod dynamic;
 mod float;
 mod index;
 mod int;
+mod logic;
 mod movement;
 mod pool;
 mod quantize;
@@ -525,6 +526,9 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         Op::MatMul => float::matmul(args[0], args[1], out),
         Op::Dense => float::dense(args[0], args[1], bias, out),
         Op::Conv2d(attrs) => float::conv2d(args[0], args[1], bias, attrs, out),
+        Op::Add | Op::Mul | Op::Sub if !out.elem.is_f32() => {
+            logic::int_arith(op, args[0], args[1], out)
+        }
         Op::Add | Op::Mul | Op::Sub | Op::Div | Op::Pow | Op::Max | Op::Min => {
             float::binary_op(op, args[0], args[1], out)
         }
@@ -582,5 +586,8 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         Op::Conv2dIntDyn(attrs) => {
             dynamic::conv2d_int_dyn(args[0], args[1], args[2], args[3], attrs, out)
         }
+        Op::Cast => logic::cast(args[0], out),
+        Op::Equal | Op::Less | Op::Greater => logic::compare(op, args[0], args[1], out),
+        Op::Where => logic::select(args[0], args[1], args[2], out),
     }
 }

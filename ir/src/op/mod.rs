@@ -202,16 +202,20 @@ pub enum OpFamily {
     /// Quantization parameters computed at run time (ONNX dynamic
     /// quantization).
     Dynamic,
+    /// Comparisons, selection and conversions between element types
+    /// (booleans are `u8` 0 / 1).
+    Logic,
 }
 
 impl OpFamily {
-    pub const ALL: [OpFamily; 6] = [
+    pub const ALL: [OpFamily; 7] = [
         OpFamily::Structure,
         OpFamily::Float,
         OpFamily::Movement,
         OpFamily::Quant,
         OpFamily::Int,
         OpFamily::Dynamic,
+        OpFamily::Logic,
     ];
 
     pub fn name(self) -> &'static str {
@@ -222,6 +226,7 @@ impl OpFamily {
             OpFamily::Quant => "quant",
             OpFamily::Int => "int",
             OpFamily::Dynamic => "dynamic",
+            OpFamily::Logic => "logic",
         }
     }
 }
@@ -478,6 +483,23 @@ declare_ops! {
     /// the zero points operands; padding reads `zx`.
     Conv2dIntDyn(Conv2dAttrs) => "conv2d_int_dyn", Dynamic, Exactly(4), CONV,
         Some(|a| Op::Conv2dIntDyn(a.conv()));
+
+    // ---- comparisons, selection and casts (a boolean is `u8` 0 or 1) ----
+    /// `cast x`: `f32` or a plain integer type to the result's (`f32` or
+    /// plain integer): integers to `f32` round to nearest even, `f32` to an
+    /// integer truncates towards zero and saturates (NaN gives 0), integers
+    /// to integers wrap (two's complement).
+    Cast => "cast", Logic, Exactly(1), NONE, Some(|_| Op::Cast);
+    /// `equal a, b`: 1 where `a = b`, else 0, as `u8`; `a` and `b` of one
+    /// type (`f32` or plain integer), broadcast like `add`.
+    Equal => "equal", Logic, Exactly(2), NONE, Some(|_| Op::Equal);
+    /// `less a, b`: 1 where `a < b`, else 0 (`u8`), like `equal`.
+    Less => "less", Logic, Exactly(2), NONE, Some(|_| Op::Less);
+    /// `greater a, b`: 1 where `a > b`, else 0 (`u8`), like `equal`.
+    Greater => "greater", Logic, Exactly(2), NONE, Some(|_| Op::Greater);
+    /// `where c, a, b`: `a` where `c ≠ 0`, else `b`; `c` plain `u8`, `a` and
+    /// `b` of one type; the three broadcast together.
+    Where => "where", Logic, Exactly(3), NONE, Some(|_| Op::Where);
 }
 
 /// An `f32` attribute compared, ordered and hashed by its bits.

@@ -312,6 +312,12 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %md = matmul_int_dyn %qd, %wd, %dz, %zw : tensor<1x2x4x1xi32>
   %zw0 = const dense<0> : tensor<i8>
   %cd = conv2d_int_dyn %qd, %wi, %dz, %zw0 {pads = [1, 0, 1, 0], groups = 2} : tensor<1x2x6x4xi32>
+  %ct = cast %x : tensor<1x2x4x4xi32>
+  %eq = equal %ct, %ct : tensor<1x2x4x4xu8>
+  %ls = less %x, %x : tensor<1x2x4x4xu8>
+  %gr = greater %x, %x : tensor<1x2x4x4xu8>
+  %wh = where %eq, %x, %x : tensor<1x2x4x4xf32>
+  %ia = add %ct, %ct : tensor<1x2x4x4xi32>
   return %a
 }
 "#;

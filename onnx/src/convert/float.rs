@@ -431,6 +431,15 @@ impl Converter<'_> {
     }
 
     pub(super) fn binary(&mut self, at: &At, n: &NodeProto, op: &str) -> Result<(), ImportError> {
+        let int_op = match op {
+            "Add" => Op::Add,
+            "Sub" => Op::Sub,
+            _ => Op::Mul,
+        };
+        if let Some(v) = self.int_binary(at, n, int_op)? {
+            self.set(n, 0, Val::Node(v));
+            return Ok(());
+        }
         let a = self.f32_in(at, n, 0)?;
         let bv = self.val(at, n, 1)?;
         let (qop, b) = match op {

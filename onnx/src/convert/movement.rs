@@ -224,6 +224,10 @@ impl Converter<'_> {
                     self.set(n, 0, Val::Node(f));
                     return Ok(());
                 }
+                if let Some(c) = self.cast_to_int(at, *id, to)? {
+                    self.set(n, 0, Val::Node(c));
+                    return Ok(());
+                }
                 if to == DType::Float
                     && let Some(q) = elem.as_quant()
                     && is_raw(q)

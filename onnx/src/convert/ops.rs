@@ -57,6 +57,7 @@ pub(super) fn registry() -> &'static Registry {
         let mut r = Registry::default();
         super::movement::register(&mut r);
         super::float::register(&mut r);
+        super::logic::register(&mut r);
         super::qdq::register(&mut r);
         super::qoperator::register(&mut r);
         r

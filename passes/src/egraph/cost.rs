@@ -107,6 +107,8 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
         Op::DynamicScale | Op::DynamicZeroPoint => 30,
         Op::QuantizeDyn | Op::DequantizeDyn => 30,
         Op::MatMulIntDyn | Op::Conv2dIntDyn(_) => 26,
+        // Scalar loops of one operation per element.
+        Op::Cast | Op::Equal | Op::Less | Op::Greater | Op::Where => 10,
     }
 }
 

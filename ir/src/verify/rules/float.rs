@@ -210,6 +210,18 @@ impl Rule<'_> {
         ok.then(|| Inferred::exact(shape, ElemType::F32))
     }
 
+    /// `add` / `sub` / `mul`: `f32`, or two operands of one plain integer
+    /// type (the arithmetic wraps in that width, as ONNX's integer ops).
+    pub(super) fn arithmetic(&mut self) -> Option<Inferred> {
+        let (a, b) = (self.args[0], self.args[1]);
+        let int = |e: &ElemType| is_plain_value(e) && !e.is_f32();
+        if int(&a.elem) && a.elem == b.elem {
+            let shape = self.broadcast()?;
+            return Some(Inferred::exact(shape, a.elem.clone()));
+        }
+        self.elementwise_f32()
+    }
+
     pub(super) fn broadcast(&mut self) -> Option<Vec<usize>> {
         let (a, b) = (self.args[0], self.args[1]);
         let s = broadcast_shapes(&a.shape, &b.shape);

@@ -27,11 +27,12 @@ use crate::types::{ElemType, QuantType, ScalarType, TensorType, fmt_f32};
 mod dynamic;
 mod float;
 mod int;
+mod logic;
 mod movement;
 mod quant;
 
 #[allow(unused_imports)]
-use {dynamic::*, float::*, int::*, quant::*};
+use {dynamic::*, float::*, int::*, logic::*, quant::*};
 
 /// Relative tolerance when an accumulator or bias scale is compared with the
 /// f32 product `sx · sw`: 2^-20.
@@ -106,6 +107,9 @@ pub enum ElemRule {
     /// Plain of this storage, or quantized per tensor with it (parameters
     /// the writer's choice): `lookup`.
     Storage(ScalarType),
+    /// `f32` or a plain 8-, 16- or 32-bit integer type, the writer's
+    /// choice: `cast`.
+    Plain,
 }
 
 /// Where a quantized result may be per axis.
@@ -173,6 +177,9 @@ impl Inferred {
             )),
             (ElemRule::Storage(_), Some(q)) => self.with_elem(ElemType::quant(q.clone())),
             (ElemRule::Storage(st), None) => self.with_elem(ElemType::Scalar(*st)),
+            (ElemRule::Plain, _) => Err(TypeError::new(
+                "the result element type of `cast` is the caller's choice; none was given",
+            )),
             _ => self.with_elem(ElemType::F32),
         }
     }
@@ -239,6 +246,14 @@ impl Inferred {
                 other => errs.push(format!("result must be quantized, found `{other}`")),
             },
             ElemRule::Accumulator(acc) => check_accumulator_elem(acc, &written.elem, &mut errs),
+            ElemRule::Plain => {
+                if !is_plain_value(&written.elem) {
+                    errs.push(format!(
+                        "result must be `f32` or a plain 8-, 16- or 32-bit integer type, found `{}`",
+                        written.elem
+                    ));
+                }
+            }
             ElemRule::Storage(st) => match &written.elem {
                 ElemType::Scalar(s) if s == st => {}
                 ElemType::Quant(q) if q.storage == *st && q.axis.is_none() => {}
@@ -434,7 +449,8 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         Op::MatMul => r.matmul(),
         Op::Dense => r.dense(),
         Op::Conv2d(a) => r.conv2d(a),
-        Op::Add | Op::Mul | Op::Sub | Op::Div | Op::Pow | Op::Max | Op::Min => r.elementwise_f32(),
+        Op::Add | Op::Mul | Op::Sub => r.arithmetic(),
+        Op::Div | Op::Pow | Op::Max | Op::Min => r.elementwise_f32(),
         Op::Relu
         | Op::Neg
         | Op::Abs
@@ -487,6 +503,9 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         Op::DequantizeDyn => r.dequantize_dyn(),
         Op::MatMulIntDyn => r.matmul_int_dyn(),
         Op::Conv2dIntDyn(a) => r.conv2d_int_dyn(a),
+        Op::Cast => r.cast(),
+        Op::Equal | Op::Less | Op::Greater => r.compare(),
+        Op::Where => r.select(),
     };
     match out {
         Some(inf) if r.errs.is_empty() => Ok(inf),
@@ -581,7 +600,11 @@ impl Rule<'_> {
             | Op::Pow
             | Op::Max
             | Op::Min
+            | Op::Equal
+            | Op::Less
+            | Op::Greater
             | Op::AddInt { .. } => &["a", "b"],
+            Op::Where => &["c", "a", "b"],
             Op::Dense | Op::Conv2d(_) => &["x", "w", "b"],
             Op::MatMulInt(_) | Op::Conv2dInt(..) => &["x", "w", "bias", "rs"],
             Op::QuantizeDyn => &["x", "s", "z"],

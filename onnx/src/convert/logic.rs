@@ -1,0 +1,187 @@
+//! Comparisons, `Where`, `Not`, and the integer arithmetic and casts of
+//! run-time values (qcc's `equal`, `less`, `greater`, `where`, `cast`, and
+//! `add` / `sub` / `mul` on plain integers). A `BOOL` tensor is a plain
+//! `u8` 0 / 1 in qcc.
+
+use super::ops::Registry;
+use super::*;
+
+/// Registers this family's ONNX operators.
+pub(super) fn register(r: &mut Registry) {
+    r.add("Equal", |c, at, n| c.compare(at, n, Op::Equal, false));
+    r.add("Less", |c, at, n| c.compare(at, n, Op::Less, false));
+    r.add("Greater", |c, at, n| c.compare(at, n, Op::Greater, false));
+    // a ≤ b is not (a > b), a ≥ b is not (a < b): exact for integers; for
+    // f32 a NaN operand would make them 1 where ONNX says 0, so they are
+    // refused on f32.
+    r.add("LessOrEqual", |c, at, n| {
+        c.compare(at, n, Op::Greater, true)
+    });
+    r.add("GreaterOrEqual", |c, at, n| {
+        c.compare(at, n, Op::Less, true)
+    });
+    r.add("Not", |c, at, n| c.not(at, n));
+    r.add("Where", |c, at, n| c.select(at, n));
+}
+
+impl Converter<'_> {
+    /// `v` as a plain value: constants of their own ONNX type (`BOOL` as
+    /// `u8`), run-time values that are `f32` or plain integers as they are.
+    pub(super) fn plain_value(&mut self, at: &At, v: &Val) -> Result<ValueId, ImportError> {
+        match v {
+            Val::Const(t) => {
+                let st = if t.dtype.is_float() {
+                    Some(ScalarType::F32)
+                } else {
+                    t.dtype.scalar()
+                };
+                match st {
+                    Some(st) if !matches!(st, ScalarType::I4 | ScalarType::U4) => {
+                        self.const_value(at, t, ElemType::Scalar(st))
+                    }
+                    _ => Err(at.unsupported(format!(
+                        "a constant of type {} here (qcc computes with f32 and 8-, 16- and \
+                         32-bit integers)",
+                        t.dtype.name()
+                    ))),
+                }
+            }
+            Val::Node(id) => match self.g.ty(*id).elem.clone() {
+                ElemType::Scalar(st) if !matches!(st, ScalarType::I4 | ScalarType::U4) => Ok(*id),
+                // An integer graph input not used yet: plain integers.
+                ElemType::Quant(q) if self.retypable.remove(id) => {
+                    let ty = self.g.ty(*id).with_elem(ElemType::Scalar(q.storage));
+                    self.g.node_mut(*id).ty = ty;
+                    Ok(*id)
+                }
+                // The integer view of ONNX integers (scale 1, zero point
+                // 0): its stored integers, as plain.
+                ElemType::Quant(q)
+                    if is_raw(&q) && !matches!(q.storage, ScalarType::I4 | ScalarType::U4) =>
+                {
+                    let x = self.g.ty(*id).clone();
+                    let ty = x.with_elem(ElemType::Scalar(q.storage));
+                    verify::check_op(&Op::Cast, &[&x], &ty)
+                        .map_err(|e| at.unsupported(format!("qcc's `cast` cannot take it: {e}")))?;
+                    Ok(self.g.add_node(Op::Cast, &[*id], ty))
+                }
+                other => Err(at.unsupported(format!(
+                    "an operand of type `{other}` (comparisons, Where and integer arithmetic \
+                     take f32 and plain integers)"
+                ))),
+            },
+        }
+    }
+
+    fn compare(&mut self, at: &At, n: &NodeProto, op: Op, negate: bool) -> Result<(), ImportError> {
+        let (va, vb) = (self.val(at, n, 0)?, self.val(at, n, 1)?);
+        let a = self.plain_value(at, &va)?;
+        let b = self.plain_value(at, &vb)?;
+        if negate && self.g.ty(a).elem.is_f32() {
+            return Err(at.unsupported(
+                "LessOrEqual / GreaterOrEqual on f32 (qcc has equal, less and greater)",
+            ));
+        }
+        let mut v = self.add(at, op, &[a, b], None)?;
+        if negate {
+            v = self.logical_not(at, v)?;
+        }
+        self.set(n, 0, Val::Node(v));
+        Ok(())
+    }
+
+    /// `1 − c` of a boolean: `equal c, 0`.
+    fn logical_not(&mut self, at: &At, c: ValueId) -> Result<ValueId, ImportError> {
+        let zero = Rc::new(OnnxTensor::from_ints(DType::Uint8, vec![], vec![0]));
+        let z = self.const_value(at, &zero, ElemType::Scalar(ScalarType::U8))?;
+        self.add(at, Op::Equal, &[c, z], None)
+    }
+
+    fn not(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let v = self.val(at, n, 0)?;
+        let c = self.plain_value(at, &v)?;
+        let r = self.logical_not(at, c)?;
+        self.set(n, 0, Val::Node(r));
+        Ok(())
+    }
+
+    fn select(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let vc = self.val(at, n, 0)?;
+        let c = self.plain_value(at, &vc)?;
+        let (va, vb) = (self.val(at, n, 1)?, self.val(at, n, 2)?);
+        let a = self.plain_value(at, &va)?;
+        let b = self.plain_value(at, &vb)?;
+        let v = self.add(at, Op::Where, &[c, a, b], None)?;
+        self.set(n, 0, Val::Node(v));
+        Ok(())
+    }
+
+    /// `Add` / `Sub` / `Mul` when an operand is a run-time plain integer:
+    /// qcc's wrapping integer op. `None` when it is not that case.
+    pub(super) fn int_binary(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        op: Op,
+    ) -> Result<Option<ValueId>, ImportError> {
+        let (va, vb) = (self.val(at, n, 0)?, self.val(at, n, 1)?);
+        let int_node = |v: &Val, c: &Self| match v {
+            Val::Node(id) => {
+                matches!(c.g.ty(*id).elem, ElemType::Scalar(st) if st.is_int())
+                    || c.retypable.contains(id)
+            }
+            Val::Const(_) => false,
+        };
+        if !(int_node(&va, self) || int_node(&vb, self)) {
+            return Ok(None);
+        }
+        let a = self.plain_value(at, &va)?;
+        let b = self.plain_value(at, &vb)?;
+        self.add(at, op, &[a, b], None).map(Some)
+    }
+
+    /// `Cast` of a run-time value to an integer type (or `BOOL`): qcc's
+    /// `cast` (truncation and saturation from f32, wrapping between
+    /// integers). `None` when the target is not one qcc has.
+    pub(super) fn cast_to_int(
+        &mut self,
+        at: &At,
+        id: ValueId,
+        to: DType,
+    ) -> Result<Option<ValueId>, ImportError> {
+        let st = match to {
+            DType::Bool => ScalarType::U8,
+            _ => match to.scalar() {
+                Some(st) if st.is_int() && !matches!(st, ScalarType::I4 | ScalarType::U4) => st,
+                _ => return Ok(None),
+            },
+        };
+        if !matches!(self.g.ty(id).elem, ElemType::Scalar(s) if !matches!(s, ScalarType::I4 | ScalarType::U4))
+        {
+            return Ok(None);
+        }
+        let x = self.g.ty(id).clone();
+        let v = if to == DType::Bool {
+            // x ≠ 0.
+            let zero = if x.elem.is_f32() {
+                Rc::new(OnnxTensor::from_f32(vec![], vec![0.0]))
+            } else {
+                Rc::new(OnnxTensor::from_ints(
+                    DType::of_scalar(x.elem.storage()),
+                    vec![],
+                    vec![0],
+                ))
+            };
+            let z = self.const_value(at, &zero, x.elem.clone())?;
+            let e = self.add(at, Op::Equal, &[id, z], None)?;
+            self.logical_not(at, e)?
+        } else {
+            let ty = TensorType::new(x.shape.clone(), ElemType::Scalar(st));
+            verify::check_op(&Op::Cast, &[&x], &ty)
+                .map_err(|e| at.unsupported(format!("qcc's `cast` cannot take it: {e}")))?;
+            self.retypable.remove(&id);
+            self.g.add_node(Op::Cast, &[id], ty)
+        };
+        Ok(Some(v))
+    }
+}
