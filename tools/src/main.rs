@@ -9,6 +9,7 @@
 mod aot;
 mod bench;
 mod quantize;
+mod report;
 mod summary;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -162,8 +163,12 @@ enum Command {
     /// and GOPS (inputs: the files given, else random from seed 0).
     Bench(BenchArgs),
     /// Quantize a float model with calibration data (post-training
-    /// quantization): writes a qcc text graph with quant types.
+    /// quantization): writes a qcc text graph with quant types or a QDQ
+    /// ONNX model.
     Quantize(quantize::QuantizeArgs),
+    /// Compare a float model with its quantized twin tensor by tensor
+    /// (SQNR, max error, saturation, outlier channel; output SQNR, top-1).
+    Report(report::ReportArgs),
     /// Import an ONNX model (QDQ, QOperator or float) as a qcc graph.
     ///
     /// With `-o`, constants of more than 16 elements are written as .npy
@@ -539,6 +544,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
         Command::Run(args) => run(args, ctx),
         Command::Bench(args) => bench::bench(args, ctx),
         Command::Quantize(args) => quantize::quantize(args, ctx),
+        Command::Report(args) => report::report(args, ctx),
         Command::Import {
             model,
             output,

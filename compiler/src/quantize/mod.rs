@@ -13,8 +13,11 @@
 //!   dequantize pairs and quantized weights (the `.txt` output);
 //! - `onnx`: [`onnx::plan_qdq`], the QDQ ONNX output: the same choices on the
 //!   float ONNX model's own protobuf, as onnxruntime places them.
+//! - `report`: [`report::compare`], a float model and its quantized twin
+//!   compared tensor by tensor (`qcc report`).
 
 pub mod calib;
 pub mod observe;
 pub mod onnx;
+pub mod report;
 pub mod rewrite;
