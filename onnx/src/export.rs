@@ -367,6 +367,37 @@ pub fn insert_qdq(model: &ModelProto, plan: &QdqPlan) -> Result<ModelProto, Expo
     Ok(m)
 }
 
+/// The model with every `Constant` node of a `value` tensor turned into an
+/// initializer of its output's name (onnxruntime's quantizer does the same
+/// first), so constant weights are quantized whichever way they are stored.
+pub fn constants_to_initializers(model: &ModelProto) -> ModelProto {
+    let mut m = model.clone();
+    if let Some(g) = m.graph.as_mut() {
+        let mut kept = Vec::with_capacity(g.node.len());
+        for n in std::mem::take(&mut g.node) {
+            let value = (n.op_type.as_deref() == Some("Constant")
+                && matches!(n.domain.as_deref(), None | Some("") | Some("ai.onnx"))
+                && n.output.len() == 1)
+                .then(|| {
+                    n.attribute
+                        .iter()
+                        .find(|a| a.name.as_deref() == Some("value"))
+                        .and_then(|a| a.t.clone())
+                })
+                .flatten();
+            match value {
+                Some(mut t) => {
+                    t.name = Some(n.output[0].clone());
+                    g.initializer.push(t);
+                }
+                None => kept.push(n),
+            }
+        }
+        g.node = kept;
+    }
+    m
+}
+
 /// The protobuf bytes of a model.
 pub fn encode(model: &ModelProto) -> Vec<u8> {
     model.encode_to_vec()

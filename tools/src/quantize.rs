@@ -223,6 +223,7 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
     if onnx_out {
         let proto = qcc_compiler::onnx::read_model(model)
             .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
+        let proto = qcc_compiler::onnx::export::constants_to_initializers(&proto);
         let plan = plan_qdq(&proto, model.parent(), &g, &obs, &opts, 127)
             .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
         let bytes =
