@@ -189,10 +189,12 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
     if let Some(l) = args.calib_limit {
         batches = batches.min(l.max(1));
     }
-    // entropy and percentile: a first pass finds each tensor's range, a
+    // entropy, percentile and mse: a first pass finds each tensor's range, a
     // second fills histograms over it, as onnxruntime's collector bins all
-    // samples at once (the merged histogram of one pass grows bins instead)
-    let two_pass = matches!(method, Method::Entropy | Method::Percentile(_));
+    // samples at once (the merged histogram of one pass grows bins instead;
+    // with it entropy clipped where onnxruntime does not, and mse fell below
+    // minmax on the mlp)
+    let two_pass = matches!(method, Method::Entropy | Method::Percentile(_) | Method::Mse);
     let passes = if two_pass { 2 } else { 1 };
     let mut obs = Observers::new(&g, bins);
     let bar = progress(passes * batches as u64, args.quiet);
