@@ -413,3 +413,65 @@ fn random_graphs_match_the_interpreter() {
         );
     }
 }
+
+/// The object of a graph with matmuls (the digits MLP after the default
+/// pipeline) for `arch` with `features`, disassembled by `objdump`.
+fn disassembly(arch: AotArch, features: &[&str], objdump: &str) -> String {
+    let g = qcc_compiler::load_file(&root().join("examples/digits_mlp.txt")).unwrap();
+    let g = qcc_compiler::compile(g, &portable()).unwrap();
+    let obj = aot::compile_object(
+        &g,
+        &AotOptions {
+            arch,
+            native: false,
+            features: features.iter().map(|f| f.to_string()).collect(),
+            name: "mlp".into(),
+            optimize: true,
+        },
+    )
+    .unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aot-disasm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("mlp-{}{}.o", arch.name(), features.join("")));
+    std::fs::write(&path, &obj.object).unwrap();
+    let out = Command::new(objdump).arg("-d").arg(&path).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn count(asm: &str, mnemonic: &str) -> usize {
+    asm.lines()
+        .filter(|l| l.split_whitespace().any(|w| w == mnemonic))
+        .count()
+}
+
+#[test]
+fn the_dot_tree_is_one_instruction_where_the_target_has_it() {
+    if have("aarch64-linux-gnu-objdump") {
+        let objdump = "aarch64-linux-gnu-objdump";
+        let asm = disassembly(AotArch::Aarch64, &[], objdump);
+        let first: Vec<&str> = asm.lines().filter(|l| l.contains("sdot")).take(4).collect();
+        eprintln!("aarch64 (default features: dotprod):\n{}", first.join("\n"));
+        assert!(count(&asm, "sdot") > 0, "no sdot:\n{asm}");
+        assert_eq!(count(&asm, "usdot"), 0);
+        let asm = disassembly(AotArch::Aarch64, &["+i8mm"], objdump);
+        assert!(count(&asm, "usdot") > 0, "no usdot with +i8mm:\n{asm}");
+        let asm = disassembly(AotArch::Aarch64, &["-dotprod"], objdump);
+        assert_eq!(count(&asm, "sdot") + count(&asm, "usdot"), 0);
+        // The plain NEON form: widened i16 products, pairwise-added.
+        assert!(count(&asm, "saddlp") > 0, "{asm}");
+    } else {
+        eprintln!(
+            "note: aarch64-linux-gnu-objdump is missing: the aarch64 disassembly is not checked"
+        );
+    }
+    if cfg!(target_arch = "x86_64") && have("objdump") {
+        let asm = disassembly(AotArch::X86_64, &["+avx", "+avx2", "+avx_vnni"], "objdump");
+        assert!(
+            count(&asm, "vpdpbusd") > 0,
+            "no vpdpbusd with +avx_vnni:\n{asm}"
+        );
+        let asm = disassembly(AotArch::X86_64, &[], "objdump");
+        assert_eq!(count(&asm, "vpdpbusd"), 0);
+    }
+}

@@ -110,18 +110,18 @@ pub fn render(obj: &AotObject) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "/* {n}.h: the interface of {n}.o, written by qcc (qcc compile --emit header).\n\
-         *\n\
-         * Object for {} (CPU features: {}). Link with libc and libm only:\n\
-         *   cc main.c {n}.o -lm\n\
-         *\n\
-         * Every tensor is dense row-major in its element type; buffers are\n\
-         * 64-byte aligned by the caller. {n}_run reads the inputs, writes the\n\
-         * outputs and uses the caller's scratch buffer of {n}_SCRATCH_BYTES\n\
-         * (64-byte aligned; its contents need not be kept between calls). It\n\
-         * allocates nothing and has no global state: runs with distinct\n\
-         * scratch buffers may go on at once on many threads. Returns 0, or 1\n\
-         * when a pointer it needs is null.\n\
+        "/* {n}.h: the interface of {n}.o, written by qcc (qcc compile --emit header).\n \
+         *\n \
+         * Object for {} (CPU features: {}). Link with libc and libm only:\n \
+         *   cc main.c {n}.o -lm\n \
+         *\n \
+         * Every tensor is dense row-major in its element type; buffers are\n \
+         * 64-byte aligned by the caller. {n}_run reads the inputs, writes the\n \
+         * outputs and uses the caller's scratch buffer of {n}_SCRATCH_BYTES\n \
+         * (64-byte aligned; its contents need not be kept between calls). It\n \
+         * allocates nothing and has no global state: runs with distinct\n \
+         * scratch buffers may go on at once on many threads. Returns 0, or 1\n \
+         * when a pointer it needs is null.\n \
          */",
         obj.arch.name(),
         if obj.features.is_empty() {
