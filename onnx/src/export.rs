@@ -20,8 +20,9 @@
 //! New names are the onnxruntime spellings (`_quantized`, `_scale`,
 //! `_zero_point`, `_QuantizeLinear_Output`, `_DequantizeLinear_Output`) made
 //! unique against every name the model already uses. The default-domain
-//! opset is raised to 13 when a scale is per axis (10 for per-tensor only,
-//! 21 for 4-bit codes). Output is deterministic: the plan is ordered, nodes
+//! opset must be at least 13 when a scale is per axis (10 for per-tensor
+//! only, 21 for 4-bit codes); it is never raised, since that would change
+//! what other ops of the model mean. Output is deterministic: the plan is ordered, nodes
 //! are inserted in the model's order.
 
 use crate::proto::{
@@ -84,6 +85,12 @@ pub enum ExportError {
     UnknownActivation(String),
     #[error("initializer `{name}`: {reason}")]
     Constant { name: String, reason: String },
+    #[error("the model's opset {have} has no {what} (opset {need} or later)")]
+    Opset {
+        have: i64,
+        need: i64,
+        what: &'static str,
+    },
 }
 
 /// `TensorProto.DataType` codes written here.
@@ -351,14 +358,31 @@ pub fn insert_qdq(model: &ModelProto, plan: &QdqPlan) -> Result<ModelProto, Expo
     } else {
         10
     };
+    // Raising the opset would change the meaning of other ops (`Squeeze`'s
+    // axes became an input at 13, ...): an older model is refused instead.
     let default =
         |o: &OperatorSetIdProto| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx"));
-    match m.opset_import.iter_mut().find(|o| default(o)) {
-        Some(o) => {
-            if o.version.unwrap_or(1) < need {
-                o.version = Some(need);
-            }
+    let have = m
+        .opset_import
+        .iter()
+        .filter(|o| default(o))
+        .filter_map(|o| o.version)
+        .max();
+    match have {
+        Some(v) if v < need => {
+            return Err(ExportError::Opset {
+                have: v,
+                need,
+                what: if int4 {
+                    "4-bit codes"
+                } else if per_axis {
+                    "per-axis scales"
+                } else {
+                    "QuantizeLinear"
+                },
+            });
         }
+        Some(_) => {}
         None => m.opset_import.push(OperatorSetIdProto {
             domain: Some(String::new()),
             version: Some(need),
@@ -438,7 +462,7 @@ mod tests {
             ir_version: Some(8),
             opset_import: vec![OperatorSetIdProto {
                 domain: Some(String::new()),
-                version: Some(11),
+                version: Some(13),
             }],
             graph: Some(g),
             ..Default::default()
@@ -486,6 +510,13 @@ mod tests {
         assert!(g.initializer.iter().all(|t| t.name.as_deref() != Some("w")));
         let back = crate::decode_model(&encode(&q)).unwrap();
         assert_eq!(back, q);
+        // per-axis scales in an opset-11 model: refused, the opset is kept
+        let mut old = m.clone();
+        old.opset_import[0].version = Some(11);
+        assert_eq!(
+            insert_qdq(&old, &plan).unwrap_err().to_string(),
+            "the model's opset 11 has no per-axis scales (opset 13 or later)"
+        );
         // an unknown activation and a wrong code count are refused by name
         let mut bad = QdqPlan::default();
         bad.activations.insert("nope".into(), aq(1.0));

@@ -194,7 +194,10 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
     // samples at once (the merged histogram of one pass grows bins instead;
     // with it entropy clipped where onnxruntime does not, and mse fell below
     // minmax on the mlp)
-    let two_pass = matches!(method, Method::Entropy | Method::Percentile(_) | Method::Mse);
+    let two_pass = matches!(
+        method,
+        Method::Entropy | Method::Percentile(_) | Method::Mse
+    );
     let passes = if two_pass { 2 } else { 1 };
     let mut obs = Observers::new(&g, bins);
     let bar = progress(passes * batches as u64, args.quiet);
@@ -226,6 +229,17 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
         let proto = qcc_compiler::onnx::read_model(model)
             .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
         let proto = qcc_compiler::onnx::export::constants_to_initializers(&proto);
+        let mut opts = opts;
+        if opts.per_channel && qcc_compiler::onnx::opset_of(&proto).is_some_and(|v| v < 13) {
+            // per-axis DequantizeLinear needs opset 13; raising the opset
+            // would change the meaning of the model's other ops
+            eprintln!(
+                "note: `{}` imports opset {}, which has no per-axis DequantizeLinear (13+): weights are quantized per tensor",
+                model.display(),
+                qcc_compiler::onnx::opset_of(&proto).unwrap_or(0)
+            );
+            opts.per_channel = false;
+        }
         let plan = plan_qdq(&proto, model.parent(), &g, &obs, &opts, 127)
             .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
         let bytes =
