@@ -248,7 +248,7 @@ mod tests {
         assert_eq!(sqnr_db(&[1.0, 1.0], &[1.0, 1.0]), f64::INFINITY);
         // signal 2, noise 0.02: 20 dB
         let s = sqnr_db(&[1.0, 1.0], &[1.1, 0.9]);
-        assert!((s - 20.0).abs() < 1e-6, "{s}");
+        assert!((s - 20.0).abs() < 1e-4, "{s}");
         // [1, 3, 2]: channel ranges (holding 0) 1, 10, 2 -> channel 1, 10 / 2
         let t = Tensor::f32(vec![1, 3, 2], vec![0.5, 1.0, -5.0, 5.0, 0.0, 2.0]);
         assert_eq!(outlier(&t), Some((1, 5.0)));

@@ -1,7 +1,9 @@
 //! The QDQ rewrite: a float graph and its calibration ranges become a graph
 //! with `quantize` → `dequantize` pairs on every observed activation and
 //! quantized constant weights (symmetric i8, per channel by default) behind a
-//! `dequantize`, the form qcc's `lower-qdq` lowers to integer ops.
+//! `dequantize`, the form qcc's `lower-qdq` lowers to integer ops; the
+//! constant bias of a `dense` / `conv2d` whose input is quantized becomes
+//! i32 codes at input scale × weight scale behind a `dequantize`.
 
 use super::calib::{Method, compute_scale_zp, weight_scales};
 use super::observe::Observers;
@@ -54,6 +56,15 @@ fn weight_axis(g: &Graph, v: ValueId) -> Option<(u32, usize)> {
 pub fn insert_qdq(graph: &Graph, observers: &Observers, opts: &QuantOptions) -> Graph {
     let mut g = graph.clone();
     let order = g.canonical_order();
+    let (qmin, qmax) = opts.activations.int_range().unwrap_or((0, 255));
+    let ranges: Vec<(ValueId, f32, f32)> = observers.ranges(opts.method, qmin, qmax);
+    // the scale each activation will get (for the biases' scales)
+    let act_scale = |v: ValueId| {
+        ranges
+            .iter()
+            .find(|r| r.0 == v)
+            .map(|&(_, lo, hi)| compute_scale_zp(lo, hi, qmin, qmax, false).0)
+    };
     for &v in &order {
         if excluded(&g, v, opts) {
             continue;
@@ -96,9 +107,38 @@ pub fn insert_qdq(graph: &Graph, observers: &Observers, opts: &QuantOptions) -> 
         let wq = g.add_const(td, TensorType::new(shape.clone(), ElemType::quant(q)));
         let wd = g.add_node(Op::Dequantize, &[wq], TensorType::f32(shape));
         g.set_arg(v, slot, wd);
+        // the bias of dense / conv2d: i32 codes at input scale × weight
+        // scale, zero point 0 (onnxruntime's `quantize_bias_static`), when
+        // the input is quantized
+        if matches!(g.node(v).op, Op::Dense | Op::Conv2d(_))
+            && let Some(&b) = g.args(v).get(2)
+            && let Some(bias) = g
+                .node(b)
+                .op
+                .as_const()
+                .and_then(|c| c.data.as_f32().map(<[f32]>::to_vec))
+            && g.ty(b).shape.len() == 1
+            && let Some(&x) = g.args(v).first()
+            && !excluded(&g, x, opts)
+            && let Some(sx) = act_scale(x)
+            && let Some((bscales, bcodes)) = super::onnx::bias_codes(&bias, sx, &scales)
+        {
+            let n = bscales.len();
+            let bq = if n > 1 {
+                QuantType::per_axis(ScalarType::I32, 0, bscales, vec![0; n])
+            } else {
+                QuantType::per_tensor(ScalarType::I32, bscales[0], 0)
+            };
+            let codes: Vec<i64> = bcodes.iter().map(|&c| c as i64).collect();
+            if let Ok(td) = TensorData::from_i64s(ScalarType::I32, &codes) {
+                let bshape = g.ty(b).shape.clone();
+                let bc = g.add_const(td, TensorType::new(bshape.clone(), ElemType::quant(bq)));
+                let bd = g.add_node(Op::Dequantize, &[bc], TensorType::f32(bshape));
+                g.set_arg(v, 2, bd);
+            }
+        }
     }
-    let (qmin, qmax) = opts.activations.int_range().unwrap_or((0, 255));
-    for (v, lo, hi) in observers.ranges(opts.method, qmin, qmax) {
+    for (v, lo, hi) in ranges.iter().copied() {
         if !g.contains(v) || excluded(&g, v, opts) {
             continue;
         }
@@ -178,6 +218,11 @@ mod tests {
             .filter(|&v| matches!(q.node(v).op, Op::Quantize))
             .count();
         assert_eq!(n_quant, 2, "x and the relu result (not the relu's input)");
+        let i32_consts = q
+            .node_ids()
+            .filter(|&v| q.node(v).op.is_const() && q.ty(v).elem.storage() == ScalarType::I32)
+            .count();
+        assert_eq!(i32_consts, 1, "the bias is quantized to i32");
         for s in &samples {
             let f = qcc_ir::interp::run(&g, std::slice::from_ref(s)).unwrap();
             let r = qcc_ir::interp::run(&q, std::slice::from_ref(s)).unwrap();
