@@ -277,10 +277,10 @@ pub fn plan_qdq(
     Ok(plan)
 }
 
-fn floats(
-    tp: &TensorProto,
-    base_dir: Option<&Path>,
-) -> Result<Option<(Vec<usize>, Vec<f32>)>, OnnxQuantError> {
+/// A float initializer's shape and values.
+type Floats = (Vec<usize>, Vec<f32>);
+
+fn floats(tp: &TensorProto, base_dir: Option<&Path>) -> Result<Option<Floats>, OnnxQuantError> {
     let name = tp.name.clone().unwrap_or_default();
     let t = qcc_onnx::tensor::decode(tp, base_dir).map_err(|e| OnnxQuantError::Initializer {
         name,
