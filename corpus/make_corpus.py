@@ -31,6 +31,7 @@ Deterministic: the same packages give the same files.
 
 import argparse
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -192,8 +193,12 @@ def report(out_dir, qcc, only=None):
                     outs = [o.name for o in s.get_outputs()]
                     diffs = []
                     for o, w in zip(outs, want):
-                        f = os.path.join(outd, f"{o}.npy")
-                        if os.path.exists(f):
+                        # qcc's name for the output (see qcc_onnx::qcc_name).
+                        q = re.sub(r"[^A-Za-z0-9_.$]", "_", o)
+                        cands = [o, q, "v_" + q]
+                        f = next((os.path.join(outd, f"{c}.npy") for c in cands
+                                  if os.path.exists(os.path.join(outd, f"{c}.npy"))), "")
+                        if f:
                             g = np.load(f).astype(np.float64)
                             diffs.append(float(np.max(np.abs(g - w.astype(np.float64)))) if g.size else 0.0)
                     note += f"; max |qcc − ort| {max(diffs):.3g}" if diffs else ""

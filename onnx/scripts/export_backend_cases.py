@@ -53,6 +53,9 @@ FLOAT_OPS = [
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "GlobalMaxPool", "LayerNormalization",
     "Softmax",
     "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Gather", "Transpose", "Concat",
+    # Masks, one-hots, casts and recurrent layers (issue 14).
+    "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "Where", "Cast",
+    "ConstantOfShape", "LSTM",
 ]
 
 

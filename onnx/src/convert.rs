@@ -839,6 +839,7 @@ mod movement;
 mod ops;
 mod qdq;
 mod qoperator;
+mod recurrent;
 
 /// Whether qcc imports `op_type` of `domain` (see `ops::is_registered`).
 pub(crate) fn ops_is_registered(domain: &str, op_type: &str) -> bool {

@@ -281,6 +281,9 @@ fn param_slots(op: &str) -> &'static [usize] {
         | "QLinearAveragePool"
         | "QLinearLeakyRelu"
         | "QLinearSigmoid" => &[1, 2, 3, 4],
+        // The weights and biases of recurrent layers are unrolled at import.
+        "LSTM" => &[1, 2, 3],
+        "DynamicQuantizeLSTM" => &[1, 2, 3, 8, 9, 10, 11],
         _ => &[],
     }
 }

@@ -12,7 +12,12 @@ pub(super) fn register(r: &mut Registry) {
     r.add("Add", |c, at, n| c.binary(at, n, "Add"));
     r.add("Mul", |c, at, n| c.binary(at, n, "Mul"));
     r.add("Sub", |c, at, n| c.binary(at, n, "Sub"));
-    r.add("Div", |c, at, n| c.binary_op(at, n, Op::Div));
+    r.add("Div", |c, at, n| {
+        if c.const_int_binary(at, n, "Div")? {
+            return Ok(());
+        }
+        c.binary_op(at, n, Op::Div)
+    });
     r.add("Pow", |c, at, n| c.binary_op(at, n, Op::Pow));
     r.add("Max", |c, at, n| c.variadic(at, n, Op::Max));
     r.add("Min", |c, at, n| c.variadic(at, n, Op::Min));
@@ -431,6 +436,9 @@ impl Converter<'_> {
     }
 
     pub(super) fn binary(&mut self, at: &At, n: &NodeProto, op: &str) -> Result<(), ImportError> {
+        if self.const_int_binary(at, n, op)? {
+            return Ok(());
+        }
         let int_op = match op {
             "Add" => Op::Add,
             "Sub" => Op::Sub,

@@ -185,3 +185,96 @@ impl Converter<'_> {
         Ok(Some(v))
     }
 }
+
+/// numpy broadcasting of two shapes.
+fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let r = a.len().max(b.len());
+    (0..r)
+        .map(|i| {
+            let da = if i + a.len() >= r {
+                a[i + a.len() - r]
+            } else {
+                1
+            };
+            let db = if i + b.len() >= r {
+                b[i + b.len() - r]
+            } else {
+                1
+            };
+            match (da, db) {
+                (x, y) if x == y => Some(x),
+                (1, y) => Some(y),
+                (x, 1) => Some(x),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The flat index into a tensor of shape `from` for each element of the
+/// broadcast shape `to`.
+fn offsets(from: &[usize], to: &[usize]) -> Vec<usize> {
+    let n: usize = to.iter().product();
+    let lead = to.len() - from.len();
+    let mut out = Vec::with_capacity(n);
+    for flat in 0..n {
+        let (mut rem, mut off, mut stride) = (flat, 0, 1);
+        for ax in (0..to.len()).rev() {
+            let i = rem % to[ax];
+            rem /= to[ax];
+            if ax >= lead {
+                let d = from[ax - lead];
+                if d != 1 {
+                    off += i * stride;
+                }
+                stride *= d;
+            }
+        }
+        out.push(off);
+    }
+    out
+}
+
+impl Converter<'_> {
+    /// `Add` / `Sub` / `Mul` / `Div` of two integer constants (shape
+    /// arithmetic): folded at import, exact in i64 (Div truncates, as
+    /// ONNX's integer Div). `None` when the operands are not that.
+    pub(super) fn const_int_binary(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        op: &str,
+    ) -> Result<bool, ImportError> {
+        let (Val::Const(a), Val::Const(b)) = (self.val(at, n, 0)?, self.val(at, n, 1)?) else {
+            return Ok(false);
+        };
+        let (Some(x), Some(y)) = (a.ints(), b.ints()) else {
+            return Ok(false);
+        };
+        let shape = broadcast(&a.shape, &b.shape).ok_or_else(|| {
+            at.invalid(format!(
+                "shapes {:?} and {:?} do not broadcast",
+                a.shape, b.shape
+            ))
+        })?;
+        let (ia, ib) = (offsets(&a.shape, &shape), offsets(&b.shape, &shape));
+        let mut v = Vec::with_capacity(ia.len());
+        for (&i, &j) in ia.iter().zip(&ib) {
+            let (p, q) = (x[i], y[j]);
+            v.push(match op {
+                "Add" => p.wrapping_add(q),
+                "Sub" => p.wrapping_sub(q),
+                "Mul" => p.wrapping_mul(q),
+                _ => {
+                    if q == 0 {
+                        return Err(at.invalid("integer division by zero in a constant"));
+                    }
+                    p.wrapping_div(q)
+                }
+            });
+        }
+        let t = OnnxTensor::from_ints(a.dtype, shape, v);
+        self.set(n, 0, Val::Const(Rc::new(t)));
+        Ok(true)
+    }
+}

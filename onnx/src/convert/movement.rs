@@ -24,6 +24,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add("Shape", |c, at, n| c.shape(at, n));
     r.add("Gather", |c, at, n| c.gather(at, n));
     r.add("Cast", |c, at, n| c.cast(at, n));
+    r.add("ConstantOfShape", |c, at, n| c.constant_of_shape(at, n));
 }
 
 impl Converter<'_> {
@@ -58,6 +59,47 @@ impl Converter<'_> {
             "value_int" => OnnxTensor::from_ints(DType::Int64, vec![], vec![a.i.unwrap_or(0)]),
             "value_ints" => OnnxTensor::from_ints(DType::Int64, vec![a.ints.len()], a.ints.clone()),
             other => return Err(at.unsupported(format!("Constant attribute `{other}`"))),
+        };
+        self.set(n, 0, Val::Const(Rc::new(t)));
+        Ok(())
+    }
+
+    /// `ConstantOfShape`: a constant (the shape must be known at import,
+    /// as shape subgraphs are once dims are bound).
+    pub(super) fn constant_of_shape(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let shape_t = self
+            .konst(at, n, 0, "shape")?
+            .ok_or_else(|| at.invalid("input 0 (`shape`) is missing"))?;
+        let dims = shape_t
+            .ints()
+            .ok_or_else(|| at.invalid("`shape` must be an integer tensor"))?;
+        if let Some(d) = dims.iter().find(|&&d| d < 0) {
+            return Err(at.invalid(format!("`shape` has a negative dimension {d}")));
+        }
+        let shape: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
+        let count = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&c| c <= 1 << 28)
+            .ok_or_else(|| {
+                at.unsupported(format!(
+                    "a constant of shape {shape:?} (more than 2^28 elements)"
+                ))
+            })?;
+        let value = match Self::attr(n, "value").and_then(|a| a.t.as_ref()) {
+            Some(tp) => decode(tp, self.base_dir)?,
+            None => OnnxTensor::from_f32(vec![], vec![0.0]),
+        };
+        if value.len() != 1 {
+            return Err(at.invalid(format!(
+                "`value` must hold one element, found {}",
+                value.len()
+            )));
+        }
+        let t = match (value.floats(), value.ints()) {
+            (Some(f), _) => OnnxTensor::from_f32(shape, vec![f[0]; count]),
+            (None, Some(i)) => OnnxTensor::from_ints(value.dtype, shape, vec![i[0]; count]),
+            _ => return Err(at.unsupported("a `value` of this type")),
         };
         self.set(n, 0, Val::Const(Rc::new(t)));
         Ok(())

@@ -58,6 +58,7 @@ pub(super) fn registry() -> &'static Registry {
         super::movement::register(&mut r);
         super::float::register(&mut r);
         super::logic::register(&mut r);
+        super::recurrent::register(&mut r);
         super::qdq::register(&mut r);
         super::qoperator::register(&mut r);
         r

@@ -1,0 +1,360 @@
+//! Recurrent layers: ONNX `LSTM` and com.microsoft `DynamicQuantizeLSTM`,
+//! unrolled at import over the bound sequence length into qcc's matmul,
+//! add, sigmoid, tanh, mul, slice and concat (so their meaning is those
+//! ops'). The input projection of all time steps is one matrix product;
+//! each step adds `H_{t−1} · Rᵀ`, in ONNX's gate order i, o, f, c:
+//! `i = σ(g_i)`, `o = σ(g_o)`, `f = σ(g_f)`, `c̃ = tanh(g_c)`,
+//! `C_t = f ⊙ C_{t−1} + i ⊙ c̃`, `H_t = o ⊙ tanh(C_t)`.
+//!
+//! `DynamicQuantizeLSTM` (int8 weights `[dirs, I, 4H]` with per-direction
+//! or per-channel scales and zero points) quantizes each product's left
+//! operand at run time to u8 as `DynamicQuantizeLinear` does (`X` once for
+//! all steps, `H_{t−1}` at each step), multiplies exactly in i32 and scales
+//! the product by `s_x · s_w`, as onnxruntime's quantized LSTM does.
+
+use super::ops::Registry;
+use super::*;
+
+/// Registers this family's ONNX operators.
+pub(super) fn register(r: &mut Registry) {
+    r.add("LSTM", |c, at, n| c.lstm(at, n, false));
+    r.add("DynamicQuantizeLSTM", |c, at, n| c.lstm(at, n, true));
+}
+
+/// Element `d` of `t` along axis 0.
+fn take0(t: &OnnxTensor, d: usize) -> OnnxTensor {
+    let inner: usize = t.shape[1..].iter().product();
+    let shape = t.shape[1..].to_vec();
+    match (t.floats(), t.ints()) {
+        (Some(f), _) => OnnxTensor::from_f32(shape, f[d * inner..(d + 1) * inner].to_vec()),
+        (None, Some(i)) => {
+            OnnxTensor::from_ints(t.dtype, shape, i[d * inner..(d + 1) * inner].to_vec())
+        }
+        _ => unreachable!("tensors hold floats or integers"),
+    }
+}
+
+/// A weight of one direction, ready for `x · w`: `[K, N]`.
+enum Weight {
+    Float(ValueId),
+    /// Plain i8 / u8 `[K, N]`, its scale (rank 0 or `[N]`) and zero point.
+    Quant {
+        w: ValueId,
+        scale: ValueId,
+        zp: ValueId,
+    },
+}
+
+impl Converter<'_> {
+    fn lstm(&mut self, at: &At, n: &NodeProto, quantized: bool) -> Result<(), ImportError> {
+        let hidden = Self::attr_i(n, "hidden_size", 0);
+        if hidden <= 0 {
+            return Err(at.invalid("`hidden_size` must be given and positive"));
+        }
+        let h = hidden as usize;
+        let dirs: &[bool] = match Self::attr_s(n, "direction").as_deref() {
+            None | Some("forward") => &[false],
+            Some("reverse") => &[true],
+            Some("bidirectional") => &[false, true],
+            Some(other) => return Err(at.invalid(format!("unknown direction `{other}`"))),
+        };
+        // layout = 1: X [batch, seq, input], states [batch, dirs, hidden],
+        // Y [batch, seq, dirs, hidden]; transposed around the unrolled body.
+        let batch_first = Self::attr_i(n, "layout", 0) != 0;
+        if Self::attr_i(n, "input_forget", 0) != 0 {
+            return Err(at.unsupported("LSTM with input_forget = 1"));
+        }
+        if Self::attr(n, "clip").is_some() {
+            return Err(at.unsupported("LSTM with `clip`"));
+        }
+        if let Some(a) = Self::attr(n, "activations") {
+            let names: Vec<String> = a
+                .strings
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+                .collect();
+            if names.chunks(3).any(|c| c != ["sigmoid", "tanh", "tanh"]) {
+                return Err(at.unsupported(format!(
+                    "LSTM activations {names:?} (qcc has Sigmoid, Tanh, Tanh)"
+                )));
+            }
+        }
+        let mut x = self.f32_in(at, n, 0)?;
+        if batch_first {
+            x = self.permute(at, x, &[1, 0, 2])?;
+        }
+        let xs = self.g.ty(x).shape.clone();
+        if xs.len() != 3 {
+            return Err(at.invalid(format!("`X` must be [seq, batch, input], found {xs:?}")));
+        }
+        let (t_len, batch, input) = (xs[0], xs[1], xs[2]);
+        let nd = dirs.len();
+        let w_t = self
+            .konst(at, n, 1, "W")?
+            .ok_or_else(|| at.invalid("`W` is missing"))?;
+        let r_t = self
+            .konst(at, n, 2, "R")?
+            .ok_or_else(|| at.invalid("`R` is missing"))?;
+        let b_t = self.konst(at, n, 3, "B")?;
+        // Inputs 4..: sequence_lens, initial_h, initial_c, P (LSTM) or
+        // the weights' scales and zero points (DynamicQuantizeLSTM).
+        if let Some(sl) = self.konst(at, n, 4, "sequence_lens")? {
+            let all = sl
+                .ints()
+                .is_some_and(|v| v.iter().all(|&l| l == t_len as i64));
+            if !all {
+                return Err(at.unsupported("sequence_lens shorter than the sequence"));
+            }
+        }
+        if self.opt_val(at, n, 7)?.is_some() && !quantized {
+            return Err(at.unsupported("LSTM peepholes (`P`)"));
+        }
+        let (w_shape, r_shape) = if quantized {
+            (vec![nd, input, 4 * h], vec![nd, h, 4 * h])
+        } else {
+            (vec![nd, 4 * h, input], vec![nd, 4 * h, h])
+        };
+        if w_t.shape != w_shape || r_t.shape != r_shape {
+            return Err(at.invalid(format!(
+                "`W` {:?} and `R` {:?} must be {w_shape:?} and {r_shape:?}",
+                w_t.shape, r_t.shape
+            )));
+        }
+        if let Some(b) = &b_t
+            && b.shape != [nd, 8 * h]
+        {
+            return Err(at.invalid(format!("`B` {:?} must be [{nd}, {}]", b.shape, 8 * h)));
+        }
+        let init = |c: &mut Self, i: usize| -> Result<Option<ValueId>, ImportError> {
+            match c.opt_val(at, n, i)? {
+                None => Ok(None),
+                Some(v) => {
+                    let mut id = c.f32_of(at, &v)?;
+                    if batch_first {
+                        id = c.permute(at, id, &[1, 0, 2])?;
+                    }
+                    if c.g.ty(id).shape != [nd, batch, h] {
+                        return Err(at.invalid(format!(
+                            "input {i} must be [{nd}, {batch}, {h}], found {:?}",
+                            c.g.ty(id).shape
+                        )));
+                    }
+                    Ok(Some(id))
+                }
+            }
+        };
+        let h0 = init(self, 5)?;
+        let c0 = init(self, 6)?;
+        let x2 = self.add_reshape(at, x, vec![t_len * batch, input])?;
+        let mut ys = Vec::new();
+        let mut yh = Vec::new();
+        let mut yc = Vec::new();
+        for (d, &reverse) in dirs.iter().enumerate() {
+            let w = self.lstm_weight(at, n, &w_t, d, quantized, 8)?;
+            let r = self.lstm_weight(at, n, &r_t, d, quantized, 10)?;
+            // The input projection of every step, with both biases.
+            let mut xw = self.lstm_product(at, x2, &w)?;
+            if let Some(b) = &b_t {
+                let bd = take0(b, d);
+                let f = bd.floats().ok_or_else(|| at.invalid("`B` must be float"))?;
+                let sum: Vec<f32> = (0..4 * h).map(|k| f[k] + f[4 * h + k]).collect();
+                let bt = Rc::new(OnnxTensor::from_f32(vec![4 * h], sum));
+                let bv = self.const_value(at, &bt, ElemType::F32)?;
+                xw = self.add(at, Op::Add, &[xw, bv], None)?;
+            }
+            let state =
+                |c: &mut Self, s: Option<ValueId>| -> Result<Option<ValueId>, ImportError> {
+                    s.map(|s| {
+                        let sl = c.slice_rows(at, s, 0, d, d + 1, 3)?;
+                        c.add_reshape(at, sl, vec![batch, h])
+                    })
+                    .transpose()
+                };
+            let mut hp = state(self, h0)?;
+            let mut cp = state(self, c0)?;
+            let mut outs = vec![None; t_len];
+            let steps: Vec<usize> = if reverse {
+                (0..t_len).rev().collect()
+            } else {
+                (0..t_len).collect()
+            };
+            for &t in &steps {
+                let mut g = self.slice_rows(at, xw, 0, t * batch, (t + 1) * batch, 2)?;
+                if let Some(hv) = hp {
+                    let hr = self.lstm_product(at, hv, &r)?;
+                    g = self.add(at, Op::Add, &[g, hr], None)?;
+                }
+                let gate = |c: &mut Self, k: usize, op: Op| -> Result<ValueId, ImportError> {
+                    let s = c.slice_rows(at, g, 1, k * h, (k + 1) * h, 2)?;
+                    c.add(at, op, &[s], None)
+                };
+                let i = gate(self, 0, Op::Sigmoid)?;
+                let o = gate(self, 1, Op::Sigmoid)?;
+                let f = gate(self, 2, Op::Sigmoid)?;
+                let cc = gate(self, 3, Op::Tanh)?;
+                let ic = self.add(at, Op::Mul, &[i, cc], None)?;
+                let ct = match cp {
+                    Some(cv) => {
+                        let fc = self.add(at, Op::Mul, &[f, cv], None)?;
+                        self.add(at, Op::Add, &[fc, ic], None)?
+                    }
+                    None => ic,
+                };
+                let tc = self.add(at, Op::Tanh, &[ct], None)?;
+                let ht = self.add(at, Op::Mul, &[o, tc], None)?;
+                outs[t] = Some(ht);
+                hp = Some(ht);
+                cp = Some(ct);
+            }
+            let outs: Vec<ValueId> = outs.into_iter().map(|o| o.expect("every step")).collect();
+            let y = if outs.len() == 1 {
+                outs[0]
+            } else {
+                self.add(at, Op::Concat { axis: 0 }, &outs, None)?
+            };
+            // [T·B, H] → [T, 1, B, H]
+            ys.push(self.add_reshape(at, y, vec![t_len, 1, batch, h])?);
+            yh.push(self.add_reshape(at, hp.expect("one step at least"), vec![1, batch, h])?);
+            yc.push(self.add_reshape(at, cp.expect("one step at least"), vec![1, batch, h])?);
+        }
+        let cat = |c: &mut Self, v: Vec<ValueId>, axis: usize| -> Result<ValueId, ImportError> {
+            if v.len() == 1 {
+                Ok(v[0])
+            } else {
+                c.add(at, Op::Concat { axis }, &v, None)
+            }
+        };
+        let mut y = cat(self, ys, 1)?;
+        if batch_first {
+            y = self.permute(at, y, &[2, 0, 1, 3])?;
+        }
+        self.set(n, 0, Val::Node(y));
+        for (i, parts) in [(1, yh), (2, yc)] {
+            if n.output.get(i).is_some_and(|s| !s.is_empty()) {
+                let mut v = cat(self, parts, 0)?;
+                if batch_first {
+                    v = self.permute(at, v, &[1, 0, 2])?;
+                }
+                self.set(n, i, Val::Node(v));
+            }
+        }
+        Ok(())
+    }
+
+    fn permute(&mut self, at: &At, x: ValueId, perm: &[usize]) -> Result<ValueId, ImportError> {
+        let op = Op::Transpose {
+            perm: perm.to_vec(),
+        };
+        self.add(at, op, &[x], None)
+    }
+
+    /// Rows `[lo, hi)` of `x` along `axis` (of rank `rank`).
+    fn slice_rows(
+        &mut self,
+        at: &At,
+        x: ValueId,
+        axis: usize,
+        lo: usize,
+        hi: usize,
+        rank: usize,
+    ) -> Result<ValueId, ImportError> {
+        let mut starts = vec![0i64; rank];
+        let mut ends = vec![i64::MAX; rank];
+        starts[axis] = lo as i64;
+        ends[axis] = hi as i64;
+        let op = Op::Slice {
+            starts,
+            ends,
+            steps: vec![1; rank],
+        };
+        self.add(at, op, &[x], None)
+    }
+
+    /// One direction's `W` or `R` as `[K, 4H]` (float: transposed from
+    /// ONNX's `[4H, K]`; quantized: as stored, with its scale and zero
+    /// point from inputs `first` and `first + 1`).
+    fn lstm_weight(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        t: &OnnxTensor,
+        d: usize,
+        quantized: bool,
+        first: usize,
+    ) -> Result<Weight, ImportError> {
+        let td = take0(t, d);
+        if !quantized {
+            if td.floats().is_none() {
+                return Err(at.invalid("float LSTM weights must be float"));
+            }
+            let tr = Rc::new(transpose_const(&td, &[1, 0]));
+            return Ok(Weight::Float(self.const_value(at, &tr, ElemType::F32)?));
+        }
+        let st = td
+            .dtype
+            .scalar()
+            .filter(|s| matches!(s, ScalarType::I8 | ScalarType::U8))
+            .ok_or_else(|| {
+                at.unsupported(format!(
+                    "quantized LSTM weights of type {}",
+                    td.dtype.name()
+                ))
+            })?;
+        let cols = td.shape[1];
+        let w = self.const_value(at, &Rc::new(td), ElemType::Scalar(st))?;
+        let s_t = self
+            .konst(at, n, first, "scale")?
+            .ok_or_else(|| at.invalid(format!("input {first} (a weight scale) is missing")))?;
+        let z_t = self.konst(at, n, first + 1, "zero point")?;
+        // Per direction ([dirs]) or per channel ([dirs, 4H]).
+        let per_channel = s_t.shape.len() == 2;
+        let sd = take0(&s_t, d);
+        let sf = sd
+            .floats()
+            .ok_or_else(|| at.invalid("weight scales must be float"))?
+            .to_vec();
+        if per_channel && sf.len() != cols || sf.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(at.invalid(
+                "weight scales must be positive and finite, one per channel or per direction",
+            ));
+        }
+        let sshape = if per_channel { vec![cols] } else { vec![] };
+        let scale = self.const_value(
+            at,
+            &Rc::new(OnnxTensor::from_f32(sshape.clone(), sf)),
+            ElemType::F32,
+        )?;
+        let zv: Vec<i64> = match &z_t {
+            Some(z) => take0(z, d)
+                .ints()
+                .ok_or_else(|| at.invalid("zero points must be integers"))?
+                .to_vec(),
+            None => vec![0; if per_channel { cols } else { 1 }],
+        };
+        let zdt = DType::of_scalar(st);
+        let zp = self.const_value(
+            at,
+            &Rc::new(OnnxTensor::from_ints(zdt, sshape, zv)),
+            ElemType::Scalar(st),
+        )?;
+        Ok(Weight::Quant { w, scale, zp })
+    }
+
+    /// `x · w` for a 2-d f32 `x`: a float matmul, or the dynamic int8
+    /// product `dequantize_dyn(matmul_int_dyn(quantize_dyn x), s_x · s_w)`.
+    fn lstm_product(&mut self, at: &At, x: ValueId, w: &Weight) -> Result<ValueId, ImportError> {
+        match *w {
+            Weight::Float(wv) => self.add(at, Op::MatMul, &[x, wv], None),
+            Weight::Quant { w, scale, zp } => {
+                let sx = self.add(at, Op::DynamicScale, &[x], None)?;
+                let zx = self.add(at, Op::DynamicZeroPoint, &[x], None)?;
+                let xq = self.add(at, Op::QuantizeDyn, &[x, sx, zx], None)?;
+                let acc = self.add(at, Op::MatMulIntDyn, &[xq, w, zx, zp], None)?;
+                let s = self.add(at, Op::Mul, &[sx, scale], None)?;
+                let zero = Rc::new(OnnxTensor::from_ints(DType::Int32, vec![], vec![0]));
+                let z = self.const_value(at, &zero, ElemType::I32)?;
+                self.add(at, Op::DequantizeDyn, &[acc, s, z], None)
+            }
+        }
+    }
+}
