@@ -25,7 +25,8 @@ pub struct QuantizeArgs {
     /// u8 (default) or i8 activations, asymmetric.
     #[arg(long, default_value = "u8")]
     activations: String,
-    /// Weight precision: i8 (symmetric).
+    /// Weight precision: i8 or i4 (symmetric; i4 in an ONNX output needs
+    /// opset 21).
     #[arg(long, default_value = "i8")]
     weights: String,
     /// One weight scale per tensor instead of per output channel.
@@ -85,12 +86,11 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
         "i8" => ScalarType::I8,
         a => return Err(error(format!("`--activations {a}`: expected u8 or i8"))),
     };
-    if args.weights != "i8" {
-        return Err(error(format!(
-            "`--weights {}`: only i8 weights are supported (i4 is not implemented yet)",
-            args.weights
-        )));
-    }
+    let weights = match args.weights.as_str() {
+        "i8" => ScalarType::I8,
+        "i4" => ScalarType::I4,
+        w => return Err(error(format!("`--weights {w}`: expected i8 or i4"))),
+    };
     let out = &args.output;
     let model = &args.model;
     let ext = |p: &Path| {
@@ -224,6 +224,7 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
         activations,
         per_channel: !args.per_tensor,
         exclude: args.exclude,
+        weights,
     };
     if onnx_out {
         let proto = qcc_compiler::onnx::read_model(model)
@@ -240,7 +241,7 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
             );
             opts.per_channel = false;
         }
-        let plan = plan_qdq(&proto, model.parent(), &g, &obs, &opts, 127)
+        let plan = plan_qdq(&proto, model.parent(), &g, &obs, &opts, opts.weight_qmax())
             .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
         let bytes =
             write_qdq(&proto, &plan).map_err(|e| error(format!("`{}`: {e}", model.display())))?;

@@ -69,6 +69,21 @@ fn quantizes_a_float_graph_deterministically() {
             String::from_utf8_lossy(&check.stderr)
         );
     }
+    // 4-bit weights run too
+    let o = quantize(&d, &["--calib", "x=x.npy", "--weights", "i4"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let q4 = std::fs::read_to_string(d.join("q.txt")).unwrap();
+    assert!(q4.contains("!quant.uniform<i4:f32:0"), "{q4}");
+    let check = Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .current_dir(&d)
+        .args(["run", "q.txt", "--random-inputs", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "i4: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     quantize(&d, &["--calib", "x=x.npy"]);
     let again = std::fs::read_to_string(d.join("q.txt")).unwrap();
     assert_eq!(first, again);
@@ -122,8 +137,8 @@ fn bad_inputs_are_refused_with_no_output_file() {
             "`--method median`",
         ),
         (
-            &["--calib", "x=x.npy", "--weights", "i4"],
-            "i4 is not implemented",
+            &["--calib", "x=x.npy", "--weights", "i2"],
+            "`--weights i2`: expected i8 or i4",
         ),
     ];
     for (args, want) in cases {

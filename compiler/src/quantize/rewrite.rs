@@ -20,6 +20,21 @@ pub struct QuantOptions {
     pub per_channel: bool,
     /// Node names or op names kept in float.
     pub exclude: Vec<String>,
+    /// `I8` (codes −127..=127, the default) or `I4` (−7..=7) weights,
+    /// symmetric.
+    pub weights: ScalarType,
+}
+
+impl QuantOptions {
+    /// The largest weight code: 127 for i8, 7 for i4 (symmetric, as
+    /// onnxruntime's symmetric ranges).
+    pub fn weight_qmax(&self) -> i64 {
+        if self.weights == ScalarType::I4 {
+            7
+        } else {
+            127
+        }
+    }
 }
 
 impl Default for QuantOptions {
@@ -29,6 +44,7 @@ impl Default for QuantOptions {
             activations: ScalarType::U8,
             per_channel: true,
             exclude: Vec::new(),
+            weights: ScalarType::I8,
         }
     }
 }
@@ -85,23 +101,27 @@ pub fn insert_qdq(graph: &Graph, observers: &Observers, opts: &QuantOptions) -> 
         };
         let shape = g.ty(w).shape.clone();
         let axis = opts.per_channel.then_some(axis);
-        let scales = weight_scales(&data, &shape, axis, 127);
+        let wq = opts.weight_qmax();
+        let wt = if wq <= 7 {
+            ScalarType::I4
+        } else {
+            ScalarType::I8
+        };
+        let scales = weight_scales(&data, &shape, axis, wq);
         let inner: usize = axis.map_or(1, |a| shape[a + 1..].iter().product());
         let codes: Vec<i64> = data
             .iter()
             .enumerate()
             .map(|(i, &x)| {
                 let c = axis.map_or(0, |a| (i / inner) % shape[a]);
-                quantize_f32(x, scales[c], 0, -127, 127)
+                quantize_f32(x, scales[c], 0, -wq, wq)
             })
             .collect();
         let q = match axis {
-            Some(a) => {
-                QuantType::per_axis(ScalarType::I8, a, scales.clone(), vec![0; scales.len()])
-            }
-            None => QuantType::per_tensor(ScalarType::I8, scales[0], 0),
+            Some(a) => QuantType::per_axis(wt, a, scales.clone(), vec![0; scales.len()]),
+            None => QuantType::per_tensor(wt, scales[0], 0),
         };
-        let Ok(td) = TensorData::from_i64s(ScalarType::I8, &codes) else {
+        let Ok(td) = TensorData::from_i64s(wt, &codes) else {
             continue;
         };
         let wq = g.add_const(td, TensorType::new(shape.clone(), ElemType::quant(q)));
