@@ -38,6 +38,10 @@ pub struct QuantizeArgs {
     /// Use at most N calibration samples.
     #[arg(long, value_name = "N")]
     calib_limit: Option<usize>,
+    /// Choose each layer's weights among i4, i8 and float so that the
+    /// average bits per weight is at most B (B >= 4; `.txt` output only).
+    #[arg(long, value_name = "B")]
+    budget_bits: Option<f64>,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -93,6 +97,13 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
     };
     let out = &args.output;
     let model = &args.model;
+    if let Some(b) = args.budget_bits
+        && !(b >= 4.0 && b.is_finite())
+    {
+        return Err(error(format!(
+            "`--budget-bits {b}`: the budget must be at least 4 bits per weight (all weights i4)"
+        )));
+    }
     let ext = |p: &Path| {
         p.extension()
             .and_then(|e| e.to_str())
@@ -106,6 +117,12 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
                     "`{}`: a `.onnx` output is written from an ONNX model only (`{}` is a qcc text graph; write a `.txt` instead)",
                     out.display(),
                     model.display()
+                )));
+            }
+            if args.budget_bits.is_some() {
+                return Err(error(format!(
+                    "`{}`: `--budget-bits` writes a `.txt` output only for now",
+                    out.display()
                 )));
             }
             true
@@ -219,12 +236,13 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
         }
     }
     bar.finish_and_clear();
-    let opts = QuantOptions {
+    let mut opts = QuantOptions {
         method,
         activations,
         per_channel: !args.per_tensor,
         exclude: args.exclude,
         weights,
+        layer_weights: Default::default(),
     };
     if onnx_out {
         let proto = qcc_compiler::onnx::read_model(model)
@@ -246,6 +264,48 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
         let bytes =
             write_qdq(&proto, &plan).map_err(|e| error(format!("`{}`: {e}", model.display())))?;
         return write_bytes_atomically(&bytes, out);
+    }
+    if let Some(b) = args.budget_bits {
+        // sensitivities on at most 4 calibration batches
+        let samples: Vec<Vec<Tensor>> = (0..batches.min(4))
+            .map(|k| {
+                per_input
+                    .iter()
+                    .map(|(shape, data)| {
+                        let per: usize = shape.iter().product();
+                        Tensor::f32(shape.clone(), data[k * per..(k + 1) * per].to_vec())
+                    })
+                    .collect()
+            })
+            .collect();
+        let c = qcc_compiler::quantize::budget::choose(&g, &obs, &opts, &samples, b)
+            .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
+        println!(
+            "{:24} {:>9}  {:>7}  {:>10}  {:>10}",
+            "layer", "weights", "choice", "i8 alone", "i4 alone"
+        );
+        for l in &c.layers {
+            let p = match l.precision {
+                Some(ScalarType::I4) => "i4",
+                Some(_) => "i8",
+                None => "float",
+            };
+            println!(
+                "{:24} {:>9}  {:>7}  {:>7.2} dB  {:>7.2} dB",
+                l.name,
+                l.weights,
+                p,
+                l.sqnr_i8_db.min(999.0),
+                l.sqnr_i4_db.min(999.0)
+            );
+        }
+        println!(
+            "average {:.2} bits per weight (budget {b}); output SQNR predicted {:.2} dB, measured {:.2} dB",
+            c.average_bits,
+            c.predicted_sqnr_db.min(999.0),
+            c.measured_sqnr_db.min(999.0)
+        );
+        c.apply(&mut opts);
     }
     let q = insert_qdq(&g, &obs, &opts);
     write_atomically(&q, out)

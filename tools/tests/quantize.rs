@@ -251,3 +251,62 @@ fn minmax_scales_match_onnxruntime() {
     );
     assert_eq!(out.matches("parity (minmax)").count(), 3, "{out}");
 }
+
+#[test]
+fn budget_bits_chooses_a_precision_per_layer_within_the_budget() {
+    let d = dir("budget");
+    let model = root().join("onnx/testdata/models/cnn.onnx");
+    let xs: Vec<f32> = (0..4 * 64)
+        .map(|i| ((i as f32 * 0.37).sin() + 1.0) * 8.0)
+        .collect();
+    npy(&d.join("x.npy"), &[4, 1, 8, 8], xs);
+    let run = |b: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_qcc"))
+            .current_dir(&d)
+            .arg("quantize")
+            .arg(&model)
+            .args([
+                "--dim",
+                "N=1",
+                "--calib",
+                "x=x.npy",
+                "--quiet",
+                "--budget-bits",
+                b,
+                "-o",
+                out,
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = run("6", "q.txt");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let avg: f64 = text
+        .split("average ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(avg <= 6.0 && avg >= 4.0, "{text}");
+    assert!(
+        text.contains("predicted") && text.contains("measured"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().count(),
+        5,
+        "a header, 3 layers, the summary:\n{text}"
+    );
+    for (b, out, want) in [
+        ("3.5", "q.txt", "at least 4 bits per weight"),
+        ("8", "q.onnx", "`--budget-bits` writes a `.txt` output only"),
+    ] {
+        let _ = std::fs::remove_file(d.join(out));
+        let o = run(b, out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{err}");
+        assert!(!d.join(out).exists());
+    }
+}

@@ -15,7 +15,10 @@
 //!   float ONNX model's own protobuf, as onnxruntime places them.
 //! - `report`: [`report::compare`], a float model and its quantized twin
 //!   compared tensor by tensor (`qcc report`).
+//! - `budget`: [`budget::choose`], weight precisions per layer (i4, i8,
+//!   float) under a bit budget (`--budget-bits`).
 
+pub mod budget;
 pub mod calib;
 pub mod observe;
 pub mod onnx;

@@ -9,6 +9,7 @@ use super::calib::{Method, compute_scale_zp, weight_scales};
 use super::observe::Observers;
 use qcc_ir::quant::quantize_f32;
 use qcc_ir::{ElemType, Graph, Op, QuantType, ScalarType, TensorData, TensorType, ValueId};
+use std::collections::BTreeMap;
 
 /// The choices of `qcc quantize`.
 #[derive(Clone, Debug)]
@@ -23,18 +24,30 @@ pub struct QuantOptions {
     /// `I8` (codes −127..=127, the default) or `I4` (−7..=7) weights,
     /// symmetric.
     pub weights: ScalarType,
+    /// Per op (the value of a dense / conv2d / matmul) a weight precision
+    /// other than `weights`: `Some(I8 | I4)`, or `None` to keep its weights
+    /// in float (`--budget-bits`).
+    pub layer_weights: BTreeMap<ValueId, Option<ScalarType>>,
 }
 
 impl QuantOptions {
     /// The largest weight code: 127 for i8, 7 for i4 (symmetric, as
     /// onnxruntime's symmetric ranges).
     pub fn weight_qmax(&self) -> i64 {
-        if self.weights == ScalarType::I4 {
-            7
-        } else {
-            127
-        }
+        qmax_of(self.weights)
     }
+
+    /// The weight precision of op `v` (`None`: float).
+    pub fn weights_of(&self, v: ValueId) -> Option<ScalarType> {
+        self.layer_weights
+            .get(&v)
+            .copied()
+            .unwrap_or(Some(self.weights))
+    }
+}
+
+fn qmax_of(t: ScalarType) -> i64 {
+    if t == ScalarType::I4 { 7 } else { 127 }
 }
 
 impl Default for QuantOptions {
@@ -45,6 +58,7 @@ impl Default for QuantOptions {
             per_channel: true,
             exclude: Vec::new(),
             weights: ScalarType::I8,
+            layer_weights: BTreeMap::new(),
         }
     }
 }
@@ -57,7 +71,7 @@ fn excluded(g: &Graph, v: ValueId, opts: &QuantOptions) -> bool {
 }
 
 /// The weight operand slot of an op and the axis of its output channels.
-fn weight_axis(g: &Graph, v: ValueId) -> Option<(u32, usize)> {
+pub fn weight_axis(g: &Graph, v: ValueId) -> Option<(u32, usize)> {
     match &g.node(v).op {
         Op::Dense | Op::Conv2d(_) => Some((1, 0)),
         Op::MatMul => {
@@ -101,12 +115,10 @@ pub fn insert_qdq(graph: &Graph, observers: &Observers, opts: &QuantOptions) -> 
         };
         let shape = g.ty(w).shape.clone();
         let axis = opts.per_channel.then_some(axis);
-        let wq = opts.weight_qmax();
-        let wt = if wq <= 7 {
-            ScalarType::I4
-        } else {
-            ScalarType::I8
+        let Some(wt) = opts.weights_of(v) else {
+            continue;
         };
+        let wq = qmax_of(wt);
         let scales = weight_scales(&data, &shape, axis, wq);
         let inner: usize = axis.map_or(1, |a| shape[a + 1..].iter().product());
         let codes: Vec<i64> = data
