@@ -28,13 +28,13 @@
 //! AVX-VNNI, else SSE4.1 widening multiplies), with the activation
 //! packing, im2col and epilogue as generated loops; the byte lookups,
 //! quantize, dequantize, relu, add/mul and the float matmul as generated
-//! loops, softmax calling the C library's `expf` (which is what the
-//! interpreter's `f32::exp` calls). The float functions that the JIT runs
-//! through `qcc_unary_f32` / `qcc_binary_code_f32` (the `libm` crate's
-//! functions and the IEEE min/max/sub/div loops) are refused with an error
-//! naming the node (`lower::elementwise::PORTABLE_REFUSED`), as are graphs
-//! with 4-bit inputs or outputs (the arena's layout of those differs from
-//! the caller's).
+//! loops, the IEEE unary and binary float functions as generated loops,
+//! softmax calling the C library's `expf` (which is what the interpreter's
+//! `f32::exp` calls). The float functions the interpreter takes from the
+//! `libm` crate (exp, log, tanh, erf, sigmoid, gelu, pow) are refused with
+//! an error naming the node (`lower::elementwise::PORTABLE_REFUSED`), as
+//! are graphs with 4-bit inputs or outputs (the arena's layout of those
+//! differs from the caller's).
 
 pub mod header;
 

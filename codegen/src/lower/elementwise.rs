@@ -6,6 +6,7 @@
 use super::*;
 use super::{Fx, I64};
 use crate::plan::Buf;
+use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{InstBuilder, Value};
 use qcc_ir::elementwise::{Binary, Unary};
 use qcc_ir::op::Op;
@@ -13,9 +14,76 @@ use qcc_ir::types::TensorType;
 
 /// Why an object file (`crate::aot`) refuses the float functions the JIT
 /// runs through the shim's `qcc_unary_f32` / `qcc_binary_code_f32`.
-pub(crate) const PORTABLE_REFUSED: &str = "not available in an ahead-of-time object yet (the JIT runs it \
-     through a Rust helper whose result an object could match only with its own copy of the \
-     function)";
+pub(crate) const PORTABLE_REFUSED: &str = "not available in an ahead-of-time object yet (the \
+     interpreter computes it with the `libm` crate, which an object could match only with its own \
+     copy of the function)";
+
+/// IEEE 754-2019 `maximum` / `minimum` as `qcc_ir::elementwise` defines
+/// them: a NaN operand is the result (the first one), else Cranelift's
+/// `fmax` / `fmin` (−0.0 < +0.0).
+fn ieee_minmax(fx: &mut Fx, a: Value, b: Value, max: bool) -> Value {
+    let m = if max {
+        fx.b.ins().fmax(a, b)
+    } else {
+        fx.b.ins().fmin(a, b)
+    };
+    let bn = fx.b.ins().fcmp(FloatCC::Unordered, b, b);
+    let r = fx.b.ins().select(bn, b, m);
+    let an = fx.b.ins().fcmp(FloatCC::Unordered, a, a);
+    fx.b.ins().select(an, a, r)
+}
+
+/// The unary functions an object computes itself (one IEEE operation or
+/// min/max each, as `qcc_ir::elementwise::Unary::apply`); the others, the
+/// `libm` crate's, are refused.
+fn portable_unary(fx: &mut Fx, x: &Buf, out: &Buf, n: usize, u: Unary) -> Result<(), String> {
+    use qcc_ir::elementwise::UnaryFn as U;
+    if matches!(
+        u.f,
+        U::Exp | U::Log | U::Erf | U::Tanh | U::Sigmoid | U::Gelu
+    ) {
+        return Err(PORTABLE_REFUSED.into());
+    }
+    let hard_sigmoid = |fx: &mut Fx, v: Value, alpha: f32, beta: f32| {
+        let (a, b) = (fx.cf(alpha), fx.cf(beta));
+        let t = fx.b.ins().fmul(a, v);
+        let t = fx.b.ins().fadd(t, b);
+        let (zero, one) = (fx.cf(0.0), fx.cf(1.0));
+        let t = ieee_minmax(fx, t, zero, true);
+        ieee_minmax(fx, t, one, false)
+    };
+    unary(fx, x, out, n, &mut |fx, v| match u.f {
+        U::Relu => {
+            let z = fx.cf(0.0);
+            ieee_minmax(fx, v, z, true)
+        }
+        U::Neg => fx.b.ins().fneg(v),
+        U::Abs => fx.b.ins().fabs(v),
+        U::Sqrt => fx.b.ins().sqrt(v),
+        U::Reciprocal => {
+            let one = fx.cf(1.0);
+            fx.b.ins().fdiv(one, v)
+        }
+        U::Floor => fx.b.ins().floor(v),
+        U::Ceil => fx.b.ins().ceil(v),
+        U::Round => fx.b.ins().nearest(v),
+        U::HardSigmoid => hard_sigmoid(fx, v, u.alpha, u.beta),
+        U::HardSwish => {
+            let h = hard_sigmoid(fx, v, 1.0 / 6.0, 0.5);
+            fx.b.ins().fmul(v, h)
+        }
+        U::LeakyRelu => {
+            let a = fx.cf(u.alpha);
+            let av = fx.b.ins().fmul(a, v);
+            let z = fx.cf(0.0);
+            let neg = fx.b.ins().fcmp(FloatCC::LessThan, v, z);
+            fx.b.ins().select(neg, av, v)
+        }
+        // Refused above.
+        U::Exp | U::Log | U::Erf | U::Tanh | U::Sigmoid | U::Gelu => v,
+    });
+    Ok(())
+}
 
 /// `y[i] = f(x[i])` over `n` elements (same index).
 pub(super) fn unary(
@@ -80,7 +148,7 @@ pub(super) fn unary_code(
     let u =
         Unary::of(op).ok_or_else(|| format!("`{}` is not a unary elementwise op", op.name()))?;
     if fx.portable {
-        return Err(PORTABLE_REFUSED.into());
+        return portable_unary(fx, x, out, numel(&out_ty.shape), u);
     }
     let ab = (u.alpha.to_bits() as u64 | ((u.beta.to_bits() as u64) << 32)) as i64;
     let (xb, ob) = (fx.base(x), fx.base(out));
@@ -108,7 +176,17 @@ pub(super) fn binary_code(
     let code =
         Binary::of(op).ok_or_else(|| format!("`{}` is not a binary elementwise op", op.name()))?;
     if fx.portable {
-        return Err(PORTABLE_REFUSED.into());
+        let f = match code {
+            Binary::Sub | Binary::Div | Binary::Max | Binary::Min => code,
+            _ => return Err(PORTABLE_REFUSED.into()),
+        };
+        binary(fx, a, at, out, out_ty, &mut |fx, x, y| match f {
+            Binary::Sub => fx.b.ins().fsub(x, y),
+            Binary::Div => fx.b.ins().fdiv(x, y),
+            Binary::Max => ieee_minmax(fx, x, y, true),
+            _ => ieee_minmax(fx, x, y, false),
+        });
+        return Ok(());
     }
     let shape = &out_ty.shape;
     let (dims, [sa, sb, so]) = collapse(
