@@ -54,6 +54,18 @@ MODELS = [
 ]
 
 
+# Models with several inputs (state) or inputs that select a branch: how
+# report() runs them (float only; quantize_static takes one input here).
+# `binds` become constants in qcc (`--bind`), selecting the `If` branches.
+MULTI = {
+    "vad": {
+        "inputs": {"input": ([1, 512], "f32"), "state": ([2, 1, 128], "f32")},
+        "binds": {"sr": 16000},
+        "dims": {"batch": 1, "sequence": 512},
+    },
+}
+
+
 def site_file(rel):
     for d in site.getsitepackages() + [site.getusersitepackages()]:
         p = os.path.join(d, rel)
@@ -172,7 +184,28 @@ def report(out_dir, qcc, only=None):
             if not os.path.exists(path):
                 continue
             inp = os.path.join(out_dir, f"{name}.input.npy")
-            if shapes is None or not os.path.exists(inp):
+            multi = MULTI.get(name)
+            feeds = None
+            if multi is not None:
+                outd = os.path.join(out_dir, f"out.{name}.{form}")
+                shutil.rmtree(outd, ignore_errors=True)
+                args = [qcc, "run", path, "--output-dir", outd]
+                feeds = {}
+                for k, (inm, (shp, dt)) in enumerate(multi["inputs"].items()):
+                    f = os.path.join(out_dir, f"{name}.{inm}.npy")
+                    x = (make_input(shp, dt, k) - 0.5) * 0.2
+                    np.save(f, x.astype(np.float32))
+                    feeds[inm] = x.astype(np.float32)
+                    args += ["--input", f"{inm}={f}"]
+                for bn, bv in multi["binds"].items():
+                    f = os.path.join(out_dir, f"{name}.{bn}.npy")
+                    np.save(f, np.array(bv, dtype=np.int32))
+                    feeds[bn] = np.array(bv, dtype=np.int64)
+                    args += ["--bind", f"{bn}={f}"]
+                for dn, dv in multi["dims"].items():
+                    args += ["--dim", f"{dn}={dv}"]
+                iname = "multi"
+            elif shapes is None or not os.path.exists(inp):
                 args = [qcc, "compile", path, "-o", os.devnull]
                 iname = None
             else:
@@ -189,7 +222,7 @@ def report(out_dir, qcc, only=None):
             if iname is not None:
                 try:
                     s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-                    want = s.run(None, {iname: np.load(inp)})
+                    want = s.run(None, feeds if feeds is not None else {iname: np.load(inp)})
                     outs = [o.name for o in s.get_outputs()]
                     diffs = []
                     for o, w in zip(outs, want):

@@ -833,6 +833,7 @@ impl<'a> Converter<'a> {
 
 // The op conversions.
 mod dynamic;
+mod control;
 mod float;
 mod logic;
 mod movement;

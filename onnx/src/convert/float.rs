@@ -297,6 +297,9 @@ impl Converter<'_> {
     pub(super) fn conv(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
         let x = self.f32_in(at, n, 0)?;
         let w = self.f32_in(at, n, 1)?;
+        if self.g.ty(x).shape.len() == 3 && self.g.ty(w).shape.len() == 3 {
+            return self.conv1d(at, n, x, w);
+        }
         let xs = self.g.ty(x).shape.clone();
         let k = self.kernel_hw(at, &self.g.ty(w).shape.clone())?;
         let attrs = self.conv_attrs(at, n, &xs, k)?;
@@ -306,6 +309,44 @@ impl Converter<'_> {
         }
         let v = self.add(at, Op::Conv2d(attrs), &args, None)?;
         self.set(n, 0, Val::Node(v));
+        Ok(())
+    }
+
+    /// A 1-d `Conv` (`x [N, C, L]`, `w [O, C/g, K]`) as a 2-d one of height
+    /// 1: the same sums in the same order.
+    fn conv1d(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        x: ValueId,
+        w: ValueId,
+    ) -> Result<(), ImportError> {
+        let mut m = n.clone();
+        for a in &mut m.attribute {
+            let name = a.name.as_deref().unwrap_or("");
+            match name {
+                "strides" | "dilations" | "kernel_shape" if a.ints.len() == 1 => {
+                    a.ints = vec![1, a.ints[0]];
+                }
+                "pads" if a.ints.len() == 2 => a.ints = vec![0, a.ints[0], 0, a.ints[1]],
+                "strides" | "dilations" | "kernel_shape" | "pads" => {
+                    return Err(at.invalid(format!("`{name}` of a 1-d Conv: {:?}", a.ints)));
+                }
+                _ => {}
+            }
+        }
+        let (xs, ws) = (self.g.ty(x).shape.clone(), self.g.ty(w).shape.clone());
+        let x4 = self.add_reshape(at, x, vec![xs[0], xs[1], 1, xs[2]])?;
+        let w4 = self.add_reshape(at, w, vec![ws[0], ws[1], 1, ws[2]])?;
+        let attrs = self.conv_attrs(at, &m, &[xs[0], xs[1], 1, xs[2]], [1, ws[2]])?;
+        let mut args = vec![x4, w4];
+        if Self::input_name(n, 2).is_some() {
+            args.push(self.f32_in(at, n, 2)?);
+        }
+        let y = self.add(at, Op::Conv2d(attrs), &args, None)?;
+        let ys = self.g.ty(y).shape.clone();
+        let y3 = self.add_reshape(at, y, vec![ys[0], ys[1], ys[3]])?;
+        self.set(n, 0, Val::Node(y3));
         Ok(())
     }
 

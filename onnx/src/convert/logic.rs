@@ -75,6 +75,45 @@ impl Converter<'_> {
 
     fn compare(&mut self, at: &At, n: &NodeProto, op: Op, negate: bool) -> Result<(), ImportError> {
         let (va, vb) = (self.val(at, n, 0)?, self.val(at, n, 1)?);
+        if let (Val::Const(a), Val::Const(b)) = (&va, &vb) {
+            // Shape arithmetic: folded at import.
+            let shape = broadcast(&a.shape, &b.shape).ok_or_else(|| {
+                at.invalid(format!(
+                    "shapes {:?} and {:?} do not broadcast",
+                    a.shape, b.shape
+                ))
+            })?;
+            let (ia, ib) = (offsets(&a.shape, &shape), offsets(&b.shape, &shape));
+            let ord: Vec<Option<std::cmp::Ordering>> =
+                match (a.ints(), b.ints(), a.floats(), b.floats()) {
+                    (Some(x), Some(y), _, _) => ia
+                        .iter()
+                        .zip(&ib)
+                        .map(|(&i, &j)| Some(x[i].cmp(&y[j])))
+                        .collect(),
+                    (_, _, Some(x), Some(y)) => ia
+                        .iter()
+                        .zip(&ib)
+                        .map(|(&i, &j)| x[i].partial_cmp(&y[j]))
+                        .collect(),
+                    _ => return Err(at.invalid("the operands must have one type")),
+                };
+            let v: Vec<i64> = ord
+                .iter()
+                .map(|o| {
+                    let r = o.is_some_and(|o| match op {
+                        Op::Equal => o.is_eq(),
+                        Op::Less => o.is_lt(),
+                        _ => o.is_gt(),
+                    });
+                    // Negated: LessOrEqual / GreaterOrEqual, false on NaN.
+                    (if negate { o.is_some() && !r } else { r }) as i64
+                })
+                .collect();
+            let t = OnnxTensor::from_ints(DType::Bool, shape, v);
+            self.set(n, 0, Val::Const(Rc::new(t)));
+            return Ok(());
+        }
         let a = self.plain_value(at, &va)?;
         let b = self.plain_value(at, &vb)?;
         if negate && self.g.ty(a).elem.is_f32() {
@@ -99,6 +138,14 @@ impl Converter<'_> {
 
     fn not(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
         let v = self.val(at, n, 0)?;
+        if let Val::Const(t) = &v
+            && let Some(i) = t.ints()
+        {
+            let out = i.iter().map(|&x| (x == 0) as i64).collect();
+            let t = OnnxTensor::from_ints(DType::Bool, t.shape.clone(), out);
+            self.set(n, 0, Val::Const(Rc::new(t)));
+            return Ok(());
+        }
         let c = self.plain_value(at, &v)?;
         let r = self.logical_not(at, c)?;
         self.set(n, 0, Val::Node(r));

@@ -243,6 +243,16 @@ impl Converter<'_> {
                     (OnnxData::Int(x), true, _) => {
                         OnnxTensor::from_f32(t.shape.clone(), x.iter().map(|&i| i as f32).collect())
                     }
+                    (OnnxData::Int(x), _, true) if to == DType::Bool => OnnxTensor::from_ints(
+                        to,
+                        t.shape.clone(),
+                        x.iter().map(|&i| (i != 0) as i64).collect(),
+                    ),
+                    (OnnxData::F32(x), _, true) if to == DType::Bool => OnnxTensor::from_ints(
+                        to,
+                        t.shape.clone(),
+                        x.iter().map(|&f| (f != 0.0) as i64).collect(),
+                    ),
                     (OnnxData::Int(x), _, true) => {
                         let (lo, hi) = to.int_range().unwrap_or((i64::MIN, i64::MAX));
                         if x.iter().any(|&i| i < lo || i > hi) {

@@ -59,6 +59,7 @@ pub(super) fn registry() -> &'static Registry {
         super::float::register(&mut r);
         super::logic::register(&mut r);
         super::recurrent::register(&mut r);
+        super::control::register(&mut r);
         super::qdq::register(&mut r);
         super::qoperator::register(&mut r);
         r
