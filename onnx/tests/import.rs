@@ -826,3 +826,116 @@ fn hostile_movement_nodes_are_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn hostile_logic_pad_and_recurrent_nodes_are_errors_not_panics() {
+    let x4 = || vi("x", FLOAT, vec![dim_v(1), dim_v(2), dim_v(4), dim_v(4)]);
+    let y4 = || vi("y", FLOAT, vec![dim_v(1), dim_v(2), dim_v(4), dim_v(4)]);
+    let ints = |name: &str, v: Vec<i64>| {
+        let mut t = tensor(name, 7, &[v.len() as i64]);
+        t.int64_data = v;
+        t
+    };
+    let floats = |name: &str, dims: &[i64]| {
+        let n: i64 = dims.iter().product();
+        let mut t = tensor(name, FLOAT, dims);
+        t.float_data = vec![0.5; n as usize];
+        t
+    };
+    let cases: Vec<(&str, NodeProto, Vec<TensorProto>, &str)> = vec![
+        (
+            "reflect Pad as wide as the dimension",
+            node("Pad", &["x", "p"], &["y"], vec![attr_s("mode", "reflect")]),
+            vec![ints("p", vec![0, 0, 4, 0, 0, 0, 0, 0])],
+            "below the dimension",
+        ),
+        (
+            "Pad with the wrong number of pads",
+            node("Pad", &["x", "p"], &["y"], vec![]),
+            vec![ints("p", vec![1, 1])],
+            "values for 4 axes",
+        ),
+        (
+            "Pad axis out of range",
+            node("Pad", &["x", "p", "", "ax"], &["y"], vec![]),
+            vec![ints("p", vec![1, 1]), ints("ax", vec![9])],
+            "out of range",
+        ),
+        (
+            "Pad mode unknown",
+            node("Pad", &["x", "p"], &["y"], vec![attr_s("mode", "wrap")]),
+            vec![ints("p", vec![0, 0, 1, 1, 0, 0, 1, 1])],
+            "Pad mode",
+        ),
+        (
+            "ConstantOfShape huge",
+            node("ConstantOfShape", &["sh"], &["y"], vec![]),
+            vec![ints("sh", vec![1 << 20, 1 << 20])],
+            "2^28",
+        ),
+        (
+            "ConstantOfShape negative",
+            node("ConstantOfShape", &["sh"], &["y"], vec![]),
+            vec![ints("sh", vec![2, -1])],
+            "negative",
+        ),
+        (
+            "If on a run-time condition",
+            node("If", &["x"], &["y"], vec![]),
+            vec![],
+            "run-time condition",
+        ),
+        (
+            "Where with a float condition",
+            node("Where", &["x", "x", "x"], &["y"], vec![]),
+            vec![],
+            "u8",
+        ),
+        (
+            "Equal of incompatible shapes",
+            node("Equal", &["x", "c"], &["y"], vec![]),
+            vec![floats("c", &[3])],
+            "broadcast",
+        ),
+        (
+            "LSTM on a 4-d input",
+            node(
+                "LSTM",
+                &["x", "w", "r"],
+                &["y"],
+                vec![attr_i("hidden_size", 2)],
+            ),
+            vec![floats("w", &[1, 8, 4]), floats("r", &[1, 8, 2])],
+            "[seq, batch, input]",
+        ),
+        (
+            "LSTM without hidden_size",
+            node("LSTM", &["x", "w", "r"], &["y"], vec![]),
+            vec![floats("w", &[1, 8, 4]), floats("r", &[1, 8, 2])],
+            "hidden_size",
+        ),
+    ];
+    for (what, n, inits, want) in cases {
+        let m = model(vec![n], inits, vec![x4()], vec![y4()]);
+        match import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()) {
+            Ok(_) => panic!("{what}: imported"),
+            Err(e) => assert!(e.to_string().contains(want), "{what}: {e}"),
+        }
+    }
+    // An LSTM whose weights have the wrong shape, on a proper 3-d input.
+    let x3 = vi("x", FLOAT, vec![dim_v(3), dim_v(1), dim_v(4)]);
+    let n = node(
+        "LSTM",
+        &["x", "w", "r"],
+        &["y"],
+        vec![attr_i("hidden_size", 2)],
+    );
+    let m = model(
+        vec![n],
+        vec![floats("w", &[1, 8, 5]), floats("r", &[1, 8, 2])],
+        vec![x3],
+        vec![vi("y", FLOAT, vec![dim_v(3), dim_v(1), dim_v(1), dim_v(2)])],
+    );
+    let e = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).unwrap_err();
+    assert!(e.to_string().contains("must be [1, 8, 4]"), "{e}");
+}
