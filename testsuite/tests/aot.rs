@@ -475,3 +475,104 @@ fn the_dot_tree_is_one_instruction_where_the_target_has_it() {
         assert_eq!(count(&asm, "vpdpbusd"), 0);
     }
 }
+
+/// `NAME_run` from two threads at once, each with its own scratch: every
+/// run gives the single-threaded result (the object has no global state).
+#[test]
+fn two_threads_run_one_object_at_once() {
+    let Some(tc) = toolchains().into_iter().next() else {
+        return;
+    };
+    let g = qcc_compiler::load_file(&root().join("examples/digits_cnn.txt")).unwrap();
+    let g = qcc_compiler::compile(g, &portable()).unwrap();
+    let obj = aot::compile_object(
+        &g,
+        &AotOptions {
+            arch: tc.arch,
+            native: false,
+            features: vec![],
+            name: "cnn".into(),
+            optimize: true,
+        },
+    )
+    .unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("aot-threads");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cnn.o"), &obj.object).unwrap();
+    std::fs::write(dir.join("cnn.h"), obj.header()).unwrap();
+    let main = r#"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cnn.h"
+static float x[64] __attribute__((aligned(64)));
+static unsigned char want[4096] __attribute__((aligned(64)));
+static void *worker(void *arg) {
+    (void)arg;
+    void *scratch = aligned_alloc(64, cnn_SCRATCH_BYTES);
+    void *out = aligned_alloc(64, (cnn_OUTPUT_BYTES[0] + 63) / 64 * 64);
+    const void *in[] = {x};
+    void *outs[] = {out};
+    for (int r = 0; r < 2000; r++) {
+        memset(scratch, r & 0xff, cnn_SCRATCH_BYTES);
+        if (cnn_run(in, outs, scratch) != 0 || memcmp(out, want, cnn_OUTPUT_BYTES[0]) != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+int main(void) {
+    for (int i = 0; i < 64; i++) x[i] = (float)(i % 7) / 7.0f;
+    void *scratch = aligned_alloc(64, cnn_SCRATCH_BYTES);
+    const void *in[] = {x};
+    void *outs[] = {want};
+    if (cnn_NUM_OUTPUTS != 1 || cnn_OUTPUT_BYTES[0] > sizeof want || cnn_run(in, outs, scratch) != 0)
+        return 2;
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, worker, NULL);
+    int bad = 0;
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        bad |= r != NULL;
+    }
+    puts(bad ? "differ" : "same");
+    return bad;
+}
+"#;
+    std::fs::write(dir.join("main.c"), main).unwrap();
+    let exe = dir.join("threads");
+    let out = Command::new(tc.cc)
+        .args([
+            "-std=c11",
+            "-O1",
+            "-D_POSIX_C_SOURCE=200809L",
+            "-pthread",
+            "-I",
+        ])
+        .arg(&dir)
+        .arg(dir.join("main.c"))
+        .arg(dir.join("cnn.o"))
+        .args(tc.cflags)
+        .args(["-lm", "-o"])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = match tc.runner {
+        Some(r) => Command::new(r).args(["-cpu", "max"]).arg(&exe).output(),
+        None => Command::new(&exe).output(),
+    }
+    .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("same"),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
