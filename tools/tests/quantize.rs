@@ -288,7 +288,7 @@ fn budget_bits_chooses_a_precision_per_layer_within_the_budget() {
         .and_then(|s| s.split(' ').next())
         .and_then(|s| s.parse().ok())
         .unwrap();
-    assert!(avg <= 6.0 && avg >= 4.0, "{text}");
+    assert!((4.0..=6.0).contains(&avg), "{text}");
     assert!(
         text.contains("predicted") && text.contains("measured"),
         "{text}"
