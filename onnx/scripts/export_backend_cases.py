@@ -53,10 +53,17 @@ FLOAT_OPS = [
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "GlobalMaxPool", "LayerNormalization",
     "Softmax",
     "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Gather", "Transpose", "Concat",
-    # Masks, one-hots, casts and recurrent layers (issue 14).
-    "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "Where", "Cast",
-    "ConstantOfShape", "LSTM",
+    "LSTM",
 ]
+
+# Comparisons, selection and casts: f32, BOOL (saved as u8 0/1, qcc's
+# boolean) and the 8-, 16- and 32-bit integers; exact.
+# (Not's cases are opset-1 models, older than qcc reads.)
+LOGIC_OPS = ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Where", "Cast"]
+LOGIC_TYPES = {
+    TensorProto.FLOAT, TensorProto.BOOL, TensorProto.INT32, TensorProto.INT16,
+    TensorProto.UINT16, TensorProto.INT8, TensorProto.UINT8,
+}
 
 
 def onnx_dtype_of(value_info):
@@ -73,6 +80,8 @@ def to_saveable(arr, dtype_name):
         return arr.astype(np.uint8)
     if dtype_name == "FLOAT16":
         return arr.astype(np.float32)  # exact
+    if dtype_name == "BOOL":
+        return arr.astype(np.uint8)  # qcc's boolean
     if arr.dtype.kind in "fiub" and arr.dtype.itemsize <= 8 and arr.dtype.name in (
         "float32", "float64", "int8", "uint8", "int16", "uint16", "int32",
         "int64", "uint32", "uint64", "bool", "float16",
@@ -96,7 +105,12 @@ def main():
         if model is None or len(model.graph.node) != 1:
             continue
         op = model.graph.node[0].op_type
-        if op not in OPS and op not in FLOAT_OPS:
+        if op not in OPS and op not in FLOAT_OPS and op not in LOGIC_OPS:
+            continue
+        if op in LOGIC_OPS and any(
+            vi.type.tensor_type.elem_type not in LOGIC_TYPES
+            for vi in list(model.graph.input) + list(model.graph.output)
+        ):
             continue
         if op in FLOAT_OPS and any(
             vi.type.tensor_type.elem_type != TensorProto.FLOAT

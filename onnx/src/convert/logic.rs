@@ -11,14 +11,11 @@ pub(super) fn register(r: &mut Registry) {
     r.add("Equal", |c, at, n| c.compare(at, n, Op::Equal, false));
     r.add("Less", |c, at, n| c.compare(at, n, Op::Less, false));
     r.add("Greater", |c, at, n| c.compare(at, n, Op::Greater, false));
-    // a ≤ b is not (a > b), a ≥ b is not (a < b): exact for integers; for
-    // f32 a NaN operand would make them 1 where ONNX says 0, so they are
-    // refused on f32.
-    r.add("LessOrEqual", |c, at, n| {
-        c.compare(at, n, Op::Greater, true)
-    });
+    // a ≤ b is (a < b) + (a = b), a ≥ b is (a > b) + (a = b): never both
+    // 1, and both 0 on NaN, as ONNX says.
+    r.add("LessOrEqual", |c, at, n| c.compare(at, n, Op::Less, true));
     r.add("GreaterOrEqual", |c, at, n| {
-        c.compare(at, n, Op::Less, true)
+        c.compare(at, n, Op::Greater, true)
     });
     r.add("Not", |c, at, n| c.not(at, n));
     r.add("Where", |c, at, n| c.select(at, n));
@@ -73,7 +70,13 @@ impl Converter<'_> {
         }
     }
 
-    fn compare(&mut self, at: &At, n: &NodeProto, op: Op, negate: bool) -> Result<(), ImportError> {
+    fn compare(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        op: Op,
+        or_equal: bool,
+    ) -> Result<(), ImportError> {
         let (va, vb) = (self.val(at, n, 0)?, self.val(at, n, 1)?);
         if let (Val::Const(a), Val::Const(b)) = (&va, &vb) {
             // Shape arithmetic: folded at import.
@@ -106,8 +109,8 @@ impl Converter<'_> {
                         Op::Less => o.is_lt(),
                         _ => o.is_gt(),
                     });
-                    // Negated: LessOrEqual / GreaterOrEqual, false on NaN.
-                    (if negate { o.is_some() && !r } else { r }) as i64
+                    // Or equal: LessOrEqual / GreaterOrEqual, false on NaN.
+                    (r || (or_equal && o.is_some_and(|o| o.is_eq()))) as i64
                 })
                 .collect();
             let t = OnnxTensor::from_ints(DType::Bool, shape, v);
@@ -116,14 +119,10 @@ impl Converter<'_> {
         }
         let a = self.plain_value(at, &va)?;
         let b = self.plain_value(at, &vb)?;
-        if negate && self.g.ty(a).elem.is_f32() {
-            return Err(at.unsupported(
-                "LessOrEqual / GreaterOrEqual on f32 (qcc has equal, less and greater)",
-            ));
-        }
         let mut v = self.add(at, op, &[a, b], None)?;
-        if negate {
-            v = self.logical_not(at, v)?;
+        if or_equal {
+            let e = self.add(at, Op::Equal, &[a, b], None)?;
+            v = self.add(at, Op::Add, &[v, e], None)?;
         }
         self.set(n, 0, Val::Node(v));
         Ok(())
