@@ -235,6 +235,19 @@ fn example_cases(counts: &mut Counts) -> Vec<Case> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
+    // The executable cases of `testsuite/run/` too (saturating biases,
+    // casts and comparisons, ...).
+    let mut stack = vec![root().join("testsuite/run")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "txt") {
+                files.push(p);
+            }
+        }
+    }
     files.sort();
     for p in files {
         let g = qcc_compiler::load_file(&p).unwrap();

@@ -5,8 +5,10 @@
 //! `Σ_k max|x − zx| · |w[k, n] − zw[n]|`, where `max|x − zx|` is
 //! `max(zx − lo_x, hi_x − zx)` over x's storage range, and `|w − zw|` comes
 //! from the constant data when `w` is a constant, else is its largest
-//! possible value; `|bias[n]|` is added for a constant bias. A graph whose
-//! bound exceeds 2^31 − 1 on some channel is rejected. Arithmetic is in
+//! possible value. The bias is not part of the bound: it is added to the
+//! exact sum with saturation (`|bias[n]|` is kept, for the passes that fold
+//! terms into the bias and must bound the sum with it). A graph whose bound
+//! exceeds 2^31 − 1 on some channel is rejected. Arithmetic is in
 //! `u128`, saturating, so no bound overflows.
 //!
 //! With `zx_in_bias`, `max|x|` (deviation from 0) replaces `max|x − zx|`;
@@ -38,11 +40,11 @@ pub struct ChannelBound {
 }
 
 impl ChannelBound {
-    /// `x_dev · w_sum + bias`, saturating.
+    /// `x_dev · w_sum`, saturating: the bound of the sum of products. The
+    /// bias is not part of it: its addition saturates (semantics.md
+    /// § Accumulator bounds).
     pub fn total(&self) -> u128 {
-        self.x_dev
-            .saturating_mul(self.w_sum)
-            .saturating_add(self.bias)
+        self.x_dev.saturating_mul(self.w_sum)
     }
 }
 

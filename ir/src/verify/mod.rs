@@ -690,8 +690,9 @@ impl Verifier<'_> {
                 ),
             )
             .with_note(format!(
-                "bound = max|x - zx| · Σ_k |w[k, {n}] - zw| + |bias| = {} · {} + {}, with {source}",
-                c.x_dev, c.w_sum, c.bias
+                "bound = max|x - zx| · Σ_k |w[k, {n}] - zw| = {} · {}, with {source} (the \
+                 bias is added after the sum, saturating)",
+                c.x_dev, c.w_sum
             ));
         if matches!(g.node(v).op, Op::MatMulIntDyn | Op::Conv2dIntDyn(_)) {
             d = d.with_note(
