@@ -832,8 +832,8 @@ impl<'a> Converter<'a> {
 }
 
 // The op conversions.
-mod dynamic;
 mod control;
+mod dynamic;
 mod float;
 mod logic;
 mod movement;

@@ -543,10 +543,7 @@ fn im2col_loop(fx: &mut Fx, p: &GemmPrep, g: &ConvShape, ek: Ek, xb: Value, a: V
             let yin = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, iy, h);
             let xin = fx.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, ix, w);
             let inside = fx.b.ins().band(yin, xin);
-            let src = fx.lin(
-                &[(n, (c as i64) * h * w), (ci, h * w), (iy, w), (ix, 1)],
-                0,
-            );
+            let src = fx.lin(&[(n, (c as i64) * h * w), (ci, h * w), (iy, w), (ix, 1)], 0);
             let zero = fx.c(0);
             let src = fx.b.ins().select(inside, src, zero);
             let v = fx.ld(ek, xb, src);
