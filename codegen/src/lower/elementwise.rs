@@ -111,26 +111,40 @@ pub(super) fn binary(
     out_ty: &TensorType,
     f: &mut dyn FnMut(&mut Fx, Value, Value) -> Value,
 ) {
+    nary::<2>(fx, a, at, out, out_ty, &mut |fx, [x, y]| f(fx, x, y));
+}
+
+/// `y = f(a₀, …, a_{N−1})` with the operands broadcast to the result shape
+/// (one load per operand and one store per element, in row-major order).
+pub(super) fn nary<const N: usize>(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+    f: &mut dyn FnMut(&mut Fx, [Value; N]) -> Value,
+) {
     let shape = &out_ty.shape;
-    let (dims, [sa, sb, so]) = collapse(
-        shape,
-        [
-            bcast_strides(&at[0].shape, shape),
-            bcast_strides(&at[1].shape, shape),
-            strides(shape),
-        ],
-    );
-    let (ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    // The operands' strides, then the result's.
+    let all: Vec<Vec<i64>> = at
+        .iter()
+        .take(N)
+        .map(|t| bcast_strides(&t.shape, shape))
+        .chain(std::iter::once(strides(shape)))
+        .collect();
+    let (dims, s) = collapse_all(shape, all);
+    let bases: Vec<Value> = a.iter().take(N).map(|b| fx.base(b)).collect();
+    let ob = fx.base(out);
     fx.nest(&dims, &mut |fx, idx| {
         let t = |s: &[i64]| -> Vec<(Value, i64)> {
             idx.iter().copied().zip(s.iter().copied()).collect()
         };
-        let ia = fx.lin(&t(&sa), 0);
-        let ib = fx.lin(&t(&sb), 0);
-        let io = fx.lin(&t(&so), 0);
-        let x = fx.ld(a[0].ek, ab, ia);
-        let y = fx.ld(a[1].ek, bb, ib);
-        let r = f(fx, x, y);
+        let vals: [Value; N] = std::array::from_fn(|k| {
+            let i = fx.lin(&t(&s[k]), 0);
+            fx.ld(a[k].ek, bases[k], i)
+        });
+        let io = fx.lin(&t(&s[N]), 0);
+        let r = f(fx, vals);
         fx.st(out.ek, ob, io, r);
     });
 }
@@ -245,26 +259,33 @@ pub(super) fn collapse<const N: usize>(
     shape: &[usize],
     strides: [Vec<i64>; N],
 ) -> (Vec<usize>, [Vec<i64>; N]) {
+    let (dims, out) = collapse_all(shape, strides.into());
+    let out: [Vec<i64>; N] = out.try_into().expect("one list per operand");
+    (dims, out)
+}
+
+/// [`collapse`] for any number of stride lists.
+fn collapse_all(shape: &[usize], strides: Vec<Vec<i64>>) -> (Vec<usize>, Vec<Vec<i64>>) {
     let mut dims: Vec<usize> = Vec::new();
-    let mut out: [Vec<i64>; N] = std::array::from_fn(|_| Vec::new());
+    let mut out: Vec<Vec<i64>> = vec![Vec::new(); strides.len()];
     for (d, &n) in shape.iter().enumerate() {
         if n == 1 {
             continue;
         }
         let mergeable = !dims.is_empty()
-            && (0..N).all(|k| {
-                let prev = *out[k].last().expect("one per dim");
-                prev == strides[k][d] * n as i64
+            && out.iter().zip(&strides).all(|(o, st)| {
+                let prev = *o.last().expect("one per dim");
+                prev == st[d] * n as i64
             });
         if mergeable {
             *dims.last_mut().expect("a dim") *= n;
-            for (k, o) in out.iter_mut().enumerate() {
-                *o.last_mut().expect("one per dim") = strides[k][d];
+            for (o, st) in out.iter_mut().zip(&strides) {
+                *o.last_mut().expect("one per dim") = st[d];
             }
         } else {
             dims.push(n);
-            for (k, o) in out.iter_mut().enumerate() {
-                o.push(strides[k][d]);
+            for (o, st) in out.iter_mut().zip(&strides) {
+                o.push(st[d]);
             }
         }
     }

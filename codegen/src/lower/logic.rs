@@ -4,14 +4,14 @@
 //! the interpreter's definitions (`qcc_ir::interp`, semantics.md
 //! § Comparisons, selection and casts).
 
-use super::elementwise::{binary, collapse, unary};
+use super::elementwise::{binary, nary, unary};
 #[allow(unused_imports)]
 use super::*;
 use super::{Fx, I64};
 use crate::plan::{Buf, Ek};
+use cranelift_codegen::ir::InstBuilder;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::F32;
-use cranelift_codegen::ir::{InstBuilder, Value};
 use qcc_ir::op::Op;
 use qcc_ir::types::TensorType;
 
@@ -86,29 +86,7 @@ pub(super) fn compare(
 
 /// `where c, a, b` over the broadcast result shape.
 pub(super) fn select(fx: &mut Fx, a: &[Buf], at: &[&TensorType], out: &Buf, out_ty: &TensorType) {
-    let shape = &out_ty.shape;
-    let (dims, [sc, sa, sb, so]) = collapse(
-        shape,
-        [
-            bcast_strides(&at[0].shape, shape),
-            bcast_strides(&at[1].shape, shape),
-            bcast_strides(&at[2].shape, shape),
-            strides(shape),
-        ],
-    );
-    let (cb, ab, bb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(&a[2]), fx.base(out));
-    fx.nest(&dims, &mut |fx, idx| {
-        let t = |s: &[i64]| -> Vec<(Value, i64)> {
-            idx.iter().copied().zip(s.iter().copied()).collect()
-        };
-        let ic = fx.lin(&t(&sc), 0);
-        let ia = fx.lin(&t(&sa), 0);
-        let ib = fx.lin(&t(&sb), 0);
-        let io = fx.lin(&t(&so), 0);
-        let c = fx.ld(a[0].ek, cb, ic);
-        let x = fx.ld(a[1].ek, ab, ia);
-        let y = fx.ld(a[2].ek, bb, ib);
-        let r = fx.b.ins().select(c, x, y);
-        fx.st(out.ek, ob, io, r);
+    nary::<3>(fx, a, at, out, out_ty, &mut |fx, [c, x, y]| {
+        fx.b.ins().select(c, x, y)
     });
 }

@@ -848,6 +848,13 @@ pub fn emit_dot4(b: &mut FunctionBuilder, acc: Value, u: Value, s: Value, aarch6
         let hi = b.ins().imul(sh, uh);
         (lo, hi)
     };
+    sum_products(b, acc, lo, hi)
+}
+
+/// `acc + Σ` of the eight i16 products in `lo` and `hi` (`i16x8` each) by
+/// groups of four: the pairwise-sum tail of the trees the lowering rules
+/// match (its shape is part of the pattern).
+fn sum_products(b: &mut FunctionBuilder, acc: Value, lo: Value, hi: Value) -> Value {
     let lo_l = b.ins().swiden_low(lo);
     let lo_h = b.ins().swiden_high(lo);
     let l = b.ins().iadd_pairwise(lo_l, lo_h);
@@ -868,14 +875,7 @@ pub fn emit_sdot4(b: &mut FunctionBuilder, acc: Value, a: Value, s: Value) -> Va
     let ah = b.ins().swiden_high(a);
     let sh = b.ins().swiden_high(s);
     let hi = b.ins().imul(ah, sh);
-    let lo_l = b.ins().swiden_low(lo);
-    let lo_h = b.ins().swiden_high(lo);
-    let l = b.ins().iadd_pairwise(lo_l, lo_h);
-    let hi_l = b.ins().swiden_low(hi);
-    let hi_h = b.ins().swiden_high(hi);
-    let h = b.ins().iadd_pairwise(hi_l, hi_h);
-    let sum = b.ins().iadd_pairwise(l, h);
-    b.ins().iadd(sum, acc)
+    sum_products(b, acc, lo, hi)
 }
 
 /// Loads 4 bytes at `p` and repeats them over the 16 lanes of an `i8x16`.
