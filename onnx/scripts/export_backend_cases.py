@@ -52,7 +52,7 @@ FLOAT_OPS = [
     # Reductions and data movement of the real models (issue 14).
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "GlobalMaxPool", "LayerNormalization",
     "Softmax",
-    "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Gather", "Transpose", "Concat",
+    "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Split", "Gather", "Transpose", "Concat",
     "LSTM",
 ]
 

@@ -939,3 +939,169 @@ fn hostile_logic_pad_and_recurrent_nodes_are_errors_not_panics() {
     let e = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).unwrap_err();
     assert!(e.to_string().contains("must be [1, 8, 4]"), "{e}");
 }
+
+#[test]
+fn split_cuts_an_axis_into_slices() {
+    // x [1, 5, 2, 2] = 0, 1, 2, ...; split along the channels.
+    let dims = |c: i64| vec![dim_v(1), dim_v(c), dim_v(2), dim_v(2)];
+    let x: Vec<f32> = (0..20).map(|v| v as f32).collect();
+    let mut sizes = tensor("s", 7, &[2]);
+    sizes.int64_data = vec![2, 3];
+    // opset 13: sizes from the input; opset 18: `num_outputs` (the last
+    // part smaller).
+    for (opset, n, inits) in [
+        (
+            13,
+            node("Split", &["x", "s"], &["a", "b"], vec![attr_i("axis", 1)]),
+            vec![sizes],
+        ),
+        (
+            18,
+            node(
+                "Split",
+                &["x"],
+                &["b", "a"],
+                vec![attr_i("axis", -3), attr_i("num_outputs", 2)],
+            ),
+            vec![],
+        ),
+    ] {
+        let (first, second): (usize, usize) = if opset == 13 { (2, 3) } else { (3, 2) };
+        let outs = if opset == 13 { ["a", "b"] } else { ["b", "a"] };
+        let mut m = model(
+            vec![n],
+            inits,
+            vec![vi("x", FLOAT, dims(5))],
+            vec![
+                vi(outs[0], FLOAT, dims(first as i64)),
+                vi(outs[1], FLOAT, dims(second as i64)),
+            ],
+        );
+        m.opset_import[0].version = Some(opset);
+        let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+        let out = interp::run(&g, &[Tensor::f32(vec![1, 5, 2, 2], x.clone())]).expect("runs");
+        assert_eq!(
+            out[0].data.as_f32().unwrap(),
+            &x[..first * 4],
+            "opset {opset}"
+        );
+        assert_eq!(
+            out[1].data.as_f32().unwrap(),
+            &x[first * 4..],
+            "opset {opset}"
+        );
+    }
+}
+
+#[test]
+fn range_folds_on_constants() {
+    let scalar = |name: &str, dt: i32, v: f64| {
+        let mut t = tensor(name, dt, &[]);
+        if dt == FLOAT {
+            t.float_data = vec![v as f32];
+        } else {
+            t.int64_data = vec![v as i64];
+        }
+        t
+    };
+    // Range(1, 9, 3) = [1, 4, 7], added to x [3].
+    for dt in [FLOAT, 7] {
+        let mut inits = vec![
+            scalar("a", dt, 1.0),
+            scalar("b", dt, 9.0),
+            scalar("d", dt, 3.0),
+        ];
+        let mut nodes = vec![node("Range", &["a", "b", "d"], &["r"], vec![])];
+        if dt != FLOAT {
+            nodes.push(node("Cast", &["r"], &["rf"], vec![attr_i("to", 1)]));
+        } else {
+            nodes.push(node("Identity", &["r"], &["rf"], vec![]));
+        }
+        nodes.push(node("Add", &["x", "rf"], &["y"], vec![]));
+        let m = model(
+            nodes,
+            std::mem::take(&mut inits),
+            vec![vi("x", FLOAT, vec![dim_v(3)])],
+            vec![vi("y", FLOAT, vec![dim_v(3)])],
+        );
+        let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+        assert_eq!(
+            run1(&g, vec![0.5; 3], vec![3]),
+            vec![1.5, 4.5, 7.5],
+            "type {dt}"
+        );
+    }
+}
+
+#[test]
+fn hostile_split_and_range_are_errors_not_panics() {
+    let x = || vi("x", FLOAT, vec![dim_v(1), dim_v(5), dim_v(2), dim_v(2)]);
+    let y = |n: &str| vi(n, FLOAT, vec![dim_v(1), dim_v(2), dim_v(2), dim_v(2)]);
+    let ints = |name: &str, v: Vec<i64>| {
+        let mut t = tensor(name, 7, &[v.len() as i64]);
+        t.int64_data = v;
+        t
+    };
+    let scalar = |name: &str, v: i64| {
+        let mut t = tensor(name, 7, &[]);
+        t.int64_data = vec![v];
+        t
+    };
+    let cases: Vec<(&str, NodeProto, Vec<TensorProto>, &str)> = vec![
+        (
+            "sizes that do not add up",
+            node("Split", &["x", "s"], &["a", "b"], vec![attr_i("axis", 1)]),
+            vec![ints("s", vec![2, 2])],
+            "does not cut axis 1 of 5",
+        ),
+        (
+            "a negative size",
+            node("Split", &["x", "s"], &["a", "b"], vec![attr_i("axis", 1)]),
+            vec![ints("s", vec![6, -1])],
+            "does not cut",
+        ),
+        (
+            "unequal parts without sizes",
+            node("Split", &["x"], &["a", "b"], vec![attr_i("axis", 1)]),
+            vec![],
+            "equal parts",
+        ),
+        (
+            "num_outputs against the outputs",
+            node("Split", &["x"], &["a", "b"], vec![attr_i("num_outputs", 3)]),
+            vec![],
+            "num_outputs",
+        ),
+        (
+            "axis out of range",
+            node("Split", &["x"], &["a", "b"], vec![attr_i("axis", 7)]),
+            vec![],
+            "out of range",
+        ),
+        (
+            "Range with delta 0",
+            node("Range", &["a", "b", "d"], &["a"], vec![]),
+            vec![scalar("a", 0), scalar("b", 4), scalar("d", 0)],
+            "`delta` is 0",
+        ),
+        (
+            "Range of 2^40 elements",
+            node("Range", &["a", "b", "d"], &["a"], vec![]),
+            vec![scalar("a", 0), scalar("b", 1 << 40), scalar("d", 1)],
+            "a range of",
+        ),
+        (
+            "Range of a vector",
+            node("Range", &["a", "b", "d"], &["a"], vec![]),
+            vec![ints("a", vec![0, 1]), scalar("b", 4), scalar("d", 1)],
+            "scalar",
+        ),
+    ];
+    for (what, n, inits, want) in cases {
+        let m = model(vec![n], inits, vec![x()], vec![y("a"), y("b")]);
+        match import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()) {
+            Ok(_) => panic!("{what}: imported"),
+            Err(e) => assert!(e.to_string().contains(want), "{what}: {e}"),
+        }
+    }
+}

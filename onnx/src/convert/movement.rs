@@ -1,5 +1,5 @@
 //! Data movement and constants: Constant, Identity, Shape, Gather, Cast,
-//! Reshape, Flatten, Squeeze/Unsqueeze, Transpose, Slice, Concat.
+//! Reshape, Flatten, Squeeze/Unsqueeze, Transpose, Slice, Split, Concat.
 
 use super::ops::{Registry, extra_outputs};
 use super::*;
@@ -16,6 +16,8 @@ pub(super) fn register(r: &mut Registry) {
     r.add("Transpose", |c, at, n| c.transpose(at, n));
     r.add("Concat", |c, at, n| c.concat(at, n));
     r.add("Slice", |c, at, n| c.slice(at, n));
+    r.add("Split", |c, at, n| c.split(at, n));
+    r.add("Range", |c, at, n| c.range(at, n));
     r.add("Resize", |c, at, n| c.resize(at, n));
     r.add("Expand", |c, at, n| c.expand(at, n));
     r.add("SpaceToDepth", |c, at, n| c.space_depth(at, n, true));
@@ -100,6 +102,59 @@ impl Converter<'_> {
             (Some(f), _) => OnnxTensor::from_f32(shape, vec![f[0]; count]),
             (None, Some(i)) => OnnxTensor::from_ints(value.dtype, shape, vec![i[0]; count]),
             _ => return Err(at.unsupported("a `value` of this type")),
+        };
+        self.set(n, 0, Val::Const(Rc::new(t)));
+        Ok(())
+    }
+
+    /// `Range` on constant `start`, `limit` and `delta` (shape subgraphs,
+    /// anchor grids once dims are bound): folded, accumulating `delta` as
+    /// the operator's ONNX function body does.
+    pub(super) fn range(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let mut scalars = Vec::new();
+        for (i, role) in ["start", "limit", "delta"].into_iter().enumerate() {
+            let t = self
+                .konst(at, n, i, role)?
+                .ok_or_else(|| at.invalid(format!("input {i} (`{role}`) is missing")))?;
+            if t.len() != 1 {
+                return Err(at.invalid(format!("`{role}` must be a scalar")));
+            }
+            scalars.push(t);
+        }
+        let count = |n: f64| -> Result<usize, ImportError> {
+            if !n.is_finite() || n > (1u64 << 28) as f64 {
+                return Err(at.unsupported(format!("a range of {n} elements")));
+            }
+            Ok(n.max(0.0) as usize)
+        };
+        let dtype = scalars[0].dtype;
+        let t = match (scalars[0].ints(), scalars[1].ints(), scalars[2].ints()) {
+            (Some(&[a]), Some(&[b]), Some(&[d])) => {
+                if d == 0 {
+                    return Err(at.invalid("`delta` is 0"));
+                }
+                let len = count(((b - a) as f64 / d as f64).ceil())?;
+                let v: Vec<i64> = (0..len as i64).map(|i| a + i * d).collect();
+                OnnxTensor::from_ints(dtype, vec![len], v)
+            }
+            _ => {
+                let f = |t: &OnnxTensor| t.floats().map(|v| v[0]);
+                let (Some(a), Some(b), Some(d)) = (f(&scalars[0]), f(&scalars[1]), f(&scalars[2]))
+                else {
+                    return Err(at.invalid("`start`, `limit` and `delta` differ in type"));
+                };
+                if d == 0.0 {
+                    return Err(at.invalid("`delta` is 0"));
+                }
+                let len = count(((b - a) / d).ceil() as f64)?;
+                let mut v = Vec::with_capacity(len);
+                let mut x = a;
+                for _ in 0..len {
+                    v.push(x);
+                    x += d;
+                }
+                OnnxTensor::from_f32(vec![len], v)
+            }
         };
         self.set(n, 0, Val::Const(Rc::new(t)));
         Ok(())
@@ -513,8 +568,25 @@ impl Converter<'_> {
             }
             (fs[a], fe[a], ft[a]) = (starts[k], ends[k], steps[k]);
         }
-        let plan = qcc_ir::slicing::slice_plan(&shape, &fs, &fe, &ft).map_err(|e| at.invalid(e))?;
-        let out = match v {
+        let out = self.slice_val(at, v, &fs, &fe, &ft)?;
+        self.set(n, 0, out);
+        Ok(())
+    }
+
+    /// `v[fs:fe:ft]` over every axis: folded on a constant, the operand
+    /// itself when nothing is cut, else qcc's `slice`.
+    fn slice_val(
+        &mut self,
+        at: &At,
+        v: Val,
+        fs: &[i64],
+        fe: &[i64],
+        ft: &[i64],
+    ) -> Result<Val, ImportError> {
+        let shape = self.shape_of(&v);
+        let r = shape.len();
+        let plan = qcc_ir::slicing::slice_plan(&shape, fs, fe, ft).map_err(|e| at.invalid(e))?;
+        Ok(match v {
             _ if plan.iter().zip(&shape).all(|(p, &d)| p.is_identity(d)) => v,
             Val::Const(t) => {
                 let out_shape: Vec<usize> = plan.iter().map(|p| p.len).collect();
@@ -568,8 +640,75 @@ impl Converter<'_> {
                 };
                 Val::Node(self.add(at, op, &[id], q.as_ref())?)
             }
+        })
+    }
+
+    /// `Split` into the sizes of its `split` input (opset 13) or attribute
+    /// (earlier), else into `num_outputs` parts (opset 18: all of
+    /// `ceil(d / n)` but a smaller last one) or as many equal parts as it
+    /// has outputs; each part is a slice along the axis.
+    pub(super) fn split(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let v = self.val(at, n, 0)?;
+        let shape = self.shape_of(&v);
+        let r = shape.len();
+        let axis = norm_axis(Self::attr_i(n, "axis", 0), r, at)?;
+        let d = shape[axis] as i64;
+        let outs = n.output.len();
+        let given = if self.opset >= 13 {
+            match self.konst(at, n, 1, "split")? {
+                None => None,
+                Some(t) => Some(
+                    t.ints()
+                        .map(<[i64]>::to_vec)
+                        .ok_or_else(|| at.invalid("`split` must be integers"))?,
+                ),
+            }
+        } else {
+            Self::attr_ints(n, "split")
         };
-        self.set(n, 0, out);
+        let sizes = match given {
+            Some(s) => {
+                if s.len() != outs || s.iter().any(|&x| x < 0) || s.iter().sum::<i64>() != d {
+                    return Err(at.invalid(format!(
+                        "`split` {s:?} does not cut axis {axis} of {d} into {outs} parts"
+                    )));
+                }
+                s
+            }
+            None => {
+                let parts = Self::attr_i(n, "num_outputs", outs as i64);
+                if parts != outs as i64 || parts <= 0 {
+                    return Err(at.invalid(format!(
+                        "`num_outputs` is {parts} but the node has {outs} outputs"
+                    )));
+                }
+                let each = if n
+                    .attribute
+                    .iter()
+                    .any(|a| a.name.as_deref() == Some("num_outputs"))
+                {
+                    (d + parts - 1) / parts
+                } else if d % parts == 0 {
+                    d / parts
+                } else {
+                    return Err(at.invalid(format!(
+                        "axis {axis} of {d} does not split into {parts} equal parts"
+                    )));
+                };
+                (0..parts).map(|k| each.min(d - k * each).max(0)).collect()
+            }
+        };
+        let mut start = 0;
+        for (k, &len) in sizes.iter().enumerate() {
+            let (mut fs, mut fe, ft) = (vec![0i64; r], vec![i64::MAX; r], vec![1i64; r]);
+            (fs[axis], fe[axis]) = (start, start + len);
+            start += len;
+            if n.output.get(k).is_none_or(|s| s.is_empty()) {
+                continue;
+            }
+            let part = self.slice_val(at, v.clone(), &fs, &fe, &ft)?;
+            self.set(n, k, part);
+        }
         Ok(())
     }
 
