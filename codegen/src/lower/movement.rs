@@ -57,3 +57,51 @@ pub(super) fn copy_strided(
         fx.st(out.ek, ob, di, v);
     });
 }
+
+/// `gather x, idx {axis}` (`x` of shape `[outer, d, inner]` once
+/// collapsed): for each outer index and each index `i` of `idx` (wrapped
+/// when negative, then clamped into `0..d`, as the interpreter does), the
+/// `inner` elements at `i` — one `memcpy` when they fill 64 bytes or more.
+pub(super) fn gather(fx: &mut Fx, x: &Buf, idx: &Buf, out: &Buf, shape: &[usize], count: usize, axis: usize) {
+    use cranelift_codegen::ir::condcodes::IntCC;
+    let outer: usize = shape[..axis].iter().product();
+    let d = shape[axis] as i64;
+    let inner: usize = shape[axis + 1..].iter().product();
+    if outer * count * inner == 0 {
+        return;
+    }
+    let (xb, ib, ob) = (fx.base(x), fx.base(idx), fx.base(out));
+    let size = x.ek.size() as i64;
+    let cfg = cranelift_module::Module::target_config(&*fx.module);
+    fx.nest(&[outer, count], &mut |fx, oi| {
+        let (o, k) = (oi[0], oi[1]);
+        let i = fx.ld(idx.ek, ib, k);
+        let wrapped = fx.b.ins().iadd_imm_s(i, d);
+        let neg = fx.b.ins().icmp_imm_s(IntCC::SignedLessThan, i, 0);
+        let i = fx.b.ins().select(neg, wrapped, i);
+        let zero = fx.c(0);
+        let last = fx.c(d - 1);
+        let i = fx.b.ins().smax(i, zero);
+        let i = fx.b.ins().smin(i, last);
+        // Source row (o·d + i)·inner, destination row (o·count + k)·inner.
+        let src_row = fx.lin(&[(o, d), (i, 1)], 0);
+        let src = fx.b.ins().imul_imm_s(src_row, inner as i64);
+        let dst_row = fx.lin(&[(o, count as i64), (k, 1)], 0);
+        let dst = fx.b.ins().imul_imm_s(dst_row, inner as i64);
+        if inner as i64 * size >= 64 && x.ek == out.ek {
+            let so = fx.b.ins().imul_imm_s(src, size);
+            let dof = fx.b.ins().imul_imm_s(dst, size);
+            let sp = fx.b.ins().iadd(xb, so);
+            let dp = fx.b.ins().iadd(ob, dof);
+            let nbytes = fx.c(inner as i64 * size);
+            fx.b.call_memcpy(cfg, dp, sp, nbytes);
+        } else {
+            fx.for_n(inner, |fx, j| {
+                let si = fx.b.ins().iadd(src, j);
+                let di = fx.b.ins().iadd(dst, j);
+                let v = fx.ld(x.ek, xb, si);
+                fx.st(out.ek, ob, di, v);
+            });
+        }
+    });
+}

@@ -487,6 +487,11 @@ pub(crate) fn lower(
             }
             Ok(())
         }
+        Op::Gather { axis } => {
+            let count = numel(&at[1].shape);
+            super::movement::gather(fx, &a[0], &a[1], &out, &at[0].shape, count, *axis);
+            Ok(())
+        }
         Op::Concat { axis } => {
             let dst = strides(&out_ty.shape);
             let mut start = 0i64;

@@ -567,6 +567,7 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
             steps,
         } => movement::slice(args[0], starts, ends, steps, out),
         Op::Concat { axis } => movement::concat(args, *axis, out),
+        Op::Gather { axis } => movement::gather(args[0], args[1], *axis, out),
         Op::Quantize => quantize::quantize(args[0], out),
         Op::Dequantize => quantize::dequantize(args[0], out),
         Op::Requantize { mode } => quantize::requantize(args[0], *mode, out),

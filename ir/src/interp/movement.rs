@@ -1,4 +1,4 @@
-//! Data movement: `reshape`, `flatten`, `transpose`, `slice`, `concat`. Any element
+//! Data movement: `reshape`, `flatten`, `transpose`, `slice`, `concat`, `gather`. Any element
 //! type; the stored elements are copied unchanged.
 
 use super::index::{gather_offsets, num_elements, strides};
@@ -134,6 +134,34 @@ pub(super) fn slice(
                 break;
             }
             index[d] = 0;
+        }
+    }
+    Ok(x.vals.gather(&offsets))
+}
+
+/// `gather x, idx {axis}`: for every position of `idx`, the slice of `x`
+/// at that index along `axis` (negative indices count from the end; then
+/// each index is clamped into `0..d`).
+pub(super) fn gather(x: Arg, idx: Arg, axis: usize, out: &TensorType) -> Result<Vals, String> {
+    same_elem(x, out)?;
+    let s = x.shape();
+    if axis >= s.len() || s[axis] == 0 {
+        return Err(format!("axis {axis} is out of range or empty for shape {s:?}"));
+    }
+    let mut want = s[..axis].to_vec();
+    want.extend_from_slice(idx.shape());
+    want.extend_from_slice(&s[axis + 1..]);
+    expect_shape(out, &want)?;
+    let ix = idx.ints("the indices `idx`")?;
+    let d = s[axis] as i64;
+    let outer = num_elements(&s[..axis]);
+    let inner = num_elements(&s[axis + 1..]);
+    let mut offsets = Vec::with_capacity(outer * ix.len() * inner);
+    for o in 0..outer {
+        for &i in ix {
+            let i = (if i < 0 { i + d } else { i }).clamp(0, d - 1) as usize;
+            let base = (o * s[axis] + i) * inner;
+            offsets.extend(base..base + inner);
         }
     }
     Ok(x.vals.gather(&offsets))

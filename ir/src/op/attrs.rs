@@ -331,7 +331,7 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
         }
         Op::LeakyRelu { alpha } => vec![("alpha", V::Float(alpha.0))],
         Op::ClampInt { min, max } => vec![("min", V::Int(*min)), ("max", V::Int(*max))],
-        Op::Flatten { axis } | Op::Concat { axis } | Op::Softmax { axis } => {
+        Op::Flatten { axis } | Op::Concat { axis } | Op::Gather { axis } | Op::Softmax { axis } => {
             vec![("axis", V::Size(*axis))]
         }
         Op::Transpose { perm } => vec![("perm", V::Sizes(perm.clone()))],

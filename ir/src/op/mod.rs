@@ -404,6 +404,11 @@ declare_ops! {
     /// A per-axis quantized operand keeps its quantized axis whole.
     Slice { starts: Vec<i64>, ends: Vec<i64>, steps: Vec<i64> } => "slice", Movement, Exactly(1),
         SLICE, Some(|a| Op::Slice { starts: a.ints("starts"), ends: a.ints("ends"), steps: a.ints("steps") });
+    /// Any element type but 4-bit: ONNX `Gather` along `axis` at the `i32`
+    /// indices `idx` (any shape; negative ones count from the end, then
+    /// each is clamped into the axis). `x[..axis] ++ idx ++ x[axis+1..]`.
+    Gather { axis: usize } => "gather", Movement, Exactly(2), AXIS,
+        Some(|a| Op::Gather { axis: a.size("axis") });
     /// Softmax along `axis` (f32; listed here to keep the documented order).
     Softmax { axis: usize } => "softmax", Float, Exactly(1), AXIS,
         Some(|a| Op::Softmax { axis: a.size("axis") });

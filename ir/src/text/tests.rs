@@ -317,6 +317,8 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %ls = less %x, %x : tensor<1x2x4x4xu8>
   %gr = greater %x, %x : tensor<1x2x4x4xu8>
   %wh = where %eq, %x, %x : tensor<1x2x4x4xf32>
+  %gi = const dense<[3, -1, 9]> : tensor<3xi32>
+  %ga = gather %x, %gi {axis = 2} : tensor<1x2x3x4xf32>
   %ia = add %ct, %ct : tensor<1x2x4x4xi32>
   return %a
 }
@@ -1476,6 +1478,7 @@ mod props {
             axis.clone().prop_map(|axis| Op::Flatten { axis }),
             prop::collection::vec(0usize..6, 0..5).prop_map(|perm| Op::Transpose { perm }),
             axis.clone().prop_map(|axis| Op::Concat { axis }),
+            axis.clone().prop_map(|axis| Op::Gather { axis }),
             (
                 prop::collection::vec(any::<i64>(), 0..4),
                 prop::collection::vec(any::<i64>(), 0..4),

@@ -69,8 +69,12 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
         Op::AvgPool2d(_) | Op::GlobalAvgPool { .. } => 12,
         Op::Reshape | Op::Flatten { .. } if float => 2,
         Op::Reshape | Op::Flatten { .. } => 1,
-        Op::Transpose { .. } | Op::Slice { .. } | Op::Concat { .. } if float => 8,
-        Op::Transpose { .. } | Op::Slice { .. } | Op::Concat { .. } => 4,
+        Op::Transpose { .. } | Op::Slice { .. } | Op::Concat { .. } | Op::Gather { .. }
+            if float =>
+        {
+            8
+        }
+        Op::Transpose { .. } | Op::Slice { .. } | Op::Concat { .. } | Op::Gather { .. } => 4,
         Op::Requantize { .. } => 8,
         Op::MatMulInt(_) | Op::Conv2dInt(..) => {
             let mut c = 20;

@@ -483,6 +483,7 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
             steps,
         } => r.slice(starts, ends, steps),
         Op::Concat { axis } => r.concat(*axis),
+        Op::Gather { axis } => r.gather(*axis),
         Op::Softmax { axis } => r.softmax(*axis),
         Op::ReduceMean { axes }
         | Op::ReduceSum { axes }
@@ -605,6 +606,7 @@ impl Rule<'_> {
             | Op::Greater
             | Op::AddInt { .. } => &["a", "b"],
             Op::Where => &["c", "a", "b"],
+            Op::Gather { .. } => &["x", "idx"],
             Op::Dense | Op::Conv2d(_) => &["x", "w", "b"],
             Op::MatMulInt(_) | Op::Conv2dInt(..) => &["x", "w", "bias", "rs"],
             Op::QuantizeDyn => &["x", "s", "z"],

@@ -93,6 +93,45 @@ impl Rule<'_> {
         Some(Inferred::exact(shape, x.elem.clone()))
     }
 
+    pub(super) fn gather(&mut self, axis: usize) -> Option<Inferred> {
+        let (x, idx) = (self.args[0], self.args[1]);
+        let before = self.errs.len();
+        if !self.want_axis("`axis`", axis, x.rank()) {
+            return None;
+        }
+        if idx.elem != ElemType::Scalar(ScalarType::I32) {
+            self.err(format!(
+                "the indices `idx` must be `i32`, found `{}`",
+                idx.elem
+            ));
+        }
+        if matches!(x.elem.storage(), ScalarType::I4 | ScalarType::U4) {
+            self.err(format!(
+                "`x` may not be a packed 4-bit tensor, found `{}`",
+                x.elem
+            ));
+        }
+        if x.shape[axis] == 0 {
+            self.err(format!("axis {axis} of `x` is empty: there is nothing to gather"));
+        }
+        if let Some(a) = x.elem.as_quant().and_then(|q| q.axis)
+            && (a == axis || (a > axis && idx.rank() != 1))
+        {
+            self.err(format!(
+                "`x` is quantized per axis {a}, which a gather along axis {axis} at indices \
+                 of rank {} would cut or move",
+                idx.rank()
+            ));
+        }
+        if self.errs.len() > before {
+            return None;
+        }
+        let mut shape = x.shape[..axis].to_vec();
+        shape.extend_from_slice(&idx.shape);
+        shape.extend_from_slice(&x.shape[axis + 1..]);
+        Some(Inferred::exact(shape, x.elem.clone()))
+    }
+
     pub(super) fn concat(&mut self, axis: usize) -> Option<Inferred> {
         let first = self.args[0];
         let before = self.errs.len();
