@@ -284,6 +284,11 @@ fn param_slots(op: &str) -> &'static [usize] {
         // The weights and biases of recurrent layers are unrolled at import.
         "LSTM" => &[1, 2, 3],
         "DynamicQuantizeLSTM" => &[1, 2, 3, 8, 9, 10, 11],
+        // Shape operands, constants once dims are bound.
+        "Resize" => &[1, 2, 3],
+        "Upsample" | "Split" | "Reshape" | "Expand" => &[1],
+        "Slice" => &[1, 2, 3, 4],
+        "Pad" => &[1, 2, 3],
         _ => &[],
     }
 }

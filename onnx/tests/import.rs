@@ -521,12 +521,50 @@ fn resize_nearest_repeats_each_pixel() {
             }
         }
     }
-    // Not a repeat: refused with the reason.
+    // Linear (half_pixel): on a ramp, the clamped source coordinates
+    // themselves: y[c, i, j] = 6c + 3·clamp((i + ½)/2 − ½) + clamp((j + ½)/3 − ½).
     let n = node(
         "Resize",
         &["x", "roi", "scales"],
         &["y"],
         vec![attr_s("mode", "linear")],
+    );
+    let y = run_movement(n, vec![roi.clone(), sc], [1, 2, 2, 3], [1, 2, 4, 9]);
+    let coord = |o: usize, s: f32, last: f32| ((o as f32 + 0.5) / s - 0.5).clamp(0.0, last);
+    for c in 0..2 {
+        for i in 0..4 {
+            for j in 0..9 {
+                let want = (c * 6) as f32 + 3.0 * coord(i, 2.0, 1.0) + coord(j, 3.0, 2.0);
+                let got = y[(c * 4 + i) * 9 + j];
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "linear c{c} i{i} j{j}: {got} vs {want}"
+                );
+            }
+        }
+    }
+    // Nearest downsampling by 1/2 (asymmetric, floor): every other pixel.
+    let mut half = tensor("scales", FLOAT, &[4]);
+    half.float_data = vec![1.0, 1.0, 0.5, 0.5];
+    let n = node(
+        "Resize",
+        &["x", "roi", "scales"],
+        &["y"],
+        vec![
+            attr_s("coordinate_transformation_mode", "asymmetric"),
+            attr_s("nearest_mode", "floor"),
+        ],
+    );
+    let y = run_movement(n, vec![roi.clone(), half], [1, 1, 4, 6], [1, 1, 2, 3]);
+    assert_eq!(y, vec![0.0, 2.0, 4.0, 12.0, 14.0, 16.0]);
+    // Cubic: refused with the reason.
+    let mut sc = tensor("scales", FLOAT, &[4]);
+    sc.float_data = vec![1.0, 1.0, 2.0, 3.0];
+    let n = node(
+        "Resize",
+        &["x", "roi", "scales"],
+        &["y"],
+        vec![attr_s("mode", "cubic")],
     );
     let m = model(
         vec![n],
@@ -535,7 +573,7 @@ fn resize_nearest_repeats_each_pixel() {
         vec![vi("y", FLOAT, vec![dim_v(1), dim_v(2), dim_v(4), dim_v(9)])],
     );
     let e = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).unwrap_err();
-    assert!(e.to_string().contains("mode = linear"), "{e}");
+    assert!(e.to_string().contains("mode = cubic"), "{e}");
 }
 
 #[test]
@@ -718,7 +756,7 @@ fn hostile_movement_nodes_are_errors_not_panics() {
     };
     let cases: Vec<(&str, NodeProto, Vec<TensorProto>, &str)> = vec![
         (
-            "downsampling Resize",
+            "Resize to nothing",
             node(
                 "Resize",
                 &["x", "", "sc"],
@@ -728,8 +766,8 @@ fn hostile_movement_nodes_are_errors_not_panics() {
                     attr_s("nearest_mode", "floor"),
                 ],
             ),
-            vec![floats("sc", vec![1.0, 1.0, 0.5, 0.5])],
-            "integer scales",
+            vec![floats("sc", vec![1.0, 1.0, 0.1, 0.5])],
+            "an output size of 0",
         ),
         (
             "huge Resize scale",
@@ -743,7 +781,7 @@ fn hostile_movement_nodes_are_errors_not_panics() {
                 ],
             ),
             vec![floats("sc", vec![1.0, 1.0, 1e9, 1.0])],
-            "integer scales",
+            "an output size of 4000000000",
         ),
         (
             "Resize scales of the wrong length",

@@ -75,6 +75,16 @@ const FLOAT_FNS: &[&str] = &[
     "LayerNormalization",
     "Softmax",
     "LSTM",
+    // Linear Resize: two products and a sum per scaled axis, in an order
+    // of qcc's (semantics.md § gather; the importer's decomposition).
+    // Nearest Resize is movement and lands exactly anyway.
+    //
+    // One case stays `fail` in expected.txt on purpose:
+    // test_resize_downsample_scales_linear_align_corners, whose reference
+    // divides by `input × scale − 1` (2.4 − 1) where onnxruntime and qcc
+    // divide by `output size − 1` (2 − 1): onnxruntime gives [1, 4] as
+    // qcc does, the reference [1, 3.142857].
+    "Resize",
 ];
 
 /// The decompositions whose reference forms the result in another order

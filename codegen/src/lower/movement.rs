@@ -62,7 +62,15 @@ pub(super) fn copy_strided(
 /// collapsed): for each outer index and each index `i` of `idx` (wrapped
 /// when negative, then clamped into `0..d`, as the interpreter does), the
 /// `inner` elements at `i` — one `memcpy` when they fill 64 bytes or more.
-pub(super) fn gather(fx: &mut Fx, x: &Buf, idx: &Buf, out: &Buf, shape: &[usize], count: usize, axis: usize) {
+pub(super) fn gather(
+    fx: &mut Fx,
+    x: &Buf,
+    idx: &Buf,
+    out: &Buf,
+    shape: &[usize],
+    count: usize,
+    axis: usize,
+) {
     use cranelift_codegen::ir::condcodes::IntCC;
     let outer: usize = shape[..axis].iter().product();
     let d = shape[axis] as i64;

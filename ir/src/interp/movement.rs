@@ -146,7 +146,9 @@ pub(super) fn gather(x: Arg, idx: Arg, axis: usize, out: &TensorType) -> Result<
     same_elem(x, out)?;
     let s = x.shape();
     if axis >= s.len() || s[axis] == 0 {
-        return Err(format!("axis {axis} is out of range or empty for shape {s:?}"));
+        return Err(format!(
+            "axis {axis} is out of range or empty for shape {s:?}"
+        ));
     }
     let mut want = s[..axis].to_vec();
     want.extend_from_slice(idx.shape());

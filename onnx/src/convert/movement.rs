@@ -823,13 +823,15 @@ impl Converter<'_> {
             && matches!(nm.as_str(), "round_prefer_floor" | "round_prefer_ceil");
         let asym_floor = ctm == "asymmetric" && nm == "floor";
         let asym_round = ctm == "asymmetric" && nm == "round_prefer_floor";
-        if mode != "nearest" || !(half || asym_floor || asym_round) {
+        if !matches!(mode.as_str(), "nearest" | "linear") {
             return Err(at.unsupported(format!(
-                "Resize with mode = {mode}, coordinate_transformation_mode = {ctm}, nearest_mode \
-                 = {nm} (qcc imports nearest with integer scales: asymmetric with floor, or \
-                 half_pixel with round_prefer_floor / round_prefer_ceil)"
+                "Resize with mode = {mode} (qcc imports nearest and linear)"
             )));
         }
+        if Self::attr_i(n, "antialias", 0) != 0 {
+            return Err(at.unsupported("Resize with antialias = 1"));
+        }
+        let repeat = mode == "nearest" && (half || asym_floor || asym_round);
         let xv = self.val(at, n, 0)?;
         let Val::Node(x) = xv else {
             return Err(at.unsupported("Resize of a constant"));
@@ -852,6 +854,9 @@ impl Converter<'_> {
             None => full_shape.clone(),
         };
         let r_given = shape.len();
+        // The scale of each given axis and, when `sizes` is given, the
+        // output sizes (else `floor(d · scale)`).
+        let mut given_sizes: Option<Vec<usize>> = None;
         let scales: Vec<f32> = match self.konst(at, n, si, "scales")? {
             Some(t) if t.shape.iter().product::<usize>() > 0 => t
                 .floats()
@@ -864,24 +869,21 @@ impl Converter<'_> {
                 let sizes = t
                     .ints()
                     .ok_or_else(|| at.invalid("`sizes` must be integers"))?;
-                if sizes.len() != r {
-                    return Err(
-                        at.invalid(format!("`sizes` has {} values for rank {r}", sizes.len()))
-                    );
+                if sizes.len() != r_given {
+                    return Err(at.invalid(format!(
+                        "`sizes` has {} values for {r_given} axes",
+                        sizes.len()
+                    )));
                 }
+                if let Some(o) = sizes.iter().find(|&&o| !(1..=1 << 20).contains(&o)) {
+                    return Err(at.unsupported(format!("Resize to a size of {o}")));
+                }
+                given_sizes = Some(sizes.iter().map(|&o| o as usize).collect());
                 sizes
                     .iter()
                     .zip(&shape)
-                    .map(|(&o, &i)| {
-                        if i > 0 && o > 0 && (o as usize).is_multiple_of(i) {
-                            Ok((o as usize / i) as f32)
-                        } else {
-                            Err(at.unsupported(format!(
-                                "Resize from {i} to {o}: qcc imports integer scales"
-                            )))
-                        }
-                    })
-                    .collect::<Result<_, _>>()?
+                    .map(|(&o, &i)| o as f32 / i as f32)
+                    .collect()
             }
             _ => return Err(at.invalid("`scales` is not given")),
         };
@@ -892,8 +894,39 @@ impl Converter<'_> {
             )));
         }
         let mut per_axis = vec![1.0f32; r];
+        let mut out_size = full_shape.clone();
         for (i, &s) in scales.iter().enumerate() {
-            per_axis[axes.as_ref().map_or(i, |ax| ax[i])] = s;
+            let d = axes.as_ref().map_or(i, |ax| ax[i]);
+            per_axis[d] = s;
+            out_size[d] = match &given_sizes {
+                Some(o) => o[i],
+                None => {
+                    let o = (full_shape[d] as f64 * s as f64).floor();
+                    if !(s.is_finite() && s > 0.0 && (1.0..=(1 << 20) as f64).contains(&o)) {
+                        return Err(at.unsupported(format!(
+                            "Resize with scale {s} on axis {d} (an output size of {o})"
+                        )));
+                    }
+                    o as usize
+                }
+            };
+        }
+        let integer =
+            per_axis
+                .iter()
+                .zip(full_shape.iter().zip(&out_size))
+                .all(|(&s, (&i, &o))| {
+                    s >= 1.0 && s.fract() == 0.0 && s <= 4096.0 && o == i * s as usize
+                });
+        if !(repeat && integer && !(asym_round && per_axis.iter().any(|&s| s > 2.0))) {
+            let spec = ResizeSpec {
+                linear: mode == "linear",
+                ctm: &ctm,
+                nearest: &nm,
+            };
+            let y = self.resize_by_gather(at, x, &per_axis, &out_size, &spec)?;
+            self.set(n, 0, Val::Node(y));
+            return Ok(());
         }
         if asym_round && per_axis.iter().any(|&s| s > 2.0) {
             return Err(at.unsupported(
@@ -922,6 +955,127 @@ impl Converter<'_> {
         }
         self.set(n, 0, Val::Node(v));
         Ok(())
+    }
+
+    /// Resize by ONNX's definition, one axis at a time: each output index
+    /// `o` of an axis of extent `d` maps to the source coordinate `c(o)` of
+    /// the coordinate transformation mode (computed in f32, as onnxruntime
+    /// does); nearest takes the row `round(c)` (by `nearest_mode`) clamped
+    /// into `0..d`, a `gather`; linear clamps `c` into `[0, d − 1]` and
+    /// takes `x[i0] · (1 − f) + x[i1] · f` with `i0 = floor(c)`, `i1 =
+    /// min(i0 + 1, d − 1)`, `f = c − i0`: two gathers, two multiplies by
+    /// constant weights and an add. A quantized operand keeps its codes
+    /// under nearest; under linear it is dequantized and the result
+    /// quantized back with the operand's parameters (round half to even).
+    fn resize_by_gather(
+        &mut self,
+        at: &At,
+        x: qcc_ir::ValueId,
+        scales: &[f32],
+        out_size: &[usize],
+        spec: &ResizeSpec,
+    ) -> Result<qcc_ir::ValueId, ImportError> {
+        let q = self.g.ty(x).elem.as_quant().cloned();
+        if let Some(q) = &q
+            && q.axis.is_some()
+        {
+            return Err(at.unsupported("Resize of a per-axis quantized tensor"));
+        }
+        let mut v = x;
+        if spec.linear && q.is_some() {
+            v = self.add(at, Op::Dequantize, &[v], None)?;
+        }
+        let r = out_size.len();
+        for d in 0..r {
+            let i_len = self.g.ty(v).shape[d];
+            let o_len = out_size[d];
+            if i_len == o_len && scales[d] == 1.0 {
+                continue;
+            }
+            let s = scales[d];
+            let coord = |o: usize| -> Result<f32, ImportError> {
+                let (o, s, i, n) = (o as f32, s, i_len as f32, o_len as f32);
+                Ok(match spec.ctm {
+                    "half_pixel" => (o + 0.5) / s - 0.5,
+                    "pytorch_half_pixel" if o_len > 1 => (o + 0.5) / s - 0.5,
+                    "pytorch_half_pixel" => 0.0,
+                    "align_corners" if o_len > 1 => o * (i - 1.0) / (n - 1.0),
+                    "align_corners" => 0.0,
+                    "asymmetric" => o / s,
+                    "tf_half_pixel_for_nn" => (o + 0.5) / s,
+                    "half_pixel_symmetric" => {
+                        let adj = n / (s * i);
+                        let offset = i / 2.0 * (1.0 - adj);
+                        offset + (o + 0.5) / s - 0.5
+                    }
+                    other => {
+                        return Err(at.unsupported(format!(
+                            "Resize with coordinate_transformation_mode = {other}"
+                        )));
+                    }
+                })
+            };
+            let last = i_len as i64 - 1;
+            let mut shape = self.g.ty(v).shape.clone();
+            shape[d] = o_len;
+            let idx_const = |c: &mut Self, ix: Vec<i64>| -> Result<qcc_ir::ValueId, ImportError> {
+                let t = Rc::new(OnnxTensor::from_ints(DType::Int32, vec![o_len], ix));
+                c.const_value(at, &t, ElemType::Scalar(ScalarType::I32))
+            };
+            if !spec.linear {
+                let mut ix = Vec::with_capacity(o_len);
+                for o in 0..o_len {
+                    let c = coord(o)?;
+                    let k = match spec.nearest {
+                        "round_prefer_floor" if c.fract().abs() == 0.5 => c.floor(),
+                        "round_prefer_ceil" if c.fract().abs() == 0.5 => c.ceil(),
+                        "round_prefer_floor" | "round_prefer_ceil" => c.round(),
+                        "floor" => c.floor(),
+                        "ceil" => c.ceil(),
+                        other => {
+                            return Err(
+                                at.unsupported(format!("Resize with nearest_mode = {other}"))
+                            );
+                        }
+                    };
+                    ix.push((k as i64).clamp(0, last));
+                }
+                let idx = idx_const(self, ix)?;
+                v = self.add(at, Op::Gather { axis: d }, &[v, idx], q.as_ref())?;
+                continue;
+            }
+            let (mut i0, mut i1, mut w0, mut w1) = (vec![], vec![], vec![], vec![]);
+            for o in 0..o_len {
+                let c = coord(o)?.clamp(0.0, last as f32);
+                let k = (c.floor() as i64).min(last);
+                let f = c - k as f32;
+                i0.push(k);
+                i1.push((k + 1).min(last));
+                w1.push(f);
+                w0.push(1.0 - f);
+            }
+            let mut wshape = vec![o_len];
+            wshape.extend(std::iter::repeat_n(1, r - d - 1));
+            let (a, b) = (idx_const(self, i0)?, idx_const(self, i1)?);
+            let ga = self.add(at, Op::Gather { axis: d }, &[v, a], None)?;
+            let gb = self.add(at, Op::Gather { axis: d }, &[v, b], None)?;
+            let wa = Rc::new(OnnxTensor::from_f32(wshape.clone(), w0));
+            let wb = Rc::new(OnnxTensor::from_f32(wshape, w1));
+            let (wa, wb) = (
+                self.const_value(at, &wa, ElemType::F32)?,
+                self.const_value(at, &wb, ElemType::F32)?,
+            );
+            let pa = self.add(at, Op::Mul, &[ga, wa], None)?;
+            let pb = self.add(at, Op::Mul, &[gb, wb], None)?;
+            v = self.add(at, Op::Add, &[pa, pb], None)?;
+            debug_assert_eq!(self.g.ty(v).shape, shape);
+        }
+        if spec.linear
+            && let Some(q) = &q
+        {
+            v = self.add(at, Op::Quantize, &[v], Some(q))?;
+        }
+        Ok(v)
     }
 
     /// `SpaceToDepth` (`to_depth`) and `DepthToSpace` on NCHW, as the ONNX
@@ -1037,4 +1191,11 @@ impl Converter<'_> {
         self.set(n, 0, Val::Node(v));
         Ok(())
     }
+}
+
+/// How a Resize maps output indices to source rows.
+struct ResizeSpec<'a> {
+    linear: bool,
+    ctm: &'a str,
+    nearest: &'a str,
 }

@@ -112,7 +112,9 @@ impl Rule<'_> {
             ));
         }
         if x.shape[axis] == 0 {
-            self.err(format!("axis {axis} of `x` is empty: there is nothing to gather"));
+            self.err(format!(
+                "axis {axis} of `x` is empty: there is nothing to gather"
+            ));
         }
         if let Some(a) = x.elem.as_quant().and_then(|q| q.axis)
             && (a == axis || (a > axis && idx.rank() != 1))
