@@ -44,6 +44,12 @@ pub(crate) unsafe extern "C" fn qcc_matmul_f32(
         unsafe { body(a, w, batch, m, k, n, wb, out) }
     }
     #[cfg(target_arch = "x86_64")]
+    if super::host_features().avx512vnni {
+        // SAFETY: the contract; the host has AVX-512 (F, BW, VL, DQ).
+        unsafe { zmm::matmul(a, w, batch, m, k, n, w_batched, out) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if super::host_features().avx2 {
         // SAFETY: the contract; the host has AVX2.
         unsafe { wide(a, w, batch, m, k, n, w_batched, out) };
@@ -119,6 +125,125 @@ unsafe fn body(
     }
 }
 
+/// The AVX-512 builds: the matmul as 8-row × 32-column register tiles
+/// (16 zmm accumulators, the weight row loaded once per `k` for all eight
+/// rows, masked loads and stores at the right edge), and softmax's
+/// vectorized pieces. Each output is still `((0 + a₀w₀) + a₁w₁) + …`,
+/// a multiply then an add per `k`, in increasing `k`.
+#[cfg(target_arch = "x86_64")]
+mod zmm {
+    use std::arch::x86_64::*;
+
+    /// Rows and columns of one register tile.
+    const ROWS: usize = 8;
+    const COLS: usize = 32;
+
+    /// The lanes of a 16-lane vector that hold the first `n` of them.
+    fn lanes(n: usize) -> __mmask16 {
+        if n >= 16 {
+            0xffff
+        } else {
+            ((1u32 << n) - 1) as __mmask16
+        }
+    }
+
+    /// # Safety
+    /// As [`super::qcc_matmul_f32`]'s; the host must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn matmul(
+        a: *const f32,
+        w: *const f32,
+        batch: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+        w_batched: usize,
+        out: *mut f32,
+    ) {
+        for b in 0..batch {
+            // SAFETY: inside the extents of the contract.
+            let (am, wm, om) = unsafe {
+                (
+                    a.add(b * m * k),
+                    w.add(if w_batched != 0 { b * k * n } else { 0 }),
+                    out.add(b * m * n),
+                )
+            };
+            let mut j = 0;
+            while j < n {
+                let cols = (n - j).min(COLS);
+                let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
+                let mut i = 0;
+                while i < m {
+                    let rows = (m - i).min(ROWS);
+                    // SAFETY: rows i..i + rows and columns j..j + cols are
+                    // inside the matrices; the masks keep the rest out.
+                    unsafe {
+                        let (ap, wp, op) = (am.add(i * k), wm.add(j), om.add(i * n + j));
+                        match rows {
+                            8 => tile::<8>(ap, wp, op, k, n, masks),
+                            7 => tile::<7>(ap, wp, op, k, n, masks),
+                            6 => tile::<6>(ap, wp, op, k, n, masks),
+                            5 => tile::<5>(ap, wp, op, k, n, masks),
+                            4 => tile::<4>(ap, wp, op, k, n, masks),
+                            3 => tile::<3>(ap, wp, op, k, n, masks),
+                            2 => tile::<2>(ap, wp, op, k, n, masks),
+                            _ => tile::<1>(ap, wp, op, k, n, masks),
+                        }
+                    }
+                    i += rows;
+                }
+                j += cols;
+            }
+        }
+    }
+
+    /// One `R × 32` tile: `a` its first row (rows `k` apart), `w` the weight
+    /// rows' first column (rows `n` apart), `out` its first output (rows `n`
+    /// apart); `masks` the valid columns of the two 16-lane halves.
+    ///
+    /// # Safety
+    /// `a` readable for `R` rows of `k`, `w` for `k` rows of the masked
+    /// columns, `out` writable for `R` rows of them.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn tile<const R: usize>(
+        a: *const f32,
+        w: *const f32,
+        out: *mut f32,
+        k: usize,
+        n: usize,
+        masks: [__mmask16; 2],
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        for kk in 0..k {
+            // SAFETY: the contract (masked lanes are not read).
+            let (w0, w1) = unsafe {
+                let wr = w.add(kk * n);
+                (
+                    _mm512_maskz_loadu_ps(masks[0], wr),
+                    _mm512_maskz_loadu_ps(masks[1], wr.add(16)),
+                )
+            };
+            for (r, row) in acc.iter_mut().enumerate() {
+                // SAFETY: row r < R of a, column kk < k.
+                let av = _mm512_set1_ps(unsafe { *a.add(r * k + kk) });
+                row[0] = _mm512_add_ps(row[0], _mm512_mul_ps(av, w0));
+                row[1] = _mm512_add_ps(row[1], _mm512_mul_ps(av, w1));
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            // SAFETY: row r < R of out, the masked columns.
+            unsafe {
+                let o = out.add(r * n);
+                _mm512_mask_storeu_ps(o, masks[0], row[0]);
+                _mm512_mask_storeu_ps(o.add(16), masks[1], row[1]);
+            }
+        }
+    }
+}
+
 /// `softmax` over `[outer, len, inner]` along the middle axis, the
 /// interpreter's order exactly: `m` folded from the first element by IEEE
 /// `maximum` in index order, `e = exp(x − m)` (Rust's `f32::exp`, as
@@ -141,6 +266,42 @@ pub(crate) unsafe extern "C" fn qcc_softmax_f32(
             std::slice::from_raw_parts_mut(out, outer * len * inner),
         )
     };
+    if inner == 1 && len > 0 {
+        /// The AVX-512 build of [`softmax_rows`].
+        ///
+        /// # Safety
+        /// The host must have AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn zmm(x: &[f32], y: &mut [f32], len: usize) {
+            softmax_rows(x, y, len)
+        }
+        /// The AVX2 build of [`softmax_rows`].
+        ///
+        /// # Safety
+        /// The host must have AVX2.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        unsafe fn ymm(x: &[f32], y: &mut [f32], len: usize) {
+            softmax_rows(x, y, len)
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let f = super::host_features();
+            if f.avx512vnni {
+                // SAFETY: the host has AVX-512F.
+                unsafe { zmm(x, y, len) };
+                return;
+            }
+            if f.avx2 {
+                // SAFETY: the host has AVX2.
+                unsafe { ymm(x, y, len) };
+                return;
+            }
+        }
+        softmax_rows(x, y, len);
+        return;
+    }
     for o in 0..outer {
         for i in 0..inner {
             let at = |k: usize| (o * len + k) * inner + i;
@@ -158,11 +319,150 @@ pub(crate) unsafe extern "C" fn qcc_softmax_f32(
     }
 }
 
+/// Softmaxes over rows (the last axis: `inner` is 1) of `x`, `len` each,
+/// into `y`: the same values as the loop of [`qcc_softmax_f32`], faster.
+/// The maximum of a row without NaN is its largest element in the total
+/// order of floats with −0 < +0, which is what the fold of IEEE `maximum`
+/// gives in any order, so it is taken over order keys (a reduction the
+/// compiler vectorizes); a row with a NaN takes the fold (its first NaN).
+/// Rows go [`GROUP`] at a time so that their sums, each in index order,
+/// overlap; `exp` goes through [`ExpCache`] on large inputs (the same
+/// function of the same argument); the divisions are elementwise.
+#[inline(always)]
+fn softmax_rows(x: &[f32], y: &mut [f32], len: usize) {
+    if x.len() >= CACHE_MIN {
+        let mut cache = ExpCache::new();
+        rows_with(x, y, len, &mut |d| cache.exp(d));
+    } else {
+        rows_with(x, y, len, &mut f32::exp);
+    }
+}
+
+/// Rows of one softmax whose sums run interleaved.
+const GROUP: usize = 8;
+/// The fewest elements for which [`ExpCache`] pays for its set-up.
+const CACHE_MIN: usize = 1 << 14;
+
+#[inline(always)]
+fn rows_with(x: &[f32], y: &mut [f32], len: usize, exp: &mut impl FnMut(f32) -> f32) {
+    let mut xs = x.chunks_exact(GROUP * len);
+    let mut ys = y.chunks_exact_mut(GROUP * len);
+    for (xg, yg) in (&mut xs).zip(&mut ys) {
+        row_group::<GROUP>(xg, yg, len, exp);
+    }
+    for (xr, yr) in xs
+        .remainder()
+        .chunks_exact(len)
+        .zip(ys.into_remainder().chunks_exact_mut(len))
+    {
+        row_group::<1>(xr, yr, len, exp);
+    }
+}
+
+/// `G` rows of `len`: per row the maximum and `e = exp(x − m)`, then the
+/// sums, each row's in index order, then the divisions.
+#[inline(always)]
+fn row_group<const G: usize>(
+    x: &[f32],
+    y: &mut [f32],
+    len: usize,
+    exp: &mut impl FnMut(f32) -> f32,
+) {
+    // Three passes, so that the exps (which may call out) carry no sum.
+    for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
+        let m = row_max(xr);
+        for (v, e) in xr.iter().zip(yr.iter_mut()) {
+            *e = exp(*v - m);
+        }
+    }
+    let mut sum = [0.0f32; G];
+    for k in 0..len {
+        for g in 0..G {
+            sum[g] += y[g * len + k];
+        }
+    }
+    for (row, s) in y.chunks_exact_mut(len).zip(sum) {
+        for v in row {
+            *v /= s;
+        }
+    }
+}
+
+/// The fold of IEEE `maximum` over a non-empty row, from its first element.
+#[inline(always)]
+fn row_max(x: &[f32]) -> f32 {
+    // The order key: the bits as i32, the magnitude bits flipped when negative.
+    let key = |b: u32| {
+        let i = b as i32;
+        i ^ ((i >> 31) & 0x7fff_ffff)
+    };
+    let mut best = i32::MIN;
+    let mut nan = false;
+    for &v in x {
+        let b = v.to_bits();
+        nan |= (b & 0x7fff_ffff) > 0x7f80_0000;
+        best = best.max(key(b));
+    }
+    if nan {
+        return (1..x.len()).fold(x[0], |m, k| qcc_ir::elementwise::maximum(m, x[k]));
+    }
+    // The key is its own inverse.
+    f32::from_bits(key(best as u32) as u32)
+}
+
+/// A direct-mapped memo of `f32::exp` by the argument's bits: softmax's
+/// arguments `x − max` of quantized inputs repeat, and `exp` is a pure
+/// function, so a hit returns exactly what the call would.
+struct ExpCache {
+    keys: [u32; ExpCache::SIZE],
+    vals: [f32; ExpCache::SIZE],
+}
+
+impl ExpCache {
+    const BITS: u32 = 11;
+    const SIZE: usize = 1 << Self::BITS;
+
+    fn new() -> Self {
+        // Every slot starts as +0.0 and its exp.
+        Self {
+            keys: [0; Self::SIZE],
+            vals: [0.0f32.exp(); Self::SIZE],
+        }
+    }
+
+    #[inline(always)]
+    fn exp(&mut self, d: f32) -> f32 {
+        let b = d.to_bits();
+        let h = (b.wrapping_mul(0x9e37_79b1) >> (32 - Self::BITS)) as usize;
+        if self.keys[h] == b {
+            self.vals[h]
+        } else {
+            let e = d.exp();
+            self.keys[h] = b;
+            self.vals[h] = e;
+            e
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn matches_the_reference_order_bit_for_bit() {
-        let (batch, m, k, n) = (2, 6, 37, 35);
+        // Row tails of every size below the 8-row tile, columns below, at
+        // and past one 16-lane half and the 32-column tile.
+        for (batch, m, k, n) in [
+            (2, 6, 37, 35),
+            (1, 15, 9, 16),
+            (3, 9, 1, 17),
+            (1, 17, 64, 64),
+            (2, 1, 5, 1),
+        ] {
+            check_matmul(batch, m, k, n);
+        }
+    }
+
+    fn check_matmul(batch: usize, m: usize, k: usize, n: usize) {
         let a: Vec<f32> = (0..batch * m * k)
             .map(|i| ((i * 7919) % 1000) as f32 / 37.0 - 13.0)
             .collect();
@@ -189,6 +489,95 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// The interpreter's softmax loop, as written in `qcc_ir::interp`.
+    fn reference(x: &[f32], outer: usize, len: usize, inner: usize) -> Vec<f32> {
+        let mut y = vec![0.0f32; x.len()];
+        for o in 0..outer {
+            for i in 0..inner {
+                let at = |k: usize| (o * len + k) * inner + i;
+                let m = (1..len).fold(x[at(0)], |m, k| qcc_ir::elementwise::maximum(m, x[at(k)]));
+                let mut sum = 0.0f32;
+                for k in 0..len {
+                    let e = (x[at(k)] - m).exp();
+                    y[at(k)] = e;
+                    sum += e;
+                }
+                for k in 0..len {
+                    y[at(k)] /= sum;
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn softmax_matches_the_interpreter_bit_for_bit() {
+        // Quantized-looking rows (few distinct values: the exp cache hits),
+        // arbitrary ones (it misses), rows of ±0 only, rows with NaN (the
+        // fold's first NaN), −inf and +inf; row counts that leave a tail
+        // after the groups; sizes below and above the cache's threshold.
+        let specials = [
+            f32::NAN,
+            -f32::NAN,
+            f32::from_bits(0x7fc1_2345),
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
+        for (outer, len, inner) in [
+            (1536, 128, 1),
+            (13, 7, 1),
+            (3, 1, 1),
+            (9, 300, 1),
+            (4, 5, 3),
+            (200, 129, 1),
+        ] {
+            let total = outer * len * inner;
+            let x: Vec<f32> = (0..total)
+                .map(|i: usize| {
+                    let r = (i.wrapping_mul(2_654_435_761) >> 7) % 1000;
+                    match (i / len) % 6 {
+                        0 => (r % 23) as f32 * 0.173 - 2.0,
+                        1 => r as f32 / 37.0 - 13.0,
+                        4 => -(r as f32) / 50.0 - 1.0,
+                        2 => {
+                            if r % 2 == 0 {
+                                0.0
+                            } else {
+                                -0.0
+                            }
+                        }
+                        3 if r % 97 == 0 => specials[r % specials.len()],
+                        _ => (r % 200) as f32 * 0.05,
+                    }
+                })
+                .collect();
+            let want = reference(&x, outer, len, inner);
+            let mut got = vec![0.0f32; total];
+            // SAFETY: the extents as allocated; len ≥ 1.
+            unsafe { super::qcc_softmax_f32(x.as_ptr(), outer, len, inner, got.as_mut_ptr()) };
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    w.to_bits(),
+                    "[{outer}, {len}, {inner}] element {i}"
+                );
+            }
+            if inner == 1 {
+                // The portable build of the row path (no cache), too.
+                let mut rows = vec![0.0f32; total];
+                super::rows_with(&x, &mut rows, len, &mut f32::exp);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&rows),
+                    bits(&want),
+                    "[{outer}, {len}] without the cache"
+                );
             }
         }
     }
