@@ -360,6 +360,12 @@ pub(crate) fn lower(
             fx.b.ins().call(f, &[ab, bb, n, mul, ob]);
             Ok(())
         }
+        Op::Add | Op::Mul
+            if !fx.portable && binary_code(fx, &a, &at, &out, out_ty, &node.op).is_ok() =>
+        {
+            // Broadcast: the helper on each contiguous innermost run.
+            Ok(())
+        }
         Op::Add | Op::Mul => {
             let is_add = matches!(node.op, Op::Add);
             binary(fx, &a, &at, &out, out_ty, &mut |fx, x, y| {

@@ -70,6 +70,26 @@ pub(super) fn softmax(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axis: us
 /// one division by the count), 1 sum, 2 max (IEEE `maximum`, Cranelift's
 /// `fmax`, from −inf), 3 min.
 pub(super) fn reduce(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axes: &[usize], kind: u8) {
+    // A sum or mean over the trailing axes, in order: contiguous runs, the
+    // shim's interleaved rows (the same additions in the same order).
+    let r = shape.len() - axes.len();
+    if !fx.portable
+        && kind <= 1
+        && axes.iter().copied().eq(r..shape.len())
+        && numel(&shape[r..]) > 0
+    {
+        let (rows, len) = (numel(&shape[..r]), numel(&shape[r..]));
+        let (xb, ob) = (fx.base(x), fx.base(out));
+        let sig = fx.sig(&[super::I64; 5], &[]);
+        let f = fx.import("qcc_reduce_rows_f32", sig);
+        let (rv, lv, mv) = (
+            fx.c(rows as i64),
+            fx.c(len as i64),
+            fx.c((kind == 0) as i64),
+        );
+        fx.b.ins().call(f, &[xb, rv, lv, mv, ob]);
+        return;
+    }
     let st = super::common::strides(shape);
     let mut oshape = shape.to_vec();
     for &a in axes {

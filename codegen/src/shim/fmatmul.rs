@@ -319,6 +319,55 @@ pub(crate) unsafe extern "C" fn qcc_softmax_f32(
     }
 }
 
+/// `reduce_sum` (`mean = 0`) or `reduce_mean` (`mean = 1`) of each of
+/// `rows` contiguous runs of `len` f32 (the trailing axes reduced): the sum
+/// from +0.0 in index order (the interpreter's), then for the mean one
+/// division by `len` as f32. Eight rows' sums run interleaved, each in its
+/// own order.
+///
+/// # Safety
+/// `x` readable for `rows · len` f32, `out` writable for `rows`, not
+/// overlapping; `len ≥ 1`.
+pub(crate) unsafe extern "C" fn qcc_reduce_rows_f32(
+    x: *const f32,
+    rows: usize,
+    len: usize,
+    mean: usize,
+    out: *mut f32,
+) {
+    // SAFETY: the extents of the contract.
+    let (x, y) = unsafe {
+        (
+            std::slice::from_raw_parts(x, rows * len),
+            std::slice::from_raw_parts_mut(out, rows),
+        )
+    };
+    if len == 0 {
+        // Not called so (the lowering keeps empty runs in its own loop).
+        return;
+    }
+    let mut xs = x.chunks_exact(GROUP * len);
+    let mut ys = y.chunks_exact_mut(GROUP);
+    for (xg, yg) in (&mut xs).zip(&mut ys) {
+        let mut acc = [0.0f32; GROUP];
+        for k in 0..len {
+            for (g, a) in acc.iter_mut().enumerate() {
+                *a += xg[g * len + k];
+            }
+        }
+        yg.copy_from_slice(&acc);
+    }
+    for (xr, o) in xs.remainder().chunks_exact(len).zip(ys.into_remainder()) {
+        *o = xr.iter().fold(0.0f32, |a, &v| a + v);
+    }
+    if mean != 0 {
+        let n = len as f32;
+        for o in y {
+            *o /= n;
+        }
+    }
+}
+
 /// Softmaxes over rows (the last axis: `inner` is 1) of `x`, `len` each,
 /// into `y`: the same values as the loop of [`qcc_softmax_f32`], faster.
 /// The maximum of a row without NaN is its largest element in the total

@@ -680,6 +680,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
             fmatmul::qcc_softmax_f32 as *const u8,
         ),
         (
+            "qcc_reduce_rows_f32".to_string(),
+            fmatmul::qcc_reduce_rows_f32 as *const u8,
+        ),
+        (
             "qcc_conv_epilogue_i32".to_string(),
             qcc_conv_epilogue_i32 as *const u8,
         ),
