@@ -595,13 +595,13 @@ mod tests {
                         1 => r as f32 / 37.0 - 13.0,
                         4 => -(r as f32) / 50.0 - 1.0,
                         2 => {
-                            if r % 2 == 0 {
+                            if r.is_multiple_of(2) {
                                 0.0
                             } else {
                                 -0.0
                             }
                         }
-                        3 if r % 97 == 0 => specials[r % specials.len()],
+                        3 if r.is_multiple_of(97) => specials[r % specials.len()],
                         _ => (r % 200) as f32 * 0.05,
                     }
                 })
