@@ -51,6 +51,8 @@ FLOAT_OPS = [
     "Erf", "Tanh", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Relu", "Gelu",
     # Reductions and data movement of the real models (issue 14).
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "GlobalMaxPool", "LayerNormalization",
+    "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp",
+    "InstanceNormalization",
     "Softmax",
     "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Split", "Gather", "Transpose", "Concat",
     "LSTM",
@@ -63,6 +65,15 @@ LOGIC_OPS = ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Where
 LOGIC_TYPES = {
     TensorProto.FLOAT, TensorProto.BOOL, TensorProto.INT32, TensorProto.INT16,
     TensorProto.UINT16, TensorProto.INT8, TensorProto.UINT8,
+}
+
+
+# Float ops whose later inputs are int64 shape operands (axes, sizes,
+# starts, pads): the runner binds them as constants (qcc_onnx's
+# param_slots); they are saved as int32 (qcc has no 64-bit integers).
+SHAPE_INPUT_OPS = {
+    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2",
+    "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "Resize", "Split", "Slice",
 }
 
 
@@ -82,6 +93,8 @@ def to_saveable(arr, dtype_name):
         return arr.astype(np.float32)  # exact
     if dtype_name == "BOOL":
         return arr.astype(np.uint8)  # qcc's boolean
+    if dtype_name == "INT64" and arr.size and np.abs(arr).max() < 2**31:
+        return arr.astype(np.int32)  # a shape operand (SHAPE_INPUT_OPS)
     if arr.dtype.kind in "fiub" and arr.dtype.itemsize <= 8 and arr.dtype.name in (
         "float32", "float64", "int8", "uint8", "int16", "uint16", "int32",
         "int64", "uint32", "uint64", "bool", "float16",
@@ -114,7 +127,10 @@ def main():
             continue
         if op in FLOAT_OPS and any(
             vi.type.tensor_type.elem_type != TensorProto.FLOAT
-            for vi in list(model.graph.input) + list(model.graph.output)
+            and not (op in SHAPE_INPUT_OPS and k > 0 and vi.type.tensor_type.elem_type == TensorProto.INT64)
+            for k, vi in enumerate(model.graph.input)
+        ) or op in FLOAT_OPS and any(
+            vi.type.tensor_type.elem_type != TensorProto.FLOAT for vi in model.graph.output
         ):
             continue  # integer, double and float16 variants: not float ops
         d = os.path.join(out, case.name)

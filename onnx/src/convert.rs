@@ -385,7 +385,11 @@ impl<'a> Converter<'a> {
                 match d {
                     Some((v, _)) if *v >= 1 => shape.push(*v as usize),
                     Some((v, _)) if *v >= 0 => {
-                        return Err(err(format!("dimension {i} has size {v}; qcc needs ≥ 1")));
+                        return Err(ImportError::Unsupported {
+                            node: name.to_string(),
+                            op: "graph input".into(),
+                            reason: format!("dimension {i} has size {v}: qcc has no empty tensors"),
+                        });
                     }
                     Some((_, p)) => match self.opts.dims.get(p) {
                         Some(&n) => shape.push(n),
@@ -405,7 +409,11 @@ impl<'a> Converter<'a> {
             shape
         };
         if shape.contains(&0) {
-            return Err(err("a dimension is 0; qcc needs ≥ 1".into()));
+            return Err(ImportError::Unsupported {
+                node: name.to_string(),
+                op: "graph input".into(),
+                reason: "a dimension is 0: qcc has no empty tensors".into(),
+            });
         }
         if dims_product(&shape).is_none_or(|n| n > crate::tensor::MAX_ELEMENTS) {
             return Err(err(format!("shape {shape:?} is too large")));

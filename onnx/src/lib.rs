@@ -288,6 +288,8 @@ fn param_slots(op: &str) -> &'static [usize] {
         "Resize" => &[1, 2, 3],
         "Upsample" | "Split" | "Reshape" | "Expand" => &[1],
         "Slice" => &[1, 2, 3, 4],
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceL1" | "ReduceL2"
+        | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => &[1],
         "Pad" => &[1, 2, 3],
         _ => &[],
     }

@@ -73,6 +73,12 @@ const FLOAT_FNS: &[&str] = &[
     "ReduceMean",
     "ReduceSum",
     "LayerNormalization",
+    "InstanceNormalization",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceSumSquare",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
     "Softmax",
     "LSTM",
     // Linear Resize: two products and a sum per scaled axis, in an order
@@ -91,7 +97,7 @@ const FLOAT_FNS: &[&str] = &[
 /// (LayerNormalization: qcc's mean, difference, mean of squares, sqrt and
 /// divide against numpy's; the bias added last cancels near 0): compared
 /// within 64 ulps or 1e-6 absolute.
-const LOOSE_FNS: &[&str] = &["LayerNormalization", "LSTM"];
+const LOOSE_FNS: &[&str] = &["LayerNormalization", "InstanceNormalization", "LSTM"];
 
 /// Equal within `ulps`·2^-23 relative (4: a few ulps) or 1e-30 absolute, with the
 /// same NaNs and infinities.

@@ -62,6 +62,16 @@ pub(super) fn register(r: &mut Registry) {
     r.add("ReduceSum", |c, at, n| c.reduce_mean(at, n));
     r.add("ReduceMax", |c, at, n| c.reduce_mean(at, n));
     r.add("ReduceMin", |c, at, n| c.reduce_mean(at, n));
+    for op in [
+        "ReduceL1",
+        "ReduceL2",
+        "ReduceSumSquare",
+        "ReduceLogSum",
+        "ReduceLogSumExp",
+    ] {
+        r.add(op, |c, at, n| c.reduce_mean(at, n));
+    }
+    r.add("InstanceNormalization", |c, at, n| c.instance_norm(at, n));
     r.add("GlobalMaxPool", |c, at, n| c.global_max_pool(at, n));
     r.add("Softmax", |c, at, n| c.softmax(at, n));
     r.add("LayerNormalization", |c, at, n| c.layer_norm(at, n));
@@ -762,14 +772,46 @@ impl Converter<'_> {
         }
         let keep = Self::attr_i(n, "keepdims", 1) != 0;
         let make = |axes: Vec<usize>| match op_type.as_str() {
-            "ReduceSum" => Op::ReduceSum { axes },
             "ReduceMax" => Op::ReduceMax { axes },
             "ReduceMin" => Op::ReduceMin { axes },
-            _ => Op::ReduceMean { axes },
+            "ReduceMean" => Op::ReduceMean { axes },
+            _ => Op::ReduceSum { axes },
+        };
+        let uaxes: Vec<usize> = axes.iter().map(|&a| a as usize).collect();
+        // The sums of ONNX's composite reductions: of |x|, of x·x, of
+        // exp(x − max x) (then log, plus the maximum, as onnxruntime
+        // computes ReduceLogSumExp without overflow).
+        let mut shift = None;
+        let x = match op_type.as_str() {
+            "ReduceL1" => self.add(at, Op::Abs, &[x], None)?,
+            "ReduceL2" | "ReduceSumSquare" => self.add(at, Op::Mul, &[x, x], None)?,
+            "ReduceLogSumExp" => {
+                let m = self.add(
+                    at,
+                    Op::ReduceMax {
+                        axes: uaxes.clone(),
+                    },
+                    &[x],
+                    None,
+                )?;
+                shift = Some(m);
+                let d = self.add(at, Op::Sub, &[x, m], None)?;
+                self.add(at, Op::Exp, &[d], None)?
+            }
+            _ => x,
         };
         let v = if op_type != "ReduceMean" {
-            let axes: Vec<usize> = axes.iter().map(|&a| a as usize).collect();
-            self.add(at, make(axes), &[x], None)?
+            let s = self.add(at, make(uaxes), &[x], None)?;
+            match op_type.as_str() {
+                "ReduceL2" => self.add(at, Op::Sqrt, &[s], None)?,
+                "ReduceLogSum" => self.add(at, Op::Log, &[s], None)?,
+                "ReduceLogSumExp" => {
+                    let l = self.add(at, Op::Log, &[s], None)?;
+                    let m = shift.expect("set above");
+                    self.add(at, Op::Add, &[l, m], None)?
+                }
+                _ => s,
+            }
         } else if rank == 4 && axes == [2, 3] {
             // The spatial mean of NCHW: the pool (same sum order).
             self.add(
@@ -852,6 +894,47 @@ impl Converter<'_> {
         if n.input.get(2).is_some_and(|s| !s.is_empty()) {
             let b = self.f32_in(at, n, 2)?;
             y = self.add(at, Op::Add, &[y, b], None)?;
+        }
+        self.set(n, 0, Val::Node(y));
+        Ok(())
+    }
+
+    /// `InstanceNormalization`: per sample and channel of `[N, C, ...]`,
+    /// `d = x − mean(x)`, `y = d / sqrt(mean(d · d) + epsilon) · scale[c] +
+    /// B[c]` over the axes after the channel one (as `layer_norm`).
+    pub(super) fn instance_norm(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let x = self.f32_in(at, n, 0)?;
+        let shape = self.g.ty(x).shape.clone();
+        let rank = shape.len();
+        if rank < 3 {
+            return Err(at.invalid(format!(
+                "InstanceNormalization of a rank-{rank} input (it needs [N, C, D1, ...])"
+            )));
+        }
+        let eps = Self::attr_f(n, "epsilon", 1e-5);
+        let axes: Vec<usize> = (2..rank).collect();
+        let mean = self.add(at, Op::ReduceMean { axes: axes.clone() }, &[x], None)?;
+        let d = self.add(at, Op::Sub, &[x, mean], None)?;
+        let d2 = self.add(at, Op::Mul, &[d, d], None)?;
+        let var = self.add(at, Op::ReduceMean { axes }, &[d2], None)?;
+        let te = Rc::new(OnnxTensor::from_f32(vec![1], vec![eps]));
+        let ve = self.const_value(at, &te, ElemType::F32)?;
+        let ve = self.add(at, Op::Add, &[var, ve], None)?;
+        let sd = self.add(at, Op::Sqrt, &[ve], None)?;
+        let mut y = self.add(at, Op::Div, &[d, sd], None)?;
+        let mut per_channel = vec![shape[1]];
+        per_channel.extend(std::iter::repeat_n(1, rank - 2));
+        for (i, op) in [(1, Op::Mul), (2, Op::Add)] {
+            let p = self.f32_in(at, n, i)?;
+            if self.g.ty(p).shape != [shape[1]] {
+                return Err(at.invalid(format!(
+                    "input {i} has shape {:?}; it must be [{}] (one value per channel)",
+                    self.g.ty(p).shape,
+                    shape[1]
+                )));
+            }
+            let p = self.add_reshape(at, p, per_channel.clone())?;
+            y = self.add(at, op, &[y, p], None)?;
         }
         self.set(n, 0, Val::Node(y));
         Ok(())

@@ -878,12 +878,33 @@ impl Converter<'_> {
                 if let Some(o) = sizes.iter().find(|&&o| !(1..=1 << 20).contains(&o)) {
                     return Err(at.unsupported(format!("Resize to a size of {o}")));
                 }
-                given_sizes = Some(sizes.iter().map(|&o| o as usize).collect());
-                sizes
-                    .iter()
-                    .zip(&shape)
-                    .map(|(&o, &i)| o as f32 / i as f32)
-                    .collect()
+                let policy = s_attr("keep_aspect_ratio_policy", "stretch");
+                let ratios = sizes.iter().zip(&shape).map(|(&o, &i)| o as f32 / i as f32);
+                // `not_larger` / `not_smaller`: one scale for every given
+                // axis (the least or the greatest ratio), the sizes
+                // rounded from it.
+                let one = match policy.as_str() {
+                    "stretch" => None,
+                    "not_larger" => Some(ratios.clone().fold(f32::INFINITY, f32::min)),
+                    "not_smaller" => Some(ratios.clone().fold(0.0, f32::max)),
+                    other => {
+                        return Err(at.invalid(format!("keep_aspect_ratio_policy = {other}")));
+                    }
+                };
+                match one {
+                    None => {
+                        given_sizes = Some(sizes.iter().map(|&o| o as usize).collect());
+                        ratios.collect()
+                    }
+                    Some(r) => {
+                        let out: Vec<usize> = shape
+                            .iter()
+                            .map(|&i| ((r * i as f32).round() as usize).max(1))
+                            .collect();
+                        given_sizes = Some(out);
+                        vec![r; shape.len()]
+                    }
+                }
             }
             _ => return Err(at.invalid("`scales` is not given")),
         };
