@@ -454,7 +454,7 @@ pub(crate) fn constants(
     let mut read_as_is: HashSet<ValueId> = graph.outputs().iter().map(|o| o.value).collect();
     for (i, &v) in ops_order.iter().enumerate() {
         for (j, a) in graph.args(v).into_iter().enumerate() {
-            if !(j == 1 && matches!(preps[i], Prep::Gemm(_))) {
+            if !(j == 1 && matches!(preps[i], Prep::Gemm(_) | Prep::Nbits(_))) {
                 read_as_is.insert(a);
             }
         }

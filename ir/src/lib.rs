@@ -27,6 +27,7 @@ pub mod graph;
 pub mod interp;
 pub mod layout;
 pub mod limits;
+pub mod nbits;
 pub mod npy;
 pub mod op;
 pub mod quant;

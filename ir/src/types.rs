@@ -121,15 +121,21 @@ impl fmt::Display for ScalarType {
 ///   omitted (`!quant.uniform<i8:f32, 0.5>` means zero point 0);
 /// - narrow storage range: `!quant.uniform<i8<-127:127>:f32, 0.5>`;
 /// - per axis: `!quant.uniform<i8:f32:0, {0.012:0, 0.0098:0}>`, the axis after
-///   the expressed type and one `scale:zero_point` per index along that axis.
+///   the expressed type and one `scale:zero_point` per index along that axis;
+/// - blocked (sub-channel): `!quant.uniform<u4:f32:{1:32}, {0.5:8, 0.25:8, ...}>`,
+///   the axis and the block size in braces, then one `scale:zero_point` per
+///   block: the parameter tensor has the tensor's shape with the blocked
+///   dimension divided by the block size, and is listed flat, row-major
+///   ([`QuantType::param_index`]).
 ///
 /// Invariants (checked by [`QuantType::check`], which the parser and the
 /// verifier call): `storage` is an integer type; `storage_min <= storage_max`
 /// lie inside the storage type's range; there is at least one scale;
 /// `scales.len() == zero_points.len()`; per tensor means `axis == None` and
 /// exactly one scale; every scale is finite and > 0; every zero point lies in
-/// `[storage_min, storage_max]`. Whether `axis` fits the tensor is a property
-/// of the [`TensorType`] ([`TensorType::check`]).
+/// `[storage_min, storage_max]`; a blocked type has an axis and a block size
+/// ≥ 1. Whether `axis` (and the block size, and the number of scales) fits
+/// the tensor is a property of the [`TensorType`] ([`TensorType::check`]).
 #[derive(Clone, Debug)]
 pub struct QuantType {
     pub storage: ScalarType,
@@ -139,6 +145,10 @@ pub struct QuantType {
     pub axis: Option<usize>,
     pub scales: Vec<f32>,
     pub zero_points: Vec<i64>,
+    /// The block size along `axis`, for blocked (sub-channel) types: the
+    /// parameters then form a tensor of the value's shape with dimension
+    /// `axis` divided by the block size (flat, row-major).
+    pub block: Option<usize>,
 }
 
 impl QuantType {
@@ -152,6 +162,7 @@ impl QuantType {
             axis: None,
             scales: vec![scale],
             zero_points: vec![zero_point],
+            block: None,
         }
     }
 
@@ -170,11 +181,67 @@ impl QuantType {
             axis: Some(axis),
             scales,
             zero_points,
+            block: None,
         }
     }
 
+    /// A blocked (sub-channel) type with the storage type's full range:
+    /// blocks of `block` elements along `axis`, the parameters flat in
+    /// row-major order of the parameter tensor.
+    pub fn blocked(
+        storage: ScalarType,
+        axis: usize,
+        block: usize,
+        scales: Vec<f32>,
+        zero_points: Vec<i64>,
+    ) -> QuantType {
+        QuantType {
+            block: Some(block),
+            ..QuantType::per_axis(storage, axis, scales, zero_points)
+        }
+    }
+
+    /// True for per-axis and blocked types (both have an axis).
     pub fn is_per_axis(&self) -> bool {
         self.axis.is_some()
+    }
+
+    /// True for blocked (sub-channel) types.
+    pub fn is_blocked(&self) -> bool {
+        self.block.is_some()
+    }
+
+    /// The shape of a blocked type's parameter tensor for a value of
+    /// `shape`: `shape` with dimension `axis` divided by the block size.
+    /// `None` unless the type is blocked and the block divides the axis.
+    pub fn param_shape(&self, shape: &[usize]) -> Option<Vec<usize>> {
+        let (axis, block) = (self.axis?, self.block?);
+        let d = *shape.get(axis)?;
+        if block == 0 || d % block != 0 {
+            return None;
+        }
+        let mut p = shape.to_vec();
+        p[axis] = d / block;
+        Some(p)
+    }
+
+    /// The index into `scales` / `zero_points` of the element at row-major
+    /// position `flat` of a value of `shape`: per tensor 0, per axis its
+    /// coordinate along the axis, blocked the parameter tensor's position
+    /// of the element's block. Expects a type that fits `shape`
+    /// ([`TensorType::check`]).
+    pub fn param_index(&self, shape: &[usize], flat: usize) -> usize {
+        let Some(axis) = self.axis else { return 0 };
+        let inner: usize = shape[axis + 1..].iter().product();
+        let d = shape[axis];
+        let along = (flat / inner) % d;
+        match self.block {
+            None => along,
+            Some(b) => {
+                let outer = flat / (inner * d);
+                (outer * (d / b) + along / b) * inner + flat % inner
+            }
+        }
     }
 
     /// True when the storage range is the full range of the storage type.
@@ -234,6 +301,11 @@ impl QuantType {
         if self.axis.is_none() && self.scales.len() != 1 {
             return Err("a per-tensor type has exactly one scale".into());
         }
+        match (self.block, self.axis) {
+            (Some(0), _) => return Err("the block size must be at least 1".into()),
+            (Some(_), None) => return Err("a blocked type needs an axis".into()),
+            _ => {}
+        }
         for (i, &s) in self.scales.iter().enumerate() {
             if !s.is_finite() || s <= 0.0 {
                 let what = if s.is_nan() {
@@ -285,6 +357,7 @@ impl QuantType {
     /// bit, and the same axis (storage may differ).
     pub fn same_params(&self, other: &QuantType) -> bool {
         self.axis == other.axis
+            && self.block == other.block
             && self.zero_points == other.zero_points
             && self.scales.len() == other.scales.len()
             && self
@@ -294,12 +367,24 @@ impl QuantType {
                 .all(|(a, b)| a.to_bits() == b.to_bits())
     }
 
-    fn key(&self) -> (ScalarType, i64, i64, Option<usize>, Vec<u32>, &[i64]) {
+    #[allow(clippy::type_complexity)]
+    fn key(
+        &self,
+    ) -> (
+        ScalarType,
+        i64,
+        i64,
+        Option<usize>,
+        Option<usize>,
+        Vec<u32>,
+        &[i64],
+    ) {
         (
             self.storage,
             self.storage_min,
             self.storage_max,
             self.axis,
+            self.block,
             self.scales.iter().map(|s| s.to_bits()).collect(),
             &self.zero_points,
         )
@@ -351,7 +436,10 @@ impl fmt::Display for QuantType {
                 }
             }
             Some(axis) => {
-                write!(f, ":{axis}, {{")?;
+                match self.block {
+                    Some(b) => write!(f, ":{{{axis}:{b}}}, {{")?,
+                    None => write!(f, ":{axis}, {{")?,
+                }
                 for (i, (s, z)) in self.scales.iter().zip(&self.zero_points).enumerate() {
                     if i > 0 {
                         f.write_str(", ")?;
@@ -482,7 +570,27 @@ impl TensorType {
                         self.rank()
                     ));
                 }
-                if q.scales.len() != self.shape[axis] {
+                if let Some(b) = q.block {
+                    let d = self.shape[axis];
+                    if d % b != 0 {
+                        return Err(format!(
+                            "block size {b} does not divide dimension {axis} (size {d})"
+                        ));
+                    }
+                    let want: Vec<usize> = q.param_shape(&self.shape).unwrap_or_default();
+                    let n: usize = want.iter().product();
+                    if q.scales.len() != n {
+                        return Err(format!(
+                            "blocked type has {} scales but a {:?} tensor in blocks of {b} \
+                             along axis {axis} has {n} blocks (parameter shape {want:?})",
+                            q.scales.len(),
+                            self.shape
+                        ));
+                    }
+                    if self.layout.is_packed() {
+                        return Err("a blocked type cannot be in a packed layout".into());
+                    }
+                } else if q.scales.len() != self.shape[axis] {
                     return Err(format!(
                         "per-axis type has {} scales but dimension {axis} has size {}",
                         q.scales.len(),

@@ -21,6 +21,7 @@ pub(crate) mod gemm;
 mod logic;
 mod matmul;
 mod movement;
+pub(crate) mod nbits;
 pub(crate) mod ops;
 mod pool;
 mod quant;

@@ -30,6 +30,8 @@ pub(crate) enum Prep {
     /// A stride-1 `conv2d_int` with its requantize fused, on the direct
     /// AMX kernel (`qcc_conv_amx_*`).
     DirectConv(Box<DirectConvPrep>),
+    /// `dense_nbits` on `qcc_dense_nbits`, its weights kept packed.
+    Nbits(Box<super::nbits::NbitsPrep>),
 }
 
 /// Everything decided at compile time for the direct AMX convolution.
@@ -76,7 +78,7 @@ impl Prep {
         match self {
             Prep::Fused => 0,
             Prep::Gemm(g) => g.phases(),
-            Prep::Plain | Prep::VecRequant | Prep::Depthwise(_) => 1,
+            Prep::Plain | Prep::VecRequant | Prep::Depthwise(_) | Prep::Nbits(_) => 1,
             Prep::DirectConv(_) => 2,
         }
     }
@@ -85,6 +87,7 @@ impl Prep {
     pub fn units(&self, phase: usize) -> usize {
         match self {
             Prep::Gemm(g) => g.units(phase),
+            Prep::Nbits(p) => p.units,
             #[cfg(target_arch = "x86_64")]
             Prep::DirectConv(d) if phase == 1 => d.geo.n * d.chunks,
             _ => 1,
@@ -93,7 +96,7 @@ impl Prep {
 
     pub fn temps(&self) -> Vec<usize> {
         match self {
-            Prep::Plain | Prep::Fused | Prep::VecRequant => vec![],
+            Prep::Plain | Prep::Fused | Prep::VecRequant | Prep::Nbits(_) => vec![],
             Prep::Depthwise(d) => vec![d.geo.scratch()],
             #[cfg(target_arch = "x86_64")]
             Prep::DirectConv(d) => vec![d.geo.n * d.geo.image_bytes()],
@@ -109,6 +112,9 @@ impl Prep {
 /// values that fit i8, the activations 8-bit or narrower, and the path is
 /// not the scalar fallback).
 pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
+    if let Some(p) = super::nbits::prepare(graph, v, path) {
+        return Prep::Nbits(Box::new(p));
+    }
     if path == DotPath::Scalar {
         return Prep::Plain;
     }
@@ -332,6 +338,12 @@ pub(crate) fn lower(
         }
         Op::MatMul => matmul_f32(fx, &a, &at, &out, out_ty),
         Op::Dense => dense(fx, &a, &at, &out),
+        Op::DenseNbits => match prep {
+            Prep::Nbits(p) => super::nbits::emit(fx, p, &a[0], a.get(2), &out).map_err(e),
+            _ => Err(e(
+                "the weights must be a constant quantized in blocks".into()
+            )),
+        },
         Op::Add | Op::Mul | Op::Sub if !out_ty.elem.is_f32() => {
             super::logic::int_arith(fx, &a, &at, &out, out_ty, &node.op);
             Ok(())

@@ -37,6 +37,7 @@ mod elementwise;
 mod fmatmul;
 mod fused;
 mod im2col;
+pub(crate) mod nbits;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -674,6 +675,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
         (
             "qcc_matmul_f32".to_string(),
             fmatmul::qcc_matmul_f32 as *const u8,
+        ),
+        (
+            "qcc_dense_nbits".to_string(),
+            nbits::qcc_dense_nbits as *const u8,
         ),
         (
             "qcc_softmax_f32".to_string(),

@@ -37,6 +37,7 @@ mod index;
 mod int;
 mod logic;
 mod movement;
+mod nbits;
 mod pool;
 mod quantize;
 #[cfg(test)]
@@ -525,6 +526,7 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         Op::Input(_) | Op::Const(_) => Err("inputs and constants have no operands".into()),
         Op::MatMul => float::matmul(args[0], args[1], out),
         Op::Dense => float::dense(args[0], args[1], bias, out),
+        Op::DenseNbits => nbits::dense_nbits(args[0], args[1], bias, out),
         Op::Conv2d(attrs) => float::conv2d(args[0], args[1], bias, attrs, out),
         Op::Add | Op::Mul | Op::Sub if !out.elem.is_f32() => {
             logic::int_arith(op, args[0], args[1], out)

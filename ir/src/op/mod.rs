@@ -432,6 +432,12 @@ declare_ops! {
     Quantize => "quantize", Quant, Exactly(1), NONE, Some(|_| Op::Quantize);
     /// quantized → f32: `(q - z) * s`.
     Dequantize => "dequantize", Quant, Exactly(1), NONE, Some(|_| Op::Dequantize);
+    /// `dense_nbits x, w[, b]`: weight-only quantized dense (onnxruntime's
+    /// `MatMulNBits`): x f32 `[..., K]`, w `[N, K]` quantized in blocks
+    /// along K (4- or 8-bit storage), b f32 `[N]` → f32 `[..., N]`, the
+    /// dequantized weights summed in 16 lanes over K (fused multiply-adds),
+    /// then a fixed tree.
+    DenseNbits => "dense_nbits", Quant, Range(2, 3), NONE, Some(|_| Op::DenseNbits);
     /// quantized (or i32 accumulator type) → quantized, by the real multiplier
     /// `s_in / s_out` (per axis if either is), with the given arithmetic.
     Requantize { mode: RequantMode } => "requantize", Quant, Exactly(1), MODE,

@@ -53,7 +53,7 @@ pub(crate) enum ElemAst<'a> {
     Quant(QuantAst<'a>),
 }
 
-/// `!quant.uniform<storage[<lo:hi>]:f32[:axis], params>`.
+/// `!quant.uniform<storage[<lo:hi>]:f32[:axis | :{axis:block}], params>`.
 #[derive(Debug)]
 pub(crate) struct QuantAst<'a> {
     pub span: Span,
@@ -61,6 +61,8 @@ pub(crate) struct QuantAst<'a> {
     pub range: Option<(Lit<'a>, Lit<'a>)>,
     pub expressed: Name<'a>,
     pub axis: Option<Lit<'a>>,
+    /// The block size of a blocked type (`:{axis:block}`).
+    pub block: Option<Lit<'a>>,
     /// `scale[:zero_point]` pairs.
     pub params: Vec<(Lit<'a>, Option<Lit<'a>>)>,
     /// Whether the parameters were in braces (per axis).
@@ -662,10 +664,21 @@ impl<'a> Parser<'a> {
         };
         self.expect_desc(Tok::Colon, "`:` and the expressed type `f32`")?;
         let expressed = self.ident("the expressed type `f32`")?;
-        let axis = if self.eat(Tok::Colon).is_some() {
-            Some(self.int("the quantized axis (an integer)")?)
+        let (axis, block) = if self.eat(Tok::Colon).is_some() {
+            if self.eat(Tok::LBrace).is_some() {
+                let axis = self.int("the blocked axis (an integer)")?;
+                self.expect_desc(Tok::Colon, "`:` and the block size")?;
+                let block = self.int("the block size (an integer)")?;
+                self.expect_desc(
+                    Tok::RBrace,
+                    "`}` closing `{axis:block}` (qcc blocks one axis)",
+                )?;
+                (Some(axis), Some(block))
+            } else {
+                (Some(self.int("the quantized axis (an integer)")?), None)
+            }
         } else {
-            None
+            (None, None)
         };
         self.expect_desc(
             Tok::Comma,
@@ -703,6 +716,7 @@ impl<'a> Parser<'a> {
             range,
             expressed,
             axis,
+            block,
             params,
             braced,
             params_span,

@@ -245,6 +245,8 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %c2 = conv2d %x, %w : tensor<1x2x2x2xf32>
   %mm = matmul %m, %m : tensor<4x4xf32>
   %d = dense %m, %m : tensor<4x4xf32>
+  %wq = const dense<[1, 2, 3, 4, 5, 6, 7, 8]> : tensor<2x4x!quant.uniform<u4:f32:{1:2}, {0.5:8, 0.25:0, 1.0:3, 0.125:15}>>
+  %dnb = dense_nbits %m, %wq, %b : tensor<4x2xf32>
   %a = add %x, %x : tensor<1x2x4x4xf32>
   %mu = mul %x, %x : tensor<1x2x4x4xf32>
   %r = relu %x : tensor<1x2x4x4xf32>
@@ -1381,6 +1383,7 @@ mod props {
                     axis: channels.map(|(axis, _)| axis),
                     scales: params.iter().map(|p| p.0).collect(),
                     zero_points: params.iter().map(|p| pick(p.1, lo, hi)).collect(),
+                    block: None,
                 }
             })
     }

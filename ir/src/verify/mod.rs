@@ -492,6 +492,18 @@ impl Verifier<'_> {
                 .with_note("values computed or given at run time are row-major");
             self.report(d);
         }
+        if matches!(op, Op::Input(_)) && node.ty.elem.as_quant().is_some_and(|q| q.is_blocked()) {
+            let d = self
+                .at(
+                    v,
+                    format!(
+                        "a graph input cannot be quantized in blocks (`{}`)",
+                        rules::short_blocked(&node.ty.elem)
+                    ),
+                )
+                .with_note("blocked types are for constant weights (`dense_nbits`)");
+            self.report(d);
+        }
         match op {
             Op::Input(_) => return,
             Op::Const(c) => {

@@ -119,6 +119,7 @@ impl Rule for FoldWeightZeroPoint {
             axis: qw.axis,
             scales: qw.scales.clone(),
             zero_points: vec![0; qw.zero_points.len()],
+            block: qw.block,
         };
         let td = TensorData::from_i64s(ScalarType::I8, &folded)
             .map_err(|e| Reject::new("fits-i8", e.to_string()))?;

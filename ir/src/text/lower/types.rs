@@ -126,6 +126,10 @@ impl<'a> Lowerer<'a, '_> {
             Some(a) => Some(self.size_lit(a, "axis")?),
             None => None,
         };
+        let block = match q.block {
+            Some(b) => Some(self.size_lit(b, "block size")?),
+            None => None,
+        };
         match (axis.is_some(), q.braced) {
             (true, false) => {
                 self.error(
@@ -174,6 +178,7 @@ impl<'a> Lowerer<'a, '_> {
             axis,
             scales,
             zero_points,
+            block,
         };
         if let Err(msg) = qt.check() {
             // Point at the part that breaks the invariant.
@@ -181,6 +186,8 @@ impl<'a> Lowerer<'a, '_> {
             let (span, label) = if lo > hi || lo < full_lo || hi > full_hi {
                 let span = q.range.map_or(q.storage.span, |(l, h)| l.span.to(h.span));
                 (span, "invalid storage range")
+            } else if let (Some(b), Some(0)) = (q.block, block) {
+                (b.span, "invalid block size")
             } else if let Some(i) = qt.scales.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
                 (q.params[i].0.span, "invalid scale")
             } else if let Some(i) = qt.zero_points.iter().position(|z| *z < lo || *z > hi) {

@@ -205,6 +205,12 @@ impl Inferred {
             return Err(TypeError::new(format!("the result type is invalid: {m}")));
         }
         let mut errs = Vec::new();
+        if written.elem.as_quant().is_some_and(|q| q.is_blocked()) {
+            errs.push(format!(
+                "the result is quantized in blocks (`{}`); only constants may be",
+                short_blocked(&written.elem)
+            ));
+        }
         match &self.shape {
             ShapeRule::Exact(s) => {
                 if written.shape != *s {
@@ -268,6 +274,20 @@ impl Inferred {
         } else {
             Err(TypeError { messages: errs })
         }
+    }
+}
+
+/// A blocked type for a message: its storage, axis and block size, not its
+/// (many) parameters.
+pub(crate) fn short_blocked(e: &ElemType) -> String {
+    match e.as_quant() {
+        Some(q) => format!(
+            "!quant.uniform<{}:f32:{{{}:{}}}, ...>",
+            q.storage_text(),
+            q.axis.unwrap_or(0),
+            q.block.unwrap_or(0)
+        ),
+        None => e.to_string(),
     }
 }
 
@@ -423,6 +443,24 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
     if !bad.is_empty() {
         return Err(TypeError { messages: bad });
     }
+    let blocked: Vec<String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            t.elem.as_quant().is_some_and(|q| q.is_blocked())
+                && !(*i == 1 && matches!(op, Op::DenseNbits))
+        })
+        .map(|(i, t)| {
+            format!(
+                "operand {i} is quantized in blocks (`{}`); only the weights `w` of \
+                 `dense_nbits` may be",
+                short_blocked(&t.elem)
+            )
+        })
+        .collect();
+    if !blocked.is_empty() {
+        return Err(TypeError { messages: blocked });
+    }
     let misplaced: Vec<String> = args
         .iter()
         .enumerate()
@@ -491,6 +529,7 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         | Op::ReduceMin { axes } => r.reduce_mean(axes),
         Op::Quantize => r.quantize(),
         Op::Dequantize => r.dequantize(),
+        Op::DenseNbits => r.dense_nbits(),
         Op::Requantize { .. } => r.requantize(),
         Op::MatMulInt(_) => r.matmul_int(),
         Op::Conv2dInt(a, _) => r.conv2d_int(a),
@@ -607,7 +646,7 @@ impl Rule<'_> {
             | Op::AddInt { .. } => &["a", "b"],
             Op::Where => &["c", "a", "b"],
             Op::Gather { .. } => &["x", "idx"],
-            Op::Dense | Op::Conv2d(_) => &["x", "w", "b"],
+            Op::Dense | Op::Conv2d(_) | Op::DenseNbits => &["x", "w", "b"],
             Op::MatMulInt(_) | Op::Conv2dInt(..) => &["x", "w", "bias", "rs"],
             Op::QuantizeDyn => &["x", "s", "z"],
             Op::DequantizeDyn => &["q", "s", "z"],

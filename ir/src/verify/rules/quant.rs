@@ -6,7 +6,7 @@
 use super::*;
 use crate::op::{Op, RequantMode};
 use crate::quant::{Rescale, RescaleError};
-use crate::types::{ElemType, TensorType};
+use crate::types::{ElemType, ScalarType, TensorType};
 
 /// Checks a real multiplier: below [`MAX_MULTIPLIER`] (2^31) in every mode,
 /// and in the fixed-point modes also with a shift of at most 31 after
@@ -146,5 +146,75 @@ impl Rule<'_> {
             shape: ShapeRule::Exact(x.shape.clone()),
             elem: ElemRule::Quantized(rule),
         })
+    }
+}
+
+impl Rule<'_> {
+    /// `dense_nbits x, w[, b]`: `x` f32 `[..., K]` (rank ≥ 1), `w` `[N, K]`
+    /// quantized in blocks along axis 1 (i4, u4, i8 or u8 storage, the full
+    /// range), `b` f32 `[N]`; the result f32 `[..., N]`.
+    pub(super) fn dense_nbits(&mut self) -> Option<Inferred> {
+        let mut ok = self.want_f32(0);
+        if self.args.len() > 2 {
+            ok &= self.want_f32(2);
+        }
+        let (x, w) = (self.args[0], self.args[1]);
+        if x.rank() == 0 {
+            self.err("`x` must have rank at least 1 (`[..., K]`), found rank 0");
+            ok = false;
+        }
+        if w.rank() != 2 {
+            self.err(format!("`w` must be [N, K], found {:?}", w.shape));
+            return None;
+        }
+        match w.elem.as_quant() {
+            Some(q) if q.is_blocked() && q.axis == Some(1) => {
+                if !matches!(
+                    q.storage,
+                    ScalarType::I4 | ScalarType::U4 | ScalarType::I8 | ScalarType::U8
+                ) || !q.has_full_range()
+                {
+                    self.err(format!(
+                        "`w` must be stored as i4, u4, i8 or u8 with the full range, found `{}`",
+                        q.storage_text()
+                    ));
+                    ok = false;
+                }
+            }
+            Some(q) if q.is_blocked() => {
+                self.err(format!(
+                    "`w` [N, K] must be quantized in blocks along K (axis 1), found blocks \
+                     along axis {}",
+                    q.axis.unwrap_or(0)
+                ));
+                ok = false;
+            }
+            _ => {
+                self.err(format!(
+                    "`w` must be quantized in blocks along K (`!quant.uniform<u4:f32:{{1:32}}, \
+                     ...>`), found `{}`",
+                    w.elem
+                ));
+                ok = false;
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let (n, k) = (w.shape[0], w.shape[1]);
+        let xk = *x.shape.last()?;
+        if xk != k {
+            self.err(format!(
+                "`w` must be [N, K] with K = {xk} (the last dimension of `x` {:?}), found {:?}",
+                x.shape, w.shape
+            ));
+            return None;
+        }
+        if !self.bias_shape(n) {
+            return None;
+        }
+        let mut shape = x.shape.clone();
+        *shape.last_mut()? = n;
+        Some(Inferred::exact(shape, ElemType::F32))
     }
 }

@@ -1,0 +1,402 @@
+//! `dense_nbits`: f32 activations times weights kept 4- or 8-bit in memory,
+//! dequantized in registers, summed in `qcc_ir::nbits`'s order exactly.
+//!
+//! The weights arrive as `n` rows of `k` unsigned codes (signed storage is
+//! offset by 8 or 128 at compile time, the zero points with it, so
+//! `q − z` is unchanged): 4-bit codes two a byte, the lower `k` in the low
+//! nibble, each row starting on a byte; 8-bit codes one a byte. Scales
+//! (f32) and zero points (i32) are `[n][k / block]`.
+//!
+//! Every kernel keeps the 16 lane sums of `qcc_ir::nbits` (lane `l` takes
+//! the `k ≡ l mod 16`, one fused multiply-add a step) and ends with its
+//! pairwise-halving tree:
+//! - AVX-512 (one zmm a sum): a 4-bit block's 16 dequantized values are a
+//!   table in one register, built once per block and row
+//!   (`(iota − z) · s`), and each code picks its value with `vpermps`,
+//!   whose index reads only the low 4 bits, so the nibbles need no mask;
+//!   8-bit codes are widened, offset, converted and scaled.
+//! - AVX2 with FMA (two ymm a sum, lanes 0–7 and 8–15): the codes widened,
+//!   offset, converted and scaled.
+//! - anything else: scalar lanes ([`portable`]).
+//!
+//! The vector kernels need `k` and the block size to be multiples of 16;
+//! other shapes take the portable loop. Tiles: 4 rows of `x` × 4 weight
+//! rows, or 1 × 8 (one activation row: eight independent sums).
+
+use qcc_ir::nbits::{LANES, lane_tree};
+
+/// The shapes and the kernel, as the generated code passes them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NbitsParams {
+    pub m: u64,
+    pub n: u64,
+    pub k: u64,
+    pub block: u64,
+    /// 4 or 8.
+    pub bits: u64,
+    /// [`KERNEL_PORTABLE`], [`KERNEL_AVX2`] or [`KERNEL_AVX512`].
+    pub kernel: u64,
+}
+
+pub(crate) const KERNEL_PORTABLE: u64 = 0;
+pub(crate) const KERNEL_AVX2: u64 = 1;
+pub(crate) const KERNEL_AVX512: u64 = 2;
+
+impl NbitsParams {
+    pub fn bytes(&self) -> Vec<u8> {
+        [self.m, self.n, self.k, self.block, self.bits, self.kernel]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()
+    }
+}
+
+/// Bytes of one weight row.
+pub(crate) fn row_bytes(k: usize, bits: u32) -> usize {
+    if bits == 4 { k.div_ceil(2) } else { k }
+}
+
+/// The best kernel the host runs for these shapes (`allow_vector` false:
+/// the portable one).
+pub(crate) fn pick_kernel(k: usize, block: usize, allow_vector: bool, allow_512: bool) -> u64 {
+    if !allow_vector || !k.is_multiple_of(16) || !block.is_multiple_of(16) {
+        return KERNEL_PORTABLE;
+    }
+    let f = super::host_features();
+    if allow_512 && f.avx512vnni {
+        KERNEL_AVX512
+    } else if f.avx2 {
+        KERNEL_AVX2
+    } else {
+        KERNEL_PORTABLE
+    }
+}
+
+/// `out[r, c] = Σ_k x[r, k] · wd[c, k] (+ bias[c])` for the weight rows
+/// `c` in `n_lo..n_hi` (a thread's share).
+///
+/// # Safety
+/// `n_lo ≤ n_hi ≤ n`; `p` points to an [`NbitsParams`] with `k ≥ 1`,
+/// `block` dividing `k`, `bits` 4 or 8, and a kernel the host runs
+/// ([`pick_kernel`]); `x` is readable for `m·k` f32, `w` for
+/// `n · row_bytes(k, bits)` bytes, `scales` and `zps` for `n · k / block`
+/// elements, `bias` null or readable for `n` f32, `out` writable for `m·n`
+/// f32 and overlapping none of them.
+pub(crate) unsafe extern "C" fn qcc_dense_nbits(
+    x: *const f32,
+    w: *const u8,
+    scales: *const f32,
+    zps: *const i32,
+    bias: *const f32,
+    out: *mut f32,
+    p: *const NbitsParams,
+    n_lo: usize,
+    n_hi: usize,
+) {
+    // SAFETY: the contract.
+    let p = unsafe { *p };
+    let (m, n, k, block) = (p.m as usize, p.n as usize, p.k as usize, p.block as usize);
+    let kb = k / block;
+    let rb = row_bytes(k, p.bits as u32);
+    // SAFETY: the extents of the contract.
+    let a = unsafe {
+        Args {
+            x: std::slice::from_raw_parts(x, m * k),
+            w: std::slice::from_raw_parts(w, n * rb),
+            scales: std::slice::from_raw_parts(scales, n * kb),
+            zps: std::slice::from_raw_parts(zps, n * kb),
+            bias: (!bias.is_null()).then(|| std::slice::from_raw_parts(bias, n)),
+            out,
+            m,
+            n,
+            k,
+            block,
+            bits: p.bits as u32,
+            rb,
+        }
+    };
+    let rows = n_lo..n_hi;
+    match p.kernel {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the contract: the host has AVX-512 (F, BW, DQ, VL), and
+        // `k` and `block` are multiples of 16.
+        KERNEL_AVX512 => unsafe { x86::avx512(&a, rows) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the contract: the host has AVX2 and FMA, and `k` and
+        // `block` are multiples of 16.
+        KERNEL_AVX2 => unsafe { x86::avx2(&a, rows) },
+        _ => portable(&a, rows),
+    }
+}
+
+/// The operands, as slices.
+struct Args<'a> {
+    x: &'a [f32],
+    w: &'a [u8],
+    scales: &'a [f32],
+    zps: &'a [i32],
+    bias: Option<&'a [f32]>,
+    /// Written at `r · n + c` only, each element by one call.
+    out: *mut f32,
+    m: usize,
+    n: usize,
+    k: usize,
+    block: usize,
+    bits: u32,
+    rb: usize,
+}
+
+impl Args<'_> {
+    /// The unsigned code of weight `(c, kk)`.
+    fn code(&self, c: usize, kk: usize) -> i32 {
+        let row = &self.w[c * self.rb..(c + 1) * self.rb];
+        if self.bits == 4 {
+            ((row[kk / 2] >> (4 * (kk % 2))) & 0x0f) as i32
+        } else {
+            row[kk] as i32
+        }
+    }
+
+    fn store(&self, r: usize, c: usize, mut v: f32) {
+        if let Some(b) = self.bias {
+            v += b[c];
+        }
+        assert!(r < self.m && c < self.n);
+        // SAFETY: in bounds (checked above) of the `m · n` output, which
+        // overlaps no operand.
+        unsafe { *self.out.add(r * self.n + c) = v };
+    }
+}
+
+/// Scalar lanes, on any host and any shape.
+fn portable(a: &Args, rows: std::ops::Range<usize>) {
+    let kb = a.k / a.block;
+    for r in 0..a.m {
+        let xr = &a.x[r * a.k..(r + 1) * a.k];
+        for c in rows.clone() {
+            let mut p = [0.0f32; LANES];
+            for (kk, &xv) in xr.iter().enumerate() {
+                let b = c * kb + kk / a.block;
+                let wd = (a.code(c, kk) - a.zps[b]) as f32 * a.scales[b];
+                let l = kk % LANES;
+                p[l] = xv.mul_add(wd, p[l]);
+            }
+            a.store(r, c, lane_tree(p));
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Args;
+    use std::arch::x86_64::*;
+    use std::ops::Range;
+
+    /// The tree of one zmm's lanes: `i + 8`, `i + 4`, `i + 2`, `i + 1`.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn tree512(v: __m512) -> f32 {
+        let s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps::<1>(v));
+        tree256(s8)
+    }
+
+    /// The tree of 8 lanes (the last three levels).
+    #[target_feature(enable = "avx")]
+    fn tree256(s8: __m256) -> f32 {
+        let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps::<1>(s8));
+        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        let s1 = _mm_add_ss(s2, _mm_shuffle_ps::<1>(s2, s2));
+        _mm_cvtss_f32(s1)
+    }
+
+    /// The 16 codes of weight row `row` at `kk` (a multiple of 16) as
+    /// bytes, in lane order; for 4-bit weights the high nibble of each
+    /// byte is garbage (the callers mask it, or `vpermps` ignores it).
+    #[target_feature(enable = "sse2")]
+    unsafe fn codes16(a: &Args, row: *const u8, kk: usize) -> __m128i {
+        if a.bits == 4 {
+            // SAFETY: 8 bytes at `kk / 2` of a row of `k / 2 ≥ kk / 2 + 8`.
+            let v = unsafe { _mm_loadl_epi64(row.add(kk / 2) as *const __m128i) };
+            _mm_unpacklo_epi8(v, _mm_srli_epi16::<4>(v))
+        } else {
+            // SAFETY: 16 bytes at `kk` of a row of `k ≥ kk + 16`.
+            unsafe { _mm_loadu_si128(row.add(kk) as *const __m128i) }
+        }
+    }
+
+    /// One tile: `MB` activation rows from `r0` × `R` weight rows from
+    /// `c0`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma")]
+    unsafe fn tile512<const MB: usize, const R: usize>(a: &Args, r0: usize, c0: usize) {
+        let kb = a.k / a.block;
+        let mut acc = [[_mm512_setzero_ps(); R]; MB];
+        let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let rows: [*const u8; R] = std::array::from_fn(|j| a.w[(c0 + j) * a.rb..].as_ptr());
+        for b in 0..kb {
+            let mut zv = [_mm512_setzero_si512(); R];
+            let mut sv = [_mm512_setzero_ps(); R];
+            for j in 0..R {
+                let pi = (c0 + j) * kb + b;
+                zv[j] = _mm512_set1_epi32(a.zps[pi]);
+                sv[j] = _mm512_set1_ps(a.scales[pi]);
+            }
+            // 4-bit: the block's 16 values, `f32(q − z) · s` for q = 0..15.
+            let mut table = [_mm512_setzero_ps(); R];
+            if a.bits == 4 {
+                for j in 0..R {
+                    table[j] =
+                        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(iota, zv[j])), sv[j]);
+                }
+            }
+            let mut kk = b * a.block;
+            let end = kk + a.block;
+            while kk < end {
+                let mut wd = [_mm512_setzero_ps(); R];
+                for j in 0..R {
+                    // SAFETY: `kk + 16 ≤ k` (k and the block are multiples of 16).
+                    let c = unsafe { codes16(a, rows[j], kk) };
+                    let q = _mm512_cvtepu8_epi32(c);
+                    wd[j] = if a.bits == 4 {
+                        _mm512_permutexvar_ps(q, table[j])
+                    } else {
+                        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(q, zv[j])), sv[j])
+                    };
+                }
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    // SAFETY: row `r0 + i < m`, 16 floats at `kk + 16 ≤ k`.
+                    let xv = unsafe { _mm512_loadu_ps(a.x.as_ptr().add((r0 + i) * a.k + kk)) };
+                    for j in 0..R {
+                        acc_i[j] = _mm512_fmadd_ps(xv, wd[j], acc_i[j]);
+                    }
+                }
+                kk += 16;
+            }
+        }
+        for (i, acc_i) in acc.iter().enumerate() {
+            for (j, &v) in acc_i.iter().enumerate() {
+                a.store(r0 + i, c0 + j, tree512(v));
+            }
+        }
+    }
+
+    /// # Safety
+    /// The host has AVX-512 F, BW, DQ and VL; `k` and `block` are multiples
+    /// of 16; `rows` within `0..n`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma")]
+    pub(super) unsafe fn avx512(a: &Args, rows: Range<usize>) {
+        let mut r = 0;
+        // SAFETY (every tile below): the tiles stay inside `0..m` × `rows`.
+        while r + 4 <= a.m {
+            let mut c = rows.start;
+            while c + 4 <= rows.end {
+                unsafe { tile512::<4, 4>(a, r, c) };
+                c += 4;
+            }
+            while c < rows.end {
+                unsafe { tile512::<4, 1>(a, r, c) };
+                c += 1;
+            }
+            r += 4;
+        }
+        while r < a.m {
+            let mut c = rows.start;
+            while c + 8 <= rows.end {
+                unsafe { tile512::<1, 8>(a, r, c) };
+                c += 8;
+            }
+            while c < rows.end {
+                unsafe { tile512::<1, 1>(a, r, c) };
+                c += 1;
+            }
+            r += 1;
+        }
+    }
+
+    /// The AVX2 tile: each sum in two ymm (lanes 0–7, 8–15).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile256<const MB: usize, const R: usize>(a: &Args, r0: usize, c0: usize) {
+        let kb = a.k / a.block;
+        let mut lo = [[_mm256_setzero_ps(); R]; MB];
+        let mut hi = [[_mm256_setzero_ps(); R]; MB];
+        let rows: [*const u8; R] = std::array::from_fn(|j| a.w[(c0 + j) * a.rb..].as_ptr());
+        let mask = _mm_set1_epi8(if a.bits == 4 { 0x0f } else { -1 });
+        for b in 0..kb {
+            let mut zv = [_mm256_setzero_si256(); R];
+            let mut sv = [_mm256_setzero_ps(); R];
+            for j in 0..R {
+                let pi = (c0 + j) * kb + b;
+                zv[j] = _mm256_set1_epi32(a.zps[pi]);
+                sv[j] = _mm256_set1_ps(a.scales[pi]);
+            }
+            let mut kk = b * a.block;
+            let end = kk + a.block;
+            while kk < end {
+                let mut wlo = [_mm256_setzero_ps(); R];
+                let mut whi = [_mm256_setzero_ps(); R];
+                for j in 0..R {
+                    // SAFETY: `kk + 16 ≤ k`.
+                    let c = _mm_and_si128(unsafe { codes16(a, rows[j], kk) }, mask);
+                    let q0 = _mm256_cvtepu8_epi32(c);
+                    let q1 = _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(c));
+                    wlo[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q0, zv[j])), sv[j]);
+                    whi[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q1, zv[j])), sv[j]);
+                }
+                for i in 0..MB {
+                    let p = a.x.as_ptr();
+                    // SAFETY: row `r0 + i < m`, 16 floats at `kk + 16 ≤ k`.
+                    let (x0, x1) = unsafe {
+                        (
+                            _mm256_loadu_ps(p.add((r0 + i) * a.k + kk)),
+                            _mm256_loadu_ps(p.add((r0 + i) * a.k + kk + 8)),
+                        )
+                    };
+                    for j in 0..R {
+                        lo[i][j] = _mm256_fmadd_ps(x0, wlo[j], lo[i][j]);
+                        hi[i][j] = _mm256_fmadd_ps(x1, whi[j], hi[i][j]);
+                    }
+                }
+                kk += 16;
+            }
+        }
+        for i in 0..MB {
+            for j in 0..R {
+                // Lane i + lane i + 8 first, then the 8-lane tree.
+                let s8 = _mm256_add_ps(lo[i][j], hi[i][j]);
+                a.store(r0 + i, c0 + j, tree256(s8));
+            }
+        }
+    }
+
+    /// # Safety
+    /// The host has AVX2 and FMA; `k` and `block` are multiples of 16;
+    /// `rows` within `0..n`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn avx2(a: &Args, rows: Range<usize>) {
+        let mut r = 0;
+        // SAFETY (every tile below): the tiles stay inside `0..m` × `rows`.
+        while r + 2 <= a.m {
+            let mut c = rows.start;
+            while c + 2 <= rows.end {
+                unsafe { tile256::<2, 2>(a, r, c) };
+                c += 2;
+            }
+            while c < rows.end {
+                unsafe { tile256::<2, 1>(a, r, c) };
+                c += 1;
+            }
+            r += 2;
+        }
+        while r < a.m {
+            let mut c = rows.start;
+            while c + 4 <= rows.end {
+                unsafe { tile256::<1, 4>(a, r, c) };
+                c += 4;
+            }
+            while c < rows.end {
+                unsafe { tile256::<1, 1>(a, r, c) };
+                c += 1;
+            }
+            r += 1;
+        }
+    }
+}
