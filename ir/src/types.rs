@@ -572,7 +572,7 @@ impl TensorType {
                 }
                 if let Some(b) = q.block {
                     let d = self.shape[axis];
-                    if d % b != 0 {
+                    if !d.is_multiple_of(b) {
                         return Err(format!(
                             "block size {b} does not divide dimension {axis} (size {d})"
                         ));

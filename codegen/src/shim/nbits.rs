@@ -285,14 +285,15 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma")]
     pub(super) unsafe fn avx512(a: &Args, rows: Range<usize>) {
         let mut r = 0;
-        // SAFETY (every tile below): the tiles stay inside `0..m` × `rows`.
         while r + 4 <= a.m {
             let mut c = rows.start;
             while c + 4 <= rows.end {
+                // SAFETY: a tile inside `0..m` × `rows`; the features and shapes of the contract.
                 unsafe { tile512::<4, 4>(a, r, c) };
                 c += 4;
             }
             while c < rows.end {
+                // SAFETY: a tile inside `0..m` × `rows`; the features and shapes of the contract.
                 unsafe { tile512::<4, 1>(a, r, c) };
                 c += 1;
             }
@@ -301,10 +302,12 @@ mod x86 {
         while r < a.m {
             let mut c = rows.start;
             while c + 8 <= rows.end {
+                // SAFETY: a tile inside `0..m` × `rows`; the features and shapes of the contract.
                 unsafe { tile512::<1, 8>(a, r, c) };
                 c += 8;
             }
             while c < rows.end {
+                // SAFETY: a tile inside `0..m` × `rows`; the features and shapes of the contract.
                 unsafe { tile512::<1, 1>(a, r, c) };
                 c += 1;
             }
@@ -373,14 +376,15 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn avx2(a: &Args, rows: Range<usize>) {
         let mut r = 0;
-        // SAFETY (every tile below): the tiles stay inside `0..m` × `rows`.
         while r + 2 <= a.m {
             let mut c = rows.start;
             while c + 2 <= rows.end {
+                // SAFETY: a tile inside `0..m` × `rows`; the features and shapes of the contract.
                 unsafe { tile256::<2, 2>(a, r, c) };
                 c += 2;
             }
             while c < rows.end {
+                // SAFETY: a tile inside `0..m` × `rows`; the features and shapes of the contract.
                 unsafe { tile256::<2, 1>(a, r, c) };
                 c += 1;
             }
@@ -389,10 +393,12 @@ mod x86 {
         while r < a.m {
             let mut c = rows.start;
             while c + 4 <= rows.end {
+                // SAFETY: a tile inside `0..m` × `rows`; the features and shapes of the contract.
                 unsafe { tile256::<1, 4>(a, r, c) };
                 c += 4;
             }
             while c < rows.end {
+                // SAFETY: a tile inside `0..m` × `rows`; the features and shapes of the contract.
                 unsafe { tile256::<1, 1>(a, r, c) };
                 c += 1;
             }
