@@ -1143,3 +1143,39 @@ fn hostile_split_and_range_are_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn gather_at_matrix_and_run_time_indices() {
+    // Constant indices of rank 2 on a run-time value: [1, 5, 2, 2] along
+    // the channels at [[4, 0], [-1, 2]] → [1, 2, 2, 2, 2].
+    let mut ix = tensor("ix", 7, &[2, 2]);
+    ix.int64_data = vec![4, 0, -1, 2];
+    let m = model(
+        vec![node("Gather", &["x", "ix"], &["y"], vec![attr_i("axis", 1)])],
+        vec![ix],
+        vec![vi("x", FLOAT, vec![dim_v(1), dim_v(5), dim_v(2), dim_v(2)])],
+        vec![vi("y", FLOAT, vec![dim_v(1), dim_v(2), dim_v(2), dim_v(2), dim_v(2)])],
+    );
+    let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+    let y = run1(&g, (0..20).map(|v| v as f32).collect(), vec![1, 5, 2, 2]);
+    for (k, c) in [4usize, 0, 4, 2].into_iter().enumerate() {
+        for p in 0..4 {
+            assert_eq!(y[k * 4 + p], (c * 4 + p) as f32, "k{k}");
+        }
+    }
+    // Run-time indices: a constant table looked up at Cast(x) (int32).
+    let mut table = tensor("t", FLOAT, &[4, 2]);
+    table.float_data = (0..8).map(|v| v as f32 * 10.0).collect();
+    let m = model(
+        vec![
+            node("Cast", &["x"], &["i"], vec![attr_i("to", 6)]),
+            node("Gather", &["t", "i"], &["y"], vec![]),
+        ],
+        vec![table],
+        vec![vi("x", FLOAT, vec![dim_v(3)])],
+        vec![vi("y", FLOAT, vec![dim_v(3), dim_v(2)])],
+    );
+    let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+    let y = run1(&g, vec![3.0, 0.0, -3.0], vec![3]);
+    assert_eq!(y, vec![60.0, 70.0, 0.0, 10.0, 20.0, 30.0]);
+}

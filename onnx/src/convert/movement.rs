@@ -178,10 +178,35 @@ impl Converter<'_> {
         if let (Val::Node(x), Val::Const(idx)) = (&data, &idx) {
             return self.gather_runtime(at, n, *x, idx);
         }
+        if let Val::Node(i) = idx {
+            // Run-time indices (`i32` in qcc): the `gather` op, which clamps
+            // an index out of range (semantics.md).
+            if self.g.ty(i).elem != ElemType::Scalar(ScalarType::I32) {
+                return Err(at.unsupported(format!(
+                    "Gather at run-time indices of type `{}` (qcc gathers at i32 indices)",
+                    self.g.ty(i).elem
+                )));
+            }
+            let x = match &data {
+                Val::Node(x) => *x,
+                Val::Const(t) if t.dtype.is_float() => self.f32_of(at, &data)?,
+                Val::Const(t) => {
+                    let st = t
+                        .dtype
+                        .scalar()
+                        .ok_or_else(|| at.unsupported(format!("Gather of {}", t.dtype.name())))?;
+                    self.const_value(at, t, ElemType::Scalar(st))?
+                }
+            };
+            let r = self.g.ty(x).shape.len();
+            let axis = norm_axis(Self::attr_i(n, "axis", 0), r, at)?;
+            let q = self.g.ty(x).elem.as_quant().cloned();
+            let v = self.add(at, Op::Gather { axis }, &[x, i], q.as_ref())?;
+            self.set(n, 0, Val::Node(v));
+            return Ok(());
+        }
         let (Val::Const(data), Val::Const(idx)) = (data, idx) else {
-            return Err(at.unsupported(
-                "Gather with run-time indices (qcc folds constants and imports constant indices)",
-            ));
+            unreachable!("run-time operands are handled above")
         };
         let axis = norm_axis(Self::attr_i(n, "axis", 0), data.shape.len(), at)?;
         let ix = idx.ints().ok_or_else(|| at.invalid("float indices"))?;
@@ -235,14 +260,22 @@ impl Converter<'_> {
         let r = shape.len();
         let axis = norm_axis(Self::attr_i(n, "axis", 0), r, at)?;
         let ix = idx.ints().ok_or_else(|| at.invalid("float indices"))?;
-        if idx.shape.len() > 1 || ix.is_empty() {
-            return Err(at.unsupported(format!(
-                "Gather of a run-time value at indices of shape {:?} (qcc imports a scalar or a \
-                 non-empty list)",
-                idx.shape
-            )));
+        if ix.is_empty() {
+            return Err(at.unsupported("Gather at no indices (qcc has no empty tensors)"));
         }
         let d = shape[axis] as i64;
+        if idx.shape.len() > 1 {
+            // Indices of rank 2 or more (embedding lookups): `gather`.
+            if let Some(&i) = ix.iter().find(|&&i| !(-d..d).contains(&i)) {
+                return Err(at.invalid(format!("index {i} out of range for dimension {d}")));
+            }
+            let t = Rc::new(OnnxTensor::from_ints(DType::Int32, idx.shape.clone(), ix.to_vec()));
+            let c = self.const_value(at, &t, ElemType::Scalar(ScalarType::I32))?;
+            let q = self.g.ty(x).elem.as_quant().cloned();
+            let v = self.add(at, Op::Gather { axis }, &[x, c], q.as_ref())?;
+            self.set(n, 0, Val::Node(v));
+            return Ok(());
+        }
         let mut runs: Vec<(i64, i64)> = Vec::new();
         for &i in ix {
             let i = if i < 0 { i + d } else { i };
