@@ -62,6 +62,8 @@ FLOAT_OPS = [
 # boolean) and the 8-, 16- and 32-bit integers; exact.
 # (Not's cases are opset-1 models, older than qcc reads.)
 LOGIC_OPS = ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Where", "Cast"]
+# ArgMax / ArgMin of f32: their int64 indices are saved as int32 (qcc's).
+ARG_OPS = ["ArgMax", "ArgMin"]
 LOGIC_TYPES = {
     TensorProto.FLOAT, TensorProto.BOOL, TensorProto.INT32, TensorProto.INT16,
     TensorProto.UINT16, TensorProto.INT8, TensorProto.UINT8,
@@ -118,7 +120,11 @@ def main():
         if model is None or len(model.graph.node) != 1:
             continue
         op = model.graph.node[0].op_type
-        if op not in OPS and op not in FLOAT_OPS and op not in LOGIC_OPS:
+        if op not in OPS and op not in FLOAT_OPS and op not in LOGIC_OPS and op not in ARG_OPS:
+            continue
+        if op in ARG_OPS and any(
+            vi.type.tensor_type.elem_type != TensorProto.FLOAT for vi in model.graph.input
+        ):
             continue
         if op in LOGIC_OPS and any(
             vi.type.tensor_type.elem_type not in LOGIC_TYPES

@@ -1151,10 +1151,19 @@ fn gather_at_matrix_and_run_time_indices() {
     let mut ix = tensor("ix", 7, &[2, 2]);
     ix.int64_data = vec![4, 0, -1, 2];
     let m = model(
-        vec![node("Gather", &["x", "ix"], &["y"], vec![attr_i("axis", 1)])],
+        vec![node(
+            "Gather",
+            &["x", "ix"],
+            &["y"],
+            vec![attr_i("axis", 1)],
+        )],
         vec![ix],
         vec![vi("x", FLOAT, vec![dim_v(1), dim_v(5), dim_v(2), dim_v(2)])],
-        vec![vi("y", FLOAT, vec![dim_v(1), dim_v(2), dim_v(2), dim_v(2), dim_v(2)])],
+        vec![vi(
+            "y",
+            FLOAT,
+            vec![dim_v(1), dim_v(2), dim_v(2), dim_v(2), dim_v(2)],
+        )],
     );
     let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
     let y = run1(&g, (0..20).map(|v| v as f32).collect(), vec![1, 5, 2, 2]);

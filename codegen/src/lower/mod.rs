@@ -12,6 +12,7 @@
 //! This file: the function-building helpers ([`Fx`]: loops, loads, stores,
 //! constants) and the rescale arithmetic, a mirror of `qcc_ir::quant`.
 
+mod arg;
 mod common;
 mod conv;
 pub(crate) mod dynamic;

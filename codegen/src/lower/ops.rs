@@ -505,6 +505,11 @@ pub(crate) fn lower(
             }
             Ok(())
         }
+        Op::ArgMax { axis, last } | Op::ArgMin { axis, last } => {
+            let max = matches!(node.op, Op::ArgMax { .. });
+            super::arg::arg_extreme(fx, &a[0], &out, &at[0].shape, *axis, *last, max);
+            Ok(())
+        }
         Op::Gather { axis } => {
             let count = numel(&at[1].shape);
             super::movement::gather(fx, &a[0], &a[1], &out, &at[0].shape, count, *axis);

@@ -263,3 +263,71 @@ pub(super) fn softmax(x: Arg, axis: usize, out: &TensorType) -> Result<Vals, Str
     }
     Ok(Vals::F32(y))
 }
+
+/// `argmax` / `argmin` along `axis`: per output element, the index of the
+/// greatest (least) input in index order, the first one found (`last`:
+/// the last one); for `f32` a NaN beats every number (the first NaN, or
+/// the last), as numpy's `argmax` / `argmin`. Integers and quantized
+/// codes are compared as stored.
+pub(super) fn arg_extreme(
+    x: Arg,
+    axis: usize,
+    last: bool,
+    max: bool,
+    out: &TensorType,
+) -> Result<Vals, String> {
+    let shape = x.shape();
+    if axis >= shape.len() {
+        return Err(format!("axis {axis} is out of range for shape {shape:?}"));
+    }
+    let mut oshape = shape.to_vec();
+    oshape[axis] = 1;
+    expect_shape(out, &oshape)?;
+    let d = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let outer: usize = shape[..axis].iter().product();
+    // Whether candidate `v` replaces the best `b` so far.
+    let f_better = |v: f32, b: f32| -> bool {
+        if b.is_nan() {
+            last && v.is_nan()
+        } else if v.is_nan() {
+            true
+        } else if max {
+            v > b || (last && v == b)
+        } else {
+            v < b || (last && v == b)
+        }
+    };
+    let i_better = |v: i64, b: i64| -> bool {
+        if max {
+            v > b || (last && v == b)
+        } else {
+            v < b || (last && v == b)
+        }
+    };
+    let mut y = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |k: usize| (o * d + k) * inner + i;
+            let mut best = 0usize;
+            match x.vals {
+                Vals::F32(v) => {
+                    for k in 1..d {
+                        if f_better(v[at(k)], v[at(best)]) {
+                            best = k;
+                        }
+                    }
+                }
+                Vals::Int(v) => {
+                    for k in 1..d {
+                        if i_better(v[at(k)], v[at(best)]) {
+                            best = k;
+                        }
+                    }
+                }
+            }
+            y.push(best as i64);
+        }
+    }
+    Ok(Vals::Int(y))
+}

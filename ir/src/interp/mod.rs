@@ -570,6 +570,8 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         } => movement::slice(args[0], starts, ends, steps, out),
         Op::Concat { axis } => movement::concat(args, *axis, out),
         Op::Gather { axis } => movement::gather(args[0], args[1], *axis, out),
+        Op::ArgMax { axis, last } => float::arg_extreme(args[0], *axis, *last, true, out),
+        Op::ArgMin { axis, last } => float::arg_extreme(args[0], *axis, *last, false, out),
         Op::Quantize => quantize::quantize(args[0], out),
         Op::Dequantize => quantize::dequantize(args[0], out),
         Op::Requantize { mode } => quantize::requantize(args[0], *mode, out),

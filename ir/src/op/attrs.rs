@@ -286,6 +286,10 @@ pub(super) const SLICE: &[AttrSpec] = &[
     attr("ends", K::Ints, D::Required),
     attr("steps", K::Ints, D::Required),
 ];
+pub(super) const ARG: &[AttrSpec] = &[
+    attr("axis", K::Size, D::Required),
+    attr("last", K::Bool, D::Bool(false)),
+];
 pub(super) const NONE: &[AttrSpec] = &[];
 
 /// All attributes of an op with their values (defaults included), in the
@@ -333,6 +337,9 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
         Op::ClampInt { min, max } => vec![("min", V::Int(*min)), ("max", V::Int(*max))],
         Op::Flatten { axis } | Op::Concat { axis } | Op::Gather { axis } | Op::Softmax { axis } => {
             vec![("axis", V::Size(*axis))]
+        }
+        Op::ArgMax { axis, last } | Op::ArgMin { axis, last } => {
+            vec![("axis", V::Size(*axis)), ("last", V::Bool(*last))]
         }
         Op::Transpose { perm } => vec![("perm", V::Sizes(perm.clone()))],
         Op::ReduceMean { axes }

@@ -14,8 +14,8 @@ pub(crate) mod attrs;
 
 use crate::tensor::TensorData;
 use attrs::{
-    AVGPOOL, AXES, AXIS, CLAMP, CLAMP_INT, CONV, CONV_INT, FLATTEN, HARD_SIGMOID, INT, LEAKY_RELU,
-    MAXPOOL, MODE, NONE, PERM, SLICE,
+    ARG, AVGPOOL, AXES, AXIS, CLAMP, CLAMP_INT, CONV, CONV_INT, FLATTEN, HARD_SIGMOID, INT,
+    LEAKY_RELU, MAXPOOL, MODE, NONE, PERM, SLICE,
 };
 pub use attrs::{AttrDefault, AttrKind, AttrSpec, AttrValue};
 pub(crate) use attrs::{AttrSet, printed_attrs};
@@ -412,6 +412,17 @@ declare_ops! {
     /// Softmax along `axis` (f32; listed here to keep the documented order).
     Softmax { axis: usize } => "softmax", Float, Exactly(1), AXIS,
         Some(|a| Op::Softmax { axis: a.size("axis") });
+    /// The index (`i32`) of the greatest element along `axis`, kept as an
+    /// axis of extent 1: `f32` (a NaN counts as greater than any number),
+    /// or integers and quantized codes (ordered as stored; the real values
+    /// have the codes' order). The first such index, or the last with
+    /// `last = true`.
+    ArgMax { axis: usize, last: bool } => "argmax", Float, Exactly(1), ARG,
+        Some(|a| Op::ArgMax { axis: a.size("axis"), last: a.bool("last") });
+    /// As `argmax`, for the least element (a NaN counts as less than any
+    /// number).
+    ArgMin { axis: usize, last: bool } => "argmin", Float, Exactly(1), ARG,
+        Some(|a| Op::ArgMin { axis: a.size("axis"), last: a.bool("last") });
     /// The mean over `axes` (f32, distinct and increasing), kept as axes of
     /// size 1: each output is the f32 sum of its inputs in row-major order,
     /// divided by their count.

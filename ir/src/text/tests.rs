@@ -321,6 +321,8 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %wh = where %eq, %x, %x : tensor<1x2x4x4xf32>
   %gi = const dense<[3, -1, 9]> : tensor<3xi32>
   %ga = gather %x, %gi {axis = 2} : tensor<1x2x3x4xf32>
+  %am = argmax %x {axis = 1} : tensor<1x1x4x4xi32>
+  %an = argmin %i {axis = 3, last = true} : tensor<1x2x4x1xi32>
   %ia = add %ct, %ct : tensor<1x2x4x4xi32>
   return %a
 }
@@ -1482,6 +1484,8 @@ mod props {
             prop::collection::vec(0usize..6, 0..5).prop_map(|perm| Op::Transpose { perm }),
             axis.clone().prop_map(|axis| Op::Concat { axis }),
             axis.clone().prop_map(|axis| Op::Gather { axis }),
+            (axis.clone(), any::<bool>()).prop_map(|(axis, last)| Op::ArgMax { axis, last }),
+            (axis.clone(), any::<bool>()).prop_map(|(axis, last)| Op::ArgMin { axis, last }),
             (
                 prop::collection::vec(any::<i64>(), 0..4),
                 prop::collection::vec(any::<i64>(), 0..4),

@@ -8,6 +8,8 @@ use super::*;
 
 /// Registers this family's ONNX operators.
 pub(super) fn register(r: &mut Registry) {
+    r.add("ArgMax", |c, at, n| c.arg_extreme(at, n, true));
+    r.add("ArgMin", |c, at, n| c.arg_extreme(at, n, false));
     r.add("Equal", |c, at, n| c.compare(at, n, Op::Equal, false));
     r.add("Less", |c, at, n| c.compare(at, n, Op::Less, false));
     r.add("Greater", |c, at, n| c.compare(at, n, Op::Greater, false));
@@ -22,6 +24,40 @@ pub(super) fn register(r: &mut Registry) {
 }
 
 impl Converter<'_> {
+    /// `ArgMax` / `ArgMin` (`axis`, `keepdims`, `select_last_index`) of an
+    /// f32, integer or per-tensor quantized tensor: qcc's `argmax` /
+    /// `argmin`, whose indices are `i32` (ONNX's are int64; an axis has
+    /// fewer than 2^31 elements), then a reshape without the axis when
+    /// `keepdims = 0`.
+    pub(super) fn arg_extreme(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        max: bool,
+    ) -> Result<(), ImportError> {
+        let v = self.val(at, n, 0)?;
+        let x = match &v {
+            Val::Node(x) => *x,
+            Val::Const(_) => self.f32_of(at, &v)?,
+        };
+        let shape = self.g.ty(x).shape.clone();
+        let axis = norm_axis(Self::attr_i(n, "axis", 0), shape.len(), at)?;
+        let last = Self::attr_i(n, "select_last_index", 0) != 0;
+        let op = if max {
+            Op::ArgMax { axis, last }
+        } else {
+            Op::ArgMin { axis, last }
+        };
+        let mut y = self.add(at, op, &[x], None)?;
+        if Self::attr_i(n, "keepdims", 1) == 0 {
+            let mut s = shape;
+            s.remove(axis);
+            y = self.add_reshape(at, y, s)?;
+        }
+        self.set(n, 0, Val::Node(y));
+        Ok(())
+    }
+
     /// `v` as a plain value: constants of their own ONNX type (`BOOL` as
     /// `u8`), run-time values that are `f32` or plain integers as they are.
     pub(super) fn plain_value(&mut self, at: &At, v: &Val) -> Result<ValueId, ImportError> {

@@ -269,7 +269,11 @@ impl Converter<'_> {
             if let Some(&i) = ix.iter().find(|&&i| !(-d..d).contains(&i)) {
                 return Err(at.invalid(format!("index {i} out of range for dimension {d}")));
             }
-            let t = Rc::new(OnnxTensor::from_ints(DType::Int32, idx.shape.clone(), ix.to_vec()));
+            let t = Rc::new(OnnxTensor::from_ints(
+                DType::Int32,
+                idx.shape.clone(),
+                ix.to_vec(),
+            ));
             let c = self.const_value(at, &t, ElemType::Scalar(ScalarType::I32))?;
             let q = self.g.ty(x).elem.as_quant().cloned();
             let v = self.add(at, Op::Gather { axis }, &[x, c], q.as_ref())?;

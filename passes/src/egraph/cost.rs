@@ -113,6 +113,7 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
         Op::MatMulIntDyn | Op::Conv2dIntDyn(_) => 26,
         // Scalar loops of one operation per element.
         Op::Cast | Op::Equal | Op::Less | Op::Greater | Op::Where => 10,
+        Op::ArgMax { .. } | Op::ArgMin { .. } => 10,
     }
 }
 

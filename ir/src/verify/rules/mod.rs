@@ -522,6 +522,7 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         } => r.slice(starts, ends, steps),
         Op::Concat { axis } => r.concat(*axis),
         Op::Gather { axis } => r.gather(*axis),
+        Op::ArgMax { axis, .. } | Op::ArgMin { axis, .. } => r.arg(*axis),
         Op::Softmax { axis } => r.softmax(*axis),
         Op::ReduceMean { axes }
         | Op::ReduceSum { axes }

@@ -93,6 +93,34 @@ impl Rule<'_> {
         Some(Inferred::exact(shape, x.elem.clone()))
     }
 
+    /// `argmax` / `argmin`: `i32` indices, `axis` kept with extent 1.
+    pub(super) fn arg(&mut self, axis: usize) -> Option<Inferred> {
+        let x = self.args[0];
+        if !self.want_axis("`axis`", axis, x.rank()) {
+            return None;
+        }
+        if matches!(x.elem.storage(), ScalarType::I4 | ScalarType::U4) {
+            self.err(format!(
+                "`x` may not be a packed 4-bit tensor, found `{}`",
+                x.elem
+            ));
+            return None;
+        }
+        if let Some(q) = x.elem.as_quant()
+            && (q.axis.is_some() || q.scales.iter().any(|&s| s.is_nan() || s <= 0.0))
+        {
+            self.err(format!(
+                "a quantized `x` must be per tensor with a positive scale (its codes are \
+                 compared), found `{}`",
+                x.elem
+            ));
+            return None;
+        }
+        let mut shape = x.shape.clone();
+        shape[axis] = 1;
+        Some(Inferred::exact(shape, ElemType::Scalar(ScalarType::I32)))
+    }
+
     pub(super) fn gather(&mut self, axis: usize) -> Option<Inferred> {
         let (x, idx) = (self.args[0], self.args[1]);
         let before = self.errs.len();
