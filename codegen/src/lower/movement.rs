@@ -48,6 +48,32 @@ pub(super) fn copy_strided(
         }
         return;
     }
+    let moves_last = src.last() != Some(&1) && src.iter().any(|&s| s == 1);
+    if !fx.portable
+        && moves_last
+        && x.ek == out.ek
+        && numel(&shape) >= 1024
+        && src.iter().chain(&dst).all(|&s| s >= 0)
+    {
+        // A transpose that moves the last axis: the shim's blocked copy.
+        let mut dims: Vec<u8> = Vec::new();
+        for v in shape
+            .iter()
+            .map(|&n| n as i64)
+            .chain(src.iter().copied())
+            .chain(dst.iter().copied())
+        {
+            dims.extend_from_slice(&v.to_le_bytes());
+        }
+        let dp = fx.rodata(dims);
+        let xp = fx.b.ins().iadd_imm_s(xb, src_off * x.ek.size() as i64);
+        let op = fx.b.ins().iadd_imm_s(ob, dst_off * out.ek.size() as i64);
+        let (es, nd) = (fx.c(x.ek.size() as i64), fx.c(shape.len() as i64));
+        let sig = fx.sig(&[super::I64; 5], &[]);
+        let f = fx.import("qcc_copy_strided", sig);
+        fx.b.ins().call(f, &[xp, op, es, nd, dp]);
+        return;
+    }
     fx.nest(&shape, &mut |fx, idx| {
         let s: Vec<_> = idx.iter().copied().zip(src.iter().copied()).collect();
         let d: Vec<_> = idx.iter().copied().zip(dst.iter().copied()).collect();

@@ -37,6 +37,7 @@ mod elementwise;
 mod fmatmul;
 mod fused;
 mod im2col;
+mod movement;
 pub(crate) mod nbits;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -687,6 +688,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
         (
             "qcc_reduce_rows_f32".to_string(),
             fmatmul::qcc_reduce_rows_f32 as *const u8,
+        ),
+        (
+            "qcc_copy_strided".to_string(),
+            movement::qcc_copy_strided as *const u8,
         ),
         (
             "qcc_conv_epilogue_i32".to_string(),
