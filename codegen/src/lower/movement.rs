@@ -48,7 +48,7 @@ pub(super) fn copy_strided(
         }
         return;
     }
-    let moves_last = src.last() != Some(&1) && src.iter().any(|&s| s == 1);
+    let moves_last = src.last() != Some(&1) && src.contains(&1);
     if !fx.portable
         && moves_last
         && x.ek == out.ek

@@ -29,7 +29,7 @@ pub(crate) unsafe extern "C" fn qcc_copy_strided(
     // SAFETY: the contract, passed on.
     unsafe {
         match esize {
-            1 => copy::<u8>(x, out as *mut u8, &shape, &src, &dst),
+            1 => copy::<u8>(x, out, &shape, &src, &dst),
             2 => copy::<u16>(x as *const u16, out as *mut u16, &shape, &src, &dst),
             _ => copy::<u32>(x as *const u32, out as *mut u32, &shape, &src, &dst),
         }
