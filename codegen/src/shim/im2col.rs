@@ -286,7 +286,7 @@ fn copy_fixed<const N: usize>(dst: &mut [u8], pos: usize, t: &[u8], src: usize) 
 /// unpacks.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn transpose16(x: &[u8], base: usize, stride: usize, flip: u8) -> [[u8; 16]; 16] {
+pub(super) fn transpose16(x: &[u8], base: usize, stride: usize, flip: u8) -> [[u8; 16]; 16] {
     use core::arch::x86_64::*;
     let mut r = [unsafe_zero(); 16];
     // SAFETY: SSE2 is part of x86-64.

@@ -55,6 +55,22 @@ unsafe fn copy<T: Copy>(x: *const T, out: *mut T, shape: &[usize], src: &[usize]
         }
         for ab in (0..na).step_by(BLOCK) {
             for lb in (0..nl).step_by(BLOCK) {
+                #[cfg(target_arch = "x86_64")]
+                if size_of::<T>() == 1 && sa == 1 && dl == 1 && ab + 16 <= na && lb + 16 <= nl {
+                    // A whole block of bytes: one register transpose.
+                    // SAFETY: rows lb..lb + 16 of the block, 16 bytes each,
+                    // are inside `x`; its rows i go to out's rows ab + i.
+                    unsafe {
+                        let base = x.add(xo + ab + lb * sl) as *const u8;
+                        let src = std::slice::from_raw_parts(base, 15 * sl + 16);
+                        let t = super::im2col::transpose16(src, 0, sl, 0);
+                        for (i, row) in t.iter().enumerate() {
+                            let o = out.add(oo + (ab + i) * da + lb) as *mut u8;
+                            std::ptr::copy_nonoverlapping(row.as_ptr(), o, 16);
+                        }
+                    }
+                    continue;
+                }
                 for i in ab..(ab + BLOCK).min(na) {
                     for j in lb..(lb + BLOCK).min(nl) {
                         // SAFETY: an index of `shape`, inside both buffers.
