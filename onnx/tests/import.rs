@@ -1188,3 +1188,59 @@ fn gather_at_matrix_and_run_time_indices() {
     let y = run1(&g, vec![3.0, 0.0, -3.0], vec![3]);
     assert_eq!(y, vec![60.0, 70.0, 0.0, 10.0, 20.0, 30.0]);
 }
+
+#[test]
+fn if_on_a_run_time_condition_selects_between_both_branches() {
+    // y = sum(x) > 0 ? x · 2 : −x, on x [2, 3].
+    let branch = |name: &str, n: NodeProto, out: &str| GraphProto {
+        node: vec![n],
+        name: Some(name.into()),
+        output: vec![vi(out, FLOAT, vec![dim_v(2), dim_v(3)])],
+        ..Default::default()
+    };
+    let mut two = tensor("two", FLOAT, &[]);
+    two.float_data = vec![2.0];
+    let mut zero = tensor("zero", FLOAT, &[]);
+    zero.float_data = vec![0.0];
+    let g_attr = |name: &str, g: GraphProto| AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attribute_type::GRAPH),
+        g: Some(g),
+        ..Default::default()
+    };
+    let m = model(
+        vec![
+            node("ReduceSum", &["x"], &["s"], vec![attr_i("keepdims", 0)]),
+            node("Greater", &["s", "zero"], &["c"], vec![]),
+            node(
+                "If",
+                &["c"],
+                &["y"],
+                vec![
+                    g_attr(
+                        "then_branch",
+                        branch("t", node("Mul", &["x", "two"], &["a"], vec![]), "a"),
+                    ),
+                    g_attr(
+                        "else_branch",
+                        branch("e", node("Neg", &["x"], &["b"], vec![]), "b"),
+                    ),
+                ],
+            ),
+        ],
+        vec![two, zero],
+        vec![vi("x", FLOAT, vec![dim_v(2), dim_v(3)])],
+        vec![vi("y", FLOAT, vec![dim_v(2), dim_v(3)])],
+    );
+    let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+    let pos = vec![1.0, 2.0, -0.5, 0.0, 3.0, 1.0];
+    assert_eq!(
+        run1(&g, pos.clone(), vec![2, 3]),
+        pos.iter().map(|v| v * 2.0).collect::<Vec<_>>()
+    );
+    let neg: Vec<f32> = pos.iter().map(|v| -v - 1.0).collect();
+    assert_eq!(
+        run1(&g, neg.clone(), vec![2, 3]),
+        neg.iter().map(|v| -v).collect::<Vec<_>>()
+    );
+}

@@ -13,6 +13,11 @@ pub(super) fn register(r: &mut Registry) {
 }
 
 impl Converter<'_> {
+    /// `If`: a condition that is a constant once dims are bound inlines
+    /// the taken branch; a run-time condition (a `u8` boolean of one
+    /// element) inlines both branches and selects each output with
+    /// `where`, so both are computed (ONNX branches have no side effects);
+    /// the two branches' outputs must then agree in shape and type.
     fn if_node(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
         let cond = match self.val(at, n, 0)? {
             Val::Const(t) => {
@@ -26,14 +31,22 @@ impl Converter<'_> {
                     _ => return Err(at.invalid("the condition must hold one element")),
                 }
             }
-            Val::Node(_) => {
-                return Err(at.unsupported(
-                    "If on a run-time condition (qcc inlines an If whose condition is a \
-                     constant once dims are bound; bind the inputs it depends on with --bind)",
-                ));
-            }
+            Val::Node(c) => return self.if_runtime(at, n, c),
         };
-        let which = if cond { "then_branch" } else { "else_branch" };
+        let outs = self.inline_branch(at, n, if cond { "then_branch" } else { "else_branch" })?;
+        for (i, v) in outs.into_iter().enumerate() {
+            self.set(n, i, v);
+        }
+        Ok(())
+    }
+
+    /// The values of a branch's outputs, its nodes imported in place.
+    fn inline_branch(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        which: &str,
+    ) -> Result<Vec<Val>, ImportError> {
         let g = Self::attr(n, which)
             .and_then(|a| a.g.clone())
             .ok_or_else(|| at.invalid(format!("`{which}` is missing")))?;
@@ -52,14 +65,52 @@ impl Converter<'_> {
                 n.output.len()
             )));
         }
-        for (i, o) in g.output.iter().enumerate() {
-            let name = o.name.clone().unwrap_or_default();
-            let v = self
-                .vals
-                .get(&name)
-                .cloned()
-                .ok_or_else(|| at.invalid(format!("branch output `{name}` is not computed")))?;
-            self.set(n, i, v);
+        g.output
+            .iter()
+            .map(|o| {
+                let name = o.name.clone().unwrap_or_default();
+                self.vals
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| at.invalid(format!("branch output `{name}` is not computed")))
+            })
+            .collect()
+    }
+
+    fn if_runtime(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        c: qcc_ir::ValueId,
+    ) -> Result<(), ImportError> {
+        let ct = self.g.ty(c).clone();
+        if ct.elem != ElemType::Scalar(ScalarType::U8) || ct.shape.iter().product::<usize>() != 1 {
+            return Err(at.unsupported(format!(
+                "If on a run-time condition of type `{}` and shape {:?} (qcc selects on a \
+                 boolean of one element)",
+                ct.elem, ct.shape
+            )));
+        }
+        let then = self.inline_branch(at, n, "then_branch")?;
+        let els = self.inline_branch(at, n, "else_branch")?;
+        for (i, (a, b)) in then.into_iter().zip(els).enumerate() {
+            let (sa, sb) = (self.shape_of(&a), self.shape_of(&b));
+            if sa != sb {
+                return Err(at.unsupported(format!(
+                    "If on a run-time condition whose branches give output {i} different \
+                     shapes ({sa:?} and {sb:?})"
+                )));
+            }
+            let (x, y) = match (&a, &b) {
+                (Val::Node(x), Val::Node(y)) if self.g.ty(*x).elem == self.g.ty(*y).elem => {
+                    (*x, *y)
+                }
+                _ => (self.f32_of(at, &a)?, self.f32_of(at, &b)?),
+            };
+            let cc = self.add_reshape(at, c, vec![1; sa.len()])?;
+            let q = self.g.ty(x).elem.as_quant().cloned();
+            let v = self.add(at, Op::Where, &[cc, x, y], q.as_ref())?;
+            self.set(n, i, Val::Node(v));
         }
         Ok(())
     }
