@@ -54,7 +54,8 @@ FLOAT_OPS = [
     "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp",
     "InstanceNormalization",
     "Softmax",
-    "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Split", "Gather", "Transpose", "Concat",
+    "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Split", "Gather", "GatherElements",
+    "Transpose", "Concat",
     "LSTM",
 ]
 
@@ -64,6 +65,8 @@ FLOAT_OPS = [
 LOGIC_OPS = ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Where", "Cast"]
 # ArgMax / ArgMin of f32: their int64 indices are saved as int32 (qcc's).
 ARG_OPS = ["ArgMax", "ArgMin"]
+# GatherElements of f32 at int64 indices: the indices are bound (saved as
+# int32).
 LOGIC_TYPES = {
     TensorProto.FLOAT, TensorProto.BOOL, TensorProto.INT32, TensorProto.INT16,
     TensorProto.UINT16, TensorProto.INT8, TensorProto.UINT8,
@@ -76,6 +79,7 @@ LOGIC_TYPES = {
 SHAPE_INPUT_OPS = {
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2",
     "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "Resize", "Split", "Slice",
+    "GatherElements",
 }
 
 

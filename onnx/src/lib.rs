@@ -286,7 +286,9 @@ fn param_slots(op: &str) -> &'static [usize] {
         "DynamicQuantizeLSTM" => &[1, 2, 3, 8, 9, 10, 11],
         // Shape operands, constants once dims are bound.
         "Resize" => &[1, 2, 3],
-        "Upsample" | "Split" | "Reshape" | "Expand" => &[1],
+        // (GatherElements: int64 indices from a graph input, which qcc can
+        // only take as a constant.)
+        "Upsample" | "Split" | "Reshape" | "Expand" | "GatherElements" => &[1],
         "Slice" => &[1, 2, 3, 4],
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceL1" | "ReduceL2"
         | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => &[1],

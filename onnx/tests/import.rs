@@ -1244,3 +1244,28 @@ fn if_on_a_run_time_condition_selects_between_both_branches() {
         neg.iter().map(|v| -v).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn gather_elements_at_run_time_indices() {
+    // y[i][j] = t[idx[i][j]][j], t = [[0, 1], [10, 11], [20, 21]], idx =
+    // Cast(x) (int32, −1 counts from the end).
+    let mut table = tensor("t", FLOAT, &[3, 2]);
+    table.float_data = vec![0.0, 1.0, 10.0, 11.0, 20.0, 21.0];
+    let m = model(
+        vec![
+            node("Cast", &["x"], &["i"], vec![attr_i("to", 6)]),
+            node(
+                "GatherElements",
+                &["t", "i"],
+                &["y"],
+                vec![attr_i("axis", 0)],
+            ),
+        ],
+        vec![table],
+        vec![vi("x", FLOAT, vec![dim_v(2), dim_v(2)])],
+        vec![vi("y", FLOAT, vec![dim_v(2), dim_v(2)])],
+    );
+    let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+    let y = run1(&g, vec![2.0, 0.0, -1.0, 1.0], vec![2, 2]);
+    assert_eq!(y, vec![20.0, 1.0, 20.0, 11.0]);
+}

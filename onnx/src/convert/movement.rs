@@ -25,6 +25,7 @@ pub(super) fn register(r: &mut Registry) {
     r.add("Upsample", |c, at, n| c.resize(at, n));
     r.add("Shape", |c, at, n| c.shape(at, n));
     r.add("Gather", |c, at, n| c.gather(at, n));
+    r.add("GatherElements", |c, at, n| c.gather_elements(at, n));
     r.add("Cast", |c, at, n| c.cast(at, n));
     r.add("ConstantOfShape", |c, at, n| c.constant_of_shape(at, n));
 }
@@ -242,6 +243,95 @@ impl Converter<'_> {
             data,
         };
         self.set(n, 0, Val::Const(Rc::new(t)));
+        Ok(())
+    }
+
+    /// `GatherElements`: `y[p] = x[p with p[axis] = idx[p]]`, as one
+    /// `gather` of the flattened `x` at flat offsets: computed at import
+    /// for constant indices (checked against `[−d, d)`); for run-time
+    /// `i32` indices, `idx + d` where negative, times the axis's stride,
+    /// plus the constant offset of the other coordinates (integer `where`,
+    /// `mul`, `add`). A run-time index out of range reads another element
+    /// of `x` (the flat offset is clamped into `x`), not an error.
+    pub(super) fn gather_elements(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let xv = self.val(at, n, 0)?;
+        let iv = self.val(at, n, 1)?;
+        let x = match &xv {
+            Val::Node(x) => *x,
+            Val::Const(_) => self.f32_of(at, &xv)?,
+        };
+        let xs = self.g.ty(x).shape.clone();
+        let ts = self.shape_of(&iv);
+        let r = xs.len();
+        let axis = norm_axis(Self::attr_i(n, "axis", 0), r, at)?;
+        if ts.len() != r || (0..r).any(|k| k != axis && ts[k] > xs[k]) {
+            return Err(at.invalid(format!(
+                "indices of shape {ts:?} do not fit data of shape {xs:?} off axis {axis}"
+            )));
+        }
+        if let Some(q) = self.g.ty(x).elem.as_quant()
+            && q.axis.is_some()
+        {
+            return Err(at.unsupported("GatherElements of a per-axis quantized tensor"));
+        }
+        let xst = strides(&xs);
+        let d = xs[axis] as i64;
+        let total: usize = ts.iter().product();
+        // The flat offset of every index position, without its axis term.
+        let tst = strides(&ts);
+        let base: Vec<i64> = (0..total)
+            .map(|f| {
+                (0..r)
+                    .filter(|&k| k != axis)
+                    .map(|k| (f / tst[k] % ts[k]) as i64 * xst[k] as i64)
+                    .sum()
+            })
+            .collect();
+        let numel: usize = xs.iter().product();
+        let flat = self.add_reshape(at, x, vec![numel])?;
+        let q = self.g.ty(x).elem.as_quant().cloned();
+        let i32t = ElemType::Scalar(ScalarType::I32);
+        let offs = match &iv {
+            Val::Const(t) => {
+                let ix = t.ints().ok_or_else(|| at.invalid("float indices"))?;
+                let mut v = Vec::with_capacity(total);
+                for (k, &i) in ix.iter().enumerate() {
+                    if !(-d..d).contains(&i) {
+                        return Err(at.invalid(format!("index {i} out of range for dimension {d}")));
+                    }
+                    let i = if i < 0 { i + d } else { i };
+                    v.push(base[k] + i * xst[axis] as i64);
+                }
+                let t = Rc::new(OnnxTensor::from_ints(DType::Int32, ts.clone(), v));
+                self.const_value(at, &t, i32t)?
+            }
+            Val::Node(i) => {
+                if self.g.ty(*i).elem != i32t {
+                    return Err(at.unsupported(format!(
+                        "GatherElements at run-time indices of type `{}` (qcc gathers at i32)",
+                        self.g.ty(*i).elem
+                    )));
+                }
+                let scalar = |c: &mut Self, v: i64| -> Result<qcc_ir::ValueId, ImportError> {
+                    let t = Rc::new(OnnxTensor::from_ints(DType::Int32, vec![1], vec![v]));
+                    c.const_value(at, &t, i32t.clone())
+                };
+                let (z, dd, st) = (
+                    scalar(self, 0)?,
+                    scalar(self, d)?,
+                    scalar(self, xst[axis] as i64)?,
+                );
+                let neg = self.add(at, Op::Less, &[*i, z], None)?;
+                let up = self.add(at, Op::Add, &[*i, dd], None)?;
+                let w = self.add(at, Op::Where, &[neg, up, *i], None)?;
+                let m = self.add(at, Op::Mul, &[w, st], None)?;
+                let bt = Rc::new(OnnxTensor::from_ints(DType::Int32, ts.clone(), base));
+                let b = self.const_value(at, &bt, i32t.clone())?;
+                self.add(at, Op::Add, &[m, b], None)?
+            }
+        };
+        let y = self.add(at, Op::Gather { axis: 0 }, &[flat, offs], q.as_ref())?;
+        self.set(n, 0, Val::Node(y));
         Ok(())
     }
 
