@@ -132,7 +132,8 @@ impl fmt::Display for ScalarType {
 /// verifier call): `storage` is an integer type; `storage_min <= storage_max`
 /// lie inside the storage type's range; there is at least one scale;
 /// `scales.len() == zero_points.len()`; per tensor means `axis == None` and
-/// exactly one scale; every scale is finite and > 0; every zero point lies in
+/// exactly one scale; every scale is finite and > 0 (blocked types: finite,
+/// of either sign or zero); every zero point lies in
 /// `[storage_min, storage_max]`; a blocked type has an axis and a block size
 /// ≥ 1. Whether `axis` (and the block size, and the number of scales) fits
 /// the tensor is a property of the [`TensorType`] ([`TensorType::check`]).
@@ -307,7 +308,13 @@ impl QuantType {
             _ => {}
         }
         for (i, &s) in self.scales.iter().enumerate() {
-            if !s.is_finite() || s <= 0.0 {
+            // Blocked types take any finite scale: onnxruntime's symmetric
+            // weight-only quantizer writes negative ones (and `dense_nbits`
+            // only multiplies by them).
+            if self.block.is_some() && !s.is_finite() {
+                return Err(format!("scale must be finite, found {s:?} (index {i})"));
+            }
+            if self.block.is_none() && (!s.is_finite() || s <= 0.0) {
                 let what = if s.is_nan() {
                     "NaN".to_string()
                 } else if s.is_infinite() {

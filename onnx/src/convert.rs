@@ -845,6 +845,7 @@ mod dynamic;
 mod float;
 mod logic;
 mod movement;
+mod nbits;
 mod ops;
 mod qdq;
 mod qoperator;

@@ -62,6 +62,7 @@ pub(super) fn registry() -> &'static Registry {
         super::control::register(&mut r);
         super::qdq::register(&mut r);
         super::qoperator::register(&mut r);
+        super::nbits::register(&mut r);
         r
     });
     &REGISTRY
