@@ -56,7 +56,7 @@ FLOAT_OPS = [
     "Softmax",
     "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Split", "Gather", "GatherElements",
     "Transpose", "Concat",
-    "LSTM",
+    "LSTM", "GRU",
 ]
 
 # Comparisons, selection and casts: f32, BOOL (saved as u8 0/1, qcc's

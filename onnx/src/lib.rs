@@ -282,7 +282,7 @@ fn param_slots(op: &str) -> &'static [usize] {
         | "QLinearLeakyRelu"
         | "QLinearSigmoid" => &[1, 2, 3, 4],
         // The weights and biases of recurrent layers are unrolled at import.
-        "LSTM" => &[1, 2, 3],
+        "LSTM" | "GRU" => &[1, 2, 3],
         "DynamicQuantizeLSTM" => &[1, 2, 3, 8, 9, 10, 11],
         // Shape operands, constants once dims are bound.
         "Resize" => &[1, 2, 3],

@@ -81,6 +81,7 @@ const FLOAT_FNS: &[&str] = &[
     "ReduceLogSumExp",
     "Softmax",
     "LSTM",
+    "GRU",
     // Linear Resize: two products and a sum per scaled axis, in an order
     // of qcc's (semantics.md § gather; the importer's decomposition).
     // Nearest Resize is movement and lands exactly anyway.
@@ -97,7 +98,7 @@ const FLOAT_FNS: &[&str] = &[
 /// (LayerNormalization: qcc's mean, difference, mean of squares, sqrt and
 /// divide against numpy's; the bias added last cancels near 0): compared
 /// within 64 ulps or 1e-6 absolute.
-const LOOSE_FNS: &[&str] = &["LayerNormalization", "InstanceNormalization", "LSTM"];
+const LOOSE_FNS: &[&str] = &["LayerNormalization", "InstanceNormalization", "LSTM", "GRU"];
 
 /// Equal within `ulps`·2^-23 relative (4: a few ulps) or 1e-30 absolute, with the
 /// same NaNs and infinities.

@@ -1,4 +1,4 @@
-//! Recurrent layers: ONNX `LSTM` and com.microsoft `DynamicQuantizeLSTM`,
+//! Recurrent layers: ONNX `LSTM`, `GRU` and com.microsoft `DynamicQuantizeLSTM`,
 //! unrolled at import over the bound sequence length into qcc's matmul,
 //! add, sigmoid, tanh, mul, slice and concat (so their meaning is those
 //! ops'). The input projection of all time steps is one matrix product;
@@ -19,6 +19,14 @@ use super::*;
 pub(super) fn register(r: &mut Registry) {
     r.add("LSTM", |c, at, n| c.lstm(at, n, false));
     r.add("DynamicQuantizeLSTM", |c, at, n| c.lstm(at, n, true));
+    r.add("GRU", |c, at, n| c.gru(at, n));
+}
+
+/// Rows `[lo, hi)` of a 2-d constant.
+fn rows(t: &OnnxTensor, lo: usize, hi: usize) -> OnnxTensor {
+    let k = t.shape[1];
+    let f = t.floats().expect("checked float");
+    OnnxTensor::from_f32(vec![hi - lo, k], f[lo * k..hi * k].to_vec())
 }
 
 /// Element `d` of `t` along axis 0.
@@ -237,6 +245,221 @@ impl Converter<'_> {
                 }
                 self.set(n, i, Val::Node(v));
             }
+        }
+        Ok(())
+    }
+
+    /// `GRU` (float; forward, reverse, bidirectional, `layout`, both
+    /// `linear_before_reset`), unrolled like `lstm`, in ONNX's gate order
+    /// z, r, h: `z = σ(g_z)`, `r = σ(g_r)`, `h̃ = tanh(X·W_hᵀ + (r ⊙ H)·R_hᵀ
+    /// + Rb_h + Wb_h)` (or `… + r ⊙ (H·R_hᵀ + Rb_h) …` with
+    /// `linear_before_reset`), `H_t = (1 − z) ⊙ h̃ + z ⊙ H_{t−1}`; a missing
+    /// initial state is zeros (its terms are left out).
+    fn gru(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        let hidden = Self::attr_i(n, "hidden_size", 0);
+        if hidden <= 0 {
+            return Err(at.invalid("`hidden_size` must be given and positive"));
+        }
+        let h = hidden as usize;
+        let dirs: &[bool] = match Self::attr_s(n, "direction").as_deref() {
+            None | Some("forward") => &[false],
+            Some("reverse") => &[true],
+            Some("bidirectional") => &[false, true],
+            Some(other) => return Err(at.invalid(format!("unknown direction `{other}`"))),
+        };
+        let batch_first = Self::attr_i(n, "layout", 0) != 0;
+        let lbr = Self::attr_i(n, "linear_before_reset", 0) != 0;
+        if Self::attr(n, "clip").is_some() {
+            return Err(at.unsupported("GRU with `clip`"));
+        }
+        if let Some(a) = Self::attr(n, "activations") {
+            let names: Vec<String> = a
+                .strings
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+                .collect();
+            if names.chunks(2).any(|c| c != ["sigmoid", "tanh"]) {
+                return Err(
+                    at.unsupported(format!("GRU activations {names:?} (qcc has Sigmoid, Tanh)"))
+                );
+            }
+        }
+        let mut x = self.f32_in(at, n, 0)?;
+        if batch_first {
+            x = self.permute(at, x, &[1, 0, 2])?;
+        }
+        let xs = self.g.ty(x).shape.clone();
+        if xs.len() != 3 {
+            return Err(at.invalid(format!("`X` must be [seq, batch, input], found {xs:?}")));
+        }
+        let (t_len, batch, input) = (xs[0], xs[1], xs[2]);
+        let nd = dirs.len();
+        let w_t = self
+            .konst(at, n, 1, "W")?
+            .ok_or_else(|| at.invalid("`W` is missing"))?;
+        let r_t = self
+            .konst(at, n, 2, "R")?
+            .ok_or_else(|| at.invalid("`R` is missing"))?;
+        let b_t = self.konst(at, n, 3, "B")?;
+        if w_t.shape != [nd, 3 * h, input] || r_t.shape != [nd, 3 * h, h] {
+            return Err(at.invalid(format!(
+                "`W` {:?} and `R` {:?} must be [{nd}, {}, {input}] and [{nd}, {}, {h}]",
+                w_t.shape,
+                r_t.shape,
+                3 * h,
+                3 * h
+            )));
+        }
+        if w_t.floats().is_none() || r_t.floats().is_none() {
+            return Err(at.invalid("GRU weights must be float"));
+        }
+        if let Some(b) = &b_t
+            && (b.shape != [nd, 6 * h] || b.floats().is_none())
+        {
+            return Err(at.invalid(format!("`B` {:?} must be float [{nd}, {}]", b.shape, 6 * h)));
+        }
+        if let Some(sl) = self.konst(at, n, 4, "sequence_lens")? {
+            if !sl
+                .ints()
+                .is_some_and(|v| v.iter().all(|&l| l == t_len as i64))
+            {
+                return Err(at.unsupported("sequence_lens shorter than the sequence"));
+            }
+        }
+        let h0 = match self.opt_val(at, n, 5)? {
+            None => None,
+            Some(v) => {
+                let mut id = self.f32_of(at, &v)?;
+                if batch_first {
+                    id = self.permute(at, id, &[1, 0, 2])?;
+                }
+                if self.g.ty(id).shape != [nd, batch, h] {
+                    return Err(at.invalid(format!(
+                        "`initial_h` must be [{nd}, {batch}, {h}], found {:?}",
+                        self.g.ty(id).shape
+                    )));
+                }
+                Some(id)
+            }
+        };
+        let x2 = self.add_reshape(at, x, vec![t_len * batch, input])?;
+        let (mut ys, mut yh) = (Vec::new(), Vec::new());
+        let konst = |c: &mut Self, t: OnnxTensor| c.const_value(at, &Rc::new(t), ElemType::F32);
+        let one = konst(self, OnnxTensor::from_f32(vec![], vec![1.0]))?;
+        for (d, &reverse) in dirs.iter().enumerate() {
+            let (wd, rd) = (take0(&w_t, d), take0(&r_t, d));
+            let w = konst(self, transpose_const(&wd, &[1, 0]))?;
+            let r_zr = konst(self, transpose_const(&rows(&rd, 0, 2 * h), &[1, 0]))?;
+            let r_h = konst(self, transpose_const(&rows(&rd, 2 * h, 3 * h), &[1, 0]))?;
+            let mut xw = self.add(at, Op::MatMul, &[x2, w], None)?;
+            // Biases: Wb + Rb for z and r, Wb_h (+ Rb_h unless it is
+            // applied inside the reset).
+            let mut rb_h = None;
+            if let Some(b) = &b_t {
+                let f = take0(b, d).floats().expect("checked float").to_vec();
+                let sum: Vec<f32> = (0..3 * h)
+                    .map(|k| {
+                        if k < 2 * h || !lbr {
+                            f[k] + f[3 * h + k]
+                        } else {
+                            f[k]
+                        }
+                    })
+                    .collect();
+                let bv = konst(self, OnnxTensor::from_f32(vec![3 * h], sum))?;
+                xw = self.add(at, Op::Add, &[xw, bv], None)?;
+                if lbr {
+                    let rb = f[5 * h..6 * h].to_vec();
+                    rb_h = Some(konst(self, OnnxTensor::from_f32(vec![h], rb))?);
+                }
+            }
+            let mut hp = match h0 {
+                Some(s) => {
+                    let sl = self.slice_rows(at, s, 0, d, d + 1, 3)?;
+                    Some(self.add_reshape(at, sl, vec![batch, h])?)
+                }
+                None => None,
+            };
+            let mut outs = vec![None; t_len];
+            let steps: Vec<usize> = if reverse {
+                (0..t_len).rev().collect()
+            } else {
+                (0..t_len).collect()
+            };
+            for &t in &steps {
+                let g = self.slice_rows(at, xw, 0, t * batch, (t + 1) * batch, 2)?;
+                let mut gzr = self.slice_rows(at, g, 1, 0, 2 * h, 2)?;
+                let mut gh = self.slice_rows(at, g, 1, 2 * h, 3 * h, 2)?;
+                if let Some(hv) = hp {
+                    let hr = self.add(at, Op::MatMul, &[hv, r_zr], None)?;
+                    gzr = self.add(at, Op::Add, &[gzr, hr], None)?;
+                }
+                let zr = self.add(at, Op::Sigmoid, &[gzr], None)?;
+                let z = self.slice_rows(at, zr, 1, 0, h, 2)?;
+                let r = self.slice_rows(at, zr, 1, h, 2 * h, 2)?;
+                // The reset's term of h̃.
+                let reset = match (hp, lbr) {
+                    (Some(hv), false) => {
+                        let rh = self.add(at, Op::Mul, &[r, hv], None)?;
+                        Some(self.add(at, Op::MatMul, &[rh, r_h], None)?)
+                    }
+                    (hv, true) => {
+                        let lin = match (hv, rb_h) {
+                            (Some(hv), Some(b)) => {
+                                let p = self.add(at, Op::MatMul, &[hv, r_h], None)?;
+                                Some(self.add(at, Op::Add, &[p, b], None)?)
+                            }
+                            (Some(hv), None) => Some(self.add(at, Op::MatMul, &[hv, r_h], None)?),
+                            (None, Some(b)) => Some(b),
+                            (None, None) => None,
+                        };
+                        match lin {
+                            Some(l) => Some(self.add(at, Op::Mul, &[r, l], None)?),
+                            None => None,
+                        }
+                    }
+                    (None, false) => None,
+                };
+                if let Some(rt) = reset {
+                    gh = self.add(at, Op::Add, &[gh, rt], None)?;
+                }
+                let ht_cand = self.add(at, Op::Tanh, &[gh], None)?;
+                let omz = self.add(at, Op::Sub, &[one, z], None)?;
+                let mut ht = self.add(at, Op::Mul, &[omz, ht_cand], None)?;
+                if let Some(hv) = hp {
+                    let zh = self.add(at, Op::Mul, &[z, hv], None)?;
+                    ht = self.add(at, Op::Add, &[ht, zh], None)?;
+                }
+                outs[t] = Some(ht);
+                hp = Some(ht);
+            }
+            let outs: Vec<ValueId> = outs.into_iter().map(|o| o.expect("every step")).collect();
+            let y = if outs.len() == 1 {
+                outs[0]
+            } else {
+                self.add(at, Op::Concat { axis: 0 }, &outs, None)?
+            };
+            ys.push(self.add_reshape(at, y, vec![t_len, 1, batch, h])?);
+            yh.push(self.add_reshape(at, hp.expect("one step at least"), vec![1, batch, h])?);
+        }
+        let cat = |c: &mut Self, v: Vec<ValueId>, axis: usize| -> Result<ValueId, ImportError> {
+            if v.len() == 1 {
+                Ok(v[0])
+            } else {
+                c.add(at, Op::Concat { axis }, &v, None)
+            }
+        };
+        let mut y = cat(self, ys, 1)?;
+        if batch_first {
+            y = self.permute(at, y, &[2, 0, 1, 3])?;
+        }
+        self.set(n, 0, Val::Node(y));
+        if n.output.get(1).is_some_and(|s| !s.is_empty()) {
+            let mut v = cat(self, yh, 0)?;
+            if batch_first {
+                v = self.permute(at, v, &[1, 0, 2])?;
+            }
+            self.set(n, 1, Val::Node(v));
         }
         Ok(())
     }
