@@ -251,9 +251,9 @@ impl Converter<'_> {
 
     /// `GRU` (float; forward, reverse, bidirectional, `layout`, both
     /// `linear_before_reset`), unrolled like `lstm`, in ONNX's gate order
-    /// z, r, h: `z = σ(g_z)`, `r = σ(g_r)`, `h̃ = tanh(X·W_hᵀ + (r ⊙ H)·R_hᵀ
-    /// + Rb_h + Wb_h)` (or `… + r ⊙ (H·R_hᵀ + Rb_h) …` with
-    /// `linear_before_reset`), `H_t = (1 − z) ⊙ h̃ + z ⊙ H_{t−1}`; a missing
+    /// z, r, h: `z = σ(g_z)`, `r = σ(g_r)`,
+    /// `h̃ = tanh(X·W_hᵀ + (r ⊙ H)·R_hᵀ + Rb_h + Wb_h)` (or
+    /// `… + r ⊙ (H·R_hᵀ + Rb_h) …` with `linear_before_reset`), `H_t = (1 − z) ⊙ h̃ + z ⊙ H_{t−1}`; a missing
     /// initial state is zeros (its terms are left out).
     fn gru(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
         let hidden = Self::attr_i(n, "hidden_size", 0);
@@ -318,13 +318,12 @@ impl Converter<'_> {
         {
             return Err(at.invalid(format!("`B` {:?} must be float [{nd}, {}]", b.shape, 6 * h)));
         }
-        if let Some(sl) = self.konst(at, n, 4, "sequence_lens")? {
-            if !sl
+        if let Some(sl) = self.konst(at, n, 4, "sequence_lens")?
+            && !sl
                 .ints()
                 .is_some_and(|v| v.iter().all(|&l| l == t_len as i64))
-            {
-                return Err(at.unsupported("sequence_lens shorter than the sequence"));
-            }
+        {
+            return Err(at.unsupported("sequence_lens shorter than the sequence"));
         }
         let h0 = match self.opt_val(at, n, 5)? {
             None => None,
