@@ -182,6 +182,8 @@ enum Step {
     Flatten,
     Transpose,
     Concat,
+    Gather,
+    ArgMax,
     Quantize,
     Dequantize,
     Requantize,
@@ -388,6 +390,9 @@ impl Builder<'_> {
             if t.shape.iter().any(|&d| d < MAX_DIM) {
                 s.push(Concat);
             }
+            if rank >= 1 && bits >= 8 {
+                s.extend([Gather, ArgMax]);
+            }
         };
         match kind(t) {
             Kind::F32 => {
@@ -549,6 +554,47 @@ impl Builder<'_> {
                 Some(self.push(op, &[x], TensorType::new(shape, elem)))
             }
             Step::Concat => self.concat(x, &t),
+            Step::Gather => {
+                // Indices of rank 1 (sometimes 0 or 2), some out of range
+                // (negative ones wrap, the rest clamp).
+                let axis = self.ch.below(t.rank());
+                let d = t.shape[axis] as i64;
+                let ishape = match self.ch.below(4) {
+                    0 => vec![],
+                    1 => vec![self.ch.dim(3), self.ch.dim(3)],
+                    _ => vec![self.ch.dim(self.cfg.max_dim)],
+                };
+                let count: usize = ishape.iter().product();
+                let vals: Vec<i64> = (0..count).map(|_| self.ch.range(-d - 2, d + 1)).collect();
+                let idx = self.g.add_const(
+                    int_data(ScalarType::I32, &vals),
+                    TensorType::new(ishape.clone(), ElemType::Scalar(ScalarType::I32)),
+                );
+                self.named(idx);
+                let mut shape = t.shape[..axis].to_vec();
+                shape.extend_from_slice(&ishape);
+                shape.extend_from_slice(&t.shape[axis + 1..]);
+                if shape.iter().product::<usize>() == 0 || shape.len() > 6 {
+                    return None;
+                }
+                Some(self.push(Op::Gather { axis }, &[x, idx], t.with_shape(shape)))
+            }
+            Step::ArgMax => {
+                let axis = self.ch.below(t.rank());
+                let last = self.ch.flip();
+                let op = if self.ch.flip() {
+                    Op::ArgMax { axis, last }
+                } else {
+                    Op::ArgMin { axis, last }
+                };
+                let mut shape = t.shape.clone();
+                shape[axis] = 1;
+                Some(self.push(
+                    op,
+                    &[x],
+                    TensorType::new(shape, ElemType::Scalar(ScalarType::I32)),
+                ))
+            }
             Step::Quantize => {
                 let elem = self.quant_elem(
                     &t.shape,
