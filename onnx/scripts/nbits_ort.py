@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Makes small float MLPs, quantizes their MatMuls with onnxruntime's
 weight-only quantizer (`matmul_nbits_quantizer`, MatMulNBits nodes) and
-writes, per model, into DIR:
+writes, per model, into DIR (the `_qdq` models hold DequantizeLinear with
+block_size before each MatMul instead of MatMulNBits):
 
     <name>.onnx   the quantized model
     <name>.x.npy  an input
@@ -23,13 +24,17 @@ try:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     import onnxruntime as ort
+    from onnxruntime.quantization import QuantFormat
     from onnxruntime.quantization import matmul_nbits_quantizer as mnq
 except Exception as e:  # noqa: BLE001 - any import failure means "skip"
     print(f"onnxruntime's weight-only quantizer is not available: {e}")
     sys.exit(3)
 
-# name, x shape, layer widths (K first), bits, block, symmetric
+# name, x shape, layer widths (K first), bits, block, symmetric[, format]
+# ("qdq": DequantizeLinear with block_size before each MatMul)
 MODELS = [
+    ("mlp_b32_asym_qdq", [3, 128], [128, 96, 64], 4, 32, False, "qdq"),
+    ("mlp_b16_sym_qdq", [2, 64], [64, 80, 48], 4, 16, True, "qdq"),
     ("mlp_b32_asym", [3, 128], [128, 96, 64], 4, 32, False),
     ("mlp_b16_sym", [1, 64], [64, 80, 48], 4, 16, True),
     ("mlp_b128_asym_rank3", [2, 3, 256], [256, 128, 40], 4, 128, False),
@@ -67,20 +72,34 @@ def main():
     os.makedirs(out, exist_ok=True)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
-    for i, (name, xs, widths, bits, block, sym) in enumerate(MODELS):
+    for i, (name, xs, widths, bits, block, sym, *fmt) in enumerate(MODELS):
         rng = np.random.default_rng(100 + i)
         model = mlp(name, xs, widths, rng)
-        cfg = mnq.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=sym, bits=bits)
+        qdq = fmt == ["qdq"]
+        cfg = mnq.DefaultWeightOnlyQuantConfig(
+            block_size=block,
+            is_symmetric=sym,
+            bits=bits,
+            quant_format=QuantFormat.QDQ if qdq else QuantFormat.QOperator,
+        )
         q = mnq.MatMulNBitsQuantizer(model, algo_config=cfg)
         q.process()
         qm = q.model.model if hasattr(q.model, "model") else q.model
         ops = [n.op_type for n in qm.graph.node]
-        if "MatMulNBits" not in ops:
+        if ("DequantizeLinear" if qdq else "MatMulNBits") not in ops:
             print(f"{name}: the quantizer wrote no MatMulNBits ({ops})")
             sys.exit(1)
         path = os.path.join(out, f"{name}.onnx")
         onnx.save(qm, path)
         x = rng.standard_normal(xs).astype(np.float32)
+        # QDQ models run at ORT_ENABLE_BASIC: at ENABLE_ALL onnxruntime fuses
+        # DequantizeLinear + MatMul into a MatMulNBits whose accuracy level
+        # comes from a session option, and its results then leave the
+        # ONNX definition (1e-2 on mlp_b16_sym_qdq, where the ONNX reference
+        # evaluator and the unfused graph agree with qcc to 4e-7).
+        so.graph_optimization_level = (
+            ort.GraphOptimizationLevel.ORT_ENABLE_BASIC if qdq else ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        )
         sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         (y,) = sess.run(None, {"x": x})
         np.save(os.path.join(out, f"{name}.x.npy"), x)

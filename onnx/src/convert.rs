@@ -214,6 +214,10 @@ pub(crate) struct Converter<'a> {
     retypable: HashSet<ValueId>,
     consts: HashMap<(usize, TensorType), ValueId>,
     keep: Vec<Rc<OnnxTensor>>,
+    /// Blocked `DequantizeLinear`s of constant 2-d weights, by output name:
+    /// folded to f32 for every other reader, read blocked by a `MatMul`
+    /// (`nbits.rs`).
+    blocked_dq: HashMap<String, Rc<nbits::BlockedWeight>>,
     used_names: HashSet<String>,
     opset: i64,
     opts: &'a ImportOptions,
@@ -233,6 +237,7 @@ impl<'a> Converter<'a> {
             retypable: HashSet::new(),
             consts: HashMap::new(),
             keep: Vec::new(),
+            blocked_dq: HashMap::new(),
             used_names: HashSet::new(),
             opset,
             opts,

@@ -1,14 +1,15 @@
 //! Weight-only blocked quantization end to end: `onnx/scripts/nbits_ort.py`
 //! makes float MLPs, quantizes them with onnxruntime's
 //! `matmul_nbits_quantizer` (MatMulNBits, 4 and 8 bits, blocks of 16 to
-//! 128, symmetric and asymmetric) and runs onnxruntime on them; qcc imports
+//! 128, symmetric and asymmetric; and its QDQ form, DequantizeLinear with
+//! block_size before MatMul) and runs onnxruntime on them; qcc imports
 //! each model, keeps its weights 4- or 8-bit (a blocked constant, never
 //! f32), runs it on the interpreter and the JIT (bit for bit, every dot
 //! path of the host) and must be within float rounding of onnxruntime
 //! (the two sum in different orders). Without onnxruntime (or its
 //! quantizer's `onnx_ir`) the test is skipped with a message saying so.
 
-use qcc_ir::{Op, ScalarType, interp, npy};
+use qcc_ir::{Op, interp, npy};
 use qcc_onnx::{ImportOptions, import_file};
 use std::path::Path;
 use std::process::Command;
@@ -61,19 +62,11 @@ fn matmul_nbits_models_match_onnxruntime() {
                 let w = g.ty(g.args(v)[1]);
                 let bits8 = name.contains("8bit");
                 let st = w.elem.storage();
-                assert_eq!(
-                    st,
-                    if bits8 {
-                        ScalarType::U8
-                    } else {
-                        ScalarType::U4
-                    },
-                    "{name}"
-                );
+                assert_eq!(st.bits(), if bits8 { 8 } else { 4 }, "{name}: {st}");
                 assert!(w.elem.as_quant().is_some_and(|q| q.is_blocked()), "{name}");
             }
         }
-        assert_eq!(layers, 2, "{name}: the two MatMulNBits");
+        assert_eq!(layers, 2, "{name}: the two quantized MatMuls");
         let got = interp::run(&g, std::slice::from_ref(&x)).unwrap();
         for path in qcc_codegen::supported_paths() {
             let opts = qcc_codegen::CodegenOptions {

@@ -25,8 +25,8 @@ pub(crate) struct NbitsPrep {
     pub weights: Vec<u8>,
     /// `[n][k / block]`.
     pub scales: Vec<f32>,
-    /// `[n][k / block]`, offset with the codes.
-    pub zps: Vec<i32>,
+    /// `[n][k / block]`, offset with the codes (so in 0..=255).
+    pub zps: Vec<u8>,
     pub units: usize,
 }
 
@@ -74,7 +74,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Option<NbitsP
     if weights.len() != n * rb {
         return None;
     }
-    let zps = q.zero_points.iter().map(|&z| (z + offset) as i32).collect();
+    let zps = q.zero_points.iter().map(|&z| (z + offset) as u8).collect();
     let allow_512 = matches!(path, DotPath::Amx | DotPath::Avx512Vnni);
     let params = NbitsParams {
         m: m as u64,
@@ -112,7 +112,7 @@ pub(super) fn emit(
     let xb = fx.base(x);
     let wb = fx.rodata(p.weights.clone());
     let sb = fx.rodata(p.scales.iter().flat_map(|s| s.to_le_bytes()).collect());
-    let zb = fx.rodata(p.zps.iter().flat_map(|z| z.to_le_bytes()).collect());
+    let zb = fx.rodata(p.zps.clone());
     let bb = match bias {
         Some(b) => fx.base(b),
         None => fx.c(0),

@@ -5,7 +5,7 @@
 //! offset by 8 or 128 at compile time, the zero points with it, so
 //! `q − z` is unchanged): 4-bit codes two a byte, the lower `k` in the low
 //! nibble, each row starting on a byte; 8-bit codes one a byte. Scales
-//! (f32) and zero points (i32) are `[n][k / block]`.
+//! (f32) and zero points (u8, offset with the codes) are `[n][k / block]`.
 //!
 //! Every kernel keeps the 16 lane sums of `qcc_ir::nbits` (lane `l` takes
 //! the `k ≡ l mod 16`, one fused multiply-add a step) and ends with its
@@ -87,7 +87,7 @@ pub(crate) unsafe extern "C" fn qcc_dense_nbits(
     x: *const f32,
     w: *const u8,
     scales: *const f32,
-    zps: *const i32,
+    zps: *const u8,
     bias: *const f32,
     out: *mut f32,
     p: *const NbitsParams,
@@ -135,7 +135,7 @@ struct Args<'a> {
     x: &'a [f32],
     w: &'a [u8],
     scales: &'a [f32],
-    zps: &'a [i32],
+    zps: &'a [u8],
     bias: Option<&'a [f32]>,
     /// Written at `r · n + c` only, each element by one call.
     out: *mut f32,
@@ -178,7 +178,7 @@ fn portable(a: &Args, rows: std::ops::Range<usize>) {
             let mut p = [0.0f32; LANES];
             for (kk, &xv) in xr.iter().enumerate() {
                 let b = c * kb + kk / a.block;
-                let wd = (a.code(c, kk) - a.zps[b]) as f32 * a.scales[b];
+                let wd = (a.code(c, kk) - a.zps[b] as i32) as f32 * a.scales[b];
                 let l = kk % LANES;
                 p[l] = xv.mul_add(wd, p[l]);
             }
@@ -237,7 +237,7 @@ mod x86 {
             let mut sv = [_mm512_setzero_ps(); R];
             for j in 0..R {
                 let pi = (c0 + j) * kb + b;
-                zv[j] = _mm512_set1_epi32(a.zps[pi]);
+                zv[j] = _mm512_set1_epi32(a.zps[pi] as i32);
                 sv[j] = _mm512_set1_ps(a.scales[pi]);
             }
             // 4-bit: the block's 16 values, `f32(q − z) · s` for q = 0..15.
@@ -328,7 +328,7 @@ mod x86 {
             let mut sv = [_mm256_setzero_ps(); R];
             for j in 0..R {
                 let pi = (c0 + j) * kb + b;
-                zv[j] = _mm256_set1_epi32(a.zps[pi]);
+                zv[j] = _mm256_set1_epi32(a.zps[pi] as i32);
                 sv[j] = _mm256_set1_ps(a.scales[pi]);
             }
             let mut kk = b * a.block;

@@ -130,6 +130,12 @@ impl Converter<'_> {
     // Float ops
 
     pub(super) fn matmul(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
+        if let Some(w) = Self::input_name(n, 1)
+            .and_then(|b| self.blocked_dq.get(b))
+            .cloned()
+        {
+            return self.matmul_blocked(at, n, &w);
+        }
         let a = self.f32_in(at, n, 0)?;
         let b = self.f32_in(at, n, 1)?;
         let v = self.add(at, Op::MatMul, &[a, b], None)?;

@@ -11,6 +11,11 @@
 //! `accuracy_level` 0 to 3 onnxruntime's CPU kernel computes in f32, which
 //! `dense_nbits` defines (its summation order differs: float rounding
 //! only); level 4 (activations quantized to int8 on the fly) is refused.
+//!
+//! `MatMul(x, DequantizeLinear(w, s, z, axis = 0, block_size = B))` of a
+//! constant `[K, N]` int4/uint4/int8/uint8 `w` is the same computation (the
+//! dequantized weights summed over K); it becomes `dense_nbits` too, the
+//! weights transposed to `[N, K]` and kept narrow.
 
 use super::ops::Registry;
 use super::*;
@@ -150,6 +155,53 @@ impl Converter<'_> {
             args.push(self.f32_of(at, &bias)?);
         }
         let y = self.add(at, Op::DenseNbits, &args, None)?;
+        self.set(n, 0, Val::Node(y));
+        Ok(())
+    }
+}
+
+/// The codes and parameters of a blocked `DequantizeLinear` of a constant
+/// `[K, N]` weight, blocked along K (axis 0), as ONNX writes them.
+#[derive(Debug)]
+pub(super) struct BlockedWeight {
+    pub storage: ScalarType,
+    pub k: usize,
+    pub n: usize,
+    pub block: usize,
+    /// `[K, N]`.
+    pub codes: Vec<i64>,
+    /// `[K / block, N]`.
+    pub scales: Vec<f32>,
+    pub zero_points: Vec<i64>,
+}
+
+impl Converter<'_> {
+    /// `MatMul(x, DequantizeLinear(w))` with `w` blocked along K: `dense_nbits`
+    /// on `wᵀ`.
+    pub(super) fn matmul_blocked(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        w: &BlockedWeight,
+    ) -> Result<(), ImportError> {
+        let (k, nn, kb) = (w.k, w.n, w.k / w.block);
+        let codes: Vec<i64> = (0..nn * k).map(|i| w.codes[(i % k) * nn + i / k]).collect();
+        let tr =
+            |v: &[f32]| -> Vec<f32> { (0..nn * kb).map(|i| v[(i % kb) * nn + i / kb]).collect() };
+        let scales = tr(&w.scales);
+        let zero_points: Vec<i64> = (0..nn * kb)
+            .map(|i| w.zero_points[(i % kb) * nn + i / kb])
+            .collect();
+        let q = QuantType::blocked(w.storage, 1, w.block, scales, zero_points);
+        let wt = TensorType::new(vec![nn, k], ElemType::quant(q));
+        wt.check()
+            .map_err(|m| at.invalid(format!("the weights' parameters: {m}")))?;
+        let data = TensorData::from_i64s(w.storage, &codes)
+            .map_err(|e| at.invalid(format!("the weights: {e}")))?;
+        let wv = self.g.add_const(data, wt);
+        let a = self.val(at, n, 0)?;
+        let av = self.f32_of(at, &a)?;
+        let y = self.add(at, Op::DenseNbits, &[av, wv], None)?;
         self.set(n, 0, Val::Node(y));
         Ok(())
     }

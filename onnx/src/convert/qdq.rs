@@ -150,10 +150,26 @@ impl Converter<'_> {
             }
         }
         if let Val::Const(t) = &x {
-            // Blocked constant: fold.
+            // Blocked constant: fold (and keep it blocked for a MatMul).
             let xs = t
                 .ints()
                 .ok_or_else(|| at.invalid("DequantizeLinear of floats"))?;
+            if let QKind::Blocked { axis: 0, block } = p.kind
+                && let [k, nn] = shape[..]
+                && k.is_multiple_of(block)
+                && let Some(name) = n.output.first()
+            {
+                let w = nbits::BlockedWeight {
+                    storage: p.storage,
+                    k,
+                    n: nn,
+                    block,
+                    codes: xs.to_vec(),
+                    scales: p.scale_values().to_vec(),
+                    zero_points: p.zero_points.clone(),
+                };
+                self.blocked_dq.insert(name.clone(), Rc::new(w));
+            }
             let idx = self.param_index(&p, &shape);
             let y: Vec<f32> = xs
                 .iter()
