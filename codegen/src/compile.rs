@@ -330,6 +330,9 @@ pub(crate) fn node_plan(
             let _ = i;
             g.plan_units(options.threads.max(1));
         }
+        if let Prep::Depthwise(d) = p {
+            d.plan_units(options.threads.max(1));
+        }
     }
     let prepacked: Vec<String> = preps
         .iter()

@@ -857,6 +857,76 @@ fn depthwise_convs_match_the_interpreter() {
     assert!(ran >= 20, "only {ran} cases ran");
 }
 
+/// Depthwise convolutions large enough to be split into ranges of planes
+/// (26 and 12 planes: uneven ranges for 4 and 6 units), fused and not, run
+/// by 1, 2 and 3 threads: every split gives the interpreter's bytes.
+#[test]
+fn threaded_depthwise_convs_match_the_interpreter() {
+    let mut rng = Rng(0x7157_d00d_0ddb_a115);
+    for (xsh, fused) in [([2usize, 13, 30, 30], true), ([1, 12, 41, 37], false)] {
+        let [n, c, h, w] = xsh;
+        let a = Conv2dAttrs {
+            strides: [1, 1],
+            pads: [1, 1, 1, 1],
+            dilations: [1, 1],
+            groups: c,
+        };
+        let mut g = Graph::new("dw");
+        let xq = QuantType::per_tensor(ScalarType::U8, 0.5, 3);
+        let x = g.add_input("x", TensorType::new(xsh.to_vec(), ElemType::quant(xq)));
+        let sw: Vec<f32> = (0..c).map(|q| 2f32.powi(-(q as i32 % 5)) * 0.75).collect();
+        let wq = QuantType::per_axis(ScalarType::I8, 0, sw.clone(), vec![0; c]);
+        let wvals: Vec<i64> = (0..c * 9).map(|_| rng.range(-128, 127)).collect();
+        let wv = g.add_const(
+            TensorData::from_i64s(ScalarType::I8, &wvals).unwrap(),
+            TensorType::new(vec![c, 1, 3, 3], ElemType::quant(wq)),
+        );
+        let acc_s: Vec<f32> = sw.iter().map(|s| 0.5 * s).collect();
+        let accq = QuantType::per_axis(ScalarType::I32, 1, acc_s, vec![0; c]);
+        let acc = g.add_node(
+            Op::Conv2dInt(a, IntAttrs::default()),
+            &[x, wv],
+            TensorType::new(vec![n, c, h, w], ElemType::quant(accq)),
+        );
+        if !fused {
+            g.add_output("acc", acc);
+        }
+        let yq = QuantType::per_tensor(ScalarType::U8, 0.75, 7);
+        let y = g.add_node(
+            Op::Requantize {
+                mode: RequantMode::Float,
+            },
+            &[acc],
+            TensorType::new(vec![n, c, h, w], ElemType::quant(yq)),
+        );
+        g.add_output("y", y);
+        qcc_ir::verify::verify(&g).unwrap_or_else(|d| panic!("{}", d[0].message));
+        let inputs: Vec<Tensor> = g
+            .inputs()
+            .iter()
+            .map(|&v| {
+                let ty = g.ty(v);
+                let n = ty.shape.iter().product();
+                Tensor::new(ty.shape.clone(), fill(ty.elem.storage(), n, 0, &mut rng))
+            })
+            .collect();
+        let want = qcc_ir::interp::run(&g, &inputs).unwrap();
+        for threads in [1, 2, 3] {
+            let model = qcc_compiler::model::Compiler::new()
+                .run_passes(false)
+                .threads(threads)
+                .compile(&g)
+                .unwrap();
+            let got = model.run(&inputs).unwrap();
+            assert_same(
+                &want,
+                &got,
+                &format!("depthwise {xsh:?} on {threads} threads"),
+            );
+        }
+    }
+}
+
 /// Stride-1 convolutions with weights of zero point 0 and a fused
 /// requantize: on AMX hosts the direct kernel (input laid out in 4-channel
 /// planes, pixels numbered over the padded width) computes them. Channels

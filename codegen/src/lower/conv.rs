@@ -116,6 +116,7 @@ pub(super) fn depthwise(
         fused_into: None,
         may_fuse: matches!(path, DotPath::Avx512Vnni | DotPath::Amx)
             && crate::shim::has_fused_depthwise(),
+        units: 1,
     })))
 }
 

@@ -70,6 +70,23 @@ pub(crate) struct DepthwisePrep {
     /// Whether the path fuses requantizes into its kernels (AVX512-VNNI
     /// and AMX, as for GEMMs) and the host has the fused depthwise kernel.
     pub may_fuse: bool,
+    /// Work units: ranges of the `n · c` planes, split between threads
+    /// (each unit has its own padded-plane scratch).
+    pub units: usize,
+}
+
+impl DepthwisePrep {
+    /// Splits the planes into units for `threads` threads when the
+    /// convolution is large enough to gain from it.
+    pub fn plan_units(&mut self, threads: usize) {
+        const MIN_OUT: usize = 1 << 17;
+        let g = &self.geo;
+        let planes = g.n * g.c;
+        let work = planes * g.oh * g.ow * g.kh * g.kw;
+        if threads > 1 && work >= MIN_OUT {
+            self.units = (2 * threads).min(planes).max(1);
+        }
+    }
 }
 
 impl Prep {
@@ -90,6 +107,7 @@ impl Prep {
             Prep::Nbits(p) => p.units,
             #[cfg(target_arch = "x86_64")]
             Prep::DirectConv(d) if phase == 1 => d.geo.n * d.chunks,
+            Prep::Depthwise(d) => d.units,
             _ => 1,
         }
     }
@@ -97,7 +115,7 @@ impl Prep {
     pub fn temps(&self) -> Vec<usize> {
         match self {
             Prep::Plain | Prep::Fused | Prep::VecRequant | Prep::Nbits(_) => vec![],
-            Prep::Depthwise(d) => vec![d.geo.scratch()],
+            Prep::Depthwise(d) => vec![d.geo.scratch() * d.units],
             #[cfg(target_arch = "x86_64")]
             Prep::DirectConv(d) => vec![d.geo.n * d.geo.image_bytes()],
             #[cfg(not(target_arch = "x86_64"))]
@@ -312,14 +330,25 @@ pub(crate) fn lower(
                     None => fx.c(0),
                 };
                 let ob = fx.base(&out);
+                // Units t0..t1 take planes p0..p1 and unit t0's scratch.
+                let (t0, t1) = (fx.t0, fx.t1);
                 let tmp = fx.b.ins().iadd_imm_s(fx.arena, temps[0] as i64);
+                let toff = fx.b.ins().imul_imm_s(t0, d.geo.scratch() as i64);
+                let tmp = fx.b.ins().iadd(tmp, toff);
+                let planes = (d.geo.n * d.geo.c) as i64;
+                let bound = |fx: &mut Fx, t: Value| {
+                    let p = fx.b.ins().imul_imm_s(t, planes);
+                    fx.b.ins().udiv_imm_u(p, d.units as i64)
+                };
+                let (p0, p1) = (bound(fx, t0), bound(fx, t1));
                 let ep = match &d.fused {
                     Some(fp) => fx.rodata(fp.bytes(d.geo.c)),
                     None => fx.c(0),
                 };
-                let sig = fx.sig(&[I64; 8], &[]);
+                let sig = fx.sig(&[I64; 10], &[]);
                 let f = fx.import("qcc_depthwise", sig);
-                fx.b.ins().call(f, &[xb, geo, w4, colc, bias, ob, tmp, ep]);
+                fx.b.ins()
+                    .call(f, &[xb, geo, w4, colc, bias, ob, tmp, ep, p0, p1]);
                 Ok(())
             }
             Prep::Gemm(g) => {

@@ -570,7 +570,8 @@ impl DepthwiseGeometry {
 /// [`DepthwiseGeometry::plane`]; `x` readable for `n·c·h·w` bytes; `w4` for
 /// `c·kh·kw.div_ceil(4)` i32, `colc` and `bias` (null: none) for `c` i32;
 /// `out` writable for `n·c·oh·ow` i32 (bytes when fused); `tmp` for
-/// [`DepthwiseGeometry::scratch`] bytes; none overlapping.
+/// [`DepthwiseGeometry::scratch`] bytes; none overlapping. Computes the
+/// planes `p0..p1` of the `n·c` (a thread's share; the others untouched).
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe extern "C" fn qcc_depthwise(
     x: *const u8,
@@ -581,20 +582,23 @@ pub(crate) unsafe extern "C" fn qcc_depthwise(
     out: *mut u8,
     tmp: *mut u8,
     ep: *const i64,
+    p0: usize,
+    p1: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the contract (the symbol is only registered on hosts with
     // the features); `g` points to a geometry.
     unsafe {
+        let planes = p0..p1.min((*g).n * (*g).c);
         if host_features().avx512vnni && std::is_x86_feature_detected!("avx512vbmi") {
-            x86::depthwise_zmm(x, &*g, w4, colc, bias, out, tmp, ep)
+            x86::depthwise_zmm(x, &*g, w4, colc, bias, out, tmp, ep, planes)
         } else {
             debug_assert!(ep.is_null(), "the fused depthwise is AVX-512's");
-            x86::depthwise_ymm(x, &*g, w4, colc, bias, out, tmp)
+            x86::depthwise_ymm(x, &*g, w4, colc, bias, out, tmp, planes)
         }
     };
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (x, g, w4, colc, bias, out, tmp, ep);
+    let _ = (x, g, w4, colc, bias, out, tmp, ep, p0, p1);
 }
 
 /// Whether this host runs the direct AMX convolution (`qcc_conv_amx_*`):

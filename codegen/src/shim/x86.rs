@@ -964,17 +964,68 @@ pub(super) unsafe fn depthwise_zmm(
     out: *mut u8,
     tmp: *mut u8,
     ep: *const i64,
+    planes: core::ops::Range<usize>,
 ) {
     macro_rules! go {
         ($kh:expr, $groups:expr) => {
             // SAFETY: the contract of this function.
             unsafe {
                 match (g.out_mode, g.fast != 0) {
-                    (0, _) => dw::<$kh, $groups, 0, false>(x, g, w4, colc, bias, out, tmp, ep),
-                    (1, false) => dw::<$kh, $groups, 1, false>(x, g, w4, colc, bias, out, tmp, ep),
-                    (1, true) => dw::<$kh, $groups, 1, true>(x, g, w4, colc, bias, out, tmp, ep),
-                    (_, false) => dw::<$kh, $groups, 2, false>(x, g, w4, colc, bias, out, tmp, ep),
-                    (_, true) => dw::<$kh, $groups, 2, true>(x, g, w4, colc, bias, out, tmp, ep),
+                    (0, _) => dw::<$kh, $groups, 0, false>(
+                        x,
+                        g,
+                        w4,
+                        colc,
+                        bias,
+                        out,
+                        tmp,
+                        ep,
+                        planes.clone(),
+                    ),
+                    (1, false) => dw::<$kh, $groups, 1, false>(
+                        x,
+                        g,
+                        w4,
+                        colc,
+                        bias,
+                        out,
+                        tmp,
+                        ep,
+                        planes.clone(),
+                    ),
+                    (1, true) => dw::<$kh, $groups, 1, true>(
+                        x,
+                        g,
+                        w4,
+                        colc,
+                        bias,
+                        out,
+                        tmp,
+                        ep,
+                        planes.clone(),
+                    ),
+                    (_, false) => dw::<$kh, $groups, 2, false>(
+                        x,
+                        g,
+                        w4,
+                        colc,
+                        bias,
+                        out,
+                        tmp,
+                        ep,
+                        planes.clone(),
+                    ),
+                    (_, true) => dw::<$kh, $groups, 2, true>(
+                        x,
+                        g,
+                        w4,
+                        colc,
+                        bias,
+                        out,
+                        tmp,
+                        ep,
+                        planes.clone(),
+                    ),
                 }
             }
         };
@@ -1005,6 +1056,7 @@ unsafe fn dw<const KH: usize, const G: usize, const OUT: u8, const FAST: bool>(
     out: *mut u8,
     tmp: *mut u8,
     ep: *const i64,
+    planes: core::ops::Range<usize>,
 ) {
     let kh = if KH == 0 { g.kh } else { KH };
     let groups = if G == 0 { g.kw.div_ceil(4) } else { G };
@@ -1034,6 +1086,10 @@ unsafe fn dw<const KH: usize, const G: usize, const OUT: u8, const FAST: bool>(
     let np = g.c;
     for img in 0..g.n {
         for ch in 0..g.c {
+            // Only this call's planes (a thread's share).
+            if !planes.contains(&(img * g.c + ch)) {
+                continue;
+            }
             // SAFETY: `tmp` holds `plane + 64` bytes (the contract).
             unsafe { core::ptr::write_bytes(tmp, g.ua as u8, plane + 64) };
             for y in 0..g.h {
@@ -1378,6 +1434,7 @@ pub(super) unsafe fn depthwise_ymm(
     bias: *const i32,
     out: *mut u8,
     tmp: *mut u8,
+    planes: core::ops::Range<usize>,
 ) {
     let groups = g.kw.div_ceil(4);
     let flip = if g.flip != 0 { 0x80u8 } else { 0 };
@@ -1389,6 +1446,10 @@ pub(super) unsafe fn depthwise_ymm(
     let outp = out as *mut i32;
     for img in 0..g.n {
         for ch in 0..g.c {
+            // Only this call's planes (a thread's share).
+            if !planes.contains(&(img * g.c + ch)) {
+                continue;
+            }
             // SAFETY: `tmp` holds `plane + 64` bytes; rows `pt + y` of it
             // from column `pl` hold row `y` of plane `(img, ch)` of `x`
             // (`pl + w ≤ wp`), as the contract's geometry says.
