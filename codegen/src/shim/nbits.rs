@@ -12,7 +12,8 @@
 //! pairwise-halving tree:
 //! - AVX-512 (one zmm a sum): a 4-bit block's 16 dequantized values are a
 //!   table in one register, built once per block and row
-//!   (`(iota − z) · s`), and each code picks its value with `vpermps`,
+//!   (`f32(q − z)` for q = 0..15, from a table per zero point, times `s`),
+//!   and each code picks its value with `vpermps`,
 //!   whose index reads only the low 4 bits, so the nibbles need no mask;
 //!   8-bit codes are widened, offset, converted and scaled.
 //! - AVX2 with FMA (two ymm a sum, lanes 0–7 and 8–15): the codes widened,
@@ -230,7 +231,14 @@ mod x86 {
     unsafe fn tile512<const MB: usize, const R: usize>(a: &Args, r0: usize, c0: usize) {
         let kb = a.k / a.block;
         let mut acc = [[_mm512_setzero_ps(); R]; MB];
-        let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        // `f32(q − z)` for q = 0..15, one row per 4-bit zero point z: a
+        // block's table is then one load and one multiplication.
+        let mut diffs = [[0.0f32; 16]; 16];
+        for (z, row) in diffs.iter_mut().enumerate() {
+            for (q, d) in row.iter_mut().enumerate() {
+                *d = (q as i32 - z as i32) as f32;
+            }
+        }
         let rows: [*const u8; R] = std::array::from_fn(|j| a.w[(c0 + j) * a.rb..].as_ptr());
         for b in 0..kb {
             let mut zv = [_mm512_setzero_si512(); R];
@@ -244,12 +252,45 @@ mod x86 {
             let mut table = [_mm512_setzero_ps(); R];
             if a.bits == 4 {
                 for j in 0..R {
-                    table[j] =
-                        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(iota, zv[j])), sv[j]);
+                    let z = a.zps[(c0 + j) * kb + b] as usize & 15;
+                    // SAFETY: 16 floats of a 16-float row.
+                    let d = unsafe { _mm512_loadu_ps(diffs[z].as_ptr()) };
+                    table[j] = _mm512_mul_ps(d, sv[j]);
                 }
             }
             let mut kk = b * a.block;
             let end = kk + a.block;
+            if a.bits == 4 && a.block.is_multiple_of(32) {
+                // 32 codes a load: the two halves of one 16-byte vector.
+                while kk < end {
+                    let mut w0 = [_mm512_setzero_ps(); R];
+                    let mut w1 = [_mm512_setzero_ps(); R];
+                    for j in 0..R {
+                        // SAFETY: 16 bytes at `kk / 2` of a row of `k / 2 ≥ kk / 2 + 16`.
+                        let v = unsafe { _mm_loadu_si128(rows[j].add(kk / 2) as *const __m128i) };
+                        let h = _mm_srli_epi16::<4>(v);
+                        let q0 = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(v, h));
+                        let q1 = _mm512_cvtepu8_epi32(_mm_unpackhi_epi8(v, h));
+                        w0[j] = _mm512_permutexvar_ps(q0, table[j]);
+                        w1[j] = _mm512_permutexvar_ps(q1, table[j]);
+                    }
+                    for (i, acc_i) in acc.iter_mut().enumerate() {
+                        let p = a.x.as_ptr();
+                        // SAFETY: row `r0 + i < m`, 32 floats at `kk + 32 ≤ k`.
+                        let (x0, x1) = unsafe {
+                            (
+                                _mm512_loadu_ps(p.add((r0 + i) * a.k + kk)),
+                                _mm512_loadu_ps(p.add((r0 + i) * a.k + kk + 16)),
+                            )
+                        };
+                        for j in 0..R {
+                            acc_i[j] = _mm512_fmadd_ps(x0, w0[j], acc_i[j]);
+                            acc_i[j] = _mm512_fmadd_ps(x1, w1[j], acc_i[j]);
+                        }
+                    }
+                    kk += 32;
+                }
+            }
             while kk < end {
                 let mut wd = [_mm512_setzero_ps(); R];
                 for j in 0..R {
