@@ -51,6 +51,9 @@ pub struct GenConfig {
     pub max_dim: usize,
     /// Largest number of graph inputs, at least 1.
     pub max_inputs: usize,
+    /// Also `dense_nbits` on blocked constant weights (off by default, so
+    /// that recorded choice sequences keep building the graphs they did).
+    pub blocked: bool,
 }
 
 impl Default for GenConfig {
@@ -59,6 +62,7 @@ impl Default for GenConfig {
             max_ops: 12,
             max_dim: 5,
             max_inputs: 2,
+            blocked: false,
         }
     }
 }
@@ -80,6 +84,7 @@ pub fn build_graph(choices: &[u32], config: GenConfig) -> Graph {
         max_ops: config.max_ops.max(1),
         max_dim: config.max_dim.clamp(1, MAX_DIM),
         max_inputs: config.max_inputs.max(1),
+        blocked: config.blocked,
     };
     let mut b = Builder {
         g: Graph::new("gen"),
@@ -195,6 +200,7 @@ enum Step {
     DequantizeDyn,
     MatMulIntDyn,
     Conv2dIntDyn,
+    DenseNbits,
 }
 
 struct Builder<'c> {
@@ -406,6 +412,9 @@ impl Builder<'_> {
                 if rank == 2 {
                     s.push(Dense);
                 }
+                if rank >= 1 && self.cfg.blocked {
+                    s.push(DenseNbits);
+                }
                 if rank == 4 {
                     s.extend([Conv2d, MaxPool, AvgPool, GlobalAvgPool]);
                 }
@@ -503,6 +512,37 @@ impl Builder<'_> {
                     args.push(self.constant(TensorType::f32(vec![n])));
                 }
                 Some(self.push(Op::Dense, &args, TensorType::f32(vec![m, n])))
+            }
+            Step::DenseNbits => {
+                let k = t.shape[t.rank() - 1];
+                let n = self.ch.dim(self.cfg.max_dim);
+                let blocks: Vec<usize> = (1..=k).filter(|b| k.is_multiple_of(*b)).collect();
+                let block = blocks[self.ch.below(blocks.len())];
+                let storages = [
+                    ScalarType::U4,
+                    ScalarType::I4,
+                    ScalarType::U8,
+                    ScalarType::I8,
+                ];
+                let st = storages[self.ch.below(4)];
+                let (lo, hi) = st.int_range().unwrap_or((0, 0));
+                let count = n * k / block;
+                let mut scales = Vec::with_capacity(count);
+                let mut zps = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let s = self.scale();
+                    scales.push(if self.ch.one_in(4) { -s } else { s });
+                    zps.push(self.ch.range(lo, hi));
+                }
+                let q = QuantType::blocked(st, 1, block, scales, zps);
+                let w = self.constant(TensorType::new(vec![n, k], ElemType::quant(q)));
+                let mut args = vec![x, w];
+                if self.ch.flip() {
+                    args.push(self.constant(TensorType::f32(vec![n])));
+                }
+                let mut shape = t.shape.clone();
+                shape[t.rank() - 1] = n;
+                Some(self.push(Op::DenseNbits, &args, TensorType::f32(shape)))
             }
             Step::Conv2d => {
                 let (attrs, o, kh, kw, out) = self.conv_params(&t.shape);
@@ -1122,5 +1162,23 @@ mod tests {
         let a = build_graph(&c, GenConfig::default());
         let b = build_graph(&c, GenConfig::default());
         assert!(a == b);
+    }
+
+    #[test]
+    fn blocked_graphs_have_dense_nbits_and_verify() {
+        let mut with = 0;
+        for seed in 0..200u32 {
+            let c: Vec<u32> = (0..300u32)
+                .map(|i| (i ^ seed.wrapping_mul(40_503)).wrapping_mul(2_654_435_761) >> 7)
+                .collect();
+            let cfg = GenConfig {
+                blocked: true,
+                ..GenConfig::default()
+            };
+            let g = build_graph(&c, cfg);
+            qcc_ir::verify::verify(&g).expect("generated graphs verify");
+            with += g.node_ids().any(|v| matches!(g.node(v).op, Op::DenseNbits)) as usize;
+        }
+        assert!(with >= 20, "only {with} of 200 graphs have a dense_nbits");
     }
 }

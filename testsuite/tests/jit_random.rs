@@ -8,8 +8,8 @@ mod jit_common;
 use jit_common::{assert_same, compile_forced};
 use proptest::prelude::*;
 use qcc_ir::Graph;
-use qcc_testsuite::arb_graph;
 use qcc_testsuite::gen_qdq::arb_qdq_graph;
+use qcc_testsuite::{GenConfig, arb_graph, arb_graph_with};
 
 fn check(g: &Graph, seed: u64) -> Result<(), TestCaseError> {
     let inputs = qcc_compiler::random_inputs(g, seed);
@@ -37,6 +37,14 @@ proptest! {
 
     #[test]
     fn random_graphs_match_the_interpreter(g in arb_graph(), seed in 0u64..1000) {
+        check(&g, seed)?;
+    }
+
+    #[test]
+    fn random_graphs_with_blocked_weights_match_the_interpreter(
+        g in arb_graph_with(GenConfig { blocked: true, ..GenConfig::default() }),
+        seed in 0u64..1000,
+    ) {
         check(&g, seed)?;
     }
 
