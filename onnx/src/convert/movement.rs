@@ -950,10 +950,8 @@ impl Converter<'_> {
             && matches!(nm.as_str(), "round_prefer_floor" | "round_prefer_ceil");
         let asym_floor = ctm == "asymmetric" && nm == "floor";
         let asym_round = ctm == "asymmetric" && nm == "round_prefer_floor";
-        if !matches!(mode.as_str(), "nearest" | "linear") {
-            return Err(at.unsupported(format!(
-                "Resize with mode = {mode} (qcc imports nearest and linear)"
-            )));
+        if !matches!(mode.as_str(), "nearest" | "linear" | "cubic") {
+            return Err(at.invalid(format!("Resize with mode = {mode}")));
         }
         if Self::attr_i(n, "antialias", 0) != 0 {
             return Err(at.unsupported("Resize with antialias = 1"));
@@ -1068,7 +1066,13 @@ impl Converter<'_> {
                 });
         if !(repeat && integer && !(asym_round && per_axis.iter().any(|&s| s > 2.0))) {
             let spec = ResizeSpec {
-                linear: mode == "linear",
+                linear: mode != "nearest",
+                cubic: (mode == "cubic").then(|| {
+                    (
+                        Self::attr_f(n, "cubic_coeff_a", -0.75),
+                        Self::attr_i(n, "exclude_outside", 0) != 0,
+                    )
+                }),
                 ctm: &ctm,
                 nearest: &nm,
             };
@@ -1192,30 +1196,69 @@ impl Converter<'_> {
                 v = self.add(at, Op::Gather { axis: d }, &[v, idx], q.as_ref())?;
                 continue;
             }
-            let (mut i0, mut i1, mut w0, mut w1) = (vec![], vec![], vec![], vec![]);
+            // The taps: per output index, source rows and their weights.
+            let ntaps = if spec.cubic.is_some() { 4 } else { 2 };
+            let mut idx: Vec<Vec<i64>> = vec![Vec::with_capacity(o_len); ntaps];
+            let mut wts: Vec<Vec<f32>> = vec![Vec::with_capacity(o_len); ntaps];
             for o in 0..o_len {
-                let c = coord(o)?.clamp(0.0, last as f32);
-                let k = (c.floor() as i64).min(last);
-                let f = c - k as f32;
-                i0.push(k);
-                i1.push((k + 1).min(last));
-                w1.push(f);
-                w0.push(1.0 - f);
+                match spec.cubic {
+                    None => {
+                        let c = coord(o)?.clamp(0.0, last as f32);
+                        let k = (c.floor() as i64).min(last);
+                        let f = c - k as f32;
+                        idx[0].push(k);
+                        idx[1].push((k + 1).min(last));
+                        wts[0].push(1.0 - f);
+                        wts[1].push(f);
+                    }
+                    Some((a, exclude)) => {
+                        // Keys' cubic convolution with coefficient `a` at
+                        // the four rows around `c`; rows outside the axis
+                        // read the edge, or with `exclude_outside` get
+                        // weight 0 and the others are renormalized.
+                        let c = coord(o)?;
+                        let k = c.floor();
+                        let t = c - k;
+                        let k = k as i64;
+                        let near = |x: f32| ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+                        let far = |x: f32| ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a;
+                        let mut w = [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)];
+                        if exclude {
+                            for (j, wj) in w.iter_mut().enumerate() {
+                                let src = k - 1 + j as i64;
+                                if !(0..=last).contains(&src) {
+                                    *wj = 0.0;
+                                }
+                            }
+                            let sum: f32 = w.iter().sum();
+                            if sum != 0.0 {
+                                for wj in &mut w {
+                                    *wj /= sum;
+                                }
+                            }
+                        }
+                        for j in 0..4 {
+                            idx[j].push((k - 1 + j as i64).clamp(0, last));
+                            wts[j].push(w[j]);
+                        }
+                    }
+                }
             }
             let mut wshape = vec![o_len];
             wshape.extend(std::iter::repeat_n(1, r - d - 1));
-            let (a, b) = (idx_const(self, i0)?, idx_const(self, i1)?);
-            let ga = self.add(at, Op::Gather { axis: d }, &[v, a], None)?;
-            let gb = self.add(at, Op::Gather { axis: d }, &[v, b], None)?;
-            let wa = Rc::new(OnnxTensor::from_f32(wshape.clone(), w0));
-            let wb = Rc::new(OnnxTensor::from_f32(wshape, w1));
-            let (wa, wb) = (
-                self.const_value(at, &wa, ElemType::F32)?,
-                self.const_value(at, &wb, ElemType::F32)?,
-            );
-            let pa = self.add(at, Op::Mul, &[ga, wa], None)?;
-            let pb = self.add(at, Op::Mul, &[gb, wb], None)?;
-            v = self.add(at, Op::Add, &[pa, pb], None)?;
+            let mut acc: Option<qcc_ir::ValueId> = None;
+            for (ix, w) in idx.into_iter().zip(wts) {
+                let ic = idx_const(self, ix)?;
+                let g = self.add(at, Op::Gather { axis: d }, &[v, ic], None)?;
+                let wt = Rc::new(OnnxTensor::from_f32(wshape.clone(), w));
+                let wc = self.const_value(at, &wt, ElemType::F32)?;
+                let p = self.add(at, Op::Mul, &[g, wc], None)?;
+                acc = Some(match acc {
+                    None => p,
+                    Some(a) => self.add(at, Op::Add, &[a, p], None)?,
+                });
+            }
+            v = acc.expect("two taps at least");
             debug_assert_eq!(self.g.ty(v).shape, shape);
         }
         if spec.linear
@@ -1343,7 +1386,10 @@ impl Converter<'_> {
 
 /// How a Resize maps output indices to source rows.
 struct ResizeSpec<'a> {
+    /// Linear or cubic: values are interpolated (in f32).
     linear: bool,
+    /// Cubic: `cubic_coeff_a` and `exclude_outside`.
+    cubic: Option<(f32, bool)>,
     ctm: &'a str,
     nearest: &'a str,
 }
