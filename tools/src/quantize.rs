@@ -42,12 +42,25 @@ pub struct QuantizeArgs {
     /// average bits per weight is at most B (B >= 4; `.txt` output only).
     #[arg(long, value_name = "B")]
     budget_bits: Option<f64>,
+    /// What runs the float graph to observe its tensors: the JIT (the
+    /// default; compiled once with the observed tensors as extra outputs)
+    /// or the reference interpreter. Both observe the same values bit for
+    /// bit, so the output is the same; a graph the JIT cannot compile falls
+    /// back to the interpreter, with a note.
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = CalibEngine::Jit)]
+    calib_engine: CalibEngine,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
     /// The quantized model: a qcc text graph (`.txt`) or a QDQ ONNX model (`.onnx`).
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CalibEngine {
+    Jit,
+    Interp,
 }
 
 /// The method and the number of histogram bins it calibrates with: 2048,
@@ -217,6 +230,20 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
     );
     let passes = if two_pass { 2 } else { 1 };
     let mut obs = Observers::new(&g, bins);
+    if args.calib_engine == CalibEngine::Jit {
+        obs = match obs.clone().on_jit(&g) {
+            Ok(o) => o,
+            Err(e) => {
+                if !args.quiet {
+                    eprintln!(
+                        "note: `{}`: calibrating on the interpreter (the JIT cannot compile the float graph: {e})",
+                        model.display()
+                    );
+                }
+                obs
+            }
+        };
+    }
     let bar = progress(passes * batches as u64, args.quiet);
     for pass in 0..passes {
         if pass == 1 {

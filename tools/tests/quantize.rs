@@ -1,6 +1,7 @@
 //! `qcc quantize`: a float graph quantized from calibration data, and every
 //! bad input refused with a clear error, exit code 1 and no output file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -309,4 +310,83 @@ fn budget_bits_chooses_a_precision_per_layer_within_the_budget() {
         assert!(err.contains(want), "{err}");
         assert!(!d.join(out).exists());
     }
+}
+
+/// Calibration on the JIT (the default) writes what calibration on the
+/// interpreter writes, byte for byte: the text graph (and its data files)
+/// and the QDQ ONNX models of the float test models, for each method.
+#[test]
+fn calibration_on_the_jit_writes_what_the_interpreter_does() {
+    let d = dir("engines");
+    npy(&d.join("x.npy"), &[16, 4], samples(16));
+    let xs: Vec<f32> = (0..6 * 64)
+        .map(|i| ((i as f32 * 0.37).sin() + 1.0) * 4.0)
+        .collect();
+    npy(&d.join("img.npy"), &[6, 1, 8, 8], xs.clone());
+    npy(&d.join("vec.npy"), &[6, 64], xs);
+    let models = root().join("onnx/testdata/models");
+    let cases: Vec<(PathBuf, &str, &str)> = vec![
+        (d.join("f.txt"), "x=x.npy", "txt"),
+        (models.join("cnn.onnx"), "x=img.npy", "onnx"),
+        (models.join("res.onnx"), "x=img.npy", "onnx"),
+        (models.join("mlp.onnx"), "x=vec.npy", "onnx"),
+        (models.join("mlp.onnx"), "x=vec.npy", "txt"),
+    ];
+    for (model, calib, ext) in &cases {
+        for method in ["minmax", "entropy", "mse", "percentile"] {
+            let mut outputs = Vec::new();
+            for engine in ["jit", "interp"] {
+                let out = d.join(engine);
+                let _ = std::fs::remove_dir_all(&out);
+                std::fs::create_dir_all(&out).unwrap();
+                let o = Command::new(env!("CARGO_BIN_EXE_qcc"))
+                    .current_dir(&d)
+                    .arg("quantize")
+                    .arg(model)
+                    .args(["--dim", "N=2", "--calib", calib, "--quiet"])
+                    .args(["--method", method, "--calib-engine", engine, "-o"])
+                    .arg(out.join(format!("q.{ext}")))
+                    .output()
+                    .unwrap();
+                let what = format!("{} {method} {engine}", model.display());
+                assert!(
+                    o.status.success(),
+                    "{what}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                assert!(
+                    o.stderr.is_empty(),
+                    "{what}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                let mut files = BTreeMap::new();
+                for entry in walk(&out) {
+                    let rel = entry.strip_prefix(&out).unwrap().to_path_buf();
+                    files.insert(rel, std::fs::read(&entry).unwrap());
+                }
+                assert!(!files.is_empty(), "{what}");
+                outputs.push(files);
+            }
+            assert!(
+                outputs[0] == outputs[1],
+                "{} {method}: the JIT's calibration wrote other bytes than the interpreter's",
+                model.display()
+            );
+        }
+    }
+}
+
+/// Every file under `dir`, sorted.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
 }

@@ -1,16 +1,28 @@
 //! Observers: one [`Histogram`] per float activation of a graph, fed by
-//! running the float graph on the reference interpreter
-//! ([`qcc_ir::interp::run_traced`]) one batch at a time.
+//! running the float graph one batch at a time, on the reference
+//! interpreter ([`qcc_ir::interp::run_traced`]) or, with
+//! [`Observers::on_jit`], on the JIT.
 //!
 //! Observed are the graph's f32 inputs and every f32 op result (never a
 //! constant): the tensors that get a QuantizeLinear. The histograms merge
 //! across batches, so memory is bounded by the number of tensors. Order
 //! is [`Graph::canonical_order`], never a hash map's.
+//!
+//! On the JIT, the float graph is compiled once as it is (no passes) with
+//! every observed op result that the outputs depend on as an extra output
+//! (`traced_graph`); the inputs are observed from the batch itself. The
+//! JIT computes what the interpreter computes bit for bit, and it sees the
+//! same tensors (the interpreter computes only the values the outputs
+//! depend on), so the histograms, and every scale chosen from them, are
+//! the interpreter's: `tests::the_jit_observes_what_the_interpreter_does`
+//! and `qcc quantize --calib-engine` tests check it.
 
 use super::calib::{Histogram, Method};
+use crate::model::{CompiledModel, Compiler};
 use qcc_ir::interp::{InterpError, run_traced};
 use qcc_ir::{Graph, Tensor, ValueId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// Why a calibration batch was rejected.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -23,6 +35,28 @@ pub enum ObserveError {
     },
     #[error("the float graph cannot be run: {0}")]
     Run(#[from] InterpError),
+    #[error("the float graph cannot be run: {0}")]
+    Jit(#[from] crate::model::RunError),
+}
+
+/// Where an observed value comes from in a JIT run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// Graph input `i`: the batch's own tensor.
+    Input(usize),
+    /// Output `i` of the traced graph.
+    Output(usize),
+    /// Not computed: no output depends on it (nor does the interpreter
+    /// compute it).
+    Dead,
+}
+
+/// The float graph compiled with its observed values as outputs.
+#[derive(Debug)]
+struct Traced {
+    model: CompiledModel,
+    /// Per observed value, in the order of `Observers::observed`.
+    sources: Vec<Source>,
 }
 
 /// The histograms of one graph's float activations.
@@ -31,6 +65,52 @@ pub struct Observers {
     /// In canonical order: the value and its histogram.
     observed: Vec<(ValueId, Histogram)>,
     batches: usize,
+    /// Run on the JIT ([`Observers::on_jit`]), else on the interpreter.
+    jit: Option<Arc<Traced>>,
+}
+
+/// The values `graph`'s outputs depend on: those the interpreter computes.
+fn live_values(graph: &Graph) -> HashSet<ValueId> {
+    let mut live = HashSet::new();
+    let mut stack: Vec<ValueId> = graph.outputs().iter().map(|o| o.value).collect();
+    while let Some(v) = stack.pop() {
+        if live.insert(v) {
+            stack.extend(graph.args(v));
+        }
+    }
+    live
+}
+
+/// `graph` with every value of `observed` that its outputs depend on (and
+/// that is neither an input nor an output already) added as an output, and
+/// where each observed value is found in a run of it.
+fn traced_graph(graph: &Graph, observed: &[ValueId]) -> (Graph, Vec<Source>) {
+    let live = live_values(graph);
+    let mut traced = graph.clone();
+    let mut index: HashMap<ValueId, usize> = HashMap::new();
+    for (i, o) in graph.outputs().iter().enumerate() {
+        index.entry(o.value).or_insert(i);
+    }
+    let names: HashSet<&str> = graph.outputs().iter().map(|o| o.name.as_str()).collect();
+    let mut sources = Vec::with_capacity(observed.len());
+    for (k, &v) in observed.iter().enumerate() {
+        let source = if !live.contains(&v) {
+            Source::Dead
+        } else if let Some(i) = graph.inputs().iter().position(|&x| x == v) {
+            Source::Input(i)
+        } else {
+            Source::Output(*index.entry(v).or_insert_with(|| {
+                let mut name = format!("qcc_observed_{k}");
+                while names.contains(name.as_str()) {
+                    name.push('_');
+                }
+                traced.add_output(name, v);
+                traced.outputs().len() - 1
+            }))
+        };
+        sources.push(source);
+    }
+    (traced, sources)
 }
 
 impl Observers {
@@ -45,7 +125,26 @@ impl Observers {
         Observers {
             observed,
             batches: 0,
+            jit: None,
         }
+    }
+
+    /// The same observers, fed by the JIT: `graph` (the one given to
+    /// [`Observers::new`]) is compiled once, as it is, with the observed
+    /// values as extra outputs. The histograms are the interpreter's, bit
+    /// for bit; an error if the JIT cannot compile the graph (the
+    /// interpreter may still run it).
+    pub fn on_jit(mut self, graph: &Graph) -> Result<Observers, crate::model::CompileError> {
+        let observed: Vec<ValueId> = self.observed.iter().map(|(v, _)| *v).collect();
+        let (traced, sources) = traced_graph(graph, &observed);
+        let model = Compiler::new().run_passes(false).compile(&traced)?;
+        self.jit = Some(Arc::new(Traced { model, sources }));
+        Ok(self)
+    }
+
+    /// Whether the observers run on the JIT.
+    pub fn runs_on_jit(&self) -> bool {
+        self.jit.is_some()
     }
 
     /// Runs one batch (inputs in [`Graph::inputs`] order) and adds every
@@ -62,6 +161,21 @@ impl Observers {
                     value,
                 });
             }
+        }
+        if let Some(jit) = &self.jit {
+            let outs = jit.model.run(inputs)?;
+            for ((_, h), source) in self.observed.iter_mut().zip(&jit.sources) {
+                let t = match *source {
+                    Source::Input(i) => &inputs[i],
+                    Source::Output(i) => &outs[i],
+                    Source::Dead => continue,
+                };
+                if let Some(xs) = t.data.as_f32() {
+                    h.add(xs);
+                }
+            }
+            self.batches += 1;
+            return Ok(());
         }
         let trace: BTreeMap<ValueId, Tensor> = run_traced(graph, inputs)?.into_iter().collect();
         for (v, h) in &mut self.observed {
@@ -83,6 +197,7 @@ impl Observers {
                 .map(|(v, h)| (*v, h.refit(bins)))
                 .collect(),
             batches: 0,
+            jit: self.jit.clone(),
         }
     }
 
@@ -142,5 +257,100 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("`x`"), "{err}");
+    }
+
+    /// Deterministic calibration batches for `graph`'s f32 inputs.
+    fn batches(graph: &Graph, n: usize) -> Vec<Vec<Tensor>> {
+        (0..n)
+            .map(|b| {
+                graph
+                    .inputs()
+                    .iter()
+                    .map(|&v| {
+                        let shape = graph.ty(v).shape.clone();
+                        let len: usize = shape.iter().product();
+                        let xs = (0..len)
+                            .map(|i| ((i * 7 + b * 131) as f32 * 0.37).sin() * (1.0 + b as f32))
+                            .collect();
+                        Tensor::f32(shape, xs)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The interpreter and the JIT fill the same histograms (two passes,
+    /// as `qcc quantize` calibrates for entropy, percentile and mse), so
+    /// every quantized graph written from them is the same text.
+    fn same_on_both(graph: &Graph, what: &str) {
+        let data = batches(graph, 5);
+        let mut interp = Observers::new(graph, 2048);
+        let mut jit = Observers::new(graph, 2048).on_jit(graph).unwrap();
+        assert!(jit.runs_on_jit() && !interp.runs_on_jit());
+        for pass in 0..2 {
+            if pass == 1 {
+                interp = interp.refit(2048);
+                jit = jit.refit(2048);
+                assert!(jit.runs_on_jit());
+            }
+            for b in &data {
+                interp.observe(graph, b).unwrap();
+                jit.observe(graph, b).unwrap();
+            }
+            assert_eq!(interp.histograms(), jit.histograms(), "{what}: pass {pass}");
+        }
+        assert!(interp.histograms().iter().any(|(_, h)| h.seen), "{what}");
+        for method in [Method::MinMax, Method::Entropy, Method::Mse] {
+            let opts = crate::quantize::rewrite::QuantOptions {
+                method,
+                ..Default::default()
+            };
+            let a = crate::quantize::rewrite::insert_qdq(graph, &interp, &opts);
+            let b = crate::quantize::rewrite::insert_qdq(graph, &jit, &opts);
+            assert_eq!(
+                qcc_ir::text::print(&a),
+                qcc_ir::text::print(&b),
+                "{what}: {method:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_jit_observes_what_the_interpreter_does() {
+        // The float ONNX test models (conv, pools, gemm, residual adds).
+        let models =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../onnx/testdata/models");
+        for name in ["mlp.onnx", "cnn.onnx", "res.onnx"] {
+            let mut import = crate::ImportOptions::default();
+            import.dims.insert("N".into(), 2);
+            let g = crate::load_onnx(&models.join(name), &crate::LoadOptions::default(), &import)
+                .unwrap();
+            same_on_both(&g, name);
+        }
+        // A dead op result (no output depends on it: neither engine
+        // computes it), an output that is also an op's operand, and an
+        // output that is the input itself.
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", f32ty(&[3]));
+        let r = g.add_node(Op::Relu, &[x], f32ty(&[3]));
+        let dead = g.add_node(Op::Neg, &[x], f32ty(&[3]));
+        let s = g.add_node(Op::Add, &[r, x], f32ty(&[3]));
+        g.add_output("r", r);
+        g.add_output("s", s);
+        g.add_output("x_again", x);
+        qcc_ir::verify::verify(&g).unwrap();
+        same_on_both(&g, "hand-made");
+        let jit = Observers::new(&g, 64).on_jit(&g).unwrap();
+        let (_, sources) = traced_graph(&g, &[x, r, dead, s]);
+        assert_eq!(
+            sources,
+            [
+                Source::Input(0),
+                Source::Output(0),
+                Source::Dead,
+                Source::Output(1)
+            ]
+        );
+        assert!(jit.runs_on_jit());
     }
 }
