@@ -7,8 +7,9 @@
 //!   `docs/quantize.md`; [`calib::compute_scale_zp`] turns a range into a
 //!   scale and a zero point as onnxruntime's `compute_scale_zp` does.
 //! - `observe`: [`observe::Observers`], one histogram per f32 input and op
-//!   result of the float graph, fed by the reference interpreter's
-//!   `run_traced` batch by batch; NaN and Inf inputs are refused.
+//!   result of the float graph, fed batch by batch by the reference
+//!   interpreter's `run_traced` or (`Observers::on_jit`) by the JIT, with
+//!   the same values; NaN and Inf inputs are refused.
 //! - `rewrite`: [`rewrite::insert_qdq`], the qcc graph with quantize /
 //!   dequantize pairs and quantized weights (the `.txt` output);
 //! - `onnx`: [`onnx::plan_qdq`], the QDQ ONNX output: the same choices on the
