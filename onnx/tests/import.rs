@@ -1269,3 +1269,116 @@ fn gather_elements_at_run_time_indices() {
     let y = run1(&g, vec![2.0, 0.0, -1.0, 1.0], vec![2, 2]);
     assert_eq!(y, vec![20.0, 1.0, 20.0, 11.0]);
 }
+
+#[test]
+fn hostile_matmul_nbits_nodes_are_errors_not_panics() {
+    // x [1, 32] → MatMulNBits (N = 2, K = 32) → y [1, 2].
+    let bytes = |name: &str, dims: &[i64], n: usize| {
+        let mut t = tensor(name, UINT8, dims);
+        t.raw_data = Some(vec![0x98; n]);
+        t
+    };
+    let scales = |n: usize| {
+        let mut t = tensor("s", FLOAT, &[n as i64]);
+        t.float_data = vec![0.5; n];
+        t
+    };
+    let attrs = |bits: i64, block: i64, level: i64| {
+        vec![
+            attr_i("K", 32),
+            attr_i("N", 2),
+            attr_i("bits", bits),
+            attr_i("block_size", block),
+            attr_i("accuracy_level", level),
+        ]
+    };
+    let mk = |attrs: Vec<AttributeProto>, inits: Vec<TensorProto>, inputs: &[&str]| {
+        let mut n = node("MatMulNBits", inputs, &["y"], attrs);
+        n.domain = Some("com.microsoft".into());
+        model(
+            vec![n],
+            inits,
+            vec![vi("x", FLOAT, vec![dim_v(1), dim_v(32)])],
+            vec![vi("y", FLOAT, vec![dim_v(1), dim_v(2)])],
+        )
+    };
+    let good = || vec![bytes("b", &[2, 2, 8], 32), scales(4)];
+    // The well-formed node imports, its weights a blocked u4 constant.
+    let m = mk(attrs(4, 16, 0), good(), &["x", "b", "s"]);
+    let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+    let y = run1(&g, vec![1.0; 32], vec![1, 32]);
+    // Codes 8 and 9 alternate, zero point 8: (0 + 1) · 0.5 per pair, 16 pairs.
+    assert_eq!(y, vec![8.0, 8.0]);
+    let cases: Vec<(&str, Vec<AttributeProto>, Vec<TensorProto>, &[&str], &str)> = vec![
+        (
+            "3 bits",
+            attrs(3, 16, 0),
+            good(),
+            &["x", "b", "s"],
+            "bits = 3",
+        ),
+        (
+            "block 8",
+            attrs(4, 8, 0),
+            good(),
+            &["x", "b", "s"],
+            "block_size = 8",
+        ),
+        (
+            "block 24",
+            attrs(4, 24, 0),
+            good(),
+            &["x", "b", "s"],
+            "power of two",
+        ),
+        (
+            "level 4",
+            attrs(4, 16, 4),
+            good(),
+            &["x", "b", "s"],
+            "accuracy_level 4",
+        ),
+        (
+            "short B",
+            attrs(4, 16, 0),
+            vec![bytes("b", &[2, 2, 7], 28), scales(4)],
+            &["x", "b", "s"],
+            "B must be uint8 [2, 2, 8]",
+        ),
+        (
+            "too few scales",
+            attrs(4, 16, 0),
+            vec![bytes("b", &[2, 2, 8], 32), scales(3)],
+            &["x", "b", "s"],
+            "scales must be 4 floats",
+        ),
+        (
+            "short zero points",
+            attrs(4, 16, 0),
+            vec![bytes("b", &[2, 2, 8], 32), scales(4), bytes("z", &[1], 1)],
+            &["x", "b", "s", "z"],
+            "zero_points must be 2 bytes",
+        ),
+        (
+            "g_idx",
+            attrs(4, 16, 0),
+            vec![bytes("b", &[2, 2, 8], 32), scales(4), bytes("g", &[32], 32)],
+            &["x", "b", "s", "", "g"],
+            "g_idx",
+        ),
+        (
+            "no scales",
+            attrs(4, 16, 0),
+            good(),
+            &["x", "b"],
+            "scales is missing",
+        ),
+    ];
+    for (what, attrs, inits, inputs, want) in cases {
+        let m = mk(attrs, inits, inputs);
+        match import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()) {
+            Ok(_) => panic!("{what}: imported"),
+            Err(e) => assert!(e.to_string().contains(want), "{what}: {e}"),
+        }
+    }
+}

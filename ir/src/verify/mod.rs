@@ -25,7 +25,11 @@
 //!   and positive, zero points inside the (narrow) storage range, a
 //!   per-axis axis below the rank with one scale per index along it; a
 //!   packed layout on `i8` data of the rank its kind needs, per-axis
-//!   parameters on its channel axis (`crate::layout`).
+//!   parameters on its channel axis (`crate::layout`); a blocked type's
+//!   block divides its axis, with one (finite) scale and zero point per
+//!   block.
+//! - Blocked types only on constants (not graph inputs, not op results),
+//!   read only as the weights `w` of `dense_nbits` (`rules::infer`).
 //! - Every dimension is at least 1.
 //! - Only constants are in a packed layout (not inputs, not op results),
 //!   a packed constant is no output, and ops read it only as the weights
