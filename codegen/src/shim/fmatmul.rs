@@ -125,18 +125,19 @@ unsafe fn body(
     }
 }
 
-/// The AVX-512 builds: the matmul as 8-row × 32-column register tiles
-/// (16 zmm accumulators, the weight row loaded once per `k` for all eight
-/// rows, masked loads and stores at the right edge), and softmax's
-/// vectorized pieces. Each output is still `((0 + a₀w₀) + a₁w₁) + …`,
+/// The AVX-512 build of the matmul: 6-row × 64-column register tiles
+/// (24 zmm accumulators, the weight row loaded once per `k` for all six
+/// rows, masked loads and stores at the right edge). Each output is still `((0 + a₀w₀) + a₁w₁) + …`,
 /// a multiply then an add per `k`, in increasing `k`.
 #[cfg(target_arch = "x86_64")]
 mod zmm {
     use std::arch::x86_64::*;
 
     /// Rows and columns of one register tile.
-    const ROWS: usize = 8;
-    const COLS: usize = 32;
+    const ROWS: usize = 6;
+    /// 16-lane vectors per tile row.
+    const H: usize = 4;
+    const COLS: usize = 16 * H;
 
     /// The lanes of a 16-lane vector that hold the first `n` of them.
     fn lanes(n: usize) -> __mmask16 {
@@ -173,7 +174,8 @@ mod zmm {
             let mut j = 0;
             while j < n {
                 let cols = (n - j).min(COLS);
-                let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
+                let masks: [__mmask16; H] =
+                    std::array::from_fn(|h| lanes(cols.saturating_sub(16 * h)));
                 let mut i = 0;
                 while i < m {
                     let rows = (m - i).min(ROWS);
@@ -182,8 +184,6 @@ mod zmm {
                     unsafe {
                         let (ap, wp, op) = (am.add(i * k), wm.add(j), om.add(i * n + j));
                         match rows {
-                            8 => tile::<8>(ap, wp, op, k, n, masks),
-                            7 => tile::<7>(ap, wp, op, k, n, masks),
                             6 => tile::<6>(ap, wp, op, k, n, masks),
                             5 => tile::<5>(ap, wp, op, k, n, masks),
                             4 => tile::<4>(ap, wp, op, k, n, masks),
@@ -199,9 +199,9 @@ mod zmm {
         }
     }
 
-    /// One `R × 32` tile: `a` its first row (rows `k` apart), `w` the weight
+    /// One `R × 64` tile: `a` its first row (rows `k` apart), `w` the weight
     /// rows' first column (rows `n` apart), `out` its first output (rows `n`
-    /// apart); `masks` the valid columns of the two 16-lane halves.
+    /// apart); `masks` the valid columns of its four 16-lane quarters.
     ///
     /// # Safety
     /// `a` readable for `R` rows of `k`, `w` for `k` rows of the masked
@@ -214,31 +214,26 @@ mod zmm {
         out: *mut f32,
         k: usize,
         n: usize,
-        masks: [__mmask16; 2],
+        masks: [__mmask16; H],
     ) {
-        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let mut acc = [[_mm512_setzero_ps(); H]; R];
         for kk in 0..k {
             // SAFETY: the contract (masked lanes are not read).
-            let (w0, w1) = unsafe {
-                let wr = w.add(kk * n);
-                (
-                    _mm512_maskz_loadu_ps(masks[0], wr),
-                    _mm512_maskz_loadu_ps(masks[1], wr.add(16)),
-                )
-            };
+            let wv: [__m512; H] = std::array::from_fn(|h| unsafe {
+                _mm512_maskz_loadu_ps(masks[h], w.add(kk * n + 16 * h))
+            });
             for (r, row) in acc.iter_mut().enumerate() {
                 // SAFETY: row r < R of a, column kk < k.
                 let av = _mm512_set1_ps(unsafe { *a.add(r * k + kk) });
-                row[0] = _mm512_add_ps(row[0], _mm512_mul_ps(av, w0));
-                row[1] = _mm512_add_ps(row[1], _mm512_mul_ps(av, w1));
+                for (v, &wh) in row.iter_mut().zip(&wv) {
+                    *v = _mm512_add_ps(*v, _mm512_mul_ps(av, wh));
+                }
             }
         }
         for (r, row) in acc.iter().enumerate() {
-            // SAFETY: row r < R of out, the masked columns.
-            unsafe {
-                let o = out.add(r * n);
-                _mm512_mask_storeu_ps(o, masks[0], row[0]);
-                _mm512_mask_storeu_ps(o.add(16), masks[1], row[1]);
+            for (h, v) in row.iter().enumerate() {
+                // SAFETY: row r < R of out, the masked columns.
+                unsafe { _mm512_mask_storeu_ps(out.add(r * n + 16 * h), masks[h], *v) };
             }
         }
     }
