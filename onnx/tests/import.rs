@@ -1309,7 +1309,14 @@ fn hostile_matmul_nbits_nodes_are_errors_not_panics() {
     let y = run1(&g, vec![1.0; 32], vec![1, 32]);
     // Codes 8 and 9 alternate, zero point 8: (0 + 1) · 0.5 per pair, 16 pairs.
     assert_eq!(y, vec![8.0, 8.0]);
-    let cases: Vec<(&str, Vec<AttributeProto>, Vec<TensorProto>, &[&str], &str)> = vec![
+    type Case<'a> = (
+        &'a str,
+        Vec<AttributeProto>,
+        Vec<TensorProto>,
+        &'a [&'a str],
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "3 bits",
             attrs(3, 16, 0),
