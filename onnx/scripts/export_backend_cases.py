@@ -51,7 +51,7 @@ FLOAT_OPS = [
     "Erf", "Tanh", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Relu", "Gelu",
     # Reductions and data movement of the real models (issue 14).
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "GlobalMaxPool", "LayerNormalization",
-    "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp",
+    "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "ReduceProd",
     "InstanceNormalization",
     "Softmax",
     "Resize", "SpaceToDepth", "DepthToSpace", "Slice", "Split", "Gather", "GatherElements",
@@ -78,7 +78,7 @@ LOGIC_TYPES = {
 # param_slots); they are saved as int32 (qcc has no 64-bit integers).
 SHAPE_INPUT_OPS = {
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2",
-    "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "Resize", "Split", "Slice",
+    "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "ReduceProd", "Resize", "Split", "Slice",
     "GatherElements",
 }
 

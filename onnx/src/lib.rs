@@ -291,7 +291,7 @@ fn param_slots(op: &str) -> &'static [usize] {
         "Upsample" | "Split" | "Reshape" | "Expand" | "GatherElements" => &[1],
         "Slice" => &[1, 2, 3, 4],
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceL1" | "ReduceL2"
-        | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => &[1],
+        | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" | "ReduceProd" => &[1],
         "Pad" => &[1, 2, 3],
         _ => &[],
     }

@@ -174,6 +174,7 @@ fn report_float_ops(graph: &Graph, log: &mut PassLog) {
             | Op::ReduceSum { .. }
             | Op::ReduceMax { .. }
             | Op::ReduceMin { .. }
+            | Op::ReduceProd { .. }
             | Op::Mul => "it has no integer form",
             Op::MatMul
             | Op::Dense

@@ -79,6 +79,7 @@ const FLOAT_FNS: &[&str] = &[
     "ReduceSumSquare",
     "ReduceLogSum",
     "ReduceLogSumExp",
+    "ReduceProd",
     "Softmax",
     "LSTM",
     "GRU",

@@ -480,12 +480,14 @@ pub(crate) fn lower(
         Op::ReduceMean { axes }
         | Op::ReduceSum { axes }
         | Op::ReduceMax { axes }
-        | Op::ReduceMin { axes } => {
+        | Op::ReduceMin { axes }
+        | Op::ReduceProd { axes } => {
             let kind = match &node.op {
                 Op::ReduceMean { .. } => 0,
                 Op::ReduceSum { .. } => 1,
                 Op::ReduceMax { .. } => 2,
-                _ => 3,
+                Op::ReduceMin { .. } => 3,
+                _ => 4,
             };
             super::softmax::reduce(fx, &a[0], &out, &at[0].shape, axes, kind);
             Ok(())

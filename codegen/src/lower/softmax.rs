@@ -105,6 +105,7 @@ pub(super) fn reduce(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axes: &[u
         let z = fx.cf(match kind {
             2 => f32::NEG_INFINITY,
             3 => f32::INFINITY,
+            4 => 1.0,
             _ => 0.0,
         });
         let sum = fx.var(F32, z);
@@ -119,6 +120,7 @@ pub(super) fn reduce(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axes: &[u
             let nv = match kind {
                 2 => fx.b.ins().fmax(cur, v),
                 3 => fx.b.ins().fmin(cur, v),
+                4 => fx.b.ins().fmul(cur, v),
                 _ => fx.b.ins().fadd(cur, v),
             };
             fx.b.def_var(sum, nv);

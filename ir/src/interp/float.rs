@@ -168,6 +168,7 @@ pub(super) enum Reduce {
     Sum,
     Max,
     Min,
+    Prod,
 }
 
 /// `reduce_mean` / `reduce_sum` / `reduce_max` / `reduce_min`: per output
@@ -211,6 +212,7 @@ pub(super) fn reduce(
             Reduce::Mean | Reduce::Sum => 0.0f32,
             Reduce::Max => f32::NEG_INFINITY,
             Reduce::Min => f32::INFINITY,
+            Reduce::Prod => 1.0,
         };
         for k in 0..count {
             let mut off = base;
@@ -223,6 +225,7 @@ pub(super) fn reduce(
                 Reduce::Mean | Reduce::Sum => acc + xv[off],
                 Reduce::Max => crate::elementwise::maximum(acc, xv[off]),
                 Reduce::Min => crate::elementwise::minimum(acc, xv[off]),
+                Reduce::Prod => acc * xv[off],
             };
         }
         *yo = if kind == Reduce::Mean {

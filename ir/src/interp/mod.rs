@@ -557,6 +557,7 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         Op::ReduceSum { axes } => float::reduce(args[0], axes, float::Reduce::Sum, out),
         Op::ReduceMax { axes } => float::reduce(args[0], axes, float::Reduce::Max, out),
         Op::ReduceMin { axes } => float::reduce(args[0], axes, float::Reduce::Min, out),
+        Op::ReduceProd { axes } => float::reduce(args[0], axes, float::Reduce::Prod, out),
         Op::MaxPool2d(attrs) => pool::maxpool2d(args[0], attrs, out),
         Op::AvgPool2d(attrs) => pool::avgpool2d(args[0], attrs, out),
         Op::GlobalAvgPool { mode } => pool::global_avgpool(args[0], *mode, out),

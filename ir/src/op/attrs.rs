@@ -345,7 +345,8 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
         Op::ReduceMean { axes }
         | Op::ReduceSum { axes }
         | Op::ReduceMax { axes }
-        | Op::ReduceMin { axes } => vec![("axes", V::Sizes(axes.clone()))],
+        | Op::ReduceMin { axes }
+        | Op::ReduceProd { axes } => vec![("axes", V::Sizes(axes.clone()))],
         Op::Slice {
             starts,
             ends,

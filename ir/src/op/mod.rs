@@ -437,6 +437,9 @@ declare_ops! {
     /// The IEEE `minimum` over `axes` (NaN if any input is), from +inf.
     ReduceMin { axes: Vec<usize> } => "reduce_min", Float, Exactly(1), AXES,
         Some(|a| Op::ReduceMin { axes: a.sizes("axes") });
+    /// The product over `axes` (as `reduce_sum`, by `·` from 1.0).
+    ReduceProd { axes: Vec<usize> } => "reduce_prod", Float, Exactly(1), AXES,
+        Some(|a| Op::ReduceProd { axes: a.sizes("axes") });
 
     // ---- quantization ----
     /// f32 → quantized: `saturate(round_half_even(x / s) + z)`.

@@ -287,6 +287,7 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %rsum = reduce_sum %x {axes = [0]} : tensor<1x2x4x4xf32>
   %rx = reduce_max %x {axes = [2, 3]} : tensor<1x2x1x1xf32>
   %rn = reduce_min %x {axes = [3]} : tensor<1x2x4x1xf32>
+  %rp = reduce_prod %x {axes = [1, 3]} : tensor<1x1x4x1xf32>
   %sl = slice %x {starts = [0, 0, 1, 3], ends = [1, 2, 4, -9223372036854775808], steps = [1, 1, 2, -2]} : tensor<1x2x2x2xf32>
   %sm = softmax %x {axis = 3} : tensor<1x2x4x4xf32>
   %qz = quantize %x : tensor<1x2x4x4x!q>
@@ -1501,6 +1502,7 @@ mod props {
             prop::collection::vec(0usize..6, 0..5).prop_map(|axes| Op::ReduceSum { axes }),
             prop::collection::vec(0usize..6, 0..5).prop_map(|axes| Op::ReduceMax { axes }),
             prop::collection::vec(0usize..6, 0..5).prop_map(|axes| Op::ReduceMin { axes }),
+            prop::collection::vec(0usize..6, 0..5).prop_map(|axes| Op::ReduceProd { axes }),
             Just(Op::Quantize),
             Just(Op::Dequantize),
             mode().prop_map(|mode| Op::Requantize { mode }),

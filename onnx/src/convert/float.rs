@@ -68,6 +68,7 @@ pub(super) fn register(r: &mut Registry) {
         "ReduceSumSquare",
         "ReduceLogSum",
         "ReduceLogSumExp",
+        "ReduceProd",
     ] {
         r.add(op, |c, at, n| c.reduce_mean(at, n));
     }
@@ -780,6 +781,7 @@ impl Converter<'_> {
         let make = |axes: Vec<usize>| match op_type.as_str() {
             "ReduceMax" => Op::ReduceMax { axes },
             "ReduceMin" => Op::ReduceMin { axes },
+            "ReduceProd" => Op::ReduceProd { axes },
             "ReduceMean" => Op::ReduceMean { axes },
             _ => Op::ReduceSum { axes },
         };

@@ -41,7 +41,8 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
         Op::ReduceMean { .. }
         | Op::ReduceSum { .. }
         | Op::ReduceMax { .. }
-        | Op::ReduceMin { .. } => 20,
+        | Op::ReduceMin { .. }
+        | Op::ReduceProd { .. } => 20,
         Op::Add
         | Op::Mul
         | Op::Sub

@@ -527,7 +527,8 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         Op::ReduceMean { axes }
         | Op::ReduceSum { axes }
         | Op::ReduceMax { axes }
-        | Op::ReduceMin { axes } => r.reduce_mean(axes),
+        | Op::ReduceMin { axes }
+        | Op::ReduceProd { axes } => r.reduce_mean(axes),
         Op::Quantize => r.quantize(),
         Op::Dequantize => r.dequantize(),
         Op::DenseNbits => r.dense_nbits(),
