@@ -557,14 +557,14 @@ fn resize_nearest_repeats_each_pixel() {
     );
     let y = run_movement(n, vec![roi.clone(), half], [1, 1, 4, 6], [1, 1, 2, 3]);
     assert_eq!(y, vec![0.0, 2.0, 4.0, 12.0, 14.0, 16.0]);
-    // Cubic: refused with the reason.
+    // An unknown mode: refused with the reason.
     let mut sc = tensor("scales", FLOAT, &[4]);
     sc.float_data = vec![1.0, 1.0, 2.0, 3.0];
     let n = node(
         "Resize",
         &["x", "roi", "scales"],
         &["y"],
-        vec![attr_s("mode", "cubic")],
+        vec![attr_s("mode", "bicubic")],
     );
     let m = model(
         vec![n],
@@ -573,7 +573,7 @@ fn resize_nearest_repeats_each_pixel() {
         vec![vi("y", FLOAT, vec![dim_v(1), dim_v(2), dim_v(4), dim_v(9)])],
     );
     let e = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).unwrap_err();
-    assert!(e.to_string().contains("mode = cubic"), "{e}");
+    assert!(e.to_string().contains("mode = bicubic"), "{e}");
 }
 
 #[test]
@@ -1388,4 +1388,25 @@ fn hostile_matmul_nbits_nodes_are_errors_not_panics() {
             Err(e) => assert!(e.to_string().contains(want), "{what}: {e}"),
         }
     }
+}
+
+#[test]
+fn cast_to_int64_of_a_run_time_value_is_kept_in_i32() {
+    // Gather(t, Cast<int64>(x)): the indices stay i32 in qcc.
+    let mut table = tensor("t", FLOAT, &[3]);
+    table.float_data = vec![5.0, 6.0, 7.0];
+    let m = model(
+        vec![
+            node("Cast", &["x"], &["i"], vec![attr_i("to", 7)]),
+            node("Gather", &["t", "i"], &["y"], vec![]),
+        ],
+        vec![table],
+        vec![vi("x", FLOAT, vec![dim_v(4)])],
+        vec![vi("y", FLOAT, vec![dim_v(4)])],
+    );
+    let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+    assert_eq!(
+        run1(&g, vec![2.9, 0.0, 1.5, -1.0], vec![4]),
+        vec![7.0, 5.0, 6.0, 7.0]
+    );
 }

@@ -233,6 +233,10 @@ impl Converter<'_> {
     ) -> Result<Option<ValueId>, ImportError> {
         let st = match to {
             DType::Bool => ScalarType::U8,
+            // qcc has no 64-bit integers: a run-time int64 is kept in i32
+            // (indices, ArgMax results, shape arithmetic). A cast from f32
+            // saturates at ±2^31 where ONNX's would go on to ±2^63.
+            DType::Int64 => ScalarType::I32,
             _ => match to.scalar() {
                 Some(st) if st.is_int() && !matches!(st, ScalarType::I4 | ScalarType::U4) => st,
                 _ => return Ok(None),
@@ -243,6 +247,9 @@ impl Converter<'_> {
             return Ok(None);
         }
         let x = self.g.ty(id).clone();
+        if x.elem == ElemType::Scalar(st) {
+            return Ok(Some(id));
+        }
         let v = if to == DType::Bool {
             // x ≠ 0.
             let zero = if x.elem.is_f32() {
