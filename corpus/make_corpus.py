@@ -174,7 +174,58 @@ def build(out_dir, only=None):
             os.remove(static_src)
 
 
-def report(out_dir, qcc, only=None):
+def output_steps(path):
+    """The quantization step of each graph output that a DequantizeLinear
+    with a constant per-tensor scale writes (None for the others)."""
+    m = onnx.load(path, load_external_data=False)
+    inits = {t.name: t for t in m.graph.initializer}
+    consts = {n.output[0]: n for n in m.graph.node if n.op_type == "Constant"}
+    steps = {}
+    for n in m.graph.node:
+        if n.op_type != "DequantizeLinear" or len(n.input) < 2:
+            continue
+        t = inits.get(n.input[1])
+        if t is None and n.input[1] in consts:
+            t = next((a.t for a in consts[n.input[1]].attribute if a.name == "value"), None)
+        if t is not None:
+            v = onnx.numpy_helper.to_array(t)
+            if v.size == 1:
+                steps[n.output[0]] = float(v.reshape(-1)[0])
+    return {o.name: steps.get(o.name) for o in m.graph.output}
+
+
+def agreement(g, w, step):
+    """The share of elements where qcc agrees with onnxruntime: within one
+    quantization step of a dequantized output, else within 1e-4 of the
+    output's largest magnitude (the issue's float criterion)."""
+    d = np.abs(g - w)
+    tol = step * (1 + 1e-6) if step else 1e-4 * max(float(np.max(np.abs(w))), 1e-30)
+    return float(np.mean(d <= tol)), ("1 step" if step else "1e-4 rel")
+
+
+def latency(qcc, path, qcc_inputs, ort_session, feeds, rounds=3):
+    """Median latency (µs) at 1 thread of qcc (`qcc bench --json`) and
+    onnxruntime on the same input, interleaved over `rounds`."""
+    import json
+    import time
+
+    q, o = [], []
+    for _ in range(rounds):
+        r = subprocess.run([qcc, "bench", path, *qcc_inputs, "--threads", "1", "--runs", "5", "--warmup", "1",
+                            "--json"], capture_output=True, text=True, timeout=900)
+        if r.returncode == 0:
+            q.append(json.loads(r.stdout.strip().splitlines()[-1])["median_ns"] / 1e3)
+        ts = []
+        ort_session.run(None, feeds)
+        for _ in range(5):
+            t0 = time.perf_counter()
+            ort_session.run(None, feeds)
+            ts.append(time.perf_counter() - t0)
+        o.append(float(np.median(ts)) * 1e6)
+    return (float(np.median(q)) if q else None), float(np.median(o))
+
+
+def report(out_dir, qcc, only=None, timing=False):
     import onnxruntime as ort
 
     rows = []
@@ -223,10 +274,15 @@ def report(out_dir, qcc, only=None):
             note = "compiles" if iname is None else "runs"
             if iname is not None:
                 try:
-                    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-                    want = s.run(None, feeds if feeds is not None else {iname: np.load(inp)})
+                    so = ort.SessionOptions()
+                    so.intra_op_num_threads = 1
+                    s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+                    feed = feeds if feeds is not None else {iname: np.load(inp)}
+                    want = s.run(None, feed)
                     outs = [o.name for o in s.get_outputs()]
+                    steps = output_steps(path)
                     diffs = []
+                    agree = []
                     for o, w in zip(outs, want):
                         # qcc's name for the output (see qcc_onnx::qcc_name).
                         q = re.sub(r"[^A-Za-z0-9_.$]", "_", o)
@@ -236,7 +292,17 @@ def report(out_dir, qcc, only=None):
                         if f:
                             g = np.load(f).astype(np.float64)
                             diffs.append(float(np.max(np.abs(g - w.astype(np.float64)))) if g.size else 0.0)
+                            if g.shape == w.shape and g.size:
+                                agree.append(agreement(g, w.astype(np.float64), steps.get(o)))
                     note += f"; max |qcc − ort| {max(diffs):.3g}" if diffs else ""
+                    if agree:
+                        share, crit = min(agree)
+                        note += f"; {100 * share:.2f}% within {crit}"
+                    if timing:
+                        qin = [a for a in args[3:] if a != "--output-dir" and a != outd]
+                        tq, to = latency(qcc, path, qin, s, feed)
+                        note += (f"; 1 thread: qcc {tq:.0f} µs, onnxruntime {to:.0f} µs"
+                                 if tq else f"; 1 thread: onnxruntime {to:.0f} µs")
                 except Exception as e:  # noqa: BLE001
                     note += f"; onnxruntime: {str(e).splitlines()[0][:80]}"
             rows.append((name, form, "yes", note))
@@ -267,6 +333,8 @@ def main():
     ap.add_argument("--qcc", default=os.path.join(ROOT, "target", "release", "qcc"))
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--models", help="comma-separated model names (default: all)")
+    ap.add_argument("--latency", action="store_true",
+                    help="also time qcc and onnxruntime at 1 thread, interleaved")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 when a file corpus/expected.txt says runs does not")
     a = ap.parse_args()
@@ -275,7 +343,7 @@ def main():
         build(a.out, only)
     if not os.path.exists(a.qcc):
         sys.exit(f"no qcc binary at {a.qcc}: cargo build --release --bin qcc, or give --qcc")
-    rows = report(a.out, a.qcc, only)
+    rows = report(a.out, a.qcc, only, timing=a.latency)
     if a.check:
         want = expected_runs()
         got = {f"{r[0]}.{r[1]}" for r in rows if r[2] == "yes"}
