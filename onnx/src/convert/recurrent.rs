@@ -42,6 +42,18 @@ fn take0(t: &OnnxTensor, d: usize) -> OnnxTensor {
     }
 }
 
+/// The shape of a recurrent layer, from [`Converter::rnn_header`].
+struct Rnn {
+    h: usize,
+    dirs: &'static [bool],
+    batch_first: bool,
+    /// `X` as `[seq, batch, input]`.
+    x: ValueId,
+    t_len: usize,
+    batch: usize,
+    input: usize,
+}
+
 /// A weight of one direction, ready for `x · w`: `[K, N]`.
 enum Weight {
     Float(ValueId),
@@ -55,47 +67,19 @@ enum Weight {
 
 impl Converter<'_> {
     fn lstm(&mut self, at: &At, n: &NodeProto, quantized: bool) -> Result<(), ImportError> {
-        let hidden = Self::attr_i(n, "hidden_size", 0);
-        if hidden <= 0 {
-            return Err(at.invalid("`hidden_size` must be given and positive"));
-        }
-        let h = hidden as usize;
-        let dirs: &[bool] = match Self::attr_s(n, "direction").as_deref() {
-            None | Some("forward") => &[false],
-            Some("reverse") => &[true],
-            Some("bidirectional") => &[false, true],
-            Some(other) => return Err(at.invalid(format!("unknown direction `{other}`"))),
-        };
-        // layout = 1: X [batch, seq, input], states [batch, dirs, hidden],
-        // Y [batch, seq, dirs, hidden]; transposed around the unrolled body.
-        let batch_first = Self::attr_i(n, "layout", 0) != 0;
         if Self::attr_i(n, "input_forget", 0) != 0 {
             return Err(at.unsupported("LSTM with input_forget = 1"));
         }
-        if Self::attr(n, "clip").is_some() {
-            return Err(at.unsupported("LSTM with `clip`"));
-        }
-        if let Some(a) = Self::attr(n, "activations") {
-            let names: Vec<String> = a
-                .strings
-                .iter()
-                .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
-                .collect();
-            if names.chunks(3).any(|c| c != ["sigmoid", "tanh", "tanh"]) {
-                return Err(at.unsupported(format!(
-                    "LSTM activations {names:?} (qcc has Sigmoid, Tanh, Tanh)"
-                )));
-            }
-        }
-        let mut x = self.f32_in(at, n, 0)?;
-        if batch_first {
-            x = self.permute(at, x, &[1, 0, 2])?;
-        }
-        let xs = self.g.ty(x).shape.clone();
-        if xs.len() != 3 {
-            return Err(at.invalid(format!("`X` must be [seq, batch, input], found {xs:?}")));
-        }
-        let (t_len, batch, input) = (xs[0], xs[1], xs[2]);
+        let rnn = self.rnn_header(at, n, &["sigmoid", "tanh", "tanh"])?;
+        let Rnn {
+            h,
+            dirs,
+            batch_first,
+            x,
+            t_len,
+            batch,
+            input,
+        } = rnn;
         let nd = dirs.len();
         let w_t = self
             .konst(at, n, 1, "W")?
@@ -106,14 +90,7 @@ impl Converter<'_> {
         let b_t = self.konst(at, n, 3, "B")?;
         // Inputs 4..: sequence_lens, initial_h, initial_c, P (LSTM) or
         // the weights' scales and zero points (DynamicQuantizeLSTM).
-        if let Some(sl) = self.konst(at, n, 4, "sequence_lens")? {
-            let all = sl
-                .ints()
-                .is_some_and(|v| v.iter().all(|&l| l == t_len as i64));
-            if !all {
-                return Err(at.unsupported("sequence_lens shorter than the sequence"));
-            }
-        }
+        self.rnn_full_sequences(at, n, t_len)?;
         if self.opt_val(at, n, 7)?.is_some() && !quantized {
             return Err(at.unsupported("LSTM peepholes (`P`)"));
         }
@@ -133,26 +110,8 @@ impl Converter<'_> {
         {
             return Err(at.invalid(format!("`B` {:?} must be [{nd}, {}]", b.shape, 8 * h)));
         }
-        let init = |c: &mut Self, i: usize| -> Result<Option<ValueId>, ImportError> {
-            match c.opt_val(at, n, i)? {
-                None => Ok(None),
-                Some(v) => {
-                    let mut id = c.f32_of(at, &v)?;
-                    if batch_first {
-                        id = c.permute(at, id, &[1, 0, 2])?;
-                    }
-                    if c.g.ty(id).shape != [nd, batch, h] {
-                        return Err(at.invalid(format!(
-                            "input {i} must be [{nd}, {batch}, {h}], found {:?}",
-                            c.g.ty(id).shape
-                        )));
-                    }
-                    Ok(Some(id))
-                }
-            }
-        };
-        let h0 = init(self, 5)?;
-        let c0 = init(self, 6)?;
+        let h0 = self.rnn_state(at, n, 5, &rnn)?;
+        let c0 = self.rnn_state(at, n, 6, &rnn)?;
         let x2 = self.add_reshape(at, x, vec![t_len * batch, input])?;
         let mut ys = Vec::new();
         let mut yh = Vec::new();
@@ -214,39 +173,11 @@ impl Converter<'_> {
                 hp = Some(ht);
                 cp = Some(ct);
             }
-            let outs: Vec<ValueId> = outs.into_iter().map(|o| o.expect("every step")).collect();
-            let y = if outs.len() == 1 {
-                outs[0]
-            } else {
-                self.add(at, Op::Concat { axis: 0 }, &outs, None)?
-            };
-            // [T·B, H] → [T, 1, B, H]
-            ys.push(self.add_reshape(at, y, vec![t_len, 1, batch, h])?);
+            ys.push(self.rnn_stack_steps(at, outs, &rnn)?);
             yh.push(self.add_reshape(at, hp.expect("one step at least"), vec![1, batch, h])?);
             yc.push(self.add_reshape(at, cp.expect("one step at least"), vec![1, batch, h])?);
         }
-        let cat = |c: &mut Self, v: Vec<ValueId>, axis: usize| -> Result<ValueId, ImportError> {
-            if v.len() == 1 {
-                Ok(v[0])
-            } else {
-                c.add(at, Op::Concat { axis }, &v, None)
-            }
-        };
-        let mut y = cat(self, ys, 1)?;
-        if batch_first {
-            y = self.permute(at, y, &[2, 0, 1, 3])?;
-        }
-        self.set(n, 0, Val::Node(y));
-        for (i, parts) in [(1, yh), (2, yc)] {
-            if n.output.get(i).is_some_and(|s| !s.is_empty()) {
-                let mut v = cat(self, parts, 0)?;
-                if batch_first {
-                    v = self.permute(at, v, &[1, 0, 2])?;
-                }
-                self.set(n, i, Val::Node(v));
-            }
-        }
-        Ok(())
+        self.rnn_outputs(at, n, ys, vec![yh, yc], batch_first)
     }
 
     /// `GRU` (float; forward, reverse, bidirectional, `layout`, both
@@ -256,43 +187,17 @@ impl Converter<'_> {
     /// `… + r ⊙ (H·R_hᵀ + Rb_h) …` with `linear_before_reset`), `H_t = (1 − z) ⊙ h̃ + z ⊙ H_{t−1}`; a missing
     /// initial state is zeros (its terms are left out).
     fn gru(&mut self, at: &At, n: &NodeProto) -> Result<(), ImportError> {
-        let hidden = Self::attr_i(n, "hidden_size", 0);
-        if hidden <= 0 {
-            return Err(at.invalid("`hidden_size` must be given and positive"));
-        }
-        let h = hidden as usize;
-        let dirs: &[bool] = match Self::attr_s(n, "direction").as_deref() {
-            None | Some("forward") => &[false],
-            Some("reverse") => &[true],
-            Some("bidirectional") => &[false, true],
-            Some(other) => return Err(at.invalid(format!("unknown direction `{other}`"))),
-        };
-        let batch_first = Self::attr_i(n, "layout", 0) != 0;
         let lbr = Self::attr_i(n, "linear_before_reset", 0) != 0;
-        if Self::attr(n, "clip").is_some() {
-            return Err(at.unsupported("GRU with `clip`"));
-        }
-        if let Some(a) = Self::attr(n, "activations") {
-            let names: Vec<String> = a
-                .strings
-                .iter()
-                .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
-                .collect();
-            if names.chunks(2).any(|c| c != ["sigmoid", "tanh"]) {
-                return Err(
-                    at.unsupported(format!("GRU activations {names:?} (qcc has Sigmoid, Tanh)"))
-                );
-            }
-        }
-        let mut x = self.f32_in(at, n, 0)?;
-        if batch_first {
-            x = self.permute(at, x, &[1, 0, 2])?;
-        }
-        let xs = self.g.ty(x).shape.clone();
-        if xs.len() != 3 {
-            return Err(at.invalid(format!("`X` must be [seq, batch, input], found {xs:?}")));
-        }
-        let (t_len, batch, input) = (xs[0], xs[1], xs[2]);
+        let rnn = self.rnn_header(at, n, &["sigmoid", "tanh"])?;
+        let Rnn {
+            h,
+            dirs,
+            batch_first,
+            x,
+            t_len,
+            batch,
+            input,
+        } = rnn;
         let nd = dirs.len();
         let w_t = self
             .konst(at, n, 1, "W")?
@@ -318,29 +223,8 @@ impl Converter<'_> {
         {
             return Err(at.invalid(format!("`B` {:?} must be float [{nd}, {}]", b.shape, 6 * h)));
         }
-        if let Some(sl) = self.konst(at, n, 4, "sequence_lens")?
-            && !sl
-                .ints()
-                .is_some_and(|v| v.iter().all(|&l| l == t_len as i64))
-        {
-            return Err(at.unsupported("sequence_lens shorter than the sequence"));
-        }
-        let h0 = match self.opt_val(at, n, 5)? {
-            None => None,
-            Some(v) => {
-                let mut id = self.f32_of(at, &v)?;
-                if batch_first {
-                    id = self.permute(at, id, &[1, 0, 2])?;
-                }
-                if self.g.ty(id).shape != [nd, batch, h] {
-                    return Err(at.invalid(format!(
-                        "`initial_h` must be [{nd}, {batch}, {h}], found {:?}",
-                        self.g.ty(id).shape
-                    )));
-                }
-                Some(id)
-            }
-        };
+        self.rnn_full_sequences(at, n, t_len)?;
+        let h0 = self.rnn_state(at, n, 5, &rnn)?;
         let x2 = self.add_reshape(at, x, vec![t_len * batch, input])?;
         let (mut ys, mut yh) = (Vec::new(), Vec::new());
         let konst = |c: &mut Self, t: OnnxTensor| c.const_value(at, &Rc::new(t), ElemType::F32);
@@ -432,15 +316,136 @@ impl Converter<'_> {
                 outs[t] = Some(ht);
                 hp = Some(ht);
             }
-            let outs: Vec<ValueId> = outs.into_iter().map(|o| o.expect("every step")).collect();
-            let y = if outs.len() == 1 {
-                outs[0]
-            } else {
-                self.add(at, Op::Concat { axis: 0 }, &outs, None)?
-            };
-            ys.push(self.add_reshape(at, y, vec![t_len, 1, batch, h])?);
+            ys.push(self.rnn_stack_steps(at, outs, &rnn)?);
             yh.push(self.add_reshape(at, hp.expect("one step at least"), vec![1, batch, h])?);
         }
+        self.rnn_outputs(at, n, ys, vec![yh], batch_first)
+    }
+
+    /// What LSTM and GRU share before their weights: `hidden_size`, the
+    /// directions, `layout`, no `clip`, the standard activations (`acts`
+    /// per direction), and `X` as `[seq, batch, input]` (transposed from
+    /// batch-first).
+    fn rnn_header(&mut self, at: &At, n: &NodeProto, acts: &[&str]) -> Result<Rnn, ImportError> {
+        let op = n.op_type.clone().unwrap_or_default();
+        let hidden = Self::attr_i(n, "hidden_size", 0);
+        if hidden <= 0 {
+            return Err(at.invalid("`hidden_size` must be given and positive"));
+        }
+        let dirs: &'static [bool] = match Self::attr_s(n, "direction").as_deref() {
+            None | Some("forward") => &[false],
+            Some("reverse") => &[true],
+            Some("bidirectional") => &[false, true],
+            Some(other) => return Err(at.invalid(format!("unknown direction `{other}`"))),
+        };
+        // layout = 1: X [batch, seq, input], states [batch, dirs, hidden],
+        // Y [batch, seq, dirs, hidden]; transposed around the unrolled body.
+        let batch_first = Self::attr_i(n, "layout", 0) != 0;
+        if Self::attr(n, "clip").is_some() {
+            return Err(at.unsupported(format!("{op} with `clip`")));
+        }
+        if let Some(a) = Self::attr(n, "activations") {
+            let names: Vec<String> = a
+                .strings
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+                .collect();
+            if names.chunks(acts.len()).any(|c| c != acts) {
+                let has: Vec<String> = acts
+                    .iter()
+                    .map(|a| a[..1].to_uppercase() + &a[1..])
+                    .collect();
+                return Err(at.unsupported(format!(
+                    "{op} activations {names:?} (qcc has {})",
+                    has.join(", ")
+                )));
+            }
+        }
+        let mut x = self.f32_in(at, n, 0)?;
+        if batch_first {
+            x = self.permute(at, x, &[1, 0, 2])?;
+        }
+        let xs = self.g.ty(x).shape.clone();
+        if xs.len() != 3 {
+            return Err(at.invalid(format!("`X` must be [seq, batch, input], found {xs:?}")));
+        }
+        Ok(Rnn {
+            h: hidden as usize,
+            dirs,
+            batch_first,
+            x,
+            t_len: xs[0],
+            batch: xs[1],
+            input: xs[2],
+        })
+    }
+
+    /// `sequence_lens`, when given, must be the whole sequence for every
+    /// batch entry.
+    fn rnn_full_sequences(&self, at: &At, n: &NodeProto, t_len: usize) -> Result<(), ImportError> {
+        if let Some(sl) = self.konst(at, n, 4, "sequence_lens")?
+            && !sl
+                .ints()
+                .is_some_and(|v| v.iter().all(|&l| l == t_len as i64))
+        {
+            return Err(at.unsupported("sequence_lens shorter than the sequence"));
+        }
+        Ok(())
+    }
+
+    /// An initial state (input `i`) as `[dirs, batch, hidden]`, if given.
+    fn rnn_state(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        i: usize,
+        rnn: &Rnn,
+    ) -> Result<Option<ValueId>, ImportError> {
+        let Some(v) = self.opt_val(at, n, i)? else {
+            return Ok(None);
+        };
+        let mut id = self.f32_of(at, &v)?;
+        if rnn.batch_first {
+            id = self.permute(at, id, &[1, 0, 2])?;
+        }
+        let want = [rnn.dirs.len(), rnn.batch, rnn.h];
+        if self.g.ty(id).shape != want {
+            return Err(at.invalid(format!(
+                "input {i} must be {want:?}, found {:?}",
+                self.g.ty(id).shape
+            )));
+        }
+        Ok(Some(id))
+    }
+
+    /// One direction's step outputs `[B, H]` (indexed by time) as
+    /// `[T, 1, B, H]`.
+    fn rnn_stack_steps(
+        &mut self,
+        at: &At,
+        outs: Vec<Option<ValueId>>,
+        rnn: &Rnn,
+    ) -> Result<ValueId, ImportError> {
+        let outs: Vec<ValueId> = outs.into_iter().map(|o| o.expect("every step")).collect();
+        let y = if outs.len() == 1 {
+            outs[0]
+        } else {
+            self.add(at, Op::Concat { axis: 0 }, &outs, None)?
+        };
+        self.add_reshape(at, y, vec![rnn.t_len, 1, rnn.batch, rnn.h])
+    }
+
+    /// Output 0 (`Y`, the directions joined on axis 1) and the final
+    /// states `states[k]` as output `k + 1` (joined on axis 0), in the
+    /// batch-first layout when asked.
+    fn rnn_outputs(
+        &mut self,
+        at: &At,
+        n: &NodeProto,
+        ys: Vec<ValueId>,
+        states: Vec<Vec<ValueId>>,
+        batch_first: bool,
+    ) -> Result<(), ImportError> {
         let cat = |c: &mut Self, v: Vec<ValueId>, axis: usize| -> Result<ValueId, ImportError> {
             if v.len() == 1 {
                 Ok(v[0])
@@ -453,12 +458,14 @@ impl Converter<'_> {
             y = self.permute(at, y, &[2, 0, 1, 3])?;
         }
         self.set(n, 0, Val::Node(y));
-        if n.output.get(1).is_some_and(|s| !s.is_empty()) {
-            let mut v = cat(self, yh, 0)?;
-            if batch_first {
-                v = self.permute(at, v, &[1, 0, 2])?;
+        for (k, parts) in states.into_iter().enumerate() {
+            if n.output.get(k + 1).is_some_and(|s| !s.is_empty()) {
+                let mut v = cat(self, parts, 0)?;
+                if batch_first {
+                    v = self.permute(at, v, &[1, 0, 2])?;
+                }
+                self.set(n, k + 1, Val::Node(v));
             }
-            self.set(n, 1, Val::Node(v));
         }
         Ok(())
     }
