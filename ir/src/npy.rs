@@ -1,9 +1,10 @@
 //! Reading and writing tensors as NumPy `.npy` files (through `npyz`).
 //!
 //! dtypes: `f32` ↔ `<f4`, `i32` ↔ `<i4`, `i16` ↔ `<i2`, `i8` ↔ `|i1`,
-//! `u8` ↔ `|u1`. NumPy has no 4-bit types: `i4` tensors are stored as `|i1`
+//! `u8` ↔ `|u1`; `<i8` (int64) reads as `i32` when every value fits (qcc
+//! keeps 64-bit integers in i32). NumPy has no 4-bit types: `i4` tensors are stored as `|i1`
 //! and `u4` tensors as `|u1`, one element per byte, and loading checks that
-//! every value fits in 4 bits. Arrays must be C-ordered.
+//! every value fits in 4 bits. Fortran-ordered arrays are reordered.
 
 use crate::tensor::{Tensor, TensorData};
 use crate::types::{ScalarType, TensorType};
@@ -135,11 +136,39 @@ pub fn read_bytes(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
         )));
     }
     let dtype = npy.dtype();
+    // qcc keeps 64-bit integers (ONNX's int64 token ids and indices) in i32:
+    // an int64 file reads as i32 when every value fits.
+    if matches!(dtype.descr().trim_matches('\''), "<i8" | "=i8") {
+        let wide = npy.into_vec::<i64>().map_err(|e| fmt(e.to_string()))?;
+        if wide.len() != n_declared.unwrap_or(0) {
+            return Err(fmt(format!(
+                "expected {} elements, found {}",
+                n_declared.unwrap_or(0),
+                wide.len()
+            )));
+        }
+        let mut narrow = Vec::with_capacity(wide.len());
+        for (i, &v) in wide.iter().enumerate() {
+            narrow.push(i32::try_from(v).map_err(|_| NpyError::Values {
+                path: path.to_string(),
+                reason: format!(
+                    "int64 value {v} at index {i} does not fit in i32 (qcc keeps 64-bit integers in i32)"
+                ),
+            })?);
+        }
+        let data = TensorData::I32(narrow);
+        let data = if fortran && shape.len() > 1 {
+            fortran_to_c(&data, &shape)
+        } else {
+            data
+        };
+        return Ok(Tensor { shape, data });
+    }
     let Some(st) = scalar_of(&dtype) else {
         return Err(NpyError::Dtype {
             path: path.to_string(),
             found: dtype.descr(),
-            expected: "one of f32 (<f4), i32 (<i4), i16 (<i2), u16 (<u2), i8 (|i1), u8 (|u1)"
+            expected: "one of f32 (<f4), i32 (<i4), i64 (<i8, read as i32), i16 (<i2), u16 (<u2), i8 (|i1), u8 (|u1)"
                 .into(),
         });
     };

@@ -426,6 +426,11 @@ impl<'a> Converter<'a> {
         let elem = match dtype.scalar() {
             Some(ScalarType::F32) => ElemType::F32,
             Some(s) => ElemType::quant(raw_type(s, 0)),
+            // qcc has no 64-bit integers: an int64 input (token ids,
+            // indices) is kept in i32, as a run-time Cast to int64 is; the
+            // `.npy` reader takes int64 files and refuses a value outside
+            // i32's range.
+            None if dtype == DType::Int64 => ElemType::I32,
             None => {
                 return Err(ImportError::UnsupportedType {
                     name: name.to_string(),
@@ -437,7 +442,7 @@ impl<'a> Converter<'a> {
         let v = self
             .g
             .add_input(uname, TensorType::new(shape, elem.clone()));
-        if !elem.is_f32() {
+        if !elem.is_f32() && elem != ElemType::I32 {
             self.retypable.insert(v);
         }
         self.vals.insert(name.to_string(), Val::Node(v));

@@ -1410,3 +1410,50 @@ fn cast_to_int64_of_a_run_time_value_is_kept_in_i32() {
         vec![7.0, 5.0, 6.0, 7.0]
     );
 }
+
+#[test]
+fn an_int64_graph_input_is_taken_as_i32() {
+    // Token ids as BERT-style models take them: Gather(table, ids: int64).
+    let mut table = tensor("t", FLOAT, &[3, 2]);
+    table.float_data = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let m = model(
+        vec![node("Gather", &["t", "ids"], &["y"], vec![])],
+        vec![table],
+        vec![vi("ids", 7, vec![dim_v(1), dim_p("seq")])],
+        vec![vi("y", FLOAT, vec![dim_v(1), dim_p("seq"), dim_v(2)])],
+    );
+    let mut opts = ImportOptions::new();
+    opts.dims.insert("seq".into(), 3);
+    let g = import_bytes(&m.encode_to_vec(), None, &opts).expect("imports");
+    let ty = g.ty(g.inputs()[0]).clone();
+    assert_eq!(ty.elem.storage(), qcc_ir::ScalarType::I32);
+    assert_eq!(ty.shape, vec![1, 3]);
+    // An int64 `.npy` file reads as i32 when its values fit, and names the
+    // first value that does not.
+    let npy = |vals: &[i64]| {
+        let mut h = format!(
+            "{{'descr': '<i8', 'fortran_order': False, 'shape': (1, {}), }}",
+            vals.len()
+        );
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend((h.len() as u16).to_le_bytes());
+        b.extend(h.as_bytes());
+        for v in vals {
+            b.extend(v.to_le_bytes());
+        }
+        b
+    };
+    let t = qcc_ir::npy::read_bytes(&npy(&[2, 0, 1]), "ids.npy").expect("fits");
+    let t = qcc_ir::npy::conform(t, &ty, "ids.npy").expect("conforms");
+    let out = qcc_ir::interp::run(&g, &[t]).expect("runs");
+    assert_eq!(
+        out[0].data.as_f32().unwrap(),
+        [5.0, 6.0, 1.0, 2.0, 3.0, 4.0]
+    );
+    let e = qcc_ir::npy::read_bytes(&npy(&[0, 1 << 40, 1]), "ids.npy").unwrap_err();
+    assert!(e.to_string().contains("1099511627776 at index 1"), "{e}");
+}

@@ -275,7 +275,10 @@ fn to_tensor(value: &Bound<'_, PyAny>, info: &TensorInfo, ty: ScalarType) -> PyR
         ))
     })?;
     let actual = untyped.dtype().to_string();
-    if actual != info.dtype {
+    // qcc keeps 64-bit integers (an ONNX model's int64 token ids) in i32:
+    // an int64 array feeds an int32 input when every value fits.
+    let int64_ids = actual == "int64" && ty == ScalarType::I32;
+    if actual != info.dtype && !int64_ids {
         return Err(PyValueError::new_err(format!(
             "input `{}`: dtype {actual}, expected {}",
             info.name, info.dtype
@@ -291,6 +294,19 @@ fn to_tensor(value: &Bound<'_, PyAny>, info: &TensorInfo, ty: ScalarType) -> PyR
     }
     let data = match ty {
         ScalarType::F32 => TensorData::F32(elements(value, info, &actual)?),
+        ScalarType::I32 if int64_ids => {
+            let wide: Vec<i64> = elements(value, info, &actual)?;
+            let mut narrow = Vec::with_capacity(wide.len());
+            for (i, v) in wide.into_iter().enumerate() {
+                narrow.push(i32::try_from(v).map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "input `{}`: int64 value {v} at index {i} does not fit in int32",
+                        info.name
+                    ))
+                })?);
+            }
+            TensorData::I32(narrow)
+        }
         ScalarType::I32 => TensorData::I32(elements(value, info, &actual)?),
         ScalarType::I16 => TensorData::I16(elements(value, info, &actual)?),
         ScalarType::U16 => TensorData::U16(elements(value, info, &actual)?),
