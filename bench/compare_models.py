@@ -47,10 +47,11 @@ trial, an OpenVINO trial, one `qcc bench` invocation, again), so that noise
 on the machine hits all three alike. The figures are medians: of all timed
 calls for onnxruntime and OpenVINO, of the invocations' medians for qcc.
 GOPS = 2 x MACs / latency, with the MACs of the model's MatMul, Gemm and Conv
-nodes (from ONNX shape inference); % of the peak: --peak-amx on a CPU with
-AMX-INT8 (/proc/cpuinfo flag amx_int8), else --peak-vnni with VNNI, else
---peak-avx2, per thread, times
-T. The models are rebuilt each time (deterministic: the same files) unless
+nodes (from ONNX shape inference); % of the peak: the peak this machine
+measures in the same run (`qcc peak --json`: the int8 instruction of the
+path qcc's JIT picks, on independent register accumulators), per thread,
+times T; --peak-amx / --peak-vnni / --peak-avx2 give a fixed figure instead
+(the one of the CPU's best path is used). The models are rebuilt each time (deterministic: the same files) unless
 --reuse.
 
     python3 bench/compare_models.py                        # everything, 1T and 2T
@@ -713,6 +714,19 @@ def qcc_version(qcc):
     return f"{v or 'qcc'} ({qcc}, built {stamp})"
 
 
+
+def measured_peak(qcc):
+    """One thread's int8 peak on this machine, as `qcc peak` measures it for
+    the path its JIT picks (median of 5 runs of 0.2 s)."""
+    r = subprocess.run([qcc, "peak", "--json"], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"error: `qcc peak --json` failed: {r.stderr.strip()}")
+    g = json.loads(r.stdout).get("best_gops_per_thread")
+    if not g:
+        sys.exit("error: `qcc peak` has no probe for this host's path; give --peak-vnni / "
+                 "--peak-avx2 / --peak-amx")
+    return float(g)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -729,14 +743,13 @@ def main():
     ap.add_argument("--reuse", action="store_true",
                     help="keep the models of bench/models when they exist (default: rebuild "
                          "them; they come out the same)")
-    ap.add_argument("--peak-amx", type=float, default=6100.0, metavar="GOPS",
-                    help="one thread's int8 peak with AMX (default 6100)")
-    ap.add_argument("--peak-vnni", type=float, default=885.0, metavar="GOPS",
-                    help="one thread's int8 peak with AVX512-VNNI (default 885)")
-    ap.add_argument("--peak-avx2", type=float, default=167.0, metavar="GOPS",
-                    help="one thread's int8 peak on a CPU with AVX2 but no VNNI (default 167: "
-                         "vpmaddubsw+vpmaddwd+vpaddd ymm measured on the AVX2-only EPYC, "
-                         "2026-12-07)")
+    ap.add_argument("--peak-amx", type=float, metavar="GOPS",
+                    help="one thread's int8 peak with AMX (default: measured, `qcc peak`)")
+    ap.add_argument("--peak-vnni", type=float, metavar="GOPS",
+                    help="one thread's int8 peak with AVX512-VNNI (default: measured)")
+    ap.add_argument("--peak-avx2", type=float, metavar="GOPS",
+                    help="one thread's int8 peak on a CPU with AVX2 but no VNNI "
+                         "(default: measured)")
     ap.add_argument("--list", action="store_true", help="list the models and exit")
     args = ap.parse_args()
 
@@ -771,7 +784,9 @@ def main():
     cpu = co.cpu_info()
     args.amx = "amx_int8" in cpu["flags"]
     args.vnni = "avx512_vnni" in cpu["flags"] or "avx_vnni" in cpu["flags"]
-    args.peak = args.peak_amx if args.amx else args.peak_vnni if args.vnni else args.peak_avx2
+    given = args.peak_amx if args.amx else args.peak_vnni if args.vnni else args.peak_avx2
+    args.peak_measured = given is None
+    args.peak = given if given is not None else measured_peak(args.qcc)
 
     import onnxruntime
     import openvino
@@ -780,7 +795,8 @@ def main():
     args.macs = {n: count_macs(files[n]["float"]) for n in names}
 
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu, "amx": args.amx,
-            "peak_gops_per_thread": args.peak, "onnxruntime": onnxruntime.__version__,
+            "peak_gops_per_thread": args.peak, "peak_measured": args.peak_measured,
+            "onnxruntime": onnxruntime.__version__,
             "openvino": openvino.__version__, "onnx": onnx.__version__, "numpy": np.__version__,
             "qcc": qcc_version(args.qcc), "threads": args.threads, "quick": args.quick,
             "cpus_allowed": sorted(os.sched_getaffinity(0)),
@@ -816,7 +832,8 @@ def main():
           f"(trials of {args.trial_s:g} s; qcc: median of {args.rounds} `qcc bench` invocations). "
           f"GOPS = 2·MACs/latency (MACs of MatMul/Gemm/Conv); % of the "
           f"{'AMX' if args.amx else 'VNNI' if args.vnni else 'AVX2 (no VNNI)'} peak, "
-          f"{args.peak:.0f} GOPS per thread × threads. "
+          f"{args.peak:.0f} GOPS per thread × threads"
+          f"{' (measured in this run, `qcc peak`)' if args.peak_measured else ' (given)'}. "
           "qcc vs best: the faster other engine's latency / qcc's (> 1: qcc is faster). "
           "exact vs ort: share of qcc's output elements equal to onnxruntime's on the same "
           "input. Steps: multiples of the output's quantization scale.")

@@ -32,6 +32,8 @@
 use qcc_ir::{Graph, Tensor};
 use std::time::{Duration, Instant};
 
+/// The machine's measured peak per dot path (`qcc peak`).
+pub use qcc_codegen::shim::peak;
 pub use qcc_codegen::{
     CodegenError, DotPath, HostFeatures, OpCode, RunError, best_path, host_features,
     supported_paths,

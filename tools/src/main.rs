@@ -8,6 +8,7 @@
 
 mod aot;
 mod bench;
+mod peak;
 mod quantize;
 mod report;
 mod summary;
@@ -162,6 +163,10 @@ enum Command {
     /// Time a graph: compile time, then latency over many runs, throughput
     /// and GOPS (inputs: the files given, else random from seed 0).
     Bench(BenchArgs),
+    /// Measure this machine's int8 peak per dot path (and f32 FMA's): each
+    /// path's multiply-accumulate instruction on independent register
+    /// accumulators, the figure benchmarks report their GOPS against.
+    Peak(peak::PeakArgs),
     /// Quantize a float model with calibration data (post-training
     /// quantization): writes a qcc text graph with quant types or a QDQ
     /// ONNX model.
@@ -543,6 +548,7 @@ fn dispatch(cmd: Command, ctx: &Ctx) -> Result<(), Failure> {
         }
         Command::Run(args) => run(args, ctx),
         Command::Bench(args) => bench::bench(args, ctx),
+        Command::Peak(args) => peak::peak(args),
         Command::Quantize(args) => quantize::quantize(args, ctx),
         Command::Report(args) => report::report(args, ctx),
         Command::Import {

@@ -710,3 +710,25 @@ fn emit_svg_without_graphviz_fails_and_writes_nothing() {
         assert!(stdout(&o).contains("<svg"));
     }
 }
+
+#[test]
+fn peak_measures_the_host_and_refuses_bad_arguments() {
+    let o = qcc(&["peak", "--json", "--seconds", "0.01", "--repeats", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = stdout(&o);
+    assert!(j.starts_with('{') && j.contains("\"best_path\""), "{j}");
+    // Every probe the host has gives a positive figure.
+    if cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx2") {
+        assert!(j.contains("\"probe\": \"avx2\""), "{j}");
+        assert!(!j.contains("\"median\": 0.0,"), "{j}");
+    }
+    for bad in [
+        &["peak", "--seconds", "0"][..],
+        &["peak", "--threads", "0"],
+        &["peak", "--probe", "sse9"],
+    ] {
+        let o = qcc(bad);
+        assert_eq!(o.status.code(), Some(1), "{bad:?}");
+        assert!(stderr(&o).contains("error"), "{bad:?}: {}", stderr(&o));
+    }
+}

@@ -45,6 +45,12 @@ const fn tile_config() -> TileConfig {
 
 static CONFIG: TileConfig = tile_config();
 
+/// The tile configuration's address, for `ldtilecfg` (also used by the
+/// peak probe, `super::peak`).
+pub(super) fn config_ptr() -> *const u8 {
+    (&raw const CONFIG).cast()
+}
+
 /// Whether this process can run AMX-INT8: the CPU has AMX-TILE and
 /// AMX-INT8, the OS saves the tile state (XCR0 bits 17 and 18), and Linux
 /// granted the process the permission to use the tile data

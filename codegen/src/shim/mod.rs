@@ -39,6 +39,7 @@ mod fused;
 mod im2col;
 mod movement;
 pub(crate) mod nbits;
+pub mod peak;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
