@@ -23,8 +23,9 @@ for the fixed cost per call. Then, for each case:
     input (`qcc run --output-dir`), share of output elements exactly equal
     (any difference is also named in the notes column).
 
-Percentages are of --peak1/--peak2 (885 and 1750 GOPS, the AVX512-VNNI peaks
-of the anchor's machine). On a CPU with AMX-INT8 onnxruntime runs its GEMMs on
+Percentages are of the peak this machine measures in the same run (`qcc peak
+--json --threads 2`: the int8 instruction of the path qcc's JIT picks, on
+register accumulators, at 1 and 2 threads), or of --peak1/--peak2 when given. On a CPU with AMX-INT8 onnxruntime runs its GEMMs on
 AMX tiles, and can pass 100%.
 
 It prints one Markdown table. Batch-1 cases also get the 1T ratio with
@@ -467,6 +468,21 @@ def table(results, threads):
     return "\n".join(lines)
 
 
+
+def measured_peaks(qcc):
+    """This machine's int8 peak at 1 and 2 threads, as `qcc peak` measures it
+    for the path its JIT picks."""
+    r = subprocess.run([qcc, "peak", "--json", "--threads", "2"], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"error: `qcc peak --json` failed: {r.stderr.strip()}")
+    rec = json.loads(r.stdout)
+    probe = {"amx": "amx", "avx512vnni": "avx512vnni", "avxvnni": "avxvnni"}.get(
+        rec["best_path"], "avx2")
+    fig = {f["threads"]: f["median"] for f in rec["figures"] if f["probe"] == probe}
+    if 1 not in fig:
+        sys.exit("error: `qcc peak` has no probe for this host's path; give --peak1/--peak2")
+    return fig[1], fig.get(2, 2 * fig[1])
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -481,13 +497,17 @@ def main():
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--models-dir", default=os.path.join(HERE, "models"),
                     help="where the models and inputs go (default bench/models, git-ignored)")
-    ap.add_argument("--peak1", type=float, default=PEAK[1], metavar="GOPS",
-                    help="one-core int8 peak for the %% columns (default 885, the anchor's)")
-    ap.add_argument("--peak2", type=float, default=PEAK[2], metavar="GOPS",
-                    help="two-core peak (default 1750)")
+    ap.add_argument("--peak1", type=float, metavar="GOPS",
+                    help="one-core int8 peak for the %% columns (default: measured, `qcc peak`)")
+    ap.add_argument("--peak2", type=float, metavar="GOPS",
+                    help="two-core peak (default: measured)")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     args = ap.parse_args()
 
+    if args.peak1 is None or args.peak2 is None:
+        m1, m2 = measured_peaks(args.qcc)
+        args.peak1 = args.peak1 if args.peak1 is not None else m1
+        args.peak2 = args.peak2 if args.peak2 is not None else m2
     PEAK[1], PEAK[2] = args.peak1, args.peak2
     args.threads = sorted({int(t) for t in args.threads.split(",") if t.strip()})
     if not args.threads or args.threads[0] != 1 or any(t not in PEAK for t in args.threads):
