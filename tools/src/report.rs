@@ -1,12 +1,13 @@
 //! `qcc report FLOAT QUANT --input NAME=FILE.npy [--json] [--plot FILE.svg]`:
 //! a float model and its quantized twin (a qcc text graph from `qcc
 //! quantize`, or a QDQ ONNX model, imported without onnxruntime's fusions so
-//! every quantize/dequantize pair stays) run on the same inputs on the
-//! interpreter and compared tensor by tensor
+//! every quantize/dequantize pair stays) run on the same inputs, every
+//! tensor traced (on the JIT, or the interpreter with `--engine interp`:
+//! the same tensors bit for bit), and compared tensor by tensor
 //! (`qcc_compiler::quantize::report`).
 
 use crate::{Ctx, Failure, error, parse_input_args};
-use qcc_compiler::quantize::report::{LayerRow, Report, compare};
+use qcc_compiler::quantize::report::{Engine, LayerRow, Report, compare};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,18 @@ pub struct ReportArgs {
     /// Draw the per-tensor SQNR as a bar chart (SVG).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+    /// Where the tensors are computed: `jit` (compiled once with every
+    /// tensor as an output; a graph it cannot compile falls back to the
+    /// interpreter) or `interp` (the reference interpreter). Both give the
+    /// same tensors bit for bit, so the same report.
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = EngineArg::Jit)]
+    engine: EngineArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum EngineArg {
+    Jit,
+    Interp,
 }
 
 /// Infinite SQNR (identical tensors) is printed as this many dB.
@@ -46,7 +59,11 @@ pub fn report(args: ReportArgs, ctx: &Ctx) -> Result<(), Failure> {
             qcc_ir::npy::read(&path).map_err(|e| error(format!("`{}`: {e}", path.display())))?;
         inputs.insert(name, t);
     }
-    let r = compare(&float, &quant, &inputs).map_err(|e| {
+    let engine = match args.engine {
+        EngineArg::Jit => Engine::Jit,
+        EngineArg::Interp => Engine::Interp,
+    };
+    let r = compare(&float, &quant, &inputs, engine).map_err(|e| {
         error(format!(
             "`{}` vs `{}`: {e}",
             args.float.display(),

@@ -104,6 +104,25 @@ fn reports_every_quantized_tensor_of_text_and_onnx_outputs() {
             .and_then(|s| s.trim().parse().ok())
             .unwrap();
         assert!(db > 15.0, "{out}: output SQNR {db}");
+        // The interpreter traces the same tensors as the JIT: the same
+        // report, byte for byte.
+        let interp = qcc(
+            &d,
+            &[
+                "report", &model, out, "--dim", "N=1", "--input", "x=x.npy", "--json", "--engine",
+                "interp",
+            ],
+        );
+        assert!(
+            interp.status.success(),
+            "{}",
+            String::from_utf8_lossy(&interp.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&interp.stdout),
+            json,
+            "{out}: jit vs interp"
+        );
         let svg = std::fs::read_to_string(d.join("r.svg")).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("SQNR"), "{svg}");
     }

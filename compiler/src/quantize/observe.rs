@@ -113,6 +113,37 @@ fn traced_graph(graph: &Graph, observed: &[ValueId]) -> (Graph, Vec<Source>) {
     (traced, sources)
 }
 
+/// Every value `graph`'s outputs depend on (inputs and op results; not
+/// constants), computed on the JIT: the graph compiled once as it is (no
+/// passes), with those values as extra outputs. The same tensors as
+/// [`run_traced`] gives, bit for bit (the JIT matches the interpreter);
+/// `None` when the JIT cannot compile or run the graph (the caller then
+/// asks the interpreter, whose error names the problem).
+pub fn run_traced_on_jit(graph: &Graph, inputs: &[Tensor]) -> Option<Vec<(ValueId, Tensor)>> {
+    let values: Vec<ValueId> = graph
+        .canonical_order()
+        .into_iter()
+        .filter(|&v| !graph.node(v).op.is_const())
+        .collect();
+    let (traced, sources) = traced_graph(graph, &values);
+    let model = Compiler::new().run_passes(false).compile(&traced).ok()?;
+    let mut outs: Vec<Option<Tensor>> = model.run(inputs).ok()?.into_iter().map(Some).collect();
+    let mut trace = Vec::with_capacity(values.len());
+    for (v, source) in values.into_iter().zip(sources) {
+        let t = match source {
+            Source::Input(i) => inputs.get(i)?.clone(),
+            // One output can hold several values only when they are the
+            // same value; each appears once in `values`.
+            Source::Output(i) => outs.get_mut(i)?.clone()?,
+            Source::Dead => continue,
+        };
+        trace.push((v, t));
+    }
+    // Free the outputs' copies early (large traces).
+    outs.clear();
+    Some(trace)
+}
+
 impl Observers {
     /// An observer of `bins` bins for every f32 input and op result of `graph`.
     pub fn new(graph: &Graph, bins: usize) -> Observers {
@@ -352,5 +383,28 @@ mod tests {
             ]
         );
         assert!(jit.runs_on_jit());
+    }
+
+    #[test]
+    fn the_jit_traces_every_tensor_as_the_interpreter_does() {
+        // Float and quantized (QDQ, kept unfused) models: every tensor the
+        // outputs depend on, bit for bit.
+        let models =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../onnx/testdata/models");
+        for name in ["cnn.onnx", "cnn.qdq_u8.onnx", "res.qdq_i8_pc.onnx"] {
+            let path = models.join(name);
+            let mut import = crate::ImportOptions::default();
+            import.dims.insert("N".into(), 2);
+            import.fuse_qdq = false;
+            let g = crate::load_onnx(&path, &crate::LoadOptions::default(), &import).unwrap();
+            let x = &batches(&g, 1)[0];
+            let jit = run_traced_on_jit(&g, x).expect("the JIT compiles it");
+            let interp: BTreeMap<ValueId, Tensor> =
+                run_traced(&g, x).unwrap().into_iter().collect();
+            assert!(jit.len() > 3, "{name}");
+            for (v, t) in &jit {
+                assert_eq!(Some(t), interp.get(v), "{name}: {}", g.describe(*v));
+            }
+        }
     }
 }

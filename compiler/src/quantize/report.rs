@@ -45,6 +45,15 @@ pub struct Report {
     pub top1_agreement: f64,
 }
 
+/// Which engine computes the traced tensors: the JIT (the default; a graph
+/// it cannot compile falls back to the interpreter) or the interpreter.
+/// Both give the same tensors bit for bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Jit,
+    Interp,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("the float model cannot be run: {0}")]
@@ -100,6 +109,7 @@ pub fn compare(
     float: &Graph,
     quant: &Graph,
     inputs: &HashMap<String, Tensor>,
+    engine: Engine,
 ) -> Result<Report, ReportError> {
     let feed = |g: &Graph| -> Result<Vec<Tensor>, ReportError> {
         g.inputs()
@@ -113,14 +123,18 @@ pub fn compare(
             })
             .collect()
     };
-    let ft: HashMap<ValueId, Tensor> = run_traced(float, &feed(float)?)
-        .map_err(ReportError::Float)?
-        .into_iter()
-        .collect();
-    let qt: HashMap<ValueId, Tensor> = run_traced(quant, &feed(quant)?)
-        .map_err(ReportError::Quant)?
-        .into_iter()
-        .collect();
+    // On the JIT when it compiles the graph (the same tensors, faster), else
+    // on the interpreter.
+    let trace = |g: &Graph, x: Vec<Tensor>| -> Result<HashMap<ValueId, Tensor>, InterpError> {
+        if engine == Engine::Jit
+            && let Some(t) = super::observe::run_traced_on_jit(g, &x)
+        {
+            return Ok(t.into_iter().collect());
+        }
+        Ok(run_traced(g, &x)?.into_iter().collect())
+    };
+    let ft = trace(float, feed(float)?).map_err(ReportError::Float)?;
+    let qt = trace(quant, feed(quant)?).map_err(ReportError::Quant)?;
     let by_name: HashMap<&str, ValueId> = float
         .node_ids()
         .filter_map(|v| Some((float.node(v).name.as_deref()?, v)))
