@@ -132,12 +132,6 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
                     model.display()
                 )));
             }
-            if args.budget_bits.is_some() {
-                return Err(error(format!(
-                    "`{}`: `--budget-bits` writes a `.txt` output only for now",
-                    out.display()
-                )));
-            }
             true
         }
         _ => {
@@ -271,11 +265,10 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
         weights,
         layer_weights: Default::default(),
     };
-    if onnx_out {
+    let proto = if onnx_out {
         let proto = qcc_compiler::onnx::read_model(model)
             .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
         let proto = qcc_compiler::onnx::export::constants_to_initializers(&proto);
-        let mut opts = opts;
         if opts.per_channel && qcc_compiler::onnx::opset_of(&proto).is_some_and(|v| v < 13) {
             // per-axis DequantizeLinear needs opset 13; raising the opset
             // would change the meaning of the model's other ops
@@ -286,12 +279,10 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
             );
             opts.per_channel = false;
         }
-        let plan = plan_qdq(&proto, model.parent(), &g, &obs, &opts, opts.weight_qmax())
-            .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
-        let bytes =
-            write_qdq(&proto, &plan).map_err(|e| error(format!("`{}`: {e}", model.display())))?;
-        return write_bytes_atomically(&bytes, out);
-    }
+        Some(proto)
+    } else {
+        None
+    };
     if let Some(b) = args.budget_bits {
         // sensitivities on at most 4 calibration batches
         let samples: Vec<Vec<Tensor>> = (0..batches.min(4))
@@ -305,7 +296,21 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
                     .collect()
             })
             .collect();
-        let c = qcc_compiler::quantize::budget::choose(&g, &obs, &opts, &samples, b)
+        // An ONNX output older than opset 21 has no 4-bit codes: i8 or float.
+        let allow_i4 = proto
+            .as_ref()
+            .is_none_or(|p| qcc_compiler::onnx::opset_of(p).is_none_or(|v| v >= 21));
+        if !allow_i4 && b < 8.0 {
+            return Err(error(format!(
+                "`--budget-bits {b}`: `{}` is opset {}, which has no 4-bit weights (opset 21+), so each layer is i8 or float: give a budget of at least 8 bits",
+                model.display(),
+                proto
+                    .as_ref()
+                    .and_then(qcc_compiler::onnx::opset_of)
+                    .unwrap_or(0)
+            )));
+        }
+        let c = qcc_compiler::quantize::budget::choose(&g, &obs, &opts, &samples, b, allow_i4)
             .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
         println!(
             "{:24} {:>9}  {:>7}  {:>10}  {:>10}",
@@ -333,6 +338,13 @@ pub fn quantize(args: QuantizeArgs, ctx: &Ctx) -> Result<(), Failure> {
             c.measured_sqnr_db.min(999.0)
         );
         c.apply(&mut opts);
+    }
+    if let Some(proto) = proto {
+        let plan = plan_qdq(&proto, model.parent(), &g, &obs, &opts, opts.weight_qmax())
+            .map_err(|e| error(format!("`{}`: {e}", model.display())))?;
+        let bytes =
+            write_qdq(&proto, &plan).map_err(|e| error(format!("`{}`: {e}", model.display())))?;
+        return write_bytes_atomically(&bytes, out);
     }
     let q = insert_qdq(&g, &obs, &opts);
     write_atomically(&q, out)

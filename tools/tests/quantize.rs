@@ -299,9 +299,35 @@ fn budget_bits_chooses_a_precision_per_layer_within_the_budget() {
         5,
         "a header, 3 layers, the summary:\n{text}"
     );
+    // A QDQ ONNX output: the cnn is opset 13 (no 4-bit codes), so each
+    // layer is i8 or float; at 16 bits some layers stay float (fewer weight
+    // DequantizeLinear nodes than layers) and the model imports back.
+    let o = run("16", "q16.onnx");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let choices: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert!(
+        choices.contains(&"float") && choices.contains(&"i8") && !choices.contains(&"i4"),
+        "{text}"
+    );
+    let bytes = std::fs::read(d.join("q16.onnx")).unwrap();
+    let weight_dqs = String::from_utf8_lossy(&bytes)
+        .matches("_quantized")
+        .count();
+    assert!(weight_dqs > 0, "some weights are quantized");
+    let o = Command::new(env!("CARGO_BIN_EXE_qcc"))
+        .current_dir(&d)
+        .args(["run", "q16.onnx", "--dim", "N=1", "--random-inputs", "1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for (b, out, want) in [
         ("3.5", "q.txt", "at least 4 bits per weight"),
-        ("8", "q.onnx", "`--budget-bits` writes a `.txt` output only"),
+        ("6", "q.onnx", "no 4-bit weights (opset 21+)"),
     ] {
         let _ = std::fs::remove_file(d.join(out));
         let o = run(b, out);

@@ -86,14 +86,17 @@ fn db(s: f64, n: f64) -> f64 {
     }
 }
 
-/// Chooses the precisions for `budget` bits per weight (≥ 4) from the
-/// sensitivities measured on `samples` (batches in input order).
+/// Chooses the precisions for `budget` bits per weight (≥ 4, or ≥ 8
+/// without `allow_i4`) from the sensitivities measured on `samples`
+/// (batches in input order). Without `allow_i4` (an ONNX output older than
+/// opset 21, which has no 4-bit codes) each layer is i8 or float.
 pub fn choose(
     graph: &Graph,
     observers: &Observers,
     opts: &QuantOptions,
     samples: &[Vec<Tensor>],
     budget: f64,
+    allow_i4: bool,
 ) -> Result<BudgetChoice, InterpError> {
     let mut layers: Vec<(ValueId, String, usize)> = Vec::new();
     for v in graph.canonical_order() {
@@ -154,8 +157,9 @@ pub fn choose(
     let limit = budget * total as f64;
     // level 0 = i4, 1 = i8, 2 = float
     let level_bits = [4.0, 8.0, 32.0];
-    let mut level = vec![0usize; layers.len()];
-    let mut used: f64 = layers.iter().map(|l| 4.0 * l.2 as f64).sum();
+    let start = if allow_i4 { 0 } else { 1 };
+    let mut level = vec![start; layers.len()];
+    let mut used: f64 = layers.iter().map(|l| level_bits[start] * l.2 as f64).sum();
     loop {
         let mut best: Option<(f64, usize, usize)> = None;
         for (i, l) in layers.iter().enumerate() {

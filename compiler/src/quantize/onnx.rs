@@ -45,6 +45,10 @@ pub enum OnnxQuantError {
     Initializer { name: String, reason: String },
     #[error("the model has no graph")]
     NoGraph,
+    #[error(
+        "layer `{0}` of the precision choice has no ONNX node of that output name (write a `.txt` output instead)"
+    )]
+    UnmappedLayer(String),
 }
 
 /// Ops whose inputs and outputs are never quantized (shapes, control flow,
@@ -191,6 +195,8 @@ pub fn plan_qdq(
     };
     let is_act = |n: &NodeProto| matches!(n.op_type.as_deref(), Some("Relu" | "Clip"));
     let mut plan = QdqPlan::default();
+    // The layers of `opts.layer_weights` found among the nodes.
+    let mut mapped: HashSet<ValueId> = HashSet::new();
     // an activation's own range, if it is calibrated and placement allows
     let own = |t: &str| -> Option<ActivationQuant> {
         if t.is_empty() || inits.contains_key(t) {
@@ -225,8 +231,25 @@ pub fn plan_qdq(
             if let Some(tp) = inits.get(t.as_str()) {
                 if slot == 1 && !plan.constants.contains_key(t) {
                     let rank = tp.dims.len();
-                    if let Some(axis) = weight_axis(n, rank) {
-                        let q = quantize_weight(tp, base_dir, axis, opts.per_channel, weight_qmax)?;
+                    // The layer's own precision (`--budget-bits`), found
+                    // through the qcc op named after the node's output;
+                    // `None`: its weights stay float.
+                    let precision = match n.output.first().and_then(|o| twin.get(o.as_str())) {
+                        Some(&v) if opts.layer_weights.contains_key(&v) => {
+                            mapped.insert(v);
+                            opts.weights_of(v)
+                        }
+                        _ => Some(opts.weights),
+                    };
+                    let qmax = match precision {
+                        Some(p) if p == opts.weights => weight_qmax,
+                        Some(p) => super::rewrite::qmax_of(p),
+                        None => 0,
+                    };
+                    if qmax > 0
+                        && let Some(axis) = weight_axis(n, rank)
+                    {
+                        let q = quantize_weight(tp, base_dir, axis, opts.per_channel, qmax)?;
                         if let Some(q) = q {
                             weight = Some(q.clone());
                             plan.constants.insert(t.clone(), q);
@@ -273,6 +296,9 @@ pub fn plan_qdq(
                 plan.activations.insert(t.clone(), q);
             }
         }
+    }
+    if let Some(&v) = opts.layer_weights.keys().find(|v| !mapped.contains(v)) {
+        return Err(OnnxQuantError::UnmappedLayer(graph.describe(v)));
     }
     Ok(plan)
 }

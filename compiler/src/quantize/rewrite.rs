@@ -46,7 +46,7 @@ impl QuantOptions {
     }
 }
 
-fn qmax_of(t: ScalarType) -> i64 {
+pub(crate) fn qmax_of(t: ScalarType) -> i64 {
     if t == ScalarType::I4 { 7 } else { 127 }
 }
 
