@@ -33,15 +33,13 @@ fn ieee_minmax(fx: &mut Fx, a: Value, b: Value, max: bool) -> Value {
     fx.b.ins().select(an, a, r)
 }
 
-/// The unary functions an object computes itself (one IEEE operation or
-/// min/max each, as `qcc_ir::elementwise::Unary::apply`); the others, the
-/// `libm` crate's, are refused.
+/// The unary functions an object computes itself: one IEEE operation or
+/// min/max each, as `qcc_ir::elementwise::Unary::apply`, and exp, log and
+/// sigmoid through the ports of the `libm` crate's routines (`lower::libm`);
+/// the other `libm` functions are refused.
 fn portable_unary(fx: &mut Fx, x: &Buf, out: &Buf, n: usize, u: Unary) -> Result<(), String> {
     use qcc_ir::elementwise::UnaryFn as U;
-    if matches!(
-        u.f,
-        U::Exp | U::Log | U::Erf | U::Tanh | U::Sigmoid | U::Gelu
-    ) {
+    if matches!(u.f, U::Erf | U::Tanh | U::Gelu) {
         return Err(PORTABLE_REFUSED.into());
     }
     let hard_sigmoid = |fx: &mut Fx, v: Value, alpha: f32, beta: f32| {
@@ -79,8 +77,11 @@ fn portable_unary(fx: &mut Fx, x: &Buf, out: &Buf, n: usize, u: Unary) -> Result
             let neg = fx.b.ins().fcmp(FloatCC::LessThan, v, z);
             fx.b.ins().select(neg, av, v)
         }
+        U::Exp => super::libm::expf(fx, v),
+        U::Log => super::libm::logf(fx, v),
+        U::Sigmoid => super::libm::sigmoid(fx, v),
         // Refused above.
-        U::Exp | U::Log | U::Erf | U::Tanh | U::Sigmoid | U::Gelu => v,
+        U::Erf | U::Tanh | U::Gelu => v,
     });
     Ok(())
 }

@@ -19,6 +19,7 @@ pub(crate) mod dynamic;
 mod elementwise;
 mod fuse;
 pub(crate) mod gemm;
+mod libm;
 mod logic;
 mod matmul;
 mod movement;
