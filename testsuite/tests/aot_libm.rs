@@ -1,5 +1,5 @@
 //! The `libm` routines that ahead-of-time objects carry as generated code
-//! (`qcc_codegen`'s `lower::libm`: exp, log, sigmoid) against the `libm`
+//! (`qcc_codegen`'s `lower::libm`: exp, log, sigmoid, tanh) against the `libm`
 //! crate, which the interpreter calls (`qcc_ir::elementwise`), bit for bit.
 //!
 //! One object computes every function over a chunk of f32s;
@@ -15,10 +15,11 @@ use qcc_ir::elementwise::{Unary, UnaryFn};
 use std::path::Path;
 use std::process::Command;
 
-const FNS: [(UnaryFn, &str); 3] = [
+const FNS: [(UnaryFn, &str); 4] = [
     (UnaryFn::Exp, "exp"),
     (UnaryFn::Log, "log"),
     (UnaryFn::Sigmoid, "sigmoid"),
+    (UnaryFn::Tanh, "tanh"),
 ];
 const CHUNK: usize = 1 << 16;
 

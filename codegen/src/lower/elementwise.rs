@@ -34,12 +34,12 @@ fn ieee_minmax(fx: &mut Fx, a: Value, b: Value, max: bool) -> Value {
 }
 
 /// The unary functions an object computes itself: one IEEE operation or
-/// min/max each, as `qcc_ir::elementwise::Unary::apply`, and exp, log and
-/// sigmoid through the ports of the `libm` crate's routines (`lower::libm`);
+/// min/max each, as `qcc_ir::elementwise::Unary::apply`, and exp, log,
+/// sigmoid and tanh through the ports of the `libm` crate's routines (`lower::libm`);
 /// the other `libm` functions are refused.
 fn portable_unary(fx: &mut Fx, x: &Buf, out: &Buf, n: usize, u: Unary) -> Result<(), String> {
     use qcc_ir::elementwise::UnaryFn as U;
-    if matches!(u.f, U::Erf | U::Tanh | U::Gelu) {
+    if matches!(u.f, U::Erf | U::Gelu) {
         return Err(PORTABLE_REFUSED.into());
     }
     let hard_sigmoid = |fx: &mut Fx, v: Value, alpha: f32, beta: f32| {
@@ -80,8 +80,9 @@ fn portable_unary(fx: &mut Fx, x: &Buf, out: &Buf, n: usize, u: Unary) -> Result
         U::Exp => super::libm::expf(fx, v),
         U::Log => super::libm::logf(fx, v),
         U::Sigmoid => super::libm::sigmoid(fx, v),
+        U::Tanh => super::libm::tanhf(fx, v),
         // Refused above.
-        U::Erf | U::Tanh | U::Gelu => v,
+        U::Erf | U::Gelu => v,
     });
     Ok(())
 }
