@@ -30,10 +30,13 @@
 //! quantize, dequantize, relu, add/mul and the float matmul as generated
 //! loops, the IEEE unary and binary float functions as generated loops,
 //! softmax calling the C library's `expf` (which is what the interpreter's
-//! `f32::exp` calls). The float functions the interpreter takes from the
-//! `libm` crate (exp, log, tanh, erf, sigmoid, gelu, pow) are refused with
-//! an error naming the node (`lower::elementwise::PORTABLE_REFUSED`), as
-//! are graphs with 4-bit inputs or outputs (the arena's layout of those
+//! `f32::exp` calls). Of the float functions the interpreter takes from the
+//! `libm` crate, exp, log, sigmoid and tanh are generated code too: ports
+//! of the crate's routines to Cranelift IR (`lower::libm`), bit-exact by
+//! construction and checked against the crate over every f32
+//! (`testsuite/tests/aot_libm.rs`). The others (erf, gelu, pow) are refused
+//! with an error naming the node (`lower::elementwise::PORTABLE_REFUSED`),
+//! as are graphs with 4-bit inputs or outputs (the arena's layout of those
 //! differs from the caller's).
 
 pub mod header;
