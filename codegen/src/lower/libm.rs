@@ -29,7 +29,7 @@ impl Fx<'_, '_> {
         self.b.ins().bitcast(I32, MemFlagsData::new(), x)
     }
 
-    fn from_bits(&mut self, i: Value) -> Value {
+    fn f32_of_bits(&mut self, i: Value) -> Value {
         self.b.ins().bitcast(F32, MemFlagsData::new(), i)
     }
 
@@ -65,7 +65,7 @@ fn scalbnf(fx: &mut Fx, x: Value, n: Value) -> Value {
     n = fx.b.ins().smax(n, min);
     let e = fx.b.ins().iadd_imm_s(n, 127);
     let e = fx.b.ins().ishl_imm_u(e, 23);
-    let p = fx.from_bits(e);
+    let p = fx.f32_of_bits(e);
     fx.b.ins().fmul(x, p)
 }
 
@@ -176,7 +176,7 @@ pub(crate) fn logf(fx: &mut Fx, x0: Value) -> Value {
     let m = fx.ci(0x007f_ffff);
     let ix = fx.b.ins().band(ix, m);
     let ix = fx.b.ins().iadd_imm_s(ix, 0x3f35_04f3);
-    let x = fx.from_bits(ix);
+    let x = fx.f32_of_bits(ix);
     let one = fx.cf(1.0);
     let f = fx.b.ins().fsub(x, one);
     let two = fx.cf(2.0);
@@ -309,11 +309,11 @@ fn expm1f(fx: &mut Fx, x: Value) -> Value {
     // 2^k and 2^−k (only the lanes with k in range use them).
     let e_k = fx.b.ins().iadd_imm_s(k, 0x7f);
     let e_k = fx.b.ins().ishl_imm_u(e_k, 23);
-    let twopk = fx.from_bits(e_k);
+    let twopk = fx.f32_of_bits(e_k);
     let c7f = fx.ci(0x7f);
     let e_u = fx.b.ins().isub(c7f, k);
     let e_u = fx.b.ins().ishl_imm_u(e_u, 23);
-    let uf = fx.from_bits(e_u);
+    let uf = fx.f32_of_bits(e_u);
     // k < 0 or k > 56
     let y = fx.b.ins().fadd(xme, one);
     let up = fx.cf(f32::from_bits(0x7f00_0000));
@@ -364,7 +364,7 @@ pub(crate) fn tanhf(fx: &mut Fx, x: Value) -> Value {
     let ix0 = fx.bits(x);
     let mask = fx.ci(0x7fff_ffff);
     let w = fx.b.ins().band(ix0, mask);
-    let ax = fx.from_bits(w);
+    let ax = fx.f32_of_bits(w);
     let big = fx.cmp_u(IntCC::UnsignedGreaterThan, w, 0x4120_0000);
     let b = fx.cmp_u(IntCC::UnsignedGreaterThan, w, 0x3f0c_9f54);
     let c = fx.cmp_u(IntCC::UnsignedGreaterThan, w, 0x3e82_c578);
