@@ -3,7 +3,7 @@
 #[allow(unused_imports)]
 use super::*;
 use super::{F32, Fx, I64};
-use crate::plan::Buf;
+use crate::plan::{Buf, Ek};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, Value};
 use qcc_ir::op::Pool2dAttrs;
@@ -29,6 +29,27 @@ pub(super) fn pool(
     let (oh, ow) = (out_ty.shape[2], out_ty.shape[3]);
     let [kh, kw] = attrs.kernel;
     let [sh, sw] = attrs.strides;
+    // The maximum of 8-bit codes: the shim's vectorized row maxima (exact
+    // in any order; f32 keeps these loops, whose order picks the NaN).
+    let geom = [h, w, oh, ow, kh, kw, sh, sw, attrs.pads[0], attrs.pads[1]];
+    if kind == PoolKind::Max
+        && !fx.portable
+        && matches!(x.ek, Ek::U8 | Ek::I8)
+        && x.ek == out.ek
+        && crate::shim::pool_windows_hold_elements(&geom)
+    {
+        let bytes: Vec<u8> = geom
+            .iter()
+            .flat_map(|&g| (g as u64).to_le_bytes())
+            .collect();
+        let gp = fx.rodata(bytes);
+        let (xb, ob) = (fx.base(x), fx.base(out));
+        let sig = fx.sig(&[I64; 5], &[]);
+        let f = fx.import("qcc_maxpool_8bit", sig);
+        let (pv, sv) = (fx.c((n * c) as i64), fx.c((x.ek == Ek::I8) as i64));
+        fx.b.ins().call(f, &[xb, pv, gp, sv, ob]);
+        return Ok(());
+    }
     let (pt, pl) = (attrs.pads[0] as i64, attrs.pads[1] as i64);
     let is_f32 = xt.elem.is_f32();
     let full = kh * kw;

@@ -40,6 +40,7 @@ mod im2col;
 mod movement;
 pub(crate) mod nbits;
 pub mod peak;
+mod pool;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -638,6 +639,13 @@ pub fn has_depthwise_kernel() -> bool {
     }
 }
 
+/// Whether `qcc_maxpool_8bit` may run this pooling geometry
+/// (`[h, w, oh, ow, kh, kw, sh, sw, pad top, pad left]`): every window
+/// holds an input element.
+pub(crate) fn pool_windows_hold_elements(geom: &[usize; 10]) -> bool {
+    pool::windows_hold_elements(geom)
+}
+
 /// Whether [`qcc_depthwise`] also stores a fused requantize here (its
 /// AVX-512 form).
 pub fn has_fused_depthwise() -> bool {
@@ -693,6 +701,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
         (
             "qcc_reduce_rows_f32".to_string(),
             fmatmul::qcc_reduce_rows_f32 as *const u8,
+        ),
+        (
+            "qcc_maxpool_8bit".to_string(),
+            pool::qcc_maxpool_8bit as *const u8,
         ),
         (
             "qcc_copy_strided".to_string(),
