@@ -5,7 +5,7 @@ use super::gemm::GemmPrep;
 #[allow(unused_imports)]
 use super::*;
 use super::{F32, Fx, I64};
-use crate::plan::Buf;
+use crate::plan::{Buf, Ek};
 use crate::shim::DotPath;
 use cranelift_codegen::ir::InstBuilder;
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -287,6 +287,9 @@ pub(super) fn conv(
 ) -> Result<(), String> {
     let zx_in_bias = int.is_some_and(|i| i.zx_in_bias);
     let int = int.is_some();
+    if !int && !fx.portable && a.iter().chain([out]).all(|b| b.ek == Ek::F32) {
+        return conv_f32(fx, a, at, out, out_ty, attrs);
+    }
     let (xt, wt) = (at[0], at[1]);
     let [n, c, h, w] = <[usize; 4]>::try_from(xt.shape.as_slice()).map_err(|_| "rank 4 input")?;
     let [o, cg, kh, kw] =
@@ -398,5 +401,53 @@ pub(super) fn conv(
         );
         fx.st(out.ek, ob, oi, s);
     });
+    Ok(())
+}
+
+/// The f32 convolution through the shim's im2col and tiled matmul
+/// (`qcc_conv2d_f32`, the interpreter's order of operations).
+fn conv_f32(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+    attrs: &Conv2dAttrs,
+) -> Result<(), String> {
+    let [n, c, h, w] =
+        <[usize; 4]>::try_from(at[0].shape.as_slice()).map_err(|_| "rank 4 input")?;
+    let [o, _, kh, kw] =
+        <[usize; 4]>::try_from(at[1].shape.as_slice()).map_err(|_| "rank 4 weights")?;
+    let (oh, ow) = (out_ty.shape[2], out_ty.shape[3]);
+    let [sh, sw] = attrs.strides;
+    let [dh, dw] = attrs.dilations;
+    let prm: [usize; crate::shim::CONV_F32_PARAMS] = [
+        n,
+        c,
+        h,
+        w,
+        o,
+        attrs.groups,
+        kh,
+        kw,
+        oh,
+        ow,
+        sh,
+        sw,
+        dh,
+        dw,
+        attrs.pads[0],
+        attrs.pads[1],
+    ];
+    let bytes = prm.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect();
+    let prm = fx.rodata(bytes);
+    let (xb, wb, ob) = (fx.base(&a[0]), fx.base(&a[1]), fx.base(out));
+    let bb = match a.get(2) {
+        Some(b) => fx.base(b),
+        None => fx.c(0),
+    };
+    let sig = fx.sig(&[I64; 5], &[]);
+    let f = fx.import("qcc_conv2d_f32", sig);
+    fx.b.ins().call(f, &[xb, wb, bb, prm, ob]);
     Ok(())
 }

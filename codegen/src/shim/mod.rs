@@ -34,6 +34,7 @@
 #[cfg(target_arch = "x86_64")]
 mod amx;
 mod elementwise;
+mod fconv;
 mod fmatmul;
 mod fused;
 mod im2col;
@@ -57,6 +58,7 @@ use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::FunctionBuilder;
 use std::sync::OnceLock;
 
+pub(crate) use fconv::CONV_F32_PARAMS;
 pub use fused::{AddStage, FusedMode, FusedParams};
 pub(crate) use im2col::{IM2COL_SLACK, qcc_im2col};
 
@@ -686,6 +688,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
     let mut out = vec![
         ("qcc_pack_rows".to_string(), qcc_pack_rows as *const u8),
         ("qcc_im2col".to_string(), qcc_im2col as *const u8),
+        (
+            "qcc_conv2d_f32".to_string(),
+            fconv::qcc_conv2d_f32 as *const u8,
+        ),
         (
             "qcc_matmul_f32".to_string(),
             fmatmul::qcc_matmul_f32 as *const u8,
