@@ -29,12 +29,12 @@ pub(super) fn pool(
     let (oh, ow) = (out_ty.shape[2], out_ty.shape[3]);
     let [kh, kw] = attrs.kernel;
     let [sh, sw] = attrs.strides;
-    // The maximum of 8-bit codes: the shim's vectorized row maxima (exact
-    // in any order; f32 keeps these loops, whose order picks the NaN).
+    // A maximum: the shim's vectorized row maxima (each window in the
+    // interpreter's order, so f32's NaN and signed zeros come out alike).
     let geom = [h, w, oh, ow, kh, kw, sh, sw, attrs.pads[0], attrs.pads[1]];
     if kind == PoolKind::Max
         && !fx.portable
-        && matches!(x.ek, Ek::U8 | Ek::I8)
+        && matches!(x.ek, Ek::U8 | Ek::I8 | Ek::F32)
         && x.ek == out.ek
         && crate::shim::pool_windows_hold_elements(&geom)
     {
@@ -45,8 +45,13 @@ pub(super) fn pool(
         let gp = fx.rodata(bytes);
         let (xb, ob) = (fx.base(x), fx.base(out));
         let sig = fx.sig(&[I64; 5], &[]);
-        let f = fx.import("qcc_maxpool_8bit", sig);
-        let (pv, sv) = (fx.c((n * c) as i64), fx.c((x.ek == Ek::I8) as i64));
+        let f = fx.import("qcc_maxpool", sig);
+        let kind = match x.ek {
+            Ek::U8 => 0,
+            Ek::I8 => 1,
+            _ => 2,
+        };
+        let (pv, sv) = (fx.c((n * c) as i64), fx.c(kind));
         fx.b.ins().call(f, &[xb, pv, gp, sv, ob]);
         return Ok(());
     }

@@ -641,7 +641,7 @@ pub fn has_depthwise_kernel() -> bool {
     }
 }
 
-/// Whether `qcc_maxpool_8bit` may run this pooling geometry
+/// Whether `qcc_maxpool` may run this pooling geometry
 /// (`[h, w, oh, ow, kh, kw, sh, sw, pad top, pad left]`): every window
 /// holds an input element.
 pub(crate) fn pool_windows_hold_elements(geom: &[usize; 10]) -> bool {
@@ -708,10 +708,7 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
             "qcc_reduce_rows_f32".to_string(),
             fmatmul::qcc_reduce_rows_f32 as *const u8,
         ),
-        (
-            "qcc_maxpool_8bit".to_string(),
-            pool::qcc_maxpool_8bit as *const u8,
-        ),
+        ("qcc_maxpool".to_string(), pool::qcc_maxpool as *const u8),
         (
             "qcc_copy_strided".to_string(),
             movement::qcc_copy_strided as *const u8,

@@ -1,10 +1,12 @@
-//! `maxpool2d` on 8-bit codes: the maximum is exact and its order free, so
-//! each output row is built as the running maximum of the kernel's shifted
-//! input rows, a loop over the output columns that the compiler vectorizes
-//! (stride 1: one `vpmaxub` per 64 columns with AVX-512). Padded positions
-//! take no part (the lowering calls this only when every window holds an
-//! input element). f32 keeps the generated loops: the first NaN in window
-//! order is the interpreter's answer, an order this would not keep.
+//! `maxpool2d` on u8, i8 and f32: each output row is built as the running
+//! maximum of the kernel's shifted input rows, a loop over the output
+//! columns that the compiler vectorizes (stride 1: one `vpmaxub` per 64
+//! columns with AVX-512). Each output element still meets its window's
+//! taps in the interpreter's order (kernel rows, then columns) starting
+//! from the least value (−inf for f32, which IEEE `maximum` gives back the
+//! first operand over), so f32 gets the interpreter's answer bit for bit,
+//! NaN payload and signed zeros included. Padded positions take no part
+//! (the lowering calls this only when every window holds an input element).
 
 /// The window geometry, in the units of the lowering's call.
 #[derive(Clone, Copy)]
@@ -21,14 +23,28 @@ struct Geom {
     pl: usize,
 }
 
-trait Code: Copy + Ord {
+trait Code: Copy {
     const LEAST: Self;
+    /// The interpreter's maximum of two values.
+    fn max(self, other: Self) -> Self;
 }
 impl Code for u8 {
     const LEAST: u8 = u8::MIN;
+    fn max(self, other: u8) -> u8 {
+        Ord::max(self, other)
+    }
 }
 impl Code for i8 {
     const LEAST: i8 = i8::MIN;
+    fn max(self, other: i8) -> i8 {
+        Ord::max(self, other)
+    }
+}
+impl Code for f32 {
+    const LEAST: f32 = f32::NEG_INFINITY;
+    fn max(self, other: f32) -> f32 {
+        qcc_ir::elementwise::maximum(self, other)
+    }
 }
 
 /// One plane (`h × w` in, `oh × ow` out).
@@ -55,17 +71,17 @@ fn plane<T: Code>(x: &[T], y: &mut [T], g: Geom) {
                     let off = lo + kx - g.pl;
                     let (dst, s) = (&mut row[lo..hi], &src[off..off + (hi - lo)]);
                     for (d, &v) in dst.iter_mut().zip(s) {
-                        *d = (*d).max(v);
+                        *d = Code::max(*d, v);
                     }
                 } else {
                     for (ox, d) in row.iter_mut().enumerate().take(hi).skip(lo) {
-                        *d = (*d).max(src[ox * g.sw + kx - g.pl]);
+                        *d = Code::max(*d, src[ox * g.sw + kx - g.pl]);
                     }
                 }
                 // Border columns: each tap checked.
                 for ox in (0..lo).chain(hi..g.ow) {
                     if let Some(ix) = (ox * g.sw + kx).checked_sub(g.pl).filter(|&ix| ix < g.w) {
-                        row[ox] = row[ox].max(src[ix]);
+                        row[ox] = Code::max(row[ox], src[ix]);
                     }
                 }
             }
@@ -83,19 +99,19 @@ fn all_planes<T: Code>(x: &[T], y: &mut [T], planes: usize, g: Geom) {
     }
 }
 
-/// `maxpool2d` of `planes` planes of u8 (`signed` = 0) or i8 (`signed` = 1)
-/// codes. `geom` holds `[h, w, oh, ow, kh, kw, sh, sw, pt, pl]`.
+/// `maxpool2d` of `planes` planes of u8 (`kind` = 0), i8 (1) or f32 (2).
+/// `geom` holds `[h, w, oh, ow, kh, kw, sh, sw, pt, pl]`.
 ///
 /// # Safety
-/// `x` readable for `planes · h · w` bytes, `out` writable for
+/// `x` readable for `planes · h · w` elements, `out` writable for
 /// `planes · oh · ow`, not overlapping; `geom` readable for 10 `usize`;
 /// every window holds at least one input element, and the geometry is the
 /// verified one (`(oh − 1)·sh + kh ≤ h + pt + pb`, likewise for the width).
-pub(crate) unsafe extern "C" fn qcc_maxpool_8bit(
+pub(crate) unsafe extern "C" fn qcc_maxpool(
     x: *const u8,
     planes: usize,
     geom: *const usize,
-    signed: usize,
+    kind: usize,
     out: *mut u8,
 ) {
     // SAFETY: the contract.
@@ -113,29 +129,42 @@ pub(crate) unsafe extern "C" fn qcc_maxpool_8bit(
         pl: gv[9],
     };
     let (n_in, n_out) = (planes * g.h * g.w, planes * g.oh * g.ow);
-    if signed != 0 {
-        // SAFETY: the contract; i8 and u8 have the same layout.
-        let (xs, ys) = unsafe {
-            (
-                std::slice::from_raw_parts(x.cast::<i8>(), n_in),
-                std::slice::from_raw_parts_mut(out.cast::<i8>(), n_out),
-            )
-        };
-        all_planes(xs, ys, planes, g);
-    } else {
-        // SAFETY: the contract.
-        let (xs, ys) = unsafe {
-            (
-                std::slice::from_raw_parts(x, n_in),
-                std::slice::from_raw_parts_mut(out, n_out),
-            )
-        };
-        all_planes(xs, ys, planes, g);
+    match kind {
+        1 => {
+            // SAFETY: the contract.
+            let (xs, ys) = unsafe {
+                (
+                    std::slice::from_raw_parts(x.cast::<i8>(), n_in),
+                    std::slice::from_raw_parts_mut(out.cast::<i8>(), n_out),
+                )
+            };
+            all_planes(xs, ys, planes, g);
+        }
+        2 => {
+            // SAFETY: the contract (the buffers are 64-byte aligned).
+            let (xs, ys) = unsafe {
+                (
+                    std::slice::from_raw_parts(x.cast::<f32>(), n_in),
+                    std::slice::from_raw_parts_mut(out.cast::<f32>(), n_out),
+                )
+            };
+            all_planes(xs, ys, planes, g);
+        }
+        _ => {
+            // SAFETY: the contract.
+            let (xs, ys) = unsafe {
+                (
+                    std::slice::from_raw_parts(x, n_in),
+                    std::slice::from_raw_parts_mut(out, n_out),
+                )
+            };
+            all_planes(xs, ys, planes, g);
+        }
     }
 }
 
 /// Whether every window of the geometry holds an input element (the
-/// condition of [`qcc_maxpool_8bit`]).
+/// condition of [`qcc_maxpool`]).
 pub(crate) fn windows_hold_elements(geom: &[usize; 10]) -> bool {
     let [h, w, oh, ow, kh, kw, sh, sw, pt, pl] = *geom;
     let axis = |n: usize, o: usize, k: usize, s: usize, p: usize| {
@@ -166,7 +195,7 @@ mod tests {
                         );
                         if (0..g.h as i64).contains(&iy) && (0..g.w as i64).contains(&ix) {
                             let v = x[iy as usize * g.w + ix as usize];
-                            m = Some(m.map_or(v, |a: u8| a.max(v)));
+                            m = Some(m.map_or(v, |a: u8| Ord::max(a, v)));
                         }
                     }
                 }
@@ -210,7 +239,7 @@ mod tests {
             let x: Vec<u8> = (0..2 * h * w).map(|_| next()).collect();
             let mut y = vec![0u8; 2 * oh * ow];
             // SAFETY: the sizes of the contract.
-            unsafe { qcc_maxpool_8bit(x.as_ptr(), 2, geom.as_ptr(), 0, y.as_mut_ptr()) };
+            unsafe { qcc_maxpool(x.as_ptr(), 2, geom.as_ptr(), 0, y.as_mut_ptr()) };
             for p in 0..2 {
                 assert_eq!(
                     &y[p * oh * ow..(p + 1) * oh * ow],
@@ -219,6 +248,34 @@ mod tests {
                 );
             }
         }
+        // f32 in the interpreter's window order: the first NaN's payload,
+        // +0.0 over −0.0.
+        let nan1 = f32::from_bits(0x7fc0_0001);
+        let nan2 = f32::from_bits(0xffc0_0002);
+        let x = [0.5, nan1, -0.0, 0.0, nan2, 1.0, -0.0, -1.0, 3.0];
+        let geom = [3, 3, 3, 3, 2, 2, 1, 1, 0, 0];
+        let mut y = [0f32; 9];
+        // SAFETY: the sizes of the contract.
+        unsafe {
+            qcc_maxpool(
+                x.as_ptr().cast(),
+                1,
+                geom.as_ptr(),
+                2,
+                y.as_mut_ptr().cast(),
+            )
+        };
+        let mut want = Vec::new();
+        for oy in 0..3 {
+            for ox in 0..3 {
+                let taps = (oy..(oy + 2).min(3))
+                    .flat_map(|iy| (ox..(ox + 2).min(3)).map(move |ix| x[iy * 3 + ix]));
+                want.push(taps.reduce(qcc_ir::elementwise::maximum).unwrap().to_bits());
+            }
+        }
+        assert_eq!(y.map(f32::to_bits).to_vec(), want);
+        assert_eq!(y[0].to_bits(), nan1.to_bits());
+        assert_eq!(y[3].to_bits(), nan2.to_bits());
         // A window wholly in the padding is refused.
         assert!(!windows_hold_elements(&[2, 2, 3, 3, 1, 1, 1, 1, 1, 1]));
     }
