@@ -46,6 +46,60 @@ pub fn dot(x: &[f32], wd: &[f32]) -> f32 {
     lane_tree(p)
 }
 
+/// The largest magnitude of an activation code (`dense_nbits_q8`):
+/// symmetric int8 without −128, as onnxruntime's MLAS `CompInt8`.
+pub const Q8_MAX: f32 = 127.0;
+
+/// Quantizes one block of activations to int8 (`dense_nbits_q8`): `amax`
+/// is the largest `|x|` (NaN skipped, 0 for none), the scale
+/// `amax / 127` and the multiplier `127 / amax` (each one f32 division;
+/// the multiplier 0 when `amax` is 0), and each code
+/// `round_half_even(x · multiplier)` (one f32 multiplication), clamped to
+/// ±127, NaN to 0. Writes the codes to `q` (one per element of `x`) and
+/// returns the scale.
+pub fn quant_block(x: &[f32], q: &mut [i8]) -> f32 {
+    let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let scale = amax / Q8_MAX;
+    let inv = if amax != 0.0 { Q8_MAX / amax } else { 0.0 };
+    for (o, &v) in q.iter_mut().zip(x) {
+        *o = quant_code(v * inv);
+    }
+    scale
+}
+
+/// Quantizes a row of activations in blocks of `block` ([`quant_block`]):
+/// the codes to `q` (as long as `x`), block `j`'s scale to `scales[j]`.
+pub fn quant_row(x: &[f32], block: usize, q: &mut [i8], scales: &mut [f32]) {
+    for ((xb, qb), s) in x.chunks(block).zip(q.chunks_mut(block)).zip(scales) {
+        *s = quant_block(xb, qb);
+    }
+}
+
+/// One activation code from its scaled value.
+#[inline]
+pub fn quant_code(v: f32) -> i8 {
+    if v.is_nan() {
+        0
+    } else {
+        v.round_ties_even().clamp(-Q8_MAX, Q8_MAX) as i8
+    }
+}
+
+/// One output of `dense_nbits_q8` from its blocks, in increasing block
+/// order: `d[j]` is block `j`'s exact integer dot product
+/// `Σ qa · (q − z)`, `sa[j]` its activation scale and `sw[j]` its weight
+/// scale. Block `j` goes to lane `j mod 16`, one fused multiply-add
+/// `p = fma(f32(d), sa · sw, p)` (the product of the scales rounded
+/// once, `f32(d)` rounded to nearest), then [`lane_tree`].
+pub fn q8_sum(d: &[i32], sa: &[f32], sw: &[f32]) -> f32 {
+    let mut p = [0.0f32; LANES];
+    for (j, ((&d, &a), &w)) in d.iter().zip(sa).zip(sw).enumerate() {
+        let l = j % LANES;
+        p[l] = (d as f32).mul_add(a * w, p[l]);
+    }
+    lane_tree(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +131,30 @@ mod tests {
         wd[16] = a;
         assert_eq!(dot(&x, &wd), f32::EPSILON / 2.0);
         assert_eq!(dequant(3, 8, 0.5), -2.5);
+    }
+
+    #[test]
+    fn activations_round_half_even_on_the_block_maximum() {
+        // amax 2.54: multiplier 127 / 2.54 = 50; 0.01 · 50 = 0.5 rounds to 0,
+        // 0.03 · 50 = 1.5 to 2, −2.54 to −127.
+        let x = [0.01f32, 0.03, -2.54, f32::NAN];
+        let mut q = [9i8; 4];
+        let s = quant_block(&x, &mut q);
+        assert_eq!(s, 2.54f32 / 127.0);
+        assert_eq!(
+            q,
+            [
+                (0.01f32 * (127.0 / 2.54f32)).round_ties_even() as i8,
+                2,
+                -127,
+                0
+            ]
+        );
+        let mut z = [9i8; 2];
+        assert_eq!(quant_block(&[0.0, -0.0], &mut z), 0.0);
+        assert_eq!(z, [0, 0]);
+        // Blocks 0 and 16 share lane 0.
+        let d: Vec<i32> = (0..17).map(|j| if j == 16 { 3 } else { 0 }).collect();
+        assert_eq!(q8_sum(&d, &[1.0; 17], &[0.5; 17]), 1.5);
     }
 }

@@ -31,7 +31,8 @@ except Exception as e:  # noqa: BLE001 - any import failure means "skip"
     sys.exit(3)
 
 # name, x shape, layer widths (K first), bits, block, symmetric[, format]
-# ("qdq": DequantizeLinear with block_size before each MatMul)
+# ("qdq": DequantizeLinear with block_size before each MatMul; "acc4":
+# MatMulNBits at accuracy_level 4, activations quantized to int8 per block)
 MODELS = [
     ("mlp_b32_asym_qdq", [3, 128], [128, 96, 64], 4, 32, False, "qdq"),
     ("mlp_b16_sym_qdq", [2, 64], [64, 80, 48], 4, 16, True, "qdq"),
@@ -40,6 +41,9 @@ MODELS = [
     ("mlp_b128_asym_rank3", [2, 3, 256], [256, 128, 40], 4, 128, False),
     ("mlp_b64_8bit", [5, 128], [128, 64, 32], 8, 64, False),
     ("mlp_b32_8bit_sym", [2, 64], [64, 96, 32], 8, 32, True),
+    ("mlp_b32_asym_acc4", [3, 128], [128, 96, 64], 4, 32, False, "acc4"),
+    ("mlp_b16_sym_acc4", [1, 64], [64, 80, 48], 4, 16, True, "acc4"),
+    ("mlp_b128_sym_acc4_rank3", [2, 3, 256], [256, 128, 40], 4, 128, True, "acc4"),
 ]
 
 
@@ -81,6 +85,7 @@ def main():
             is_symmetric=sym,
             bits=bits,
             quant_format=QuantFormat.QDQ if qdq else QuantFormat.QOperator,
+            accuracy_level=4 if fmt == ["acc4"] else None,
         )
         q = mnq.MatMulNBitsQuantizer(model, algo_config=cfg)
         q.process()

@@ -1309,6 +1309,17 @@ fn hostile_matmul_nbits_nodes_are_errors_not_panics() {
     let y = run1(&g, vec![1.0; 32], vec![1, 32]);
     // Codes 8 and 9 alternate, zero point 8: (0 + 1) · 0.5 per pair, 16 pairs.
     assert_eq!(y, vec![8.0, 8.0]);
+    // At accuracy_level 4 the activations are quantized per block: all ones
+    // are code 127 at scale 1/127, so the integer sums 127 · 8 per block of
+    // 16, times 0.5/127 each, make the same 8.
+    let m = mk(attrs(4, 16, 4), good(), &["x", "b", "s"]);
+    let g = import_bytes(&m.encode_to_vec(), None, &ImportOptions::new()).expect("imports");
+    assert!(
+        g.node_ids()
+            .any(|v| matches!(g.node(v).op, qcc_ir::Op::DenseNbitsQ8))
+    );
+    let y = run1(&g, vec![1.0; 32], vec![1, 32]);
+    assert!(y.iter().all(|v| (v - 8.0).abs() < 1e-5), "{y:?}");
     type Case<'a> = (
         &'a str,
         Vec<AttributeProto>,
@@ -1339,11 +1350,11 @@ fn hostile_matmul_nbits_nodes_are_errors_not_panics() {
             "power of two",
         ),
         (
-            "level 4",
-            attrs(4, 16, 4),
+            "level 5",
+            attrs(4, 16, 5),
             good(),
             &["x", "b", "s"],
-            "accuracy_level 4",
+            "accuracy_level = 5",
         ),
         (
             "short B",

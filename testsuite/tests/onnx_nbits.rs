@@ -57,7 +57,12 @@ fn matmul_nbits_models_match_onnxruntime() {
         // Every MatMulNBits is a dense_nbits whose weights stay narrow.
         let mut layers = 0;
         for v in g.node_ids() {
-            if matches!(g.node(v).op, Op::DenseNbits) {
+            let want_op = if name.contains("acc4") {
+                Op::DenseNbitsQ8
+            } else {
+                Op::DenseNbits
+            };
+            if g.node(v).op == want_op {
                 layers += 1;
                 let w = g.ty(g.args(v)[1]);
                 let bits8 = name.contains("8bit");
@@ -88,9 +93,18 @@ fn matmul_nbits_models_match_onnxruntime() {
             .zip(b)
             .map(|(p, q)| (p - q).abs())
             .fold(0.0f32, f32::max);
-        println!("{name}: largest difference from onnxruntime {worst:e} (outputs up to {mag})");
+        let exact = a.iter().zip(b).filter(|(p, q)| p == q).count();
+        println!(
+            "{name}: largest difference from onnxruntime {worst:e} (outputs up to {mag}), \
+             {exact} of {} exact",
+            a.len()
+        );
+        // accuracy_level 4: the activation codes are onnxruntime's (a code
+        // one step off would cost ~1e-3 of the range); the sums over blocks
+        // differ by float rounding only, ~1e-6 of the range.
+        let tol = if name.contains("acc4") { 1e-5 } else { 4e-6 };
         assert!(
-            worst <= 4e-6 * mag,
+            worst <= tol * mag,
             "{name}: qcc differs from onnxruntime by {worst} (outputs up to {mag})"
         );
     }

@@ -34,7 +34,7 @@ pub(crate) struct NbitsPrep {
 /// constant of a blocked type (a graph the verifier rejects).
 pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Option<NbitsPrep> {
     let node = graph.node(v);
-    if !matches!(node.op, Op::DenseNbits) {
+    if !matches!(node.op, Op::DenseNbits | Op::DenseNbitsQ8) {
         return None;
     }
     let args = graph.args(v);
@@ -83,6 +83,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Option<NbitsP
         block: block as u64,
         bits: bits as u64,
         kernel: pick_kernel(k, block, path.uses_kernels(), allow_512),
+        q8: matches!(node.op, Op::DenseNbitsQ8) as u64,
     };
     let units = if n * k >= 1 << 20 {
         n.div_ceil(CHUNK)

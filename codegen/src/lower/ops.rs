@@ -367,7 +367,7 @@ pub(crate) fn lower(
         }
         Op::MatMul => matmul_f32(fx, &a, &at, &out, out_ty),
         Op::Dense => dense(fx, &a, &at, &out),
-        Op::DenseNbits => match prep {
+        Op::DenseNbits | Op::DenseNbitsQ8 => match prep {
             Prep::Nbits(p) => super::nbits::emit(fx, p, &a[0], a.get(2), &out).map_err(e),
             _ => Err(e(
                 "the weights must be a constant quantized in blocks".into()

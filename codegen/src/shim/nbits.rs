@@ -24,7 +24,7 @@
 //! other shapes take the portable loop. Tiles: 4 rows of `x` × 4 weight
 //! rows, or 1 × 8 (one activation row: eight independent sums).
 
-use qcc_ir::nbits::{LANES, lane_tree};
+use qcc_ir::nbits::{LANES, lane_tree, q8_sum, quant_row};
 
 /// The shapes and the kernel, as the generated code passes them.
 #[repr(C)]
@@ -38,6 +38,8 @@ pub(crate) struct NbitsParams {
     pub bits: u64,
     /// [`KERNEL_PORTABLE`], [`KERNEL_AVX2`] or [`KERNEL_AVX512`].
     pub kernel: u64,
+    /// 1 for `dense_nbits_q8` (activations quantized to int8 per block).
+    pub q8: u64,
 }
 
 pub(crate) const KERNEL_PORTABLE: u64 = 0;
@@ -46,10 +48,18 @@ pub(crate) const KERNEL_AVX512: u64 = 2;
 
 impl NbitsParams {
     pub fn bytes(&self) -> Vec<u8> {
-        [self.m, self.n, self.k, self.block, self.bits, self.kernel]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect()
+        [
+            self.m,
+            self.n,
+            self.k,
+            self.block,
+            self.bits,
+            self.kernel,
+            self.q8,
+        ]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect()
     }
 }
 
@@ -118,6 +128,9 @@ pub(crate) unsafe extern "C" fn qcc_dense_nbits(
         }
     };
     let rows = n_lo..n_hi;
+    if p.q8 != 0 {
+        return q8_portable(&a, rows);
+    }
     match p.kernel {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the contract: the host has AVX-512 (F, BW, DQ, VL), and
@@ -184,6 +197,29 @@ fn portable(a: &Args, rows: std::ops::Range<usize>) {
                 p[l] = xv.mul_add(wd, p[l]);
             }
             a.store(r, c, lane_tree(p));
+        }
+    }
+}
+
+/// `dense_nbits_q8` in scalar code, on any host and any shape: the
+/// activations quantized per block as `qcc_ir::nbits::quant_block` does,
+/// the integer dot products exact, summed by `qcc_ir::nbits::q8_sum`.
+fn q8_portable(a: &Args, rows: std::ops::Range<usize>) {
+    let kb = a.k / a.block;
+    let mut qa = vec![0i8; a.k];
+    let mut sa = vec![0f32; kb];
+    let mut d = vec![0i32; kb];
+    for r in 0..a.m {
+        let xr = &a.x[r * a.k..(r + 1) * a.k];
+        quant_row(xr, a.block, &mut qa, &mut sa);
+        for c in rows.clone() {
+            for (j, dj) in d.iter_mut().enumerate() {
+                let z = a.zps[c * kb + j] as i32;
+                *dj = (j * a.block..(j + 1) * a.block)
+                    .map(|kk| qa[kk] as i32 * (a.code(c, kk) - z))
+                    .sum();
+            }
+            a.store(r, c, q8_sum(&d, &sa, &a.scales[c * kb..(c + 1) * kb]));
         }
     }
 }

@@ -526,7 +526,8 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         Op::Input(_) | Op::Const(_) => Err("inputs and constants have no operands".into()),
         Op::MatMul => float::matmul(args[0], args[1], out),
         Op::Dense => float::dense(args[0], args[1], bias, out),
-        Op::DenseNbits => nbits::dense_nbits(args[0], args[1], bias, out),
+        Op::DenseNbits => nbits::dense_nbits(args[0], args[1], bias, out, false),
+        Op::DenseNbitsQ8 => nbits::dense_nbits(args[0], args[1], bias, out, true),
         Op::Conv2d(attrs) => float::conv2d(args[0], args[1], bias, attrs, out),
         Op::Add | Op::Mul | Op::Sub if !out.elem.is_f32() => {
             logic::int_arith(op, args[0], args[1], out)

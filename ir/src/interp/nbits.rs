@@ -5,12 +5,15 @@
 use super::*;
 use super::{Arg, Vals, expect_shape};
 
-/// `dense_nbits x, w[, b]`: `y[.., n] = Σ_k x[.., k] · wd[n, k] + b[n]`.
+/// `dense_nbits x, w[, b]`: `y[.., n] = Σ_k x[.., k] · wd[n, k] + b[n]`;
+/// with `q8` (`dense_nbits_q8`) `x` is quantized to int8 per block first
+/// and the sum runs over blocks ([`crate::nbits::q8_sum`]).
 pub(super) fn dense_nbits(
     x: Arg,
     w: Arg,
     b: Option<Arg>,
     out: &TensorType,
+    q8: bool,
 ) -> Result<Vals, String> {
     let xv = x.f32s("the input")?;
     let wq = w.ints("the weights")?;
@@ -46,8 +49,21 @@ pub(super) fn dense_nbits(
     let mut shape = x.shape().to_vec();
     *shape.last_mut().unwrap_or(&mut 0) = n;
     expect_shape(out, &shape)?;
-    // The dequantized weights, once.
     let shp = w.shape();
+    if q8 {
+        let block = q.block.unwrap_or(k);
+        return Ok(Vals::F32(q8_rows(
+            xv,
+            wq,
+            &q.scales,
+            &q.zero_points,
+            n,
+            k,
+            block,
+            bias,
+        )));
+    }
+    // The dequantized weights, once.
     let wd: Vec<f32> = (0..n * k)
         .map(|i| {
             let p = q.param_index(shp, i);
@@ -67,4 +83,42 @@ pub(super) fn dense_nbits(
         }
     }
     Ok(Vals::F32(y))
+}
+
+/// `dense_nbits_q8` on checked operands: `x` `[m, k]` (flat), the codes
+/// `[n, k]`, the parameters `[n, k / block]`.
+#[allow(clippy::too_many_arguments)]
+fn q8_rows(
+    xv: &[f32],
+    wq: &[i64],
+    scales: &[f32],
+    zps: &[i64],
+    n: usize,
+    k: usize,
+    block: usize,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let (m, kb) = (xv.len() / k, k / block);
+    let mut y = Vec::with_capacity(m * n);
+    let mut qa = vec![0i8; k];
+    let mut sa = vec![0f32; kb];
+    let mut d = vec![0i32; kb];
+    for r in 0..m {
+        let xr = &xv[r * k..(r + 1) * k];
+        crate::nbits::quant_row(xr, block, &mut qa, &mut sa);
+        for c in 0..n {
+            for (j, dj) in d.iter_mut().enumerate() {
+                let z = zps[c * kb + j];
+                *dj = (j * block..(j + 1) * block)
+                    .map(|kk| qa[kk] as i64 * (wq[c * k + kk] - z))
+                    .sum::<i64>() as i32;
+            }
+            let mut s = crate::nbits::q8_sum(&d, &sa, &scales[c * kb..(c + 1) * kb]);
+            if let Some(bv) = bias {
+                s += bv[c];
+            }
+            y.push(s);
+        }
+    }
+    y
 }

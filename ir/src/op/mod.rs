@@ -452,6 +452,12 @@ declare_ops! {
     /// dequantized weights summed in 16 lanes over K (fused multiply-adds),
     /// then a fixed tree.
     DenseNbits => "dense_nbits", Quant, Range(2, 3), NONE, Some(|_| Op::DenseNbits);
+    /// `dense_nbits_q8 x, w[, b]`: as `dense_nbits`, but `x` is quantized
+    /// to int8 per block of K on the fly (symmetric, scale `amax / 127`,
+    /// onnxruntime's `MatMulNBits` at `accuracy_level` 4); each block's
+    /// integer dot product times both scales is summed in 16 lanes over
+    /// the blocks, then a fixed tree.
+    DenseNbitsQ8 => "dense_nbits_q8", Quant, Range(2, 3), NONE, Some(|_| Op::DenseNbitsQ8);
     /// quantized (or i32 accumulator type) → quantized, by the real multiplier
     /// `s_in / s_out` (per axis if either is), with the given arithmetic.
     Requantize { mode: RequantMode } => "requantize", Quant, Exactly(1), MODE,

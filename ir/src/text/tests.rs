@@ -247,6 +247,7 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %d = dense %m, %m : tensor<4x4xf32>
   %wq = const dense<[1, 2, 3, 4, 5, 6, 7, 8]> : tensor<2x4x!quant.uniform<u4:f32:{1:2}, {0.5:8, 0.25:0, 1.0:3, 0.125:15}>>
   %dnb = dense_nbits %m, %wq, %b : tensor<4x2xf32>
+  %dnq = dense_nbits_q8 %m, %wq : tensor<4x2xf32>
   %a = add %x, %x : tensor<1x2x4x4xf32>
   %mu = mul %x, %x : tensor<1x2x4x4xf32>
   %r = relu %x : tensor<1x2x4x4xf32>

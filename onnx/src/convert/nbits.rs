@@ -10,7 +10,11 @@
 //! a byte; absent, they are `2^(bits−1)` (onnxruntime's default). At
 //! `accuracy_level` 0 to 3 onnxruntime's CPU kernel computes in f32, which
 //! `dense_nbits` defines (its summation order differs: float rounding
-//! only); level 4 (activations quantized to int8 on the fly) is refused.
+//! only); at level 4 it quantizes the activations to int8 per block of K
+//! (MLAS `CompInt8`), which `dense_nbits_q8` defines: the same codes as
+//! onnxruntime's quantizer (scale `amax / 127`, multiplier `127 / amax`,
+//! ties to even), the integer parts exact, the float sum of the blocks in
+//! another order.
 //!
 //! `MatMul(x, DequantizeLinear(w, s, z, axis = 0, block_size = B))` of a
 //! constant `[K, N]` int4/uint4/int8/uint8 `w` is the same computation (the
@@ -43,12 +47,6 @@ impl Converter<'_> {
             return Err(at.invalid(format!(
                 "block_size = {block} must be a power of two from 16 to 256"
             )));
-        }
-        if level == 4 {
-            return Err(at.unsupported(
-                "accuracy_level 4 (activations quantized to int8 per block) is not built yet; \
-                 levels 0 to 3 compute in f32",
-            ));
         }
         if !(0..=4).contains(&level) {
             return Err(at.invalid(format!("accuracy_level = {level}")));
@@ -154,7 +152,12 @@ impl Converter<'_> {
         if let Some(bias) = self.opt_val(at, n, 5)? {
             args.push(self.f32_of(at, &bias)?);
         }
-        let y = self.add(at, Op::DenseNbits, &args, None)?;
+        let op = if level == 4 {
+            Op::DenseNbitsQ8
+        } else {
+            Op::DenseNbits
+        };
+        let y = self.add(at, op, &args, None)?;
         self.set(n, 0, Val::Node(y));
         Ok(())
     }

@@ -36,7 +36,7 @@ pub fn base_cost(op: &Op, ty: &TensorType, args: &[&TensorType]) -> u64 {
     match op {
         Op::Input(_) => 0,
         Op::Const(_) => 1,
-        Op::MatMul | Op::Dense | Op::Conv2d(_) | Op::DenseNbits => 100,
+        Op::MatMul | Op::Dense | Op::Conv2d(_) | Op::DenseNbits | Op::DenseNbitsQ8 => 100,
         Op::Softmax { .. } => 50,
         Op::ReduceMean { .. }
         | Op::ReduceSum { .. }

@@ -448,12 +448,12 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         .enumerate()
         .filter(|(i, t)| {
             t.elem.as_quant().is_some_and(|q| q.is_blocked())
-                && !(*i == 1 && matches!(op, Op::DenseNbits))
+                && !(*i == 1 && matches!(op, Op::DenseNbits | Op::DenseNbitsQ8))
         })
         .map(|(i, t)| {
             format!(
                 "operand {i} is quantized in blocks (`{}`); only the weights `w` of \
-                 `dense_nbits` may be",
+                 `dense_nbits` or `dense_nbits_q8` may be",
                 short_blocked(&t.elem)
             )
         })
@@ -531,7 +531,8 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         | Op::ReduceProd { axes } => r.reduce_mean(axes),
         Op::Quantize => r.quantize(),
         Op::Dequantize => r.dequantize(),
-        Op::DenseNbits => r.dense_nbits(),
+        Op::DenseNbits => r.dense_nbits(false),
+        Op::DenseNbitsQ8 => r.dense_nbits(true),
         Op::Requantize { .. } => r.requantize(),
         Op::MatMulInt(_) => r.matmul_int(),
         Op::Conv2dInt(a, _) => r.conv2d_int(a),
@@ -648,7 +649,7 @@ impl Rule<'_> {
             | Op::AddInt { .. } => &["a", "b"],
             Op::Where => &["c", "a", "b"],
             Op::Gather { .. } => &["x", "idx"],
-            Op::Dense | Op::Conv2d(_) | Op::DenseNbits => &["x", "w", "b"],
+            Op::Dense | Op::Conv2d(_) | Op::DenseNbits | Op::DenseNbitsQ8 => &["x", "w", "b"],
             Op::MatMulInt(_) | Op::Conv2dInt(..) => &["x", "w", "bias", "rs"],
             Op::QuantizeDyn => &["x", "s", "z"],
             Op::DequantizeDyn => &["q", "s", "z"],

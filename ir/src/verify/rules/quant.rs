@@ -149,11 +149,16 @@ impl Rule<'_> {
     }
 }
 
+/// The largest block of `dense_nbits_q8`: `127 · 255 · 4096 < 2^31`.
+pub(crate) const Q8_MAX_BLOCK: usize = 4096;
+
 impl Rule<'_> {
     /// `dense_nbits x, w[, b]`: `x` f32 `[..., K]` (rank ≥ 1), `w` `[N, K]`
     /// quantized in blocks along axis 1 (i4, u4, i8 or u8 storage, the full
-    /// range), `b` f32 `[N]`; the result f32 `[..., N]`.
-    pub(super) fn dense_nbits(&mut self) -> Option<Inferred> {
+    /// range), `b` f32 `[N]`; the result f32 `[..., N]`. `dense_nbits_q8`
+    /// (`q8`) also needs a block's integer dot product to fit i32: blocks
+    /// of at most 4096.
+    pub(super) fn dense_nbits(&mut self, q8: bool) -> Option<Inferred> {
         let mut ok = self.want_f32(0);
         if self.args.len() > 2 {
             ok &= self.want_f32(2);
@@ -169,6 +174,14 @@ impl Rule<'_> {
         }
         match w.elem.as_quant() {
             Some(q) if q.is_blocked() && q.axis == Some(1) => {
+                if q8 && q.block.is_some_and(|b| b > Q8_MAX_BLOCK) {
+                    self.err(format!(
+                        "`w`'s blocks must hold at most {Q8_MAX_BLOCK} elements of K (a \
+                         block's integer dot product must fit i32), found {}",
+                        q.block.unwrap_or(0)
+                    ));
+                    ok = false;
+                }
                 if !matches!(
                     q.storage,
                     ScalarType::I4 | ScalarType::U4 | ScalarType::I8 | ScalarType::U8
