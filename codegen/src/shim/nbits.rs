@@ -129,6 +129,12 @@ pub(crate) unsafe extern "C" fn qcc_dense_nbits(
     };
     let rows = n_lo..n_hi;
     if p.q8 != 0 {
+        #[cfg(target_arch = "x86_64")]
+        if p.kernel == KERNEL_AVX512 && a.bits == 4 && x86::q8_fits(&a) {
+            // SAFETY: the contract: the host has AVX-512 with VNNI; the
+            // shape checked by `q8_fits`.
+            return unsafe { x86::q8_vnni(&a, rows) };
+        }
         return q8_portable(&a, rows);
     }
     match p.kernel {
@@ -229,6 +235,139 @@ mod x86 {
     use super::Args;
     use std::arch::x86_64::*;
     use std::ops::Range;
+
+    /// Whether `q8_vnni` takes the shape: blocks of 32, 64 or a multiple
+    /// of 128, 16 blocks a row at a time.
+    pub(super) fn q8_fits(a: &Args) -> bool {
+        a.block.is_multiple_of(32)
+            && (a.block <= 64 || a.block.is_multiple_of(128))
+            && a.k.is_multiple_of(a.block)
+            && (a.k / a.block).is_multiple_of(16)
+    }
+
+    /// Two vectors' 128-bit lanes summed in pairs: `[x0+x1, x2+x3, y0+y1,
+    /// y2+y3]`.
+    #[target_feature(enable = "avx512f")]
+    fn fold2(x: __m512i, y: __m512i) -> __m512i {
+        _mm512_add_epi32(
+            _mm512_shuffle_i32x4::<0x88>(x, y),
+            _mm512_shuffle_i32x4::<0xDD>(x, y),
+        )
+    }
+
+    /// `dense_nbits_q8` on AVX-512 VNNI, 4-bit weights: the activation
+    /// codes split by nibble (the low nibble of weight byte `i` is `k = 2i`,
+    /// the high one `2i + 1`), `vpdpbusd` of the unsigned codes with them
+    /// (exact; `z · Σ qa` taken off per block), 16 blocks' sums gathered
+    /// into one vector (lane `l` = block `16h + l`), then the lane sums of
+    /// `q8_sum` in a zmm and its tree.
+    ///
+    /// # Safety
+    /// The host has AVX-512 (F, BW, DQ, VL) and VNNI; `q8_fits(a)`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma")]
+    pub(super) unsafe fn q8_vnni(a: &Args, rows: Range<usize>) {
+        let (k, bl) = (a.k, a.block);
+        let kb = k / bl;
+        let half = k / 2;
+        // Per row: the codes split by nibble, their block sums, the scales.
+        let mut lo = vec![0i8; a.m * half];
+        let mut hi = vec![0i8; a.m * half];
+        let mut sums = vec![0i32; a.m * kb];
+        let mut sa = vec![0f32; a.m * kb];
+        let mut qa = vec![0i8; k];
+        for r in 0..a.m {
+            qcc_ir::nbits::quant_row(
+                &a.x[r * k..(r + 1) * k],
+                bl,
+                &mut qa,
+                &mut sa[r * kb..(r + 1) * kb],
+            );
+            for i in 0..half {
+                lo[r * half + i] = qa[2 * i];
+                hi[r * half + i] = qa[2 * i + 1];
+            }
+            for j in 0..kb {
+                sums[r * kb + j] = qa[j * bl..(j + 1) * bl].iter().map(|&q| q as i32).sum();
+            }
+        }
+        let m4 = _mm512_set1_epi8(0x0f);
+        let perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        let cb = bl / 2; // bytes of a block
+        for c in rows {
+            let wrow = &a.w[c * a.rb..c * a.rb + half];
+            for r in 0..a.m {
+                let (lr, hr) = (&lo[r * half..(r + 1) * half], &hi[r * half..(r + 1) * half]);
+                // One zmm of weight bytes at byte `o` dotted with the codes.
+                let dot = |o: usize| -> __m512i {
+                    assert!(o + 64 <= half);
+                    // SAFETY: in bounds (checked above).
+                    let (w, l, h) = unsafe {
+                        (
+                            _mm512_loadu_si512(wrow.as_ptr().add(o).cast()),
+                            _mm512_loadu_si512(lr.as_ptr().add(o).cast()),
+                            _mm512_loadu_si512(hr.as_ptr().add(o).cast()),
+                        )
+                    };
+                    let wl = _mm512_and_si512(w, m4);
+                    let wh = _mm512_and_si512(_mm512_srli_epi16::<4>(w), m4);
+                    let acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wl, l);
+                    _mm512_dpbusd_epi32(acc, wh, h)
+                };
+                // Four blocks from `4g`: each 128-bit lane one block's four
+                // partial sums.
+                let quad = |g: usize| -> __m512i {
+                    let o = 4 * g * cb;
+                    match bl {
+                        32 => dot(o),
+                        64 => fold2(dot(o), dot(o + 64)),
+                        _ => {
+                            let blk = |b: usize| {
+                                let mut v = _mm512_setzero_si512();
+                                for t in (0..cb).step_by(64) {
+                                    v = _mm512_add_epi32(v, dot(o + b * cb + t));
+                                }
+                                v
+                            };
+                            fold2(fold2(blk(0), blk(1)), fold2(blk(2), blk(3)))
+                        }
+                    }
+                };
+                let mut p = _mm512_setzero_ps();
+                for h16 in 0..kb / 16 {
+                    let q: [__m512i; 4] = std::array::from_fn(|i| quad(4 * h16 + i));
+                    let t01 = _mm512_add_epi32(
+                        _mm512_unpacklo_epi32(q[0], q[1]),
+                        _mm512_unpackhi_epi32(q[0], q[1]),
+                    );
+                    let t23 = _mm512_add_epi32(
+                        _mm512_unpacklo_epi32(q[2], q[3]),
+                        _mm512_unpackhi_epi32(q[2], q[3]),
+                    );
+                    let u = _mm512_add_epi32(
+                        _mm512_unpacklo_epi64(t01, t23),
+                        _mm512_unpackhi_epi64(t01, t23),
+                    );
+                    let d = _mm512_permutexvar_epi32(perm, u);
+                    let j0 = h16 * 16;
+                    let (zo, so) = (c * kb + j0, r * kb + j0);
+                    assert!(zo + 16 <= a.zps.len() && so + 16 <= sums.len());
+                    // SAFETY: in bounds (checked above).
+                    let (z, sq, s_a, s_w) = unsafe {
+                        (
+                            _mm512_cvtepu8_epi32(_mm_loadu_si128(a.zps.as_ptr().add(zo).cast())),
+                            _mm512_loadu_si512(sums.as_ptr().add(so).cast()),
+                            _mm512_loadu_ps(sa.as_ptr().add(so)),
+                            _mm512_loadu_ps(a.scales.as_ptr().add(zo)),
+                        )
+                    };
+                    let d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, sq));
+                    let t = _mm512_mul_ps(s_a, s_w);
+                    p = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), t, p);
+                }
+                a.store(r, c, tree512(p));
+            }
+        }
+    }
 
     /// The tree of one zmm's lanes: `i + 8`, `i + 4`, `i + 2`, `i + 1`.
     #[target_feature(enable = "avx512f,avx512dq")]
