@@ -23,6 +23,7 @@ default accuracy level) to bench/models/ (git-ignored), then:
 
     python3 bench/nbits_ort.py                       # the four batch-1 cases, 1 thread
     python3 bench/nbits_ort.py --threads 1,2 --rounds 5
+    python3 bench/nbits_ort.py --accuracy-level 4    # int8 activations (dense_nbits_q8)
     python3 bench/nbits_ort.py --cases 1x4096x4096x32 --qcc target/release/qcc
 
 Needs numpy, onnx, onnxruntime and onnx_ir (the quantizer imports it), and
@@ -49,7 +50,7 @@ ROOT = os.path.dirname(HERE)
 CASES = ["1x4096x4096x32", "1x4096x4096x128", "1x4096x11008x32", "1x4096x11008x128"]
 
 
-def make(path, m, k, n, block):
+def make(path, m, k, n, block, level=0):
     rng = np.random.default_rng(k * 7 + n + block)
     w = (rng.standard_normal((k, n), dtype=np.float32) / np.sqrt(k)).astype(np.float32)
     g = helper.make_graph(
@@ -60,7 +61,9 @@ def make(path, m, k, n, block):
         [numpy_helper.from_array(w, "w")],
     )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
-    cfg = mnq.DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=False, bits=4)
+    cfg = mnq.DefaultWeightOnlyQuantConfig(
+        block_size=block, is_symmetric=False, bits=4, accuracy_level=level or None
+    )
     q = mnq.MatMulNBitsQuantizer(model, algo_config=cfg)
     q.process()
     qm = q.model.model if hasattr(q.model, "model") else q.model
@@ -97,6 +100,12 @@ def main():
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--threads", default="1")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--accuracy-level",
+        type=int,
+        default=0,
+        help="MatMulNBits accuracy_level: 0 (f32 activations) or 4 (int8 per block: qcc's dense_nbits_q8)",
+    )
     args = ap.parse_args()
     models = os.path.join(HERE, "models")
     os.makedirs(models, exist_ok=True)
@@ -104,8 +113,8 @@ def main():
     rows = []
     for case in args.cases.split(","):
         m, k, n, block = map(int, case.split("x"))
-        path = os.path.join(models, f"nbits_{case}.onnx")
-        f32_bytes = make(path, m, k, n, block)
+        path = os.path.join(models, f"nbits_{case}_acc{args.accuracy_level}.onnx")
+        f32_bytes = make(path, m, k, n, block, args.accuracy_level)
         x = np.random.default_rng(1).standard_normal((m, k), dtype=np.float32)
         xpath = os.path.join(tmp, f"{case}.x.npy")
         np.save(xpath, x)
