@@ -69,23 +69,12 @@ pub struct Observers {
     jit: Option<Arc<Traced>>,
 }
 
-/// The values `graph`'s outputs depend on: those the interpreter computes.
-fn live_values(graph: &Graph) -> HashSet<ValueId> {
-    let mut live = HashSet::new();
-    let mut stack: Vec<ValueId> = graph.outputs().iter().map(|o| o.value).collect();
-    while let Some(v) = stack.pop() {
-        if live.insert(v) {
-            stack.extend(graph.args(v));
-        }
-    }
-    live
-}
 
 /// `graph` with every value of `observed` that its outputs depend on (and
 /// that is neither an input nor an output already) added as an output, and
 /// where each observed value is found in a run of it.
 fn traced_graph(graph: &Graph, observed: &[ValueId]) -> (Graph, Vec<Source>) {
-    let live = live_values(graph);
+    let live = qcc_ir::interp::live_nodes(graph);
     let mut traced = graph.clone();
     let mut index: HashMap<ValueId, usize> = HashMap::new();
     for (i, o) in graph.outputs().iter().enumerate() {

@@ -389,8 +389,8 @@ fn unsupported(graph: &Graph, v: ValueId, reason: String) -> InterpError {
     }
 }
 
-/// The nodes the outputs depend on.
-fn live_nodes(graph: &Graph) -> HashSet<ValueId> {
+/// The nodes the outputs depend on: the values the interpreter computes.
+pub fn live_nodes(graph: &Graph) -> HashSet<ValueId> {
     let mut live = HashSet::new();
     let mut stack: Vec<ValueId> = graph.outputs().iter().map(|o| o.value).collect();
     while let Some(v) = stack.pop() {
