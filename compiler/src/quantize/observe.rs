@@ -69,7 +69,6 @@ pub struct Observers {
     jit: Option<Arc<Traced>>,
 }
 
-
 /// `graph` with every value of `observed` that its outputs depend on (and
 /// that is neither an input nor an output already) added as an output, and
 /// where each observed value is found in a run of it.
