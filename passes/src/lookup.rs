@@ -6,14 +6,17 @@
 //! (`dequantize`, `quantize`, `requantize`, `clamp`, `clamp_int`, the float
 //! unary functions of `qcc_ir::elementwise` (relu, sigmoid, tanh, ...), and
 //! its binary ones whose other operands are scalar constants or the same
-//! computation of `x`) is a function of each code of `x`: there are at most
+//! computation of `x`, and `lookup`s of constant tables) is a function of
+//! each code of `x`: there are at most
 //! 256 of them. The pass computes that function once, with the reference
 //! interpreter on a graph of the same ops applied to every code, and
 //! replaces `y` with `lookup x, table`. Exact by construction: the table
 //! holds what the interpreter computes. Typical catch: the float islands
 //! that activations without an integer form leave between a dequantize and
 //! a quantize (leaky relu written as relu, mul and add; hard-sigmoid;
-//! clamps).
+//! clamps). An island that meets a second 8-bit value which is itself an
+//! elementwise function of the first grows through it: SiLU in QDQ form,
+//! `q(dq(x) · dq(q(sigmoid(dq(x)))))`, becomes one lookup of `x`.
 //!
 //! Only islands with at least one float op are replaced (a lone requantize
 //! or clamp is already cheap); the ops of the island that other values
@@ -92,83 +95,162 @@ fn island_of(graph: &Graph, y: ValueId) -> Option<Island> {
     if !is_byte(yt) || matches!(graph.node(y).op, Op::Input(_) | Op::Const(_) | Op::Lookup) {
         return None;
     }
-    let shape = yt.shape.clone();
-    let mut ops: Vec<ValueId> = Vec::new();
-    let mut consts: Vec<ValueId> = Vec::new();
-    let mut leaf: Option<ValueId> = None;
-    let mut seen: HashSet<ValueId> = HashSet::new();
-    let mut float = false;
-    // Depth-first, operands before users.
-    fn visit(
-        graph: &Graph,
-        v: ValueId,
-        shape: &[usize],
-        root: bool,
-        st: &mut (
-            &mut Vec<ValueId>,
-            &mut Vec<ValueId>,
-            &mut Option<ValueId>,
-            &mut HashSet<ValueId>,
-            &mut bool,
-        ),
-    ) -> Option<()> {
-        if st.3.contains(&v) {
-            return Some(());
+    // An island first stops at every 8-bit value below `y`. When it meets
+    // two, and one is an elementwise function of the other (SiLU as
+    // `x · sigmoid(x)`, whose sigmoid an earlier island or the exporter has
+    // already quantized), the island grows through the outer one and tries
+    // again: at most a few times, one 8-bit value more each time.
+    let mut through: HashSet<ValueId> = HashSet::new();
+    for _ in 0..8 {
+        let mut walk = Walk {
+            graph,
+            shape: &yt.shape,
+            through: &through,
+            ops: Vec::new(),
+            consts: Vec::new(),
+            leaf: None,
+            seen: HashSet::new(),
+            float: false,
+        };
+        match walk.visit(y, true) {
+            Ok(()) => {
+                let x = walk.leaf?;
+                return (walk.float && walk.ops.len() >= 2).then_some(Island {
+                    x,
+                    ops: walk.ops,
+                    consts: walk.consts,
+                });
+            }
+            Err(Stop::Two(a, b)) => {
+                let outer = if reaches(graph, b, a, &yt.shape) {
+                    b
+                } else if reaches(graph, a, b, &yt.shape) {
+                    a
+                } else {
+                    return None;
+                };
+                through.insert(outer);
+            }
+            Err(Stop::No) => return None,
         }
+    }
+    None
+}
+
+/// Why a walk stopped: two different 8-bit leaves, or anything else.
+enum Stop {
+    Two(ValueId, ValueId),
+    No,
+}
+
+/// One depth-first walk of an island (operands before users).
+struct Walk<'a> {
+    graph: &'a Graph,
+    shape: &'a [usize],
+    /// 8-bit values the island passes through instead of stopping at.
+    through: &'a HashSet<ValueId>,
+    ops: Vec<ValueId>,
+    consts: Vec<ValueId>,
+    leaf: Option<ValueId>,
+    seen: HashSet<ValueId>,
+    float: bool,
+}
+
+/// The ops an island may hold: one result element from the same element of
+/// each operand (a lookup's table, its second operand, is a constant).
+fn is_elementwise(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Dequantize
+            | Op::Quantize
+            | Op::Requantize { .. }
+            | Op::Clamp { .. }
+            | Op::ClampInt { .. }
+            | Op::Lookup
+    ) || Unary::of(op).is_some()
+        || Binary::of(op).is_some()
+}
+
+impl Walk<'_> {
+    fn visit(&mut self, v: ValueId, root: bool) -> Result<(), Stop> {
+        if self.seen.contains(&v) {
+            return Ok(());
+        }
+        let graph = self.graph;
         let node = graph.node(v);
         let t = graph.ty(v);
         if is_scalar_const(graph, v) && !root {
-            st.3.insert(v);
-            st.1.push(v);
-            return Some(());
+            self.seen.insert(v);
+            self.consts.push(v);
+            return Ok(());
         }
-        let elementwise = matches!(
-            node.op,
-            Op::Dequantize
-                | Op::Quantize
-                | Op::Requantize { .. }
-                | Op::Clamp { .. }
-                | Op::ClampInt { .. }
-        ) || Unary::of(&node.op).is_some()
-            || Binary::of(&node.op).is_some();
         // The leaf: the first 8-bit value below the root (the island stops
         // there; an island of its own may start at it).
-        if !root && is_byte(t) {
-            if t.shape != shape || st.2.is_some_and(|x| x != v) {
-                return None;
+        if !root && is_byte(t) && !self.through.contains(&v) {
+            if t.shape != self.shape {
+                return Err(Stop::No);
             }
-            *st.2 = Some(v);
-            st.3.insert(v);
-            return Some(());
+            if let Some(x) = self.leaf.filter(|&x| x != v) {
+                return Err(Stop::Two(x, v));
+            }
+            self.leaf = Some(v);
+            self.seen.insert(v);
+            return Ok(());
         }
-        if !elementwise || t.shape != shape {
-            return None;
+        if !is_elementwise(&node.op) || t.shape != self.shape {
+            return Err(Stop::No);
         }
         if t.elem.as_quant().is_some_and(|q| q.axis.is_some()) {
-            return None;
+            return Err(Stop::No);
         }
         if t.elem == ElemType::F32 {
-            *st.4 = true;
+            self.float = true;
         }
-        for a in graph.args(v) {
-            visit(graph, a, shape, false, st)?;
+        let args = graph.args(v);
+        if matches!(node.op, Op::Lookup) {
+            // The table: a constant of 256 entries, copied as it is.
+            if !graph.node(args[1]).op.is_const() {
+                return Err(Stop::No);
+            }
+            self.visit(args[0], false)?;
+            if self.seen.insert(args[1]) {
+                self.consts.push(args[1]);
+            }
+        } else {
+            for a in args {
+                self.visit(a, false)?;
+            }
         }
-        st.3.insert(v);
-        st.0.push(v);
-        if st.0.len() > MAX_ISLAND {
-            return None;
+        self.seen.insert(v);
+        self.ops.push(v);
+        if self.ops.len() > MAX_ISLAND {
+            return Err(Stop::No);
         }
-        Some(())
+        Ok(())
     }
-    visit(
-        graph,
-        y,
-        &shape,
-        true,
-        &mut (&mut ops, &mut consts, &mut leaf, &mut seen, &mut float),
-    )?;
-    let x = leaf?;
-    (float && ops.len() >= 2).then_some(Island { x, ops, consts })
+}
+
+/// Whether `from` is an elementwise function of `to`: every path down from
+/// `from` through ops an island may hold reaches `to` or a constant.
+fn reaches(graph: &Graph, from: ValueId, to: ValueId, shape: &[usize]) -> bool {
+    let mut stack = vec![from];
+    let mut seen: HashSet<ValueId> = HashSet::new();
+    let mut budget = MAX_ISLAND;
+    while let Some(v) = stack.pop() {
+        if v == to || !seen.insert(v) {
+            continue;
+        }
+        let node = graph.node(v);
+        if node.op.is_const() && (v != from) {
+            continue;
+        }
+        if budget == 0 || !is_elementwise(&node.op) || graph.ty(v).shape != shape {
+            return false;
+        }
+        budget -= 1;
+        stack.extend(graph.args(v));
+    }
+    true
 }
 
 /// The island's 256 results: the interpreter on a copy of the island over
