@@ -48,6 +48,31 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
     unsafe { im2col(x, prm, a, rs, hwc) }
 }
 
+/// `dst[p·C + ci] = src[ci][p] ^ flip` for the pixels of `src` (`dst`
+/// holds `C` channels per pixel). Blocks of 16 pixels go through a fixed
+/// array, which the compiler turns into byte shuffles.
+#[inline(always)]
+fn interleave<const C: usize>(src: &[&[u8]; C], flip: u8, dst: &mut [u8]) {
+    let n = src[0].len();
+    let mut p = 0;
+    while p + 16 <= n {
+        let cols: [&[u8; 16]; C] =
+            std::array::from_fn(|ci| src[ci][p..p + 16].try_into().expect("16 pixels"));
+        let out: &mut [u8] = &mut dst[p * C..(p + 16) * C];
+        for q in 0..16 {
+            for ci in 0..C {
+                out[q * C + ci] = cols[ci][q] ^ flip;
+            }
+        }
+        p += 16;
+    }
+    for (q, d) in dst[p * C..].chunks_exact_mut(C).enumerate() {
+        for ci in 0..C {
+            d[ci] = src[ci][p + q] ^ flip;
+        }
+    }
+}
+
 /// The body of [`qcc_im2col`] (inlined into each build).
 ///
 /// # Safety
@@ -158,10 +183,20 @@ unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *
                         c0 += 16;
                     }
                 }
-                for ci in c0..c {
-                    let src = &xi[(ci * h + y) * w + x0..(ci * h + y) * w + x1];
-                    for (d, &v) in dst.iter_mut().skip(ci).step_by(c).zip(src) {
-                        *d = v ^ flip;
+                let plane = |ci: usize| &xi[(ci * h + y) * w + x0..(ci * h + y) * w + x1];
+                match (c0, c) {
+                    // An image's 1, 3 or 4 channels: each pixel's channels
+                    // in one step, which the compiler unrolls.
+                    (0, 1) => interleave::<1>(&[plane(0)], flip, dst),
+                    (0, 2) => interleave::<2>(&[plane(0), plane(1)], flip, dst),
+                    (0, 3) => interleave::<3>(&[plane(0), plane(1), plane(2)], flip, dst),
+                    (0, 4) => interleave::<4>(&[plane(0), plane(1), plane(2), plane(3)], flip, dst),
+                    _ => {
+                        for ci in c0..c {
+                            for (d, &v) in dst.iter_mut().skip(ci).step_by(c).zip(plane(ci)) {
+                                *d = v ^ flip;
+                            }
+                        }
                     }
                 }
             }
@@ -186,7 +221,14 @@ unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *
                     // the store's excess lands in the next row or the slack.
                     *dst_ext[at + k..].first_chunk_mut::<64>().expect("64 bytes") = [0; 64];
                     if !rs.is_null() {
-                        let sum: u32 = dst_ext[at..at + k].iter().map(|&v| v as u32).sum();
+                        // Whole 64-byte blocks from the row's start: the
+                        // bytes past `k` are the zeros just stored, so the
+                        // sum is the row's, and the blocks vectorize.
+                        let row = &dst_ext[at..at + k.next_multiple_of(64)];
+                        let sum: u32 = row
+                            .chunks_exact(64)
+                            .map(|b| b.iter().map(|&v| v as u32).sum::<u32>())
+                            .sum();
                         // SAFETY: `r < rows` (the contract).
                         unsafe { rs.add(r).write(sum as i32) };
                     }
