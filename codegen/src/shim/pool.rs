@@ -7,6 +7,8 @@
 //! first operand over), so f32 gets the interpreter's answer bit for bit,
 //! NaN payload and signed zeros included. Padded positions take no part
 //! (the lowering calls this only when every window holds an input element).
+//! Small integer planes (SPPF's 10×10) go separably over the whole padded
+//! plane at once instead, so that no loop is a few columns long.
 
 /// The window geometry, in the units of the lowering's call.
 #[derive(Clone, Copy)]
@@ -25,23 +27,29 @@ struct Geom {
 
 trait Code: Copy {
     const LEAST: Self;
+    /// Whether the maximum is exact in any order (integers: yes; f32: no,
+    /// the first NaN met decides the payload).
+    const ANY_ORDER: bool;
     /// The interpreter's maximum of two values.
     fn max(self, other: Self) -> Self;
 }
 impl Code for u8 {
     const LEAST: u8 = u8::MIN;
+    const ANY_ORDER: bool = true;
     fn max(self, other: u8) -> u8 {
         Ord::max(self, other)
     }
 }
 impl Code for i8 {
     const LEAST: i8 = i8::MIN;
+    const ANY_ORDER: bool = true;
     fn max(self, other: i8) -> i8 {
         Ord::max(self, other)
     }
 }
 impl Code for f32 {
     const LEAST: f32 = f32::NEG_INFINITY;
+    const ANY_ORDER: bool = false;
     fn max(self, other: f32) -> f32 {
         qcc_ir::elementwise::maximum(self, other)
     }
@@ -89,7 +97,69 @@ fn plane<T: Code>(x: &[T], y: &mut [T], g: Geom) {
     }
 }
 
+/// The most elements of a padded plane that [`small_plane`] takes (its two
+/// buffers live on the stack).
+const SMALL_PLANE: usize = 4096;
+
+/// One small plane of integers (`(pt + h + pb)·(pl + w + pr) ≤
+/// SMALL_PLANE`, the late stages of a detector: SPPF's 5×5 pools over
+/// 10×10), separably and over the whole padded plane at once, so that
+/// every loop is long: the plane is copied into a buffer padded with the
+/// least value, each padded row's stride-1 horizontal maxima are taken
+/// with the plane as one run (a window that starts in the first `ow'`
+/// columns of a padded row stays in it), then the vertical maxima of
+/// those, and the strided outputs picked out. Exact because integer
+/// maxima do not depend on their order and the padding's least value never
+/// wins over the window's input element.
+fn small_plane<T: Code>(x: &[T], y: &mut [T], g: Geom, hp: usize, wp: usize) {
+    let n = hp * wp;
+    let mut pad = [T::LEAST; SMALL_PLANE];
+    for iy in 0..g.h {
+        let at = (g.pt + iy) * wp + g.pl;
+        pad[at..at + g.w].copy_from_slice(&x[iy * g.w..(iy + 1) * g.w]);
+    }
+    // Horizontal: `hm[i] = max pad[i + kx]` for every start `i` whose
+    // window fits in the buffer.
+    let hn = n + 1 - g.kw;
+    let mut hm = [T::LEAST; SMALL_PLANE];
+    for kx in 0..g.kw {
+        for (d, &v) in hm[..hn].iter_mut().zip(&pad[kx..kx + hn]) {
+            *d = Code::max(*d, v);
+        }
+    }
+    // Vertical, into `pad` (no longer needed): `vm[i] = max hm[i + ky·wp]`.
+    let vn = hn - (g.kh - 1) * wp;
+    let vm = &mut pad;
+    vm[..vn].fill(T::LEAST);
+    for ky in 0..g.kh {
+        for (d, &v) in vm[..vn].iter_mut().zip(&hm[ky * wp..ky * wp + vn]) {
+            *d = Code::max(*d, v);
+        }
+    }
+    for oy in 0..g.oh {
+        let src = oy * g.sh * wp;
+        for (ox, o) in y[oy * g.ow..(oy + 1) * g.ow].iter_mut().enumerate() {
+            *o = vm[src + ox * g.sw];
+        }
+    }
+}
+
 fn all_planes<T: Code>(x: &[T], y: &mut [T], planes: usize, g: Geom) {
+    // The padded plane holds every window (the verified geometry).
+    let hp = ((g.oh - 1) * g.sh + g.kh).max(g.pt + g.h);
+    let wp = ((g.ow - 1) * g.sw + g.kw).max(g.pl + g.w);
+    if T::ANY_ORDER && hp * wp <= SMALL_PLANE && g.oh > 0 && g.ow > 0 {
+        for p in 0..planes {
+            small_plane(
+                &x[p * g.h * g.w..(p + 1) * g.h * g.w],
+                &mut y[p * g.oh * g.ow..(p + 1) * g.oh * g.ow],
+                g,
+                hp,
+                wp,
+            );
+        }
+        return;
+    }
     for p in 0..planes {
         plane(
             &x[p * g.h * g.w..(p + 1) * g.h * g.w],
@@ -219,6 +289,9 @@ mod tests {
             (5, 13, 3, 2, 1, 3, 0, 1, 2, 1),
             (1, 1, 1, 1, 1, 1, 0, 0, 0, 0),
             (4, 70, 1, 3, 1, 1, 0, 2, 0, 2),
+            // Planes over `SMALL_PLANE`: the row-by-row path.
+            (80, 90, 3, 3, 1, 1, 1, 1, 1, 1),
+            (61, 70, 5, 5, 2, 2, 2, 2, 2, 2),
         ] {
             let oh = (h + pt + pb - kh) / sh + 1;
             let ow = (w + pl + pr - kw) / sw + 1;
