@@ -7,7 +7,7 @@
 use super::{Fx, I64};
 use crate::plan::Buf;
 use crate::shim::DotPath;
-use crate::shim::nbits::{NbitsParams, pick_kernel, row_bytes};
+use crate::shim::nbits::{NbitsParams, pack, pack_params, panel_width, pick_kernel, row_bytes};
 use cranelift_codegen::ir::InstBuilder;
 use qcc_ir::op::Op;
 use qcc_ir::tensor::TensorData;
@@ -21,9 +21,10 @@ const CHUNK: usize = 64;
 #[derive(Debug)]
 pub(crate) struct NbitsPrep {
     pub params: NbitsParams,
-    /// `n` rows of `row_bytes(k, bits)` unsigned codes.
+    /// `n` rows of `row_bytes(k, bits)` unsigned codes, 4-bit ones in the
+    /// order of the kernel (`shim::nbits::pack`).
     pub weights: Vec<u8>,
-    /// `[n][k / block]`.
+    /// `[n][k / block]`, in the kernel's order (`shim::nbits::pack_params`).
     pub scales: Vec<f32>,
     /// `[n][k / block]`, offset with the codes (so in 0..=255).
     pub zps: Vec<u8>,
@@ -74,16 +75,28 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Option<NbitsP
     if weights.len() != n * rb {
         return None;
     }
-    let zps = q.zero_points.iter().map(|&z| (z + offset) as u8).collect();
     let allow_512 = matches!(path, DotPath::Amx | DotPath::Avx512Vnni);
+    let q8 = matches!(node.op, Op::DenseNbitsQ8);
+    let kernel = pick_kernel(k, block, bits, q8, path.uses_kernels(), allow_512);
+    let panel = panel_width(kernel, m);
+    let weights = if bits == 4 {
+        pack(kernel, panel, &weights, (n, k, block))
+    } else {
+        weights
+    };
+    let zps: Vec<u8> = q.zero_points.iter().map(|&z| (z + offset) as u8).collect();
+    let kb = k / block.max(1);
+    let zps = pack_params(kernel, panel, &zps, n, kb);
+    let scales = pack_params(kernel, panel, &q.scales, n, kb);
     let params = NbitsParams {
         m: m as u64,
         n: n as u64,
         k: k as u64,
         block: block as u64,
         bits: bits as u64,
-        kernel: pick_kernel(k, block, path.uses_kernels(), allow_512),
-        q8: matches!(node.op, Op::DenseNbitsQ8) as u64,
+        kernel,
+        q8: q8 as u64,
+        panel: panel as u64,
     };
     let units = if n * k >= 1 << 20 {
         n.div_ceil(CHUNK)
@@ -93,7 +106,7 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Option<NbitsP
     Some(NbitsPrep {
         params,
         weights,
-        scales: q.scales.clone(),
+        scales,
         zps,
         units,
     })

@@ -3,26 +3,46 @@
 //!
 //! The weights arrive as `n` rows of `k` unsigned codes (signed storage is
 //! offset by 8 or 128 at compile time, the zero points with it, so
-//! `q − z` is unchanged): 4-bit codes two a byte, the lower `k` in the low
-//! nibble, each row starting on a byte; 8-bit codes one a byte. Scales
-//! (f32) and zero points (u8, offset with the codes) are `[n][k / block]`.
+//! `q − z` is unchanged): 4-bit codes two a byte, each row starting on a
+//! byte; 8-bit codes one a byte. Scales (f32) and zero points (u8, offset
+//! with the codes) are `[n][k / block]`. Within a 4-bit row the nibbles are
+//! in the order of the kernel that reads them ([`pack`]):
+//! - natural (the portable, AVX2 and 8-bit kernels): code `kk` in byte
+//!   `kk / 2`, the low nibble for even `kk`;
+//! - halves ([`KERNEL_AVX512_HALVES`], `dense_nbits` on AVX-512, `k` a
+//!   multiple of 32): chunk `i` of 32 codes is 16 bytes, byte `b` holding
+//!   code `32i + b` low and `32i + 16 + b` high, so one `vpmovzxbd` of the
+//!   16 bytes gives the 16 lanes of the first half and a shift by 4 those
+//!   of the second;
+//! - lanes ([`KERNEL_VNNI_Q8`], `dense_nbits_q8` on AVX-512 VNNI): groups
+//!   of 16 blocks (the last group `g ≤ 16`), each group `block / 8` steps
+//!   of `4g` bytes, the 4 bytes of lane `l` at step `t` holding codes
+//!   `8t + b` (low) and `8t + 4 + b` (high), `b < 4`, of the group's block
+//!   `l`: one `vpdpbusd` then adds 4 codes of each of 16 blocks into the
+//!   block's own i32 lane, so a group's 16 exact block sums end in one zmm
+//!   with no reduction.
 //!
-//! Every kernel keeps the 16 lane sums of `qcc_ir::nbits` (lane `l` takes
-//! the `k ≡ l mod 16`, one fused multiply-add a step) and ends with its
-//! pairwise-halving tree:
+//! Every `dense_nbits` kernel keeps the 16 lane sums of `qcc_ir::nbits`
+//! (lane `l` takes the `k ≡ l mod 16`, one fused multiply-add a step) and
+//! ends with its pairwise-halving tree:
 //! - AVX-512 (one zmm a sum): a 4-bit block's 16 dequantized values are a
-//!   table in one register, built once per block and row
+//!   table in one register, built once per block and weight row
 //!   (`f32(q − z)` for q = 0..15, from a table per zero point, times `s`),
-//!   and each code picks its value with `vpermps`,
-//!   whose index reads only the low 4 bits, so the nibbles need no mask;
-//!   8-bit codes are widened, offset, converted and scaled.
+//!   and each code picks its value with `vpermps`, whose index reads only
+//!   the low 4 bits, so the nibbles need no mask; each weight vector is
+//!   used against up to 8 activation rows held in the tile; 8-bit codes
+//!   are widened, offset, converted and scaled.
 //! - AVX2 with FMA (two ymm a sum, lanes 0–7 and 8–15): the codes widened,
 //!   offset, converted and scaled.
 //! - anything else: scalar lanes ([`portable`]).
 //!
-//! The vector kernels need `k` and the block size to be multiples of 16;
-//! other shapes take the portable loop. Tiles: 4 rows of `x` × 4 weight
-//! rows, or 1 × 8 (one activation row: eight independent sums).
+//! `dense_nbits_q8` on AVX-512 VNNI quantizes the activations once per
+//! call (vectorized, the same codes as `qcc_ir::nbits::quant_block`) into
+//! the lanes order, then runs tiles of up to 4 activation rows × 4 weight
+//! rows, each weight vector unpacked once for all the tile's rows.
+//!
+//! The vector kernels need `k` and the block size to be multiples of 16
+//! (8 for `dense_nbits_q8`); other shapes take the portable loop.
 
 use qcc_ir::nbits::{LANES, lane_tree, q8_sum, quant_row};
 
@@ -36,15 +56,22 @@ pub(crate) struct NbitsParams {
     pub block: u64,
     /// 4 or 8.
     pub bits: u64,
-    /// [`KERNEL_PORTABLE`], [`KERNEL_AVX2`] or [`KERNEL_AVX512`].
+    /// One of the `KERNEL_*` constants ([`pick_kernel`]); it also fixes the
+    /// order of the nibbles in a row ([`pack`]).
     pub kernel: u64,
     /// 1 for `dense_nbits_q8` (activations quantized to int8 per block).
     pub q8: u64,
+    /// Weight rows a panel ([`panel_width`]).
+    pub panel: u64,
 }
 
 pub(crate) const KERNEL_PORTABLE: u64 = 0;
 pub(crate) const KERNEL_AVX2: u64 = 1;
 pub(crate) const KERNEL_AVX512: u64 = 2;
+/// `dense_nbits`, 4-bit weights in the halves order, on AVX-512.
+pub(crate) const KERNEL_AVX512_HALVES: u64 = 3;
+/// `dense_nbits_q8`, 4-bit weights in the lanes order, on AVX-512 VNNI.
+pub(crate) const KERNEL_VNNI_Q8: u64 = 4;
 
 impl NbitsParams {
     pub fn bytes(&self) -> Vec<u8> {
@@ -56,6 +83,7 @@ impl NbitsParams {
             self.bits,
             self.kernel,
             self.q8,
+            self.panel,
         ]
         .iter()
         .flat_map(|v| v.to_le_bytes())
@@ -70,18 +98,138 @@ pub(crate) fn row_bytes(k: usize, bits: u32) -> usize {
 
 /// The best kernel the host runs for these shapes (`allow_vector` false:
 /// the portable one).
-pub(crate) fn pick_kernel(k: usize, block: usize, allow_vector: bool, allow_512: bool) -> u64 {
-    if !allow_vector || !k.is_multiple_of(16) || !block.is_multiple_of(16) {
+pub(crate) fn pick_kernel(
+    k: usize,
+    block: usize,
+    bits: u32,
+    q8: bool,
+    allow_vector: bool,
+    allow_512: bool,
+) -> u64 {
+    let f = super::host_features();
+    if !allow_vector {
         return KERNEL_PORTABLE;
     }
-    let f = super::host_features();
-    if allow_512 && f.avx512vnni {
-        KERNEL_AVX512
+    if q8 {
+        // Only the VNNI kernel is vectorized; 8-bit weights and other hosts
+        // run the portable loop.
+        return if allow_512 && f.avx512vnni && bits == 4 && block.is_multiple_of(8) {
+            KERNEL_VNNI_Q8
+        } else {
+            KERNEL_PORTABLE
+        };
+    }
+    if !k.is_multiple_of(16) || !block.is_multiple_of(16) {
+        KERNEL_PORTABLE
+    } else if allow_512 && f.avx512vnni {
+        if bits == 4 && k.is_multiple_of(32) {
+            KERNEL_AVX512_HALVES
+        } else {
+            KERNEL_AVX512
+        }
     } else if f.avx2 {
         KERNEL_AVX2
     } else {
         KERNEL_PORTABLE
     }
+}
+
+/// Weight rows a panel for `kernel` and `m` activation rows: the tile
+/// width of the kernel's main loop (1: rows one after the other).
+pub(crate) fn panel_width(kernel: u64, m: usize) -> usize {
+    match kernel {
+        KERNEL_VNNI_Q8 => 4,
+        KERNEL_AVX512_HALVES if m >= 4 => 4,
+        KERNEL_AVX512_HALVES => 8,
+        _ => 1,
+    }
+}
+
+/// Where the packed layout of `kernel` keeps row `c`'s panel: its first
+/// row, its width, and `c`'s place in it (the last panel may be narrower).
+fn panel_of(c: usize, n: usize, panel: usize) -> (usize, usize, usize) {
+    let c0 = c / panel * panel;
+    (c0, panel.min(n - c0), c - c0)
+}
+
+/// The index of block `j` of weight row `c` among the packed scales and
+/// zero points ([`pack_params`]).
+fn param_index(kernel: u64, panel: usize, n: usize, kb: usize, c: usize, j: usize) -> usize {
+    let (c0, pw, ci) = panel_of(c, n, panel);
+    let base = c0 * kb;
+    match kernel {
+        KERNEL_AVX512_HALVES => base + j * pw + ci,
+        KERNEL_VNNI_Q8 => {
+            let j0 = j / 16 * 16;
+            let gl = (kb - j0).min(16);
+            base + pw * j0 + ci * gl + (j - j0)
+        }
+        _ => c * kb + j,
+    }
+}
+
+/// The byte and nibble (0 low, 1 high) of code `kk` of row `c` of 4-bit
+/// weights packed for `kernel` (the module doc), `rb` bytes a row.
+fn code_place(
+    kernel: u64,
+    (panel, n, k, block): (usize, usize, usize, usize),
+    c: usize,
+    kk: usize,
+) -> (usize, usize) {
+    let rb = row_bytes(k, 4);
+    let (c0, pw, ci) = panel_of(c, n, panel);
+    let base = c0 * rb;
+    match kernel {
+        KERNEL_AVX512_HALVES => {
+            let (i, o) = (kk / 32, kk % 32);
+            (base + (i * pw + ci) * 16 + o % 16, o / 16)
+        }
+        KERNEL_VNNI_Q8 => {
+            let kb = k / block;
+            let j = kk / block;
+            let j0 = j / 16 * 16;
+            let gl = (kb - j0).min(16);
+            let (t, u) = ((kk % block) / 8, kk % 8);
+            let off = pw * j0 * block / 2 + (t * pw + ci) * 4 * gl + 4 * (j - j0) + u % 4;
+            (base + off, u / 4)
+        }
+        _ => (c * rb + kk / 2, kk % 2),
+    }
+}
+
+/// `n` rows of 4-bit codes in the natural order rewritten in the order
+/// `kernel` reads (the module doc), in panels of `panel` rows; other
+/// kernels' rows are unchanged.
+pub(crate) fn pack(
+    kernel: u64,
+    panel: usize,
+    w: &[u8],
+    (n, k, block): (usize, usize, usize),
+) -> Vec<u8> {
+    if !matches!(kernel, KERNEL_AVX512_HALVES | KERNEL_VNNI_Q8) {
+        return w.to_vec();
+    }
+    let rb = row_bytes(k, 4);
+    let mut out = vec![0u8; w.len()];
+    for c in 0..n {
+        for kk in 0..k {
+            let v = (w[c * rb + kk / 2] >> (4 * (kk % 2))) & 0x0f;
+            let (b, h) = code_place(kernel, (panel, n, k, block), c, kk);
+            out[b] |= v << (4 * h);
+        }
+    }
+    out
+}
+
+/// The `[n][kb]` scales or zero points in the order `kernel` reads them.
+pub(crate) fn pack_params<T: Copy>(kernel: u64, panel: usize, v: &[T], n: usize, kb: usize) -> Vec<T> {
+    let mut out = v.to_vec();
+    for c in 0..n {
+        for j in 0..kb {
+            out[param_index(kernel, panel, n, kb, c, j)] = v[c * kb + j];
+        }
+    }
+    out
 }
 
 /// `out[r, c] = Σ_k x[r, k] · wd[c, k] (+ bias[c])` for the weight rows
@@ -90,7 +238,7 @@ pub(crate) fn pick_kernel(k: usize, block: usize, allow_vector: bool, allow_512:
 /// # Safety
 /// `n_lo ≤ n_hi ≤ n`; `p` points to an [`NbitsParams`] with `k ≥ 1`,
 /// `block` dividing `k`, `bits` 4 or 8, and a kernel the host runs
-/// ([`pick_kernel`]); `x` is readable for `m·k` f32, `w` for
+/// ([`pick_kernel`]) with the weights in its order ([`pack`]); `x` is readable for `m·k` f32, `w` for
 /// `n · row_bytes(k, bits)` bytes, `scales` and `zps` for `n · k / block`
 /// elements, `bias` null or readable for `n` f32, `out` writable for `m·n`
 /// f32 and overlapping none of them.
@@ -125,27 +273,29 @@ pub(crate) unsafe extern "C" fn qcc_dense_nbits(
             block,
             bits: p.bits as u32,
             rb,
+            panel: (p.panel as usize).max(1),
         }
     };
     let rows = n_lo..n_hi;
-    if p.q8 != 0 {
+    match (p.q8 != 0, p.kernel) {
         #[cfg(target_arch = "x86_64")]
-        if p.kernel == KERNEL_AVX512 && a.bits == 4 && x86::q8_fits(&a) {
-            // SAFETY: the contract: the host has AVX-512 with VNNI; the
-            // shape checked by `q8_fits`.
-            return unsafe { x86::q8_vnni(&a, rows) };
-        }
-        return q8_portable(&a, rows);
-    }
-    match p.kernel {
+        // SAFETY: the contract: the host has AVX-512 (F, BW, DQ, VL) and
+        // VNNI, 4-bit weights in the lanes order, `block` a multiple of 8.
+        (true, KERNEL_VNNI_Q8) => unsafe { x86::q8_vnni(&a, rows) },
+        (true, _) => q8_portable(&a, rows),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the contract: the host has AVX-512 (F, BW, DQ, VL), 4-bit
+        // weights in the halves order, `k` a multiple of 32 and `block` of
+        // 16.
+        (false, KERNEL_AVX512_HALVES) => unsafe { x86::halves512(&a, rows) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the contract: the host has AVX-512 (F, BW, DQ, VL), and
         // `k` and `block` are multiples of 16.
-        KERNEL_AVX512 => unsafe { x86::avx512(&a, rows) },
+        (false, KERNEL_AVX512) => unsafe { x86::avx512(&a, rows) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the contract: the host has AVX2 and FMA, and `k` and
         // `block` are multiples of 16.
-        KERNEL_AVX2 => unsafe { x86::avx2(&a, rows) },
+        (false, KERNEL_AVX2) => unsafe { x86::avx2(&a, rows) },
         _ => portable(&a, rows),
     }
 }
@@ -165,6 +315,8 @@ struct Args<'a> {
     block: usize,
     bits: u32,
     rb: usize,
+    /// Weight rows a panel of the packed layouts ([`panel_width`]).
+    panel: usize,
 }
 
 impl Args<'_> {
@@ -236,139 +388,338 @@ mod x86 {
     use std::arch::x86_64::*;
     use std::ops::Range;
 
-    /// Whether `q8_vnni` takes the shape: blocks of 32, 64 or a multiple
-    /// of 128, 16 blocks a row at a time.
-    pub(super) fn q8_fits(a: &Args) -> bool {
-        a.block.is_multiple_of(32)
-            && (a.block <= 64 || a.block.is_multiple_of(128))
-            && a.k.is_multiple_of(a.block)
-            && (a.k / a.block).is_multiple_of(16)
+    /// `f32(q − z)` for q = 0..15, one row per 4-bit zero point `z`.
+    const DIFFS: [[f32; 16]; 16] = {
+        let mut t = [[0.0f32; 16]; 16];
+        let mut z = 0;
+        while z < 16 {
+            let mut q = 0;
+            while q < 16 {
+                t[z][q] = (q as i32 - z as i32) as f32;
+                q += 1;
+            }
+            z += 1;
+        }
+        t
+    };
+
+    /// The activations of `dense_nbits_q8`, all `m` rows quantized per
+    /// block: each row's codes in the lanes order (`stride` bytes: `ng`
+    /// groups of `block / 8` steps of 64 bytes of low codes, lane `l` the 4
+    /// codes `8t..8t + 4` of the group's block `l`, then 64 of the codes
+    /// `8t + 4..8t + 8`; lanes past the last block zero), and per row
+    /// `16 · ng` block code sums and scales (zero past the last block).
+    struct Act {
+        codes: Vec<i8>,
+        sums: Vec<i32>,
+        scales: Vec<f32>,
+        stride: usize,
+        ng: usize,
     }
 
-    /// Two vectors' 128-bit lanes summed in pairs: `[x0+x1, x2+x3, y0+y1,
-    /// y2+y3]`.
-    #[target_feature(enable = "avx512f")]
-    fn fold2(x: __m512i, y: __m512i) -> __m512i {
-        _mm512_add_epi32(
-            _mm512_shuffle_i32x4::<0x88>(x, y),
-            _mm512_shuffle_i32x4::<0xDD>(x, y),
-        )
+    /// `qcc_ir::nbits::quant_block` on 16 floats at a time: the same amax
+    /// (`vmaxps` returns its second operand when the first is NaN, so NaNs
+    /// are skipped), the same scale and multiplier, each code the product
+    /// rounded half to even, clamped, NaN to 0. Returns the scale and the
+    /// codes' sum.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    fn quant_block512(x: &[f32], q: &mut [i8]) -> (f32, i32) {
+        assert!(x.len() == q.len() && x.len().is_multiple_of(16));
+        let mut m = _mm512_setzero_ps();
+        for c in x.chunks_exact(16) {
+            // SAFETY: 16 floats.
+            let v = unsafe { _mm512_loadu_ps(c.as_ptr()) };
+            m = _mm512_max_ps(_mm512_abs_ps(v), m);
+        }
+        let amax = _mm512_reduce_max_ps(m);
+        let scale = amax / qcc_ir::nbits::Q8_MAX;
+        let inv = if amax != 0.0 {
+            qcc_ir::nbits::Q8_MAX / amax
+        } else {
+            0.0
+        };
+        let iv = _mm512_set1_ps(inv);
+        let (lo, hi) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
+        let mut s = _mm512_setzero_si512();
+        for (c, o) in x.chunks_exact(16).zip(q.chunks_exact_mut(16)) {
+            // SAFETY: 16 floats.
+            let v = _mm512_mul_ps(unsafe { _mm512_loadu_ps(c.as_ptr()) }, iv);
+            let ord = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(v, v);
+            let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
+            let r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+            let c = _mm512_maskz_cvtps_epi32(ord, r);
+            s = _mm512_add_epi32(s, c);
+            // SAFETY: 16 bytes.
+            unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(c)) };
+        }
+        (scale, _mm512_reduce_add_epi32(s))
     }
 
-    /// `dense_nbits_q8` on AVX-512 VNNI, 4-bit weights: the activation
-    /// codes split by nibble (the low nibble of weight byte `i` is `k = 2i`,
-    /// the high one `2i + 1`), `vpdpbusd` of the unsigned codes with them
-    /// (exact; `z · Σ qa` taken off per block), 16 blocks' sums gathered
-    /// into one vector (lane `l` = block `16h + l`), then the lane sums of
-    /// `q8_sum` in a zmm and its tree.
-    ///
-    /// # Safety
-    /// The host has AVX-512 (F, BW, DQ, VL) and VNNI; `q8_fits(a)`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma")]
-    pub(super) unsafe fn q8_vnni(a: &Args, rows: Range<usize>) {
+    /// Quantizes the `m` activation rows once for the call ([`Act`]).
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    fn quantize(a: &Args) -> Act {
         let (k, bl) = (a.k, a.block);
         let kb = k / bl;
-        let half = k / 2;
-        // Per row: the codes split by nibble, their block sums, the scales.
-        let mut lo = vec![0i8; a.m * half];
-        let mut hi = vec![0i8; a.m * half];
-        let mut sums = vec![0i32; a.m * kb];
-        let mut sa = vec![0f32; a.m * kb];
+        let ng = kb.div_ceil(16);
+        let stride = ng * 16 * bl;
+        let mut act = Act {
+            codes: vec![0; a.m * stride],
+            sums: vec![0; a.m * ng * 16],
+            scales: vec![0.0; a.m * ng * 16],
+            stride,
+            ng,
+        };
         let mut qa = vec![0i8; k];
         for r in 0..a.m {
-            qcc_ir::nbits::quant_row(
-                &a.x[r * k..(r + 1) * k],
-                bl,
-                &mut qa,
-                &mut sa[r * kb..(r + 1) * kb],
-            );
-            for i in 0..half {
-                lo[r * half + i] = qa[2 * i];
-                hi[r * half + i] = qa[2 * i + 1];
-            }
+            let xr = &a.x[r * k..(r + 1) * k];
+            let pr = r * ng * 16..(r + 1) * ng * 16;
+            let (sums, scales) = (&mut act.sums[pr.clone()], &mut act.scales[pr]);
             for j in 0..kb {
-                sums[r * kb + j] = qa[j * bl..(j + 1) * bl].iter().map(|&q| q as i32).sum();
+                let (xb, qb) = (&xr[j * bl..(j + 1) * bl], &mut qa[j * bl..(j + 1) * bl]);
+                if bl.is_multiple_of(16) {
+                    (scales[j], sums[j]) = quant_block512(xb, qb);
+                } else {
+                    scales[j] = qcc_ir::nbits::quant_block(xb, qb);
+                    sums[j] = qb.iter().map(|&q| q as i32).sum();
+                }
+            }
+            let row = &mut act.codes[r * stride..(r + 1) * stride];
+            for j in 0..kb {
+                let (g, l) = (j / 16, j % 16);
+                for t in 0..bl / 8 {
+                    let (o, s) = (g * 16 * bl + t * 128 + 4 * l, j * bl + 8 * t);
+                    row[o..o + 4].copy_from_slice(&qa[s..s + 4]);
+                    row[o + 64..o + 68].copy_from_slice(&qa[s + 4..s + 8]);
+                }
             }
         }
+        act
+    }
+
+    /// One `dense_nbits_q8` tile: `MB` activation rows from `r0` × `NR`
+    /// weight rows from `c0`. Per group of 16 blocks each weight vector is
+    /// unpacked once (low nibbles, high nibbles) and `vpdpbusd`ed with every
+    /// row's codes, each (row, weight row) pair's 16 block sums in one zmm
+    /// (exact); then `d = Σ qa·q − z·Σ qa` and lane `l` of the lane sums
+    /// takes `fma(f32(d), sa · sw, p)` for block `16g + l`, `q8_sum`'s order.
+    ///
+    /// # Safety
+    /// The host has AVX-512 (F, BW, DQ, VL) and VNNI; the weights are in the
+    /// lanes order; `act` is [`quantize`]`(a)`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma")]
+    unsafe fn q8_tile<const MB: usize, const NR: usize>(a: &Args, act: &Act, r0: usize, c0: usize) {
+        let (k, bl) = (a.k, a.block);
+        let kb = k / bl;
+        let steps = bl / 8;
+        assert!(r0 + MB <= a.m && c0 + NR <= a.n && bl.is_multiple_of(8) && k == kb * bl);
+        assert!(act.codes.len() >= a.m * act.stride && act.sums.len() >= a.m * act.ng * 16);
         let m4 = _mm512_set1_epi8(0x0f);
-        let perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-        let cb = bl / 2; // bytes of a block
-        for c in rows {
-            let wrow = &a.w[c * a.rb..c * a.rb + half];
-            for r in 0..a.m {
-                let (lr, hr) = (&lo[r * half..(r + 1) * half], &hi[r * half..(r + 1) * half]);
-                // One zmm of weight bytes at byte `o` dotted with the codes.
-                let dot = |o: usize| -> __m512i {
-                    assert!(o + 64 <= half);
-                    // SAFETY: in bounds (checked above).
-                    let (w, l, h) = unsafe {
-                        (
-                            _mm512_loadu_si512(wrow.as_ptr().add(o).cast()),
-                            _mm512_loadu_si512(lr.as_ptr().add(o).cast()),
-                            _mm512_loadu_si512(hr.as_ptr().add(o).cast()),
-                        )
+        let mut p = [[_mm512_setzero_ps(); NR]; MB];
+        let (p0, pw, ci) = super::panel_of(c0, a.n, a.panel);
+        assert!(ci + NR <= pw);
+        let wp = a.w[p0 * a.rb..(p0 + pw) * a.rb].as_ptr();
+        let (zp, sp) = (a.zps[p0 * kb..].as_ptr(), a.scales[p0 * kb..].as_ptr());
+        let x: [*const i8; MB] =
+            std::array::from_fn(|r| act.codes[(r0 + r) * act.stride..].as_ptr());
+        for g in 0..act.ng {
+            let j0 = 16 * g;
+            let gl = (kb - j0).min(16);
+            let mask: __mmask16 = if gl == 16 { !0 } else { (1u16 << gl) - 1 };
+            let (wo, ao) = (pw * j0 * bl / 2, 16 * g * bl);
+            let mut acc = [[_mm512_setzero_si512(); NR]; MB];
+            for t in 0..steps {
+                let mut wl = [_mm512_setzero_si512(); NR];
+                let mut wh = [_mm512_setzero_si512(); NR];
+                for c in 0..NR {
+                    // SAFETY: the `4 · gl` bytes of row `ci + c` at step `t`
+                    // of group `g` in the panel of `pw` rows from `p0`
+                    // (`code_place`); the masked lanes are not read.
+                    let v = unsafe {
+                        _mm512_maskz_loadu_epi32(mask, wp.add(wo + 4 * gl * (t * pw + ci + c)).cast())
                     };
-                    let wl = _mm512_and_si512(w, m4);
-                    let wh = _mm512_and_si512(_mm512_srli_epi16::<4>(w), m4);
-                    let acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wl, l);
-                    _mm512_dpbusd_epi32(acc, wh, h)
-                };
-                // Four blocks from `4g`: each 128-bit lane one block's four
-                // partial sums.
-                let quad = |g: usize| -> __m512i {
-                    let o = 4 * g * cb;
-                    match bl {
-                        32 => dot(o),
-                        64 => fold2(dot(o), dot(o + 64)),
-                        _ => {
-                            let blk = |b: usize| {
-                                let mut v = _mm512_setzero_si512();
-                                for t in (0..cb).step_by(64) {
-                                    v = _mm512_add_epi32(v, dot(o + b * cb + t));
-                                }
-                                v
-                            };
-                            fold2(fold2(blk(0), blk(1)), fold2(blk(2), blk(3)))
-                        }
-                    }
-                };
-                let mut p = _mm512_setzero_ps();
-                for h16 in 0..kb / 16 {
-                    let q: [__m512i; 4] = std::array::from_fn(|i| quad(4 * h16 + i));
-                    let t01 = _mm512_add_epi32(
-                        _mm512_unpacklo_epi32(q[0], q[1]),
-                        _mm512_unpackhi_epi32(q[0], q[1]),
-                    );
-                    let t23 = _mm512_add_epi32(
-                        _mm512_unpacklo_epi32(q[2], q[3]),
-                        _mm512_unpackhi_epi32(q[2], q[3]),
-                    );
-                    let u = _mm512_add_epi32(
-                        _mm512_unpacklo_epi64(t01, t23),
-                        _mm512_unpackhi_epi64(t01, t23),
-                    );
-                    let d = _mm512_permutexvar_epi32(perm, u);
-                    let j0 = h16 * 16;
-                    let (zo, so) = (c * kb + j0, r * kb + j0);
-                    assert!(zo + 16 <= a.zps.len() && so + 16 <= sums.len());
-                    // SAFETY: in bounds (checked above).
-                    let (z, sq, s_a, s_w) = unsafe {
-                        (
-                            _mm512_cvtepu8_epi32(_mm_loadu_si128(a.zps.as_ptr().add(zo).cast())),
-                            _mm512_loadu_si512(sums.as_ptr().add(so).cast()),
-                            _mm512_loadu_ps(sa.as_ptr().add(so)),
-                            _mm512_loadu_ps(a.scales.as_ptr().add(zo)),
-                        )
-                    };
-                    let d = _mm512_sub_epi32(d, _mm512_mullo_epi32(z, sq));
-                    let t = _mm512_mul_ps(s_a, s_w);
-                    p = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), t, p);
+                    wl[c] = _mm512_and_si512(v, m4);
+                    wh[c] = _mm512_and_si512(_mm512_srli_epi16::<4>(v), m4);
                 }
-                a.store(r, c, tree512(p));
+                for r in 0..MB {
+                    // SAFETY: 128 bytes of step `t` of group `g`, inside the
+                    // row's `stride`.
+                    let (l, h) = unsafe {
+                        let o = x[r].add(ao + 128 * t);
+                        (_mm512_loadu_si512(o.cast()), _mm512_loadu_si512(o.add(64).cast()))
+                    };
+                    for c in 0..NR {
+                        acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], wl[c], l);
+                        acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], wh[c], h);
+                    }
+                }
+            }
+            let mut z = [_mm512_setzero_si512(); NR];
+            let mut sw = [_mm512_setzero_ps(); NR];
+            for c in 0..NR {
+                let o = pw * j0 + (ci + c) * gl;
+                // SAFETY: the `gl` parameters of row `ci + c` of group `g`
+                // in the panel (`param_index`); the masked lanes are not read.
+                unsafe {
+                    z[c] = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, zp.add(o).cast()));
+                    sw[c] = _mm512_maskz_loadu_ps(mask, sp.add(o));
+                }
+            }
+            for r in 0..MB {
+                let o = (r0 + r) * act.ng * 16 + 16 * g;
+                // SAFETY: 16 of the row's `16 · ng` sums and scales.
+                let (sq, sa) = unsafe {
+                    (
+                        _mm512_loadu_si512(act.sums.as_ptr().add(o).cast()),
+                        _mm512_loadu_ps(act.scales.as_ptr().add(o)),
+                    )
+                };
+                for c in 0..NR {
+                    let d = _mm512_sub_epi32(acc[r][c], _mm512_mullo_epi32(z[c], sq));
+                    // Lanes past the last block: d = 0 and sa · sw = 0 add an
+                    // exact zero (the sums are never −0).
+                    p[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sa, sw[c]), p[r][c]);
+                }
+            }
+        }
+        for (r, pr) in p.iter().enumerate() {
+            for (c, &v) in pr.iter().enumerate() {
+                a.store(r0 + r, c0 + c, tree512(v));
             }
         }
     }
 
+    /// `dense_nbits_q8` on AVX-512 VNNI, 4-bit weights in the lanes order:
+    /// the activations quantized once, then tiles of 4 weight rows (the
+    /// outer loop, so they stay in L1) × 4 activation rows.
+    ///
+    /// # Safety
+    /// The host has AVX-512 (F, BW, DQ, VL) and VNNI; the weights are in the
+    /// lanes order; `block` is a multiple of 8; `rows` within `0..n`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma")]
+    pub(super) unsafe fn q8_vnni(a: &Args, rows: Range<usize>) {
+        let act = quantize(a);
+        let mut c = rows.start;
+        while c < rows.end {
+            let wide = c.is_multiple_of(Q8_NR) && rows.end - c >= Q8_NR;
+            let mut r = 0;
+            while r < a.m {
+                let tall = a.m - r >= Q8_MB;
+                // SAFETY: tiles inside `0..m` × `rows`; the contract.
+                unsafe {
+                    match (tall, wide) {
+                        (true, true) => q8_tile::<Q8_MB, Q8_NR>(a, &act, r, c),
+                        (false, true) => q8_tile::<1, Q8_NR>(a, &act, r, c),
+                        (true, false) => q8_tile::<Q8_MB, 1>(a, &act, r, c),
+                        (false, false) => q8_tile::<1, 1>(a, &act, r, c),
+                    }
+                }
+                r += if tall { Q8_MB } else { 1 };
+            }
+            c += if wide { Q8_NR } else { 1 };
+        }
+    }
+
+    /// The `dense_nbits_q8` tile: activation rows, weight rows.
+    const Q8_MB: usize = 4;
+    const Q8_NR: usize = 4;
+
+    /// One `dense_nbits` tile on 4-bit weights in the halves order: `MB`
+    /// activation rows from `r0` × `NR` weight rows from `c0`. A chunk of 32
+    /// codes is one `vpmovzxbd` (lane `b` = code `b` in the low nibble,
+    /// code `16 + b` in the high one) and two `vpermps` from the block's
+    /// table, each result used against all `MB` rows.
+    ///
+    /// # Safety
+    /// The host has AVX-512 F, BW, DQ and VL; the weights are 4-bit in the
+    /// halves order; `k` is a multiple of 32, `block` of 16.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma")]
+    unsafe fn halves_tile<const MB: usize, const NR: usize>(a: &Args, r0: usize, c0: usize) {
+        let (k, bl) = (a.k, a.block);
+        let kb = k / bl;
+        assert!(r0 + MB <= a.m && c0 + NR <= a.n && k.is_multiple_of(32) && bl.is_multiple_of(16));
+        let (p0, pw, ci) = super::panel_of(c0, a.n, a.panel);
+        assert!(ci + NR <= pw);
+        let wp = a.w[p0 * a.rb..(p0 + pw) * a.rb].as_ptr();
+        let table = |c: usize, b: usize| {
+            let pi = p0 * kb + b * pw + ci + c;
+            // SAFETY: a 16-float row of `DIFFS`.
+            let d = unsafe { _mm512_loadu_ps(DIFFS[(a.zps[pi] & 15) as usize].as_ptr()) };
+            _mm512_mul_ps(d, _mm512_set1_ps(a.scales[pi]))
+        };
+        let mut acc = [[_mm512_setzero_ps(); NR]; MB];
+        let x: [*const f32; MB] = std::array::from_fn(|r| a.x[(r0 + r) * k..].as_ptr());
+        let mut chunk = |i: usize, t0: &[__m512; NR], t1: &[__m512; NR]| {
+            for c in 0..NR {
+                // SAFETY: chunk `i`'s 16 bytes of row `ci + c` in the panel
+                // of `pw` rows from `p0` (`code_place`).
+                let q = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(wp.add(16 * (i * pw + ci + c)).cast()) });
+                let w0 = _mm512_permutexvar_ps(q, t0[c]);
+                let w1 = _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(q), t1[c]);
+                for r in 0..MB {
+                    // SAFETY: 32 floats at `32i + 32 ≤ k` of row `r0 + r < m`.
+                    let (x0, x1) = unsafe {
+                        let o = x[r].add(32 * i);
+                        (_mm512_loadu_ps(o), _mm512_loadu_ps(o.add(16)))
+                    };
+                    acc[r][c] = _mm512_fmadd_ps(x0, w0, acc[r][c]);
+                    acc[r][c] = _mm512_fmadd_ps(x1, w1, acc[r][c]);
+                }
+            }
+        };
+        if bl == 16 {
+            // Two blocks a chunk: the halves' own tables.
+            for i in 0..k / 32 {
+                let t0: [__m512; NR] = std::array::from_fn(|c| table(c, 2 * i));
+                let t1: [__m512; NR] = std::array::from_fn(|c| table(c, 2 * i + 1));
+                chunk(i, &t0, &t1);
+            }
+        } else {
+            let per = bl / 32;
+            for b in 0..kb {
+                let t: [__m512; NR] = std::array::from_fn(|c| table(c, b));
+                for i in b * per..(b + 1) * per {
+                    chunk(i, &t, &t);
+                }
+            }
+        }
+        for (r, ar) in acc.iter().enumerate() {
+            for (c, &v) in ar.iter().enumerate() {
+                a.store(r0 + r, c0 + c, tree512(v));
+            }
+        }
+    }
+
+    /// `dense_nbits` on 4-bit weights in the halves order: tiles of 4 weight
+    /// rows (the outer loop, so they stay in L1) × 4 activation rows, or of
+    /// 8 weight rows × 1 activation row when `m < 4`.
+    ///
+    /// # Safety
+    /// As [`halves_tile`]; `rows` within `0..n`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,fma")]
+    pub(super) unsafe fn halves512(a: &Args, rows: Range<usize>) {
+        let cw = a.panel;
+        let mut c = rows.start;
+        while c < rows.end {
+            let wide = c.is_multiple_of(cw) && rows.end - c >= cw;
+            let mut r = 0;
+            while r < a.m {
+                let tall = a.m - r >= 4;
+                // SAFETY: tiles inside `0..m` × `rows`; the contract.
+                unsafe {
+                    match (tall, wide, cw) {
+                        (true, true, 4) => halves_tile::<4, 4>(a, r, c),
+                        (true, true, _) => halves_tile::<4, 8>(a, r, c),
+                        (false, true, 4) => halves_tile::<1, 4>(a, r, c),
+                        (false, true, _) => halves_tile::<1, 8>(a, r, c),
+                        (true, false, _) => halves_tile::<4, 1>(a, r, c),
+                        (false, false, _) => halves_tile::<1, 1>(a, r, c),
+                    }
+                }
+                r += if tall { 4 } else { 1 };
+            }
+            c += if wide { cw } else { 1 };
+        }
+    }
     /// The tree of one zmm's lanes: `i + 8`, `i + 4`, `i + 2`, `i + 1`.
     #[target_feature(enable = "avx512f,avx512dq")]
     fn tree512(v: __m512) -> f32 {
@@ -620,5 +971,185 @@ mod x86 {
             }
             r += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic generator.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) as u32
+        }
+    }
+
+    /// `qcc_dense_nbits` with `kernel` over rows `n_lo..n_hi` (the rest of
+    /// the output left NaN), the weights given in the natural order.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        kernel: u64,
+        q8: bool,
+        (m, n, k, block): (usize, usize, usize, usize),
+        x: &[f32],
+        w: &[u8],
+        scales: &[f32],
+        zps: &[u8],
+        bias: Option<&[f32]>,
+        rows: (usize, usize),
+    ) -> Vec<f32> {
+        let p = NbitsParams {
+            m: m as u64,
+            n: n as u64,
+            k: k as u64,
+            block: block as u64,
+            bits: 4,
+            kernel,
+            q8: q8 as u64,
+            panel: panel_width(kernel, m) as u64,
+        };
+        let panel = p.panel as usize;
+        let wp = pack(kernel, panel, w, (n, k, block));
+        let kb = k / block;
+        let (scales, zps) = (
+            pack_params(kernel, panel, scales, n, kb),
+            pack_params(kernel, panel, zps, n, kb),
+        );
+        let mut out = vec![f32::NAN; m * n];
+        // SAFETY: the extents of the contract, and a kernel this host runs
+        // (the callers check the features).
+        unsafe {
+            qcc_dense_nbits(
+                x.as_ptr(),
+                wp.as_ptr(),
+                scales.as_ptr(),
+                zps.as_ptr(),
+                bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+                out.as_mut_ptr(),
+                &p,
+                rows.0,
+                rows.1,
+            )
+        };
+        out
+    }
+
+    /// Every vector kernel of 4-bit weights against the portable loop, bit
+    /// for bit, over shapes with tails (weight rows not a multiple of the
+    /// tile, a last group of fewer than 16 blocks, one activation row and
+    /// several), blocks 8 to 256, and activations with NaN, infinities,
+    /// subnormals and all-zero blocks.
+    #[test]
+    fn vector_kernels_equal_the_portable_loop() {
+        if !crate::shim::host_features().avx512vnni {
+            eprintln!("skipped: the host has no AVX-512 VNNI");
+            return;
+        }
+        let mut g = Lcg(7);
+        let shapes = [
+            (1, 9, 512, 32),
+            (1, 13, 4096, 128),
+            (3, 5, 96, 16),
+            (4, 8, 1024, 64),
+            (5, 11, 640, 32),
+            (9, 6, 256, 256),
+            (2, 7, 48, 16),
+            (6, 9, 2048 + 128, 128),
+            (1, 3, 40, 8),
+            (7, 5, 72, 24),
+        ];
+        for (si, &(m, n, k, block)) in shapes.iter().enumerate() {
+            let kb = k / block;
+            let w: Vec<u8> = (0..n * k / 2).map(|_| g.next() as u8).collect();
+            let scales: Vec<f32> = (0..n * kb)
+                .map(|_| (g.next() % 64) as f32 / 512.0 - 0.03)
+                .collect();
+            let zps: Vec<u8> = (0..n * kb).map(|_| (g.next() % 16) as u8).collect();
+            let mut x: Vec<f32> = (0..m * k)
+                .map(|_| (g.next() % 2001) as f32 / 1000.0 - 1.0)
+                .collect();
+            if si % 2 == 1 {
+                // Special values, and one all-zero block.
+                x[1] = f32::NAN;
+                x[k / 2] = f32::INFINITY;
+                x[m * k - 1] = -1e-44;
+                x[block..2 * block].fill(0.0);
+                if m > 1 {
+                    x[k..k + block].fill(1e-45);
+                }
+            }
+            let bias: Vec<f32> = (0..n).map(|i| i as f32 * 0.25).collect();
+            let b = (si % 3 == 0).then_some(&bias[..]);
+            for q8 in [false, true] {
+                let kernel = pick_kernel(k, block, 4, q8, true, true);
+                let dims = (m, n, k, block);
+                let want = run(KERNEL_PORTABLE, q8, dims, &x, &w, &scales, &zps, b, (0, n));
+                for rows in [(0, n), (1, n - 1)] {
+                    let got = run(kernel, q8, dims, &x, &w, &scales, &zps, b, rows);
+                    for r in 0..m {
+                        for c in rows.0..rows.1 {
+                            let (gv, wv) = (got[r * n + c], want[r * n + c]);
+                            assert!(
+                                // Any NaN equals any NaN (docs/semantics.md).
+                                gv.to_bits() == wv.to_bits() || (gv.is_nan() && wv.is_nan()),
+                                "kernel {kernel}, q8 {q8}, {dims:?}, rows {rows:?}: \
+                                 ({r}, {c}) is {gv} ({:#x}), the portable loop {wv} ({:#x})",
+                                gv.to_bits(),
+                                wv.to_bits()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_kernels_picked_for_the_shapes() {
+        if !crate::shim::host_features().avx512vnni {
+            return;
+        }
+        assert_eq!(pick_kernel(4096, 32, 4, false, true, true), KERNEL_AVX512_HALVES);
+        assert_eq!(pick_kernel(4096 + 16, 16, 4, false, true, true), KERNEL_AVX512);
+        assert_eq!(pick_kernel(4096, 32, 8, false, true, true), KERNEL_AVX512);
+        assert_eq!(pick_kernel(4096, 32, 4, true, true, true), KERNEL_VNNI_Q8);
+        assert_eq!(pick_kernel(4096, 32, 8, true, true, true), KERNEL_PORTABLE);
+        assert_eq!(pick_kernel(4096, 32, 4, true, false, true), KERNEL_PORTABLE);
+    }
+
+    #[test]
+    fn packing_moves_each_nibble_once() {
+        // Codes 0..15 repeating: every (row, k) is found where the layout says.
+        let (n, k, block) = (2usize, 96usize, 32usize);
+        let code = |c: usize, kk: usize| ((c * 7 + kk * 3) % 16) as u8;
+        let mut w = vec![0u8; n * k / 2];
+        for c in 0..n {
+            for kk in 0..k {
+                w[c * k / 2 + kk / 2] |= code(c, kk) << (4 * (kk % 2));
+            }
+        }
+        let h = pack(KERNEL_AVX512_HALVES, 1, &w, (n, k, block));
+        // Row 1, chunk 2, byte 5: codes 69 (low) and 85 (high).
+        assert_eq!(h[k / 2 + 32 + 5], code(1, 69) | code(1, 85) << 4);
+        // In one panel of the 2 rows: chunk 2 of row 1 is the 6th 16 bytes.
+        let h2 = pack(KERNEL_AVX512_HALVES, 8, &w, (n, k, block));
+        assert_eq!(h2[16 * 5 + 5], code(1, 69) | code(1, 85) << 4);
+        let l = pack(KERNEL_VNNI_Q8, 1, &w, (n, k, block));
+        // Three blocks, one group of 3 lanes: step 1, lane 2, byte 3 holds
+        // block 2's codes 8 + 3 and 8 + 4 + 3.
+        assert_eq!(l[4 * (3 + 2) + 3], code(0, 64 + 11) | code(0, 64 + 15) << 4);
+        // Two rows a panel: step 1 of row 1 follows step 1 of row 0.
+        let l2 = pack(KERNEL_VNNI_Q8, 4, &w, (n, k, block));
+        assert_eq!(l2[12 * 3 + 4 * 2 + 3], code(1, 64 + 11) | code(1, 64 + 15) << 4);
+        let p = pack_params(KERNEL_VNNI_Q8, 4, &[0, 1, 2, 10, 11, 12], n, 3);
+        assert_eq!(p, [0, 1, 2, 10, 11, 12]);
+        let p = pack_params(KERNEL_AVX512_HALVES, 8, &[0, 1, 2, 10, 11, 12], n, 3);
+        assert_eq!(p, [0, 10, 1, 11, 2, 12]);
     }
 }
