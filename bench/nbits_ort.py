@@ -15,13 +15,16 @@ default accuracy level) to bench/models/ (git-ignored), then:
     >= 0.2 s, each call timed, the median call), then
     `qcc bench MODEL --json --threads T` on the same input (its median);
     the figure of each engine is the median over the rounds;
+  * measures, in the same rounds, the machine's read bandwidth for a
+    buffer of the size of qcc's weights (a numpy max over it on one
+    thread, its median), and prints the weight bandwidth qcc's median
+    reaches and its share of that;
   * prints the weights' bytes: the float MatMul's f32 weights, the
     MatMulNBits model file, and what qcc's compiled code keeps
     (`n · k/2` bytes of codes plus an f32 scale and a u8 zero point per
-    block: `codegen/src/lower/nbits.rs`), and the weight bandwidth qcc's
-    median reaches.
+    block: `codegen/src/lower/nbits.rs`).
 
-    python3 bench/nbits_ort.py                       # the four batch-1 cases, 1 thread
+    python3 bench/nbits_ort.py                       # the issue's eight cases, 1 thread
     python3 bench/nbits_ort.py --threads 1,2 --rounds 5
     python3 bench/nbits_ort.py --accuracy-level 4    # int8 activations (dense_nbits_q8)
     python3 bench/nbits_ort.py --cases 1x4096x4096x32 --qcc target/release/qcc
@@ -47,7 +50,10 @@ from onnxruntime.quantization import matmul_nbits_quantizer as mnq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CASES = ["1x4096x4096x32", "1x4096x4096x128", "1x4096x11008x32", "1x4096x11008x128"]
+CASES = [
+    "1x4096x4096x32", "1x4096x4096x128", "1x4096x11008x32", "1x4096x11008x128",
+    "16x4096x4096x32", "16x4096x4096x128", "128x4096x4096x32", "128x4096x4096x128",
+]
 
 
 def make(path, m, k, n, block, level=0):
@@ -82,6 +88,22 @@ def ort_time(sess, x, budget=0.2):
         sess.run(None, {"x": x})
         times.append(time.perf_counter_ns() - t0)
     return statistics.median(times)
+
+
+def read_bandwidth(buf, budget=0.2):
+    """Bytes a second one thread reads from `buf` (a numpy max over it as
+    u64: SIMD, streaming), the median call over >= 0.2 s. One thread: numpy
+    threads contend for the GIL, and on a shared 2-CPU machine the second
+    core is rarely idle."""
+    words = buf.view(np.uint64)
+    words.max()
+    times = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < budget or len(times) < 10:
+        t0 = time.perf_counter_ns()
+        words.max()
+        times.append(time.perf_counter_ns() - t0)
+    return buf.nbytes / statistics.median(times) * 1e9
 
 
 def qcc_time(qcc, path, xpath, threads):
@@ -130,24 +152,29 @@ def main():
         rel = float(np.abs(got - want).max() / np.abs(want).max())
         assert rel < 1e-5, f"{case}: qcc and onnxruntime differ by {rel} (relative)"
         qcc_bytes = n * (k // 2) + 5 * n * (k // block)
+        buf = np.random.default_rng(2).integers(0, 255, qcc_bytes // 8 * 8, dtype=np.uint8)
         for t in map(int, args.threads.split(",")):
             so = ort.SessionOptions()
             so.intra_op_num_threads = t
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-            o, q = [], []
+            o, q, bw = [], [], []
             for _ in range(args.rounds):
                 o.append(ort_time(sess, x))
                 q.append(qcc_time(args.qcc, path, xpath, t))
-            o, q = statistics.median(o), statistics.median(q)
-            rows.append((case, t, o, q, rel, f32_bytes, os.path.getsize(path), qcc_bytes))
+                bw.append(read_bandwidth(buf))
+            o, q, bw = statistics.median(o), statistics.median(q), statistics.median(bw)
+            print(f"{case} {t} thread(s): onnxruntime {o / 1e3:.0f} µs, qcc {q / 1e3:.0f} µs, "
+                  f"ratio {o / q:.2f}, read {bw / 1e9:.1f} GB/s", file=sys.stderr, flush=True)
+            rows.append((case, t, o, q, rel, f32_bytes, os.path.getsize(path), qcc_bytes, bw))
     load = os.getloadavg()
     print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, {os.cpu_count()} CPUs")
     print("| M×K×N×block | threads | onnxruntime µs | qcc µs | ort/qcc | qcc weight GB/s "
-          "| max rel diff | f32 weights MB | MatMulNBits .onnx MB | qcc weights MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for case, t, o, q, rel, fb, ob, qb in rows:
+          "| 1-thread read GB/s | share | max rel diff | f32 weights MB | MatMulNBits .onnx MB | qcc weights MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for case, t, o, q, rel, fb, ob, qb, bw in rows:
         print(f"| {case} | {t} | {o / 1e3:.0f} | {q / 1e3:.0f} | {o / q:.2f} | {qb / q:.1f} "
+              f"| {bw / 1e9:.1f} | {qb / q * 1e9 / bw:.0%} "
               f"| {rel:.1e} | {fb / 1e6:.1f} | {ob / 1e6:.1f} | {qb / 1e6:.1f} |")
 
 

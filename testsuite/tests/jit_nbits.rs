@@ -1,13 +1,27 @@
-//! `dense_nbits` large enough that the JIT splits its weight rows into
-//! units of work (N·K ≥ 2^20): on 1 and 2 threads and every dot path, equal
-//! to the interpreter bit for bit, including the last, partial chunk.
+//! `dense_nbits` and `dense_nbits_q8` large enough that the JIT splits its
+//! weight rows into units of work (N·K ≥ 2^20): on 1 and 2 threads and
+//! every dot path, equal to the interpreter bit for bit, including the
+//! last, partial chunk and a last panel of packed weights narrower than the
+//! others (N = 301), with fewer activation rows than a tile (M = 3) and more
+//! (M = 9).
 
 use qcc_ir::tensor::Packed4;
 use qcc_ir::{ElemType, Graph, Op, QuantType, ScalarType, Tensor, TensorData, TensorType};
 
 #[test]
 fn split_weight_rows_match_the_interpreter() {
-    let (m, k, n, block) = (3usize, 4096usize, 300usize, 64usize);
+    for (op, m, block) in [
+        (Op::DenseNbits, 3, 64),
+        (Op::DenseNbits, 9, 32),
+        (Op::DenseNbitsQ8, 3, 128),
+        (Op::DenseNbitsQ8, 9, 32),
+    ] {
+        check(op, m, block);
+    }
+}
+
+fn check(op: Op, m: usize, block: usize) {
+    let (k, n) = (4096usize, 301usize);
     let mut g = Graph::new("nbits");
     let x = g.add_input("x", TensorType::f32(vec![m, k]));
     let mut state = 12345u64;
@@ -28,7 +42,7 @@ fn split_weight_rows_match_the_interpreter() {
         TensorData::U4(Packed4 { bytes, len: n * k }),
         TensorType::new(vec![n, k], ElemType::quant(q)),
     );
-    let y = g.add_node(Op::DenseNbits, &[x, w], TensorType::f32(vec![m, n]));
+    let y = g.add_node(op.clone(), &[x, w], TensorType::f32(vec![m, n]));
     g.add_output("y", y);
     qcc_ir::verify::verify(&g).expect("verifies");
     let xs: Vec<f32> = (0..m * k)
@@ -49,7 +63,7 @@ fn split_weight_rows_match_the_interpreter() {
                 .unwrap();
             assert!(
                 got == want,
-                "path {path}, {threads} threads: differs from the interpreter"
+                "{op:?}, m {m}, block {block}, path {path}, {threads} threads: differs from the interpreter"
             );
         }
     }

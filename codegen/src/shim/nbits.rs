@@ -222,7 +222,13 @@ pub(crate) fn pack(
 }
 
 /// The `[n][kb]` scales or zero points in the order `kernel` reads them.
-pub(crate) fn pack_params<T: Copy>(kernel: u64, panel: usize, v: &[T], n: usize, kb: usize) -> Vec<T> {
+pub(crate) fn pack_params<T: Copy>(
+    kernel: u64,
+    panel: usize,
+    v: &[T],
+    n: usize,
+    kb: usize,
+) -> Vec<T> {
     let mut out = v.to_vec();
     for c in 0..n {
         for j in 0..kb {
@@ -535,7 +541,10 @@ mod x86 {
                     // of group `g` in the panel of `pw` rows from `p0`
                     // (`code_place`); the masked lanes are not read.
                     let v = unsafe {
-                        _mm512_maskz_loadu_epi32(mask, wp.add(wo + 4 * gl * (t * pw + ci + c)).cast())
+                        _mm512_maskz_loadu_epi32(
+                            mask,
+                            wp.add(wo + 4 * gl * (t * pw + ci + c)).cast(),
+                        )
                     };
                     wl[c] = _mm512_and_si512(v, m4);
                     wh[c] = _mm512_and_si512(_mm512_srli_epi16::<4>(v), m4);
@@ -545,7 +554,10 @@ mod x86 {
                     // row's `stride`.
                     let (l, h) = unsafe {
                         let o = x[r].add(ao + 128 * t);
-                        (_mm512_loadu_si512(o.cast()), _mm512_loadu_si512(o.add(64).cast()))
+                        (
+                            _mm512_loadu_si512(o.cast()),
+                            _mm512_loadu_si512(o.add(64).cast()),
+                        )
                     };
                     for c in 0..NR {
                         acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], wl[c], l);
@@ -577,7 +589,8 @@ mod x86 {
                     let d = _mm512_sub_epi32(acc[r][c], _mm512_mullo_epi32(z[c], sq));
                     // Lanes past the last block: d = 0 and sa · sw = 0 add an
                     // exact zero (the sums are never −0).
-                    p[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sa, sw[c]), p[r][c]);
+                    p[r][c] =
+                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sa, sw[c]), p[r][c]);
                 }
             }
         }
@@ -652,7 +665,9 @@ mod x86 {
             for c in 0..NR {
                 // SAFETY: chunk `i`'s 16 bytes of row `ci + c` in the panel
                 // of `pw` rows from `p0` (`code_place`).
-                let q = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(wp.add(16 * (i * pw + ci + c)).cast()) });
+                let q = _mm512_cvtepu8_epi32(unsafe {
+                    _mm_loadu_si128(wp.add(16 * (i * pw + ci + c)).cast())
+                });
                 let w0 = _mm512_permutexvar_ps(q, t0[c]);
                 let w1 = _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(q), t1[c]);
                 for r in 0..MB {
@@ -1115,8 +1130,14 @@ mod tests {
         if !crate::shim::host_features().avx512vnni {
             return;
         }
-        assert_eq!(pick_kernel(4096, 32, 4, false, true, true), KERNEL_AVX512_HALVES);
-        assert_eq!(pick_kernel(4096 + 16, 16, 4, false, true, true), KERNEL_AVX512);
+        assert_eq!(
+            pick_kernel(4096, 32, 4, false, true, true),
+            KERNEL_AVX512_HALVES
+        );
+        assert_eq!(
+            pick_kernel(4096 + 16, 16, 4, false, true, true),
+            KERNEL_AVX512
+        );
         assert_eq!(pick_kernel(4096, 32, 8, false, true, true), KERNEL_AVX512);
         assert_eq!(pick_kernel(4096, 32, 4, true, true, true), KERNEL_VNNI_Q8);
         assert_eq!(pick_kernel(4096, 32, 8, true, true, true), KERNEL_PORTABLE);
@@ -1146,7 +1167,10 @@ mod tests {
         assert_eq!(l[4 * (3 + 2) + 3], code(0, 64 + 11) | code(0, 64 + 15) << 4);
         // Two rows a panel: step 1 of row 1 follows step 1 of row 0.
         let l2 = pack(KERNEL_VNNI_Q8, 4, &w, (n, k, block));
-        assert_eq!(l2[12 * 3 + 4 * 2 + 3], code(1, 64 + 11) | code(1, 64 + 15) << 4);
+        assert_eq!(
+            l2[12 * 3 + 4 * 2 + 3],
+            code(1, 64 + 11) | code(1, 64 + 15) << 4
+        );
         let p = pack_params(KERNEL_VNNI_Q8, 4, &[0, 1, 2, 10, 11, 12], n, 3);
         assert_eq!(p, [0, 1, 2, 10, 11, 12]);
         let p = pack_params(KERNEL_AVX512_HALVES, 8, &[0, 1, 2, 10, 11, 12], n, 3);
