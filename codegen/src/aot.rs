@@ -373,7 +373,7 @@ pub fn compile_object(graph: &Graph, options: &AotOptions) -> Result<AotObject, 
     for p in &mut plan.preps {
         match p {
             // Host helpers (chosen by the host's features): the generic loops.
-            Prep::Depthwise(_) | Prep::VecRequant => *p = Prep::Plain,
+            Prep::Depthwise(_) | Prep::VecRequant | Prep::Dyn(_) => *p = Prep::Plain,
             Prep::Gemm(g) if sdot && !g.prepacked && g.fused.is_none() => signed_dot(g),
             _ => {}
         }

@@ -333,6 +333,9 @@ pub(crate) fn node_plan(
         if let Prep::Depthwise(d) = p {
             d.plan_units(options.threads.max(1));
         }
+        if let Prep::Dyn(d) = p {
+            d.plan_units(options.threads.max(1));
+        }
     }
     let prepacked: Vec<String> = preps
         .iter()
@@ -457,7 +460,7 @@ pub(crate) fn constants(
     let mut read_as_is: HashSet<ValueId> = graph.outputs().iter().map(|o| o.value).collect();
     for (i, &v) in ops_order.iter().enumerate() {
         for (j, a) in graph.args(v).into_iter().enumerate() {
-            if !(j == 1 && matches!(preps[i], Prep::Gemm(_) | Prep::Nbits(_))) {
+            if !(j == 1 && matches!(preps[i], Prep::Gemm(_) | Prep::Nbits(_) | Prep::Dyn(_))) {
                 read_as_is.insert(a);
             }
         }

@@ -24,22 +24,9 @@ pub(super) fn depthwise(
     a: &Conv2dAttrs,
     int: &IntAttrs,
 ) -> Option<Prep> {
-    use crate::shim::DepthwiseGeometry;
-    if !matches!(
-        path,
-        DotPath::Avx512Vnni | DotPath::Amx | DotPath::AvxVnni | DotPath::Avx2
-    ) || !crate::shim::has_depthwise_kernel()
-    {
-        return None;
-    }
     let node = graph.node(v);
     let args = graph.args(v);
     let (xt, wt) = (graph.ty(args[0]), graph.ty(args[1]));
-    let [n, c, h, w] = <[usize; 4]>::try_from(xt.shape.as_slice()).ok()?;
-    let [o, cg, kh, kw] = <[usize; 4]>::try_from(wt.shape.as_slice()).ok()?;
-    if a.groups != c || o != c || cg != 1 || node.ty.elem.storage() != ScalarType::I32 {
-        return None;
-    }
     if let Some(&b) = args.get(2)
         && graph.ty(b).elem.storage() != ScalarType::I32
     {
@@ -64,16 +51,61 @@ pub(super) fn depthwise(
     }
     let wc = graph.node(args[1]).op.as_const()?;
     let wv = wc.logical(graph.ty(args[1])).to_i64s()?;
-    if wv.iter().any(|&x| !(-128..=127).contains(&x)) {
+    depthwise_prep(
+        path,
+        &xt.shape,
+        &wt.shape,
+        &node.ty,
+        a,
+        signed,
+        zx,
+        int.zx_in_bias,
+        &wv,
+    )
+    .map(|d| Prep::Depthwise(Box::new(d)))
+}
+
+/// The depthwise helper's preparation from the op's parts, where it
+/// applies (a host with the kernel, one input channel per group and one
+/// output per channel, an i32 result): `x` of `x_shape` (signed when
+/// `signed`, zero point `zx`, which the bias holds when `zx_in_bias`), the
+/// weights `wv` (row-major, zero point 0) of `w_shape`, the result type
+/// `out`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn depthwise_prep(
+    path: DotPath,
+    x_shape: &[usize],
+    w_shape: &[usize],
+    out: &TensorType,
+    a: &Conv2dAttrs,
+    signed: bool,
+    zx: i64,
+    zx_in_bias: bool,
+    wv: &[i64],
+) -> Option<DepthwisePrep> {
+    use crate::shim::DepthwiseGeometry;
+    if !matches!(
+        path,
+        DotPath::Avx512Vnni | DotPath::Amx | DotPath::AvxVnni | DotPath::Avx2
+    ) || !crate::shim::has_depthwise_kernel()
+    {
         return None;
     }
-    let (lo, hi) = node.ty.elem.int_range()?;
+    let [n, c, h, w] = <[usize; 4]>::try_from(x_shape).ok()?;
+    let [o, cg, kh, kw] = <[usize; 4]>::try_from(w_shape).ok()?;
+    if a.groups != c || o != c || cg != 1 || out.elem.storage() != ScalarType::I32 {
+        return None;
+    }
+    if wv.len() != c * kh * kw || wv.iter().any(|&x| !(-128..=127).contains(&x)) {
+        return None;
+    }
+    let (lo, hi) = out.elem.int_range()?;
     let ua = zx + if signed { 128 } else { 0 };
     // What the sums subtract: `ua` itself, or only the flip of signed
     // inputs when x's zero point is in the bias (padding still holds `ua`).
-    let ua_sub = if int.zx_in_bias { ua - zx } else { ua };
+    let ua_sub = if zx_in_bias { ua - zx } else { ua };
     let win = qcc_ir::window::Window::new([h, w], [kh, kw], a.strides, a.pads, a.dilations).ok()?;
-    if [win.oh, win.ow] != [node.ty.shape[2], node.ty.shape[3]] {
+    if [win.oh, win.ow] != [out.shape[2], out.shape[3]] {
         return None;
     }
     let mut geo = DepthwiseGeometry {
@@ -107,7 +139,7 @@ pub(super) fn depthwise(
         colc.push((-ua_sub * taps.iter().sum::<i64>()) as i32);
         colbound.push(ua_sub.max(255 - ua_sub) * taps.iter().map(|w| w.abs()).sum::<i64>());
     }
-    Some(Prep::Depthwise(Box::new(DepthwisePrep {
+    Some(DepthwisePrep {
         geo,
         w4,
         colc,
@@ -117,7 +149,104 @@ pub(super) fn depthwise(
         may_fuse: matches!(path, DotPath::Avx512Vnni | DotPath::Amx)
             && crate::shim::has_fused_depthwise(),
         units: 1,
-    })))
+    })
+}
+
+/// The run-time zero point of a dynamic depthwise convolution
+/// (`conv2d_int_dyn`, see `super::dynamic`): the [`DepthwisePrep`] is made
+/// for `zx = 0`; each call stores, at its first unit's place in two more
+/// temporaries (`temps[1]`, `temps[2]`: `units` copies each), the geometry
+/// with the padding value `zx + flip` and the bias `−zx · wsum[c]`.
+pub(super) struct DynDepthwise<'a> {
+    /// The rank-0 buffer holding `zx`.
+    pub zx: &'a Buf,
+    /// `Σ w` per channel (zero point 0).
+    pub wsum: &'a [i32],
+}
+
+/// Bytes of one copy of the geometry of a dynamic depthwise convolution.
+pub(super) fn dyn_geo_bytes(d: &DepthwisePrep) -> usize {
+    d.geo.bytes().len()
+}
+
+/// Emits the depthwise convolution on `qcc_depthwise` over the units
+/// `t0..t1` of the call (planes `p0..p1`, unit `t0`'s scratch).
+pub(super) fn depthwise_emit(
+    fx: &mut Fx,
+    d: &DepthwisePrep,
+    x: &Buf,
+    bias: Option<&Buf>,
+    out: &Buf,
+    temps: &[usize],
+    dz: Option<&DynDepthwise>,
+) {
+    let to_bytes = |v: &[i32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let xb = fx.base(x);
+    let w4 = fx.rodata(to_bytes(&d.w4));
+    let colc = fx.rodata(to_bytes(&d.colc));
+    let ob = fx.base(out);
+    let (t0, t1) = (fx.t0, fx.t1);
+    let (geo, bias) = match dz {
+        None => {
+            let geo = fx.rodata(d.geo.bytes());
+            let bias = match bias {
+                Some(b) => fx.base(b),
+                None => fx.c(0),
+            };
+            (geo, bias)
+        }
+        Some(dz) => {
+            let zb = fx.base(dz.zx);
+            let z0 = fx.c(0);
+            let zx = fx.ld(dz.zx.ek, zb, z0);
+            let flip = if d.geo.flip != 0 { 128 } else { 0 };
+            let ua = fx.b.ins().iadd_imm_s(zx, flip);
+            let gb = d.geo.bytes();
+            let g0 = fx.b.ins().iadd_imm_s(fx.arena, temps[1] as i64);
+            let goff = fx.b.ins().imul_imm_s(t0, gb.len() as i64);
+            let geo = fx.b.ins().iadd(g0, goff);
+            // Entry 17 of the geometry is the padding value `ua`.
+            for (i, word) in gb.chunks_exact(8).enumerate() {
+                let v = if i == 17 {
+                    ua
+                } else {
+                    let w = i64::from_le_bytes(word.try_into().expect("8 bytes"));
+                    fx.c(w)
+                };
+                fx.b.ins().store(flags(), v, geo, (8 * i) as i32);
+            }
+            // The bias `−zx · Σ w`: exact in i32 (`super::dynamic` checked
+            // `255 · Σ |w|` fits).
+            let nzx = fx.b.ins().ineg(zx);
+            let ws = fx.rodata(to_bytes(dz.wsum));
+            let b0 = fx.b.ins().iadd_imm_s(fx.arena, temps[2] as i64);
+            let boff = fx.b.ins().imul_imm_s(t0, (4 * d.geo.c) as i64);
+            let bb = fx.b.ins().iadd(b0, boff);
+            fx.for_n(d.geo.c.max(1), |fx, j| {
+                let w = fx.ld(Ek::I32, ws, j);
+                let v = fx.b.ins().imul(w, nzx);
+                fx.st(Ek::I32, bb, j, v);
+            });
+            (geo, bb)
+        }
+    };
+    let tmp = fx.b.ins().iadd_imm_s(fx.arena, temps[0] as i64);
+    let toff = fx.b.ins().imul_imm_s(t0, d.geo.scratch() as i64);
+    let tmp = fx.b.ins().iadd(tmp, toff);
+    let planes = (d.geo.n * d.geo.c) as i64;
+    let bound = |fx: &mut Fx, t: Value| {
+        let p = fx.b.ins().imul_imm_s(t, planes);
+        fx.b.ins().udiv_imm_u(p, d.units as i64)
+    };
+    let (p0, p1) = (bound(fx, t0), bound(fx, t1));
+    let ep = match &d.fused {
+        Some(fp) => fx.rodata(fp.bytes(d.geo.c)),
+        None => fx.c(0),
+    };
+    let sig = fx.sig(&[I64; 10], &[]);
+    let f = fx.import("qcc_depthwise", sig);
+    fx.b.ins()
+        .call(f, &[xb, geo, w4, colc, bias, ob, tmp, ep, p0, p1]);
 }
 
 /// Emits phase `phase` of the direct convolution: `0` lays out the input,

@@ -5,17 +5,240 @@
 //! `qcc_ir::interp`'s `dynamic` module, which this mirrors step for step).
 //!
 //! Scales and zero points are loaded from their buffers; shapes and
-//! strides are still constants. Loops are plain scalar loops with exact
-//! i64 integer arithmetic and one IEEE operation per f32 step, so the
-//! results equal the interpreter's bit for bit.
+//! strides are still constants. The generic loops are plain scalar loops
+//! with exact i64 integer arithmetic and one IEEE operation per f32 step,
+//! so the results equal the interpreter's bit for bit.
+//!
+//! `matmul_int_dyn` and `conv2d_int_dyn` with constant weights and weight
+//! zero points run on the int8 kernels of the static ops instead
+//! ([`prepare`]): their [`GemmPrep`] (or [`DepthwisePrep`]) is made for
+//! `zx = 0`, so that the kernels compute `V = Σ_k x'_k · (w − zw[n])`
+//! exactly, where `x'` is `x` and, at a convolution's padding, the run-time
+//! zero point `zx` (the padding value is stored at run time); then
+//! `y = V − zx · wsum[n]` with the compile-time `wsum[n] = Σ_k (w − zw[n])`
+//! is `Σ_valid (x − zx) · (w − zw[n])`, the op's definition. Each of `V`,
+//! `zx · wsum[n]` and `y` is at most `255 · Σ_k |w − zw[n]|` in magnitude
+//! (`|x'| ≤ 255`, `|zx| ≤ 255`, `|x − zx| ≤ 255` for 8-bit storage), which
+//! [`prepare`] checks to fit in i32 (the verifier's bound of these ops,
+//! `docs/semantics.md` § Run-time quantization parameters): the kernels'
+//! wrapping i32 arithmetic is then exact and no clamp to i32 ever applies.
 
 use super::common::{bcast_strides, numel, strides};
+use super::conv::{DynDepthwise, depthwise_emit, depthwise_prep, dyn_geo_bytes};
+use super::gemm::{ConvShape, DynZeroPoint, GemmPrep};
+use super::ops::DepthwisePrep;
 use super::{F32, Fx, I64};
 use crate::plan::{Buf, Ek};
+use crate::shim::DotPath;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use qcc_ir::op::{Conv2dAttrs, Op};
-use qcc_ir::types::TensorType;
+use qcc_ir::types::{ScalarType, TensorType};
+use qcc_ir::{Graph, ValueId};
+
+/// A `matmul_int_dyn` / `conv2d_int_dyn` on the int8 kernels (see the
+/// module doc).
+#[derive(Clone, Debug)]
+pub(crate) struct DynPrep {
+    pub kernel: DynKernel,
+    /// `Σ_k (w − zw[n])` per output channel.
+    pub wsum: Vec<i32>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum DynKernel {
+    /// The GEMM (a matmul, or a convolution of one group through im2col).
+    Gemm(GemmPrep),
+    /// A depthwise convolution on `qcc_depthwise`.
+    Depthwise(DepthwisePrep),
+}
+
+impl DynPrep {
+    pub fn phases(&self) -> usize {
+        match &self.kernel {
+            DynKernel::Gemm(g) => g.phases(),
+            DynKernel::Depthwise(_) => 1,
+        }
+    }
+
+    pub fn units(&self, phase: usize) -> usize {
+        match &self.kernel {
+            DynKernel::Gemm(g) => g.units(phase),
+            DynKernel::Depthwise(d) => d.units,
+        }
+    }
+
+    /// The kernel's temporaries, then the run-time bias and parameters
+    /// (one copy per unit for the depthwise kernel, whose units each
+    /// store their own).
+    pub fn temps(&self) -> Vec<usize> {
+        match &self.kernel {
+            DynKernel::Gemm(g) => {
+                let mut t = g.temps().to_vec();
+                t.push(4 * g.n);
+                t.push(if g.conv.is_some() { 8 * 19 } else { 0 });
+                t
+            }
+            DynKernel::Depthwise(d) => vec![
+                d.geo.scratch() * d.units,
+                dyn_geo_bytes(d) * d.units,
+                4 * d.geo.c * d.units,
+            ],
+        }
+    }
+
+    pub fn plan_units(&mut self, threads: usize) {
+        match &mut self.kernel {
+            DynKernel::Gemm(g) => g.plan_units(threads),
+            DynKernel::Depthwise(d) => d.plan_units(threads),
+        }
+    }
+}
+
+/// The kernel preparation of `matmul_int_dyn` / `conv2d_int_dyn` node `v`
+/// where it applies: a path with kernels, 8-bit activations, constant
+/// 8-bit weights and weight zero points, the bound of the module doc in
+/// i32, and (convolutions) one group or a depthwise convolution the
+/// depthwise kernel covers. Unsigned weights are read as `w − 128` with
+/// zero points `zw − 128` (the same differences, in i8).
+pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Option<DynPrep> {
+    if path == DotPath::Scalar {
+        return None;
+    }
+    let node = graph.node(v);
+    let args = graph.args(v);
+    let conv = match &node.op {
+        Op::MatMulIntDyn => None,
+        Op::Conv2dIntDyn(a) => Some(a),
+        _ => return None,
+    };
+    let (xt, wt, zwt) = (graph.ty(args[0]), graph.ty(args[1]), graph.ty(args[3]));
+    let signed_x = match xt.elem.storage() {
+        ScalarType::U8 => false,
+        ScalarType::I8 => true,
+        _ => return None,
+    };
+    let shift = match wt.elem.storage() {
+        ScalarType::I8 => 0,
+        ScalarType::U8 => 128,
+        _ => return None,
+    };
+    let wc = graph.node(args[1]).op.as_const()?;
+    let zc = graph.node(args[3]).op.as_const()?;
+    let wv: Vec<i64> = wc.logical(wt).to_i64s()?;
+    let zv: Vec<i64> = zc.logical(zwt).to_i64s()?;
+    let channels = if conv.is_some() {
+        wt.shape[0]
+    } else {
+        wt.shape[1]
+    };
+    let zw: Vec<i64> = match zv.len() {
+        1 => vec![zv[0] - shift; channels],
+        n if n == channels => zv.iter().map(|z| z - shift).collect(),
+        _ => return None,
+    };
+    let w_at = |kk: usize, col: usize| wv[kk * channels + col] - shift;
+    let per = wv.len() / channels.max(1);
+    // Σ_k (w − zw) and the bound 255 · Σ_k |w − zw| per channel.
+    let mut wsum = Vec::with_capacity(channels);
+    for (col, &z) in zw.iter().enumerate() {
+        let (mut s, mut a) = (0i64, 0i64);
+        for kk in 0..per {
+            let w = if conv.is_some() {
+                wv[col * per + kk] - shift
+            } else {
+                w_at(kk, col)
+            };
+            s += w - z;
+            a += (w - z).abs();
+        }
+        if 255 * a > i32::MAX as i64 {
+            return None;
+        }
+        wsum.push(s as i32);
+    }
+    let range = node.ty.elem.int_range()?;
+    let kernel = match conv {
+        None => {
+            let (k, n) = (wt.shape[0], wt.shape[1]);
+            let m = numel(&xt.shape) / k.max(1);
+            DynKernel::Gemm(GemmPrep::new(
+                path, m, k, n, signed_x, 0, false, zw, w_at, None, None, range,
+            ))
+        }
+        Some(a) if a.groups > 1 => {
+            if zw.iter().any(|&z| z != 0) {
+                return None;
+            }
+            let wv: Vec<i64> = wv.iter().map(|w| w - shift).collect();
+            let d = depthwise_prep(
+                path, &xt.shape, &wt.shape, &node.ty, a, signed_x, 0, false, &wv,
+            )?;
+            DynKernel::Depthwise(d)
+        }
+        Some(a) => {
+            let [n, c, h, w] = <[usize; 4]>::try_from(xt.shape.as_slice()).ok()?;
+            let [o, _, kh, kw] = <[usize; 4]>::try_from(wt.shape.as_slice()).ok()?;
+            let (oh, ow) = (node.ty.shape[2], node.ty.shape[3]);
+            let shape = ConvShape {
+                n,
+                c,
+                h,
+                w,
+                o,
+                kh,
+                kw,
+                strides: a.strides,
+                pads: a.pads,
+                dil: a.dilations,
+                oh,
+                ow,
+            };
+            let k = c * kh * kw;
+            DynKernel::Gemm(GemmPrep::new(
+                path,
+                n * oh * ow,
+                k,
+                o,
+                signed_x,
+                0,
+                false,
+                zw,
+                // The im2col order `kk = (ky·kw + kx)·c + ci` of weights
+                // `[o][c][kh][kw]` (as `super::ops::prepare`).
+                |kk, col| wv[col * k + (kk % c) * kh * kw + kk / c] - shift,
+                None,
+                Some(shape),
+                range,
+            ))
+        }
+    };
+    Some(DynPrep { kernel, wsum })
+}
+
+/// Emits phase `phase` of an op prepared by [`prepare`]: `a` its operands'
+/// buffers (`x, w, zx, zw`), `temps` the arena offsets of
+/// [`DynPrep::temps`].
+pub(crate) fn emit(fx: &mut Fx, d: &DynPrep, a: &[Buf], out: &Buf, temps: &[usize], phase: usize) {
+    match &d.kernel {
+        DynKernel::Gemm(g) => {
+            let dz = DynZeroPoint {
+                zx: &a[2],
+                wsum: &d.wsum,
+                bias_at: temps[4],
+                prm_at: temps[5],
+            };
+            super::gemm::emit(fx, g, &a[0], None, out, temps, phase, Some(&dz));
+        }
+        DynKernel::Depthwise(k) => {
+            let dz = DynDepthwise {
+                zx: &a[2],
+                wsum: &d.wsum,
+            };
+            depthwise_emit(fx, k, &a[0], None, out, temps, Some(&dz));
+        }
+    }
+}
 
 /// Lowers one of the ops of this module; `a` / `at` are the operands'
 /// buffers and types.

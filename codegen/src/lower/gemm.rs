@@ -369,8 +369,26 @@ impl GemmPrep {
     }
 }
 
+/// The run-time zero point of a dynamic GEMM's activations
+/// (`matmul_int_dyn`, `conv2d_int_dyn` on the kernels, see
+/// `super::dynamic`): the [`GemmPrep`] is made for `zx = 0`, padding then
+/// holds `zx` (plus the flip of signed inputs), and the epilogue adds the
+/// bias `−zx · wsum[n]`, computed at run time into the arena.
+pub(crate) struct DynZeroPoint<'a> {
+    /// The rank-0 buffer holding `zx`.
+    pub zx: &'a Buf,
+    /// `Σ_k (w − zw[n])` per column.
+    pub wsum: &'a [i32],
+    /// Arena offsets of the bias (`n` i32) and of the im2col parameters
+    /// (19 i64, convolutions).
+    pub bias_at: usize,
+    pub prm_at: usize,
+}
+
 /// Emits phase `phase` of the op (see [`GemmPrep::phases`]). `temps` are
-/// the arena offsets of [`GemmPrep::temps`].
+/// the arena offsets of [`GemmPrep::temps`]. `dz`: the activations' zero
+/// point is a run-time value (and `bias` is `None`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn emit(
     fx: &mut Fx,
     p: &GemmPrep,
@@ -379,7 +397,14 @@ pub(crate) fn emit(
     out: &Buf,
     temps: &[usize],
     phase: usize,
+    dz: Option<&DynZeroPoint>,
 ) {
+    // The bias of a dynamic zero point, written by the epilogue's phase.
+    let dyn_bias = dz.map(|d| Buf {
+        loc: crate::plan::Loc::Arena(d.bias_at),
+        ek: Ek::I32,
+    });
+    let bias = dyn_bias.as_ref().or(bias);
     let xb = fx.base(x);
     let a = if p.pack_a {
         fx.b.ins().iadd_imm_s(fx.arena, temps[0] as i64)
@@ -390,8 +415,24 @@ pub(crate) fn emit(
     let cb = fx.b.ins().iadd_imm_s(fx.arena, temps[2] as i64);
     if p.pack_a && phase == 0 {
         let hwc = fx.b.ins().iadd_imm_s(fx.arena, temps[3] as i64);
-        pack_activations(fx, p, x.ek, xb, a, rs, hwc);
+        // A run-time zero point: the padding value `zx + flip`, stored
+        // with the other im2col parameters.
+        let pad = dz.map(|d| {
+            let zb = fx.base(d.zx);
+            let z0 = fx.c(0);
+            let zx = fx.ld(d.zx.ek, zb, z0);
+            let ua = fx.b.ins().iadd_imm_s(zx, if p.signed_x { 128 } else { 0 });
+            let at = fx.b.ins().iadd_imm_s(fx.arena, d.prm_at as i64);
+            (ua, at)
+        });
+        pack_activations(fx, p, x.ek, xb, a, rs, hwc, pad);
     }
+    let finish = |fx: &mut Fx, rs: Value, cb: Value| {
+        if let Some(d) = dz {
+            dyn_bias_of(fx, d);
+        }
+        epilogue(fx, p, rs, cb, bias, out);
+    };
     if p.split && p.fused.is_none() {
         // The split unfused form: the kernel units, then the epilogue.
         let tile_phase = p.pack_a as usize;
@@ -399,7 +440,7 @@ pub(crate) fn emit(
             let bptr = fx.rodata(p.packed.as_u8().to_vec());
             unfused_units(fx, p, a, bptr, cb);
         } else if phase == tile_phase + 1 {
-            epilogue(fx, p, rs, cb, bias, out);
+            finish(fx, rs, cb);
         }
         return;
     }
@@ -419,10 +460,42 @@ pub(crate) fn emit(
         }
         _ => clif_dot(fx, p, a, bptr, cb),
     }
-    epilogue(fx, p, rs, cb, bias, out);
+    finish(fx, rs, cb);
 }
 
-fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: Value, hwc: Value) {
+/// Stores the bias `−zx · wsum[n]` of a run-time zero point (`zx` loaded
+/// from its buffer) at `d.bias_at`: wrapped to i32, exact because
+/// `|zx · wsum[n]| ≤ 255 · Σ_k |w − zw[n]|`, which the caller checked to
+/// fit in i32 (`super::dynamic`).
+fn dyn_bias_of(fx: &mut Fx, d: &DynZeroPoint) {
+    let zb = fx.base(d.zx);
+    let z0 = fx.c(0);
+    let zx = fx.ld(d.zx.ek, zb, z0);
+    let nzx = fx.b.ins().ineg(zx);
+    let ws: Vec<u8> = d.wsum.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let ws = fx.rodata(ws);
+    let bb = fx.b.ins().iadd_imm_s(fx.arena, d.bias_at as i64);
+    fx.for_n(d.wsum.len().max(1), |fx, j| {
+        let w = fx.ld(Ek::I32, ws, j);
+        let v = fx.b.ins().imul(w, nzx);
+        fx.st(Ek::I32, bb, j, v);
+    });
+}
+
+/// Packs the activations (and their row sums) for the kernels. `pad`: the
+/// padding value of a convolution as a run-time value, and where to store
+/// the im2col parameters holding it (else `p.ua`, in read-only data).
+#[allow(clippy::too_many_arguments)]
+fn pack_activations(
+    fx: &mut Fx,
+    p: &GemmPrep,
+    ek: Ek,
+    xb: Value,
+    a: Value,
+    rs: Value,
+    hwc: Value,
+    pad: Option<(Value, Value)>,
+) {
     let off = if p.signed_x { 128 } else { 0 };
     let (kp, k) = (p.kp as i64, p.k);
     let finish_row = |fx: &mut Fx, r: Value, sum: Option<cranelift_frontend::Variable>| {
@@ -474,7 +547,7 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
             // the packed weights (`GemmPrep` of a convolution): one image at
             // a time is first transposed to a padded HWC copy, then each
             // pixel's row is `kh` runs of `kw·c` contiguous bytes.
-            let prm: Vec<u8> = [
+            let prm: Vec<i64> = [
                 g.n,
                 g.c,
                 g.h,
@@ -494,9 +567,18 @@ fn pack_activations(fx: &mut Fx, p: &GemmPrep, ek: Ek, xb: Value, a: Value, rs: 
             .iter()
             .map(|&v| v as i64)
             .chain([p.signed_x as i64, p.ua, g.pads[2] as i64, g.pads[3] as i64])
-            .flat_map(|v| v.to_le_bytes())
             .collect();
-            let prm = fx.rodata(prm);
+            let prm = match pad {
+                None => fx.rodata(prm.iter().flat_map(|v| v.to_le_bytes()).collect()),
+                Some((ua, at)) => {
+                    // Entry 16 is the padding value.
+                    for (i, &v) in prm.iter().enumerate() {
+                        let v = if i == 16 { ua } else { fx.c(v) };
+                        fx.b.ins().store(flags(), v, at, (8 * i) as i32);
+                    }
+                    at
+                }
+            };
             let sig = fx.sig(&[I64; 5], &[]);
             let f = fx.import("qcc_im2col", sig);
             let rsv = if p.need_rowsum { rs } else { fx.c(0) };

@@ -32,6 +32,8 @@ pub(crate) enum Prep {
     DirectConv(Box<DirectConvPrep>),
     /// `dense_nbits` on `qcc_dense_nbits`, its weights kept packed.
     Nbits(Box<super::nbits::NbitsPrep>),
+    /// `matmul_int_dyn` / `conv2d_int_dyn` on the int8 kernels.
+    Dyn(Box<super::dynamic::DynPrep>),
 }
 
 /// Everything decided at compile time for the direct AMX convolution.
@@ -97,6 +99,7 @@ impl Prep {
             Prep::Gemm(g) => g.phases(),
             Prep::Plain | Prep::VecRequant | Prep::Depthwise(_) | Prep::Nbits(_) => 1,
             Prep::DirectConv(_) => 2,
+            Prep::Dyn(d) => d.phases(),
         }
     }
 
@@ -108,6 +111,7 @@ impl Prep {
             #[cfg(target_arch = "x86_64")]
             Prep::DirectConv(d) if phase == 1 => d.geo.n * d.chunks,
             Prep::Depthwise(d) => d.units,
+            Prep::Dyn(d) => d.units(phase),
             _ => 1,
         }
     }
@@ -121,6 +125,7 @@ impl Prep {
             #[cfg(not(target_arch = "x86_64"))]
             Prep::DirectConv(_) => vec![],
             Prep::Gemm(g) => g.temps().to_vec(),
+            Prep::Dyn(d) => d.temps(),
         }
     }
 }
@@ -135,6 +140,9 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     }
     if path == DotPath::Scalar {
         return Prep::Plain;
+    }
+    if let Some(d) = super::dynamic::prepare(graph, v, path) {
+        return Prep::Dyn(Box::new(d));
     }
     let node = graph.node(v);
     let args = graph.args(v);
@@ -307,7 +315,7 @@ pub(crate) fn lower(
         Op::Input(_) | Op::Const(_) => Ok(()),
         Op::MatMulInt(int) => match prep {
             Prep::Gemm(g) => {
-                gemm::emit(fx, g, &a[0], a.get(2), &out, temps, phase);
+                gemm::emit(fx, g, &a[0], a.get(2), &out, temps, phase, None);
                 Ok(())
             }
             _ => matmul_int(fx, &a, &at, &out, out_ty, int).map_err(e),
@@ -319,40 +327,11 @@ pub(crate) fn lower(
                 Ok(())
             }
             Prep::Depthwise(d) => {
-                let to_bytes =
-                    |v: &[i32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-                let xb = fx.base(&a[0]);
-                let geo = fx.rodata(d.geo.bytes());
-                let w4 = fx.rodata(to_bytes(&d.w4));
-                let colc = fx.rodata(to_bytes(&d.colc));
-                let bias = match a.get(2) {
-                    Some(b) => fx.base(b),
-                    None => fx.c(0),
-                };
-                let ob = fx.base(&out);
-                // Units t0..t1 take planes p0..p1 and unit t0's scratch.
-                let (t0, t1) = (fx.t0, fx.t1);
-                let tmp = fx.b.ins().iadd_imm_s(fx.arena, temps[0] as i64);
-                let toff = fx.b.ins().imul_imm_s(t0, d.geo.scratch() as i64);
-                let tmp = fx.b.ins().iadd(tmp, toff);
-                let planes = (d.geo.n * d.geo.c) as i64;
-                let bound = |fx: &mut Fx, t: Value| {
-                    let p = fx.b.ins().imul_imm_s(t, planes);
-                    fx.b.ins().udiv_imm_u(p, d.units as i64)
-                };
-                let (p0, p1) = (bound(fx, t0), bound(fx, t1));
-                let ep = match &d.fused {
-                    Some(fp) => fx.rodata(fp.bytes(d.geo.c)),
-                    None => fx.c(0),
-                };
-                let sig = fx.sig(&[I64; 10], &[]);
-                let f = fx.import("qcc_depthwise", sig);
-                fx.b.ins()
-                    .call(f, &[xb, geo, w4, colc, bias, ob, tmp, ep, p0, p1]);
+                super::conv::depthwise_emit(fx, d, &a[0], a.get(2), &out, temps, None);
                 Ok(())
             }
             Prep::Gemm(g) => {
-                gemm::emit(fx, g, &a[0], a.get(2), &out, temps, phase);
+                gemm::emit(fx, g, &a[0], a.get(2), &out, temps, phase, None);
                 Ok(())
             }
             _ => conv(fx, &a, &at, &out, out_ty, attrs, Some(int)).map_err(e),
@@ -575,9 +554,16 @@ pub(crate) fn lower(
         | Op::QuantizeDyn
         | Op::DequantizeDyn
         | Op::MatMulIntDyn
-        | Op::Conv2dIntDyn(_) => {
-            super::dynamic::lower(fx, &node.op, &a, &at, &out, out_ty).map_err(e)
-        }
+        | Op::Conv2dIntDyn(_) => match prep {
+            // The kernels call helpers, which objects cannot (`crate::aot`
+            // makes them `Prep::Plain`).
+            Prep::Dyn(_) if fx.portable => Err(e("a kernel op in an object".into())),
+            Prep::Dyn(d) => {
+                super::dynamic::emit(fx, d, &a, &out, temps, phase);
+                Ok(())
+            }
+            _ => super::dynamic::lower(fx, &node.op, &a, &at, &out, out_ty).map_err(e),
+        },
     }
 }
 
