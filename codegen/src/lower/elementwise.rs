@@ -12,12 +12,6 @@ use qcc_ir::elementwise::{Binary, Unary};
 use qcc_ir::op::Op;
 use qcc_ir::types::TensorType;
 
-/// Why an object file (`crate::aot`) refuses the float functions the JIT
-/// runs through the shim's `qcc_unary_f32` / `qcc_binary_code_f32`.
-pub(crate) const PORTABLE_REFUSED: &str = "not available in an ahead-of-time object yet (the \
-     interpreter computes it with the `libm` crate, which an object could match only with its own \
-     copy of the function)";
-
 /// IEEE 754-2019 `maximum` / `minimum` as `qcc_ir::elementwise` defines
 /// them: a NaN operand is the result (the first one), else Cranelift's
 /// `fmax` / `fmin` (−0.0 < +0.0).
@@ -35,13 +29,10 @@ fn ieee_minmax(fx: &mut Fx, a: Value, b: Value, max: bool) -> Value {
 
 /// The unary functions an object computes itself: one IEEE operation or
 /// min/max each, as `qcc_ir::elementwise::Unary::apply`, and exp, log,
-/// sigmoid and tanh through the ports of the `libm` crate's routines (`lower::libm`);
-/// the other `libm` functions are refused.
-fn portable_unary(fx: &mut Fx, x: &Buf, out: &Buf, n: usize, u: Unary) -> Result<(), String> {
+/// sigmoid, tanh, erf and gelu through the ports of the `libm` crate's
+/// routines (`lower::libm`).
+fn portable_unary(fx: &mut Fx, x: &Buf, out: &Buf, n: usize, u: Unary) {
     use qcc_ir::elementwise::UnaryFn as U;
-    if matches!(u.f, U::Erf | U::Gelu) {
-        return Err(PORTABLE_REFUSED.into());
-    }
     let hard_sigmoid = |fx: &mut Fx, v: Value, alpha: f32, beta: f32| {
         let (a, b) = (fx.cf(alpha), fx.cf(beta));
         let t = fx.b.ins().fmul(a, v);
@@ -81,10 +72,9 @@ fn portable_unary(fx: &mut Fx, x: &Buf, out: &Buf, n: usize, u: Unary) -> Result
         U::Log => super::libm::logf(fx, v),
         U::Sigmoid => super::libm::sigmoid(fx, v),
         U::Tanh => super::libm::tanhf(fx, v),
-        // Refused above.
-        U::Erf | U::Gelu => v,
+        U::Erf => super::libm::erff(fx, v),
+        U::Gelu => super::libm::gelu(fx, v),
     });
-    Ok(())
 }
 
 /// `y[i] = f(x[i])` over `n` elements (same index).
@@ -164,7 +154,8 @@ pub(super) fn unary_code(
     let u =
         Unary::of(op).ok_or_else(|| format!("`{}` is not a unary elementwise op", op.name()))?;
     if fx.portable {
-        return portable_unary(fx, x, out, numel(&out_ty.shape), u);
+        portable_unary(fx, x, out, numel(&out_ty.shape), u);
+        return Ok(());
     }
     let ab = (u.alpha.to_bits() as u64 | ((u.beta.to_bits() as u64) << 32)) as i64;
     let (xb, ob) = (fx.base(x), fx.base(out));
@@ -192,15 +183,15 @@ pub(super) fn binary_code(
     let code =
         Binary::of(op).ok_or_else(|| format!("`{}` is not a binary elementwise op", op.name()))?;
     if fx.portable {
-        let f = match code {
-            Binary::Sub | Binary::Div | Binary::Max | Binary::Min => code,
-            _ => return Err(PORTABLE_REFUSED.into()),
-        };
-        binary(fx, a, at, out, out_ty, &mut |fx, x, y| match f {
+        // (`add` and `mul` take their own loop in `lower::ops`.)
+        binary(fx, a, at, out, out_ty, &mut |fx, x, y| match code {
+            Binary::Add => fx.b.ins().fadd(x, y),
+            Binary::Mul => fx.b.ins().fmul(x, y),
             Binary::Sub => fx.b.ins().fsub(x, y),
             Binary::Div => fx.b.ins().fdiv(x, y),
+            Binary::Pow => super::libm::powf(fx, x, y),
             Binary::Max => ieee_minmax(fx, x, y, true),
-            _ => ieee_minmax(fx, x, y, false),
+            Binary::Min => ieee_minmax(fx, x, y, false),
         });
         return Ok(());
     }

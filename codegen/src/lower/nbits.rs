@@ -121,7 +121,9 @@ pub(super) fn emit(
     out: &Buf,
 ) -> Result<(), String> {
     if fx.portable {
-        return Err(super::elementwise::PORTABLE_REFUSED.into());
+        return Err("not available in an ahead-of-time object yet (the JIT runs it with the \
+                    shim's 4-bit kernels, which an object cannot call)"
+            .into());
     }
     let xb = fx.base(x);
     let wb = fx.rodata(p.weights.clone());
