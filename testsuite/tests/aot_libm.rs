@@ -105,7 +105,9 @@ fn build(
     std::fs::write(&o, &obj.object).unwrap();
     std::fs::write(dir.join(format!("{name}.h")), obj.header()).unwrap();
     let exe = dir.join("driver");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("aot").join(driver);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("aot")
+        .join(driver);
     let out = Command::new(cc)
         .args(["-std=c11", "-O2", "-Wall", "-Werror", "-I"])
         .arg(dir)
@@ -128,7 +130,11 @@ fn build(
 /// Runs `exe` with `args`, under `runner -cpu max` if given; its stdout.
 fn run(runner: Option<&str>, exe: &Path, args: &[&std::ffi::OsStr]) -> String {
     let out = match runner {
-        Some(r) => Command::new(r).args(["-cpu", "max"]).arg(exe).args(args).output(),
+        Some(r) => Command::new(r)
+            .args(["-cpu", "max"])
+            .arg(exe)
+            .args(args)
+            .output(),
         None => Command::new(exe).args(args).output(),
     }
     .expect("running the driver");

@@ -302,9 +302,7 @@ fn expm1f(fx: &mut Fx, x: Value) -> Value {
     let b2 = fx.b.ins().fmul(two, xme);
     let r_p1_hi = fx.b.ins().fadd(one, b2);
     let q4 = fx.cf(-0.25);
-    let lt =
-        fx.b.ins()
-            .fcmp(FloatCC::LessThan, xr, q4);
+    let lt = fx.b.ins().fcmp(FloatCC::LessThan, xr, q4);
     let r_p1 = fx.b.ins().select(lt, r_p1_lo, r_p1_hi);
     // 2^k and 2^−k (only the lanes with k in range use them).
     let e_k = fx.b.ins().iadd_imm_s(k, 0x7f);

@@ -121,9 +121,11 @@ pub(super) fn emit(
     out: &Buf,
 ) -> Result<(), String> {
     if fx.portable {
-        return Err("not available in an ahead-of-time object yet (the JIT runs it with the \
+        return Err(
+            "not available in an ahead-of-time object yet (the JIT runs it with the \
                     shim's 4-bit kernels, which an object cannot call)"
-            .into());
+                .into(),
+        );
     }
     let xb = fx.base(x);
     let wb = fx.rodata(p.weights.clone());
