@@ -177,23 +177,10 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Option<DynPre
             DynKernel::Depthwise(d)
         }
         Some(a) => {
-            let [n, c, h, w] = <[usize; 4]>::try_from(xt.shape.as_slice()).ok()?;
-            let [o, _, kh, kw] = <[usize; 4]>::try_from(wt.shape.as_slice()).ok()?;
-            let (oh, ow) = (node.ty.shape[2], node.ty.shape[3]);
-            let shape = ConvShape {
-                n,
-                c,
-                h,
-                w,
-                o,
-                kh,
-                kw,
-                strides: a.strides,
-                pads: a.pads,
-                dil: a.dilations,
-                oh,
-                ow,
-            };
+            let shape = ConvShape::of(&xt.shape, &wt.shape, &node.ty.shape, a)?;
+            let (n, c, kh, kw, o, oh, ow) = (
+                shape.n, shape.c, shape.kh, shape.kw, shape.o, shape.oh, shape.ow,
+            );
             let k = c * kh * kw;
             DynKernel::Gemm(GemmPrep::new(
                 path,

@@ -51,6 +51,34 @@ pub(crate) struct ConvShape {
     pub ow: usize,
 }
 
+impl ConvShape {
+    /// The geometry of a convolution of `x` (NCHW) by `w` (OIHW) into
+    /// `out`; `None` unless both are rank 4.
+    pub(crate) fn of(
+        x: &[usize],
+        w: &[usize],
+        out: &[usize],
+        attrs: &qcc_ir::op::Conv2dAttrs,
+    ) -> Option<ConvShape> {
+        let [n, c, h, wd] = <[usize; 4]>::try_from(x).ok()?;
+        let [o, _, kh, kw] = <[usize; 4]>::try_from(w).ok()?;
+        Some(ConvShape {
+            n,
+            c,
+            h,
+            w: wd,
+            o,
+            kh,
+            kw,
+            strides: attrs.strides,
+            pads: attrs.pads,
+            dil: attrs.dilations,
+            oh: *out.get(2)?,
+            ow: *out.get(3)?,
+        })
+    }
+}
+
 pub use qcc_ir::target::amx_gemm_pays;
 
 /// The path a GEMM of `m × k × n` runs on when `path` is asked for.

@@ -246,23 +246,10 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
         Prep::Gemm(Box::new(g))
     } else {
         let attrs = attrs.expect("conv attrs");
-        let [n, c, h, w] = <[usize; 4]>::try_from(xt.shape.as_slice()).expect("rank 4");
-        let [o, _, kh, kw] = <[usize; 4]>::try_from(wt.shape.as_slice()).expect("rank 4");
-        let (oh, ow) = (node.ty.shape[2], node.ty.shape[3]);
-        let shape = ConvShape {
-            n,
-            c,
-            h,
-            w,
-            o,
-            kh,
-            kw,
-            strides: attrs.strides,
-            pads: attrs.pads,
-            dil: attrs.dilations,
-            oh,
-            ow,
-        };
+        let shape = ConvShape::of(&xt.shape, &wt.shape, &node.ty.shape, attrs).expect("rank 4");
+        let (n, c, kh, kw, o, oh, ow) = (
+            shape.n, shape.c, shape.kh, shape.kw, shape.o, shape.oh, shape.ow,
+        );
         let k = c * kh * kw;
         let g = GemmPrep::new(
             path,
