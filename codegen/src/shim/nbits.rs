@@ -22,6 +22,13 @@
 //!   block's own i32 lane, so a group's 16 exact block sums end in one zmm
 //!   with no reduction.
 //!
+//! The two packed orders also interleave rows in panels of the kernel's
+//! tile width ([`panel_width`]: 4 or 8 rows, the last panel narrower): in a
+//! panel of `w` rows, chunk `i` (halves) or step `t` of a group (lanes) of
+//! its rows `0..w` follow each other, and the scales and zero points of a
+//! block (halves) or a group (lanes) likewise ([`pack_params`]), so a tile
+//! reads three sequential streams, not three per weight row.
+//!
 //! Every `dense_nbits` kernel keeps the 16 lane sums of `qcc_ir::nbits`
 //! (lane `l` takes the `k ≡ l mod 16`, one fused multiply-add a step) and
 //! ends with its pairwise-halving tree:
@@ -29,9 +36,11 @@
 //!   table in one register, built once per block and weight row
 //!   (`f32(q − z)` for q = 0..15, from a table per zero point, times `s`),
 //!   and each code picks its value with `vpermps`, whose index reads only
-//!   the low 4 bits, so the nibbles need no mask; each weight vector is
-//!   used against up to 8 activation rows held in the tile; 8-bit codes
-//!   are widened, offset, converted and scaled.
+//!   the low 4 bits, so the nibbles need no mask; tiles of 8 weight rows ×
+//!   1 activation row, or 4 × 4 (each dequantized vector used against the
+//!   4 rows); the weight rows are the outer loop, so a tile's weights stay
+//!   in L1 while all activation rows pass. 8-bit codes (natural order) are
+//!   widened, offset, converted and scaled.
 //! - AVX2 with FMA (two ymm a sum, lanes 0–7 and 8–15): the codes widened,
 //!   offset, converted and scaled.
 //! - anything else: scalar lanes ([`portable`]).
