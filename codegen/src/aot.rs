@@ -28,16 +28,14 @@
 //! AVX-VNNI, else SSE4.1 widening multiplies), with the activation
 //! packing, im2col and epilogue as generated loops; the byte lookups,
 //! quantize, dequantize, relu, add/mul and the float matmul as generated
-//! loops, the IEEE unary and binary float functions as generated loops,
-//! softmax calling the C library's `expf` (which is what the interpreter's
-//! `f32::exp` calls). Of the float functions the interpreter takes from the
-//! `libm` crate, exp, log, sigmoid and tanh are generated code too: ports
-//! of the crate's routines to Cranelift IR (`lower::libm`), bit-exact by
-//! construction and checked against the crate over every f32
-//! (`testsuite/tests/aot_libm.rs`). The others (erf, gelu, pow) are refused
-//! with an error naming the node (`lower::elementwise::PORTABLE_REFUSED`),
-//! as are graphs with 4-bit inputs or outputs (the arena's layout of those
-//! differs from the caller's).
+//! loops, the IEEE unary and binary float functions as generated loops.
+//! The float functions the interpreter takes from the `libm` crate (exp,
+//! log, sigmoid, tanh, erf, gelu, pow, and softmax's exp) are generated
+//! code too: ports of the crate's routines to Cranelift IR
+//! (`lower::libm`), bit-exact by construction and checked against the
+//! crate (`testsuite/tests/aot_libm.rs`). `dense_nbits` is refused with an
+//! error naming the node, as are graphs with 4-bit inputs or outputs (the
+//! arena's layout of those differs from the caller's).
 
 pub mod header;
 

@@ -85,16 +85,9 @@ pub(crate) fn host_isa(opt_speed: bool, vnni: bool) -> Result<OwnedTargetIsa, Co
         .map_err(|e| err(e.to_string()))
 }
 
-/// `expf` for generated code (softmax): Rust's `f32::exp`, as the
-/// interpreter uses.
-extern "C" fn qcc_expf(x: f32) -> f32 {
-    x.exp()
-}
-
 /// A JIT module with the shim's kernels and the helper functions registered.
 pub(crate) fn new_module(isa: OwnedTargetIsa) -> JITModule {
     let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
-    jb.symbol("qcc_expf", qcc_expf as *const u8);
     for (name, ptr) in crate::shim::kernel_symbols() {
         jb.symbol(name, ptr);
     }

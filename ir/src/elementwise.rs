@@ -7,6 +7,15 @@
 
 use crate::op::{Op, OpKind};
 
+/// The `exp` of the spec: the `libm` crate's `expf` (musl's algorithm, the
+/// same bits on every platform), for the `exp` and `sigmoid` ops and
+/// `softmax` alike. Generated code computes it with a port of the same
+/// routine (`qcc_codegen`'s `lower::libm`).
+#[inline]
+pub fn expf(x: f32) -> f32 {
+    libm::expf(x)
+}
+
 /// IEEE 754-2019 `maximum`: NaN if either operand is NaN, and −0.0 < +0.0.
 pub fn maximum(a: f32, b: f32) -> f32 {
     if a.is_nan() {
@@ -194,14 +203,14 @@ impl Unary {
             UnaryFn::Abs => x.abs(),
             UnaryFn::Sqrt => x.sqrt(),
             UnaryFn::Reciprocal => 1.0 / x,
-            UnaryFn::Exp => libm::expf(x),
+            UnaryFn::Exp => expf(x),
             UnaryFn::Log => libm::logf(x),
             UnaryFn::Floor => x.floor(),
             UnaryFn::Ceil => x.ceil(),
             UnaryFn::Round => x.round_ties_even(),
             UnaryFn::Erf => libm::erff(x),
             UnaryFn::Tanh => libm::tanhf(x),
-            UnaryFn::Sigmoid => 1.0 / (1.0 + libm::expf(-x)),
+            UnaryFn::Sigmoid => 1.0 / (1.0 + expf(-x)),
             UnaryFn::HardSigmoid => hard_sigmoid(x, self.alpha, self.beta),
             UnaryFn::HardSwish => x * hard_sigmoid(x, 1.0 / 6.0, 0.5),
             UnaryFn::LeakyRelu => {

@@ -124,17 +124,15 @@ fn bad_names_targets_features_and_paths_are_clear_errors() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cannot write"), "{}", stderr(&o));
-    // A graph whose op the object cannot carry: named, nothing written.
+    // A graph the object cannot carry (4-bit I/O): named, nothing written.
     std::fs::write(
-        dir.join("erf.txt"),
-        "graph @g(%x: tensor<4xf32>) -> (%y: tensor<4xf32>) {\n  %e = erf %x : tensor<4xf32>\n  return %e\n}\n",
+        dir.join("i4.txt"),
+        "graph @g(%x: tensor<4xi4>) -> (%y: tensor<4xi4>) {\n  %r = reshape %x : tensor<4xi4>\n  return %r\n}\n",
     )
     .unwrap();
-    let o = qcc_in(
-        &dir,
-        &["compile", "erf.txt", "--emit", "obj", "-o", "erf.o"],
-    );
+    let o = qcc_in(&dir, &["compile", "i4.txt", "--emit", "obj", "-o", "i4.o"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("`erf`"), "{}", stderr(&o));
-    assert_eq!(files(&dir), ["erf.txt"], "nothing else was written");
+    assert!(stderr(&o).contains("`%x` (input)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("4-bit"), "{}", stderr(&o));
+    assert_eq!(files(&dir), ["i4.txt"], "nothing else was written");
 }

@@ -19,10 +19,8 @@ pub(super) fn softmax(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axis: us
         fx.b.ins().call(f, &[xb, o, l, i, ob]);
         return;
     }
-    let sig = fx.sig(&[F32], &[F32]);
-    // The interpreter's `f32::exp` is the C library's `expf`: an object
-    // file calls the `expf` it is linked with (the JIT, Rust's).
-    let expf = fx.import(if fx.portable { "expf" } else { "qcc_expf" }, sig);
+    // `exp` is the `libm` crate's `expf` (`qcc_ir::elementwise::expf`),
+    // inlined as its port (`lower::libm`).
     let (xb, ob) = (fx.base(x), fx.base(out));
     fx.nest(&[outer, inner], &mut |fx, i| {
         let (o, ii) = (i[0], i[1]);
@@ -47,8 +45,7 @@ pub(super) fn softmax(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axis: us
             let idx = at(fx, k);
             let v = fx.ld(Ek::F32, xb, idx);
             let d = fx.b.ins().fsub(v, mv);
-            let call = fx.b.ins().call(expf, &[d]);
-            let e = fx.b.inst_results(call)[0];
+            let e = super::libm::expf(fx, d);
             fx.st(Ek::F32, ob, idx, e);
             let cur = fx.b.use_var(sum);
             let nv = fx.b.ins().fadd(cur, e);

@@ -5,6 +5,8 @@
 //! columns, and is built a second time for AVX2. The softmax is the
 //! interpreter's loop over `[outer, len, inner]`.
 
+use qcc_ir::elementwise::expf;
+
 /// `out[b, i, j] = Σ_k a[b, i, k] · w[b', k, j]` for `batch` matrices
 /// `a [m, k]`, `w [k, n]` (`b' = b` when `w_batched`, else 0).
 ///
@@ -241,8 +243,8 @@ mod zmm {
 
 /// `softmax` over `[outer, len, inner]` along the middle axis, the
 /// interpreter's order exactly: `m` folded from the first element by IEEE
-/// `maximum` in index order, `e = exp(x − m)` (Rust's `f32::exp`, as
-/// `qcc_expf`), the sum from +0.0 in index order, one division per element.
+/// `maximum` in index order, `e = exp(x − m)` (`qcc_ir::elementwise::expf`,
+/// the `libm` crate's), the sum from +0.0 in index order, one division per element.
 ///
 /// # Safety
 /// `x` readable and `out` writable for `outer · len · inner` f32, not
@@ -303,7 +305,7 @@ pub(crate) unsafe extern "C" fn qcc_softmax_f32(
             let m = (1..len).fold(x[at(0)], |m, k| qcc_ir::elementwise::maximum(m, x[at(k)]));
             let mut sum = 0.0f32;
             for k in 0..len {
-                let e = (x[at(k)] - m).exp();
+                let e = expf(x[at(k)] - m);
                 y[at(k)] = e;
                 sum += e;
             }
@@ -378,7 +380,7 @@ fn softmax_rows(x: &[f32], y: &mut [f32], len: usize) {
         let mut cache = ExpCache::new();
         rows_with(x, y, len, &mut |d| cache.exp(d));
     } else {
-        rows_with(x, y, len, &mut f32::exp);
+        rows_with(x, y, len, &mut expf);
     }
 }
 
@@ -454,7 +456,7 @@ fn row_max(x: &[f32]) -> f32 {
     f32::from_bits(key(best as u32) as u32)
 }
 
-/// A direct-mapped memo of `f32::exp` by the argument's bits: softmax's
+/// A direct-mapped memo of [`expf`] by the argument's bits: softmax's
 /// arguments `x − max` of quantized inputs repeat, and `exp` is a pure
 /// function, so a hit returns exactly what the call would.
 struct ExpCache {
@@ -470,7 +472,7 @@ impl ExpCache {
         // Every slot starts as +0.0 and its exp.
         Self {
             keys: [0; Self::SIZE],
-            vals: [0.0f32.exp(); Self::SIZE],
+            vals: [expf(0.0); Self::SIZE],
         }
     }
 
@@ -481,7 +483,7 @@ impl ExpCache {
         if self.keys[h] == b {
             self.vals[h]
         } else {
-            let e = d.exp();
+            let e = expf(d);
             self.keys[h] = b;
             self.vals[h] = e;
             e
@@ -491,6 +493,8 @@ impl ExpCache {
 
 #[cfg(test)]
 mod tests {
+    use qcc_ir::elementwise::expf;
+
     #[test]
     fn matches_the_reference_order_bit_for_bit() {
         // Row tails of every size below the 8-row tile, columns below, at
@@ -546,7 +550,7 @@ mod tests {
                 let m = (1..len).fold(x[at(0)], |m, k| qcc_ir::elementwise::maximum(m, x[at(k)]));
                 let mut sum = 0.0f32;
                 for k in 0..len {
-                    let e = (x[at(k)] - m).exp();
+                    let e = expf(x[at(k)] - m);
                     y[at(k)] = e;
                     sum += e;
                 }
@@ -615,7 +619,7 @@ mod tests {
             if inner == 1 {
                 // The portable build of the row path (no cache), too.
                 let mut rows = vec![0.0f32; total];
-                super::rows_with(&x, &mut rows, len, &mut f32::exp);
+                super::rows_with(&x, &mut rows, len, &mut expf);
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(
                     bits(&rows),

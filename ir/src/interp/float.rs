@@ -8,7 +8,7 @@
 
 use super::index::{ConvGeom, MatDims, broadcast_offsets, broadcast_shape, for_each_nchw};
 use super::{Arg, Vals, expect_shape};
-use crate::elementwise::{Binary, Unary};
+use crate::elementwise::{Binary, Unary, expf};
 use crate::op::{Conv2dAttrs, Op};
 use crate::types::TensorType;
 
@@ -255,7 +255,7 @@ pub(super) fn softmax(x: Arg, axis: usize, out: &TensorType) -> Result<Vals, Str
             let m = (1..len).fold(xv[at(0)], |m, k| maximum(m, xv[at(k)]));
             let mut sum = 0.0f32;
             for k in 0..len {
-                let e = (xv[at(k)] - m).exp();
+                let e = expf(xv[at(k)] - m);
                 y[at(k)] = e;
                 sum = sum + e;
             }
