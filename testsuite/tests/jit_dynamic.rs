@@ -311,3 +311,156 @@ fn conv2d_int_dyn_geometry() {
         }
     }
 }
+
+/// Runs `g` with the interpreter and on every path at 1 and 2 threads.
+fn check_threads(g: &Graph, inputs: &[Tensor], what: &str) {
+    let want = qcc_ir::interp::run(g, inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
+    for p in qcc_compiler::model::supported_paths() {
+        for threads in [1, 2] {
+            let got = qcc_compiler::model::Compiler::new()
+                .run_passes(false)
+                .target_features(qcc_compiler::model::TargetFeatures::Force(p))
+                .threads(threads)
+                .compile(g)
+                .unwrap_or_else(|e| panic!("{what}: path {p}: {e}"))
+                .run(inputs)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_same(
+                &want,
+                &got,
+                &format!("{what} on path {p}, {threads} threads"),
+            );
+        }
+    }
+}
+
+/// Constant weights and weight zero points: the int8 kernels of the static
+/// ops with the run-time `zx` folded in (`codegen/src/lower/dynamic.rs`),
+/// for matmuls, convolutions of one group and depthwise ones, with shapes
+/// large enough to split between two threads.
+#[test]
+fn dyn_ops_with_constant_weights_on_the_kernels() {
+    let mut rng = Rng(0x5eed_0005);
+    let operand_types = [
+        (ScalarType::U8, ScalarType::I8),
+        (ScalarType::I8, ScalarType::I8),
+        (ScalarType::U8, ScalarType::U8),
+        (ScalarType::I8, ScalarType::U8),
+    ];
+    let mm: [(&[usize], usize); 4] = [
+        (&[5, 17], 9),
+        (&[2, 3, 7], 70),
+        (&[200, 160], 150),
+        (&[1, 300], 130),
+    ];
+    let conv =
+        |strides: [usize; 2], pads: [usize; 4], dilations: [usize; 2], groups: usize| Conv2dAttrs {
+            strides,
+            pads,
+            dilations,
+            groups,
+        };
+    let convs = [
+        (
+            [1, 3, 9, 11],
+            10,
+            [3, 3],
+            conv([2, 1], [1, 2, 1, 0], [1, 1], 1),
+        ),
+        (
+            [1, 32, 24, 24],
+            48,
+            [3, 3],
+            conv([1, 1], [1, 1, 1, 1], [1, 1], 1),
+        ),
+        (
+            [2, 16, 10, 10],
+            20,
+            [1, 1],
+            conv([1, 1], [0, 0, 0, 0], [1, 1], 1),
+        ),
+        (
+            [1, 24, 40, 40],
+            24,
+            [3, 3],
+            conv([1, 1], [1, 1, 1, 1], [1, 1], 24),
+        ),
+        (
+            [2, 8, 9, 7],
+            8,
+            [5, 5],
+            conv([2, 1], [2, 2, 2, 2], [1, 1], 8),
+        ),
+        (
+            [1, 8, 9, 9],
+            8,
+            [3, 3],
+            conv([1, 1], [2, 1, 2, 1], [2, 2], 8),
+        ),
+    ];
+    for (xs, ws) in operand_types {
+        for per_channel in [false, true] {
+            // Depthwise kernels need the weights' zero point 0 (128 for
+            // u8): half the rounds use it, half a random one.
+            for zero_zw in [false, true] {
+                let zw_data = |n: usize, rng: &mut Rng| {
+                    if zero_zw {
+                        let z = if ws == ScalarType::U8 { 128 } else { 0 };
+                        TensorData::from_i64s(ws, &vec![z; n]).unwrap()
+                    } else {
+                        ints(ws, n, rng)
+                    }
+                };
+                for (xshape, n) in mm {
+                    let k = xshape[xshape.len() - 1];
+                    let mut g = Graph::new("mm");
+                    let x = g.add_input("x", plain(xshape, xs));
+                    let w = g.add_const(ints(ws, k * n, &mut rng), plain(&[k, n], ws));
+                    let zx = g.add_input("zx", plain(&[], xs));
+                    let zshape = if per_channel { vec![n] } else { vec![] };
+                    let zw = g.add_const(
+                        zw_data(zshape.iter().product(), &mut rng),
+                        plain(&zshape, ws),
+                    );
+                    let mut oshape = xshape.to_vec();
+                    *oshape.last_mut().unwrap() = n;
+                    let y = g.add_node(
+                        Op::MatMulIntDyn,
+                        &[x, w, zx, zw],
+                        plain(&oshape, ScalarType::I32),
+                    );
+                    g.add_output("y", y);
+                    let inputs = inputs_for(&g, &mut rng, false, false);
+                    check_threads(&g, &inputs, &format!("{xs}×{ws} {xshape:?}×[{k}, {n}]"));
+                }
+                for (xshape, o, [kh, kw], attrs) in &convs {
+                    let cg = xshape[1] / attrs.groups;
+                    let mut g = Graph::new("conv");
+                    let x = g.add_input("x", plain(xshape, xs));
+                    let wshape = [*o, cg, *kh, *kw];
+                    let w = g.add_const(
+                        ints(ws, wshape.iter().product(), &mut rng),
+                        plain(&wshape, ws),
+                    );
+                    let zx = g.add_input("zx", plain(&[], xs));
+                    let zshape = if per_channel { vec![*o] } else { vec![] };
+                    let zw = g.add_const(
+                        zw_data(zshape.iter().product(), &mut rng),
+                        plain(&zshape, ws),
+                    );
+                    let out = qcc_ir::verify::infer(
+                        &Op::Conv2dIntDyn(attrs.clone()),
+                        &[g.ty(x), g.ty(w), g.ty(zx), g.ty(zw)],
+                    )
+                    .unwrap()
+                    .exact_type()
+                    .unwrap();
+                    let y = g.add_node(Op::Conv2dIntDyn(attrs.clone()), &[x, w, zx, zw], out);
+                    g.add_output("y", y);
+                    let inputs = inputs_for(&g, &mut rng, false, false);
+                    check_threads(&g, &inputs, &format!("{xs}×{ws} conv {xshape:?} {attrs:?}"));
+                }
+            }
+        }
+    }
+}
