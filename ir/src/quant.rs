@@ -28,6 +28,72 @@ pub fn f32_to_i64_sat(x: f32) -> i64 {
     x as i64
 }
 
+/// onnxruntime's `QLinearAdd` on 8-bit codes (`add_int {ort = true}`;
+/// docs/semantics.md, "add_int"): MLAS's AVX2 kernel adds two fused
+/// multiply-adds to a constant that holds every zero point, on the stored
+/// codes themselves. Of the two operands one is outer (`x`) and one inner
+/// (`y`); [`ort_add_outer_is_a`] says which, from the shapes, as
+/// onnxruntime's broadcasting picks its kernel's operand order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OrtAdd {
+    /// The outer operand's multiplier `s_x / s_out` (one f32 division).
+    pub rx: f32,
+    /// The inner operand's multiplier.
+    pub ry: f32,
+    /// `f32(z_out) − fma(rx, f32(z_x), ry · f32(z_y))`, rounded to f32 at
+    /// each step.
+    pub k: f32,
+}
+
+impl OrtAdd {
+    /// From the f32 multipliers `ma = sa / sy`, `mb = sb / sy`, the zero
+    /// points and which operand is the outer one.
+    pub fn new(ma: f32, mb: f32, za: i64, zb: i64, zy: i64, a_is_outer: bool) -> OrtAdd {
+        let ((rx, zx), (ry, zi)) = if a_is_outer {
+            ((ma, za), (mb, zb))
+        } else {
+            ((mb, zb), (ma, za))
+        };
+        let k = zy as f32 - rx.mul_add(zx as f32, ry * zi as f32);
+        OrtAdd { rx, ry, k }
+    }
+
+    /// `fma(f32(x), rx, fma(f32(y), ry, k))` for the outer code `x` and the
+    /// inner code `y` (stored integers, zero points not subtracted).
+    #[inline]
+    pub fn sum(&self, x: i64, y: i64) -> f32 {
+        (x as f32).mul_add(self.rx, (y as f32).mul_add(self.ry, self.k))
+    }
+
+    /// The stored result: the sum rounded half to even, saturated to
+    /// `[lo, hi]` (the zero point is inside `k`).
+    #[inline]
+    pub fn apply(&self, x: i64, y: i64, lo: i64, hi: i64) -> i64 {
+        saturate(f32_to_i64_sat(round_half_even(self.sum(x, y))), lo, hi)
+    }
+}
+
+/// Whether `a` is the outer operand of onnxruntime's add of `a [..]` and
+/// `b [..]` (numpy broadcasting). onnxruntime walks the dimensions from the
+/// right, over those both shapes have, to the first whose broadcast extent
+/// is above 1 (or the leftmost of them): if `a` has extent 1 there, `a` is
+/// one value per inner run and `b` is the outer operand; otherwise `a` is.
+/// When one shape has rank 0, `b` is outer if `a` has rank 0 or its last
+/// extent is 1.
+pub fn ort_add_outer_is_a(a: &[usize], b: &[usize]) -> bool {
+    let r = a.len().min(b.len());
+    if r == 0 {
+        return a.last().is_some_and(|&d| d != 1);
+    }
+    for i in 1..=r {
+        let (da, db) = (a[a.len() - i], b[b.len() - i]);
+        if da.max(db) > 1 || i == r {
+            return da != 1;
+        }
+    }
+    true
+}
+
 /// ONNX QuantizeLinear: `saturate(round_half_even(x / scale) + zero_point)`,
 /// the division in f32. NaN maps to the zero point.
 #[inline]

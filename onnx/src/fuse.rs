@@ -18,7 +18,9 @@
 //! - `quantize(conv2d(dq x, dq w[, dq b]))` → `requantize(conv2d_int(x, w[, b]))`
 //! - `quantize(dense(dq x, transpose?(dq w)[, dq b]))` → `requantize(matmul_int(x, wᵀ[, b]))`
 //! - `quantize(matmul(dq a, transpose?(dq b)))` with a 2-d `b` → `requantize(matmul_int(a, b))`
-//! - `quantize(add(dq a, dq b))` → `add_int(a, b)`
+//! - `quantize(add(dq a, dq b))` → `add_int(a, b)` (`{ort = true}`,
+//!   onnxruntime's QLinearAdd arithmetic, for 8-bit values unless
+//!   `ImportOptions::ort_arith` is off)
 //! - `quantize(avgpool2d(dq x))`, `quantize(global_avgpool(dq x))` → the quantized pool
 //!
 //! where `x`, `a`, `b` are per tensor, weights per tensor or per output
@@ -38,6 +40,12 @@ fn per_tensor_dq(g: &Graph, v: ValueId) -> Option<ValueId> {
     let s = dq_source(g, v)?;
     let q = g.ty(s).elem.as_quant()?;
     (!q.is_per_axis()).then_some(s)
+}
+
+/// Whether `v` is stored in at most 8 bits (where `add_int {ort = true}`,
+/// onnxruntime's QLinearAdd arithmetic, is defined).
+pub(crate) fn narrow(g: &Graph, v: ValueId) -> bool {
+    g.ty(v).elem.storage().bits() <= 8
 }
 
 /// Builds `op(args)`, typed by qcc's rules; `None` if they refuse it.
@@ -81,7 +89,7 @@ fn bias(g: &Graph, v: ValueId) -> Option<ValueId> {
 }
 
 /// Replaces every fusable group; returns how many were fused.
-pub fn fuse_qdq(g: &mut Graph) -> usize {
+pub fn fuse_qdq(g: &mut Graph, ort_arith: bool) -> usize {
     let quants: Vec<ValueId> = g
         .node_ids()
         .filter(|&v| matches!(g.node(v).op, Op::Quantize))
@@ -126,14 +134,9 @@ pub fn fuse_qdq(g: &mut Graph) -> usize {
                 Op::Add => {
                     let a = per_tensor_dq(g, args[0])?;
                     let b = per_tensor_dq(g, args[1])?;
-                    try_add(
-                        g,
-                        Op::AddInt {
-                            mode: RequantMode::Float,
-                        },
-                        &[a, b],
-                        Some(&yt),
-                    )
+                    let ort = ort_arith && narrow(g, a) && narrow(g, b) && yt.storage.bits() <= 8;
+                    let mode = RequantMode::Float;
+                    try_add(g, Op::AddInt { mode, ort }, &[a, b], Some(&yt))
                 }
                 op @ (Op::AvgPool2d(_) | Op::GlobalAvgPool { .. }) => {
                     let x = per_tensor_dq(g, args[0])?;

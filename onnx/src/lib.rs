@@ -74,6 +74,13 @@ pub struct ImportOptions {
     /// the graph is the literal QDQ form: float ops between `dequantize` and
     /// `quantize`.
     pub fuse_qdq: bool,
+    /// Import onnxruntime's contrib quantized ops with onnxruntime's own
+    /// arithmetic where qcc has it as a dialect (default: on):
+    /// `QLinearAdd`, and the `add_int` of a fused QDQ `Add`, become
+    /// `add_int {ort = true}` when their operands and result are 8-bit
+    /// (docs/semantics.md, "add_int"). Off, they use qcc's float formula
+    /// (`add_int {mode = float}`), as before this option existed.
+    pub ort_arith: bool,
 }
 
 impl Default for ImportOptions {
@@ -83,6 +90,7 @@ impl Default for ImportOptions {
             input_shapes: HashMap::new(),
             bindings: HashMap::new(),
             fuse_qdq: true,
+            ort_arith: true,
         }
     }
 }
@@ -180,7 +188,7 @@ pub fn import_model(
     }
     let name = graph.name.clone().unwrap_or_default();
     let mut g = convert::Converter::new(&name, opset, opts, base_dir).convert(graph)?;
-    if opts.fuse_qdq && fuse::fuse_qdq(&mut g) > 0 {
+    if opts.fuse_qdq && fuse::fuse_qdq(&mut g, opts.ort_arith) > 0 {
         convert::verify_graph(&g)?;
     }
     Ok(g)

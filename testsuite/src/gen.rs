@@ -1001,7 +1001,7 @@ impl Builder<'_> {
         let mode = self.mode();
         let args = if self.ch.flip() { [y, x] } else { [x, y] };
         Some(self.push(
-            Op::AddInt { mode },
+            Op::AddInt { mode, ort: false },
             &args,
             t.with_elem(ElemType::quant(out)),
         ))

@@ -480,7 +480,7 @@ fn quantized_pools_and_add_edges() {
                 TensorType::new(vec![3, 1], q(ScalarType::I8, 0.5, zy - 128)),
             );
             let y = g.add_node(
-                Op::AddInt { mode },
+                Op::AddInt { mode, ort: false },
                 &[a, b],
                 TensorType::new(vec![2, 3, 4], q(ScalarType::I8, 0.01, 0)),
             );
@@ -529,6 +529,7 @@ fn add_int_broadcast_runs() {
                 let r = g.add_node(
                     Op::AddInt {
                         mode: RequantMode::Float,
+                        ort: false,
                     },
                     &args,
                     TensorType::new(xs.to_vec(), q(so, 0.05, z(so) / 2)),

@@ -1120,6 +1120,7 @@ fn fused_bias_add_after_requantize() {
                     let add = g.add_node(
                         Op::AddInt {
                             mode: RequantMode::Float,
+                            ort: false,
                         },
                         &args,
                         yt.clone(),

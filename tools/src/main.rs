@@ -55,11 +55,19 @@ struct OnnxArgs {
     /// (repeatable): scales and zero points given as inputs become constants.
     #[arg(long = "bind", global = true, value_name = "NAME=FILE")]
     binds: Vec<String>,
+    /// Import QLinearAdd (and the add of a fused QDQ Add) with qcc's float
+    /// formula, not onnxruntime's arithmetic (`add_int {ort = true}`, the
+    /// default: bit-exact with onnxruntime).
+    #[arg(long = "no-ort-arith", global = true)]
+    no_ort_arith: bool,
 }
 
 impl OnnxArgs {
     fn import_options(&self) -> Result<ImportOptions, Failure> {
-        let mut o = ImportOptions::default();
+        let mut o = ImportOptions {
+            ort_arith: !self.no_ort_arith,
+            ..ImportOptions::default()
+        };
         for d in &self.dims {
             let parsed = d
                 .split_once('=')

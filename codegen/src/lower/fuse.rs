@@ -79,6 +79,7 @@ pub(crate) fn try_fuse_add(
     };
     let Op::AddInt {
         mode: RequantMode::Float,
+        ort: false,
     } = graph.node(add).op
     else {
         return false;

@@ -535,7 +535,7 @@ pub(crate) fn lower(
             let vec = matches!(prep, Prep::VecRequant);
             requantize(fx, &a[0], at[0], &out, out_ty, *mode, vec).map_err(e)
         }
-        Op::AddInt { mode } => add_int(fx, &a, &at, &out, out_ty, *mode).map_err(e),
+        Op::AddInt { mode, ort } => add_int(fx, &a, &at, &out, out_ty, *mode, *ort).map_err(e),
         Op::DynamicScale
         | Op::DynamicZeroPoint
         | Op::QuantizeDyn

@@ -7,7 +7,7 @@ use super::{F32, Fx, I64, RescaleVals};
 use crate::plan::{Buf, Ek};
 use cranelift_codegen::ir::{InstBuilder, Value};
 use qcc_ir::op::{Op, RequantMode};
-use qcc_ir::quant::Rescale;
+use qcc_ir::quant::{OrtAdd, Rescale};
 use qcc_ir::types::{QuantType, ScalarType, TensorType};
 
 /// Loops `[outer, channels, inner]` for parameters per channel along `axis`
@@ -380,6 +380,109 @@ pub(super) fn add_int_8_params(
     .collect()
 }
 
+/// The parameter block of the `qcc_add_int_ort_8` helpers: `OrtAdd`'s
+/// `rx`, `ry`, `k` (f32 bits), `lo`, `hi`, and whether the outer and the
+/// inner operand are signed bytes.
+fn add_int_ort_8_params(f: &OrtAdd, lo: i64, hi: i64, sx: bool, sy: bool) -> Vec<u8> {
+    [
+        f.rx.to_bits() as i64,
+        f.ry.to_bits() as i64,
+        f.k.to_bits() as i64,
+        lo,
+        hi,
+        sx as i64,
+        sy as i64,
+    ]
+    .iter()
+    .flat_map(|v| v.to_le_bytes())
+    .collect()
+}
+
+/// `add_int {ort = true}`: onnxruntime's two fused multiply-adds on the
+/// codes (`qcc_ir::quant::OrtAdd`), the operands taken in (outer, inner)
+/// order. Bytes of the same shape, or broadcast along the outer dimensions
+/// only, go to the vectorized helpers; everything else (and objects) to
+/// the generated loop, whose `fma` is one rounding as the helpers' is.
+#[allow(clippy::too_many_arguments)]
+fn add_int_ort(
+    fx: &mut Fx,
+    a: &[Buf],
+    at: &[&TensorType],
+    out: &Buf,
+    out_ty: &TensorType,
+    [ma, mb]: [f32; 2],
+    [za, zb, zy]: [i64; 3],
+    lo: i64,
+    hi: i64,
+) -> Result<(), String> {
+    let a_outer = qcc_ir::quant::ort_add_outer_is_a(&at[0].shape, &at[1].shape);
+    let f = OrtAdd::new(ma, mb, za, zb, zy, a_outer);
+    if ![f.rx, f.ry, f.k].iter().all(|v| v.is_finite()) {
+        // Verified multipliers are below 2^31, so this is never reached;
+        // the helpers rely on finite sums.
+        return Err(format!("the multipliers {f:?} must be finite"));
+    }
+    let (xi, yi) = if a_outer { (0, 1) } else { (1, 0) };
+    let bytes = |e: Ek| matches!(e, Ek::U8 | Ek::I8);
+    if !fx.portable && bytes(a[0].ek) && bytes(a[1].ek) && bytes(out.ek) {
+        let prm = add_int_ort_8_params(&f, lo, hi, a[xi].ek == Ek::I8, a[yi].ek == Ek::I8);
+        let shape = &out_ty.shape;
+        if at[0].shape == *shape && at[1].shape == *shape {
+            let prm = fx.rodata(prm);
+            let (xb, yb, ob) = (fx.base(&a[xi]), fx.base(&a[yi]), fx.base(out));
+            let n = fx.c(numel(shape) as i64);
+            let sig = fx.sig(&[I64; 5], &[]);
+            let h = fx.import("qcc_add_int_ort_8", sig);
+            fx.b.ins().call(h, &[xb, yb, n, prm, ob]);
+            return Ok(());
+        }
+        let (dims, [sx_, sy_, so]) = collapse(
+            shape,
+            [
+                bcast_strides(&at[xi].shape, shape),
+                bcast_strides(&at[yi].shape, shape),
+                strides(shape),
+            ],
+        );
+        let last = dims.len() - 1;
+        let inner = dims[last];
+        let unit = |s: &[i64]| matches!(s[last], 0 | 1);
+        if inner >= 16 && unit(&sx_) && unit(&sy_) && so[last] == 1 {
+            let prm = fx.rodata(prm);
+            let (xb, yb, ob) = (fx.base(&a[xi]), fx.base(&a[yi]), fx.base(out));
+            let sig = fx.sig(&[I64; 7], &[]);
+            let h = fx.import("qcc_add_int_ort_8_bcast", sig);
+            fx.nest(&dims[..last], &mut |fx, idx| {
+                let t = |s: &[i64]| -> Vec<(Value, i64)> {
+                    idx.iter().copied().zip(s.iter().copied()).collect()
+                };
+                let ix = fx.lin(&t(&sx_), 0);
+                let iy = fx.lin(&t(&sy_), 0);
+                let io = fx.lin(&t(&so), 0);
+                let px = fx.b.ins().iadd(xb, ix);
+                let py = fx.b.ins().iadd(yb, iy);
+                let po = fx.b.ins().iadd(ob, io);
+                let (s1, s2, n) = (fx.c(sx_[last]), fx.c(sy_[last]), fx.c(inner as i64));
+                fx.b.ins().call(h, &[px, s1, py, s2, n, prm, po]);
+            });
+            return Ok(());
+        }
+    }
+    binary(fx, a, at, out, out_ty, &mut |fx, p, q| {
+        let (x, y) = if a_outer { (p, q) } else { (q, p) };
+        let fxv = fx.b.ins().fcvt_from_sint(F32, x);
+        let fyv = fx.b.ins().fcvt_from_sint(F32, y);
+        let (rx, ry, k) = (fx.cf(f.rx), fx.cf(f.ry), fx.cf(f.k));
+        let t = fx.b.ins().fma(fyv, ry, k);
+        let s = fx.b.ins().fma(fxv, rx, t);
+        let r = fx.b.ins().nearest(s);
+        let r = fx.b.ins().fcvt_to_sint_sat(I64, r);
+        let z = fx.c(0);
+        fx.finish_q(r, z, lo, hi)
+    });
+    Ok(())
+}
+
 pub(super) fn add_int(
     fx: &mut Fx,
     a: &[Buf],
@@ -387,6 +490,7 @@ pub(super) fn add_int(
     out: &Buf,
     out_ty: &TensorType,
     mode: RequantMode,
+    ort: bool,
 ) -> Result<(), String> {
     let pt = |t: &TensorType| -> Result<QuantType, String> {
         match t.elem.as_quant() {
@@ -398,6 +502,17 @@ pub(super) fn add_int(
     let (sa, sb, sy) = (qa.scales[0], qb.scales[0], qy.scales[0]);
     let (za, zb, zy) = (qa.zero_points[0], qb.zero_points[0], qy.zero_points[0]);
     let (lo, hi) = (qy.storage_min, qy.storage_max);
+    if ort {
+        if mode != RequantMode::Float {
+            return Err(format!("`ort = true` needs float mode, found {mode}"));
+        }
+        let (Rescale::Float(ma), Rescale::Float(mb)) =
+            (rescale(mode, sa, sy, 1)?, rescale(mode, sb, sy, 1)?)
+        else {
+            return Err("float mode must give a float multiplier".into());
+        };
+        return add_int_ort(fx, a, at, out, out_ty, [ma, mb], [za, zb, zy], lo, hi);
+    }
     match mode {
         RequantMode::Float => {
             let (Rescale::Float(ma), Rescale::Float(mb)) =

@@ -221,6 +221,58 @@ fn add_int_8_iter(
     }));
 }
 
+/// `add_int {ort = true}` on bytes: `x` the outer operand's codes, `y` the
+/// inner one's, each stepping (`*_step`) or one value repeated.
+#[inline(always)]
+fn add_int_ort_8_bcast(x: &[u8], x_step: bool, y: &[u8], y_step: bool, p: &[i64], out: &mut [u8]) {
+    let rep = |v: &[u8]| std::iter::repeat(v[0]);
+    match (x_step, y_step) {
+        (true, true) => add_int_ort_8_iter(x.iter().copied(), y.iter().copied(), p, out),
+        (true, false) => add_int_ort_8_iter(x.iter().copied(), rep(y), p, out),
+        (false, true) => add_int_ort_8_iter(rep(x), y.iter().copied(), p, out),
+        (false, false) => add_int_ort_8_iter(rep(x), rep(y), p, out),
+    }
+}
+
+/// `OrtAdd::apply` on bytes, in i32 and f32 lanes: `p = [rx, ry, k (f32
+/// bits), lo, hi, x signed, y signed]`. `f32::mul_add` is one rounding (an
+/// FMA instruction in the AVX2 and AVX-512 builds), as `OrtAdd::sum`'s.
+#[inline(always)]
+fn add_int_ort_8_iter(
+    x: impl Iterator<Item = u8> + Clone,
+    y: impl Iterator<Item = u8> + Clone,
+    p: &[i64],
+    out: &mut [u8],
+) {
+    let f = qcc_ir::quant::OrtAdd {
+        rx: f32::from_bits(p[0] as u32),
+        ry: f32::from_bits(p[1] as u32),
+        k: f32::from_bits(p[2] as u32),
+    };
+    let (lo, hi) = (p[3], p[4]);
+    let (sx, sy) = (p[5] != 0, p[6] != 0);
+    let (flo, fhi) = (lo as f32, hi as f32);
+    // A signed byte is its bits with the top one flipped, less 128.
+    let (fa, fb) = ((sx as u8) << 7, (sy as u8) << 7);
+    let (ox, oy) = (128 * sx as i32, 128 * sy as i32);
+    for ((o, a), b) in out.iter_mut().zip(x.clone()).zip(y.clone()) {
+        let xv = ((a ^ fa) as i32 - ox) as f32;
+        let yv = ((b ^ fb) as i32 - oy) as f32;
+        let r = round_half_even(xv.mul_add(f.rx, yv.mul_add(f.ry, f.k)));
+        // The sum is finite (verified multipliers, codes of 8 bits), so
+        // the clamped value is an integer in [lo, hi].
+        // SAFETY: an integer within `[lo, hi]` ⊂ i32; NaN cannot occur.
+        let q = unsafe { r.clamp(flo, fhi).to_int_unchecked::<i32>() };
+        *o = q as u8;
+    }
+    let val = |v: u8, signed: bool| if signed { v as i8 as i64 } else { v as i64 };
+    debug_assert!(
+        x.zip(y)
+            .zip(out.iter())
+            .all(|((a, b), &o)| o == f.apply(val(a, sx), val(b, sy), lo, hi) as u8)
+    );
+}
+
 /// `out = table[c][x]` over `[outer, channels, inner]` bytes: a requantize
 /// (or any function of one byte) as a lookup, `table` holding 256 bytes per
 /// channel.
@@ -435,6 +487,29 @@ helpers! {
             add_int_8_bcast(rd(a, len(a_step)), a_step != 0, rd(b, len(b_step)), b_step != 0, rd(prm, 9), wr(out, n))
         };
 
+    /// `add_int {ort = true}` on 8-bit operands of the result's shape:
+    /// `OrtAdd::apply` of the outer code `x[i]` and the inner code `y[i]`;
+    /// `prm = [rx, ry, k (f32 bits), lo, hi, x signed, y signed]`.
+    ///
+    /// # Safety
+    /// `x`, `y` readable and `out` writable for `n` bytes, `prm` for 7 i64;
+    /// `out` overlapping neither.
+    fn qcc_add_int_ort_8 / add_int_ort_8_wide(x: *const u8, y: *const u8, n: usize, prm: *const i64, out: *mut u8)
+        => add_int_ort_8_iter(rd(x, n).iter().copied(), rd(y, n).iter().copied(), rd(prm, 7), wr(out, n));
+
+    /// `qcc_add_int_ort_8` where `x` steps through `n` bytes (`x_step =
+    /// 1`) or is one byte repeated (`x_step = 0`), and likewise `y`.
+    ///
+    /// # Safety
+    /// `x` readable for `n` bytes (one when `x_step = 0`), `y` likewise,
+    /// `out` writable for `n` bytes, overlapping neither, `prm` for 7 i64;
+    /// `n ≥ 1`.
+    fn qcc_add_int_ort_8_bcast / add_int_ort_8_bcast_wide(x: *const u8, x_step: usize, y: *const u8, y_step: usize, n: usize, prm: *const i64, out: *mut u8)
+        => {
+            let len = |step: usize| if step != 0 { n } else { 1 };
+            add_int_ort_8_bcast(rd(x, len(x_step)), x_step != 0, rd(y, len(y_step)), y_step != 0, rd(prm, 7), wr(out, n))
+        };
+
     /// `out[o, c, i] = table[c · 256 + x[o, c, i]]` over bytes.
     ///
     /// # Safety
@@ -470,6 +545,11 @@ pub(crate) fn symbols() -> Vec<(String, *const u8)> {
         (
             "qcc_add_int_8_bcast".into(),
             qcc_add_int_8_bcast as *const u8,
+        ),
+        ("qcc_add_int_ort_8".into(), qcc_add_int_ort_8 as *const u8),
+        (
+            "qcc_add_int_ort_8_bcast".into(),
+            qcc_add_int_ort_8_bcast as *const u8,
         ),
         ("qcc_lut8".into(), qcc_lut8 as *const u8),
     ]

@@ -262,7 +262,13 @@ pub(super) fn lookup(x: Arg, table: Arg, out: &TensorType) -> Result<Vals, Strin
 const ADD_LEFT_SHIFT: u32 = 20;
 
 /// `add_int a, b {mode}`, broadcast like `add`; see `docs/semantics.md`.
-pub(super) fn add_int(a: Arg, b: Arg, mode: RequantMode, out: &TensorType) -> Result<Vals, String> {
+pub(super) fn add_int(
+    a: Arg,
+    b: Arg,
+    mode: RequantMode,
+    ort: bool,
+    out: &TensorType,
+) -> Result<Vals, String> {
     let (av, bv) = (a.ints("the first operand")?, b.ints("the second operand")?);
     let qa = a.per_tensor_quant("the first operand")?;
     let qb = b.per_tensor_quant("the second operand")?;
@@ -280,6 +286,48 @@ pub(super) fn add_int(a: Arg, b: Arg, mode: RequantMode, out: &TensorType) -> Re
     let (sa, sb, sy) = (qa.scales[0], qb.scales[0], qy.scales[0]);
     let (za, zb, zy) = (qa.zero_points[0], qb.zero_points[0], qy.zero_points[0]);
     let (lo, hi) = (qy.storage_min, qy.storage_max);
+    let ia = broadcast_offsets(a.shape(), &shape);
+    let ib = broadcast_offsets(b.shape(), &shape);
+
+    if ort {
+        // onnxruntime's dialect: float multipliers, two fused multiply-adds
+        // on the stored codes (`quant::OrtAdd`).
+        if mode != RequantMode::Float {
+            return Err(format!("`ort = true` needs float mode, found {mode}"));
+        }
+        for (q, which) in [
+            (qa, "first operand"),
+            (qb, "second operand"),
+            (qy, "result"),
+        ] {
+            if q.storage.bits() > 8 {
+                return Err(format!(
+                    "with `ort = true` the {which} must be stored in at most 8 bits, found {}",
+                    q.storage
+                ));
+            }
+        }
+        let (Rescale::Float(ma), Rescale::Float(mb)) =
+            (rescale(mode, sa, sy, 1)?, rescale(mode, sb, sy, 1)?)
+        else {
+            return Err("float mode must give a float multiplier".into());
+        };
+        let a_outer = crate::quant::ort_add_outer_is_a(a.shape(), b.shape());
+        let f = crate::quant::OrtAdd::new(ma, mb, za, zb, zy, a_outer);
+        return Ok(Vals::Int(
+            ia.iter()
+                .zip(&ib)
+                .map(|(&i, &j)| {
+                    let (x, y) = if a_outer {
+                        (av[i], bv[j])
+                    } else {
+                        (bv[j], av[i])
+                    };
+                    f.apply(x, y, lo, hi)
+                })
+                .collect(),
+        ));
+    }
 
     // The rule for one pair of centered operands, derived once.
     let add: Box<dyn Fn(i64, i64) -> i64> = match mode {
@@ -323,8 +371,6 @@ pub(super) fn add_int(a: Arg, b: Arg, mode: RequantMode, out: &TensorType) -> Re
             })
         }
     };
-    let ia = broadcast_offsets(a.shape(), &shape);
-    let ib = broadcast_offsets(b.shape(), &shape);
     Ok(Vals::Int(
         ia.iter()
             .zip(&ib)

@@ -583,7 +583,7 @@ fn eval_op(op: &Op, args: &[Arg], out: &TensorType) -> Result<Vals, String> {
         Op::Conv2dInt(attrs, int) => int::conv2d_int(args[0], args[1], bias, attrs, int, out),
         Op::RowSums => int::row_sums(args[0], out),
         Op::Lookup => int::lookup(args[0], args[1], out),
-        Op::AddInt { mode } => int::add_int(args[0], args[1], *mode, out),
+        Op::AddInt { mode, ort } => int::add_int(args[0], args[1], *mode, *ort, out),
         Op::ClampInt { min, max } => int::clamp_int(args[0], *min, *max, out),
         Op::DynamicScale => dynamic::dynamic_scale(args[0], out),
         Op::DynamicZeroPoint => dynamic::dynamic_zero_point(args[0], out),

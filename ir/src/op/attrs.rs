@@ -264,6 +264,10 @@ pub(super) const AVGPOOL: &[AttrSpec] = &[
     attr("mode", K::Mode, D::Mode(RequantMode::Float)),
 ];
 pub(super) const MODE: &[AttrSpec] = &[attr("mode", K::Mode, D::Mode(RequantMode::Float))];
+pub(super) const ADD_INT: &[AttrSpec] = &[
+    attr("mode", K::Mode, D::Mode(RequantMode::Float)),
+    attr("ort", K::Bool, D::Bool(false)),
+];
 pub(super) const CLAMP: &[AttrSpec] = &[
     attr("min", K::Float, D::Required),
     attr("max", K::Float, D::Required),
@@ -326,9 +330,10 @@ pub(crate) fn attrs_of(op: &Op) -> Vec<(&'static str, AttrValue)> {
         Op::MatMulInt(i) => vec![("zx_in_bias", V::Bool(i.zx_in_bias))],
         Op::MaxPool2d(p) => pool(p, false),
         Op::AvgPool2d(p) => pool(p, true),
-        Op::GlobalAvgPool { mode } | Op::Requantize { mode } | Op::AddInt { mode } => {
+        Op::GlobalAvgPool { mode } | Op::Requantize { mode } => {
             vec![("mode", V::Mode(*mode))]
         }
+        Op::AddInt { mode, ort } => vec![("mode", V::Mode(*mode)), ("ort", V::Bool(*ort))],
         Op::Clamp { min, max } => vec![("min", V::Float(min.0)), ("max", V::Float(max.0))],
         Op::HardSigmoid { alpha, beta } => {
             vec![("alpha", V::Float(alpha.0)), ("beta", V::Float(beta.0))]

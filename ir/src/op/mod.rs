@@ -14,8 +14,8 @@ pub(crate) mod attrs;
 
 use crate::tensor::TensorData;
 use attrs::{
-    ARG, AVGPOOL, AXES, AXIS, CLAMP, CLAMP_INT, CONV, CONV_INT, FLATTEN, HARD_SIGMOID, INT,
-    LEAKY_RELU, MAXPOOL, MODE, NONE, PERM, SLICE,
+    ADD_INT, ARG, AVGPOOL, AXES, AXIS, CLAMP, CLAMP_INT, CONV, CONV_INT, FLATTEN, HARD_SIGMOID,
+    INT, LEAKY_RELU, MAXPOOL, MODE, NONE, PERM, SLICE,
 };
 pub use attrs::{AttrDefault, AttrKind, AttrSpec, AttrValue};
 pub(crate) use attrs::{AttrSet, printed_attrs};
@@ -485,9 +485,11 @@ declare_ops! {
     /// storage indexed by x's stored byte (two's complement for i8).
     Lookup => "lookup", Int, Exactly(2), NONE, Some(|_| Op::Lookup);
     /// `add_int a, b`: both sides rescaled to the result's scale, summed,
-    /// rounded once per `mode` (see semantics.md), broadcast like `add`.
-    AddInt { mode: RequantMode } => "add_int", Int, Exactly(2), MODE,
-        Some(|a| Op::AddInt { mode: a.mode("mode") });
+    /// rounded once per `mode` (see semantics.md), broadcast like `add`;
+    /// `ort = true` (float mode, 8-bit storage): onnxruntime's arithmetic
+    /// (two fused multiply-adds on the stored codes, `crate::quant::OrtAdd`).
+    AddInt { mode: RequantMode, ort: bool } => "add_int", Int, Exactly(2), ADD_INT,
+        Some(|a| Op::AddInt { mode: a.mode("mode"), ort: a.bool("ort") });
     /// Clamp of stored integer values (same type in and out).
     ClampInt { min: i64, max: i64 } => "clamp_int", Int, Exactly(1), CLAMP_INT,
         Some(|a| Op::ClampInt { min: a.int("min"), max: a.int("max") });

@@ -1512,7 +1512,7 @@ mod props {
                 .prop_map(|(c, zx_in_bias)| Op::Conv2dInt(c, crate::op::IntAttrs { zx_in_bias })),
             Just(Op::RowSums),
             Just(Op::Lookup),
-            mode().prop_map(|mode| Op::AddInt { mode }),
+            mode().prop_map(|mode| Op::AddInt { mode, ort: false }),
             (any::<i64>(), any::<i64>()).prop_map(|(min, max)| Op::ClampInt { min, max }),
         ]
     }

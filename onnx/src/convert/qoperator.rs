@@ -263,14 +263,14 @@ impl Converter<'_> {
         let cq = self.per_tensor(at, n, 6, 7, DType::Uint8, "C")?;
         let a = self.quant_of(at, &av, &aq)?;
         let b = self.quant_of(at, &bv, &bq)?;
-        let v = self.add(
-            at,
-            Op::AddInt {
-                mode: RequantMode::Float,
-            },
-            &[a, b],
-            Some(&cq),
-        )?;
+        // onnxruntime's arithmetic for 8-bit codes (its u16 kernel is the
+        // plain float formula's cousin; qcc's float formula stays there).
+        let ort = self.opts.ort_arith
+            && crate::fuse::narrow(&self.g, a)
+            && crate::fuse::narrow(&self.g, b)
+            && cq.storage.bits() <= 8;
+        let mode = RequantMode::Float;
+        let v = self.add(at, Op::AddInt { mode, ort }, &[a, b], Some(&cq))?;
         self.set(n, 0, Val::Node(v));
         Ok(())
     }

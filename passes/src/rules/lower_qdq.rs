@@ -235,7 +235,10 @@ impl Rule for Lower {
                 per_tensor(&qb, "`b`")?;
                 add_op(
                     eg,
-                    Op::AddInt { mode: mode(eg) },
+                    Op::AddInt {
+                        mode: mode(eg),
+                        ort: false,
+                    },
                     &[xs[0], xs[1]],
                     Some(&qy),
                 )

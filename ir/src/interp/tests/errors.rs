@@ -315,7 +315,7 @@ fn never_panics_on_graphs_it_cannot_run() {
     ];
     for mode in RequantMode::ALL {
         ops.push(Op::Requantize { mode });
-        ops.push(Op::AddInt { mode });
+        ops.push(Op::AddInt { mode, ort: false });
         ops.push(Op::GlobalAvgPool { mode });
     }
     for a in &conv_attrs {

@@ -298,7 +298,7 @@ fn conv2d_int_dilation() {
 }
 
 fn add_int(a: Operand, b: Operand, out: TensorType, mode: RequantMode) -> Vec<i64> {
-    ints(&eval_ok(Op::AddInt { mode }, &[a, b], out))
+    ints(&eval_ok(Op::AddInt { mode, ort: false }, &[a, b], out))
 }
 
 #[test]
@@ -384,7 +384,11 @@ fn add_int_fixed_modes_need_narrow_operands() {
     let b = iop(ty(&[1], qt(I16, 0.5, 0)), &[1000]);
     let out = ty(&[1], qt(I16, 1.0, 0));
     for mode in [SingleRound, DoubleRound] {
-        let r = eval(Op::AddInt { mode }, &[a.clone(), b.clone()], out.clone());
+        let r = eval(
+            Op::AddInt { mode, ort: false },
+            &[a.clone(), b.clone()],
+            out.clone(),
+        );
         assert!(unsupported_reason(r).contains("at most 8 bits"));
     }
     // Float mode takes any storage: 500 + 500.

@@ -241,13 +241,26 @@ impl Rule<'_> {
         })
     }
 
-    pub(super) fn add_int(&mut self, mode: RequantMode) -> Option<Inferred> {
+    pub(super) fn add_int(&mut self, mode: RequantMode, ort: bool) -> Option<Inferred> {
         let mut ok = true;
+        if ort && mode != RequantMode::Float {
+            self.err(format!(
+                "`ort = true` (onnxruntime's arithmetic) is a float-mode dialect, but mode is {mode}"
+            ));
+            ok = false;
+        }
         for i in 0..2 {
             if self.want_quant(i) {
                 ok &= self.want_not_per_axis(i, "add_int needs per-tensor operands");
                 let t = self.args[i];
-                if mode != RequantMode::Float && t.elem.storage().bits() > 8 {
+                if ort && t.elem.storage().bits() > 8 {
+                    self.err(format!(
+                        "`ort = true` needs operands of at most 8 bits, but {} is `{}`",
+                        self.opnd(i),
+                        t.elem.storage()
+                    ));
+                    ok = false;
+                } else if mode != RequantMode::Float && t.elem.storage().bits() > 8 {
                     self.err(format!(
                         "mode {mode} needs operands of at most 8 bits, but {} is `{}`",
                         self.opnd(i),

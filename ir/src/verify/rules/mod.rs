@@ -538,7 +538,7 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<Inferred, TypeError> {
         Op::Conv2dInt(a, _) => r.conv2d_int(a),
         Op::RowSums => r.row_sums(),
         Op::Lookup => r.lookup(),
-        Op::AddInt { mode } => r.add_int(*mode),
+        Op::AddInt { mode, ort } => r.add_int(*mode, *ort),
         Op::ClampInt { min, max } => r.clamp_int(*min, *max),
         Op::DynamicScale => r.dynamic_param(ElemType::F32),
         Op::DynamicZeroPoint => r.dynamic_param(ElemType::Scalar(ScalarType::U8)),

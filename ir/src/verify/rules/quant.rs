@@ -93,7 +93,13 @@ pub(super) fn result_params(
             let count = (x.shape[2] as u128).saturating_mul(x.shape[3] as u128);
             pool_params(x, out, count, count, *mode, errs);
         }
-        Op::AddInt { mode } => {
+        Op::AddInt { mode, ort } => {
+            if *ort && out.storage.bits() > 8 {
+                errs.push(format!(
+                    "`ort = true` needs a result of at most 8 bits, found `{}`",
+                    out.storage
+                ));
+            }
             let (Some(a), Some(b)) = (
                 args.first().and_then(|t| t.elem.as_quant()),
                 args.get(1).and_then(|t| t.elem.as_quant()),

@@ -356,7 +356,7 @@ fn conv2d_int() {
 fn add_int() {
     for mode in RequantMode::ALL {
         assert_ok(&single(
-            Op::AddInt { mode },
+            Op::AddInt { mode, ort: false },
             &[ty(&[2, 3], qt(U8, 0.1, 128)), ty(&[3], qt(I8, 0.05, 0))],
             ty(&[2, 3], qt(U8, 0.2, 100)),
         ));
@@ -441,6 +441,7 @@ fn integer_network() {
     let s = g.add_node(
         Op::AddInt {
             mode: RequantMode::SingleRound,
+            ort: false,
         },
         &[p, skip],
         ty(&[1, 3, 2, 2], act.clone()),

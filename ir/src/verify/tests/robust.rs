@@ -136,7 +136,7 @@ fn random_op(r: &mut Rng) -> Op {
         17 => Op::Requantize { mode },
         18 => Op::MatMulInt(crate::op::IntAttrs::default()),
         19 => Op::Conv2dInt(conv, crate::op::IntAttrs::default()),
-        20 => Op::AddInt { mode },
+        20 => Op::AddInt { mode, ort: false },
         21 => Op::ClampInt {
             min: r.pick(&[i64::MIN, 0, 5]),
             max: r.pick(&[i64::MAX, 0, 3]),
@@ -256,7 +256,7 @@ fn extreme_but_valid_parameters() {
                 let g = single(Op::AvgPool2d(p), &[x.clone()], x.with_elem(qt(I8, sw, 0)));
                 let _ = verify(&g);
                 let g = single(
-                    Op::AddInt { mode },
+                    Op::AddInt { mode, ort: false },
                     &[x.clone(), x.clone()],
                     x.with_elem(qt(I8, sw, 0)),
                 );
