@@ -306,6 +306,7 @@ graph @all(%x: tensor<1x2x4x4xf32>, %m: tensor<4x4xf32>, %i: tensor<1x2x4x4x!q>)
   %lk = lookup %i, %lt : tensor<1x2x4x4x!q>
   %ai = add_int %i, %i {mode = double_round} : tensor<1x2x4x4x!q>
   %ai2 = add_int %i, %i : tensor<1x2x4x4x!q>
+  %ai3 = add_int %i, %i {ort = true} : tensor<1x2x4x4x!q>
   %ki = clamp_int %i {min = -9223372036854775808, max = 9223372036854775807} : tensor<1x2x4x4x!q>
   %ds = dynamic_scale %x : tensor<f32>
   %dz = dynamic_zero_point %x : tensor<u8>
@@ -370,6 +371,7 @@ fn every_op_and_attribute_round_trips() {
             "matmul_int %i, %i, %bz, %ro {zx_in_bias = true}",
             "add_int %i, %i {mode = double_round}",
             "add_int %i, %i : ",
+            "add_int %i, %i {ort = true}",
             "clamp_int %i {min = -9223372036854775808, max = 9223372036854775807}",
             "dynamic_scale %x : tensor<f32>",
             "dynamic_zero_point %x : tensor<u8>",
@@ -1512,7 +1514,10 @@ mod props {
                 .prop_map(|(c, zx_in_bias)| Op::Conv2dInt(c, crate::op::IntAttrs { zx_in_bias })),
             Just(Op::RowSums),
             Just(Op::Lookup),
-            mode().prop_map(|mode| Op::AddInt { mode, ort: false }),
+            (mode(), any::<bool>()).prop_map(|(mode, ort)| Op::AddInt {
+                mode,
+                ort: ort && mode == RequantMode::Float,
+            }),
             (any::<i64>(), any::<i64>()).prop_map(|(min, max)| Op::ClampInt { min, max }),
         ]
     }
