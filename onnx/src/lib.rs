@@ -17,7 +17,8 @@
 //! - **QOperator**: `QLinearMatMul`, `QLinearConv`, `QGemm` become
 //!   `matmul_int` / `conv2d_int` followed by a `requantize` (float mode, the
 //!   arithmetic of onnxruntime's kernels); `MatMulInteger` / `ConvInteger`
-//!   give the i32 accumulator; `QLinearAdd` is `add_int`;
+//!   give the i32 accumulator; `QLinearAdd` is `add_int` (`{ort = true}`,
+//!   onnxruntime's arithmetic, for 8-bit values: `ImportOptions::ort_arith`);
 //!   `QLinearGlobalAveragePool` / `QLinearAveragePool` are the quantized
 //!   pools; `QLinearConcat` concatenates after rescaling operands with other
 //!   parameters; `QLinearMul` goes through float.

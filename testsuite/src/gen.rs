@@ -1000,8 +1000,14 @@ impl Builder<'_> {
         let out = self.quant_per_tensor(&[ScalarType::U8, ScalarType::I8, ScalarType::I16]);
         let mode = self.mode();
         let args = if self.ch.flip() { [y, x] } else { [x, y] };
+        // onnxruntime's dialect where it is defined (float mode, 8 bits).
+        let narrow = [x, y]
+            .iter()
+            .all(|&v| self.g.ty(v).elem.storage().bits() <= 8)
+            && out.storage.bits() <= 8;
+        let ort = mode == RequantMode::Float && narrow && self.ch.flip();
         Some(self.push(
-            Op::AddInt { mode, ort: false },
+            Op::AddInt { mode, ort },
             &args,
             t.with_elem(ElemType::quant(out)),
         ))
