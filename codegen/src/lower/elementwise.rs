@@ -143,28 +143,55 @@ pub(super) fn nary<const N: usize>(
 
 /// A float unary elementwise op: the shim's `qcc_unary_f32` over the
 /// tensor, which applies the interpreter's function
-/// (`qcc_ir::elementwise::Unary`).
+/// (`qcc_ir::elementwise::Unary`); with `vec = Some((width, units))`
+/// (`Prep::VecMath`) the vector kernel `qcc_vmath_f32` at that width over
+/// this call's units of `VMATH_UNIT` elements.
 pub(super) fn unary_code(
     fx: &mut Fx,
     x: &Buf,
     out: &Buf,
     out_ty: &TensorType,
     op: &Op,
+    vec: Option<(u8, usize)>,
 ) -> Result<(), String> {
     let u =
         Unary::of(op).ok_or_else(|| format!("`{}` is not a unary elementwise op", op.name()))?;
+    let n = numel(&out_ty.shape);
     if fx.portable {
-        portable_unary(fx, x, out, numel(&out_ty.shape), u);
+        portable_unary(fx, x, out, n, u);
+        return Ok(());
+    }
+    let (xb, ob) = (fx.base(x), fx.base(out));
+    let code = fx.c(u.f as i64);
+    if let Some((width, units)) = vec {
+        // Elements `[min(t0·U, n), min(t1·U, n))`.
+        let unit = if units > 1 {
+            super::ops::VMATH_UNIT as i64
+        } else {
+            n as i64
+        };
+        let nv = fx.c(n as i64);
+        let (t0, t1) = (fx.t0, fx.t1);
+        let lo = fx.b.ins().imul_imm_s(t0, unit);
+        let hi = fx.b.ins().imul_imm_s(t1, unit);
+        let hi = fx.b.ins().umin(hi, nv);
+        let lo = fx.b.ins().umin(lo, hi);
+        let len = fx.b.ins().isub(hi, lo);
+        let off = fx.b.ins().imul_imm_s(lo, 4);
+        let xp = fx.b.ins().iadd(xb, off);
+        let op = fx.b.ins().iadd(ob, off);
+        let w = fx.c(width as i64);
+        let sig = fx.sig(&[I64; 5], &[]);
+        let f = fx.import("qcc_vmath_f32", sig);
+        fx.b.ins().call(f, &[xp, len, code, w, op]);
         return Ok(());
     }
     let ab = (u.alpha.to_bits() as u64 | ((u.beta.to_bits() as u64) << 32)) as i64;
-    let (xb, ob) = (fx.base(x), fx.base(out));
-    let n = fx.c(numel(&out_ty.shape) as i64);
-    let code = fx.c(u.f as i64);
+    let nv = fx.c(n as i64);
     let ab = fx.c(ab);
     let sig = fx.sig(&[I64; 5], &[]);
     let f = fx.import("qcc_unary_f32", sig);
-    fx.b.ins().call(f, &[xb, n, code, ab, ob]);
+    fx.b.ins().call(f, &[xb, nv, code, ab, ob]);
     Ok(())
 }
 

@@ -34,7 +34,16 @@ pub(crate) enum Prep {
     Nbits(Box<super::nbits::NbitsPrep>),
     /// `matmul_int_dyn` / `conv2d_int_dyn` on the int8 kernels.
     Dyn(Box<super::dynamic::DynPrep>),
+    /// `exp`, `sigmoid`, `tanh`, `log` or `softmax` on the vector kernels of
+    /// `shim::vmath` at `width` (a `Width` code), an elementwise op in
+    /// `units` ranges of [`VMATH_UNIT`] elements.
+    VecMath { width: u8, units: usize },
 }
+
+/// The elements of one work unit of a [`Prep::VecMath`] elementwise op.
+pub(crate) const VMATH_UNIT: usize = 1 << 14;
+/// The fewest elements for which such an op is split into units.
+const VMATH_SPLIT: usize = 1 << 16;
 
 /// Everything decided at compile time for the direct AMX convolution.
 #[derive(Clone, Debug)]
@@ -97,7 +106,11 @@ impl Prep {
         match self {
             Prep::Fused => 0,
             Prep::Gemm(g) => g.phases(),
-            Prep::Plain | Prep::VecRequant | Prep::Depthwise(_) | Prep::Nbits(_) => 1,
+            Prep::Plain
+            | Prep::VecRequant
+            | Prep::Depthwise(_)
+            | Prep::Nbits(_)
+            | Prep::VecMath { .. } => 1,
             Prep::DirectConv(_) => 2,
             Prep::Dyn(d) => d.phases(),
         }
@@ -112,13 +125,18 @@ impl Prep {
             Prep::DirectConv(d) if phase == 1 => d.geo.n * d.chunks,
             Prep::Depthwise(d) => d.units,
             Prep::Dyn(d) => d.units(phase),
+            Prep::VecMath { units, .. } => *units,
             _ => 1,
         }
     }
 
     pub fn temps(&self) -> Vec<usize> {
         match self {
-            Prep::Plain | Prep::Fused | Prep::VecRequant | Prep::Nbits(_) => vec![],
+            Prep::Plain
+            | Prep::Fused
+            | Prep::VecRequant
+            | Prep::Nbits(_)
+            | Prep::VecMath { .. } => vec![],
             Prep::Depthwise(d) => vec![d.geo.scratch() * d.units],
             #[cfg(target_arch = "x86_64")]
             Prep::DirectConv(d) => vec![d.geo.n * d.geo.image_bytes()],
@@ -137,6 +155,9 @@ impl Prep {
 pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     if let Some(p) = super::nbits::prepare(graph, v, path) {
         return Prep::Nbits(Box::new(p));
+    }
+    if let Some(p) = vmath(graph, v, path) {
+        return p;
     }
     if path == DotPath::Scalar {
         return Prep::Plain;
@@ -271,6 +292,31 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     }
 }
 
+/// The vector kernels of `shim::vmath` for an `exp`, `sigmoid`, `tanh`,
+/// `log` or `softmax` on a path that runs vector kernels
+/// (`DotPath::uses_kernels`); the other paths keep the calls of the
+/// crate's scalar functions, so the run cases compare both with the
+/// interpreter.
+fn vmath(graph: &Graph, v: ValueId, path: DotPath) -> Option<Prep> {
+    let width = crate::shim::vmath::Width::of(path)? as u8;
+    let node = graph.node(v);
+    let n = numel(&node.ty.shape);
+    match &node.op {
+        Op::Softmax { .. } => Some(Prep::VecMath { width, units: 1 }),
+        op if qcc_ir::elementwise::Unary::of(op)
+            .is_some_and(|u| crate::shim::vmath::has_kernel(u.f)) =>
+        {
+            let units = if n >= VMATH_SPLIT {
+                n.div_ceil(VMATH_UNIT)
+            } else {
+                1
+            };
+            Some(Prep::VecMath { width, units })
+        }
+        _ => None,
+    }
+}
+
 /// Lowers one op (not an input or constant).
 pub(crate) fn lower(
     fx: &mut Fx,
@@ -402,7 +448,13 @@ pub(crate) fn lower(
         | Op::HardSigmoid { .. }
         | Op::HardSwish
         | Op::LeakyRelu { .. }
-        | Op::Gelu => unary_code(fx, &a[0], &out, out_ty, &node.op).map_err(e),
+        | Op::Gelu => {
+            let vec = match prep {
+                Prep::VecMath { width, units } => Some((*width, *units)),
+                _ => None,
+            };
+            unary_code(fx, &a[0], &out, out_ty, &node.op, vec).map_err(e)
+        }
         Op::Relu if fx.portable => {
             // `maximum(x, +0.0)`: Cranelift's `fmax` is IEEE `maximum`; a
             // NaN operand is returned as it is (the interpreter's NaN).
@@ -440,7 +492,11 @@ pub(crate) fn lower(
             Ok(())
         }
         Op::Softmax { axis } => {
-            softmax(fx, &a[0], &out, &out_ty.shape, *axis);
+            let width = match prep {
+                Prep::VecMath { width, .. } => *width,
+                _ => 0,
+            };
+            softmax(fx, &a[0], &out, &out_ty.shape, *axis, width);
             Ok(())
         }
         Op::ReduceMean { axes }

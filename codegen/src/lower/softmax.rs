@@ -6,17 +6,27 @@ use super::{F32, Fx};
 use crate::plan::{Buf, Ek};
 use cranelift_codegen::ir::{InstBuilder, Value};
 
-pub(super) fn softmax(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axis: usize) {
+/// `width`: the vector kernels' width (a `shim::vmath::Width` code, 0 for
+/// the crate's scalar `expf`).
+pub(super) fn softmax(
+    fx: &mut Fx,
+    x: &Buf,
+    out: &Buf,
+    shape: &[usize],
+    axis: usize,
+    width: u8,
+) {
     let len = shape[axis];
     let inner = numel(&shape[axis + 1..]);
     let outer = numel(&shape[..axis]);
     if !fx.portable && len > 0 && outer * inner > 0 {
         // The shim's loop (the same operations in the same order).
         let (xb, ob) = (fx.base(x), fx.base(out));
-        let sig = fx.sig(&[super::I64; 5], &[]);
+        let sig = fx.sig(&[super::I64; 6], &[]);
         let f = fx.import("qcc_softmax_f32", sig);
         let (o, l, i) = (fx.c(outer as i64), fx.c(len as i64), fx.c(inner as i64));
-        fx.b.ins().call(f, &[xb, o, l, i, ob]);
+        let w = fx.c(width as i64);
+        fx.b.ins().call(f, &[xb, o, l, i, w, ob]);
         return;
     }
     // `exp` is the `libm` crate's `expf` (`qcc_ir::elementwise::expf`),

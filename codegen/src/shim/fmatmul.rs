@@ -249,11 +249,17 @@ mod zmm {
 /// # Safety
 /// `x` readable and `out` writable for `outer · len · inner` f32, not
 /// overlapping; `len ≥ 1`.
+///
+/// `width` (a `vmath::Width` code) picks the exp: 0 the crate's `expf`
+/// called per element (through [`ExpCache`] on long rows), else the
+/// vector kernel of `vmath` at that width, which gives the same bits
+/// (the dot paths that run vector kernels pass it; see `vmath`).
 pub(crate) unsafe extern "C" fn qcc_softmax_f32(
     x: *const f32,
     outer: usize,
     len: usize,
     inner: usize,
+    width: usize,
     out: *mut f32,
 ) {
     // SAFETY: the extents of the contract.
@@ -263,6 +269,15 @@ pub(crate) unsafe extern "C" fn qcc_softmax_f32(
             std::slice::from_raw_parts_mut(out, outer * len * inner),
         )
     };
+    if width != 0 && len > 0 {
+        let w = super::vmath::Width::from_code(width);
+        if inner == 1 {
+            super::vmath::softmax_rows(w, x, y, len);
+        } else {
+            super::vmath::softmax_strided(w, x, y, outer, len, inner);
+        }
+        return;
+    }
     if inner == 1 && len > 0 {
         /// The AVX-512 build of [`softmax_rows`].
         ///
@@ -385,7 +400,7 @@ fn softmax_rows(x: &[f32], y: &mut [f32], len: usize) {
 }
 
 /// Rows of one softmax whose sums run interleaved.
-const GROUP: usize = 8;
+pub(super) const GROUP: usize = 8;
 /// The fewest elements for which [`ExpCache`] pays for its set-up.
 const CACHE_MIN: usize = 1 << 14;
 
@@ -436,7 +451,7 @@ fn row_group<const G: usize>(
 
 /// The fold of IEEE `maximum` over a non-empty row, from its first element.
 #[inline(always)]
-fn row_max(x: &[f32]) -> f32 {
+pub(super) fn row_max(x: &[f32]) -> f32 {
     // The order key: the bits as i32, the magnitude bits flipped when negative.
     let key = |b: u32| {
         let i = b as i32;
@@ -608,7 +623,22 @@ mod tests {
             let want = reference(&x, outer, len, inner);
             let mut got = vec![0.0f32; total];
             // SAFETY: the extents as allocated; len ≥ 1.
-            unsafe { super::qcc_softmax_f32(x.as_ptr(), outer, len, inner, got.as_mut_ptr()) };
+            unsafe { super::qcc_softmax_f32(x.as_ptr(), outer, len, inner, 0, got.as_mut_ptr()) };
+            // And on every vector kernel this host has.
+            for width in 1..3 {
+                let mut vec = vec![0.0f32; total];
+                // SAFETY: as above.
+                unsafe {
+                    super::qcc_softmax_f32(x.as_ptr(), outer, len, inner, width, vec.as_mut_ptr())
+                };
+                for (i, (g, w)) in vec.iter().zip(&want).enumerate() {
+                    assert_eq!(
+                        g.to_bits(),
+                        w.to_bits(),
+                        "[{outer}, {len}, {inner}] width {width} element {i}"
+                    );
+                }
+            }
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert_eq!(
                     g.to_bits(),

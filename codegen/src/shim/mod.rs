@@ -39,6 +39,7 @@ mod fmatmul;
 mod fused;
 mod im2col;
 mod movement;
+pub(crate) mod vmath;
 pub(crate) mod nbits;
 pub mod peak;
 mod pool;
@@ -703,6 +704,10 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
         (
             "qcc_softmax_f32".to_string(),
             fmatmul::qcc_softmax_f32 as *const u8,
+        ),
+        (
+            "qcc_vmath_f32".to_string(),
+            vmath::qcc_vmath_f32 as *const u8,
         ),
         (
             "qcc_reduce_rows_f32".to_string(),
