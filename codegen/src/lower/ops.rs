@@ -37,7 +37,10 @@ pub(crate) enum Prep {
     /// `exp`, `sigmoid`, `tanh`, `log` or `softmax` on the vector kernels of
     /// `shim::vmath` at `width` (a `Width` code), an elementwise op in
     /// `units` ranges of [`VMATH_UNIT`] elements.
-    VecMath { width: u8, units: usize },
+    VecMath {
+        width: u8,
+        units: usize,
+    },
 }
 
 /// The elements of one work unit of a [`Prep::VecMath`] elementwise op.

@@ -8,14 +8,7 @@ use cranelift_codegen::ir::{InstBuilder, Value};
 
 /// `width`: the vector kernels' width (a `shim::vmath::Width` code, 0 for
 /// the crate's scalar `expf`).
-pub(super) fn softmax(
-    fx: &mut Fx,
-    x: &Buf,
-    out: &Buf,
-    shape: &[usize],
-    axis: usize,
-    width: u8,
-) {
+pub(super) fn softmax(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axis: usize, width: u8) {
     let len = shape[axis];
     let inner = numel(&shape[axis + 1..]);
     let outer = numel(&shape[..axis]);

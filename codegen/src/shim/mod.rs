@@ -39,10 +39,10 @@ mod fmatmul;
 mod fused;
 mod im2col;
 mod movement;
-pub(crate) mod vmath;
 pub(crate) mod nbits;
 pub mod peak;
 mod pool;
+pub(crate) mod vmath;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

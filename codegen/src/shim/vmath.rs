@@ -32,8 +32,8 @@ mod e {
     pub const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
     pub const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
     pub const INV_LN2: f32 = f32::from_bits(0x3fb8_aa3b);
-    pub const P1: f32 = 1.666_662_544_0e-1;
-    pub const P2: f32 = -2.766_733_290_6e-3;
+    pub const P1: f32 = f32::from_bits(0x3e2a_aa8f);
+    pub const P2: f32 = f32::from_bits(0xbb35_5215);
     /// 2^127.
     pub const X1P127: f32 = f32::from_bits(0x7f00_0000);
 }
@@ -43,18 +43,18 @@ mod m {
     pub const LN2_HI: f32 = f32::from_bits(0x3f31_7180);
     pub const LN2_LO: f32 = f32::from_bits(0x3717_f7d1);
     pub const INV_LN2: f32 = f32::from_bits(0x3fb8_aa3b);
-    pub const Q1: f32 = -3.333_321_213_7e-2;
-    pub const Q2: f32 = 1.580_717_042_1e-3;
+    pub const Q1: f32 = f32::from_bits(0xbd08_8868);
+    pub const Q2: f32 = f32::from_bits(0x3acf_3010);
 }
 
 /// `logf`'s constants.
 mod l {
     pub const LN2_HI: f32 = f32::from_bits(0x3f31_7180);
     pub const LN2_LO: f32 = f32::from_bits(0x3717_f7d1);
-    pub const LG1: f32 = 0.666_666_626_93;
-    pub const LG2: f32 = 0.400_009_721_52;
-    pub const LG3: f32 = 0.284_987_866_88;
-    pub const LG4: f32 = 0.242_790_788_41;
+    pub const LG1: f32 = f32::from_bits(0x3f2a_aaaa);
+    pub const LG2: f32 = f32::from_bits(0x3ecc_ce13);
+    pub const LG3: f32 = f32::from_bits(0x3e91_e9ee);
+    pub const LG4: f32 = f32::from_bits(0x3e78_9e26);
 }
 
 /// `f` if `c`, else `g` (both already computed: a select).
@@ -151,11 +151,7 @@ fn expm1f_tanh(x: f32) -> f32 {
     let reduce = hx > 0x3eb1_7218;
     // |INV_LN2 · x ± 0.5| < 29.4.
     let kr = trunc_i32(INV_LN2 * x + sel(neg, -0.5, 0.5));
-    let k = seli(
-        reduce,
-        seli(hx < 0x3f85_1592, 1 - 2 * neg as i32, kr),
-        0,
-    );
+    let k = seli(reduce, seli(hx < 0x3f85_1592, 1 - 2 * neg as i32, kr), 0);
     // k = ±1: t · LN2_HI and t · LN2_LO are ±LN2_HI and ±LN2_LO exactly,
     // the crate's `x ∓ LN2_HI`, `±LN2_LO`.
     let t = k as f32;
@@ -172,11 +168,7 @@ fn expm1f_tanh(x: f32) -> f32 {
     let e = xr * (e - c) - c;
     let e = e - hxs;
     let ym1 = 0.5 * (xr - e) - 0.5;
-    let yp1 = sel(
-        xr < -0.25,
-        -2.0 * (e - (xr + 0.5)),
-        1.0 + 2.0 * (xr - e),
-    );
+    let yp1 = sel(xr < -0.25, -2.0 * (e - (xr + 0.5)), 1.0 + 2.0 * (xr - e));
     let twopk = pow2(k);
     // 2^−k for k in [0, 29]; a placeholder 1.0 elsewhere (unused).
     let uf = pow2(seli((0..=56).contains(&k), -k, 0));
@@ -240,6 +232,8 @@ pub(crate) fn logf(x: f32) -> f32 {
     let v = s * (hfsq + r) + dk * LN2_LO - hfsq + f + dk * LN2_HI;
     let v = sel(one, 0.0, v);
     let v = sel(top, x, v);
+    // The crate's NaN of a negative argument, its payload included.
+    #[allow(clippy::eq_op)]
     let v = sel(neg, (x - x) / 0.0, v);
     sel(zero, -1.0 / (x * x), v)
 }
@@ -508,8 +502,10 @@ pub(crate) fn softmax_strided(
                 for k in 0..len {
                     let at = base + k * inner + i0;
                     let yr = &mut y[at..at + nb];
-                    for ((e, &v), (&mi, si)) in
-                        yr.iter_mut().zip(&x[at..at + nb]).zip(m.iter().zip(s.iter_mut()))
+                    for ((e, &v), (&mi, si)) in yr
+                        .iter_mut()
+                        .zip(&x[at..at + nb])
+                        .zip(m.iter().zip(s.iter_mut()))
                     {
                         let ev = expf(v - mi);
                         *e = ev;
@@ -662,10 +658,19 @@ mod tests {
                 let mut got = vec![f32::NAN; n];
                 // SAFETY: the extents as allocated.
                 unsafe {
-                    qcc_vmath_f32(x.as_ptr(), n, UnaryFn::Sigmoid as usize, code, got.as_mut_ptr())
+                    qcc_vmath_f32(
+                        x.as_ptr(),
+                        n,
+                        UnaryFn::Sigmoid as usize,
+                        code,
+                        got.as_mut_ptr(),
+                    )
                 };
                 for (g, &v) in got.iter().zip(&x) {
-                    assert_eq!(g.to_bits(), (1.0 / (1.0 + qcc_ir::elementwise::expf(-v))).to_bits());
+                    assert_eq!(
+                        g.to_bits(),
+                        (1.0 / (1.0 + qcc_ir::elementwise::expf(-v))).to_bits()
+                    );
                 }
             }
         }
@@ -679,7 +684,9 @@ mod tests {
     #[ignore]
     fn vmath_throughput() {
         let n = 1 << 20;
-        let x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 20011) as f32 / 1000.0 - 10.0).collect();
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 20011) as f32 / 1000.0 - 10.0)
+            .collect();
         let mut out = vec![0.0f32; n];
         let time = |run: &mut dyn FnMut()| {
             let mut best = f64::INFINITY;
