@@ -35,7 +35,7 @@ pub(crate) enum Prep {
     /// `matmul_int_dyn` / `conv2d_int_dyn` on the int8 kernels.
     Dyn(Box<super::dynamic::DynPrep>),
     /// `exp`, `sigmoid`, `tanh`, `log` or `softmax` on the vector kernels of
-    /// `shim::vmath` at `width` (a `Width` code), an elementwise op in
+    /// `shim::elementwise::vmath` at `width` (a `Width` code), an elementwise op in
     /// `units` ranges of [`VMATH_UNIT`] elements.
     VecMath {
         width: u8,
@@ -295,19 +295,26 @@ pub(crate) fn prepare(graph: &Graph, v: ValueId, path: DotPath) -> Prep {
     }
 }
 
-/// The vector kernels of `shim::vmath` for an `exp`, `sigmoid`, `tanh`,
+/// The vector kernels of `shim::elementwise::vmath` for an `exp`, `sigmoid`, `tanh`,
 /// `log` or `softmax` on a path that runs vector kernels
 /// (`DotPath::uses_kernels`); the other paths keep the calls of the
 /// crate's scalar functions, so the run cases compare both with the
 /// interpreter.
 fn vmath(graph: &Graph, v: ValueId, path: DotPath) -> Option<Prep> {
-    let width = crate::shim::vmath::Width::of(path)? as u8;
+    // The `shim::elementwise::vmath::Width` codes: zmm, ymm.
+    let width = match path {
+        DotPath::Amx | DotPath::Avx512Vnni => 2,
+        DotPath::AvxVnni | DotPath::Avx2 => 1,
+        DotPath::Clif128 | DotPath::Scalar => return None,
+    };
     let node = graph.node(v);
     let n = numel(&node.ty.shape);
     match &node.op {
         Op::Softmax { .. } => Some(Prep::VecMath { width, units: 1 }),
-        op if qcc_ir::elementwise::Unary::of(op)
-            .is_some_and(|u| crate::shim::vmath::has_kernel(u.f)) =>
+        op if qcc_ir::elementwise::Unary::of(op).is_some_and(|u| {
+            use qcc_ir::elementwise::UnaryFn as U;
+            matches!(u.f, U::Exp | U::Sigmoid | U::Tanh | U::Log)
+        }) =>
         {
             let units = if n >= VMATH_SPLIT {
                 n.div_ceil(VMATH_UNIT)

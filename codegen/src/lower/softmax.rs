@@ -6,7 +6,7 @@ use super::{F32, Fx};
 use crate::plan::{Buf, Ek};
 use cranelift_codegen::ir::{InstBuilder, Value};
 
-/// `width`: the vector kernels' width (a `shim::vmath::Width` code, 0 for
+/// `width`: the vector kernels' width (a `shim::elementwise::vmath::Width` code, 0 for
 /// the crate's scalar `expf`).
 pub(super) fn softmax(fx: &mut Fx, x: &Buf, out: &Buf, shape: &[usize], axis: usize, width: u8) {
     let len = shape[axis];

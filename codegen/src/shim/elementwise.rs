@@ -9,6 +9,8 @@
 //! (broadcasts other than along the innermost run, per-axis parameters,
 //! other storage types).
 
+pub(crate) mod vmath;
+
 use qcc_ir::elementwise::{Binary, Unary, UnaryFn, maximum};
 use qcc_ir::quant::{dequantize_f32, f32_to_i64_sat, quantize_f32, round_half_even, saturate};
 
@@ -552,6 +554,7 @@ pub(crate) fn symbols() -> Vec<(String, *const u8)> {
             qcc_add_int_ort_8_bcast as *const u8,
         ),
         ("qcc_lut8".into(), qcc_lut8 as *const u8),
+        ("qcc_vmath_f32".into(), vmath::qcc_vmath_f32 as *const u8),
     ]
 }
 

@@ -270,11 +270,11 @@ pub(crate) unsafe extern "C" fn qcc_softmax_f32(
         )
     };
     if width != 0 && len > 0 {
-        let w = super::vmath::Width::from_code(width);
+        let w = super::elementwise::vmath::Width::from_code(width);
         if inner == 1 {
-            super::vmath::softmax_rows(w, x, y, len);
+            super::elementwise::vmath::softmax_rows(w, x, y, len);
         } else {
-            super::vmath::softmax_strided(w, x, y, outer, len, inner);
+            super::elementwise::vmath::softmax_strided(w, x, y, outer, len, inner);
         }
         return;
     }

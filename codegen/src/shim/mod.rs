@@ -42,7 +42,6 @@ mod movement;
 pub(crate) mod nbits;
 pub mod peak;
 mod pool;
-pub(crate) mod vmath;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -704,10 +703,6 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
         (
             "qcc_softmax_f32".to_string(),
             fmatmul::qcc_softmax_f32 as *const u8,
-        ),
-        (
-            "qcc_vmath_f32".to_string(),
-            vmath::qcc_vmath_f32 as *const u8,
         ),
         (
             "qcc_reduce_rows_f32".to_string(),

@@ -24,7 +24,7 @@
 //! `scalar` keep `qcc_unary_f32`'s calls of the crate's scalar functions,
 //! so the run cases compare both with the interpreter.
 
-use super::fmatmul::{GROUP, row_max};
+use super::super::fmatmul::{GROUP, row_max};
 use qcc_ir::elementwise::{Unary, UnaryFn};
 
 /// `expf`'s constants (the crate's bits).
@@ -238,14 +238,6 @@ pub(crate) fn logf(x: f32) -> f32 {
     sel(zero, -1.0 / (x * x), v)
 }
 
-/// Whether [`qcc_vmath_f32`] has a kernel for `f`.
-pub(crate) fn has_kernel(f: UnaryFn) -> bool {
-    matches!(
-        f,
-        UnaryFn::Exp | UnaryFn::Sigmoid | UnaryFn::Tanh | UnaryFn::Log
-    )
-}
-
 /// A lane function, as a type: a static call that always inlines (a
 /// function passed as a value may stay a call, and then nothing
 /// vectorizes).
@@ -310,8 +302,8 @@ fn each_at<L: Lane>(w: Width, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// The vector width a kernel runs at, from the dot path (the number the
-/// generated code passes).
+/// The vector width a kernel runs at (the number the generated code
+/// passes: `lower::ops::vmath` picks it from the dot path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Width {
@@ -324,22 +316,12 @@ pub(crate) enum Width {
 }
 
 impl Width {
-    /// The kernels of `path`: none for `clif128` and `scalar`.
-    pub(crate) fn of(path: super::DotPath) -> Option<Width> {
-        use super::DotPath as P;
-        match path {
-            P::Amx | P::Avx512Vnni => Some(Width::Zmm),
-            P::AvxVnni | P::Avx2 => Some(Width::Ymm),
-            P::Clif128 | P::Scalar => None,
-        }
-    }
-
     /// `code` back, falling back to the widest build the host has at most
     /// (a width the host lacks is never run).
     pub(crate) fn from_code(code: usize) -> Width {
         #[cfg(target_arch = "x86_64")]
         {
-            let f = super::host_features();
+            let f = super::super::host_features();
             if code >= 2 && f.avx512vnni {
                 return Width::Zmm;
             }
@@ -353,7 +335,7 @@ impl Width {
 }
 
 /// `out[i] = f(x[i])` for `f` the unary function of `code` (exp, sigmoid,
-/// tanh or log: [`has_kernel`]; any other is applied by
+/// tanh or log; any other is applied by
 /// [`Unary::apply`] without attributes), on the kernel of `width` (a
 /// [`Width`] code).
 ///
@@ -706,13 +688,7 @@ mod tests {
             let scalar = time(&mut || {
                 // SAFETY: the extents as allocated.
                 unsafe {
-                    super::super::elementwise::qcc_unary_f32(
-                        xs.as_ptr(),
-                        n,
-                        f as usize,
-                        0,
-                        out.as_mut_ptr(),
-                    )
+                    super::super::qcc_unary_f32(xs.as_ptr(), n, f as usize, 0, out.as_mut_ptr())
                 }
             });
             let mut line = format!("{f:?}: scalar {scalar:.2} ns/element");
