@@ -328,6 +328,7 @@ pub(crate) fn node_plan(
                 continue;
             }
             let _ = i;
+            g.plan_direct();
             g.plan_units(options.threads.max(1));
         }
         if let Prep::Depthwise(d) = p {

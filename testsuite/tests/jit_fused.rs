@@ -335,6 +335,16 @@ fn fused_conv_requantize() {
         dilations: [1, 1],
         groups: 1,
     };
+    let dilated = |s: [usize; 2], p: [usize; 4], d: [usize; 2]| Conv2dAttrs {
+        strides: s,
+        pads: p,
+        dilations: d,
+        groups: 1,
+    };
+    // Cases 5.. have weight zero points 0 and channels a multiple of 4:
+    // on AVX512-VNNI the direct convolution (`shim/direct.rs`, no im2col
+    // rows): strides, dilations, asymmetric pads, rows of 13 pixels (tiles
+    // 5, 4, 4), 96 channels (a 64- and a 32-column panel), two images.
     let cases = [
         ([1, 3, 6, 6], 5, [3, 3], attrs([1, 1], [1, 1, 1, 1])),
         ([2, 3, 7, 6], 20, [3, 3], attrs([2, 2], [1, 0, 2, 1])),
@@ -344,6 +354,16 @@ fn fused_conv_requantize() {
         // channels: the transposed store of whole columns, and its fallback
         // where a tile spans two images.
         ([2, 32, 22, 21], 40, [1, 1], attrs([1, 1], [0, 0, 0, 0])),
+        ([1, 8, 9, 11], 40, [3, 3], attrs([1, 1], [1, 1, 1, 1])),
+        ([2, 12, 10, 7], 24, [3, 3], attrs([2, 2], [1, 0, 1, 1])),
+        ([1, 16, 13, 13], 96, [3, 3], attrs([1, 1], [1, 1, 1, 1])),
+        ([1, 4, 6, 5], 16, [2, 3], attrs([1, 1], [0, 1, 1, 0])),
+        (
+            [1, 8, 11, 12],
+            20,
+            [3, 3],
+            dilated([1, 2], [2, 2, 2, 2], [2, 2]),
+        ),
     ];
     let mut ran = 0;
     for (i, (xsh, o, kern, a)) in cases.iter().enumerate() {
@@ -362,7 +382,15 @@ fn fused_conv_requantize() {
                     ),
                 );
                 let sw: Vec<f32> = (0..o).map(|q| 2f32.powi(-(q as i32 % 13)) * 1.25).collect();
-                let zw: Vec<i64> = (0..o).map(|q| [0, -128, 127, 5][(q + i) % 4]).collect();
+                let zw: Vec<i64> = (0..o)
+                    .map(|q| {
+                        if i >= 5 {
+                            0
+                        } else {
+                            [0, -128, 127, 5][(q + i) % 4]
+                        }
+                    })
+                    .collect();
                 let wq = QuantType::per_axis(ScalarType::I8, 0, sw.clone(), zw);
                 let wn = o * c * kern[0] * kern[1];
                 let wvals: Vec<i64> = (0..wn).map(|_| rng.range(-127, 127)).collect();

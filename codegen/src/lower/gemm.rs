@@ -151,6 +151,10 @@ pub(crate) struct GemmPrep {
     /// (FEAT_DotProd without FEAT_I8MM); `colc` then holds `+128 · Σ_k w`
     /// besides (set by `crate::aot`). Row sums stay those of `u`.
     pub signed_dot: bool,
+    /// A convolution run on the direct kernel (`shim::qcc_conv_direct`):
+    /// phase 0 lays out the padded HWC images, the fused tile loop reads
+    /// its rows from them (no im2col rows). See [`GemmPrep::plan_direct`].
+    pub direct: bool,
 }
 
 /// The `B` panels a GEMM reads: a packed constant's own data (shared with
@@ -284,6 +288,7 @@ impl GemmPrep {
             split: false,
             prepacked,
             signed_dot: false,
+            direct: false,
         }
     }
 
@@ -319,6 +324,27 @@ impl GemmPrep {
         }
     }
 
+    /// Runs a convolution on the direct kernel (`shim::qcc_conv_direct`)
+    /// where it applies: the AVX512-VNNI path with the requantize fused, no
+    /// row sums (weight zero points 0), input channels a multiple of 4 (so
+    /// each tap's channels are whole groups of 4 of the packed `k`), and a
+    /// kernel of more than one tap (a 1×1 convolution's im2col rows are its
+    /// HWC image already). The same dot products in the same order as the
+    /// im2col rows give, so the same bytes (`shim/direct.rs`).
+    pub fn plan_direct(&mut self) {
+        let Some(g) = &self.conv else { return };
+        if self.path == DotPath::Avx512Vnni
+            && self.fused.is_some()
+            && !self.need_rowsum
+            && !self.signed_dot
+            && g.c.is_multiple_of(4)
+            && g.kh * g.kw > 1
+            && self.kp >= g.kh * g.kw * g.c
+        {
+            self.direct = true;
+        }
+    }
+
     /// Splits the fused tile loop into enough units for `threads` threads
     /// when the op is large enough to gain from it (a split costs a few
     /// microseconds of synchronization).
@@ -339,6 +365,9 @@ impl GemmPrep {
         let amx = self.path == DotPath::Amx && !unfused;
         let tiles = if amx {
             self.m.div_ceil(shim::AMX_ROWS)
+        } else if let (true, Some(g)) = (self.direct, &self.conv) {
+            // The direct kernel's chunks are of output rows.
+            g.n * g.oh
         } else {
             self.m / MR
         };
@@ -362,6 +391,11 @@ impl GemmPrep {
     /// Sizes of the temporaries: packed activations, row sums, i32 tile,
     /// and (convolutions) one image in HWC order.
     pub fn temps(&self) -> [usize; 4] {
+        if let (true, Some(g)) = (self.direct, &self.conv) {
+            // The `n` padded HWC images, nothing else.
+            let image = (g.pads[0] + g.h + g.pads[2]) * (g.pads[1] + g.w + g.pads[3]) * g.c;
+            return [g.n * image + shim::IM2COL_SLACK, 0, 0, 0];
+        }
         [
             if self.pack_a {
                 // AMX reads whole blocks of rows (the extra rows are never
@@ -441,6 +475,23 @@ pub(crate) fn emit(
     };
     let rs = fx.b.ins().iadd_imm_s(fx.arena, temps[1] as i64);
     let cb = fx.b.ins().iadd_imm_s(fx.arena, temps[2] as i64);
+    if p.direct && phase == 0 {
+        assert!(
+            dz.is_none() && !fx.portable,
+            "the direct convolution is the JIT's"
+        );
+        let g = p.conv.as_ref().expect("a convolution");
+        let prm = fx.rodata(
+            im2col_params(p, g)
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        );
+        let sig = fx.sig(&[I64; 3], &[]);
+        let f = fx.import("qcc_conv_hwc", sig);
+        fx.b.ins().call(f, &[xb, prm, a]);
+        return;
+    }
     if p.pack_a && phase == 0 {
         let hwc = fx.b.ins().iadd_imm_s(fx.arena, temps[3] as i64);
         // A run-time zero point: the padding value `zx + flip`, stored
@@ -479,6 +530,11 @@ pub(crate) fn emit(
     if let Some((mode, fp)) = &p.fused {
         let rs = if p.need_rowsum { rs } else { fx.c(0) };
         let ob = fx.base(out);
+        #[cfg(target_arch = "x86_64")]
+        if p.direct {
+            direct_units(fx, p, *mode, fp, a, bptr, ob);
+            return;
+        }
         fused_units(fx, p, *mode, fp, a, bptr, rs, ob);
         return;
     }
@@ -575,27 +631,7 @@ fn pack_activations(
             // the packed weights (`GemmPrep` of a convolution): one image at
             // a time is first transposed to a padded HWC copy, then each
             // pixel's row is `kh` runs of `kw·c` contiguous bytes.
-            let prm: Vec<i64> = [
-                g.n,
-                g.c,
-                g.h,
-                g.w,
-                g.kh,
-                g.kw,
-                g.strides[0],
-                g.strides[1],
-                g.pads[0],
-                g.pads[1],
-                g.dil[0],
-                g.dil[1],
-                g.oh,
-                g.ow,
-                p.kp,
-            ]
-            .iter()
-            .map(|&v| v as i64)
-            .chain([p.signed_x as i64, p.ua, g.pads[2] as i64, g.pads[3] as i64])
-            .collect();
+            let prm = im2col_params(p, g);
             let prm = match pad {
                 None => fx.rodata(prm.iter().flat_map(|v| v.to_le_bytes()).collect()),
                 Some((ua, at)) => {
@@ -613,6 +649,79 @@ fn pack_activations(
             fx.b.ins().call(f, &[xb, prm, a, rsv, hwc]);
         }
     }
+}
+
+/// The 19 parameters of `shim::qcc_im2col` (and `qcc_conv_hwc`) for the
+/// convolution `g` of `p`: `[n, c, h, w, kh, kw, sh, sw, pt, pl, dh, dw,
+/// oh, ow, kp, flip, ua, pb, pr]`.
+fn im2col_params(p: &GemmPrep, g: &ConvShape) -> Vec<i64> {
+    [
+        g.n,
+        g.c,
+        g.h,
+        g.w,
+        g.kh,
+        g.kw,
+        g.strides[0],
+        g.strides[1],
+        g.pads[0],
+        g.pads[1],
+        g.dil[0],
+        g.dil[1],
+        g.oh,
+        g.ow,
+        p.kp,
+    ]
+    .iter()
+    .map(|&v| v as i64)
+    .chain([p.signed_x as i64, p.ua, g.pads[2] as i64, g.pads[3] as i64])
+    .collect()
+}
+
+/// The direct convolution's units `t0..t1` of the call (see
+/// [`GemmPrep::plan_direct`]): one call of `qcc_conv_direct`, which loops
+/// over the units' row chunks, panels and tiles.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn direct_units(
+    fx: &mut Fx,
+    p: &GemmPrep,
+    mode: FusedMode,
+    fp: &FusedParams,
+    hwc: Value,
+    bptr: Value,
+    ob: Value,
+) {
+    let g = p.conv.as_ref().expect("a convolution");
+    let geo = shim::DirectGeometry {
+        n: g.n,
+        c: g.c,
+        kh: g.kh,
+        kw: g.kw,
+        sh: g.strides[0],
+        sw: g.strides[1],
+        dh: g.dil[0],
+        dw: g.dil[1],
+        oh: g.oh,
+        ow: g.ow,
+        hp: g.pads[0] + g.h + g.pads[2],
+        wp: g.pads[1] + g.w + g.pads[3],
+        kp: p.kp,
+        np: p.np,
+        chunks: p.chunks,
+        mode: match mode {
+            FusedMode::Float => 0,
+            FusedMode::Single => 1,
+        },
+        fast: fp.fast as usize,
+    };
+    debug_assert_eq!(geo.units(), p.units(p.phases() - 1));
+    let geo = fx.rodata(geo.bytes());
+    let ep = fx.rodata(fp.bytes(p.np));
+    let sig = fx.sig(&[I64; 7], &[]);
+    let f = fx.import("qcc_conv_direct", sig);
+    let (t0, t1) = (fx.t0, fx.t1);
+    fx.b.ins().call(f, &[hwc, geo, bptr, ob, ep, t0, t1]);
 }
 
 /// The byte the dot tree reads for the unsigned activation `u`: `u`, or

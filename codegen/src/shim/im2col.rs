@@ -48,6 +48,69 @@ pub(crate) unsafe extern "C" fn qcc_im2col(
     unsafe { im2col(x, prm, a, rs, hwc) }
 }
 
+/// The padded HWC images of a convolution's NCHW input, as [`qcc_im2col`]
+/// makes each one (`ua` around the image, `x ^ 0x80` when `flip`), all `n`
+/// of them: image `i` at `hwc + i·hp·wp·c` (`hp = pt + h + pb`,
+/// `wp = pl + w + pr`). The direct convolution reads its rows from them.
+/// `prm` as [`qcc_im2col`]'s.
+///
+/// # Safety
+/// `prm` readable for 19 i64 describing a valid geometry, `x` readable for
+/// `n·c·h·w` bytes, `hwc` writable for `n·hp·wp·c` bytes; not overlapping.
+pub(crate) unsafe extern "C" fn qcc_conv_hwc(x: *const u8, prm: *const i64, hwc: *mut u8) {
+    /// The AVX2 build of the same body.
+    ///
+    /// # Safety
+    /// As [`qcc_conv_hwc`]'s; the host must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn wide(x: *const u8, prm: *const i64, hwc: *mut u8) {
+        // SAFETY: the contract.
+        unsafe { conv_hwc(x, prm, hwc) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if host_features().avx2 {
+        // SAFETY: the contract; the host has AVX2.
+        unsafe { wide(x, prm, hwc) };
+        return;
+    }
+    // SAFETY: the contract.
+    unsafe { conv_hwc(x, prm, hwc) }
+}
+
+/// The body of [`qcc_conv_hwc`].
+///
+/// # Safety
+/// As [`qcc_conv_hwc`]'s.
+#[inline(always)]
+unsafe fn conv_hwc(x: *const u8, prm: *const i64, hwc: *mut u8) {
+    // SAFETY: 19 parameters (the contract).
+    let p = unsafe { std::slice::from_raw_parts(prm, 19) };
+    let g = |i: usize| p[i] as usize;
+    let (n, c, h, w, pt, pl) = (g(0), g(1), g(2), g(3), g(8), g(9));
+    let flip = if p[15] != 0 { 0x80u8 } else { 0 };
+    let ua = p[16] as u8;
+    let (hp, wp) = (pt + h + g(17), pl + w + g(18));
+    let img = hp * wp * c;
+    // SAFETY: the extents the contract guarantees.
+    let (xs, t) = unsafe {
+        (
+            std::slice::from_raw_parts(x, n * c * h * w),
+            std::slice::from_raw_parts_mut(hwc, n * img),
+        )
+    };
+    for i in 0..n {
+        let xi = &xs[i * c * h * w..(i + 1) * c * h * w];
+        hwc_image(
+            xi,
+            [c, h, w, pt, pl, hp, wp],
+            flip,
+            ua,
+            &mut t[i * img..(i + 1) * img],
+        );
+    }
+}
+
 /// `dst[p·C + ci] = src[ci][p] ^ flip` for the pixels of `src` (`dst`
 /// holds `C` channels per pixel). Blocks of 16 pixels go through a fixed
 /// array, which the compiler turns into byte shuffles.
@@ -155,52 +218,14 @@ unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *
             continue;
         }
         // CHW → padded HWC, with the sign flip.
-        t[..hp * wp * c].fill(ua);
         let xi = &xs[img * c * h * w..(img + 1) * c * h * w];
-        // NCHW to HWC in blocks of 32 pixels of a row, so that the block's
-        // `32 · c` destination bytes stay in L1 while every channel's 32
-        // source bytes are read.
-        for y in 0..h {
-            for x0 in (0..w).step_by(32) {
-                let x1 = (x0 + 32).min(w);
-                let dst = &mut t[((pt + y) * wp + pl + x0) * c..((pt + y) * wp + pl + x1) * c];
-                // Blocks of 16 channels × 16 pixels by a register transpose.
-                // A block of 16 to 31 pixels (a row's tail) takes two
-                // overlapping transposes: the second ends at the block's end
-                // and rewrites some pixels with the same bytes.
-                let mut c0 = 0;
-                #[cfg(target_arch = "x86_64")]
-                if x1 - x0 >= 16 {
-                    let starts = [x0, x1 - 16];
-                    while c0 + 16 <= c {
-                        for &px in &starts {
-                            let cols = transpose16(xi, (c0 * h + y) * w + px, h * w, flip);
-                            for (p, col) in cols.iter().enumerate() {
-                                let at = (px - x0 + p) * c + c0;
-                                dst[at..at + 16].copy_from_slice(col);
-                            }
-                        }
-                        c0 += 16;
-                    }
-                }
-                let plane = |ci: usize| &xi[(ci * h + y) * w + x0..(ci * h + y) * w + x1];
-                match (c0, c) {
-                    // An image's 1, 3 or 4 channels: each pixel's channels
-                    // in one step, which the compiler unrolls.
-                    (0, 1) => interleave::<1>(&[plane(0)], flip, dst),
-                    (0, 2) => interleave::<2>(&[plane(0), plane(1)], flip, dst),
-                    (0, 3) => interleave::<3>(&[plane(0), plane(1), plane(2)], flip, dst),
-                    (0, 4) => interleave::<4>(&[plane(0), plane(1), plane(2), plane(3)], flip, dst),
-                    _ => {
-                        for ci in c0..c {
-                            for (d, &v) in dst.iter_mut().skip(ci).step_by(c).zip(plane(ci)) {
-                                *d = v ^ flip;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        hwc_image(
+            xi,
+            [c, h, w, pt, pl, hp, wp],
+            flip,
+            ua,
+            &mut t[..hp * wp * c],
+        );
         if short {
             for oy in 0..oh {
                 for ox in 0..ow {
@@ -270,6 +295,58 @@ unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *
                     unsafe { rs.add(r).write(sum as i32) };
                 }
                 r += 1;
+            }
+        }
+    }
+}
+
+/// One image's CHW bytes `xi` (`c × h × w`) as the padded HWC image `t`
+/// (`hp × wp` pixels of `c` bytes, `ua` around the image at `pt`, `pl`),
+/// each byte `x ^ flip`.
+#[inline(always)]
+fn hwc_image(xi: &[u8], [c, h, w, pt, pl, hp, wp]: [usize; 7], flip: u8, ua: u8, t: &mut [u8]) {
+    t[..hp * wp * c].fill(ua);
+    // NCHW to HWC in blocks of 32 pixels of a row, so that the block's
+    // `32 · c` destination bytes stay in L1 while every channel's 32
+    // source bytes are read.
+    for y in 0..h {
+        for x0 in (0..w).step_by(32) {
+            let x1 = (x0 + 32).min(w);
+            let dst = &mut t[((pt + y) * wp + pl + x0) * c..((pt + y) * wp + pl + x1) * c];
+            // Blocks of 16 channels × 16 pixels by a register transpose.
+            // A block of 16 to 31 pixels (a row's tail) takes two
+            // overlapping transposes: the second ends at the block's end
+            // and rewrites some pixels with the same bytes.
+            let mut c0 = 0;
+            #[cfg(target_arch = "x86_64")]
+            if x1 - x0 >= 16 {
+                let starts = [x0, x1 - 16];
+                while c0 + 16 <= c {
+                    for &px in &starts {
+                        let cols = transpose16(xi, (c0 * h + y) * w + px, h * w, flip);
+                        for (p, col) in cols.iter().enumerate() {
+                            let at = (px - x0 + p) * c + c0;
+                            dst[at..at + 16].copy_from_slice(col);
+                        }
+                    }
+                    c0 += 16;
+                }
+            }
+            let plane = |ci: usize| &xi[(ci * h + y) * w + x0..(ci * h + y) * w + x1];
+            match (c0, c) {
+                // An image's 1, 3 or 4 channels: each pixel's channels
+                // in one step, which the compiler unrolls.
+                (0, 1) => interleave::<1>(&[plane(0)], flip, dst),
+                (0, 2) => interleave::<2>(&[plane(0), plane(1)], flip, dst),
+                (0, 3) => interleave::<3>(&[plane(0), plane(1), plane(2)], flip, dst),
+                (0, 4) => interleave::<4>(&[plane(0), plane(1), plane(2), plane(3)], flip, dst),
+                _ => {
+                    for ci in c0..c {
+                        for (d, &v) in dst.iter_mut().skip(ci).step_by(c).zip(plane(ci)) {
+                            *d = v ^ flip;
+                        }
+                    }
+                }
             }
         }
     }

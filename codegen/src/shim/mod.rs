@@ -33,6 +33,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod amx;
+#[cfg(target_arch = "x86_64")]
+mod direct;
 mod elementwise;
 mod fconv;
 mod fmatmul;
@@ -58,9 +60,11 @@ use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 use cranelift_frontend::FunctionBuilder;
 use std::sync::OnceLock;
 
+#[cfg(target_arch = "x86_64")]
+pub use direct::DirectGeometry;
 pub(crate) use fconv::CONV_F32_PARAMS;
 pub use fused::{AddStage, FusedMode, FusedParams};
-pub(crate) use im2col::{IM2COL_SLACK, qcc_im2col};
+pub(crate) use im2col::{IM2COL_SLACK, qcc_conv_hwc, qcc_im2col};
 
 /// Rows of the largest register tile of the micro-kernels: `6 × 64` keeps
 /// 24 zmm accumulators, 4 panel registers and a broadcast in the 32
@@ -688,6 +692,7 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
     let mut out = vec![
         ("qcc_pack_rows".to_string(), qcc_pack_rows as *const u8),
         ("qcc_im2col".to_string(), qcc_im2col as *const u8),
+        ("qcc_conv_hwc".to_string(), qcc_conv_hwc as *const u8),
         (
             "qcc_conv2d_f32".to_string(),
             fconv::qcc_conv2d_f32 as *const u8,
@@ -724,6 +729,12 @@ pub(crate) fn kernel_symbols() -> Vec<(String, *const u8)> {
         let f = host_features();
         if has_direct_conv() {
             out.extend(amx::conv_symbols());
+        }
+        if f.avx512vnni {
+            out.push((
+                "qcc_conv_direct".to_string(),
+                direct::qcc_conv_direct as *const u8,
+            ));
         }
         if DotPath::Amx.is_supported() {
             for (mode, m) in [(FusedMode::Float, 0), (FusedMode::Single, 1)] {

@@ -14,6 +14,14 @@ use core::arch::x86_64::*;
 macro_rules! zmm_accumulate {
     ($mr:expr, $nb:expr, $kp4:expr, $a:expr, $lda:expr, $b:expr, $ldb:expr) => {{
         let mut acc = [[_mm512_setzero_si512(); $nb]; $mr];
+        zmm_accumulate_into!(acc, $nb, $kp4, $a, $lda, $b, $ldb);
+        acc
+    }};
+}
+
+/// [`zmm_accumulate`] adding into the tile `$acc` (`[[__m512i; NB]; MR]`).
+macro_rules! zmm_accumulate_into {
+    ($acc:ident, $nb:expr, $kp4:expr, $a:expr, $lda:expr, $b:expr, $ldb:expr) => {{
         for k in 0..$kp4 {
             // SAFETY: `k < kp4`, so these reads are inside the panel and the
             // rows the caller guarantees (see the function's contract).
@@ -23,7 +31,7 @@ macro_rules! zmm_accumulate {
                 for (j, v) in bv.iter_mut().enumerate() {
                     *v = _mm512_loadu_si512(bp.add(64 * j) as *const _);
                 }
-                for (r, row) in acc.iter_mut().enumerate() {
+                for (r, row) in $acc.iter_mut().enumerate() {
                     let quad = ($a.add(r * $lda + 4 * k) as *const i32).read_unaligned();
                     let av = _mm512_set1_epi32(quad);
                     for (j, v) in row.iter_mut().enumerate() {
@@ -32,7 +40,6 @@ macro_rules! zmm_accumulate {
                 }
             }
         }
-        acc
     }};
 }
 
@@ -361,6 +368,73 @@ unsafe fn zmm_fused<const MR: usize, const NB: usize, const MODE: u8, const FAST
     let acc = zmm_accumulate!(MR, NB, kp4, a, lda, b, ldb);
     // SAFETY: the contract of this function covers `fused_store`'s.
     unsafe { fused_store::<MR, NB, MODE, FAST>(acc, out, row0, col0, ep, rs) }
+}
+
+/// Signature of the direct convolution's tile kernels (see [`zmm_direct`]):
+/// `(taps, ntaps, c4, a, lda, b, ldb, out, row0, col0, ep)`.
+pub(super) type DirectKernelFn = unsafe fn(
+    *const usize,
+    usize,
+    usize,
+    *const u8,
+    usize,
+    *const i8,
+    usize,
+    *mut u8,
+    usize,
+    usize,
+    *const i64,
+);
+
+/// One tile of the direct convolution (`super::direct`): `MR` output
+/// pixels × `16·NB` channels, the sum over the `ntaps` taps of
+/// [`zmm_accumulate`] on a padded HWC image, then [`zmm_fused`]'s store
+/// (no row sums). Tap `i` reads the `c4` groups of 4 channels of row `r`
+/// at `a + taps[i] + r·lda`, against the `c4` groups of the panel from
+/// `b + i·c4·ldb`: the GEMM's `A` rows, read where the image holds them
+/// rather than copied out first.
+///
+/// # Safety
+/// The host must have AVX512F/BW/VL/VNNI; `taps` readable for `ntaps`
+/// offsets, each row `r < MR` of each tap readable for `4·c4` bytes at
+/// `a + taps[i] + r·lda`; `b` readable for `ntaps·c4` groups of `ldb ≥
+/// 64·NB` bytes; `out`, `row0`, `col0` and `ep` as for [`zmm_fused`], with
+/// the tile's rows consecutive pixels.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn zmm_direct<const MR: usize, const NB: usize, const MODE: u8, const FAST: bool>(
+    taps: *const usize,
+    ntaps: usize,
+    c4: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    ldb: usize,
+    out: *mut u8,
+    row0: usize,
+    col0: usize,
+    ep: *const i64,
+) {
+    let mut acc = [[_mm512_setzero_si512(); NB]; MR];
+    for i in 0..ntaps {
+        // SAFETY: `i < ntaps` (the contract).
+        let at = a.wrapping_add(unsafe { taps.add(i).read() });
+        let bt = b.wrapping_add(i * c4 * ldb);
+        zmm_accumulate_into!(acc, NB, c4, at, lda, bt, ldb);
+    }
+    // SAFETY: the contract of this function covers `fused_store`'s.
+    unsafe { fused_store::<MR, NB, MODE, FAST>(acc, out, row0, col0, ep, core::ptr::null()) }
+}
+
+/// The direct convolution's tile kernel of `mode` (`0` float, `1` single
+/// rounding), general or `fast`, for an `mr × 16·nb` tile.
+pub(super) fn direct_kernel(mode: u8, fast: bool, mr: usize, nb: usize) -> DirectKernelFn {
+    match (mode, fast) {
+        (0, false) => tile_table!(zmm_direct, mr, nb, 0, false),
+        (0, true) => tile_table!(zmm_direct, mr, nb, 0, true),
+        (_, false) => tile_table!(zmm_direct, mr, nb, 1, false),
+        (_, true) => tile_table!(zmm_direct, mr, nb, 1, true),
+    }
 }
 
 /// The requantizing store of an `MR × 16·NB` i32 tile held in registers
