@@ -405,7 +405,7 @@ pub(super) const GROUP: usize = 8;
 const CACHE_MIN: usize = 1 << 14;
 
 #[inline(always)]
-fn rows_with(x: &[f32], y: &mut [f32], len: usize, exp: &mut impl FnMut(f32) -> f32) {
+pub(super) fn rows_with(x: &[f32], y: &mut [f32], len: usize, exp: &mut impl FnMut(f32) -> f32) {
     let mut xs = x.chunks_exact(GROUP * len);
     let mut ys = y.chunks_exact_mut(GROUP * len);
     for (xg, yg) in (&mut xs).zip(&mut ys) {

@@ -24,7 +24,7 @@
 //! `scalar` keep `qcc_unary_f32`'s calls of the crate's scalar functions,
 //! so the run cases compare both with the interpreter.
 
-use super::super::fmatmul::{GROUP, row_max};
+use super::super::fmatmul::rows_with;
 use qcc_ir::elementwise::{Unary, UnaryFn};
 
 /// `expf`'s constants (the crate's bits).
@@ -387,43 +387,14 @@ fn maximum(a: f32, b: f32) -> f32 {
 
 /// `softmax` over rows of `len` (the last axis), with the vector
 /// [`expf`]: per row the maximum (`fmatmul::row_max`), `e = expf(x − m)`,
-/// then the sums of [`GROUP`] rows interleaved, each from +0.0 in index
+/// then the sums of `fmatmul::GROUP` rows interleaved, each from +0.0 in index
 /// order, then the divisions: the interpreter's operations per row.
 pub(crate) fn softmax_rows(w: Width, x: &[f32], y: &mut [f32], len: usize) {
+    /// `fmatmul`'s row loop with this module's `expf` (inlined, so each
+    /// build below vectorizes it).
     #[inline(always)]
     fn body(x: &[f32], y: &mut [f32], len: usize) {
-        let mut xs = x.chunks_exact(GROUP * len);
-        let mut ys = y.chunks_exact_mut(GROUP * len);
-        for (xg, yg) in (&mut xs).zip(&mut ys) {
-            group::<GROUP>(xg, yg, len);
-        }
-        for (xr, yr) in xs
-            .remainder()
-            .chunks_exact(len)
-            .zip(ys.into_remainder().chunks_exact_mut(len))
-        {
-            group::<1>(xr, yr, len);
-        }
-    }
-    #[inline(always)]
-    fn group<const G: usize>(x: &[f32], y: &mut [f32], len: usize) {
-        for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
-            let m = row_max(xr);
-            for (v, e) in xr.iter().zip(yr.iter_mut()) {
-                *e = expf(*v - m);
-            }
-        }
-        let mut sum = [0.0f32; G];
-        for k in 0..len {
-            for g in 0..G {
-                sum[g] += y[g * len + k];
-            }
-        }
-        for (row, s) in y.chunks_exact_mut(len).zip(sum) {
-            for v in row {
-                *v /= s;
-            }
-        }
+        rows_with(x, y, len, &mut expf)
     }
     /// # Safety
     /// The host must have AVX512F/BW/VL/DQ.
