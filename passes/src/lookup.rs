@@ -5,17 +5,18 @@
 //! non-constant value `x`, itself 8-bit, through elementwise ops only
 //! (`dequantize`, `quantize`, `requantize`, `clamp`, `clamp_int`, the float
 //! unary functions of `qcc_ir::elementwise` (relu, sigmoid, tanh, ...), and
-//! its binary ones whose other operands are scalar constants or the same
-//! computation of `x`, and `lookup`s of constant tables) is a function of
-//! each code of `x`: there are at most
-//! 256 of them. The pass computes that function once, with the reference
+//! its binary ones and `add_int` whose other operands are scalar constants
+//! or the same computation of `x`, and `lookup`s of constant tables) is a
+//! function of each code of `x`: there are at most 256 of them. The pass computes that function once, with the reference
 //! interpreter on a graph of the same ops applied to every code, and
 //! replaces `y` with `lookup x, table`. Exact by construction: the table
 //! holds what the interpreter computes. Typical catch: the float islands
 //! that activations without an integer form leave between a dequantize and
 //! a quantize (leaky relu written as relu, mul and add; hard-sigmoid;
-//! clamps). An island that meets a second 8-bit value which is itself an
-//! elementwise function of the first grows through it: SiLU in QDQ form,
+//! clamps; hard-swish as `dq(x) · dq(add_int(x, 3))` with the clip in the
+//! add's range, as paddle2onnx exports it). An island that meets a second
+//! 8-bit value which is itself an elementwise function of the first grows
+//! through it: SiLU in QDQ form,
 //! `q(dq(x) · dq(q(sigmoid(dq(x)))))`, becomes one lookup of `x`.
 //!
 //! Only islands with at least one float op are replaced (a lone requantize
@@ -166,6 +167,7 @@ fn is_elementwise(op: &Op) -> bool {
             | Op::Requantize { .. }
             | Op::Clamp { .. }
             | Op::ClampInt { .. }
+            | Op::AddInt { .. }
             | Op::Lookup
     ) || Unary::of(op).is_some()
         || Binary::of(op).is_some()
