@@ -309,6 +309,25 @@ pub(crate) fn node_plan(
                 }
             }
         }
+        // Then a `lookup` of a constant table (what `fold-lookup` leaves of
+        // an activation after the requantize: hard-swish, SiLU, ...). Not
+        // where the convolution would take the direct AMX kernel, whose
+        // store has no lookup stage.
+        if let Prep::Gemm(g) = &mut preps[i]
+            && !outputs.contains(&last_value)
+            && !(g.conv.is_some() && g.path == DotPath::Amx && crate::shim::has_direct_conv())
+            && crate::shim::has_fused_lookup()
+            && let Some((lk, table)) = fusable_lookup(graph, ops_order, last_value)
+            && let Some((_, fp)) = g.fused.as_mut()
+        {
+            fp.lut = Some(table);
+            fp.signed_out = graph.ty(lk).elem.storage().is_signed();
+            g.fused_into = Some(lk);
+            fused_acc.insert(last_value);
+            members.push(lk);
+            preps[step[&last_value] - 1] = Prep::Fused;
+            last_value = lk;
+        }
         fused_acc.insert(v);
         fused_start.insert(last_value, step[&v]);
         preps[step[&r] - 1] = Prep::Fused;
@@ -735,4 +754,33 @@ pub(crate) fn finalize(
         fused_groups: plan.fused_groups,
         prepacked: plan.prepacked,
     })
+}
+
+/// The `lookup` that is `x`'s only user, with its constant 256-entry table
+/// as bytes, when `x` is 8-bit per tensor (or plain): the fused store can
+/// end with it.
+fn fusable_lookup(graph: &Graph, order: &[ValueId], x: ValueId) -> Option<(ValueId, [u8; 256])> {
+    let users: Vec<ValueId> = order
+        .iter()
+        .copied()
+        .filter(|&u| graph.args(u).contains(&x))
+        .collect();
+    let [lk] = users[..] else { return None };
+    if !matches!(graph.node(lk).op, Op::Lookup) || graph.args(lk)[0] != x {
+        return None;
+    }
+    let xt = graph.ty(x);
+    if xt.elem.storage().bits() != 8 || xt.elem.as_quant().is_some_and(|q| q.axis.is_some()) {
+        return None;
+    }
+    let c = graph.node(graph.args(lk)[1]).op.as_const()?;
+    let vals = c.data.to_i64s()?;
+    if vals.len() != 256 {
+        return None;
+    }
+    let mut t = [0u8; 256];
+    for (b, v) in t.iter_mut().zip(vals) {
+        *b = v as u8;
+    }
+    Some((lk, t))
 }

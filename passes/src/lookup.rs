@@ -66,6 +66,51 @@ pub fn run(graph: &mut Graph, _options: &PassOptions, log: &mut PassLog) {
     }
     graph.remove_dead();
     log.stat("elementwise islands replaced by a lookup table", replaced);
+    let composed = compose_lookups(graph);
+    log.stat("lookups of a lookup composed into one", composed);
+}
+
+/// `lookup(lookup(x, t1), t2)` becomes `lookup(x, t)` with `t[b] =
+/// t2[byte(t1[b])]` where the inner lookup has no other user: islands stop
+/// at every 8-bit value, so an activation quantized twice (hard-swish's
+/// product, then its `/ 6`) leaves two tables in a row.
+fn compose_lookups(graph: &mut Graph) -> u64 {
+    let mut n = 0;
+    for y in graph.canonical_order() {
+        if !graph.contains(y) || !matches!(graph.node(y).op, Op::Lookup) {
+            continue;
+        }
+        let (inner, t2v) = (graph.args(y)[0], graph.args(y)[1]);
+        if !matches!(graph.node(inner).op, Op::Lookup)
+            || graph.users(inner).len() != 1
+            || is_output(graph, inner)
+        {
+            continue;
+        }
+        let (x, t1v) = (graph.args(inner)[0], graph.args(inner)[1]);
+        let table = |v: ValueId| -> Option<Vec<i64>> {
+            let t = graph.node(v).op.as_const()?.data.to_i64s()?;
+            (t.len() == 256).then_some(t)
+        };
+        let (Some(t1), Some(t2)) = (table(t1v), table(t2v)) else {
+            continue;
+        };
+        let t: Vec<i64> = t1.iter().map(|&v| t2[(v as u8) as usize]).collect();
+        let tt = graph.ty(t2v).clone();
+        let st = tt.elem.storage();
+        let tv = graph.add_const(
+            TensorData::from_i64s(st, &t).expect("entries of the outer table"),
+            tt,
+        );
+        let yt = graph.ty(y).clone();
+        let lv = graph.add_node(Op::Lookup, &[x, tv], yt);
+        let name = graph.node_mut(y).name.take();
+        graph.node_mut(lv).name = name;
+        graph.replace_all_uses(y, lv);
+        n += 1;
+    }
+    graph.remove_dead();
+    n
 }
 
 fn is_output(graph: &Graph, v: ValueId) -> bool {

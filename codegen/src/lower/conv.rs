@@ -323,6 +323,7 @@ pub(crate) fn direct_conv(
     let cs = g.conv.as_ref()?;
     let (mode, fp) = g.fused.clone()?;
     if fp.add.is_some()
+        || fp.lut.is_some()
         || !crate::shim::has_direct_conv()
         || g.path != DotPath::Amx
         || cs.strides != [1, 1]

@@ -50,6 +50,24 @@ pub struct FusedParams {
     /// requantized value before it is stored (a bias added after the
     /// GEMM's own requantize, as onnxruntime's quantizer writes it).
     pub add: Option<AddStage>,
+    /// A `lookup` of a constant 256-entry table applied last: the stored
+    /// byte is `lut[byte(y)]` (`y`'s two's-complement byte), and
+    /// `signed_out` is then the table's signedness. Only where the host
+    /// has AVX512-VBMI ([`has_fused_lookup`]).
+    pub lut: Option<[u8; 256]>,
+}
+
+/// Whether the fused store may end with a table lookup here (it uses
+/// `vpermi2b`, AVX512-VBMI).
+pub fn has_fused_lookup() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512vbmi")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// The second stage of a fused store: with `q` the requantized output
@@ -80,10 +98,11 @@ impl FusedParams {
     }
 
     /// The block the kernels read: 8 i64 (`np, ncols, pix, img_stride,
-    /// row_stride, col_stride, signed_out, has_add`), then the 10 arrays,
-    /// each padded with zeros to `np` i32; with an [`AddStage`], then 8 i64
-    /// (`mx` bits, `zx`, `zy`, `lo − zy` and `hi − zy` as f32 bits, the
-    /// NaN result, 0, 0) and `cb` as `np` f32.
+    /// row_stride, col_stride, signed_out, stages`; `stages` bit 0: an
+    /// [`AddStage`], bit 1: a lookup), then the 10 arrays, each padded with
+    /// zeros to `np` i32; with an [`AddStage`], then 8 i64 (`mx` bits,
+    /// `zx`, `zy`, `lo − zy` and `hi − zy` as f32 bits, the NaN result, 0,
+    /// 0) and `cb` as `np` f32; with a lookup, then its 256 bytes.
     pub fn bytes(&self, np: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let head = [
@@ -94,7 +113,7 @@ impl FusedParams {
             self.row_stride,
             self.col_stride,
             self.signed_out as usize,
-            self.add.is_some() as usize,
+            self.add.is_some() as usize | (self.lut.is_some() as usize) << 1,
         ];
         for h in head {
             out.extend_from_slice(&(h as i64).to_le_bytes());
@@ -127,6 +146,9 @@ impl FusedParams {
                 let v = a.cb.get(c).copied().unwrap_or(0.0);
                 out.extend_from_slice(&v.to_bits().to_le_bytes());
             }
+        }
+        if let Some(t) = &self.lut {
+            out.extend_from_slice(t);
         }
         out
     }

@@ -63,7 +63,7 @@ use std::sync::OnceLock;
 #[cfg(target_arch = "x86_64")]
 pub use direct::DirectGeometry;
 pub(crate) use fconv::CONV_F32_PARAMS;
-pub use fused::{AddStage, FusedMode, FusedParams};
+pub use fused::{AddStage, FusedMode, FusedParams, has_fused_lookup};
 pub(crate) use im2col::{IM2COL_SLACK, qcc_conv_hwc, qcc_im2col};
 
 /// Rows of the largest register tile of the micro-kernels: `6 × 64` keeps

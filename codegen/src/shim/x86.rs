@@ -499,7 +499,8 @@ pub(super) unsafe fn fused_store<
     }
     let signed_out = h[6] != 0;
     // The add stage (`super::AddStage`), after the 10 arrays.
-    let has_add = h[7] != 0;
+    let has_add = h[7] & 1 != 0;
+    let has_lut = h[7] & 2 != 0;
     // SAFETY: with `has_add`, the block holds 8 i64 and `np` f32 past the
     // arrays (the contract).
     let add_at = unsafe { (ep.add(EP_HEADER) as *const i32).add(10 * np) as *const i64 };
@@ -551,6 +552,19 @@ pub(super) unsafe fn fused_store<
                 row[j] = unsafe { add_lanes(row[j], cb, &add_v) };
             }
         }
+    }
+    if has_lut {
+        // The table's 256 bytes end the block: past the add stage's 8 i64
+        // and `np` f32 when it is there, else past the arrays.
+        let lut = if has_add {
+            // SAFETY: inside the block (the contract).
+            unsafe { (add_at.add(8) as *const u8).add(4 * np) }
+        } else {
+            add_at as *const u8
+        };
+        // SAFETY: the host has AVX512-VBMI (the fusion is only planned
+        // there, `super::has_fused_lookup`) and the 256 bytes are readable.
+        unsafe { lut_tile::<MR, NB>(&mut acc, lut, signed_out) };
     }
     if NB == 4 && col_stride == 1 && col0 + 64 <= ncols {
         // A full row of 64 contiguous bytes: pack the four vectors (exact,
@@ -620,6 +634,40 @@ pub(super) unsafe fn fused_store<
                     unsafe { o.wrapping_add(l * col_stride).write(t) };
                 }
             }
+        }
+    }
+}
+
+/// The lookup stage of a fused store: every lane `v` of the tile (a code
+/// within the previous stage's 8-bit range) becomes `lut[byte(v)]`,
+/// sign-extended when `signed` (the table's storage), else zero-extended.
+/// Once per tile, not inlined: the callers need not have VBMI.
+///
+/// # Safety
+/// The host must have AVX512F/BW and VBMI; `lut` readable for 256 bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+#[inline(never)]
+unsafe fn lut_tile<const MR: usize, const NB: usize>(
+    acc: &mut [[__m512i; NB]; MR],
+    lut: *const u8,
+    signed: bool,
+) {
+    // SAFETY: 4 × 64 readable bytes (the contract).
+    let t: [__m512i; 4] =
+        core::array::from_fn(|i| unsafe { _mm512_loadu_si512(lut.add(64 * i) as *const _) });
+    for row in acc.iter_mut() {
+        for v in row.iter_mut() {
+            // The low byte of each lane: the code's stored byte.
+            let idx = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(*v));
+            let lo = _mm512_permutex2var_epi8(t[0], idx, t[1]);
+            let hi = _mm512_permutex2var_epi8(t[2], idx, t[3]);
+            let y =
+                _mm512_castsi512_si128(_mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi));
+            *v = if signed {
+                _mm512_cvtepi8_epi32(y)
+            } else {
+                _mm512_cvtepu8_epi32(y)
+            };
         }
     }
 }
