@@ -227,39 +227,37 @@ unsafe fn im2col(x: *const u8, prm: *const i64, a: *mut u8, rs: *mut i32, hwc: *
             &mut t[..hp * wp * c],
         );
         if short {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let at = r * kp;
-                    for ky in 0..kh {
-                        let src0 = ((oy * sh + ky * dh) * wp + ox * sw) * c;
-                        for j in 0..runs {
-                            let src = src0 + j * dw * c;
-                            let pos = at + (ky * kw + j) * c;
-                            match chunk {
-                                16 => copy_fixed::<16>(dst_ext, pos, t, src),
-                                32 => copy_fixed::<32>(dst_ext, pos, t, src),
-                                _ => copy_fixed::<64>(dst_ext, pos, t, src),
-                            }
-                        }
-                    }
-                    // The row's tail (fewer than 64 bytes) must be zeros;
-                    // the store's excess lands in the next row or the slack.
-                    *dst_ext[at + k..].first_chunk_mut::<64>().expect("64 bytes") = [0; 64];
-                    if !rs.is_null() {
-                        // Whole 64-byte blocks from the row's start: the
-                        // bytes past `k` are the zeros just stored, so the
-                        // sum is the row's, and the blocks vectorize.
-                        let row = &dst_ext[at..at + k.next_multiple_of(64)];
-                        let sum: u32 = row
-                            .chunks_exact(64)
-                            .map(|b| b.iter().map(|&v| v as u32).sum::<u32>())
-                            .sum();
-                        // SAFETY: `r < rows` (the contract).
-                        unsafe { rs.add(r).write(sum as i32) };
-                    }
-                    r += 1;
+            let geo = ShortRows {
+                c,
+                k,
+                kp,
+                kh,
+                kw,
+                sh,
+                sw,
+                dh,
+                dw,
+                wp,
+                oh,
+                ow,
+                runs,
+            };
+            match chunk {
+                16 => short_rows::<16>(&geo, dst_ext, t, r),
+                32 => short_rows::<32>(&geo, dst_ext, t, r),
+                _ => short_rows::<64>(&geo, dst_ext, t, r),
+            }
+            if !rs.is_null() {
+                for i in 0..oh * ow {
+                    let at = (r + i) * kp;
+                    // The row's own `k` bytes (the rows written after it
+                    // follow its tail).
+                    let sum: u32 = dst_ext[at..at + k].iter().map(|&v| v as u32).sum();
+                    // SAFETY: `r + i < rows` (the contract).
+                    unsafe { rs.add(r + i).write(sum as i32) };
                 }
             }
+            r += oh * ow;
             continue;
         }
         for oy in 0..oh {
@@ -392,12 +390,68 @@ const SHORT_ROW: usize = 256;
 /// image that it may write or read (the caller allocates them).
 pub(crate) const IM2COL_SLACK: usize = 64;
 
-/// `dst[pos..pos + N] = t[src..src + N]`, a copy of a size known at compile
-/// time (vector moves).
+/// The geometry [`short_rows`] reads: a convolution's, `runs` copies of
+/// `c` (or one of `kw·c`) bytes per kernel row.
+struct ShortRows {
+    c: usize,
+    k: usize,
+    kp: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    dh: usize,
+    dw: usize,
+    wp: usize,
+    oh: usize,
+    ow: usize,
+    runs: usize,
+}
+
+/// One image's short packed rows (`kp` bytes each, from row `r0` of
+/// `dst`), copied from the padded HWC image `t` in runs of `N` bytes (the
+/// excess of a copy is overwritten by the next copy or the row's zeroed
+/// tail, or lands in the next row, which is written after, or in the
+/// slack), then 64 zero bytes from `k` on. The extents of the last row's
+/// copies are checked once; the loop itself has no bounds checks (the
+/// bounds-checked loop spent most of its time on them).
 #[inline(always)]
-fn copy_fixed<const N: usize>(dst: &mut [u8], pos: usize, t: &[u8], src: usize) {
-    let from: &[u8; N] = t[src..].first_chunk().expect("N bytes");
-    *dst[pos..].first_chunk_mut::<N>().expect("N bytes") = *from;
+fn short_rows<const N: usize>(g: &ShortRows, dst: &mut [u8], t: &[u8], r0: usize) {
+    if g.oh * g.ow == 0 {
+        return;
+    }
+    let tap_max = ((g.kh - 1) * g.kw + g.runs - 1) * g.c;
+    let src_max = (((g.oh - 1) * g.sh + (g.kh - 1) * g.dh) * g.wp + (g.ow - 1) * g.sw) * g.c
+        + (g.runs - 1) * g.dw * g.c;
+    let last = (r0 + g.oh * g.ow - 1) * g.kp;
+    assert!(src_max + N <= t.len(), "im2col source extent");
+    assert!(
+        last + (tap_max + N).max(g.k + 64) <= dst.len(),
+        "im2col row extent"
+    );
+    let (tp, dp) = (t.as_ptr(), dst.as_mut_ptr());
+    let mut at = r0 * g.kp;
+    for oy in 0..g.oh {
+        let mut src_px = oy * g.sh * g.wp * g.c;
+        for _ in 0..g.ow {
+            for ky in 0..g.kh {
+                let src0 = src_px + ky * g.dh * g.wp * g.c;
+                for j in 0..g.runs {
+                    let src = src0 + j * g.dw * g.c;
+                    let pos = at + (ky * g.kw + j) * g.c;
+                    // SAFETY: `src + N ≤ src_max + N ≤ t.len()` and
+                    // `pos + N ≤ last + tap_max + N ≤ dst.len()` (checked
+                    // above; every row's offsets are at most the last's);
+                    // `t` and `dst` are distinct slices.
+                    unsafe { core::ptr::copy_nonoverlapping(tp.add(src), dp.add(pos), N) };
+                }
+            }
+            // SAFETY: `at + k + 64 ≤ last + k + 64 ≤ dst.len()` (checked).
+            unsafe { core::ptr::write_bytes(dp.add(at + g.k), 0, 64) };
+            at += g.kp;
+            src_px += g.sw * g.c;
+        }
+    }
 }
 
 /// The 16×16 byte block whose row `i` is `x[base + i·stride ..][..16]`,
