@@ -662,47 +662,67 @@ mod x86 {
         let (p0, pw, ci) = super::panel_of(c0, a.n, a.panel);
         assert!(ci + NR <= pw);
         let wp = a.w[p0 * a.rb..(p0 + pw) * a.rb].as_ptr();
-        let table = |c: usize, b: usize| {
-            let pi = p0 * kb + b * pw + ci + c;
-            // SAFETY: a 16-float row of `DIFFS`.
-            let d = unsafe { _mm512_loadu_ps(DIFFS[(a.zps[pi] & 15) as usize].as_ptr()) };
-            _mm512_mul_ps(d, _mm512_set1_ps(a.scales[pi]))
+        // The panel's parameters: block `b` of its row `ci + c` at
+        // `b · pw + ci + c` (`param_index`).
+        let pr = p0 * kb..(p0 + pw) * kb;
+        let (zp, sp) = (a.zps[pr.clone()].as_ptr(), a.scales[pr].as_ptr());
+        let diffs = DIFFS.as_ptr().cast::<f32>();
+        // Block `b`'s tables of the tile's rows.
+        let tables = |b: usize| -> [__m512; NR] {
+            let (zb, sb) = (b * pw + ci, b * pw + ci);
+            std::array::from_fn(|c| {
+                // SAFETY: `b < kb` and `ci + c < pw`: inside the panel's
+                // `pw · kb` parameters; the zero point masked to a row of
+                // `DIFFS`. The volatile read keeps the zero point a scalar
+                // byte load: LLVM otherwise loads a tile's zero points as
+                // one vector and extracts each byte, two shuffles a table.
+                unsafe {
+                    let z = std::ptr::read_volatile(zp.add(zb + c)) & 15;
+                    let d = _mm512_loadu_ps(diffs.add(16 * z as usize));
+                    _mm512_mul_ps(d, _mm512_set1_ps(*sp.add(sb + c)))
+                }
+            })
         };
         let mut acc = [[_mm512_setzero_ps(); NR]; MB];
         let x: [*const f32; MB] = std::array::from_fn(|r| a.x[(r0 + r) * k..].as_ptr());
-        let mut chunk = |i: usize, t0: &[__m512; NR], t1: &[__m512; NR]| {
+        // Chunk `i`: its 16 bytes of the tile's first row at `wq`, the
+        // next rows' after them.
+        let mut chunk = |i: usize, wq: *const u8, t0: &[__m512; NR], t1: &[__m512; NR]| {
+            // SAFETY: 32 floats at `32i + 32 ≤ k` of each row `r0 + r < m`.
+            let xs: [(__m512, __m512); MB] = std::array::from_fn(|r| unsafe {
+                let o = x[r].add(32 * i);
+                (_mm512_loadu_ps(o), _mm512_loadu_ps(o.add(16)))
+            });
             for c in 0..NR {
                 // SAFETY: chunk `i`'s 16 bytes of row `ci + c` in the panel
                 // of `pw` rows from `p0` (`code_place`).
-                let q = _mm512_cvtepu8_epi32(unsafe {
-                    _mm_loadu_si128(wp.add(16 * (i * pw + ci + c)).cast())
-                });
+                let q = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(wq.add(16 * c).cast()) });
                 let w0 = _mm512_permutexvar_ps(q, t0[c]);
                 let w1 = _mm512_permutexvar_ps(_mm512_srli_epi32::<4>(q), t1[c]);
-                for r in 0..MB {
-                    // SAFETY: 32 floats at `32i + 32 ≤ k` of row `r0 + r < m`.
-                    let (x0, x1) = unsafe {
-                        let o = x[r].add(32 * i);
-                        (_mm512_loadu_ps(o), _mm512_loadu_ps(o.add(16)))
-                    };
+                for (r, &(x0, x1)) in xs.iter().enumerate() {
                     acc[r][c] = _mm512_fmadd_ps(x0, w0, acc[r][c]);
                     acc[r][c] = _mm512_fmadd_ps(x1, w1, acc[r][c]);
                 }
             }
         };
+        // SAFETY (each `wq`): chunk `i` of row `ci` of the panel starts at
+        // `16 · (i · pw + ci)`, `i < k / 32` (`code_place`).
+        let mut wq = unsafe { wp.add(16 * ci) };
+        let step = 16 * pw;
+        let chunks = k / 32;
         if bl == 16 {
             // Two blocks a chunk: the halves' own tables.
-            for i in 0..k / 32 {
-                let t0: [__m512; NR] = std::array::from_fn(|c| table(c, 2 * i));
-                let t1: [__m512; NR] = std::array::from_fn(|c| table(c, 2 * i + 1));
-                chunk(i, &t0, &t1);
+            for i in 0..chunks {
+                chunk(i, wq, &tables(2 * i), &tables(2 * i + 1));
+                wq = wq.wrapping_add(step);
             }
         } else {
             let per = bl / 32;
             for b in 0..kb {
-                let t: [__m512; NR] = std::array::from_fn(|c| table(c, b));
+                let t = tables(b);
                 for i in b * per..(b + 1) * per {
-                    chunk(i, &t, &t);
+                    chunk(i, wq, &t, &t);
+                    wq = wq.wrapping_add(step);
                 }
             }
         }
