@@ -705,8 +705,9 @@ mod x86 {
                 }
             }
         };
-        // SAFETY (each `wq`): chunk `i` of row `ci` of the panel starts at
-        // `16 · (i · pw + ci)`, `i < k / 32` (`code_place`).
+        // Chunk `i` of row `ci` of the panel starts at `16 · (i · pw + ci)`
+        // (`code_place`); `wq` walks the chunks.
+        // SAFETY: row `ci < pw` of the panel's `pw · k / 2` bytes.
         let mut wq = unsafe { wp.add(16 * ci) };
         let step = 16 * pw;
         let chunks = k / 32;
