@@ -327,6 +327,21 @@ pub(crate) fn node_plan(
             members.push(lk);
             preps[step[&last_value] - 1] = Prep::Fused;
             last_value = lk;
+        } else if let Prep::Depthwise(d) = &mut preps[i]
+            && !outputs.contains(&last_value)
+            && let Some((lk, table)) = fusable_lookup(graph, ops_order, last_value)
+            && let Some(fp) = d.fused.as_mut()
+        {
+            // The fused depthwise kernel has VBMI (`has_fused_depthwise`).
+            fp.lut = Some(table);
+            let signed = graph.ty(lk).elem.storage().is_signed();
+            fp.signed_out = signed;
+            d.geo.signed_out = signed as usize;
+            d.fused_into = Some(lk);
+            fused_acc.insert(last_value);
+            members.push(lk);
+            preps[step[&last_value] - 1] = Prep::Fused;
+            last_value = lk;
         }
         fused_acc.insert(v);
         fused_start.insert(last_value, step[&v]);

@@ -657,18 +657,30 @@ unsafe fn lut_tile<const MR: usize, const NB: usize>(
         core::array::from_fn(|i| unsafe { _mm512_loadu_si512(lut.add(64 * i) as *const _) });
     for row in acc.iter_mut() {
         for v in row.iter_mut() {
-            // The low byte of each lane: the code's stored byte.
-            let idx = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(*v));
-            let lo = _mm512_permutex2var_epi8(t[0], idx, t[1]);
-            let hi = _mm512_permutex2var_epi8(t[2], idx, t[3]);
-            let y =
-                _mm512_castsi512_si128(_mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi));
-            *v = if signed {
-                _mm512_cvtepi8_epi32(y)
-            } else {
-                _mm512_cvtepu8_epi32(y)
-            };
+            // SAFETY: same features.
+            *v = unsafe { lut_lanes(*v, &t, signed) };
         }
+    }
+}
+
+/// 16 lanes `v` (codes within an 8-bit range) through the 256-byte table
+/// `t`: `t[byte(v)]`, sign-extended when `signed`, else zero-extended.
+///
+/// # Safety
+/// The host must have AVX512F/BW and VBMI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+#[inline]
+unsafe fn lut_lanes(v: __m512i, t: &[__m512i; 4], signed: bool) -> __m512i {
+    // The low byte of each lane: the code's stored byte; its bit 7 picks
+    // the table's upper half.
+    let idx = _mm512_castsi128_si512(_mm512_cvtepi32_epi8(v));
+    let lo = _mm512_permutex2var_epi8(t[0], idx, t[1]);
+    let hi = _mm512_permutex2var_epi8(t[2], idx, t[3]);
+    let y = _mm512_castsi512_si128(_mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi));
+    if signed {
+        _mm512_cvtepi8_epi32(y)
+    } else {
+        _mm512_cvtepu8_epi32(y)
     }
 }
 
@@ -1261,6 +1273,17 @@ unsafe fn dw<const KH: usize, const G: usize, const OUT: u8, const FAST: bool>(
             });
             let signed_out = g.signed_out != 0;
             let obase = ((img * g.c + ch) * g.oh) * g.ow;
+            // A fused lookup (`FusedParams::lut`): its table after the 10
+            // arrays (a depthwise has no add stage).
+            // SAFETY: with a fused requantize, the 8-i64 header is there.
+            let lut: Option<[__m512i; 4]> = (OUT != 0 && unsafe { ep.add(7).read() } & 2 != 0)
+                .then(|| {
+                    // SAFETY: the table's 256 bytes end the block.
+                    let t = unsafe { (ep.add(8) as *const i32).add(10 * np) as *const u8 };
+                    core::array::from_fn(|i| unsafe {
+                        _mm512_loadu_si512(t.add(64 * i) as *const _)
+                    })
+                });
             // The store of 16 accumulators (`n` valid) at output offset `at`.
             let store = |acc: __m512i, at: usize, n: usize| {
                 let m: __mmask16 = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
@@ -1287,7 +1310,11 @@ unsafe fn dw<const KH: usize, const G: usize, const OUT: u8, const FAST: bool>(
                             requant_lanes::<1, FAST>(acc, &tab)
                         }
                     };
-                    let _ = signed_out;
+                    // SAFETY: same features.
+                    let y = match &lut {
+                        Some(t) => unsafe { lut_lanes(y, t, signed_out) },
+                        None => y,
+                    };
                     // SAFETY: `n` pixels of a row of output plane `(img,
                     // ch)` (bytes; every lane is in range).
                     unsafe { store_bytes16(out.add(at), m, y) };
