@@ -1280,8 +1280,9 @@ unsafe fn dw<const KH: usize, const G: usize, const OUT: u8, const FAST: bool>(
                 .then(|| {
                     // SAFETY: the table's 256 bytes end the block.
                     let t = unsafe { (ep.add(8) as *const i32).add(10 * np) as *const u8 };
-                    core::array::from_fn(|i| unsafe {
-                        _mm512_loadu_si512(t.add(64 * i) as *const _)
+                    core::array::from_fn(|i| {
+                        // SAFETY: inside the table's 256 bytes.
+                        unsafe { _mm512_loadu_si512(t.add(64 * i) as *const _) }
                     })
                 });
             // The store of 16 accumulators (`n` valid) at output offset `at`.
@@ -1310,8 +1311,8 @@ unsafe fn dw<const KH: usize, const G: usize, const OUT: u8, const FAST: bool>(
                             requant_lanes::<1, FAST>(acc, &tab)
                         }
                     };
-                    // SAFETY: same features.
                     let y = match &lut {
+                        // SAFETY: same features (VBMI included).
                         Some(t) => unsafe { lut_lanes(y, t, signed_out) },
                         None => y,
                     };
